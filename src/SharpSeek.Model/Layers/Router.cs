@@ -1,0 +1,119 @@
+// DeepSeekMoE routing (spec §4): scores, group-limited selection, top-K, weights.
+//   V3 (noaux_tc, sigmoid): select on s + bias with groups scored by the sum of their top-2; weights from s.
+//   V2 (softmax): greedy, or group_limited_greedy with groups scored by their max.
+// Dropped groups are masked with -inf (DeepSeek's code; transformers uses 0.0, spec §7.2).
+// Ties: the higher value wins, then the lower index (spec §4.1, UNCONFIRMED in every source).
+using SharpSeek.Tensors;
+
+namespace SharpSeek.Model.Layers;
+
+/// <summary>Chooses experts for one token from its router logits.</summary>
+public static class Router
+{
+    /// <summary>Scratch floats <see cref="Route"/> needs for a config.</summary>
+    public static int ScratchSize(ModelConfig c) => 2 * c.NRoutedExperts + c.NGroup;
+
+    /// <summary>
+    /// logits [E] → experts [K] and weights [K] (already normalized and scaled), in selection order.
+    /// </summary>
+    public static void Route(ModelConfig c, ReadOnlySpan<float> logits, ReadOnlySpan<float> bias,
+                             Span<int> experts, Span<float> weights, Span<float> scratch)
+    {
+        int E = c.NRoutedExperts, K = c.NumExpertsPerTok, G = c.NGroup;
+        Span<float> scores = scratch.Slice(0, E);
+        Span<float> select = scratch.Slice(E, E);
+        Span<float> groupScore = scratch.Slice(2 * E, G);
+
+        // 1. affinities
+        logits.Slice(0, E).CopyTo(scores);
+        if (c.ScoringFunc == ScoringFunc.Sigmoid)
+            System.Numerics.Tensors.TensorPrimitives.Sigmoid(scores, scores);
+        else
+            Ops.Softmax(scores);
+
+        // 2. selection scores (bias only for noaux_tc, only for choosing)
+        scores.CopyTo(select);
+        if (c.TopkMethod == TopKMethod.NoAuxTc && !bias.IsEmpty)
+            System.Numerics.Tensors.TensorPrimitives.Add(select, bias.Slice(0, E), select);
+
+        // 3. group limit
+        if (c.TopkMethod != TopKMethod.Greedy && G > 1)
+        {
+            int per = E / G;
+            for (int g = 0; g < G; g++)
+            {
+                ReadOnlySpan<float> grp = select.Slice(g * per, per);
+                groupScore[g] = c.TopkMethod == TopKMethod.NoAuxTc ? SumTop2(grp) : System.Numerics.Tensors.TensorPrimitives.Max(grp);
+            }
+            Span<bool> keep = stackalloc bool[G];
+            for (int k = 0; k < c.TopkGroup; k++)
+                keep[ArgMaxExcluding(groupScore, keep)] = true;
+            for (int g = 0; g < G; g++)
+            {
+                if (!keep[g])
+                    select.Slice(g * per, per).Fill(float.NegativeInfinity);
+            }
+        }
+
+        // 4. top-K
+        Span<bool> taken = E <= 1024 ? stackalloc bool[E] : new bool[E];
+        for (int k = 0; k < K; k++)
+        {
+            int e = ArgMaxExcluding(select, taken);
+            taken[e] = true;
+            experts[k] = e;
+            weights[k] = scores[e];
+        }
+
+        // 5. weights: V3 family normalizes (norm_topk_prob) then always scales; V2 remote code normalizes XOR scales.
+        float rsf = (float)c.RoutedScalingFactor;
+        bool v2 = c.ModelType == "deepseek_v2";
+        if (c.NormTopkProb && (!v2 || K > 1))
+        {
+            float sum = 1e-20f;
+            for (int k = 0; k < K; k++)
+                sum += weights[k];
+            for (int k = 0; k < K; k++)
+                weights[k] /= sum;
+            if (!v2)
+            {
+                for (int k = 0; k < K; k++)
+                    weights[k] *= rsf;
+            }
+        }
+        else
+        {
+            for (int k = 0; k < K; k++)
+                weights[k] *= rsf;
+        }
+    }
+
+    /// <summary>Index of the largest value not yet taken (ties: lowest index). -inf entries can still be chosen last.</summary>
+    private static int ArgMaxExcluding(ReadOnlySpan<float> v, ReadOnlySpan<bool> taken)
+    {
+        int best = -1;
+        float bestV = float.NegativeInfinity;
+        for (int i = 0; i < v.Length; i++)
+        {
+            if (taken[i])
+                continue;
+            if (best < 0 || v[i] > bestV)
+            {
+                best = i;
+                bestV = v[i];
+            }
+        }
+        return best;
+    }
+
+    private static float SumTop2(ReadOnlySpan<float> v)
+    {
+        float a = float.NegativeInfinity, b = float.NegativeInfinity;
+        foreach (float x in v)
+        {
+            if (x > a) { b = a; a = x; }
+            else if (x > b) b = x;
+        }
+        return a + b;
+    }
+}

@@ -1,0 +1,166 @@
+// Builds ModelWeights from a weight source (a safetensors checkpoint, a GGUF file, random init), checking every
+// tensor's presence and shape, and that the checkpoint has no tensor the model does not use.
+using SharpSeek.Formats.Safetensors;
+using SharpSeek.Tensors;
+
+namespace SharpSeek.Model;
+
+/// <summary>Where weights come from, by checkpoint name.</summary>
+public interface IWeightSource
+{
+    /// <summary>A matrix [rows, cols]; throws <see cref="InvalidDataException"/> naming the tensor if absent or misshapen.</summary>
+    WeightMatrix Matrix(string name, int rows, int cols);
+
+    /// <summary>A vector of fp32 values [length].</summary>
+    float[] Vector(string name, int length);
+
+    /// <summary>True if the source has the tensor.</summary>
+    bool Has(string name);
+}
+
+/// <summary>Builds the weight structure of a config from a source.</summary>
+public static class WeightLoader
+{
+    /// <summary>Opens a Hugging Face checkpoint directory (config.json + safetensors) and loads its weights.</summary>
+    public static ModelWeights Load(string directory, ModelConfig? config = null)
+    {
+        config ??= ModelConfig.Load(directory);
+        Checkpoint ckpt = Checkpoint.Open(directory);
+        try
+        {
+            var src = new CheckpointSource(ckpt, config);
+            ModelWeights w = Build(config, src, ckpt);
+            src.CheckAllUsed();
+            return w;
+        }
+        catch
+        {
+            ckpt.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Builds the weights of <paramref name="c"/> from <paramref name="src"/>.</summary>
+    public static ModelWeights Build(ModelConfig c, IWeightSource src, IDisposable? owner)
+    {
+        int H = c.HiddenSize, V = c.VocabSize;
+        var layers = new LayerWeights[c.NumHiddenLayers];
+        for (int l = 0; l < layers.Length; l++)
+            layers[l] = BuildLayer(c, src, l, c.IsMoeLayer(l));
+        WeightMatrix embed = src.Matrix(TensorNames.Embed, V, H);
+        WeightMatrix head = c.TieWordEmbeddings ? embed : src.Matrix(TensorNames.LmHead, V, H);
+        var mtp = new MtpWeights[c.NumNextnPredictLayers];
+        for (int k = 0; k < mtp.Length; k++)
+        {
+            int l = c.NumHiddenLayers + k;
+            mtp[k] = new MtpWeights
+            {
+                Embed = src.Has(TensorNames.MtpEmbed(l)) ? src.Matrix(TensorNames.MtpEmbed(l), V, H) : embed,
+                ENorm = src.Vector(TensorNames.MtpENorm(l), H),
+                HNorm = src.Vector(TensorNames.MtpHNorm(l), H),
+                EhProj = src.Matrix(TensorNames.MtpEhProj(l), H, 2 * H),
+                Layer = BuildLayer(c, src, l, moe: true),
+                HeadNorm = src.Vector(TensorNames.MtpHeadNorm(l), H),
+                Head = src.Has(TensorNames.MtpHead(l)) ? src.Matrix(TensorNames.MtpHead(l), V, H) : head,
+            };
+        }
+        return new ModelWeights
+        {
+            Config = c,
+            Embed = embed,
+            Layers = layers,
+            Norm = src.Vector(TensorNames.Norm, H),
+            LmHead = head,
+            Mtp = mtp,
+            Owner = owner,
+        };
+    }
+
+    private static LayerWeights BuildLayer(ModelConfig c, IWeightSource src, int l, bool moe)
+    {
+        int H = c.HiddenSize, Nh = c.NumAttentionHeads, Dqk = c.QkHeadDim, R = c.KvLoraRank;
+        var attn = new AttentionWeights
+        {
+            Wq = c.QLoraRank == 0 ? src.Matrix(TensorNames.Wq(l), Nh * Dqk, H) : null,
+            WqA = c.QLoraRank > 0 ? src.Matrix(TensorNames.WqA(l), c.QLoraRank, H) : null,
+            QNorm = c.QLoraRank > 0 ? src.Vector(TensorNames.QNorm(l), c.QLoraRank) : null,
+            WqB = c.QLoraRank > 0 ? src.Matrix(TensorNames.WqB(l), Nh * Dqk, c.QLoraRank) : null,
+            WkvA = src.Matrix(TensorNames.WkvA(l), R + c.QkRopeHeadDim, H),
+            KvNorm = src.Vector(TensorNames.KvNorm(l), R),
+            WkvB = src.Matrix(TensorNames.WkvB(l), Nh * (c.QkNopeHeadDim + c.VHeadDim), R),
+            Wo = src.Matrix(TensorNames.Wo(l), H, Nh * c.VHeadDim),
+        };
+        MlpWeights Mlp(string part, int width) => new()
+        {
+            W1 = src.Matrix(TensorNames.Mlp(l, part, TensorNames.Gate), width, H),
+            W3 = src.Matrix(TensorNames.Mlp(l, part, TensorNames.Up), width, H),
+            W2 = src.Matrix(TensorNames.Mlp(l, part, TensorNames.Down), H, width),
+        };
+        MoeWeights? moeW = null;
+        MlpWeights? dense = null;
+        if (moe)
+        {
+            int E = c.NRoutedExperts, Ie = c.MoeIntermediateSize;
+            var experts = new MlpWeights[E];
+            for (int e = 0; e < E; e++)
+                experts[e] = Mlp(TensorNames.Expert(e), Ie);
+            moeW = new MoeWeights
+            {
+                Gate = src.Matrix(TensorNames.Router(l), E, H),
+                Bias = c.TopkMethod == TopKMethod.NoAuxTc ? src.Vector(TensorNames.RouterBias(l), E) : null,
+                Experts = experts,
+                Shared = c.NSharedExperts > 0 ? Mlp(TensorNames.Shared, Ie * c.NSharedExperts) : null,
+            };
+        }
+        else
+        {
+            dense = Mlp(TensorNames.Dense, c.IntermediateSize);
+        }
+        return new LayerWeights
+        {
+            Index = l,
+            AttnNorm = src.Vector(TensorNames.AttnNorm(l), H),
+            Attn = attn,
+            FfnNorm = src.Vector(TensorNames.FfnNorm(l), H),
+            Dense = dense,
+            Moe = moeW,
+        };
+    }
+
+    /// <summary>A checkpoint as a weight source; records which tensors were used.</summary>
+    private sealed class CheckpointSource(Checkpoint ckpt, ModelConfig config) : IWeightSource
+    {
+        private readonly HashSet<string> _used = new(StringComparer.Ordinal);
+
+        public bool Has(string name) => ckpt.Contains(name);
+
+        public WeightMatrix Matrix(string name, int rows, int cols)
+        {
+            _used.Add(name);
+            string scale = name + TensorNames.ScaleSuffix;
+            if (ckpt.Contains(scale))
+                _used.Add(scale);
+            int br = config.Quantization?.BlockRows ?? 128, bc = config.Quantization?.BlockCols ?? 128;
+            return ckpt.Matrix(name, rows, cols, br, bc);
+        }
+
+        public float[] Vector(string name, int length)
+        {
+            _used.Add(name);
+            return ckpt.ReadFloats(name, length);
+        }
+
+        /// <summary>Throws naming the first tensor of the checkpoint the model did not read.</summary>
+        public void CheckAllUsed()
+        {
+            foreach (string name in ckpt.Names.Order(StringComparer.Ordinal))
+            {
+                if (!_used.Contains(name) && !name.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal))
+                {
+                    string file = ckpt.Info(name).FilePath;
+                    throw new InvalidDataException($"{file}: unexpected tensor '{name}' (not part of a {config.ModelType} model with this config.json)");
+                }
+            }
+        }
+    }
+}

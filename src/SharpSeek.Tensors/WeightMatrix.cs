@@ -1,0 +1,330 @@
+// Weight views: a linear layer's matrix W [Rows = out features, Cols = in features] in its stored format,
+// able to multiply without being expanded to fp32 as a whole (docs/design.md, seam 1: weights are views).
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace SharpSeek.Tensors;
+
+/// <summary>Storage format of a weight matrix.</summary>
+public enum WeightFormat
+{
+    /// <summary>IEEE fp32.</summary>
+    F32,
+    /// <summary>IEEE fp16.</summary>
+    F16,
+    /// <summary>bfloat16.</summary>
+    BF16,
+    /// <summary>FP8 E4M3 values with one fp32 scale per block (DeepSeek-V3's 128x128 blocks).</summary>
+    Fp8Block,
+    /// <summary>llama.cpp Q8_0: blocks of 32 int8 with one fp16 scale.</summary>
+    Q8_0,
+    /// <summary>llama.cpp Q4_K: super-blocks of 256 4-bit values with 6-bit sub-block scales and mins.</summary>
+    Q4_K,
+    /// <summary>llama.cpp Q6_K: super-blocks of 256 6-bit values with 8-bit sub-block scales.</summary>
+    Q6_K,
+    /// <summary>llama.cpp Q4_0: blocks of 32 4-bit values with one fp16 scale.</summary>
+    Q4_0,
+}
+
+/// <summary>
+/// A matrix W [Rows, Cols] (PyTorch layout: row r holds the weights of output feature r) that multiplies fp32
+/// activations in its own storage format. Products accumulate in fp32.
+/// </summary>
+public abstract class WeightMatrix
+{
+    protected WeightMatrix(int rows, int cols)
+    {
+        if (rows < 0 || cols < 0)
+            throw new ArgumentOutOfRangeException(nameof(rows), $"bad matrix shape [{rows}, {cols}]");
+        Rows = rows;
+        Cols = cols;
+    }
+
+    /// <summary>Output features.</summary>
+    public int Rows { get; }
+
+    /// <summary>Input features.</summary>
+    public int Cols { get; }
+
+    /// <summary>The storage format.</summary>
+    public abstract WeightFormat Format { get; }
+
+    /// <summary>Bytes a full pass over the matrix reads (values and scales).</summary>
+    public abstract long ByteSize { get; }
+
+    /// <summary>Writes fp32 values of row <paramref name="row"/> into <paramref name="dst"/> [Cols].</summary>
+    public abstract void ReadRow(int row, Span<float> dst);
+
+    /// <summary>Returns W[row, :] · x.</summary>
+    public abstract float DotRow(int row, ReadOnlySpan<float> x);
+
+    /// <summary>y[i] = W[rowStart + i, :] · x for i in [0, rowCount).</summary>
+    public virtual void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount)
+    {
+        CheckRows(rowStart, rowCount);
+        if (x.Length < Cols || y.Length < rowCount)
+            throw new ArgumentException($"MatVec: x has {x.Length} (need {Cols}), y has {y.Length} (need {rowCount})");
+        for (int i = 0; i < rowCount; i++)
+            y[i] = DotRow(rowStart + i, x);
+    }
+
+    /// <summary>y = W x for the whole matrix.</summary>
+    public void MatVec(ReadOnlySpan<float> x, Span<float> y) => MatVec(x, y, 0, Rows);
+
+    /// <summary>
+    /// Y[t, i] = W[rowStart + i, :] · X[t, :] for <paramref name="tokens"/> rows of X [tokens, Cols]; Y is
+    /// [tokens, ldy] with the results at columns [0, rowCount).
+    /// </summary>
+    public virtual void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
+    {
+        CheckRows(rowStart, rowCount);
+        if (x.Length < (long)tokens * Cols || (tokens > 0 && y.Length < (long)(tokens - 1) * ldy + rowCount))
+            throw new ArgumentException("MatMul: buffer too small");
+        float[] row = RowScratch(Cols);
+        for (int i = 0; i < rowCount; i++)
+        {
+            ReadRow(rowStart + i, row);
+            ReadOnlySpan<float> w = row.AsSpan(0, Cols);
+            for (int t = 0; t < tokens; t++)
+                y[t * ldy + i] = TensorPrimitives.Dot(w, x.Slice(t * Cols, Cols));
+        }
+    }
+
+    /// <summary>Y [tokens, Rows] = X [tokens, Cols] Wᵀ.</summary>
+    public void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y) => MatMul(x, tokens, y, Rows, 0, Rows);
+
+    /// <summary>y[c] += Σ_i W[rowStart + i, c] · x[i]: the transposed product over a band of rows.</summary>
+    public virtual void MatVecTransposedAdd(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount)
+    {
+        CheckRows(rowStart, rowCount);
+        if (x.Length < rowCount || y.Length < Cols)
+            throw new ArgumentException("MatVecTransposedAdd: buffer too small");
+        float[] row = RowScratch(Cols);
+        for (int i = 0; i < rowCount; i++)
+        {
+            ReadRow(rowStart + i, row);
+            TensorPrimitives.MultiplyAdd(row.AsSpan(0, Cols), x[i], y.Slice(0, Cols), y.Slice(0, Cols));
+        }
+    }
+
+    /// <summary>Copies the whole matrix to fp32 [Rows, Cols] (tests, conversion, training).</summary>
+    public float[] ToFloatArray()
+    {
+        var all = new float[(long)Rows * Cols];
+        for (int r = 0; r < Rows; r++)
+            ReadRow(r, all.AsSpan(r * Cols, Cols));
+        return all;
+    }
+
+    protected void CheckRows(int rowStart, int rowCount)
+    {
+        if ((uint)rowStart > (uint)Rows || (uint)rowCount > (uint)(Rows - rowStart))
+            throw new ArgumentOutOfRangeException(nameof(rowStart), $"rows [{rowStart}, {rowStart + rowCount}) outside [0, {Rows})");
+    }
+
+    [ThreadStatic] private static float[]? t_rowScratch;
+
+    /// <summary>A per-thread buffer of at least n floats for one dequantized row.</summary>
+    protected static float[] RowScratch(int n)
+    {
+        float[]? s = t_rowScratch;
+        if (s is null || s.Length < n)
+            t_rowScratch = s = new float[Math.Max(n, 256)];
+        return s;
+    }
+}
+
+/// <summary>fp32 weights, over memory the caller keeps alive (a mapped file) or an owned array (training, synthetic).</summary>
+public sealed unsafe class F32Matrix : WeightMatrix
+{
+    private readonly float* _data;
+    private readonly float[]? _owned;
+    private readonly object? _owner;
+
+    /// <summary>Wraps mapped memory; <paramref name="owner"/> is kept alive with the view.</summary>
+    public F32Matrix(float* data, int rows, int cols, object? owner) : base(rows, cols)
+    {
+        _data = data;
+        _owner = owner;
+    }
+
+    /// <summary>Owns a pinned fp32 array of rows x cols (zeroed, or a copy of <paramref name="values"/>).</summary>
+    public F32Matrix(int rows, int cols, ReadOnlySpan<float> values = default) : base(rows, cols)
+    {
+        _owned = GC.AllocateArray<float>(checked(rows * cols), pinned: true);
+        if (!values.IsEmpty)
+        {
+            if (values.Length != _owned.Length)
+                throw new ArgumentException($"values has {values.Length} elements, matrix needs {_owned.Length}");
+            values.CopyTo(_owned);
+        }
+        _data = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_owned));
+    }
+
+    public override WeightFormat Format => WeightFormat.F32;
+
+    public override long ByteSize => (long)Rows * Cols * 4;
+
+    /// <summary>The values [Rows * Cols], writable (training updates weights in place).</summary>
+    public Span<float> Data => new(_data, Rows * Cols);
+
+    public ReadOnlySpan<float> Row(int r) => new(_data + (long)r * Cols, Cols);
+
+    public override void ReadRow(int row, Span<float> dst) => Row(row).CopyTo(dst);
+
+    public override float DotRow(int row, ReadOnlySpan<float> x) => TensorPrimitives.Dot(Row(row), x.Slice(0, Cols));
+
+    public override void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
+    {
+        CheckRows(rowStart, rowCount);
+        for (int i = 0; i < rowCount; i++)
+        {
+            ReadOnlySpan<float> w = Row(rowStart + i);
+            for (int t = 0; t < tokens; t++)
+                y[t * ldy + i] = TensorPrimitives.Dot(w, x.Slice(t * Cols, Cols));
+        }
+    }
+
+    public override void MatVecTransposedAdd(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount)
+    {
+        CheckRows(rowStart, rowCount);
+        for (int i = 0; i < rowCount; i++)
+            TensorPrimitives.MultiplyAdd(Row(rowStart + i), x[i], y.Slice(0, Cols), y.Slice(0, Cols));
+    }
+
+    internal object? Owner => _owner ?? _owned;
+}
+
+/// <summary>bfloat16 weights (widened to fp32 inside the dot product).</summary>
+public sealed unsafe class Bf16Matrix : WeightMatrix
+{
+    private readonly ushort* _data;
+    private readonly object? _owner;
+
+    public Bf16Matrix(ushort* data, int rows, int cols, object? owner) : base(rows, cols)
+    {
+        _data = data;
+        _owner = owner;
+    }
+
+    public override WeightFormat Format => WeightFormat.BF16;
+
+    public override long ByteSize => (long)Rows * Cols * 2;
+
+    public ReadOnlySpan<ushort> Row(int r) => new(_data + (long)r * Cols, Cols);
+
+    public override void ReadRow(int row, Span<float> dst) => Bf16.ToFloat(Row(row), dst);
+
+    public override float DotRow(int row, ReadOnlySpan<float> x) => Dot.Bf16(Row(row), x.Slice(0, Cols));
+
+    internal object? Owner => _owner;
+}
+
+/// <summary>IEEE fp16 weights.</summary>
+public sealed unsafe class F16Matrix : WeightMatrix
+{
+    private readonly Half* _data;
+    private readonly object? _owner;
+
+    public F16Matrix(Half* data, int rows, int cols, object? owner) : base(rows, cols)
+    {
+        _data = data;
+        _owner = owner;
+    }
+
+    public override WeightFormat Format => WeightFormat.F16;
+
+    public override long ByteSize => (long)Rows * Cols * 2;
+
+    public ReadOnlySpan<Half> Row(int r) => new(_data + (long)r * Cols, Cols);
+
+    public override void ReadRow(int row, Span<float> dst) => TensorPrimitives.ConvertToSingle(Row(row), dst.Slice(0, Cols));
+
+    public override float DotRow(int row, ReadOnlySpan<float> x)
+    {
+        Span<float> tmp = RowScratch(Cols).AsSpan(0, Cols);
+        ReadRow(row, tmp);
+        return TensorPrimitives.Dot(tmp, x.Slice(0, Cols));
+    }
+
+    internal object? Owner => _owner;
+}
+
+/// <summary>
+/// FP8 E4M3 weights with fp32 block scales: W[r, c] = e4m3(q[r, c]) · scale[r / BlockRows, c / BlockCols]
+/// (DeepSeek-V3 <c>weight_scale_inv</c>, despite its name a multiplier). Edge blocks may be partial.
+/// The product is computed block by block from the bytes; the matrix is never expanded as a whole.
+/// </summary>
+public sealed unsafe class Fp8BlockMatrix : WeightMatrix
+{
+    private readonly byte* _data;
+    private readonly float* _scales;
+    private readonly object? _owner;
+
+    public Fp8BlockMatrix(byte* data, float* scales, int rows, int cols, int blockRows, int blockCols, object? owner)
+        : base(rows, cols)
+    {
+        if (blockRows <= 0 || blockCols <= 0)
+            throw new ArgumentOutOfRangeException(nameof(blockRows), "block size must be positive");
+        _data = data;
+        _scales = scales;
+        BlockRows = blockRows;
+        BlockCols = blockCols;
+        ScaleCols = (cols + blockCols - 1) / blockCols;
+        _owner = owner;
+    }
+
+    public int BlockRows { get; }
+
+    public int BlockCols { get; }
+
+    /// <summary>Columns of the scale grid, ceil(Cols / BlockCols).</summary>
+    public int ScaleCols { get; }
+
+    public override WeightFormat Format => WeightFormat.Fp8Block;
+
+    public override long ByteSize => (long)Rows * Cols + 4L * ((Rows + BlockRows - 1) / BlockRows) * ScaleCols;
+
+    public ReadOnlySpan<byte> Row(int r) => new(_data + (long)r * Cols, Cols);
+
+    public float Scale(int blockRow, int blockCol) => _scales[(long)blockRow * ScaleCols + blockCol];
+
+    public override void ReadRow(int row, Span<float> dst)
+    {
+        ReadOnlySpan<byte> q = Row(row);
+        ReadOnlySpan<float> lut = Fp8E4M3.Table;
+        float* s = _scales + (long)(row / BlockRows) * ScaleCols;
+        for (int c = 0; c < Cols; c++)
+            dst[c] = lut[q[c]] * s[c / BlockCols];
+    }
+
+    public override float DotRow(int row, ReadOnlySpan<float> x)
+    {
+        ReadOnlySpan<byte> q = Row(row);
+        ReadOnlySpan<float> lut = Fp8E4M3.Table;
+        float* s = _scales + (long)(row / BlockRows) * ScaleCols;
+        Span<float> tmp = stackalloc float[BlockCols <= 256 ? BlockCols : 0];
+        float total = 0f;
+        for (int b = 0, c0 = 0; c0 < Cols; b++, c0 += BlockCols)
+        {
+            int n = Math.Min(BlockCols, Cols - c0);
+            if (tmp.Length >= n)
+            {
+                for (int j = 0; j < n; j++)
+                    tmp[j] = lut[q[c0 + j]];
+                total += s[b] * TensorPrimitives.Dot(tmp.Slice(0, n), x.Slice(c0, n));
+            }
+            else
+            {
+                float acc = 0f;
+                for (int j = 0; j < n; j++)
+                    acc += lut[q[c0 + j]] * x[c0 + j];
+                total += s[b] * acc;
+            }
+        }
+        return total;
+    }
+
+    internal object? Owner => _owner;
+}
