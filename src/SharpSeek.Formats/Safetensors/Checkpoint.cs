@@ -141,6 +141,13 @@ public sealed unsafe class Checkpoint : IDisposable
         return _byTensor[name].Pointer(t);
     }
 
+    /// <summary>The raw bytes of a tensor (valid while the checkpoint is open).</summary>
+    public ReadOnlySpan<byte> Bytes(string name)
+    {
+        TensorInfo t = Info(name);
+        return _byTensor[name].Bytes(t);
+    }
+
     /// <summary>Reads a float tensor of any floating dtype into fp32, checking its shape.</summary>
     public float[] ReadFloats(string name, params long[] shape)
     {

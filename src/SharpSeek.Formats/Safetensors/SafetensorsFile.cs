@@ -130,6 +130,8 @@ public sealed unsafe class SafetensorsFile : IDisposable
         if (n < 2)
             throw new InvalidDataException($"{path}: header length {n} is too small for a JSON object");
         long dataStart = 8 + (long)n, dataLength = fileLength - dataStart;
+        if (!System.Text.Unicode.Utf8.IsValid(file.Slice(8, (int)n)))
+            throw new InvalidDataException($"{path}: header is not valid UTF-8");
         JsonDocument doc;
         try
         {

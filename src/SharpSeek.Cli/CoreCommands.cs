@@ -1,0 +1,116 @@
+// Core verbs: logits (one uncached pass to a safetensors file), generate --prompt-ids (greedy with the cache),
+// inspect (architecture, parameters, cache and compute figures from config.json alone).
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using SharpSeek.Formats.Safetensors;
+using SharpSeek.Model;
+using SharpSeek.Model.Layers;
+
+namespace SharpSeek.Cli;
+
+internal static class CoreCommands
+{
+    public static IEnumerable<Command> Create() => [Logits(), Inspect()];
+
+    private static Command Logits()
+    {
+        var model = new Option<string>("--model") { Description = "Model directory (config.json + safetensors)", Required = true };
+        var ids = new Option<string>("--ids") { Description = "Comma-separated token ids", Required = true };
+        var output = new Option<string>("--out") { Description = "Output .safetensors file (F32 tensor 'logits' [T, V])", Required = true };
+        var attention = new Option<AttentionMode>("--attention") { Description = "MLA form: auto, naive or absorbed", DefaultValueFactory = _ => AttentionMode.Auto };
+        var cmd = new Command("logits", "Compute logits for token ids in one uncached pass") { model, ids, output, attention };
+        cmd.SetAction(pr => CliErrors.Run(() =>
+        {
+            int[] tokens = CliErrors.ParseIds(pr.GetValue(ids)!, "--ids");
+            using ModelWeights w = ModelLoading.Load(pr.GetValue(model)!);
+            var t = new Transformer(w);
+            float[] logits = t.Logits(tokens, new ForwardOptions { Attention = pr.GetValue(attention) });
+            var writer = new SafetensorsWriter();
+            writer.AddF32("logits", [tokens.Length, w.Config.VocabSize], logits);
+            writer.AddI64("input_ids", [tokens.Length], tokens.Select(i => (long)i).ToArray());
+            writer.Save(pr.GetValue(output)!);
+            Console.Error.WriteLine($"wrote logits [{tokens.Length}, {w.Config.VocabSize}] to {pr.GetValue(output)}");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static Command Inspect()
+    {
+        var model = new Option<string>("--model") { Description = "Model directory or config.json (weights not needed)", Required = true };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object" };
+        var context = new Option<int>("--context") { Description = "Context length for the attention FLOPs figure", DefaultValueFactory = _ => 4096 };
+        var cmd = new Command("inspect", "Architecture, parameter counts, KV-cache and FLOPs per token") { model, json, context };
+        cmd.SetAction(pr => CliErrors.Run(() =>
+        {
+            ModelConfig c = ModelConfig.Load(pr.GetValue(model)!);
+            ModelStats s = ModelStats.Compute(c);
+            int ctx = pr.GetValue(context);
+            if (ctx < 0)
+                throw new ArgumentException("--context must be >= 0");
+            long flopsAtCtx = s.FlopsPerToken + s.AttentionFlopsPerContextToken * ctx;
+            if (pr.GetValue(json))
+            {
+                var o = new Dictionary<string, object?>
+                {
+                    ["model_type"] = c.ModelType,
+                    ["layers"] = c.NumHiddenLayers,
+                    ["moe_layers"] = s.MoeLayers,
+                    ["hidden_size"] = c.HiddenSize,
+                    ["heads"] = c.NumAttentionHeads,
+                    ["routed_experts"] = c.NRoutedExperts,
+                    ["experts_per_token"] = c.NumExpertsPerTok,
+                    ["shared_experts"] = c.NSharedExperts,
+                    ["parameters_total"] = s.ParametersTotal,
+                    ["parameters_active"] = s.ParametersActive,
+                    ["mtp_parameters"] = s.MtpParameters,
+                    ["routed_expert_parameters"] = s.RoutedExpertParameters,
+                    ["embedding_parameters"] = s.EmbeddingParameters,
+                    ["kv_cache_bytes_per_token"] = s.KvCacheBytesPerToken,
+                    ["kv_cache_bytes_per_token_mha"] = s.KvCacheBytesPerTokenMha,
+                    ["kv_cache_values_per_token_per_layer"] = c.LatentDim,
+                    ["flops_per_token"] = s.FlopsPerToken,
+                    ["attention_flops_per_context_token"] = s.AttentionFlopsPerContextToken,
+                    ["context"] = ctx,
+                    ["flops_per_token_at_context"] = flopsAtCtx,
+                    ["softmax_scale"] = c.SoftmaxScale,
+                };
+                Console.WriteLine(JsonSerializer.Serialize(o, new JsonSerializerOptions { WriteIndented = true }));
+                return 0;
+            }
+            var inv = CultureInfo.InvariantCulture;
+            string B(double v) => v >= 1e9 ? (v / 1e9).ToString("0.00", inv) + "B" : v >= 1e6 ? (v / 1e6).ToString("0.00", inv) + "M" : v.ToString("N0", inv);
+            Console.WriteLine($"model_type         {c.ModelType}");
+            Console.WriteLine($"layers             {c.NumHiddenLayers} ({c.NumHiddenLayers - s.MoeLayers} dense, {s.MoeLayers} MoE) + {c.NumNextnPredictLayers} MTP");
+            Console.WriteLine($"hidden / heads     {c.HiddenSize} / {c.NumAttentionHeads} (nope {c.QkNopeHeadDim}, rope {c.QkRopeHeadDim}, v {c.VHeadDim})");
+            Console.WriteLine($"MLA                q_lora {(c.QLoraRank > 0 ? c.QLoraRank.ToString(inv) : "none")}, kv_lora {c.KvLoraRank}, softmax scale {c.SoftmaxScale.ToString("0.0000000", inv)}");
+            Console.WriteLine($"RoPE               {c.Rope.Type} theta {c.Rope.Theta.ToString(inv)}" + (c.Rope.Type == RopeType.Yarn ? $" factor {c.Rope.Factor.ToString(inv)} orig {c.Rope.OriginalMaxPositions}" : ""));
+            Console.WriteLine($"MoE                {c.NRoutedExperts} routed (top {c.NumExpertsPerTok}) + {c.NSharedExperts} shared, {c.TopkMethod}, {c.ScoringFunc}, groups {c.NGroup}/{c.TopkGroup}");
+            Console.WriteLine($"parameters         {s.ParametersTotal.ToString("N0", inv)} total ({B(s.ParametersTotal)}), {s.ParametersActive.ToString("N0", inv)} active per token ({B(s.ParametersActive)})");
+            Console.WriteLine($"MTP parameters     {s.MtpParameters.ToString("N0", inv)}");
+            Console.WriteLine($"KV cache / token   {s.KvCacheBytesPerToken.ToString("N0", inv)} bytes MLA latent (bf16) vs {s.KvCacheBytesPerTokenMha.ToString("N0", inv)} multi-head ({(double)s.KvCacheBytesPerTokenMha / s.KvCacheBytesPerToken:0.0}x)");
+            Console.WriteLine($"FLOPs / token      {B(s.FlopsPerToken)} in weights + {B(s.AttentionFlopsPerContextToken)} per context token = {B(flopsAtCtx)} at {ctx} tokens");
+            if (c.Quantization is { } q)
+                Console.WriteLine($"quantization       {q.Method} {q.Format} blocks {q.BlockRows}x{q.BlockCols}");
+            return 0;
+        }));
+        return cmd;
+    }
+}
+
+/// <summary>Loads a model directory with a one-line progress report on stderr.</summary>
+internal static class ModelLoading
+{
+    public static ModelWeights Load(string dir)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        ModelConfig c = ModelConfig.Load(dir);
+        if (!Console.IsErrorRedirected)
+            Console.Error.Write($"loading {dir} ({c.ModelType}, {c.NumHiddenLayers} layers)... ");
+        ModelWeights w = WeightLoader.Load(dir, c);
+        if (!Console.IsErrorRedirected)
+            Console.Error.WriteLine($"done in {sw.Elapsed.TotalSeconds:0.00} s");
+        return w;
+    }
+}
