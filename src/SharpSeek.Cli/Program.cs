@@ -16,6 +16,8 @@ public static class Program
     private static IEnumerable<Command> CommandGroups()
     {
         // One line per group; keep alphabetical to avoid merge conflicts.
-        return [];
+        return [
+            .. CoreCommands.Create(),
+        ];
     }
 }
