@@ -1,0 +1,4 @@
+// Assembly-level settings of SharpSeek.Tokenizer.
+using System.Runtime.CompilerServices;
+
+[assembly: InternalsVisibleTo("SharpSeek.Tokenizer.Tests")]
