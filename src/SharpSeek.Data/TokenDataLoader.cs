@@ -34,6 +34,7 @@ public sealed class TokenDataLoader : IDisposable
     private readonly long[] _firstWindow;   // cumulative window counts: shard s holds windows [_firstWindow[s], _firstWindow[s+1])
     private readonly DataLoaderOptions _options;
     private long[] _order = [];
+    private int[] _window = [];          // [B, T+1] scratch for NextBatch(inputs, targets)
     private long _orderEpoch = -1;
 
     private TokenDataLoader(TokenShard[] shards, DataLoaderOptions options)
@@ -137,11 +138,12 @@ public sealed class TokenDataLoader : IDisposable
         int T = SequenceLength, B = BatchSize;
         if (inputs.Length != B * T || targets.Length != B * T)
             throw new ArgumentException($"inputs and targets hold {inputs.Length} and {targets.Length} tokens, expected B*T = {B}*{T}");
-        int[] window = new int[B * (T + 1)];
-        NextBatch(window);
+        if (_window.Length != B * (T + 1))
+            _window = new int[B * (T + 1)];
+        NextBatch(_window);
         for (int b = 0; b < B; b++)
         {
-            ReadOnlySpan<int> w = window.AsSpan(b * (T + 1), T + 1);
+            ReadOnlySpan<int> w = _window.AsSpan(b * (T + 1), T + 1);
             w[..T].CopyTo(inputs.Slice(b * T, T));
             w[1..].CopyTo(targets.Slice(b * T, T));
         }

@@ -25,6 +25,21 @@ public sealed class PreTokenizerTests
         Assert.Equal(text, string.Concat(PreTokenizer.Split(text)));
     }
 
+    [Fact]
+    public void ByteLevelAlphabetIsGpt2s()
+    {
+        Assert.Equal('Ġ', ByteLevel.ToChar((byte)' '));
+        Assert.Equal('Ā', ByteLevel.ToChar(0));
+        Assert.Equal('Ċ', ByteLevel.ToChar((byte)'\n'));
+        Assert.Equal('a', ByteLevel.ToChar((byte)'a'));
+        byte[] all = Enumerable.Range(0, 256).Select(b => (byte)b).ToArray();
+        Assert.Equal(all, ByteLevel.Decode(ByteLevel.Encode(all)));
+        byte[] order = ByteLevel.BytesInVocabularyOrder();
+        Assert.Equal((byte)'!', order[0]);
+        Assert.Equal(0xAD, order[^1]);
+        Assert.Throws<ArgumentException>(() => ByteLevel.Decode("\u4e00"));
+    }
+
     public static readonly string[] TrickyTexts =
     [
         "Hello, world! 12345 and 1,234.56 ²³ ½ Ⅻ", "日本語のテキストです。漢字とカタカナ", "emoji 😀👍🏽 done 🇺🇸",

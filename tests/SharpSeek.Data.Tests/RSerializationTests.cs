@@ -1,62 +1,10 @@
 // R XDR serialization and lazy-load databases, on hand-made serialized bytes (layout from R's serialize.c).
-using System.Buffers.Binary;
-using System.IO.Compression;
-using System.Text;
 using SharpSeek.Data.Corpus;
 
 namespace SharpSeek.Data.Tests;
 
 public sealed class RSerializationTests
 {
-    // Minimal XDR writer: flags = type | object<<8 | attr<<9 | tag<<10 | levels<<12.
-    private sealed class XdrWriter
-    {
-        private readonly MemoryStream _s = new();
-
-        public XdrWriter Header(int version = 3)
-        {
-            _s.Write("X\n"u8);
-            Int(version).Int(0x040201).Int(0x030500);
-            if (version == 3)
-                Int(5).Bytes("UTF-8"u8);
-            return this;
-        }
-
-        public XdrWriter Int(int v)
-        {
-            Span<byte> b = stackalloc byte[4];
-            BinaryPrimitives.WriteInt32BigEndian(b, v);
-            _s.Write(b);
-            return this;
-        }
-
-        public XdrWriter Bytes(ReadOnlySpan<byte> b)
-        {
-            _s.Write(b);
-            return this;
-        }
-
-        public XdrWriter CharSxp(string? s, int levels = 1 << 6)
-        {
-            if (s is null)
-                return Int(9).Int(-1);
-            byte[] b = levels == 1 << 2 ? Encoding.Latin1.GetBytes(s) : Encoding.UTF8.GetBytes(s);
-            return Int(9 | (levels << 12)).Int(b.Length).Bytes(b);
-        }
-
-        public XdrWriter StrSxp(params string?[] values)
-        {
-            Int(16).Int(values.Length);
-            foreach (string? v in values)
-                CharSxp(v, v is not null && v.Any(c => c > 127) ? 1 << 3 : 1 << 6);
-            return this;
-        }
-
-        public XdrWriter Symbol(string name) => Int(1).CharSxp(name);
-
-        public byte[] ToArray() => _s.ToArray();
-    }
-
     [Fact]
     public void ReadsCharacterVectorWithNaAndEncodings()
     {
@@ -116,32 +64,7 @@ public sealed class RSerializationTests
         using var dir = new TempDirectory();
         byte[] first = new XdrWriter().Header().StrSxp("CHAPTER I", "", "It is a truth").ToArray();
         byte[] second = new XdrWriter().Header().StrSxp("THE END").ToArray();
-        using var rdb = new MemoryStream();
-        var offsets = new List<(int Offset, int Length)>();
-        byte[] len = new byte[4];
-        foreach (byte[] entry in new[] { first, second })
-        {
-            int start = (int)rdb.Length;
-            BinaryPrimitives.WriteInt32BigEndian(len, entry.Length);
-            rdb.Write(len);
-            using (var z = new ZLibStream(rdb, CompressionLevel.Optimal, leaveOpen: true))
-                z.Write(entry);
-            offsets.Add((start, (int)rdb.Length - start));
-        }
-        File.WriteAllBytes(dir.File("Rdata.rdb"), rdb.ToArray());
-
-        // list(variables = list(first = c(o, l), second = c(o, l)), references = list(), compressed = TRUE)
-        var index = new XdrWriter().Header();
-        index.Int(19 | (1 << 9)).Int(3);
-        index.Int(19 | (1 << 9)).Int(2);
-        foreach ((int o, int l) in offsets)
-            index.Int(13).Int(2).Int(o).Int(l);
-        index.Int(2 | (1 << 10)).Symbol("names").StrSxp("first", "second").Int(254);
-        index.Int(19).Int(0);
-        index.Int(10).Int(1).Int(1);
-        index.Int(2 | (1 << 10)).Int(255 | (1 << 8)).StrSxp("variables", "references", "compressed").Int(254);
-        using (var gz = new GZipStream(File.Create(dir.File("Rdata.rdx")), CompressionLevel.Optimal))
-            gz.Write(index.ToArray());
+        XdrWriter.WriteLazyLoadDatabase(dir.File("Rdata.rdx"), [("first", first), ("second", second)]);
 
         RLazyLoadDatabase db = RLazyLoadDatabase.Open(dir.File("Rdata.rdx"));
         Assert.Equal(new[] { "first", "second" }, db.Names);

@@ -29,7 +29,7 @@ public static class Program
                     return Usage();
             }
         }
-        catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException or NotSupportedException or KeyNotFoundException)
+        catch (Exception e) when (e is ArgumentException or FormatException or IOException or InvalidDataException or NotSupportedException or KeyNotFoundException)
         {
             Console.Error.WriteLine($"sharpseek-data {args[0]}: {e.Message}");
             return 1;
