@@ -18,25 +18,77 @@ public interface IWeightSource
     bool Has(string name);
 }
 
+/// <summary>How to load weights.</summary>
+public sealed record LoadOptions
+{
+    /// <summary>In-memory format of the linear layers; null keeps the checkpoint's own (memory-mapped, no copy).</summary>
+    public WeightFormat? Dtype { get; init; }
+}
+
 /// <summary>Builds the weight structure of a config from a source.</summary>
 public static class WeightLoader
 {
     /// <summary>Opens a Hugging Face checkpoint directory (config.json + safetensors) and loads its weights.</summary>
-    public static ModelWeights Load(string directory, ModelConfig? config = null)
+    public static ModelWeights Load(string directory, ModelConfig? config = null, LoadOptions? options = null)
     {
         config ??= ModelConfig.Load(directory);
         Checkpoint ckpt = Checkpoint.Open(directory);
+        var owners = new OwnerList { ckpt };
         try
         {
-            var src = new CheckpointSource(ckpt, config);
-            ModelWeights w = Build(config, src, ckpt);
-            src.CheckAllUsed();
+            var stored = new CheckpointSource(ckpt, config);
+            IWeightSource src = options?.Dtype is WeightFormat f ? new ConvertingSource(stored, f, owners) : stored;
+            ModelWeights w = Build(config, src, owners);
+            stored.CheckAllUsed();
             return w;
         }
         catch
         {
-            ckpt.Dispose();
+            owners.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Disposes a list of owners in reverse order.</summary>
+    public sealed class OwnerList : List<IDisposable>, IDisposable
+    {
+        public void Dispose()
+        {
+            for (int i = Count - 1; i >= 0; i--)
+                this[i].Dispose();
+            Clear();
+        }
+    }
+
+    /// <summary>
+    /// Converts matrices to a target format as they are read: every linear layer of the decoder and the output
+    /// heads. The router and kv_b_proj (used band by band in absorbed attention) keep their stored format unless the
+    /// target is fp32 or bf16; the embedding is read one row per token and is converted only to fp32 or bf16.
+    /// Q4_K output heads use Q8_0, as llama.cpp's Q4_K_M keeps its output head at higher precision.
+    /// </summary>
+    public sealed class ConvertingSource(IWeightSource inner, WeightFormat target, List<IDisposable> owners) : IWeightSource
+    {
+        public bool Has(string name) => inner.Has(name);
+
+        public float[] Vector(string name, int length) => inner.Vector(name, length);
+
+        public WeightMatrix Matrix(string name, int rows, int cols)
+        {
+            WeightMatrix m = inner.Matrix(name, rows, cols);
+            return WeightConversion.Convert(m, TargetFor(name, target), owners);
+        }
+
+        /// <summary>The format a tensor gets when the model is loaded as <paramref name="target"/>.</summary>
+        public static WeightFormat TargetFor(string name, WeightFormat target)
+        {
+            bool plain = target is WeightFormat.F32 or WeightFormat.BF16;
+            if (name.EndsWith("mlp.gate.weight", StringComparison.Ordinal) || name.Contains("kv_b_proj", StringComparison.Ordinal)
+                || name.EndsWith("embed_tokens.weight", StringComparison.Ordinal))
+                return plain ? target : WeightFormat.BF16;
+            bool head = name == TensorNames.LmHead || name.EndsWith("shared_head.head.weight", StringComparison.Ordinal);
+            if (head && target == WeightFormat.Q4_K)
+                return WeightFormat.Q8_0;
+            return target;
         }
     }
 

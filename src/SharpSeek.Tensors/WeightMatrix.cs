@@ -108,6 +108,16 @@ public abstract class WeightMatrix
         }
     }
 
+    /// <summary>The activation encoding this format's fast product takes (F32: plain activations).</summary>
+    public virtual ActivationFormat InputFormat => ActivationFormat.F32;
+
+    /// <summary>
+    /// Y[t, i] = W[rowStart + i, :] · X[t, :] with X already quantized to <see cref="InputFormat"/>
+    /// (formats with an integer product override this).
+    /// </summary>
+    public virtual void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount) =>
+        throw new NotSupportedException($"{Format} takes fp32 activations");
+
     /// <summary>Copies the whole matrix to fp32 [Rows, Cols] (tests, conversion, training).</summary>
     public float[] ToFloatArray()
     {

@@ -1,0 +1,20 @@
+// Fast scalar fp16 → fp32 for the block scales of quantized formats (GGUF stores them as IEEE half).
+using System.Runtime.CompilerServices;
+
+namespace SharpSeek.Tensors;
+
+/// <summary>fp16 bit-pattern conversions.</summary>
+public static class Half16
+{
+    /// <summary>Exact for zero, subnormal and normal halves (not for Inf/NaN, which scales never hold).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float ToFloat(ushort h)
+    {
+        // move exponent+mantissa into fp32 position, rescale by 2^112 (handles subnormals), then restore the sign
+        float mag = BitConverter.Int32BitsToSingle((h & 0x7FFF) << 13) * 5.192296858534828e33f;
+        return BitConverter.Int32BitsToSingle(BitConverter.SingleToInt32Bits(mag) | ((h & 0x8000) << 16));
+    }
+
+    /// <summary>Round to nearest even fp16.</summary>
+    public static ushort FromFloat(float f) => BitConverter.HalfToUInt16Bits((Half)f);
+}

@@ -1,0 +1,109 @@
+// Activations quantized once per matrix product so that quantized weights can use integer dot products
+// (llama.cpp quantizes activations to q8_0 / q8_K the same way). Layouts are ours, chosen for the kernels:
+//   Q8:  per token, int8 values widened to int16 (ready for vpmaddwd), one fp32 scale per 32 values.
+//   Q8K: per token, int8 values, per 256-block one fp32 scale and the sum of each 32-value sub-block; each
+//        128-value half of a block is stored as sub-blocks [0, 2, 1, 3] so that one 64-byte load of Q4_K
+//        nibbles (low nibbles = sub-blocks 0 and 2, high = 1 and 3) meets its activations contiguously.
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+
+namespace SharpSeek.Tensors;
+
+/// <summary>How a weight format wants its input activations.</summary>
+public enum ActivationFormat
+{
+    /// <summary>Plain fp32.</summary>
+    F32,
+    /// <summary>int8 in blocks of 32 (stored widened to int16) with fp32 scales: for Q8_0 weights.</summary>
+    Q8,
+    /// <summary>int8 in blocks of 256 with fp32 scales and 32-value sums: for Q4_K weights.</summary>
+    Q8K,
+}
+
+/// <summary>A batch of activation rows [Tokens, Cols] quantized for integer products; reusable across calls.</summary>
+public sealed class QuantizedInput
+{
+    private short[] _q16 = [];
+    private sbyte[] _q8 = [];
+    private float[] _scales = [];
+    private int[] _sums = [];
+
+    public ActivationFormat Format { get; private set; }
+    public int Tokens { get; private set; }
+    public int Cols { get; private set; }
+
+    /// <summary>Q8 values [Tokens, Cols] as int16.</summary>
+    public ReadOnlySpan<short> Q16 => _q16.AsSpan(0, Tokens * Cols);
+    /// <summary>Q8K values [Tokens, Cols] (permuted per 128 as described above).</summary>
+    public ReadOnlySpan<sbyte> Q8 => _q8.AsSpan(0, Tokens * Cols);
+    /// <summary>Scales: [Tokens, Cols/32] for Q8, [Tokens, Cols/256] for Q8K.</summary>
+    public ReadOnlySpan<float> Scales => _scales;
+    /// <summary>Q8K sums of each 32-value sub-block in natural sub-block order [Tokens, Cols/32].</summary>
+    public ReadOnlySpan<int> Sums => _sums;
+
+    internal short[] Q16Array => _q16;
+    internal sbyte[] Q8Array => _q8;
+    internal float[] ScaleArray => _scales;
+    internal int[] SumArray => _sums;
+
+    /// <summary>Quantizes x [tokens, cols] into this buffer.</summary>
+    public void Quantize(ActivationFormat format, ReadOnlySpan<float> x, int tokens, int cols)
+    {
+        int block = format == ActivationFormat.Q8K ? 256 : 32;
+        if (format == ActivationFormat.F32 || cols % block != 0)
+            throw new ArgumentException($"cannot quantize {cols} columns to {format}");
+        Format = format;
+        Tokens = tokens;
+        Cols = cols;
+        int n = tokens * cols;
+        if (format == ActivationFormat.Q8)
+        {
+            if (_q16.Length < n) _q16 = new short[n];
+            if (_scales.Length < n / 32) _scales = new float[n / 32];
+            for (int b = 0; b < n / 32; b++)
+                _scales[b] = QuantizeBlock(x.Slice(b * 32, 32), _q16.AsSpan(b * 32, 32));
+        }
+        else
+        {
+            if (_q8.Length < n) _q8 = new sbyte[n];
+            if (_scales.Length < n / 256) _scales = new float[n / 256];
+            if (_sums.Length < n / 32) _sums = new int[n / 32];
+            Span<short> tmp = stackalloc short[256];
+            for (int b = 0; b < n / 256; b++)
+            {
+                _scales[b] = QuantizeBlockSym(x.Slice(b * 256, 256), tmp);
+                for (int s = 0; s < 8; s++)
+                {
+                    int sum = 0;
+                    for (int l = 0; l < 32; l++)
+                        sum += tmp[s * 32 + l];
+                    _sums[b * 8 + s] = sum;
+                    int dst = b * 256 + PermutedSubBlock(s) * 32;
+                    for (int l = 0; l < 32; l++)
+                        _q8[dst + l] = (sbyte)tmp[s * 32 + l];
+                }
+            }
+        }
+    }
+
+    /// <summary>Storage slot of natural sub-block s (0..7) in the Q8K permuted order [0, 2, 1, 3, 4, 6, 5, 7].</summary>
+    public static int PermutedSubBlock(int s) => (s & ~3) | ((s & 1) << 1) | ((s >> 1) & 1);
+
+    /// <summary>q = round(x / d), d = max|x| / 127; returns d.</summary>
+    private static float QuantizeBlock(ReadOnlySpan<float> x, Span<short> q) => QuantizeBlockSym(x, q);
+
+    private static float QuantizeBlockSym(ReadOnlySpan<float> x, Span<short> q)
+    {
+        float amax = TensorPrimitives.MaxMagnitude(x);
+        amax = MathF.Abs(amax);
+        if (!(amax > 0))
+        {
+            q.Slice(0, x.Length).Clear();
+            return 0f;
+        }
+        float d = amax / 127f, id = 127f / amax;
+        for (int i = 0; i < x.Length; i++)
+            q[i] = (short)MathF.Round(x[i] * id, MidpointRounding.AwayFromZero);
+        return d;
+    }
+}

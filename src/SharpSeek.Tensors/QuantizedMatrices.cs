@@ -1,0 +1,447 @@
+// llama.cpp block formats used in place (GGUF tensors map straight in) or produced at load:
+//   Q8_0 (34 bytes / 32 values): fp16 d, int8 q[32];                      w = d·q
+//   Q4_K (144 bytes / 256 values): fp16 d, fp16 dmin, 12 bytes of 6-bit sub-block scales and mins, 128 bytes of
+//        nibbles (for each 64 values: low nibbles = first 32, high nibbles = next 32);  w = d·sc_j·q − dmin·m_j
+// Products quantize the activations once (QuantizedInput) and accumulate integer dot products per block
+// (Q8_0: int8·int8 through int16 vpmaddwd; Q4_K: uint4·int8 through vpmaddubsw then vpmaddwd with the scales),
+// scaled to fp32 per block. Each kernel has a scalar reference; Vector512/Vector256 paths are taken when present.
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace SharpSeek.Tensors;
+
+/// <summary>Q8_0 weights: blocks of 32 int8 values with an fp16 scale (llama.cpp block_q8_0).</summary>
+public sealed unsafe class Q8_0Matrix : WeightMatrix
+{
+    public const int BlockValues = 32, BlockBytes = 34;
+    private readonly byte* _data;
+    private readonly object? _owner;
+
+    public Q8_0Matrix(byte* data, int rows, int cols, object? owner) : base(rows, cols)
+    {
+        if (cols % BlockValues != 0)
+            throw new ArgumentException($"Q8_0 needs a multiple of {BlockValues} columns, got {cols}");
+        _data = data;
+        _owner = owner;
+    }
+
+    public override WeightFormat Format => WeightFormat.Q8_0;
+    public override ActivationFormat InputFormat => ActivationFormat.Q8;
+    public override long ByteSize => RowBytes(Cols) * Rows;
+    public static long RowBytes(int cols) => (long)cols / BlockValues * BlockBytes;
+    internal object? Owner => _owner;
+
+    private byte* Row(int r) => _data + r * RowBytes(Cols);
+
+    /// <summary>Pointer to row r's blocks.</summary>
+    public byte* RowPointer(int r) => Row(r);
+
+    /// <summary>Quantizes fp32 rows [rows, cols] into a new Q8_0 matrix (round half away from zero, as llama.cpp).</summary>
+    public static Q8_0Matrix Quantize(WeightMatrix src, List<IDisposable> owners)
+    {
+        var buf = new NativeBuffer(RowBytes(src.Cols) * src.Rows);
+        owners.Add(buf);
+        var row = new float[src.Cols];
+        for (int r = 0; r < src.Rows; r++)
+        {
+            src.ReadRow(r, row);
+            QuantizeRow(row, buf.Pointer + r * RowBytes(src.Cols));
+        }
+        return new Q8_0Matrix(buf.Pointer, src.Rows, src.Cols, buf);
+    }
+
+    /// <summary>Writes one row of blocks.</summary>
+    public static void QuantizeRow(ReadOnlySpan<float> x, byte* dst)
+    {
+        for (int b = 0; b < x.Length / BlockValues; b++)
+        {
+            ReadOnlySpan<float> v = x.Slice(b * BlockValues, BlockValues);
+            float amax = 0;
+            foreach (float f in v)
+                amax = Math.Max(amax, MathF.Abs(f));
+            float d = amax / 127f, id = d != 0 ? 1f / d : 0f;
+            byte* blk = dst + b * BlockBytes;
+            *(ushort*)blk = Half16.FromFloat(d);
+            for (int i = 0; i < BlockValues; i++)
+                ((sbyte*)(blk + 2))[i] = (sbyte)MathF.Round(v[i] * id, MidpointRounding.AwayFromZero);
+        }
+    }
+
+    public override void ReadRow(int row, Span<float> dst)
+    {
+        byte* p = Row(row);
+        for (int b = 0; b < Cols / BlockValues; b++)
+        {
+            float d = Half16.ToFloat(*(ushort*)(p + b * BlockBytes));
+            sbyte* q = (sbyte*)(p + b * BlockBytes + 2);
+            for (int i = 0; i < BlockValues; i++)
+                dst[b * BlockValues + i] = d * q[i];
+        }
+    }
+
+    public override float DotRow(int row, ReadOnlySpan<float> x)
+    {
+        Span<float> tmp = RowScratch(Cols).AsSpan(0, Cols);
+        ReadRow(row, tmp);
+        return System.Numerics.Tensors.TensorPrimitives.Dot(tmp, x.Slice(0, Cols));
+    }
+
+    public override void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount) => MatMul(x, 1, y, rowCount, rowStart, rowCount);
+
+    public override void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
+    {
+        QuantizedInput q = Scratch.Input;
+        q.Quantize(ActivationFormat.Q8, x, tokens, Cols);
+        MatMulQuantized(q, y, ldy, rowStart, rowCount);
+    }
+
+    public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount)
+    {
+        CheckRows(rowStart, rowCount);
+        if (x.Format != ActivationFormat.Q8 || x.Cols != Cols)
+            throw new ArgumentException("Q8_0 product needs Q8 activations of the same width");
+        int blocks = Cols / BlockValues;
+        fixed (short* xq = x.Q16Array)
+        fixed (float* xs = x.ScaleArray)
+        {
+            for (int i = 0; i < rowCount; i++)
+            {
+                byte* w = Row(rowStart + i);
+                for (int t = 0; t < x.Tokens; t++)
+                    y[t * ldy + i] = Dot(w, xq + (long)t * Cols, xs + (long)t * blocks, blocks);
+            }
+        }
+    }
+
+    /// <summary>Σ_b d_w[b]·d_x[b]·Σ_i q_w[b,i]·q_x[b,i] over one row.</summary>
+    public static float Dot(byte* w, short* xq, float* xs, int blocks)
+    {
+        if (Avx512BW.IsSupported)
+        {
+            Vector512<float> acc = Vector512<float>.Zero;
+            for (int b = 0; b < blocks; b++)
+            {
+                byte* blk = w + b * BlockBytes;
+                Vector512<short> w16 = Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(blk + 2)));
+                Vector512<int> p = Avx512BW.MultiplyAddAdjacent(w16, Vector512.Load(xq + b * BlockValues));
+                acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p), Vector512.Create(Half16.ToFloat(*(ushort*)blk) * xs[b]), acc);
+            }
+            return Vector512.Sum(acc);
+        }
+        if (Avx2.IsSupported)
+        {
+            Vector256<float> acc = Vector256<float>.Zero;
+            for (int b = 0; b < blocks; b++)
+            {
+                byte* blk = w + b * BlockBytes;
+                Vector256<short> w0 = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(blk + 2)));
+                Vector256<short> w1 = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(blk + 18)));
+                Vector256<int> p = Avx2.Add(Avx2.MultiplyAddAdjacent(w0, Vector256.Load(xq + b * BlockValues)),
+                                            Avx2.MultiplyAddAdjacent(w1, Vector256.Load(xq + b * BlockValues + 16)));
+                acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p), Vector256.Create(Half16.ToFloat(*(ushort*)blk) * xs[b]), acc);
+            }
+            return Vector256.Sum(acc);
+        }
+        return DotScalar(w, xq, xs, blocks);
+    }
+
+    /// <summary>The scalar definition of <see cref="Dot"/>.</summary>
+    public static float DotScalar(byte* w, short* xq, float* xs, int blocks)
+    {
+        float sum = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* blk = w + b * BlockBytes;
+            sbyte* q = (sbyte*)(blk + 2);
+            int isum = 0;
+            for (int i = 0; i < BlockValues; i++)
+                isum += q[i] * xq[b * BlockValues + i];
+            sum += isum * (Half16.ToFloat(*(ushort*)blk) * xs[b]);
+        }
+        return sum;
+    }
+}
+
+/// <summary>Q4_K weights: super-blocks of 256 4-bit values with 6-bit sub-block scales and mins (llama.cpp block_q4_K).</summary>
+public sealed unsafe class Q4KMatrix : WeightMatrix
+{
+    public const int BlockValues = 256, BlockBytes = 144;
+    private readonly byte* _data;
+    private readonly object? _owner;
+
+    public Q4KMatrix(byte* data, int rows, int cols, object? owner) : base(rows, cols)
+    {
+        if (cols % BlockValues != 0)
+            throw new ArgumentException($"Q4_K needs a multiple of {BlockValues} columns, got {cols}");
+        _data = data;
+        _owner = owner;
+    }
+
+    public override WeightFormat Format => WeightFormat.Q4_K;
+    public override ActivationFormat InputFormat => ActivationFormat.Q8K;
+    public override long ByteSize => RowBytes(Cols) * Rows;
+    public static long RowBytes(int cols) => (long)cols / BlockValues * BlockBytes;
+    internal object? Owner => _owner;
+
+    private byte* Row(int r) => _data + r * RowBytes(Cols);
+
+    /// <summary>Pointer to row r's blocks.</summary>
+    public byte* RowPointer(int r) => Row(r);
+
+    /// <summary>Scale and min of sub-block j (llama.cpp get_scale_min_k4).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static (int Scale, int Min) ScaleMin(int j, byte* q)
+    {
+        if (j < 4)
+            return (q[j] & 63, q[j + 4] & 63);
+        return ((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+
+    /// <summary>Quantizes a matrix into Q4_K blocks.</summary>
+    public static Q4KMatrix Quantize(WeightMatrix src, List<IDisposable> owners)
+    {
+        var buf = new NativeBuffer(RowBytes(src.Cols) * src.Rows);
+        owners.Add(buf);
+        var row = new float[src.Cols];
+        for (int r = 0; r < src.Rows; r++)
+        {
+            src.ReadRow(r, row);
+            QuantizeRow(row, buf.Pointer + r * RowBytes(src.Cols));
+        }
+        return new Q4KMatrix(buf.Pointer, src.Rows, src.Cols, buf);
+    }
+
+    /// <summary>
+    /// Quantizes one row: per 32-value sub-block an affine fit (min ≤ 0, scale = (max − min)/15), the sub-block
+    /// scales and mins quantized to 6 bits against the super-block's d and dmin, then values re-quantized with
+    /// the stored (rounded) scales, as llama.cpp's quantize_row_q4_K_ref does after its fit.
+    /// </summary>
+    public static void QuantizeRow(ReadOnlySpan<float> x, byte* dst)
+    {
+        Span<float> scales = stackalloc float[8], mins = stackalloc float[8];
+        Span<byte> L = stackalloc byte[256];
+        for (int b = 0; b < x.Length / BlockValues; b++)
+        {
+            ReadOnlySpan<float> v = x.Slice(b * BlockValues, BlockValues);
+            byte* blk = dst + b * BlockBytes;
+            float maxScale = 0, maxMin = 0;
+            for (int j = 0; j < 8; j++)
+            {
+                float mn = 0, mx = 0;
+                for (int l = 0; l < 32; l++)
+                {
+                    mn = Math.Min(mn, v[j * 32 + l]);
+                    mx = Math.Max(mx, v[j * 32 + l]);
+                }
+                scales[j] = (mx - mn) / 15f;
+                mins[j] = -mn;
+                maxScale = Math.Max(maxScale, scales[j]);
+                maxMin = Math.Max(maxMin, mins[j]);
+            }
+            float invScale = maxScale > 0 ? 63f / maxScale : 0f, invMin = maxMin > 0 ? 63f / maxMin : 0f;
+            byte* sc = blk + 4;
+            for (int i = 0; i < 12; i++)
+                sc[i] = 0;
+            for (int j = 0; j < 8; j++)
+            {
+                int ls = Math.Min(63, (int)MathF.Round(invScale * scales[j], MidpointRounding.AwayFromZero));
+                int lm = Math.Min(63, (int)MathF.Round(invMin * mins[j], MidpointRounding.AwayFromZero));
+                if (j < 4)
+                {
+                    sc[j] = (byte)ls;
+                    sc[j + 4] = (byte)lm;
+                }
+                else
+                {
+                    sc[j + 4] = (byte)((ls & 0xF) | ((lm & 0xF) << 4));
+                    sc[j - 4] |= (byte)((ls >> 4) << 6);
+                    sc[j] |= (byte)((lm >> 4) << 6);
+                }
+            }
+            ushort dBits = Half16.FromFloat(maxScale / 63f), mBits = Half16.FromFloat(maxMin / 63f);
+            *(ushort*)blk = dBits;
+            *(ushort*)(blk + 2) = mBits;
+            float d = Half16.ToFloat(dBits), dmin = Half16.ToFloat(mBits);
+            for (int j = 0; j < 8; j++)
+            {
+                (int s, int m) = ScaleMin(j, sc);
+                float dj = d * s, mj = dmin * m;
+                for (int l = 0; l < 32; l++)
+                {
+                    int q = dj > 0 ? (int)MathF.Round((v[j * 32 + l] + mj) / dj, MidpointRounding.AwayFromZero) : 0;
+                    L[j * 32 + l] = (byte)Math.Clamp(q, 0, 15);
+                }
+            }
+            byte* qs = blk + 16;
+            for (int c = 0; c < 4; c++)
+            {
+                for (int l = 0; l < 32; l++)
+                    qs[c * 32 + l] = (byte)(L[c * 64 + l] | (L[c * 64 + 32 + l] << 4));
+            }
+        }
+    }
+
+    public override void ReadRow(int row, Span<float> dst)
+    {
+        byte* p = Row(row);
+        for (int b = 0; b < Cols / BlockValues; b++)
+        {
+            byte* blk = p + b * BlockBytes;
+            float d = Half16.ToFloat(*(ushort*)blk), dmin = Half16.ToFloat(*(ushort*)(blk + 2));
+            byte* qs = blk + 16;
+            for (int c = 0; c < 4; c++)
+            {
+                (int s0, int m0) = ScaleMin(2 * c, blk + 4);
+                (int s1, int m1) = ScaleMin(2 * c + 1, blk + 4);
+                float d0 = d * s0, n0 = dmin * m0, d1 = d * s1, n1 = dmin * m1;
+                for (int l = 0; l < 32; l++)
+                {
+                    dst[b * 256 + c * 64 + l] = d0 * (qs[c * 32 + l] & 0xF) - n0;
+                    dst[b * 256 + c * 64 + 32 + l] = d1 * (qs[c * 32 + l] >> 4) - n1;
+                }
+            }
+        }
+    }
+
+    public override float DotRow(int row, ReadOnlySpan<float> x)
+    {
+        Span<float> tmp = RowScratch(Cols).AsSpan(0, Cols);
+        ReadRow(row, tmp);
+        return System.Numerics.Tensors.TensorPrimitives.Dot(tmp, x.Slice(0, Cols));
+    }
+
+    public override void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount) => MatMul(x, 1, y, rowCount, rowStart, rowCount);
+
+    public override void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
+    {
+        QuantizedInput q = Scratch.Input;
+        q.Quantize(ActivationFormat.Q8K, x, tokens, Cols);
+        MatMulQuantized(q, y, ldy, rowStart, rowCount);
+    }
+
+    public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount)
+    {
+        CheckRows(rowStart, rowCount);
+        if (x.Format != ActivationFormat.Q8K || x.Cols != Cols)
+            throw new ArgumentException("Q4_K product needs Q8K activations of the same width");
+        int blocks = Cols / BlockValues;
+        fixed (sbyte* xq = x.Q8Array)
+        fixed (float* xd = x.ScaleArray)
+        fixed (int* xsum = x.SumArray)
+        {
+            for (int i = 0; i < rowCount; i++)
+            {
+                byte* w = Row(rowStart + i);
+                for (int t = 0; t < x.Tokens; t++)
+                    y[t * ldy + i] = Dot(w, xq + (long)t * Cols, xd + (long)t * blocks, xsum + (long)t * blocks * 8, blocks);
+            }
+        }
+    }
+
+    /// <summary>Σ over super-blocks of d_x·(d·Σ_j sc_j·Σ q·x − dmin·Σ_j m_j·sum_j(x)).</summary>
+    public static float Dot(byte* w, sbyte* xq, float* xd, int* xsum, int blocks)
+    {
+        if (Avx512BW.IsSupported)
+            return Dot512(w, xq, xd, xsum, blocks);
+        if (Avx2.IsSupported)
+            return Dot256(w, xq, xd, xsum, blocks);
+        return DotScalar(w, xq, xd, xsum, blocks);
+    }
+
+    private static float Dot512(byte* w, sbyte* xq, float* xd, int* xsum, int blocks)
+    {
+        Vector512<byte> mask = Vector512.Create((byte)0xF);
+        float total = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* blk = w + b * BlockBytes;
+            byte* sc = blk + 4;
+            Vector512<int> isum = Vector512<int>.Zero;
+            int minSum = 0;
+            for (int h = 0; h < 2; h++) // two halves of 128 values: chunks 2h, 2h+1 → sub-blocks 4h..4h+3
+            {
+                Vector512<byte> q = Vector512.Load(blk + 16 + h * 64);
+                Vector512<byte> lo = q & mask, hi = Vector512.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & mask;
+                sbyte* x = xq + b * 256 + h * 128; // [sub 4h, sub 4h+2, sub 4h+1, sub 4h+3]
+                (int s0, int m0) = ScaleMin(4 * h, sc);
+                (int s1, int m1) = ScaleMin(4 * h + 1, sc);
+                (int s2, int m2) = ScaleMin(4 * h + 2, sc);
+                (int s3, int m3) = ScaleMin(4 * h + 3, sc);
+                Vector512<short> pl = Avx512BW.MultiplyAddAdjacent(lo, Vector512.Load(x));       // subs 4h, 4h+2
+                Vector512<short> ph = Avx512BW.MultiplyAddAdjacent(hi, Vector512.Load(x + 64));  // subs 4h+1, 4h+3
+                Vector512<short> sl = Vector512.Create(Vector256.Create((short)s0), Vector256.Create((short)s2));
+                Vector512<short> sh = Vector512.Create(Vector256.Create((short)s1), Vector256.Create((short)s3));
+                isum += Avx512BW.MultiplyAddAdjacent(pl, sl) + Avx512BW.MultiplyAddAdjacent(ph, sh);
+                int* xs = xsum + b * 8 + 4 * h;
+                minSum += m0 * xs[0] + m1 * xs[1] + m2 * xs[2] + m3 * xs[3];
+            }
+            float d = Half16.ToFloat(*(ushort*)blk), dmin = Half16.ToFloat(*(ushort*)(blk + 2));
+            total += xd[b] * (d * Vector512.Sum(isum) - dmin * minSum);
+        }
+        return total;
+    }
+
+    private static float Dot256(byte* w, sbyte* xq, float* xd, int* xsum, int blocks)
+    {
+        Vector256<byte> mask = Vector256.Create((byte)0xF);
+        float total = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* blk = w + b * BlockBytes;
+            byte* sc = blk + 4;
+            Vector256<int> isum = Vector256<int>.Zero;
+            int minSum = 0;
+            for (int c = 0; c < 4; c++) // chunk c: low nibbles = sub 2c, high = sub 2c+1
+            {
+                Vector256<byte> q = Vector256.Load(blk + 16 + c * 32);
+                Vector256<byte> lo = q & mask, hi = Vector256.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & mask;
+                int sLo = InputSlot(2 * c), sHi = InputSlot(2 * c + 1);
+                (int s0, int m0) = ScaleMin(2 * c, sc);
+                (int s1, int m1) = ScaleMin(2 * c + 1, sc);
+                Vector256<short> pl = Avx2.MultiplyAddAdjacent(lo, Vector256.Load(xq + b * 256 + sLo * 32));
+                Vector256<short> ph = Avx2.MultiplyAddAdjacent(hi, Vector256.Load(xq + b * 256 + sHi * 32));
+                isum += Avx2.MultiplyAddAdjacent(pl, Vector256.Create((short)s0)) + Avx2.MultiplyAddAdjacent(ph, Vector256.Create((short)s1));
+                minSum += m0 * xsum[b * 8 + 2 * c] + m1 * xsum[b * 8 + 2 * c + 1];
+            }
+            float d = Half16.ToFloat(*(ushort*)blk), dmin = Half16.ToFloat(*(ushort*)(blk + 2));
+            total += xd[b] * (d * Vector256.Sum(isum) - dmin * minSum);
+        }
+        return total;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int InputSlot(int s) => QuantizedInput.PermutedSubBlock(s);
+
+    /// <summary>The scalar definition of <see cref="Dot"/>.</summary>
+    public static float DotScalar(byte* w, sbyte* xq, float* xd, int* xsum, int blocks)
+    {
+        float total = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* blk = w + b * BlockBytes;
+            long isum = 0, minSum = 0;
+            for (int j = 0; j < 8; j++)
+            {
+                (int s, int m) = ScaleMin(j, blk + 4);
+                int c = j / 2, shift = (j & 1) * 4, slot = InputSlot(j);
+                int dot = 0;
+                for (int l = 0; l < 32; l++)
+                    dot += ((blk[16 + c * 32 + l] >> shift) & 0xF) * xq[b * 256 + slot * 32 + l];
+                isum += (long)s * dot;
+                minSum += (long)m * xsum[b * 8 + j];
+            }
+            float d = Half16.ToFloat(*(ushort*)blk), dmin = Half16.ToFloat(*(ushort*)(blk + 2));
+            total += xd[b] * (d * isum - dmin * minSum);
+        }
+        return total;
+    }
+}
+
+/// <summary>Per-thread scratch for kernels that quantize their input themselves.</summary>
+internal static class Scratch
+{
+    [ThreadStatic] private static QuantizedInput? t_input;
+
+    public static QuantizedInput Input => t_input ??= new QuantizedInput();
+}

@@ -1,0 +1,145 @@
+// A persistent pool of worker threads for the kernels' outer loops (Llm.cs Parallization.cs, llama.cpp
+// ggml_graph_compute threads): no per-call task or delegate allocation. The caller publishes one job
+// (an IChunkWork and a chunk count), every thread (the caller included) claims chunks with an interlocked
+// counter, and the caller returns when all chunks are done. Workers spin briefly between jobs (decode issues
+// hundreds of small jobs per token), then sleep on an event.
+using System.Diagnostics;
+
+namespace SharpSeek.Tensors;
+
+/// <summary>A unit of parallel work split into chunks.</summary>
+public interface IChunkWork
+{
+    /// <summary>Runs chunk <paramref name="chunk"/>; chunks run concurrently on different threads.</summary>
+    void Execute(int chunk);
+}
+
+/// <summary>Runs <see cref="IChunkWork"/> jobs on a fixed set of threads.</summary>
+public sealed class WorkerPool : IDisposable
+{
+    private readonly Thread[] _threads;
+    private readonly ManualResetEventSlim _wake = new(false);
+    private readonly object _dispatch = new();
+    private IChunkWork? _work;
+    private int _chunks;
+    private long _ticket;   // (job id << 32) | next chunk: a claim only succeeds for the job it was meant for
+    private int _done;
+    private long _generation;
+    private volatile bool _stopping;
+    private int _sleeping;
+    private Exception? _error;
+
+    /// <summary>Creates a pool of <paramref name="threads"/> threads in total (the calling thread is one of them).</summary>
+    public WorkerPool(int threads)
+    {
+        if (threads < 1)
+            throw new ArgumentOutOfRangeException(nameof(threads), "need at least one thread");
+        Threads = threads;
+        _threads = new Thread[threads - 1];
+        for (int i = 0; i < _threads.Length; i++)
+        {
+            _threads[i] = new Thread(WorkerLoop) { IsBackground = true, Name = $"sharpseek-worker-{i + 1}" };
+            _threads[i].Start();
+        }
+    }
+
+    /// <summary>Threads taking part in a job, the caller included.</summary>
+    public int Threads { get; }
+
+    /// <summary>How long an idle worker spins before it sleeps.</summary>
+    public static TimeSpan SpinTime { get; } = TimeSpan.FromMilliseconds(2);
+
+    /// <summary>Runs work.Execute(c) for every c in [0, chunks) and returns when all have finished.</summary>
+    public void Run(int chunks, IChunkWork work)
+    {
+        if (chunks <= 0)
+            return;
+        if (Threads == 1 || chunks == 1)
+        {
+            for (int c = 0; c < chunks; c++)
+                work.Execute(c);
+            return;
+        }
+        lock (_dispatch) // one job at a time; nested Run calls from inside a job run inline
+        {
+            long job = _generation + 1;
+            _work = work;
+            _chunks = chunks;
+            _done = 0;
+            _error = null;
+            Volatile.Write(ref _ticket, job << 32);
+            Interlocked.Exchange(ref _generation, job);
+            if (Volatile.Read(ref _sleeping) > 0)
+                _wake.Set();
+            Drain(job, work, chunks);
+            var spin = new SpinWait();
+            while (Volatile.Read(ref _done) < chunks)
+                spin.SpinOnce(-1);
+            _work = null;
+            if (_error is { } e)
+                throw new AggregateException("a parallel kernel failed", e);
+        }
+    }
+
+    private void Drain(long job, IChunkWork work, int chunks)
+    {
+        while (true)
+        {
+            long t = Volatile.Read(ref _ticket);
+            if (t >> 32 != job || (int)t >= chunks)
+                return;
+            if (Interlocked.CompareExchange(ref _ticket, t + 1, t) != t)
+                continue;
+            int c = (int)t;
+            try
+            {
+                work.Execute(c);
+            }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref _error, e, null);
+            }
+            Interlocked.Increment(ref _done);
+        }
+    }
+
+    private void WorkerLoop()
+    {
+        long seen = 0;
+        var idle = new Stopwatch();
+        while (!_stopping)
+        {
+            long gen = Volatile.Read(ref _generation);
+            if (gen != seen)
+            {
+                seen = gen;
+                IChunkWork? work = _work;
+                int chunks = _chunks;
+                if (work is not null)
+                    Drain(gen, work, chunks);
+                idle.Restart();
+                continue;
+            }
+            if (idle.Elapsed < SpinTime)
+            {
+                Thread.SpinWait(20);
+                continue;
+            }
+            Interlocked.Increment(ref _sleeping);
+            if (Volatile.Read(ref _generation) == seen && !_stopping)
+                _wake.Wait(50);
+            Interlocked.Decrement(ref _sleeping);
+            _wake.Reset();
+            idle.Restart();
+        }
+    }
+
+    public void Dispose()
+    {
+        _stopping = true;
+        _wake.Set();
+        foreach (Thread t in _threads)
+            t.Join();
+        _wake.Dispose();
+    }
+}

@@ -1,0 +1,227 @@
+// Kernels against their scalar references at awkward lengths. CI reruns this project with
+// DOTNET_EnableAVX512=0, DOTNET_EnableAVX2=0 and DOTNET_EnableHWIntrinsic=0 to cover every path.
+using System.Runtime.Intrinsics;
+using SharpSeek.Tensors;
+using SharpSeek.Tests;
+
+namespace SharpSeek.Tensors.Tests;
+
+public sealed unsafe class KernelTests
+{
+    private static float[] Random(int n, int seed, float scale = 1f)
+    {
+        var r = new Random(seed);
+        return Enumerable.Range(0, n).Select(_ => (float)(r.NextDouble() * 2 - 1) * scale).ToArray();
+    }
+
+    [Fact]
+    public void Reports_the_instruction_sets_in_use() =>
+        Console.WriteLine($"Vector512 {Vector512.IsHardwareAccelerated}, Vector256 {Vector256.IsHardwareAccelerated}, " +
+                          $"Avx512BW {System.Runtime.Intrinsics.X86.Avx512BW.IsSupported}, Avx2 {System.Runtime.Intrinsics.X86.Avx2.IsSupported}");
+
+    [Fact]
+    public void Bf16_dot_matches_scalar_at_every_length()
+    {
+        for (int n = 0; n <= 257; n++)
+        {
+            float[] x = Random(n, n);
+            ushort[] w = Random(n, n + 1000).Select(Bf16.FromFloat).ToArray();
+            double want = 0;
+            for (int i = 0; i < n; i++)
+                want += (double)Bf16.ToFloat(w[i]) * x[i];
+            Assert.Equal(want, Dot.Bf16(w, x), 1e-5 * Math.Max(1, n));
+        }
+    }
+
+    [Fact]
+    public void Bf16_widening_matches_scalar_at_every_length()
+    {
+        for (int n = 0; n <= 70; n++)
+        {
+            ushort[] w = Random(n, n).Select(Bf16.FromFloat).ToArray();
+            var dst = new float[n];
+            Bf16.ToFloat(w, dst);
+            for (int i = 0; i < n; i++)
+                Assert.Equal(Bf16.ToFloat(w[i]), dst[i]);
+        }
+    }
+
+    [Fact]
+    public void Half16_matches_System_Half_for_every_finite_bit_pattern()
+    {
+        for (int h = 0; h < 65536; h++)
+        {
+            Half v = BitConverter.UInt16BitsToHalf((ushort)h);
+            if (!Half.IsFinite(v))
+                continue;
+            Assert.Equal((float)v, Half16.ToFloat((ushort)h));
+        }
+    }
+
+    private static WeightMatrix F32(float[] w, int rows, int cols) => new F32Matrix(rows, cols, w);
+
+    [Theory]
+    [InlineData(1, 32)]
+    [InlineData(3, 64)]
+    [InlineData(17, 96)]
+    [InlineData(5, 544)]
+    public void Q8_0_dot_matches_scalar_and_dequantized_product(int rows, int cols)
+    {
+        float[] w = Random(rows * cols, rows + cols);
+        var owners = new List<IDisposable>();
+        var q = Q8_0Matrix.Quantize(F32(w, rows, cols), owners);
+        float[] deq = q.ToFloatArray();
+        // quantization error per weight ≤ half a step (amax/127/2), plus fp16 rounding of the scale
+        for (int i = 0; i < w.Length; i++)
+            Assert.True(Math.Abs(w[i] - deq[i]) <= 1f / 127 * 0.5f + 1e-3f, $"weight {i}: {w[i]} vs {deq[i]}");
+        for (int tokens = 1; tokens <= 3; tokens++)
+        {
+            float[] x = Random(tokens * cols, 77 + tokens);
+            var qi = new QuantizedInput();
+            qi.Quantize(ActivationFormat.Q8, x, tokens, cols);
+            var y = new float[tokens * rows];
+            q.MatMul(x, tokens, y);
+            fixed (short* xq = qi.Q16)
+            fixed (float* xs = qi.Scales)
+            {
+                for (int t = 0; t < tokens; t++)
+                {
+                    for (int r = 0; r < rows; r++)
+                    {
+                        byte* row = q.RowPointer(r);
+                        float scalar = Q8_0Matrix.DotScalar(row, xq + t * cols, xs + t * cols / 32, cols / 32);
+                        Assert.Equal(scalar, y[t * rows + r], Math.Abs(scalar) * 1e-5 + 1e-5);
+                        double exact = 0;
+                        for (int c = 0; c < cols; c++)
+                            exact += (double)deq[r * cols + c] * x[t * cols + c];
+                        // activation quantization: relative error of a random dot product stays around 1%
+                        Assert.Equal(exact, scalar, 0.02 * Math.Sqrt(cols) + 1e-3);
+                    }
+                }
+            }
+        }
+        owners.ForEach(o => o.Dispose());
+    }
+
+    [Theory]
+    [InlineData(1, 256)]
+    [InlineData(4, 512)]
+    [InlineData(9, 768)]
+    public void Q4_K_dot_matches_scalar_and_dequantized_product(int rows, int cols)
+    {
+        float[] w = Random(rows * cols, rows * cols);
+        // make some sub-blocks one-signed and of different ranges, so scales and mins both matter
+        for (int i = 0; i < w.Length; i++)
+            w[i] = (i / 32 % 3) switch { 0 => w[i], 1 => Math.Abs(w[i]) * 3, _ => -Math.Abs(w[i]) * 0.2f };
+        var owners = new List<IDisposable>();
+        var q = Q4KMatrix.Quantize(F32(w, rows, cols), owners);
+        float[] deq = q.ToFloatArray();
+        double err = 0, norm = 0;
+        for (int i = 0; i < w.Length; i++)
+        {
+            err += (w[i] - deq[i]) * (w[i] - deq[i]);
+            norm += w[i] * w[i];
+        }
+        Assert.True(Math.Sqrt(err / norm) < 0.12, $"Q4_K relative RMS error {Math.Sqrt(err / norm)}");
+        for (int tokens = 1; tokens <= 2; tokens++)
+        {
+            float[] x = Random(tokens * cols, 5 + tokens);
+            var qi = new QuantizedInput();
+            qi.Quantize(ActivationFormat.Q8K, x, tokens, cols);
+            var y = new float[tokens * rows];
+            q.MatMul(x, tokens, y);
+            fixed (sbyte* xq = qi.Q8)
+            fixed (float* xd = qi.Scales)
+            fixed (int* xs = qi.Sums)
+            {
+                for (int t = 0; t < tokens; t++)
+                {
+                    for (int r = 0; r < rows; r++)
+                    {
+                        float scalar = Q4KMatrix.DotScalar(q.RowPointer(r), xq + t * cols, xd + t * cols / 256, xs + t * cols / 32, cols / 256);
+                        Assert.Equal(scalar, y[t * rows + r], Math.Abs(scalar) * 1e-5 + 1e-4);
+                        double exact = 0;
+                        for (int c = 0; c < cols; c++)
+                            exact += (double)deq[r * cols + c] * x[t * cols + c];
+                        Assert.Equal(exact, scalar, 0.03 * Math.Sqrt(cols) + 1e-3);
+                    }
+                }
+            }
+        }
+        owners.ForEach(o => o.Dispose());
+    }
+
+    [Fact]
+    public void Permuted_sub_block_order()
+    {
+        Assert.Equal([0, 2, 1, 3, 4, 6, 5, 7], Enumerable.Range(0, 8).Select(QuantizedInput.PermutedSubBlock));
+    }
+
+    [Theory]
+    [InlineData(WeightFormat.F32)]
+    [InlineData(WeightFormat.BF16)]
+    [InlineData(WeightFormat.Fp8Block)]
+    [InlineData(WeightFormat.Q8_0)]
+    [InlineData(WeightFormat.Q4_K)]
+    public void Threaded_products_equal_single_threaded(WeightFormat format)
+    {
+        int rows = 300, cols = 512;
+        var owners = new List<IDisposable>();
+        WeightMatrix m = WeightConversion.Convert(F32(Random(rows * cols, 3), rows, cols), format, owners);
+        Assert.Equal(format, m.Format);
+        using var be = new ThreadedBackend(3);
+        foreach (int tokens in new[] { 1, 2, 7 })
+        {
+            float[] x = Random(tokens * cols, tokens);
+            var a = new float[tokens * rows];
+            var b = new float[tokens * rows];
+            ComputeBackend.Cpu.MatMul(m, x, tokens, a);
+            be.MatMul(m, x, tokens, b);
+            Assert.Equal(a, b);
+            // a band of rows with a leading dimension
+            var c = new float[tokens * 50];
+            be.MatMul(m, x, tokens, c, 50, 100, 50);
+            for (int t = 0; t < tokens; t++)
+                Assert.Equal(a.AsSpan(t * rows + 100, 50).ToArray(), c.AsSpan(t * 50, 50).ToArray());
+        }
+        owners.ForEach(o => o.Dispose());
+    }
+
+    [Fact]
+    public void Fp8_quantization_round_trips_within_e4m3_precision()
+    {
+        int rows = 130, cols = 260;
+        float[] w = Random(rows * cols, 9);
+        var owners = new List<IDisposable>();
+        Fp8BlockMatrix q = WeightConversion.QuantizeFp8(F32(w, rows, cols), 128, 128, owners);
+        float[] d = q.ToFloatArray();
+        for (int i = 0; i < w.Length; i++)
+            Assert.True(Math.Abs(w[i] - d[i]) <= Math.Abs(w[i]) / 16 + 1e-3f, $"{i}: {w[i]} vs {d[i]}");
+        owners.ForEach(o => o.Dispose());
+    }
+
+    [Fact]
+    public void Row_kernels_match_definitions()
+    {
+        for (int n = 1; n <= 67; n += 3)
+        {
+            float[] x = Random(n, n), wt = Random(n, n + 1);
+            var y = new float[n];
+            Ops.RmsNorm(x, wt, 1e-6f, y);
+            double ms = x.Sum(v => (double)v * v) / n;
+            for (int i = 0; i < n; i++)
+                Assert.Equal(wt[i] * x[i] / Math.Sqrt(ms + 1e-6), y[i], 1e-5);
+            float[] g = Random(n, 2 * n), u = Random(n, 3 * n);
+            float[] g2 = (float[])g.Clone();
+            Ops.SiluMul(g2, u);
+            for (int i = 0; i < n; i++)
+                Assert.Equal(g[i] / (1 + Math.Exp(-g[i])) * u[i], g2[i], 1e-6);
+            float[] s = Random(n, 4 * n, 30);
+            float[] s2 = (float[])s.Clone();
+            Ops.Softmax(s2);
+            double z = s.Sum(v => Math.Exp(v - s.Max()));
+            for (int i = 0; i < n; i++)
+                Assert.Equal(Math.Exp(s[i] - s.Max()) / z, s2[i], 1e-6);
+        }
+    }
+}
