@@ -19,11 +19,12 @@ internal static class CoreCommands
         var ids = new Option<string>("--ids") { Description = "Comma-separated token ids", Required = true };
         var output = new Option<string>("--out") { Description = "Output .safetensors file (F32 tensor 'logits' [T, V])", Required = true };
         var attention = new Option<AttentionMode>("--attention") { Description = "MLA form: auto, naive or absorbed", DefaultValueFactory = _ => AttentionMode.Auto };
-        var cmd = new Command("logits", "Compute logits for token ids in one uncached pass") { model, ids, output, attention };
+        var dtype = PerfCommands.DtypeOption();
+        var cmd = new Command("logits", "Compute logits for token ids in one uncached pass") { model, ids, output, attention, dtype };
         cmd.SetAction(pr => CliErrors.Run(() =>
         {
             int[] tokens = CliErrors.ParseIds(pr.GetValue(ids)!, "--ids");
-            using ModelWeights w = ModelLoading.Load(pr.GetValue(model)!);
+            using ModelWeights w = ModelLoading.Load(pr.GetValue(model)!, PerfCommands.LoadOptionsFor(pr.GetValue(dtype)));
             var t = new Transformer(w);
             float[] logits = t.Logits(tokens, new ForwardOptions { Attention = pr.GetValue(attention) });
             var writer = new SafetensorsWriter();
@@ -102,13 +103,13 @@ internal static class CoreCommands
 /// <summary>Loads a model directory with a one-line progress report on stderr.</summary>
 internal static class ModelLoading
 {
-    public static ModelWeights Load(string dir)
+    public static ModelWeights Load(string dir, LoadOptions? options = null)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
         ModelConfig c = ModelConfig.Load(dir);
         if (!Console.IsErrorRedirected)
             Console.Error.Write($"loading {dir} ({c.ModelType}, {c.NumHiddenLayers} layers)... ");
-        ModelWeights w = WeightLoader.Load(dir, c);
+        ModelWeights w = WeightLoader.Load(dir, c, options);
         if (!Console.IsErrorRedirected)
             Console.Error.WriteLine($"done in {sw.Elapsed.TotalSeconds:0.00} s");
         return w;

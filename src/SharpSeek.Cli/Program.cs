@@ -18,6 +18,8 @@ public static class Program
         // One line per group; keep alphabetical to avoid merge conflicts.
         return [
             .. CoreCommands.Create(),
+            .. PerfCommands.Create(),
+            .. TokenizerCommands.Create(),
         ];
     }
 }

@@ -119,15 +119,29 @@ public sealed unsafe class Q8_0Matrix : WeightMatrix
     {
         if (Avx512BW.IsSupported)
         {
-            Vector512<float> acc = Vector512<float>.Zero;
-            for (int b = 0; b < blocks; b++)
+            // four blocks per step with independent accumulators: the FMA chain no longer bounds the loop
+            Vector512<float> a0 = Vector512<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
+            int b = 0;
+            for (; b + 4 <= blocks; b += 4)
             {
-                byte* blk = w + b * BlockBytes;
-                Vector512<short> w16 = Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(blk + 2)));
-                Vector512<int> p = Avx512BW.MultiplyAddAdjacent(w16, Vector512.Load(xq + b * BlockValues));
-                acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p), Vector512.Create(Half16.ToFloat(*(ushort*)blk) * xs[b]), acc);
+                byte* k = w + b * BlockBytes;
+                short* xb = xq + b * BlockValues;
+                Vector512<int> p0 = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(k + 2))), Vector512.Load(xb));
+                Vector512<int> p1 = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(k + BlockBytes + 2))), Vector512.Load(xb + 32));
+                Vector512<int> p2 = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(k + 2 * BlockBytes + 2))), Vector512.Load(xb + 64));
+                Vector512<int> p3 = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(k + 3 * BlockBytes + 2))), Vector512.Load(xb + 96));
+                a0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p0), Vector512.Create(Half16.ToFloat(*(ushort*)k) * xs[b]), a0);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p1), Vector512.Create(Half16.ToFloat(*(ushort*)(k + BlockBytes)) * xs[b + 1]), a1);
+                a2 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p2), Vector512.Create(Half16.ToFloat(*(ushort*)(k + 2 * BlockBytes)) * xs[b + 2]), a2);
+                a3 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p3), Vector512.Create(Half16.ToFloat(*(ushort*)(k + 3 * BlockBytes)) * xs[b + 3]), a3);
             }
-            return Vector512.Sum(acc);
+            for (; b < blocks; b++)
+            {
+                byte* k = w + b * BlockBytes;
+                Vector512<int> p = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(k + 2))), Vector512.Load(xq + b * BlockValues));
+                a0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p), Vector512.Create(Half16.ToFloat(*(ushort*)k) * xs[b]), a0);
+            }
+            return Vector512.Sum((a0 + a1) + (a2 + a3));
         }
         if (Avx2.IsSupported)
         {
@@ -349,37 +363,53 @@ public sealed unsafe class Q4KMatrix : WeightMatrix
         return DotScalar(w, xq, xd, xsum, blocks);
     }
 
+    /// <summary>Unpacks the 8 six-bit scales (bytes 0..7) and mins (bytes 8..15) of a Q4_K block (llama.cpp's utmp trick).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void UnpackScales(byte* packed, uint* u)
+    {
+        const uint kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
+        uint u0 = Unsafe.ReadUnaligned<uint>(packed), u1 = Unsafe.ReadUnaligned<uint>(packed + 4), u2 = Unsafe.ReadUnaligned<uint>(packed + 8);
+        u[3] = ((u2 >> 4) & kmask2) | (((u1 >> 6) & kmask3) << 4);
+        u[2] = u1 & kmask1;
+        u[1] = (u2 & kmask2) | (((u0 >> 6) & kmask3) << 4);
+        u[0] = u0 & kmask1;
+    }
+
     private static float Dot512(byte* w, sbyte* xq, float* xd, int* xsum, int blocks)
     {
         Vector512<byte> mask = Vector512.Create((byte)0xF);
-        float total = 0;
+        // lanes of the int16 scale vectors: sub-blocks [4h, 4h+2] for low nibbles and [4h+1, 4h+3] for high nibbles
+        Vector512<short> idxLo0 = Vector512.Create(Vector256.Create((short)0), Vector256.Create((short)2));
+        Vector512<short> idxHi0 = Vector512.Create(Vector256.Create((short)1), Vector256.Create((short)3));
+        Vector512<short> idxLo1 = Vector512.Create(Vector256.Create((short)4), Vector256.Create((short)6));
+        Vector512<short> idxHi1 = Vector512.Create(Vector256.Create((short)5), Vector256.Create((short)7));
+        Vector512<float> acc = Vector512<float>.Zero;
+        float mins = 0;
+        uint* u = stackalloc uint[4];
+        byte* sc8 = (byte*)u;
         for (int b = 0; b < blocks; b++)
         {
             byte* blk = w + b * BlockBytes;
-            byte* sc = blk + 4;
-            Vector512<int> isum = Vector512<int>.Zero;
-            int minSum = 0;
-            for (int h = 0; h < 2; h++) // two halves of 128 values: chunks 2h, 2h+1 → sub-blocks 4h..4h+3
-            {
-                Vector512<byte> q = Vector512.Load(blk + 16 + h * 64);
-                Vector512<byte> lo = q & mask, hi = Vector512.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & mask;
-                sbyte* x = xq + b * 256 + h * 128; // [sub 4h, sub 4h+2, sub 4h+1, sub 4h+3]
-                (int s0, int m0) = ScaleMin(4 * h, sc);
-                (int s1, int m1) = ScaleMin(4 * h + 1, sc);
-                (int s2, int m2) = ScaleMin(4 * h + 2, sc);
-                (int s3, int m3) = ScaleMin(4 * h + 3, sc);
-                Vector512<short> pl = Avx512BW.MultiplyAddAdjacent(lo, Vector512.Load(x));       // subs 4h, 4h+2
-                Vector512<short> ph = Avx512BW.MultiplyAddAdjacent(hi, Vector512.Load(x + 64));  // subs 4h+1, 4h+3
-                Vector512<short> sl = Vector512.Create(Vector256.Create((short)s0), Vector256.Create((short)s2));
-                Vector512<short> sh = Vector512.Create(Vector256.Create((short)s1), Vector256.Create((short)s3));
-                isum += Avx512BW.MultiplyAddAdjacent(pl, sl) + Avx512BW.MultiplyAddAdjacent(ph, sh);
-                int* xs = xsum + b * 8 + 4 * h;
-                minSum += m0 * xs[0] + m1 * xs[1] + m2 * xs[2] + m3 * xs[3];
-            }
-            float d = Half16.ToFloat(*(ushort*)blk), dmin = Half16.ToFloat(*(ushort*)(blk + 2));
-            total += xd[b] * (d * Vector512.Sum(isum) - dmin * minSum);
+            UnpackScales(blk + 4, u);
+            Vector512<short> scales = Vector128.WidenLower(Vector128.Load(sc8)).AsInt16().ToVector256().ToVector512();
+            sbyte* x = xq + b * 256;
+            Vector512<byte> q0 = Vector512.Load(blk + 16), q1 = Vector512.Load(blk + 80);
+            Vector512<short> pl0 = Avx512BW.MultiplyAddAdjacent(q0 & mask, Vector512.Load(x));
+            Vector512<short> ph0 = Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(q0.AsUInt16(), 4).AsByte() & mask, Vector512.Load(x + 64));
+            Vector512<short> pl1 = Avx512BW.MultiplyAddAdjacent(q1 & mask, Vector512.Load(x + 128));
+            Vector512<short> ph1 = Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(q1.AsUInt16(), 4).AsByte() & mask, Vector512.Load(x + 192));
+            Vector512<int> isum = Avx512BW.MultiplyAddAdjacent(pl0, Avx512BW.PermuteVar32x16(scales, idxLo0))
+                                + Avx512BW.MultiplyAddAdjacent(ph0, Avx512BW.PermuteVar32x16(scales, idxHi0))
+                                + Avx512BW.MultiplyAddAdjacent(pl1, Avx512BW.PermuteVar32x16(scales, idxLo1))
+                                + Avx512BW.MultiplyAddAdjacent(ph1, Avx512BW.PermuteVar32x16(scales, idxHi1));
+            float dx = xd[b];
+            acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(isum), Vector512.Create(Half16.ToFloat(*(ushort*)blk) * dx), acc);
+            int* xs = xsum + b * 8;
+            int minSum = sc8[8] * xs[0] + sc8[9] * xs[1] + sc8[10] * xs[2] + sc8[11] * xs[3]
+                       + sc8[12] * xs[4] + sc8[13] * xs[5] + sc8[14] * xs[6] + sc8[15] * xs[7];
+            mins += Half16.ToFloat(*(ushort*)(blk + 2)) * dx * minSum;
         }
-        return total;
+        return Vector512.Sum(acc) - mins;
     }
 
     private static float Dot256(byte* w, sbyte* xq, float* xd, int* xsum, int blocks)

@@ -1,0 +1,183 @@
+// End-to-end timing of a loaded model (`sharpseek bench`): prefill and decode tokens/s (median of several runs
+// after a warm-up), time to first token, weight bytes read per decoded token, and the machine's read bandwidth
+// and arithmetic peaks measured in the same process, giving the fraction of each roofline reached.
+using System.Diagnostics;
+using SharpSeek.Model.Layers;
+using SharpSeek.Tensors;
+
+namespace SharpSeek.Model;
+
+/// <summary>Benchmark settings.</summary>
+public sealed record BenchOptions
+{
+    public int PromptTokens { get; init; } = 512;
+    public int GenTokens { get; init; } = 128;
+    public int Runs { get; init; } = 3;
+    public ulong Seed { get; init; } = 1;
+    public CacheType Cache { get; init; } = CacheType.BF16;
+    /// <summary>Tokens fed per prefill forward call (0: the whole prompt at once).</summary>
+    public int PrefillChunk { get; init; }
+    /// <summary>Skip the bandwidth/peak measurements (tests).</summary>
+    public bool SkipRoofline { get; init; }
+}
+
+/// <summary>Benchmark results; JSON names follow the contract.</summary>
+public sealed record BenchResult
+{
+    public required string Dtype { get; init; }
+    public required int Threads { get; init; }
+    public required int PromptTokens { get; init; }
+    public required int GenTokens { get; init; }
+    public required double PrefillTokensPerS { get; init; }
+    public required double DecodeTokensPerS { get; init; }
+    public required double TtftMs { get; init; }
+    public required long WeightBytesPerToken { get; init; }
+    public required double ReadBandwidthBytesPerS { get; init; }
+    public required double RooflineFraction { get; init; }
+    public required long PeakRssBytes { get; init; }
+    public required double PrefillGflops { get; init; }
+    public required double PeakGflops { get; init; }
+    public required string PeakKind { get; init; }
+    public required double PrefillPeakFraction { get; init; }
+    public required long KvCacheBytes { get; init; }
+    public required double[] DecodeTokensPerSRuns { get; init; }
+    public required double[] PrefillTokensPerSRuns { get; init; }
+}
+
+/// <summary>Runs the benchmark.</summary>
+public static class ModelBench
+{
+    public static BenchResult Run(Transformer model, BenchOptions o, Action<string>? log = null)
+    {
+        ModelConfig c = model.Config;
+        int P = o.PromptTokens, G = o.GenTokens, V = c.VocabSize;
+        if (P < 1 || G < 1 || o.Runs < 1)
+            throw new ArgumentException("prompt tokens, generated tokens and runs must be >= 1");
+        var rng = new Random((int)o.Seed);
+        int[] prompt = Enumerable.Range(0, P).Select(_ => rng.Next(V)).ToArray();
+        var logits = new float[V];
+
+        (double prefill, double decode, double ttft, long cacheBytes) RunOnce(int gen)
+        {
+            KvCache cache = model.CreateCache(o.Cache);
+            var sw = Stopwatch.StartNew();
+            int chunk = o.PrefillChunk > 0 ? o.PrefillChunk : P;
+            for (int start = 0; start < P; start += chunk)
+            {
+                int n = Math.Min(chunk, P - start);
+                var slots = new TokenSlot[n];
+                for (int i = 0; i < n; i++)
+                    slots[i] = new TokenSlot(0, start + i, prompt[start + i]);
+                model.Forward(slots, [cache], [n - 1], logits);
+            }
+            double prefillS = sw.Elapsed.TotalSeconds;
+            int next = ArgMax(logits);
+            double ttftMs = sw.Elapsed.TotalMilliseconds;
+            var one = new TokenSlot[1];
+            sw.Restart();
+            for (int g = 0; g < gen; g++)
+            {
+                one[0] = new TokenSlot(0, P + g, next);
+                model.Forward(one, [cache], [0], logits);
+                next = ArgMax(logits);
+            }
+            double decodeS = sw.Elapsed.TotalSeconds;
+            return (P / prefillS, gen / decodeS, ttftMs, cache.Bytes);
+        }
+
+        log?.Invoke("warm-up");
+        RunOnce(Math.Min(G, 8));
+        var prefills = new double[o.Runs];
+        var decodes = new double[o.Runs];
+        var ttfts = new double[o.Runs];
+        long kvBytes = 0;
+        for (int r = 0; r < o.Runs; r++)
+        {
+            (prefills[r], decodes[r], ttfts[r], kvBytes) = RunOnce(G);
+            log?.Invoke($"run {r + 1}: prefill {prefills[r]:0.0} tok/s, decode {decodes[r]:0.00} tok/s");
+        }
+        long peakRss = Process.GetCurrentProcess().PeakWorkingSet64;
+        long bytesPerToken = DecodeWeightBytes(model.Weights);
+        int threads = model.Backend.Workers;
+        double bw = 0, peak = 0;
+        bool intFormat = model.Weights.Layers.Any(l => (l.Moe?.Experts[0].W1 ?? l.Dense!.W1).InputFormat != ActivationFormat.F32);
+        if (!o.SkipRoofline)
+        {
+            log?.Invoke("measuring read bandwidth and arithmetic peak");
+            bw = Roofline.ReadBandwidth(threads);
+            peak = intFormat ? Roofline.Int8Peak(threads) : Roofline.FmaPeak(threads);
+        }
+        double prefillTps = Median(prefills), decodeTps = Median(decodes);
+        double prefillFlops = PrefillFlops(c, P) * prefillTps / P;
+        return new BenchResult
+        {
+            Dtype = DominantFormat(model.Weights).ToString(),
+            Threads = threads,
+            PromptTokens = P,
+            GenTokens = G,
+            PrefillTokensPerS = prefillTps,
+            DecodeTokensPerS = decodeTps,
+            TtftMs = Median(ttfts),
+            WeightBytesPerToken = bytesPerToken,
+            ReadBandwidthBytesPerS = bw,
+            RooflineFraction = bw > 0 ? decodeTps * bytesPerToken / bw : 0,
+            PeakRssBytes = peakRss,
+            PrefillGflops = prefillFlops / 1e9,
+            PeakGflops = peak / 1e9,
+            PeakKind = intFormat ? "int8 maddubs OP/s" : "fp32 FMA FLOP/s",
+            PrefillPeakFraction = peak > 0 ? prefillFlops / peak : 0,
+            KvCacheBytes = kvBytes,
+            DecodeTokensPerSRuns = decodes,
+            PrefillTokensPerSRuns = prefills,
+        };
+    }
+
+    /// <summary>Bytes of weights one decoded token reads: every dense matrix, K routed experts per MoE layer, the head, one embedding row.</summary>
+    public static long DecodeWeightBytes(ModelWeights w)
+    {
+        ModelConfig c = w.Config;
+        long total = w.Embed.ByteSize / w.Embed.Rows + w.LmHead.ByteSize;
+        foreach (LayerWeights l in w.Layers)
+        {
+            AttentionWeights a = l.Attn;
+            total += (a.Wq?.ByteSize ?? 0) + (a.WqA?.ByteSize ?? 0) + (a.WqB?.ByteSize ?? 0) + a.WkvA.ByteSize + a.WkvB.ByteSize + a.Wo.ByteSize;
+            if (l.Dense is { } d)
+                total += Mlp(d);
+            if (l.Moe is { } m)
+                total += m.Gate.ByteSize + (m.Shared is null ? 0 : Mlp(m.Shared)) + (long)c.NumExpertsPerTok * Mlp(m.Experts[0]);
+        }
+        return total;
+
+        static long Mlp(MlpWeights m) => m.W1.ByteSize + m.W2.ByteSize + m.W3.ByteSize;
+    }
+
+    /// <summary>Useful FLOPs of a prefill of <paramref name="tokens"/> tokens with logits for the last one: matmuls plus naive attention.</summary>
+    public static double PrefillFlops(ModelConfig c, int tokens)
+    {
+        ModelStats s = ModelStats.Compute(c);
+        double head = 2.0 * c.VocabSize * c.HiddenSize;
+        double matmul = tokens * (s.FlopsPerToken - head) + head;
+        double attention = (double)tokens * (tokens + 1) / 2 * s.AttentionFlopsPerContextToken;
+        double decompress = 2.0 * tokens * c.KvLoraRank * c.NumAttentionHeads * (c.QkNopeHeadDim + c.VHeadDim) * c.NumHiddenLayers;
+        return matmul + attention + decompress;
+    }
+
+    private static WeightFormat DominantFormat(ModelWeights w) => (w.Layers.LastOrDefault(l => l.Moe is not null)?.Moe!.Experts[0].W1 ?? w.Layers[0].Dense!.W1).Format;
+
+    private static double Median(double[] v)
+    {
+        double[] s = v.Order().ToArray();
+        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+    }
+
+    private static int ArgMax(ReadOnlySpan<float> v)
+    {
+        int best = 0;
+        for (int i = 1; i < v.Length; i++)
+        {
+            if (v[i] > v[best])
+                best = i;
+        }
+        return best;
+    }
+}

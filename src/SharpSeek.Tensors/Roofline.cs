@@ -1,0 +1,135 @@
+// Machine limits measured in the same run as a benchmark: DRAM read bandwidth (threads summing a buffer far
+// larger than the caches), fp32 FMA throughput and the int8 maddubs throughput (register-only loops).
+using System.Diagnostics;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace SharpSeek.Tensors;
+
+/// <summary>Measures the hardware ceilings a kernel is compared against.</summary>
+public static unsafe class Roofline
+{
+    /// <summary>Bytes per second read by <paramref name="threads"/> threads streaming a buffer of <paramref name="bytes"/> (best of several passes).</summary>
+    public static double ReadBandwidth(int threads, long bytes = 1L << 30, int passes = 5)
+    {
+        using var buf = new NativeBuffer(bytes);
+        float* p = (float*)buf.Pointer;
+        long n = bytes / 4;
+        for (long i = 0; i < n; i += 1024)
+            p[i] = 1f; // touch every page
+        double best = 0;
+        var sums = new double[threads];
+        for (int pass = 0; pass < passes; pass++)
+        {
+            var sw = Stopwatch.StartNew();
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+            {
+                long start = n / threads * t, end = t == threads - 1 ? n : n / threads * (t + 1);
+                sums[t] = Sum(p + start, end - start);
+            });
+            double s = sw.Elapsed.TotalSeconds;
+            best = Math.Max(best, bytes / s);
+        }
+        GC.KeepAlive(sums);
+        return best;
+    }
+
+    private static double Sum(float* p, long n)
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        long i = 0;
+        for (; i + 64 <= n; i += 64)
+        {
+            a0 += Vector512.Load(p + i);
+            a1 += Vector512.Load(p + i + 16);
+            a2 += Vector512.Load(p + i + 32);
+            a3 += Vector512.Load(p + i + 48);
+        }
+        return Vector512.Sum(a0 + a1 + a2 + a3);
+    }
+
+    /// <summary>fp32 FLOP/s of <paramref name="threads"/> threads running independent FMA chains.</summary>
+    public static double FmaPeak(int threads, double seconds = 0.3)
+    {
+        long iterations = 20_000_000;
+        var sw = Stopwatch.StartNew();
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ => FmaLoop(iterations / 10));
+        sw.Restart();
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ => FmaLoop(iterations));
+        double s = sw.Elapsed.TotalSeconds;
+        int width = Vector512.IsHardwareAccelerated ? 16 : Vector256.IsHardwareAccelerated ? 8 : 1;
+        return threads * (double)iterations * 8 * width * 2 / s;
+    }
+
+    private static float FmaLoop(long iterations)
+    {
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> m = Vector512.Create(0.999999f), c = Vector512.Create(1e-7f);
+            Vector512<float> a0 = Vector512.Create(1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+            for (long i = 0; i < iterations; i++)
+            {
+                a0 = Vector512.FusedMultiplyAdd(a0, m, c); a1 = Vector512.FusedMultiplyAdd(a1, m, c);
+                a2 = Vector512.FusedMultiplyAdd(a2, m, c); a3 = Vector512.FusedMultiplyAdd(a3, m, c);
+                a4 = Vector512.FusedMultiplyAdd(a4, m, c); a5 = Vector512.FusedMultiplyAdd(a5, m, c);
+                a6 = Vector512.FusedMultiplyAdd(a6, m, c); a7 = Vector512.FusedMultiplyAdd(a7, m, c);
+            }
+            return Vector512.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7);
+        }
+        Vector256<float> n = Vector256.Create(0.999999f), d = Vector256.Create(1e-7f);
+        Vector256<float> b0 = Vector256.Create(1f), b1 = b0, b2 = b0, b3 = b0, b4 = b0, b5 = b0, b6 = b0, b7 = b0;
+        for (long i = 0; i < iterations; i++)
+        {
+            b0 = Vector256.FusedMultiplyAdd(b0, n, d); b1 = Vector256.FusedMultiplyAdd(b1, n, d);
+            b2 = Vector256.FusedMultiplyAdd(b2, n, d); b3 = Vector256.FusedMultiplyAdd(b3, n, d);
+            b4 = Vector256.FusedMultiplyAdd(b4, n, d); b5 = Vector256.FusedMultiplyAdd(b5, n, d);
+            b6 = Vector256.FusedMultiplyAdd(b6, n, d); b7 = Vector256.FusedMultiplyAdd(b7, n, d);
+        }
+        return Vector256.Sum(b0 + b1 + b2 + b3 + b4 + b5 + b6 + b7);
+    }
+
+    /// <summary>int8 OP/s (2 per multiply-add) of the maddubs + maddwd + add sequence, the int8 product .NET can issue here.</summary>
+    public static double Int8Peak(int threads)
+    {
+        if (!Avx512BW.IsSupported && !Avx2.IsSupported)
+            return 0;
+        long iterations = 10_000_000;
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ => Int8Loop(iterations / 10));
+        var sw = Stopwatch.StartNew();
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ => Int8Loop(iterations));
+        double s = sw.Elapsed.TotalSeconds;
+        int bytes = Avx512BW.IsSupported ? 64 : 32;
+        return threads * (double)iterations * 4 * bytes * 2 / s;
+    }
+
+    private static int Int8Loop(long iterations)
+    {
+        if (Avx512BW.IsSupported)
+        {
+            Vector512<byte> u = Vector512.Create((byte)3);
+            Vector512<sbyte> s0 = Vector512.Create((sbyte)1), s1 = Vector512.Create((sbyte)2), s2 = Vector512.Create((sbyte)-1), s3 = Vector512.Create((sbyte)5);
+            Vector512<short> ones = Vector512.Create((short)1);
+            Vector512<int> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (long i = 0; i < iterations; i++)
+            {
+                a0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, s0), ones);
+                a1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, s1), ones);
+                a2 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, s2), ones);
+                a3 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, s3), ones);
+            }
+            return Vector512.Sum(a0 + a1 + a2 + a3);
+        }
+        Vector256<byte> v = Vector256.Create((byte)3);
+        Vector256<sbyte> t0 = Vector256.Create((sbyte)1), t1 = Vector256.Create((sbyte)2), t2 = Vector256.Create((sbyte)-1), t3 = Vector256.Create((sbyte)5);
+        Vector256<short> one = Vector256.Create((short)1);
+        Vector256<int> b0 = default, b1 = default, b2 = default, b3 = default;
+        for (long i = 0; i < iterations; i++)
+        {
+            b0 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(v, t0), one);
+            b1 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(v, t1), one);
+            b2 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(v, t2), one);
+            b3 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(v, t3), one);
+        }
+        return Vector256.Sum(b0 + b1 + b2 + b3);
+    }
+}
