@@ -1,0 +1,114 @@
+// Options, streamed updates and results of text generation (docs/design.md §7: one options object per concern).
+namespace SharpSeek.Inference;
+
+/// <summary>Why generation ended.</summary>
+public enum FinishReason
+{
+    /// <summary>A stop token (EOS or an extra one) or a stop string was produced.</summary>
+    Stop,
+
+    /// <summary>The token budget (<see cref="GenerationOptions.MaxTokens"/>) or the model's context ran out.</summary>
+    Length,
+}
+
+/// <summary>Options of one generation call.</summary>
+public sealed record GenerationOptions
+{
+    /// <summary>Most tokens to generate (the stop token counts). Default 256.</summary>
+    public int MaxTokens { get; init; } = 256;
+
+    /// <summary>How tokens are chosen. Default: temperature 1, no truncation, no penalties, a random seed.</summary>
+    public SamplingOptions Sampling { get; init; } = new();
+
+    /// <summary>Token ids that end generation besides the model's EOS ids (config.json <c>eos_token_id</c> and the
+    /// tokenizer's <c>eos_token</c>).</summary>
+    public IReadOnlyList<int> StopTokens { get; init; } = [];
+
+    /// <summary>Strings that end generation; they and anything after them are not emitted. Needs a tokenizer.</summary>
+    public IReadOnlyList<string> StopStrings { get; init; } = [];
+
+    /// <summary>Do not stop on the EOS ids (the <see cref="StopTokens"/> still stop). Default false.</summary>
+    public bool IgnoreEos { get; init; }
+
+    /// <summary>Multi-token-prediction speculative decoding: the model's MTP module drafts one token greedily and
+    /// one forward pass over [token, draft] verifies it. Same output distribution (same tokens when greedy);
+    /// ignored by <see cref="Generator.GenerateBatch"/>.</summary>
+    public bool Speculative { get; init; }
+
+    /// <summary>Prompt tokens per forward call while prefilling (bounds activation memory). Default 256.</summary>
+    public int PrefillChunkTokens { get; init; } = 256;
+
+    /// <summary>Leave special tokens (BOS, EOS, role markers) out of the text. Default true.</summary>
+    public bool SkipSpecialTokens { get; init; } = true;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first field out of range.</summary>
+    public void Validate()
+    {
+        if (MaxTokens < 1)
+            throw new ArgumentException($"max tokens must be >= 1, got {MaxTokens}");
+        if (PrefillChunkTokens < 1)
+            throw new ArgumentException($"prefill chunk must be >= 1 token, got {PrefillChunkTokens}");
+        ArgumentNullException.ThrowIfNull(Sampling);
+        ArgumentNullException.ThrowIfNull(StopTokens);
+        ArgumentNullException.ThrowIfNull(StopStrings);
+        Sampling.Validate();
+    }
+}
+
+/// <summary>
+/// One generated token as streamed: its id, the text it completes (empty while a UTF-8 character or a possible stop
+/// string is held back; never the stop token's or stop string's text), and on the last update the finish reason.
+/// </summary>
+/// <param name="Token">The token id sampled.</param>
+/// <param name="Text">Text delta to append.</param>
+/// <param name="FinishReason">Set on the last update only.</param>
+/// <param name="PromptTokens">Tokens in the prompt.</param>
+/// <param name="CompletionTokens">Tokens generated so far, this one included.</param>
+public readonly record struct GenerationUpdate(int Token, string Text, FinishReason? FinishReason, int PromptTokens, int CompletionTokens);
+
+/// <summary>Counts and timings of one generation.</summary>
+public sealed record GenerationStats
+{
+    /// <summary>Tokens in the prompt.</summary>
+    public int PromptTokens { get; init; }
+
+    /// <summary>Prompt tokens whose cache entries were reused from the previous call (not recomputed).</summary>
+    public int CachedPromptTokens { get; init; }
+
+    /// <summary>Tokens generated, the stop token included.</summary>
+    public int CompletionTokens { get; init; }
+
+    /// <summary>Tokens drafted by the MTP module (speculative decoding).</summary>
+    public int DraftTokens { get; init; }
+
+    /// <summary>Drafted tokens that the main model agreed with.</summary>
+    public int AcceptedDraftTokens { get; init; }
+
+    /// <summary>Seconds spent on the prompt, up to the first token's logits.</summary>
+    public double PrefillSeconds { get; init; }
+
+    /// <summary>Seconds spent generating after the prefill.</summary>
+    public double DecodeSeconds { get; init; }
+
+    /// <summary>AcceptedDraftTokens / DraftTokens, or 0 with no drafts.</summary>
+    public double AcceptanceRate => DraftTokens == 0 ? 0 : (double)AcceptedDraftTokens / DraftTokens;
+}
+
+/// <summary>The outcome of a whole generation.</summary>
+public sealed record GenerationResult
+{
+    /// <summary>Generated token ids, the stop token included.</summary>
+    public required IReadOnlyList<int> Tokens { get; init; }
+
+    /// <summary>Generated text, without stop tokens or stop strings (empty without a tokenizer).</summary>
+    public required string Text { get; init; }
+
+    /// <summary>Why generation ended.</summary>
+    public required FinishReason FinishReason { get; init; }
+
+    /// <summary>The stop string that ended generation, or null.</summary>
+    public string? StopString { get; init; }
+
+    /// <summary>Counts and timings.</summary>
+    public required GenerationStats Stats { get; init; }
+}

@@ -1,0 +1,459 @@
+// Autoregressive generation over the latent KV cache (docs/design.md §2: every call is a batch of token slots).
+//   prefill: the prompt in chunks of PrefillChunkTokens slots of one sequence, logits for the last slot only;
+//            the cached prefix shared with the previous call is reused, not recomputed;
+//   decode:  one slot per step (or, batched, one slot per live sequence), sample, detokenize, check stops.
+//   MTP speculative decoding (DeepSeek-V3 report §2.2, used as in vLLM / SGLang's EAGLE-style MTP): with the
+//   main cache holding positions 0..N-1 and the sampled token x at N, the MTP module takes (x, h[N-1]) and
+//   drafts d greedily; one main forward over [x, d] at N, N+1 gives the target logits of N+1 and N+2. The token
+//   sampled at N+1 is kept either way; if it equals d the one at N+2 is kept too, else d's cache entry is
+//   truncated. Each kept token is a draw from the main model's own distribution given the kept prefix, so
+//   greedy output equals plain decoding exactly. The module's own cache trails the main one: its entry i pairs
+//   h[i] with token i+1, so it is filled for positions [mtpLength, N) just before each draft.
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using SharpSeek.Model;
+using SharpSeek.Model.Layers;
+using SharpSeek.Tokenizer;
+
+namespace SharpSeek.Inference;
+
+/// <summary>
+/// Generates tokens from a loaded model: chunked prefill, cached decoding, sampling, stop tokens and strings,
+/// streaming text, optional MTP speculative decoding, and a batched path. Keeps one sequence's cache between calls,
+/// so a prompt that extends the previous conversation only computes its new tokens. One call at a time
+/// (a second concurrent call throws <see cref="InvalidOperationException"/>); create one generator per thread.
+/// </summary>
+public sealed class Generator
+{
+    private const int MtpRowsPerCall = 32; // bounds the MTP logits buffer [rows, V] during prefill
+    private readonly List<int> _cached = [];
+    private readonly int[] _eosIds;
+    private TokenSlot[] _slots = new TokenSlot[2];
+    private int[] _rows = new int[2];
+    private float[] _logits;                // [2, V]: last prefill row, or the two verify rows
+    private float[] _hidden = [];           // [chunk, H] post-norm hidden of the prefill chunk
+    private float[] _pending = [];          // [rows, H] main hidden of positions [MtpLength, N) not yet fed to MTP
+    private float[] _mtpLogits = [];        // [rows, V]
+    private int _busy;
+
+    /// <summary>Creates a generator over <paramref name="model"/>; <paramref name="tokenizer"/> (optional) gives text
+    /// deltas, stop strings and its EOS token.</summary>
+    public Generator(Transformer model, BpeTokenizer? tokenizer = null, CacheType cacheType = CacheType.F32)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        Model = model;
+        Tokenizer = tokenizer;
+        CacheType = cacheType;
+        Cache = model.CreateCache(cacheType);
+        ModelConfig c = model.Config;
+        _eosIds = tokenizer?.EosId is int eos ? [.. c.EosTokenIds, eos] : c.EosTokenIds;
+        _logits = new float[2 * c.VocabSize];
+    }
+
+    /// <summary>The model run.</summary>
+    public Transformer Model { get; }
+
+    /// <summary>The tokenizer, or null (then updates carry ids only).</summary>
+    public BpeTokenizer? Tokenizer { get; }
+
+    /// <summary>Element type of the caches.</summary>
+    public CacheType CacheType { get; }
+
+    /// <summary>The cache of the single-sequence path, kept between calls.</summary>
+    public KvCache Cache { get; }
+
+    /// <summary>The tokens whose entries are in <see cref="Cache"/>, in order.</summary>
+    public IReadOnlyList<int> CachedTokens => _cached;
+
+    /// <summary>EOS ids that stop generation: config.json's, then the tokenizer's.</summary>
+    public IReadOnlyList<int> EosTokenIds => _eosIds;
+
+    /// <summary>Positions the model supports (<c>max_position_embeddings</c>); prompt plus output must fit.</summary>
+    public int ContextLength => Model.Config.MaxPositionEmbeddings;
+
+    /// <summary>Counts and timings of the last finished or stopped single-sequence call.</summary>
+    public GenerationStats LastStats { get; private set; } = new();
+
+    /// <summary>Empties the cache (the next call recomputes its whole prompt).</summary>
+    public void Reset()
+    {
+        Cache.Clear();
+        _cached.Clear();
+    }
+
+    /// <summary>Encodes text with the tokenizer (special tokens written in the text are recognised).</summary>
+    /// <exception cref="InvalidOperationException">The generator has no tokenizer.</exception>
+    public int[] Encode(string text) =>
+        (Tokenizer ?? throw new InvalidOperationException("this generator has no tokenizer")).Encode(text);
+
+    /// <summary>Generates to the end and returns tokens, text, finish reason and counts.</summary>
+    public GenerationResult Generate(IReadOnlyList<int> prompt, GenerationOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        SequenceState? state = null;
+        foreach (GenerationUpdate _ in Run(prompt, options ?? new(), collectText: true, s => state = s, cancellationToken))
+        {
+        }
+        return new GenerationResult
+        {
+            Tokens = state!.Output,
+            Text = state.Text,
+            FinishReason = state.Finish!.Value,
+            StopString = state.StopString,
+            Stats = LastStats,
+        };
+    }
+
+    /// <summary>Streams one update per generated token; the last carries the finish reason. Cancellation is checked
+    /// between tokens and between prefill chunks (<see cref="OperationCanceledException"/>).</summary>
+    public IEnumerable<GenerationUpdate> Stream(IReadOnlyList<int> prompt, GenerationOptions? options = null, CancellationToken cancellationToken = default) =>
+        Run(prompt, options ?? new(), collectText: false, null, cancellationToken);
+
+    /// <summary>As <see cref="Stream"/>, asynchronously: the first step runs on the thread pool, and each
+    /// <c>MoveNextAsync</c> computes one decode step (a CPU-bound forward pass) before it completes.</summary>
+    public async IAsyncEnumerable<GenerationUpdate> StreamAsync(IReadOnlyList<int> prompt, GenerationOptions? options = null,
+                                                                [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        await Task.Yield();
+        foreach (GenerationUpdate u in Run(prompt, options ?? new(), collectText: false, null, cancellationToken))
+            yield return u;
+    }
+
+    private IEnumerable<GenerationUpdate> Run(IReadOnlyList<int> prompt, GenerationOptions o, bool collectText,
+                                              Action<SequenceState>? onStart, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        return RunCore(Validated(prompt, o), o, collectText, onStart, ct);
+    }
+
+    private int[] Validated(IReadOnlyList<int> prompt, GenerationOptions o)
+    {
+        o.Validate();
+        if (prompt.Count == 0)
+            throw new ArgumentException("the prompt is empty: give at least one token (for example BOS)");
+        if (prompt.Count >= ContextLength)
+            throw new ArgumentException($"the prompt has {prompt.Count} tokens; the model's context is {ContextLength}");
+        if (o.StopStrings.Count > 0 && Tokenizer is null)
+            throw new ArgumentException("stop strings need a tokenizer");
+        var ids = prompt.ToArray();
+        int V = Model.Config.VocabSize;
+        foreach (int id in ids)
+        {
+            if ((uint)id >= (uint)V)
+                throw new ArgumentException($"prompt token {id} outside the vocabulary of {V}");
+        }
+        return ids;
+    }
+
+    private IEnumerable<GenerationUpdate> RunCore(int[] prompt, GenerationOptions o, bool collectText,
+                                                  Action<SequenceState>? onStart, CancellationToken ct)
+    {
+        if (Interlocked.Exchange(ref _busy, 1) != 0)
+            throw new InvalidOperationException("this generator is already generating; use one generator per concurrent sequence");
+        try
+        {
+            ModelConfig c = Model.Config;
+            int V = c.VocabSize, H = c.HiddenSize, maxPos = ContextLength;
+            bool spec = o.Speculative;
+            if (spec && c.NumNextnPredictLayers == 0)
+                throw new NotSupportedException("speculative decoding needs a multi-token-prediction module; this model has none");
+            var state = new SequenceState(V, prompt, o, o.Sampling, Tokenizer, _eosIds, collectText);
+            onStart?.Invoke(state);
+            var clock = Stopwatch.StartNew();
+            int reused = Prefill(prompt, o, spec, ct);
+            double prefillSeconds = clock.Elapsed.TotalSeconds;
+            int drafted = 0, accepted = 0;
+            var stats = () => new GenerationStats
+            {
+                PromptTokens = prompt.Length,
+                CachedPromptTokens = reused,
+                CompletionTokens = state.Output.Count,
+                DraftTokens = drafted,
+                AcceptedDraftTokens = accepted,
+                PrefillSeconds = prefillSeconds,
+                DecodeSeconds = clock.Elapsed.TotalSeconds - prefillSeconds,
+            };
+
+            GenerationUpdate u = state.SampleAndTake(_logits.AsSpan(0, V), Cache.Length >= maxPos);
+            int x = u.Token;
+            LastStats = stats();
+            yield return u;
+            bool synced = spec; // the MTP cache and _pending cover [MtpLength, N)
+            while (state.Finish is null)
+            {
+                ct.ThrowIfCancellationRequested();
+                int N = Cache.Length;
+                if (synced && o.MaxTokens - state.Output.Count >= 2 && N + 1 < maxPos)
+                {
+                    int d = Draft(x);
+                    drafted++;
+                    Verify(x, d);
+                    int s1 = state.Sampler.Sample(_logits.AsSpan(0, V));
+                    if (s1 == d)
+                    {
+                        accepted++;
+                        _hidden.AsSpan(0, 2 * H).CopyTo(_pending);
+                    }
+                    else
+                    {
+                        Cache.Truncate(N + 1);
+                        _cached.RemoveAt(_cached.Count - 1);
+                        _hidden.AsSpan(0, H).CopyTo(_pending);
+                    }
+                    u = state.Take(s1, N + 1 >= maxPos);
+                    x = s1;
+                    LastStats = stats();
+                    yield return u;
+                    if (s1 != d || state.Finish is not null)
+                        continue;
+                    ct.ThrowIfCancellationRequested();
+                    u = state.SampleAndTake(_logits.AsSpan(V, V), N + 2 >= maxPos);
+                    x = u.Token;
+                }
+                else
+                {
+                    synced = false;
+                    Feed(x);
+                    u = state.SampleAndTake(_logits.AsSpan(0, V), N + 1 >= maxPos);
+                    x = u.Token;
+                }
+                LastStats = stats();
+                yield return u;
+            }
+            LastStats = stats();
+        }
+        finally
+        {
+            Volatile.Write(ref _busy, 0);
+        }
+    }
+
+    // Truncates the cache to the prefix it shares with the prompt and computes the rest of the prompt; leaves the
+    // last position's logits in _logits[0..V) and, when speculative, its hidden state in _pending. Returns the reused count.
+    private int Prefill(int[] prompt, GenerationOptions o, bool spec, CancellationToken ct)
+    {
+        ModelConfig c = Model.Config;
+        int P = prompt.Length, H = c.HiddenSize, L = c.NumHiddenLayers;
+        int common = 0;
+        while (common < _cached.Count && common < P && _cached[common] == prompt[common])
+            common++;
+        // at least the last prompt token is recomputed (its logits); MTP entry i needs token i+1 unchanged and,
+        // when speculative, the prefill must start where the module's cache ends
+        int q = Math.Min(common, P - 1);
+        int mtpKeep = Math.Min(q, Math.Max(0, common - 1));
+        if (spec)
+        {
+            q = Math.Min(mtpKeep, MtpLength);
+            mtpKeep = q;
+        }
+        Cache.Truncate(q);
+        _cached.RemoveRange(q, _cached.Count - q);
+        for (int l = L; l < Cache.Layers.Length; l++)
+            Cache.Layers[l].Truncate(Math.Min(Cache.Layers[l].Length, mtpKeep));
+
+        int chunk = o.PrefillChunkTokens;
+        for (int a = q; a < P; a += chunk)
+        {
+            ct.ThrowIfCancellationRequested();
+            int b = Math.Min(P, a + chunk), T = b - a;
+            Span<TokenSlot> slots = Slots(T);
+            for (int t = 0; t < T; t++)
+                slots[t] = new TokenSlot(0, a + t, prompt[a + t]);
+            Span<float> hidden = spec ? Grown(ref _hidden, T * H) : default;
+            _rows[0] = T - 1;
+            Model.Forward(slots, [Cache], _rows.AsSpan(0, 1), _logits, hidden);
+            _cached.AddRange(prompt.AsSpan(a, T));
+            if (!spec)
+                continue;
+            // MTP entries a..min(b, P-1)-1: (token i+1, h[i]); the last position waits for the sampled token
+            int end = Math.Min(b, P - 1);
+            for (int i = a; i < end; i += MtpRowsPerCall)
+            {
+                int n = Math.Min(MtpRowsPerCall, end - i);
+                Span<TokenSlot> ms = Slots(n);
+                for (int t = 0; t < n; t++)
+                    ms[t] = new TokenSlot(0, i + t, prompt[i + t + 1]);
+                Model.ForwardMtp(0, ms, [Cache], hidden.Slice((i - a) * H, n * H), Grown(ref _mtpLogits, n * c.VocabSize));
+            }
+            if (b == P)
+                hidden.Slice((T - 1) * H, H).CopyTo(Grown(ref _pending, 2 * H));
+        }
+        return q;
+    }
+
+    // Length of the first MTP module's cache.
+    private int MtpLength => Cache.Layers[Model.Config.NumHiddenLayers].Length;
+
+    // Runs the MTP module on entries [MtpLength, N) (token i+1 and the pending hidden of i; token N is x) and
+    // returns the greedy draft for position N+1.
+    private int Draft(int x)
+    {
+        int N = Cache.Length, m = MtpLength, n = N - m, H = Model.Config.HiddenSize, V = Model.Config.VocabSize;
+        Debug.Assert(n is 1 or 2);
+        Span<TokenSlot> slots = Slots(n);
+        for (int t = 0; t < n; t++)
+            slots[t] = new TokenSlot(0, m + t, m + t + 1 < N ? _cached[m + t + 1] : x);
+        Span<float> logits = Grown(ref _mtpLogits, n * V);
+        Model.ForwardMtp(0, slots, [Cache], _pending.AsSpan(0, n * H), logits);
+        return Sampler.ArgMax(logits.Slice((n - 1) * V, V));
+    }
+
+    // One main forward over [x at N, d at N+1]: logits of both into _logits, hidden states into _hidden.
+    private void Verify(int x, int d)
+    {
+        int N = Cache.Length, H = Model.Config.HiddenSize;
+        Span<TokenSlot> slots = Slots(2);
+        slots[0] = new TokenSlot(0, N, x);
+        slots[1] = new TokenSlot(0, N + 1, d);
+        _rows[0] = 0;
+        _rows[1] = 1;
+        Model.Forward(slots, [Cache], _rows.AsSpan(0, 2), _logits, Grown(ref _hidden, 2 * H));
+        _cached.Add(x);
+        _cached.Add(d);
+    }
+
+    // One plain decode step: x at position N, logits into _logits[0..V).
+    private void Feed(int x)
+    {
+        Span<TokenSlot> slots = Slots(1);
+        slots[0] = new TokenSlot(0, Cache.Length, x);
+        _rows[0] = 0;
+        Model.Forward(slots, [Cache], _rows.AsSpan(0, 1), _logits);
+        _cached.Add(x);
+    }
+
+    /// <summary>
+    /// Generates for several independent prompts together: their prefills are packed into shared forward calls and
+    /// each decode step is one forward with one slot per unfinished sequence. Each sequence gets a fresh cache (the
+    /// generator's own <see cref="Cache"/> is untouched) and, when <see cref="SamplingOptions.Seed"/> is set, the seed
+    /// plus its index. Greedy results equal those of <see cref="Generate"/> one prompt at a time.
+    /// </summary>
+    public IReadOnlyList<GenerationResult> GenerateBatch(IReadOnlyList<IReadOnlyList<int>> prompts, GenerationOptions? options = null,
+                                                         CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prompts);
+        GenerationOptions o = options ?? new();
+        int B = prompts.Count;
+        if (B == 0)
+            return [];
+        ModelConfig c = Model.Config;
+        int V = c.VocabSize, maxPos = ContextLength;
+        var ids = new int[B][];
+        var states = new SequenceState[B];
+        var caches = new KvCache[B];
+        for (int i = 0; i < B; i++)
+        {
+            ids[i] = Validated(prompts[i] ?? throw new ArgumentNullException(nameof(prompts)), o);
+            SamplingOptions s = o.Sampling.Seed is long seed ? o.Sampling with { Seed = seed + i } : o.Sampling;
+            states[i] = new SequenceState(V, ids[i], o, s, Tokenizer, _eosIds, collectText: true);
+            caches[i] = Model.CreateCache(CacheType);
+        }
+        var clock = Stopwatch.StartNew();
+        var logits = new float[B * V];
+        var next = new int[B];
+
+        // prefill: all prompts' slots in order, PrefillChunkTokens per forward, logits for each prompt's last slot
+        var slots = new List<TokenSlot>();
+        for (int i = 0; i < B; i++)
+        {
+            for (int p = 0; p < ids[i].Length; p++)
+                slots.Add(new TokenSlot(i, p, ids[i][p]));
+        }
+        var rows = new List<int>();
+        var rowSeq = new List<int>();
+        float[] chunkLogits = [];
+        for (int a = 0; a < slots.Count; a += o.PrefillChunkTokens)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            int b = Math.Min(slots.Count, a + o.PrefillChunkTokens);
+            rows.Clear();
+            rowSeq.Clear();
+            for (int t = a; t < b; t++)
+            {
+                TokenSlot s = slots[t];
+                if (s.Position == ids[s.Sequence].Length - 1)
+                {
+                    rows.Add(t - a);
+                    rowSeq.Add(s.Sequence);
+                }
+            }
+            if (rows.Count == 0)
+            {
+                rows.Add(b - a - 1); // Forward wants at least one row; unused
+                rowSeq.Add(-1);
+            }
+            Span<float> cl = Grown(ref chunkLogits, rows.Count * V);
+            Model.Forward(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(slots).Slice(a, b - a), caches,
+                          System.Runtime.InteropServices.CollectionsMarshal.AsSpan(rows), cl);
+            for (int r = 0; r < rows.Count; r++)
+            {
+                if (rowSeq[r] >= 0)
+                    cl.Slice(r * V, V).CopyTo(logits.AsSpan(rowSeq[r] * V, V));
+            }
+        }
+        double prefillSeconds = clock.Elapsed.TotalSeconds;
+
+        var live = new List<int>(B);
+        for (int i = 0; i < B; i++)
+        {
+            next[i] = states[i].SampleAndTake(logits.AsSpan(i * V, V), caches[i].Length >= maxPos).Token;
+            if (states[i].Finish is null)
+                live.Add(i);
+        }
+        var step = new TokenSlot[B];
+        var stepRows = new int[B];
+        while (live.Count > 0)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            for (int j = 0; j < live.Count; j++)
+            {
+                int i = live[j];
+                step[j] = new TokenSlot(i, caches[i].Length, next[i]);
+                stepRows[j] = j;
+            }
+            Model.Forward(step.AsSpan(0, live.Count), caches, stepRows.AsSpan(0, live.Count), logits);
+            for (int j = 0; j < live.Count; j++)
+            {
+                int i = live[j];
+                next[i] = states[i].SampleAndTake(logits.AsSpan(j * V, V), caches[i].Length >= maxPos).Token;
+            }
+            live.RemoveAll(i => states[i].Finish is not null);
+        }
+        double total = clock.Elapsed.TotalSeconds;
+        var results = new GenerationResult[B];
+        for (int i = 0; i < B; i++)
+        {
+            results[i] = new GenerationResult
+            {
+                Tokens = states[i].Output,
+                Text = states[i].Text,
+                FinishReason = states[i].Finish!.Value,
+                StopString = states[i].StopString,
+                Stats = new GenerationStats
+                {
+                    PromptTokens = ids[i].Length,
+                    CompletionTokens = states[i].Output.Count,
+                    PrefillSeconds = prefillSeconds,
+                    DecodeSeconds = total - prefillSeconds,
+                },
+            };
+        }
+        return results;
+    }
+
+    private Span<TokenSlot> Slots(int n)
+    {
+        if (_slots.Length < n)
+            _slots = new TokenSlot[n];
+        if (_rows.Length < 2)
+            _rows = new int[2];
+        return _slots.AsSpan(0, n);
+    }
+
+    private static Span<float> Grown(ref float[] a, int n)
+    {
+        if (a.Length < n)
+            a = new float[n];
+        return a.AsSpan(0, n);
+    }
+}
