@@ -1,0 +1,23 @@
+// A bias-free linear layer on fp32 master weights (llm.c matmul_forward / matmul_backward):
+// y = x Wᵀ; backward dx += dy W, dW += dyᵀ x. A null backend runs on the calling thread.
+using SharpSeek.Tensors;
+using SharpSeek.Training.Kernels;
+
+namespace SharpSeek.Training.Layers;
+
+/// <summary>Linear projection y = x Wᵀ and its gradients.</summary>
+public static class Linear
+{
+    /// <summary>x [N, In], w [Out, In] → y [N, Out] (overwritten).</summary>
+    public static void Forward(ComputeBackend? be, ReadOnlySpan<float> x, F32Matrix w, Span<float> y, int N) =>
+        Gemm.Run(be, GemmKind.NT, N, w.Rows, w.Cols, x, w.Data, y, accumulate: false);
+
+    /// <summary>dy [N, Out], x [N, In] → dx [N, In] (+=, skipped when empty), dw [Out, In] (+=).</summary>
+    public static void Backward(ComputeBackend? be, ReadOnlySpan<float> dy, ReadOnlySpan<float> x, F32Matrix w,
+                                Span<float> dx, Span<float> dw, int N)
+    {
+        if (!dx.IsEmpty)
+            Gemm.Run(be, GemmKind.NN, N, w.Cols, w.Rows, dy, w.Data, dx, accumulate: true);
+        Gemm.Run(be, GemmKind.TN, w.Rows, w.Cols, N, dy, x, dw, accumulate: true);
+    }
+}

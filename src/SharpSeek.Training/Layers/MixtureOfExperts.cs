@@ -1,0 +1,344 @@
+// DeepSeekMoE for training (spec §4, §10), as explicit steps (docs/design.md seam 6):
+//   route:   logits = W_g x (fp32); experts and weights per row by Model's Router.Route (bias for selection only)
+//   group:   rows of each expert in token order (counting sort)
+//   experts: each expert's SwiGLU MLP over its rows (experts run in parallel)
+//   combine: y[t] = Σ_k w[t,k]·E_k(x[t]) in ascending expert order, then + shared MLP(x[t]) (as Model's Moe)
+// Backward reaches routed experts, shared experts and the router through the gating weights (top-k choice not
+// differentiated): dw[t,k] = dy[t]·E_k(x[t]); through normalization w = rsf·s/Σs (or w = rsf·s) to the scores
+// s; through sigmoid or softmax to the logits. The sequence-wise balance loss (spec §10, DeepSeek-V3 eqs. 17-20)
+// L = α·Σ_i f_i·P_i per sequence, averaged over sequences, with f_i = E/(K·S)·#{t: i routed} (the experts
+// actually selected, i.e. with the bias; f is a constant) and P_i = mean_t s_i,t/Σ_j s_j,t, adds its gradient to s.
+using System.Numerics.Tensors;
+using SharpSeek.Model;
+using SharpSeek.Model.Layers;
+using SharpSeek.Tensors;
+
+namespace SharpSeek.Training.Layers;
+
+/// <summary>Saved activations of one MoE layer for a [B, S] batch.</summary>
+public sealed class MoeActivations
+{
+    public MoeActivations(ModelConfig c, int B, int S)
+    {
+        int N = B * S, E = c.NRoutedExperts, K = c.NumExpertsPerTok, H = c.HiddenSize, Ie = c.MoeIntermediateSize;
+        int Is = Ie * c.NSharedExperts;
+        this.B = B;
+        this.S = S;
+        Logits = new float[N * E];
+        Scores = new float[N * E];
+        Experts = new int[N * K];
+        Weights = new float[N * K];
+        Count = new int[E];
+        Offset = new int[E + 1];
+        Slot = new int[N * K];
+        Pos = new int[N * K];
+        Xe = new float[N * K * H];
+        Ge = new float[N * K * Ie];
+        Ue = new float[N * K * Ie];
+        He = new float[N * K * Ie];
+        Ye = new float[N * K * H];
+        Gs = new float[N * Is];
+        Us = new float[N * Is];
+        Hs = new float[N * Is];
+        Ys = new float[N * H];
+        BalanceF = new float[B * E];
+    }
+
+    public int B { get; }
+    public int S { get; }
+    /// <summary>Router logits [N, E].</summary>
+    public float[] Logits { get; }
+    /// <summary>Affinities s = sigmoid or softmax of the logits [N, E] (no bias).</summary>
+    public float[] Scores { get; }
+    /// <summary>Chosen experts [N, K] in selection order.</summary>
+    public int[] Experts { get; }
+    /// <summary>Combine weights [N, K] (normalized and scaled).</summary>
+    public float[] Weights { get; }
+    /// <summary>Rows routed to each expert [E] (expert load of this batch).</summary>
+    public int[] Count { get; }
+    /// <summary>First grouped row of each expert [E+1].</summary>
+    public int[] Offset { get; }
+    /// <summary>Grouped row j → slot i = t·K + k [N·K].</summary>
+    public int[] Slot { get; }
+    /// <summary>Slot i → grouped row j [N·K].</summary>
+    public int[] Pos { get; }
+    /// <summary>Grouped expert inputs [N·K, H], gate/up/activation [N·K, Ie], outputs [N·K, H].</summary>
+    public float[] Xe { get; }
+    public float[] Ge { get; }
+    public float[] Ue { get; }
+    public float[] He { get; }
+    public float[] Ye { get; }
+    /// <summary>Shared MLP gate/up/activation [N, Ie·n_shared] and output [N, H].</summary>
+    public float[] Gs { get; }
+    public float[] Us { get; }
+    public float[] Hs { get; }
+    public float[] Ys { get; }
+    /// <summary>f_i per sequence [B, E] of the balance loss.</summary>
+    public float[] BalanceF { get; }
+    /// <summary>Sequence-wise balance loss of the last forward (already multiplied by α).</summary>
+    public double BalanceLoss { get; set; }
+}
+
+/// <summary>Forward and backward of a DeepSeekMoE block.</summary>
+public sealed class MixtureOfExperts
+{
+    private readonly ModelConfig _c;
+    private readonly float[] _scratch, _dye, _dxe, _dhe, _dge, _due, _dw, _ds, _dlogits, _dhs, _dgs, _dus;
+    private readonly Action<int> _fwdExpert, _bwdExpert;
+    private MoeActivations? _a;
+    private MoeWeights? _w, _gw;
+
+    public MixtureOfExperts(ModelConfig c, int B, int S)
+    {
+        _c = c;
+        int N = B * S, E = c.NRoutedExperts, K = c.NumExpertsPerTok, H = c.HiddenSize, Ie = c.MoeIntermediateSize;
+        int Is = Ie * c.NSharedExperts;
+        _scratch = new float[Router.ScratchSize(c)];
+        _dye = new float[N * K * H];
+        _dxe = new float[N * K * H];
+        _dhe = new float[N * K * Ie];
+        _dge = new float[N * K * Ie];
+        _due = new float[N * K * Ie];
+        _dw = new float[N * K];
+        _ds = new float[N * E];
+        _dlogits = new float[N * E];
+        _dhs = new float[N * Is];
+        _dgs = new float[N * Is];
+        _dus = new float[N * Is];
+        _fwdExpert = ForwardExpert;
+        _bwdExpert = BackwardExpert;
+    }
+
+    /// <summary>x [N, H] (normalized) → y [N, H]. alpha: balance-loss coefficient (0: not computed).</summary>
+    public void Forward(ComputeBackend be, MoeWeights w, ReadOnlySpan<float> x, MoeActivations a, Span<float> y, float alpha)
+    {
+        ModelConfig c = _c;
+        int B = a.B, S = a.S, N = B * S, E = c.NRoutedExperts, K = c.NumExpertsPerTok, H = c.HiddenSize;
+
+        // route
+        Linear.Forward(be, x, Params.F32(w.Gate), a.Logits, N);
+        for (int t = 0; t < N; t++)
+        {
+            Span<float> s = a.Scores.AsSpan(t * E, E);
+            a.Logits.AsSpan(t * E, E).CopyTo(s);
+            if (c.ScoringFunc == ScoringFunc.Sigmoid)
+                TensorPrimitives.Sigmoid(s, s);
+            else
+                Ops.Softmax(s);
+            Router.Route(c, a.Logits.AsSpan(t * E, E), w.Bias, a.Experts.AsSpan(t * K, K), a.Weights.AsSpan(t * K, K), _scratch);
+        }
+
+        // group: rows of each expert in token order
+        Array.Clear(a.Count);
+        for (int i = 0; i < N * K; i++)
+            a.Count[a.Experts[i]]++;
+        a.Offset[0] = 0;
+        for (int e = 0; e < E; e++)
+            a.Offset[e + 1] = a.Offset[e] + a.Count[e];
+        Span<int> fill = E <= 1024 ? stackalloc int[E] : new int[E];
+        for (int i = 0; i < N * K; i++)
+        {
+            int e = a.Experts[i], j = a.Offset[e] + fill[e]++;
+            a.Slot[j] = i;
+            a.Pos[i] = j;
+            x.Slice(i / K * H, H).CopyTo(a.Xe.AsSpan(j * H, H));
+        }
+
+        // experts (in parallel), each on the calling worker
+        _a = a;
+        _w = w;
+        be.For(E, _fwdExpert);
+
+        // combine in ascending expert order, then the shared experts
+        y = y.Slice(0, N * H);
+        y.Clear();
+        Span<int> order = stackalloc int[K];
+        for (int t = 0; t < N; t++)
+        {
+            SortByExpert(a.Experts.AsSpan(t * K, K), order);
+            Span<float> yt = y.Slice(t * H, H);
+            for (int k = 0; k < K; k++)
+            {
+                int i = t * K + order[k];
+                TensorPrimitives.MultiplyAdd(a.Ye.AsSpan(a.Pos[i] * H, H), a.Weights[i], yt, yt);
+            }
+        }
+        if (w.Shared is { } shared)
+        {
+            Mlp.Forward(be, shared, x, N, a.Gs, a.Us, a.Hs, a.Ys);
+            TensorPrimitives.Add(y, a.Ys.AsSpan(0, N * H), y);
+        }
+        _a = null;
+        _w = null;
+
+        a.BalanceLoss = alpha > 0 ? BalanceForward(a, alpha) : 0;
+    }
+
+    private void ForwardExpert(int e)
+    {
+        MoeActivations a = _a!;
+        int n = a.Count[e];
+        if (n == 0)
+            return;
+        int H = _c.HiddenSize, Ie = _c.MoeIntermediateSize, j0 = a.Offset[e];
+        Mlp.Forward(null, _w!.Experts[e], a.Xe.AsSpan(j0 * H, n * H), n, a.Ge.AsSpan(j0 * Ie, n * Ie), a.Ue.AsSpan(j0 * Ie, n * Ie),
+                    a.He.AsSpan(j0 * Ie, n * Ie), a.Ye.AsSpan(j0 * H, n * H));
+    }
+
+    /// <summary>dy [N, H] → dx [N, H] (+=) and weight gradients (+=).</summary>
+    public void Backward(ComputeBackend be, MoeWeights w, MoeWeights dw, ReadOnlySpan<float> x, MoeActivations a,
+                         ReadOnlySpan<float> dy, Span<float> dx, float alpha)
+    {
+        ModelConfig c = _c;
+        int B = a.B, S = a.S, N = B * S, E = c.NRoutedExperts, K = c.NumExpertsPerTok, H = c.HiddenSize;
+
+        if (w.Shared is { } shared)
+            Mlp.Backward(be, shared, dw.Shared!, dy, x, N, a.Gs, a.Us, a.Hs, dx, _dhs, _dgs, _dus);
+
+        // combine: d(expert output) = w·dy, d(weight) = dy·E_k(x)
+        for (int i = 0; i < N * K; i++)
+        {
+            int t = i / K, j = a.Pos[i];
+            ReadOnlySpan<float> dyt = dy.Slice(t * H, H);
+            TensorPrimitives.Multiply(dyt, a.Weights[i], _dye.AsSpan(j * H, H));
+            _dw[i] = TensorPrimitives.Dot(dyt, a.Ye.AsSpan(j * H, H));
+        }
+
+        // experts (in parallel)
+        Array.Clear(_dxe, 0, N * K * H);
+        _a = a;
+        _w = w;
+        _gw = dw;
+        be.For(E, _bwdExpert);
+        _a = null;
+        _w = null;
+        _gw = null;
+        for (int i = 0; i < N * K; i++)
+        {
+            Span<float> dxt = dx.Slice(i / K * H, H);
+            TensorPrimitives.Add(dxt, _dxe.AsSpan(a.Pos[i] * H, H), dxt);
+        }
+
+        // router: weights → scores (normalization), + balance loss, scores → logits
+        Span<float> ds = _ds.AsSpan(0, N * E);
+        ds.Clear();
+        float rsf = (float)c.RoutedScalingFactor;
+        bool v2 = c.ModelType == "deepseek_v2";
+        bool normalize = c.NormTopkProb && (!v2 || K > 1);
+        float outScale = normalize && v2 ? 1f : rsf;
+        for (int t = 0; t < N; t++)
+        {
+            ReadOnlySpan<float> s = a.Scores.AsSpan(t * E, E);
+            Span<float> dst = ds.Slice(t * E, E);
+            if (normalize)
+            {
+                // w_k = scale·s_k / Z, Z = 1e-20 + Σ_j s_j (over the selected experts, as Router.Route)
+                float z = 1e-20f, dot = 0f;
+                for (int k = 0; k < K; k++)
+                    z += s[a.Experts[t * K + k]];
+                for (int k = 0; k < K; k++)
+                    dot += _dw[t * K + k] * s[a.Experts[t * K + k]];
+                for (int k = 0; k < K; k++)
+                    dst[a.Experts[t * K + k]] += outScale / z * (_dw[t * K + k] - dot / z);
+            }
+            else
+            {
+                for (int k = 0; k < K; k++)
+                    dst[a.Experts[t * K + k]] += rsf * _dw[t * K + k];
+            }
+        }
+        if (alpha > 0)
+            BalanceBackward(a, alpha, ds);
+        Span<float> dl = _dlogits.AsSpan(0, N * E);
+        for (int t = 0; t < N; t++)
+        {
+            ReadOnlySpan<float> s = a.Scores.AsSpan(t * E, E), dst = ds.Slice(t * E, E);
+            Span<float> dlt = dl.Slice(t * E, E);
+            if (c.ScoringFunc == ScoringFunc.Sigmoid)
+            {
+                for (int e = 0; e < E; e++)
+                    dlt[e] = dst[e] * s[e] * (1f - s[e]);
+            }
+            else
+            {
+                float dot = TensorPrimitives.Dot(dst, s);
+                for (int e = 0; e < E; e++)
+                    dlt[e] = s[e] * (dst[e] - dot);
+            }
+        }
+        Linear.Backward(be, dl, x, Params.F32(w.Gate), dx, Params.F32(dw.Gate).Data, N);
+    }
+
+    private void BackwardExpert(int e)
+    {
+        MoeActivations a = _a!;
+        int n = a.Count[e];
+        if (n == 0)
+            return;
+        int H = _c.HiddenSize, Ie = _c.MoeIntermediateSize, j0 = a.Offset[e];
+        Mlp.Backward(null, _w!.Experts[e], _gw!.Experts[e], _dye.AsSpan(j0 * H, n * H), a.Xe.AsSpan(j0 * H, n * H), n,
+                     a.Ge.AsSpan(j0 * Ie, n * Ie), a.Ue.AsSpan(j0 * Ie, n * Ie), a.He.AsSpan(j0 * Ie, n * Ie),
+                     _dxe.AsSpan(j0 * H, n * H), _dhe.AsSpan(j0 * Ie, n * Ie), _dge.AsSpan(j0 * Ie, n * Ie), _due.AsSpan(j0 * Ie, n * Ie));
+    }
+
+    // L = (1/B)·Σ_b α·Σ_i f_b,i·P_b,i
+    private double BalanceForward(MoeActivations a, float alpha)
+    {
+        int B = a.B, S = a.S, E = _c.NRoutedExperts, K = _c.NumExpertsPerTok;
+        double total = 0;
+        Span<double> p = E <= 1024 ? stackalloc double[E] : new double[E];
+        for (int b = 0; b < B; b++)
+        {
+            Span<float> f = a.BalanceF.AsSpan(b * E, E);
+            f.Clear();
+            p.Clear();
+            for (int t = b * S; t < (b + 1) * S; t++)
+            {
+                for (int k = 0; k < K; k++)
+                    f[a.Experts[t * K + k]] += 1f;
+                ReadOnlySpan<float> s = a.Scores.AsSpan(t * E, E);
+                double z = TensorPrimitives.Sum(s);
+                for (int e = 0; e < E; e++)
+                    p[e] += s[e] / z;
+            }
+            double lb = 0;
+            for (int e = 0; e < E; e++)
+            {
+                f[e] *= (float)E / (K * S);
+                lb += f[e] * (p[e] / S);
+            }
+            total += alpha * lb;
+        }
+        return total / B;
+    }
+
+    // dL/ds'_i,t = α·f_i/(B·S); s' = s/Z → ds_j = (g_j − Σ_i g_i s'_i) / Z
+    private void BalanceBackward(MoeActivations a, float alpha, Span<float> ds)
+    {
+        int B = a.B, S = a.S, E = _c.NRoutedExperts;
+        float k = alpha / (B * S);
+        for (int t = 0; t < B * S; t++)
+        {
+            ReadOnlySpan<float> f = a.BalanceF.AsSpan(t / S * E, E), s = a.Scores.AsSpan(t * E, E);
+            float z = TensorPrimitives.Sum(s), dot = TensorPrimitives.Dot(f, s) / z;
+            Span<float> dst = ds.Slice(t * E, E);
+            for (int e = 0; e < E; e++)
+                dst[e] += k * (f[e] - dot) / z;
+        }
+    }
+
+    /// <summary>order[k] = index into experts of the k-th smallest expert id (insertion sort; K is small).</summary>
+    private static void SortByExpert(ReadOnlySpan<int> experts, Span<int> order)
+    {
+        for (int k = 0; k < order.Length; k++)
+        {
+            int j = k;
+            while (j > 0 && experts[order[j - 1]] > experts[k])
+            {
+                order[j] = order[j - 1];
+                j--;
+            }
+            order[j] = k;
+        }
+    }
+}

@@ -1,0 +1,402 @@
+// Forward and backward of the whole model for a [B, T] batch (llm.c gpt2_forward / gpt2_backward):
+//   x0 = embed(inputs); x_{l+1} = block_l(x_l); h = RMSNorm(x_L); CE(lm_head(h), targets)
+//   MTP module k (spec §5, postnorm convention): row (b, i), i < T−k: u = eh_proj([enorm(embed(inputs[b, i+k]));
+//   hnorm(h^{k−1}[b, i])]), h^k = shared_head.norm(block_k(u)), CE(shared_head.head(h^k), targets[b, i+k]);
+//   h^0 = h, positions i; L_MTP = (λ/D)·Σ_k mean CE_k.
+//   Total = CE + L_MTP + Σ_layers balance loss (α, MoE layers only).
+// Activations are preallocated for the batch shape; with Recompute only each block's input is kept and the
+// block's forward is rerun right before its backward (same numbers, less memory). Gradients are added into
+// ModelParameters.Grads (zero them once per step).
+using SharpSeek.Model;
+using SharpSeek.Model.Layers;
+using SharpSeek.Tensors;
+using SharpSeek.Training.Layers;
+
+namespace SharpSeek.Training;
+
+/// <summary>Shape and loss options of a <see cref="TrainingModel"/>.</summary>
+public sealed record TrainingModelOptions
+{
+    /// <summary>Sequences per batch (B).</summary>
+    public required int BatchSize { get; init; }
+
+    /// <summary>Tokens per sequence (T).</summary>
+    public required int SequenceLength { get; init; }
+
+    /// <summary>Keep only block inputs and recompute each block's activations during backward.</summary>
+    public bool Recompute { get; init; }
+
+    /// <summary>MTP loss weight λ; 0 skips the MTP modules.</summary>
+    public float MtpLambda { get; init; }
+
+    /// <summary>Sequence-wise balance loss weight α; 0 skips it.</summary>
+    public float BalanceAlpha { get; init; }
+
+    /// <summary>Where kernels and parallel loops run.</summary>
+    public ComputeBackend Backend { get; init; } = ComputeBackend.Cpu;
+}
+
+/// <summary>Losses of one step: Total = Ce + MtpLambda·Mtp + Balance.</summary>
+public readonly record struct LossBreakdown(double Total, double Ce, double Mtp, double Balance);
+
+/// <summary>Trains a model: fused forward + backward over one batch shape.</summary>
+public sealed class TrainingModel
+{
+    private readonly ModelParameters _p;
+    private readonly ModelConfig _c;
+    private readonly TrainingModelOptions _o;
+    private readonly ComputeBackend _be;
+    private readonly int _B, _T, _N, _H, _V, _rowsPerChunk;
+    private readonly float[] _cos, _sin;
+    private readonly float[][] _x;               // block inputs [L+1][N·H]
+    private readonly BlockActivations[] _acts;   // per layer, or one shared when recomputing
+    private readonly DecoderBlock _block;
+    private readonly float[] _rstdF, _hpost, _dh, _dxA, _dxB, _logits;
+    private readonly double[] _rowLoss;
+    private readonly int[] _tgt;
+    private readonly MtpState[] _mtp;
+    private readonly int[][] _counts;            // expert load per MoE layer (main, then MTP) of the last forward
+    private readonly string[] _moeNames;
+    private readonly Action<int> _ceRow;
+    private CeJob _ceJob;
+
+    public TrainingModel(ModelParameters parameters, TrainingModelOptions options)
+    {
+        _p = parameters;
+        _c = parameters.Config;
+        _o = options;
+        _be = options.Backend;
+        ModelConfig c = _c;
+        if (options.BatchSize < 1 || options.SequenceLength < 1)
+            throw new ArgumentException($"batch {options.BatchSize} x {options.SequenceLength} must be positive");
+        _B = options.BatchSize;
+        _T = options.SequenceLength;
+        _N = _B * _T;
+        _H = c.HiddenSize;
+        _V = c.VocabSize;
+        _rowsPerChunk = Math.Clamp((1 << 21) / _V, 6, _N);
+        int L = c.NumHiddenLayers, half = c.QkRopeHeadDim / 2;
+
+        var rope = new RotaryEmbedding(c);
+        _cos = new float[_T * half];
+        _sin = new float[_T * half];
+        for (int t = 0; t < _T; t++)
+            rope.CosSin(t, _cos.AsSpan(t * half, half), _sin.AsSpan(t * half, half));
+
+        bool anyMoe = false, anyDense = false;
+        for (int l = 0; l < L; l++)
+        {
+            if (c.IsMoeLayer(l)) anyMoe = true; else anyDense = true;
+        }
+        _block = new DecoderBlock(c, _B, _T, anyMoe, anyDense);
+        _x = new float[L + 1][];
+        for (int l = 0; l <= L; l++)
+            _x[l] = new float[_N * _H];
+        if (options.Recompute)
+        {
+            // one activation set; a dense one too when the model mixes both kinds
+            var dense = anyDense ? new BlockActivations(c, _B, _T, moe: false) : null;
+            var moe = anyMoe ? new BlockActivations(c, _B, _T, moe: true) : null;
+            _acts = Enumerable.Range(0, L).Select(l => c.IsMoeLayer(l) ? moe! : dense!).ToArray();
+        }
+        else
+        {
+            _acts = Enumerable.Range(0, L).Select(l => new BlockActivations(c, _B, _T, c.IsMoeLayer(l))).ToArray();
+        }
+        _rstdF = new float[_N];
+        _hpost = new float[_N * _H];
+        _dh = new float[_N * _H];
+        _dxA = new float[_N * _H];
+        _dxB = new float[_N * _H];
+        _logits = new float[_rowsPerChunk * _V];
+        _rowLoss = new double[_N];
+        _tgt = new int[_N];
+
+        int D = options.MtpLambda > 0 ? Math.Min(parameters.Weights.Mtp.Length, _T - 1) : 0;
+        _mtp = new MtpState[D];
+        for (int k = 1; k <= D; k++)
+            _mtp[k - 1] = new MtpState(c, _B, _T - k);
+
+        var names = new List<string>();
+        for (int l = 0; l < L; l++)
+        {
+            if (c.IsMoeLayer(l)) names.Add($"layer {l}");
+        }
+        for (int k = 0; k < D; k++)
+            names.Add($"mtp {k}");
+        _moeNames = names.ToArray();
+        _counts = names.Select(_ => new int[Math.Max(1, c.NRoutedExperts)]).ToArray();
+        _ceRow = CeRow;
+    }
+
+    /// <summary>The parameters this model trains.</summary>
+    public ModelParameters Parameters => _p;
+
+    /// <summary>Batch shape and loss options.</summary>
+    public TrainingModelOptions Options => _o;
+
+    /// <summary>Names of the MoE layers whose loads <see cref="ExpertCounts"/> reports ("layer 3", "mtp 0").</summary>
+    public IReadOnlyList<string> MoeLayerNames => _moeNames;
+
+    /// <summary>Tokens routed to each expert, per MoE layer, in the last forward pass (main layers, then MTP).</summary>
+    public IReadOnlyList<int[]> ExpertCounts => _counts;
+
+    /// <summary>
+    /// Forward and backward over inputs [B·T] with next-token targets [B·T] (−1: no loss at that position);
+    /// adds the gradients into <see cref="ModelParameters.Grads"/> and returns the losses.
+    /// </summary>
+    public LossBreakdown ForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets)
+    {
+        CheckBatch(inputs, targets);
+        ModelWeights w = _p.Weights, g = _p.Grads;
+        int L = _c.NumHiddenLayers, N = _N, H = _H;
+        float alpha = _o.BalanceAlpha;
+        double balance = ForwardBlocks(inputs);
+        RmsNorm.Forward(_x[L], w.Norm, (float)_c.RmsNormEps, _rstdF, _hpost, N);
+
+        // main head: loss and dh (overwritten), dLmHead
+        int valid = CountValid(targets);
+        targets.CopyTo(_tgt);
+        double ce = HeadLoss(Params.F32(w.LmHead), Params.F32(g.LmHead), _hpost, _tgt, N, valid == 0 ? 0f : 1f / valid, _dh, backward: true) / Math.Max(1, valid);
+
+        // MTP modules: forward in order, backward in reverse (module k feeds module k+1)
+        double mtp = 0;
+        int D = _mtp.Length;
+        for (int k = 1; k <= D; k++)
+        {
+            (double loss, double bal) = MtpForward(k, inputs, targets);
+            mtp += loss / D;
+            balance += bal;
+        }
+        for (int k = D; k >= 1; k--)
+            MtpBackward(k, inputs);
+
+        // final norm, blocks in reverse, embedding
+        Span<float> dx = _dxA.AsSpan(0, N * H), dxNext = _dxB.AsSpan(0, N * H);
+        dx.Clear();
+        RmsNorm.Backward(_dh, _x[L], w.Norm, _rstdF, dx, g.Norm, N);
+        for (int l = L - 1; l >= 0; l--)
+        {
+            if (_o.Recompute)
+                _block.Forward(_be, w.Layers[l], _x[l], _cos, _sin, _acts[l], dxNext, alpha); // refill activations (dxNext is scratch here)
+            _block.Backward(_be, w.Layers[l], g.Layers[l], _x[l], _cos, _sin, _acts[l], dx, dxNext, alpha);
+            Span<float> tmp = dx;
+            dx = dxNext;
+            dxNext = tmp;
+        }
+        Embedding.Backward(inputs, dx, Params.F32(g.Embed).Data, H);
+        double total = ce + _o.MtpLambda * mtp + balance;
+        return new LossBreakdown(total, ce, mtp, balance);
+    }
+
+    /// <summary>Mean next-token cross-entropy of the main model without gradients (evaluation).</summary>
+    public double Evaluate(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets)
+    {
+        CheckBatch(inputs, targets);
+        ForwardBlocks(inputs);
+        RmsNorm.Forward(_x[_c.NumHiddenLayers], _p.Weights.Norm, (float)_c.RmsNormEps, _rstdF, _hpost, _N);
+        int valid = CountValid(targets);
+        targets.CopyTo(_tgt);
+        return HeadLoss(Params.F32(_p.Weights.LmHead), null, _hpost, _tgt, _N, 1f, _dh, backward: false) / Math.Max(1, valid);
+    }
+
+    /// <summary>Main-model logits [B·T, V] of the training forward (to compare with <see cref="Transformer"/>).</summary>
+    public void Logits(ReadOnlySpan<int> inputs, Span<float> logits)
+    {
+        if (inputs.Length != _N || logits.Length < (long)_N * _V)
+            throw new ArgumentException($"Logits: inputs must hold {_N} ids and logits {_N} x {_V} floats");
+        ForwardBlocks(inputs);
+        RmsNorm.Forward(_x[_c.NumHiddenLayers], _p.Weights.Norm, (float)_c.RmsNormEps, _rstdF, _hpost, _N);
+        Linear.Forward(_be, _hpost, Params.F32(_p.Weights.LmHead), logits, _N);
+    }
+
+    private void CheckBatch(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets)
+    {
+        if (inputs.Length != _N || targets.Length != _N)
+            throw new ArgumentException($"batch must hold B*T = {_B}*{_T} inputs and targets, got {inputs.Length} and {targets.Length}");
+        foreach (int t in targets)
+        {
+            if (t < -1 || t >= _V)
+                throw new ArgumentOutOfRangeException(nameof(targets), $"target {t} outside the vocabulary of {_V}");
+        }
+    }
+
+    private static int CountValid(ReadOnlySpan<int> targets)
+    {
+        int n = 0;
+        foreach (int t in targets)
+        {
+            if (t >= 0) n++;
+        }
+        return n;
+    }
+
+    /// <summary>Embedding and every block; returns the summed balance loss.</summary>
+    private double ForwardBlocks(ReadOnlySpan<int> inputs)
+    {
+        ModelWeights w = _p.Weights;
+        Embedding.Forward(inputs, Params.F32(w.Embed), _x[0]);
+        double balance = 0;
+        int m = 0;
+        for (int l = 0; l < _c.NumHiddenLayers; l++)
+        {
+            _block.Forward(_be, w.Layers[l], _x[l], _cos, _sin, _acts[l], _x[l + 1], _o.BalanceAlpha);
+            if (_acts[l].Moe is { } moe && w.Layers[l].Moe is not null)
+            {
+                moe.Count.CopyTo(_counts[m++], 0);
+                balance += moe.BalanceLoss;
+            }
+        }
+        return balance;
+    }
+
+    /// <summary>
+    /// Σ over rows of CE(x·headᵀ, targets) in chunks of rows; with backward, dx [N, H] is overwritten by
+    /// scale·dloss/dx and dhead += scale·dloss/dhead. Returns the unscaled sum of row losses.
+    /// </summary>
+    private double HeadLoss(F32Matrix head, F32Matrix? dhead, ReadOnlySpan<float> x, int[] tgt, int N, float scale,
+                            Span<float> dx, bool backward)
+    {
+        int H = _H, V = _V;
+        for (int r0 = 0; r0 < N; r0 += _rowsPerChunk)
+        {
+            int m = Math.Min(_rowsPerChunk, N - r0);
+            Span<float> logits = _logits.AsSpan(0, m * V);
+            ReadOnlySpan<float> xr = x.Slice(r0 * H, m * H);
+            Linear.Forward(_be, xr, head, logits, m);
+            _ceJob = new CeJob(tgt, r0, scale, backward);
+            _be.For(m, _ceRow);
+            if (backward)
+            {
+                Span<float> dxr = dx.Slice(r0 * H, m * H);
+                Kernels.Gemm.Run(_be, Kernels.GemmKind.NN, m, H, V, logits, head.Data, dxr, accumulate: false);
+                Kernels.Gemm.Run(_be, Kernels.GemmKind.TN, V, H, m, logits, xr, dhead!.Data, accumulate: true);
+            }
+        }
+        double sum = 0;
+        for (int r = 0; r < N; r++)
+            sum += _rowLoss[r];
+        return sum;
+    }
+
+    private readonly record struct CeJob(int[] Targets, int Row0, float Scale, bool Backward);
+
+    private void CeRow(int i)
+    {
+        CeJob j = _ceJob;
+        Span<float> row = _logits.AsSpan(i * _V, _V);
+        int r = j.Row0 + i;
+        _rowLoss[r] = j.Backward ? CrossEntropy.ForwardBackward(row, j.Targets[r], j.Scale) : CrossEntropy.Loss(row, j.Targets[r]);
+    }
+
+    // ---- multi-token prediction ----
+
+    private sealed class MtpState
+    {
+        public MtpState(ModelConfig c, int B, int S)
+        {
+            int N = B * S, H = c.HiddenSize;
+            this.S = S;
+            Block = new DecoderBlock(c, B, S, anyMoe: true, anyDense: false);
+            Acts = new BlockActivations(c, B, S, moe: true);
+            Tokens = new int[N];
+            Targets = new int[N];
+            EIn = new float[N * H];
+            HIn = new float[N * H];
+            RstdE = new float[N];
+            RstdH = new float[N];
+            U = new float[N * 2 * H];
+            X0 = new float[N * H];
+            X1 = new float[N * H];
+            RstdO = new float[N];
+            Out = new float[N * H];
+            DOut = new float[N * H];
+            DX1 = new float[N * H];
+            DX0 = new float[N * H];
+            DU = new float[N * 2 * H];
+        }
+
+        public int S { get; }
+        public DecoderBlock Block { get; }
+        public BlockActivations Acts { get; }
+        public int[] Tokens { get; }
+        public int[] Targets { get; }
+        public float[] EIn { get; }
+        public float[] HIn { get; }
+        public float[] RstdE { get; }
+        public float[] RstdH { get; }
+        public float[] U { get; }
+        public float[] X0 { get; }
+        public float[] X1 { get; }
+        public float[] RstdO { get; }
+        /// <summary>h^k after shared_head.norm [N, H]: input of the head and of module k+1.</summary>
+        public float[] Out { get; }
+        public float[] DOut { get; }
+        public float[] DX1 { get; }
+        public float[] DX0 { get; }
+        public float[] DU { get; }
+    }
+
+    private (double Loss, double Balance) MtpForward(int k, ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets)
+    {
+        MtpState s = _mtp[k - 1];
+        MtpWeights w = _p.Weights.Mtp[k - 1];
+        MtpWeights g = _p.Grads.Mtp[k - 1];
+        int S = s.S, N = _B * S, H = _H;
+        float eps = (float)_c.RmsNormEps;
+        ReadOnlySpan<float> prev = k == 1 ? _hpost : _mtp[k - 2].Out;
+        int prevS = k == 1 ? _T : _mtp[k - 2].S;
+        for (int b = 0; b < _B; b++)
+        {
+            for (int i = 0; i < S; i++)
+            {
+                int n = b * S + i;
+                s.Tokens[n] = inputs[b * _T + i + k];
+                s.Targets[n] = targets[b * _T + i + k];
+                prev.Slice((b * prevS + i) * H, H).CopyTo(s.HIn.AsSpan(n * H, H));
+            }
+        }
+        Embedding.Forward(s.Tokens, Params.F32(w.Embed), s.EIn);
+        for (int n = 0; n < N; n++)
+        {
+            // u = [enorm(embedding) ; hnorm(hidden)]: embedding first (vLLM, SGLang, Megatron)
+            s.RstdE[n] = Ops.RmsNorm(s.EIn.AsSpan(n * H, H), w.ENorm, eps, s.U.AsSpan(n * 2 * H, H));
+            s.RstdH[n] = Ops.RmsNorm(s.HIn.AsSpan(n * H, H), w.HNorm, eps, s.U.AsSpan(n * 2 * H + H, H));
+        }
+        Linear.Forward(_be, s.U, Params.F32(w.EhProj), s.X0, N);
+        s.Block.Forward(_be, w.Layer, s.X0, _cos, _sin, s.Acts, s.X1, _o.BalanceAlpha);
+        _counts[_counts.Length - _mtp.Length + k - 1].AsSpan().Clear();
+        s.Acts.Moe!.Count.CopyTo(_counts[_counts.Length - _mtp.Length + k - 1], 0);
+        RmsNorm.Forward(s.X1, w.HeadNorm, eps, s.RstdO, s.Out, N);
+        int valid = CountValid(s.Targets);
+        float scale = valid == 0 ? 0f : _o.MtpLambda / _mtp.Length / valid;
+        double loss = HeadLoss(Params.F32(w.Head), Params.F32(g.Head), s.Out, s.Targets, N, scale, s.DOut, backward: true) / Math.Max(1, valid);
+        return (loss, s.Acts.Moe.BalanceLoss);
+    }
+
+    private void MtpBackward(int k, ReadOnlySpan<int> inputs)
+    {
+        MtpState s = _mtp[k - 1];
+        MtpWeights w = _p.Weights.Mtp[k - 1];
+        MtpWeights g = _p.Grads.Mtp[k - 1];
+        int S = s.S, N = _B * S, H = _H;
+        Array.Clear(s.DX1);
+        RmsNorm.Backward(s.DOut, s.X1, w.HeadNorm, s.RstdO, s.DX1, g.HeadNorm, N);
+        s.Block.Backward(_be, w.Layer, g.Layer, s.X0, _cos, _sin, s.Acts, s.DX1, s.DX0, _o.BalanceAlpha);
+        Array.Clear(s.DU);
+        Linear.Backward(_be, s.DX0, s.U, Params.F32(w.EhProj), s.DU, Params.F32(g.EhProj).Data, N);
+        // split du into the embedding and hidden halves; the hidden half flows to h^{k-1}
+        Span<float> dPrev = k == 1 ? _dh : _mtp[k - 2].DOut;
+        int prevS = k == 1 ? _T : _mtp[k - 2].S;
+        Span<float> dE = s.DX1.AsSpan(0, N * H); // free now: reuse for d(embedding)
+        dE.Clear();
+        for (int n = 0; n < N; n++)
+        {
+            int b = n / S, i = n % S;
+            RmsNorm.Backward(s.DU.AsSpan(n * 2 * H, H), s.EIn.AsSpan(n * H, H), w.ENorm, s.RstdE.AsSpan(n, 1), dE.Slice(n * H, H), g.ENorm, 1);
+            RmsNorm.Backward(s.DU.AsSpan(n * 2 * H + H, H), s.HIn.AsSpan(n * H, H), w.HNorm, s.RstdH.AsSpan(n, 1),
+                             dPrev.Slice((b * prevS + i) * H, H), g.HNorm, 1);
+        }
+        Embedding.Backward(s.Tokens, dE, Params.F32(g.Embed).Data, H);
+    }
+}
