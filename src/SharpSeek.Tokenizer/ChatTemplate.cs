@@ -216,5 +216,5 @@ public sealed class ChatTemplate
     }
 
     private static string Required(ChatMessage m, int index) =>
-        m.Content ?? throw new ArgumentException($"message {index} (role '{m.Role}') has no content", "messages");
+        m.Content ?? throw new ArgumentException($"message {index} (role '{m.Role}') has no content");
 }
