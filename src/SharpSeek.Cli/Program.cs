@@ -18,7 +18,6 @@ public static class Program
         // One line per group; keep alphabetical to avoid merge conflicts.
         return [
             .. CoreCommands.Create(),
-            .. TokenizerCommands.Create(),
             .. PerfCommands.Create(),
             .. TokenizerCommands.Create(),
         ];
