@@ -57,6 +57,7 @@ public sealed class TrainingModel
     private readonly MtpState[] _mtp;
     private readonly int[][] _counts;            // expert load per MoE layer (main, then MTP) of the last forward
     private readonly string[] _moeNames;
+    private readonly MoeWeights[] _moeLayers;
     private readonly Action<int> _ceRow;
     private CeJob _ceJob;
 
@@ -125,6 +126,8 @@ public sealed class TrainingModel
         for (int k = 0; k < D; k++)
             names.Add($"mtp {k}");
         _moeNames = names.ToArray();
+        _moeLayers = parameters.Weights.Layers.Where(l => l.Moe is not null).Select(l => l.Moe!)
+            .Concat(parameters.Weights.Mtp.Take(D).Select(m => m.Layer.Moe!)).ToArray();
         _counts = names.Select(_ => new int[Math.Max(1, c.NRoutedExperts)]).ToArray();
         _ceRow = CeRow;
     }
@@ -137,6 +140,9 @@ public sealed class TrainingModel
 
     /// <summary>Names of the MoE layers whose loads <see cref="ExpertCounts"/> reports ("layer 3", "mtp 0").</summary>
     public IReadOnlyList<string> MoeLayerNames => _moeNames;
+
+    /// <summary>The MoE weights of each layer <see cref="ExpertCounts"/> reports.</summary>
+    public IReadOnlyList<MoeWeights> MoeLayers => _moeLayers;
 
     /// <summary>Tokens routed to each expert, per MoE layer, in the last forward pass (main layers, then MTP).</summary>
     public IReadOnlyList<int[]> ExpertCounts => _counts;

@@ -45,4 +45,25 @@ public sealed class FixtureGradientTests(ITestOutputHelper output)
             Assert.True(mtp || r.HasGrad(t.Name), $"reference has no gradient for '{t.Name}'");
         }
     }
+
+    [Theory]
+    [MemberData(nameof(Fixtures))]
+    public void AdamWLossesMatchReference(string fixture)
+    {
+        using var r = new TrainReference(fixture);
+        ModelParameters p = ModelParameters.Load(r.Directory);
+        var model = new TrainingModel(p, new TrainingModelOptions { BatchSize = r.B, SequenceLength = r.T });
+        var opt = new AdamW(p.Trainable, new AdamWOptions { Beta1 = 0.9, Beta2 = 0.95, Eps = 1e-8, WeightDecay = 0.1 });
+        float[][] biases = p.RouterBiases.Select(b => (float[])b.Clone()).ToArray();
+        for (int step = 0; step < r.AdamwLosses.Length; step++)
+        {
+            p.ZeroGrad();
+            double loss = model.ForwardBackward(r.Inputs, r.Targets).Total;
+            output.WriteLine($"{fixture} step {step}: loss {loss:G9} reference {r.AdamwLosses[step]:G9}");
+            Assert.True(Math.Abs(loss - r.AdamwLosses[step]) < 1e-3, $"step {step}: loss {loss} vs {r.AdamwLosses[step]}");
+            opt.Update(Tensors.ComputeBackend.Cpu, lr: 1e-3, maxNorm: 0);
+        }
+        for (int i = 0; i < biases.Length; i++)
+            Assert.Equal(biases[i], p.RouterBiases[i]); // the router bias is not a parameter
+    }
 }
