@@ -11,6 +11,8 @@ public enum CacheType
 {
     F32,
     BF16,
+    /// <summary>int8 with one fp32 scale for the latent c and one for k_pe per token.</summary>
+    Int8,
 }
 
 /// <summary>One layer's latent cache for one sequence.</summary>
@@ -21,12 +23,24 @@ public sealed class LatentCache
 
     private readonly List<float[]> _f32 = [];
     private readonly List<ushort[]> _bf16 = [];
+    private readonly List<sbyte[]> _i8 = [];
+    private readonly List<float[]> _i8Scales = [];
+    private readonly int _split;
 
-    public LatentCache(int width, CacheType type)
+    /// <param name="width">Values per token (R + Dr).</param>
+    /// <param name="type">Element type.</param>
+    /// <param name="split">Where k_pe starts (R): int8 rows keep one scale for each part.</param>
+    public LatentCache(int width, CacheType type, int split = 0)
     {
         Width = width;
         Type = type;
+        _split = split > 0 && split < width ? split : width;
     }
+
+    private int ElementBytes => Type switch { CacheType.F32 => 4, CacheType.BF16 => 2, _ => 1 };
+
+    /// <summary>Bytes per cached token: Width · element size (+ 8 bytes of scales for int8).</summary>
+    public int BytesPerToken => Width * ElementBytes + (Type == CacheType.Int8 ? 8 : 0);
 
     /// <summary>Values per token (R + Dr).</summary>
     public int Width { get; }
@@ -37,10 +51,10 @@ public sealed class LatentCache
     public int Length { get; private set; }
 
     /// <summary>Bytes held for the cached tokens: Length · Width · element size.</summary>
-    public long Bytes => (long)Length * Width * (Type == CacheType.F32 ? 4 : 2);
+    public long Bytes => (long)Length * BytesPerToken;
 
     /// <summary>Bytes allocated (whole blocks).</summary>
-    public long AllocatedBytes => (long)(_f32.Count + _bf16.Count) * BlockTokens * Width * (Type == CacheType.F32 ? 4 : 2);
+    public long AllocatedBytes => (long)(_f32.Count + _bf16.Count + _i8.Count) * BlockTokens * BytesPerToken;
 
     /// <summary>Stores the latent of <paramref name="position"/>; position ≤ Length (append, or overwrite an existing one).</summary>
     public void Write(int position, ReadOnlySpan<float> latent)
@@ -54,49 +68,73 @@ public sealed class LatentCache
                 _f32.Add(new float[BlockTokens * Width]);
             latent.Slice(0, Width).CopyTo(_f32[block].AsSpan(offset, Width));
         }
-        else
+        else if (Type == CacheType.BF16)
         {
             while (_bf16.Count <= block)
                 _bf16.Add(new ushort[BlockTokens * Width]);
             Bf16.FromFloat(latent.Slice(0, Width), _bf16[block].AsSpan(offset, Width));
         }
+        else
+        {
+            while (_i8.Count <= block)
+            {
+                _i8.Add(new sbyte[BlockTokens * Width]);
+                _i8Scales.Add(new float[BlockTokens * 2]);
+            }
+            int row = position % BlockTokens;
+            Span<sbyte> q = _i8[block].AsSpan(offset, Width);
+            _i8Scales[block][2 * row] = QuantizeInt8(latent.Slice(0, _split), q.Slice(0, _split));
+            _i8Scales[block][2 * row + 1] = QuantizeInt8(latent.Slice(_split, Width - _split), q.Slice(_split));
+        }
         if (position == Length)
             Length++;
     }
-
-    /// <summary>The fp32 row of a position (F32 caches only).</summary>
-    public ReadOnlySpan<float> RowF32(int position) => _f32[position / BlockTokens].AsSpan(position % BlockTokens * Width, Width);
-
-    /// <summary>The bf16 row of a position (BF16 caches only).</summary>
-    public ReadOnlySpan<ushort> RowBf16(int position) => _bf16[position / BlockTokens].AsSpan(position % BlockTokens * Width, Width);
 
     /// <summary>Copies a position's values to fp32.</summary>
     public void Read(int position, Span<float> dst)
     {
         if ((uint)position >= (uint)Length)
             throw new ArgumentOutOfRangeException(nameof(position));
+        ReadOnlySpan<float> row = Row(position, dst);
         if (Type == CacheType.F32)
-            RowF32(position).CopyTo(dst);
-        else
-            Bf16.ToFloat(RowBf16(position), dst);
+            row.CopyTo(dst);
     }
 
-    /// <summary>Σ_j a[j]·row[offset + j] for j &lt; a.Length.</summary>
-    public float Dot(int position, int offset, ReadOnlySpan<float> a) => Type == CacheType.F32
-        ? System.Numerics.Tensors.TensorPrimitives.Dot(RowF32(position).Slice(offset, a.Length), a)
-        : Tensors.Dot.Bf16(RowBf16(position).Slice(offset, a.Length), a);
-
-    /// <summary>acc[j] += p · row[offset + j] for j &lt; acc.Length.</summary>
-    public void AddScaled(int position, int offset, float p, Span<float> acc)
+    /// <summary>
+    /// The fp32 values of a position: the stored row itself for F32 caches, else converted into <paramref name="scratch"/>.
+    /// No bounds check against Length (hot loop; callers iterate cached positions).
+    /// </summary>
+    public ReadOnlySpan<float> Row(int position, Span<float> scratch)
     {
-        if (Type == CacheType.F32)
+        int block = position / BlockTokens, offset = position % BlockTokens * Width;
+        switch (Type)
         {
-            System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(RowF32(position).Slice(offset, acc.Length), p, acc, acc);
-            return;
+            case CacheType.F32:
+                return _f32[block].AsSpan(offset, Width);
+            case CacheType.BF16:
+                Bf16.ToFloat(_bf16[block].AsSpan(offset, Width), scratch);
+                return scratch.Slice(0, Width);
+            default:
+                ReadOnlySpan<sbyte> q = _i8[block].AsSpan(offset, Width);
+                int row = position % BlockTokens;
+                float s0 = _i8Scales[block][2 * row], s1 = _i8Scales[block][2 * row + 1];
+                for (int j = 0; j < _split; j++)
+                    scratch[j] = q[j] * s0;
+                for (int j = _split; j < Width; j++)
+                    scratch[j] = q[j] * s1;
+                return scratch.Slice(0, Width);
         }
-        ReadOnlySpan<ushort> row = RowBf16(position).Slice(offset, acc.Length);
-        for (int j = 0; j < acc.Length; j++)
-            acc[j] += p * Bf16.ToFloat(row[j]);
+    }
+
+    private static float QuantizeInt8(ReadOnlySpan<float> x, Span<sbyte> q)
+    {
+        float amax = 0;
+        foreach (float v in x)
+            amax = Math.Max(amax, MathF.Abs(v));
+        float d = amax / 127f, id = amax > 0 ? 127f / amax : 0f;
+        for (int i = 0; i < x.Length; i++)
+            q[i] = (sbyte)MathF.Round(x[i] * id);
+        return d;
     }
 
     /// <summary>Forgets positions ≥ <paramref name="length"/> (speculative decoding rollback).</summary>
@@ -116,7 +154,7 @@ public sealed class KvCache
         Type = type;
         Layers = new LatentCache[c.NumHiddenLayers + c.NumNextnPredictLayers];
         for (int l = 0; l < Layers.Length; l++)
-            Layers[l] = new LatentCache(c.LatentDim, type);
+            Layers[l] = new LatentCache(c.LatentDim, type, c.KvLoraRank);
         MainLayers = c.NumHiddenLayers;
     }
 

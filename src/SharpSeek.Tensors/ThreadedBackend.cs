@@ -28,7 +28,7 @@ public sealed unsafe class ThreadedBackend : ComputeBackend, IDisposable
         int threads = _pool.Threads;
         // ~4 chunks per thread balances uneven cores; rows per chunk a multiple of 16 keeps stores apart
         long work = (long)rowCount * w.Cols * tokens;
-        int chunks = work < 32768 ? 1 : Math.Min(threads * 4, Math.Max(1, rowCount / 16));
+        int chunks = work < 32768 || WorkerPool.InJob ? 1 : Math.Min(threads * 4, Math.Max(1, rowCount / 16));
         if (chunks == 1)
         {
             base.MatMul(w, x, tokens, y, ldy, rowStart, rowCount);

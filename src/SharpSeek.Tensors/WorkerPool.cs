@@ -29,6 +29,11 @@ public sealed class WorkerPool : IDisposable
     private int _sleeping;
     private Exception? _error;
 
+    [ThreadStatic] private static bool t_inJob;
+
+    /// <summary>True on a thread that is running a chunk; kernels then run inline instead of dispatching again.</summary>
+    public static bool InJob => t_inJob;
+
     /// <summary>Creates a pool of <paramref name="threads"/> threads in total (the calling thread is one of them).</summary>
     public WorkerPool(int threads)
     {
@@ -54,7 +59,7 @@ public sealed class WorkerPool : IDisposable
     {
         if (chunks <= 0)
             return;
-        if (Threads == 1 || chunks == 1)
+        if (Threads == 1 || chunks == 1 || t_inJob)
         {
             for (int c = 0; c < chunks; c++)
                 work.Execute(c);
@@ -91,6 +96,8 @@ public sealed class WorkerPool : IDisposable
             if (Interlocked.CompareExchange(ref _ticket, t + 1, t) != t)
                 continue;
             int c = (int)t;
+            bool outer = t_inJob;
+            t_inJob = true;
             try
             {
                 work.Execute(c);
@@ -98,6 +105,10 @@ public sealed class WorkerPool : IDisposable
             catch (Exception e)
             {
                 Interlocked.CompareExchange(ref _error, e, null);
+            }
+            finally
+            {
+                t_inJob = outer;
             }
             Interlocked.Increment(ref _done);
         }

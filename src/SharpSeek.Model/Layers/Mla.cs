@@ -30,7 +30,7 @@ public sealed class Mla
 {
     private readonly ModelConfig _c;
     private readonly float _scale;
-    private float[] _q = [], _cq = [], _kva = [], _o = [], _latent = [], _qt = [], _ob = [], _scores = [], _kv = [], _c2 = [], _cc = [];
+    private float[] _q = [], _cq = [], _kva = [], _o = [], _latent = [], _kv = [], _c2 = [], _cc = [];
 
     public Mla(ModelConfig c)
     {
@@ -104,14 +104,18 @@ public sealed class Mla
             LatentCache cache = caches[seq].Layers[layer];
             bool naive = mode == AttentionMode.Naive || (mode == AttentionMode.Auto && n > 1);
             if (naive)
-                NaiveSequence(be, w, cache, slots, seq, t, maxPos + 1, q, o, done);
+            {
+                NaiveSequence(be, w, cache, slots, seq, t, maxPos + 1);
+                for (int u = t; u < T; u++)
+                    done[u] |= slots[u].Sequence == seq;
+            }
             else
             {
                 for (int u = t; u < T; u++)
                 {
                     if (slots[u].Sequence == seq)
                     {
-                        Absorbed(w, cache, slots[u].Position, q.Slice(u * Nh * Dqk, Nh * Dqk), o.Slice(u * Nh * Dv, Nh * Dv));
+                        AbsorbedToken(be, w, cache, slots[u].Position, u);
                         done[u] = true;
                     }
                 }
@@ -120,72 +124,177 @@ public sealed class Mla
         be.MatMul(w.Wo, o, T, y);
     }
 
-    /// <summary>Absorbed attention of one query token at <paramref name="pos"/>: q [Nh, Dn+Dr] → o [Nh, Dv].</summary>
-    private void Absorbed(AttentionWeights w, LatentCache cache, int pos, ReadOnlySpan<float> q, Span<float> o)
+    // ---- absorbed attention (decode): one query token over the latent cache, split by positions across workers ----
+    // Per chunk of positions and every head: m = max score, l = Σ e^(score−m), ō = Σ e^(score−m)·c (flash-decoding);
+    // the chunks are merged per head, then o^h = W_UV^h ō^h. Each cached row is converted once and used by all heads.
+
+    private AttentionWeights? _w;
+    private LatentCache? _cache;
+    private int _pos, _slot, _chunkLen, _chunks;
+    private float[] _qtAll = [], _partO = [], _partM = [], _partL = [], _rowScratch = [], _scoreScratch = [];
+    private Action<int>? _absorbHead, _attendChunk, _outputHead;
+
+    private void AbsorbedToken(ComputeBackend be, AttentionWeights w, LatentCache cache, int pos, int slot)
+    {
+        int Nh = _c.NumAttentionHeads, R = _c.KvLoraRank, Dr = _c.QkRopeHeadDim;
+        int S = pos + 1, workers = be.Workers;
+        _w = w;
+        _cache = cache;
+        _pos = pos;
+        _slot = slot;
+        // chunks of at least 32 positions, about two per worker
+        _chunks = Math.Max(1, Math.Min(2 * workers, S / 32));
+        _chunkLen = (S + _chunks - 1) / _chunks;
+        _chunks = (S + _chunkLen - 1) / _chunkLen;
+        Grow(ref _qtAll, Nh * R);
+        Grow(ref _partO, _chunks * Nh * R);
+        Grow(ref _partM, _chunks * Nh);
+        Grow(ref _partL, _chunks * Nh);
+        Grow(ref _rowScratch, _chunks * (R + Dr));
+        Grow(ref _scoreScratch, _chunks * Nh);
+        _absorbHead ??= AbsorbHead;
+        _attendChunk ??= AttendChunk;
+        _outputHead ??= OutputHead;
+        be.For(Nh, _absorbHead);
+        be.For(_chunks, _attendChunk);
+        be.For(Nh, _outputHead);
+        _w = null;
+        _cache = null;
+    }
+
+    /// <summary>q̃^h = W_UK^hᵀ q_nope^h [R].</summary>
+    private void AbsorbHead(int h)
     {
         int Nh = _c.NumAttentionHeads, Dn = _c.QkNopeHeadDim, Dr = _c.QkRopeHeadDim, Dv = _c.VHeadDim, R = _c.KvLoraRank;
-        int S = pos + 1;
-        Grow(ref _qt, R);
-        Grow(ref _ob, R);
-        Grow(ref _scores, S);
-        Span<float> qt = _qt.AsSpan(0, R), ob = _ob.AsSpan(0, R), scores = _scores.AsSpan(0, S);
-        for (int h = 0; h < Nh; h++)
+        Span<float> qt = _qtAll.AsSpan(h * R, R);
+        qt.Clear();
+        _w!.WkvB.MatVecTransposedAdd(_q.AsSpan((_slot * Nh + h) * (Dn + Dr), Dn), qt, h * (Dn + Dv), Dn);
+    }
+
+    private void AttendChunk(int chunk)
+    {
+        int Nh = _c.NumAttentionHeads, Dn = _c.QkNopeHeadDim, Dr = _c.QkRopeHeadDim, R = _c.KvLoraRank;
+        int s0 = chunk * _chunkLen, s1 = Math.Min(_pos + 1, s0 + _chunkLen);
+        Span<float> m = _partM.AsSpan(chunk * Nh, Nh), l = _partL.AsSpan(chunk * Nh, Nh);
+        Span<float> ob = _partO.AsSpan(chunk * Nh * R, Nh * R);
+        Span<float> scratch = _rowScratch.AsSpan(chunk * (R + Dr), R + Dr);
+        Span<float> score = _scoreScratch.AsSpan(chunk * Nh, Nh);
+        ReadOnlySpan<float> q = _q.AsSpan(_slot * Nh * (Dn + Dr), Nh * (Dn + Dr));
+        m.Fill(float.NegativeInfinity);
+        l.Clear();
+        ob.Clear();
+        for (int s = s0; s < s1; s++)
         {
-            ReadOnlySpan<float> qn = q.Slice(h * (Dn + Dr), Dn), qpe = q.Slice(h * (Dn + Dr) + Dn, Dr);
-            int rowK = h * (Dn + Dv);
-            qt.Clear();
-            w.WkvB.MatVecTransposedAdd(qn, qt, rowK, Dn);               // q̃ = W_UKᵀ q_nope  [R]
-            for (int s = 0; s < S; s++)
-                scores[s] = (cache.Dot(s, 0, qt) + cache.Dot(s, R, qpe)) * _scale;
-            Ops.Softmax(scores);
-            ob.Clear();
-            for (int s = 0; s < S; s++)
-                cache.AddScaled(s, 0, scores[s], ob);                  // ō = Σ p c  [R]
-            w.WkvB.MatVec(ob, o.Slice(h * Dv, Dv), rowK + Dn, Dv);      // o = W_UV ō  [Dv]
+            ReadOnlySpan<float> row = _cache!.Row(s, scratch);
+            ReadOnlySpan<float> c = row.Slice(0, R), kpe = row.Slice(R, Dr);
+            for (int h = 0; h < Nh; h++)
+                score[h] = (TensorPrimitives.Dot(_qtAll.AsSpan(h * R, R), c) + TensorPrimitives.Dot(q.Slice(h * (Dn + Dr) + Dn, Dr), kpe)) * _scale;
+            for (int h = 0; h < Nh; h++)
+            {
+                // online softmax: rescale what was accumulated when the running max grows
+                Span<float> oh = ob.Slice(h * R, R);
+                float sc = score[h];
+                if (sc > m[h])
+                {
+                    float f = MathF.Exp(m[h] - sc);
+                    if (l[h] != 0)
+                        TensorPrimitives.Multiply(oh, f, oh);
+                    l[h] *= f;
+                    m[h] = sc;
+                }
+                float e = MathF.Exp(sc - m[h]);
+                l[h] += e;
+                TensorPrimitives.MultiplyAdd(c, e, oh, oh);
+            }
         }
     }
 
+    /// <summary>Merges the chunks of head h and applies W_UV^h.</summary>
+    private void OutputHead(int h)
+    {
+        int Nh = _c.NumAttentionHeads, Dn = _c.QkNopeHeadDim, Dv = _c.VHeadDim, R = _c.KvLoraRank;
+        float mMax = float.NegativeInfinity;
+        for (int k = 0; k < _chunks; k++)
+            mMax = Math.Max(mMax, _partM[k * Nh + h]);
+        Span<float> ob = _partO.AsSpan(h * R, R); // chunk 0's slot receives the merged sum
+        float f0 = MathF.Exp(_partM[h] - mMax), L = _partL[h] * f0;
+        TensorPrimitives.Multiply(ob, f0, ob);
+        for (int k = 1; k < _chunks; k++)
+        {
+            float f = MathF.Exp(_partM[k * Nh + h] - mMax);
+            L += _partL[k * Nh + h] * f;
+            TensorPrimitives.MultiplyAdd(_partO.AsSpan((k * Nh + h) * R, R), f, ob, ob);
+        }
+        TensorPrimitives.Multiply(ob, 1f / L, ob);
+        _w!.WkvB.MatVec(ob, _o.AsSpan((_slot * Nh + h) * Dv, Dv), h * (Dn + Dv) + Dn, Dv);
+    }
+
+    // ---- naive attention (prefill): decompress k_nope and v for the cached positions, heads in parallel ----
+
+    private TokenSlot[] _naiveSlots = [];
+    private int _naiveCount, _naiveS;
+    private float[][] _headScores = [];
+    private Action<int>? _naiveHead;
+
     /// <summary>Naive attention for the slots of sequence <paramref name="seq"/> (from index <paramref name="first"/>), over S cached positions.</summary>
-    private void NaiveSequence(ComputeBackend be, AttentionWeights w, LatentCache cache, ReadOnlySpan<TokenSlot> slots, int seq,
-                               int first, int S, ReadOnlySpan<float> q, Span<float> o, Span<bool> done)
+    private void NaiveSequence(ComputeBackend be, AttentionWeights w, LatentCache cache, ReadOnlySpan<TokenSlot> slots, int seq, int first, int S)
     {
         int Nh = _c.NumAttentionHeads, Dn = _c.QkNopeHeadDim, Dr = _c.QkRopeHeadDim, Dv = _c.VHeadDim, R = _c.KvLoraRank;
-        int Dqk = Dn + Dr, W = Dn + Dv;
+        int W = Dn + Dv;
         Grow(ref _c2, S * (R + Dr));
         Grow(ref _kv, S * Nh * W);
-        Grow(ref _scores, S);
+        Grow(ref _cc, S * R);
         Span<float> lat = _c2.AsSpan(0, S * (R + Dr));
         for (int s = 0; s < S; s++)
             cache.Read(s, lat.Slice(s * (R + Dr), R + Dr));
         // [k_nope ; v] for every cached position: kv [S, Nh·(Dn+Dv)] = c [S, R] · W_kvbᵀ
-        Span<float> kv = _kv.AsSpan(0, S * Nh * W);
-        Grow(ref _cc, S * R);
         Span<float> cOnly = _cc.AsSpan(0, S * R);
         for (int s = 0; s < S; s++)
             lat.Slice(s * (R + Dr), R).CopyTo(cOnly.Slice(s * R, R));
-        be.MatMul(w.WkvB, cOnly, S, kv);
+        be.MatMul(w.WkvB, cOnly, S, _kv.AsSpan(0, S * Nh * W));
+
+        // the slots of this sequence (as global slot indices) for the per-head workers
+        if (_naiveSlots.Length < slots.Length)
+            _naiveSlots = new TokenSlot[slots.Length];
+        _naiveCount = 0;
         for (int u = first; u < slots.Length; u++)
         {
-            if (slots[u].Sequence != seq)
-                continue;
-            done[u] = true;
-            int n = slots[u].Position + 1;
-            Span<float> scores = _scores.AsSpan(0, n);
-            for (int h = 0; h < Nh; h++)
+            if (slots[u].Sequence == seq)
+                _naiveSlots[_naiveCount++] = new TokenSlot(u, slots[u].Position, 0); // Sequence field holds the slot index
+        }
+        _naiveS = S;
+        if (_headScores.Length < Nh)
+            _headScores = new float[Nh][];
+        for (int h = 0; h < Nh; h++)
+        {
+            if (_headScores[h] is null || _headScores[h].Length < S)
+                _headScores[h] = new float[S];
+        }
+        _naiveHead ??= NaiveHead;
+        be.For(Nh, _naiveHead);
+    }
+
+    private void NaiveHead(int h)
+    {
+        int Nh = _c.NumAttentionHeads, Dn = _c.QkNopeHeadDim, Dr = _c.QkRopeHeadDim, Dv = _c.VHeadDim, R = _c.KvLoraRank;
+        int Dqk = Dn + Dr, W = Dn + Dv;
+        ReadOnlySpan<float> kv = _kv, lat = _c2;
+        for (int i = 0; i < _naiveCount; i++)
+        {
+            int u = _naiveSlots[i].Sequence, n = _naiveSlots[i].Position + 1;
+            Span<float> scores = _headScores[h].AsSpan(0, n);
+            ReadOnlySpan<float> qn = _q.AsSpan((u * Nh + h) * Dqk, Dn), qpe = _q.AsSpan((u * Nh + h) * Dqk + Dn, Dr);
+            for (int s = 0; s < n; s++)
             {
-                ReadOnlySpan<float> qn = q.Slice((u * Nh + h) * Dqk, Dn), qpe = q.Slice((u * Nh + h) * Dqk + Dn, Dr);
-                for (int s = 0; s < n; s++)
-                {
-                    float dot = TensorPrimitives.Dot(qn, kv.Slice((s * Nh + h) * W, Dn))
-                              + TensorPrimitives.Dot(qpe, lat.Slice(s * (R + Dr) + R, Dr));
-                    scores[s] = dot * _scale;
-                }
-                Ops.Softmax(scores);
-                Span<float> oh = o.Slice((u * Nh + h) * Dv, Dv);
-                oh.Clear();
-                for (int s = 0; s < n; s++)
-                    TensorPrimitives.MultiplyAdd(kv.Slice((s * Nh + h) * W + Dn, Dv), scores[s], oh, oh);
+                float dot = TensorPrimitives.Dot(qn, kv.Slice((s * Nh + h) * W, Dn))
+                          + TensorPrimitives.Dot(qpe, lat.Slice(s * (R + Dr) + R, Dr));
+                scores[s] = dot * _scale;
             }
+            Ops.Softmax(scores);
+            Span<float> oh = _o.AsSpan((u * Nh + h) * Dv, Dv);
+            oh.Clear();
+            for (int s = 0; s < n; s++)
+                TensorPrimitives.MultiplyAdd(kv.Slice((s * Nh + h) * W + Dn, Dv), scores[s], oh, oh);
         }
     }
 
