@@ -101,17 +101,82 @@ public sealed unsafe class Q8_0Matrix : WeightMatrix
         CheckRows(rowStart, rowCount);
         if (x.Format != ActivationFormat.Q8 || x.Cols != Cols)
             throw new ArgumentException("Q8_0 product needs Q8 activations of the same width");
-        int blocks = Cols / BlockValues;
+        int blocks = Cols / BlockValues, T = x.Tokens;
         fixed (short* xq = x.Q16Array)
         fixed (float* xs = x.ScaleArray)
+        fixed (float* yp = y)
         {
-            for (int i = 0; i < rowCount; i++)
+            int i = 0;
+            if (Avx512BW.IsSupported && T >= 4)
+            {
+                // 4 rows x 4 tokens per tile: each weight block is widened once for 4 tokens, each activation
+                // block loaded once for 4 rows; 16 accumulators stay in registers
+                for (; i + 4 <= rowCount; i += 4)
+                {
+                    int t = 0;
+                    for (; t + 4 <= T; t += 4)
+                        Tile4x4(Row(rowStart + i), RowBytes(Cols), xq + (long)t * Cols, Cols, xs + (long)t * blocks, blocks, yp + (long)t * ldy + i, ldy);
+                    for (; t < T; t++)
+                    {
+                        for (int k = 0; k < 4; k++)
+                            yp[(long)t * ldy + i + k] = Dot(Row(rowStart + i + k), xq + (long)t * Cols, xs + (long)t * blocks, blocks);
+                    }
+                }
+            }
+            for (; i < rowCount; i++)
             {
                 byte* w = Row(rowStart + i);
-                for (int t = 0; t < x.Tokens; t++)
-                    y[t * ldy + i] = Dot(w, xq + (long)t * Cols, xs + (long)t * blocks, blocks);
+                for (int t = 0; t < T; t++)
+                    yp[(long)t * ldy + i] = Dot(w, xq + (long)t * Cols, xs + (long)t * blocks, blocks);
             }
         }
+    }
+
+    /// <summary>y[t, r] for 4 rows (stride rowBytes) and 4 tokens (stride xStride values, sStride scales).</summary>
+    private static void Tile4x4(byte* w, long rowBytes, short* xq, int xStride, float* xs, int sStride, float* y, int ldy)
+    {
+        Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
+        Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
+        Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
+        Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
+        byte* w0 = w, w1 = w + rowBytes, w2 = w + 2 * rowBytes, w3 = w + 3 * rowBytes;
+        for (int b = 0; b < sStride; b++)
+        {
+            long o = (long)b * BlockBytes;
+            Vector512<short> q0 = Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w0 + o + 2)));
+            Vector512<short> q1 = Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w1 + o + 2)));
+            Vector512<short> q2 = Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w2 + o + 2)));
+            Vector512<short> q3 = Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w3 + o + 2)));
+            float d0 = Half16.ToFloat(*(ushort*)(w0 + o)), d1 = Half16.ToFloat(*(ushort*)(w1 + o));
+            float d2 = Half16.ToFloat(*(ushort*)(w2 + o)), d3 = Half16.ToFloat(*(ushort*)(w3 + o));
+            short* xb = xq + b * BlockValues;
+            Vector512<short> x0 = Vector512.Load(xb), x1 = Vector512.Load(xb + xStride);
+            Vector512<short> x2 = Vector512.Load(xb + 2 * xStride), x3 = Vector512.Load(xb + 3 * xStride);
+            float s0 = xs[b], s1 = xs[b + sStride], s2 = xs[b + 2 * sStride], s3 = xs[b + 3 * sStride];
+            a00 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q0, x0)), Vector512.Create(d0 * s0), a00);
+            a01 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q0, x1)), Vector512.Create(d0 * s1), a01);
+            a02 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q0, x2)), Vector512.Create(d0 * s2), a02);
+            a03 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q0, x3)), Vector512.Create(d0 * s3), a03);
+            a10 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q1, x0)), Vector512.Create(d1 * s0), a10);
+            a11 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q1, x1)), Vector512.Create(d1 * s1), a11);
+            a12 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q1, x2)), Vector512.Create(d1 * s2), a12);
+            a13 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q1, x3)), Vector512.Create(d1 * s3), a13);
+            a20 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q2, x0)), Vector512.Create(d2 * s0), a20);
+            a21 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q2, x1)), Vector512.Create(d2 * s1), a21);
+            a22 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q2, x2)), Vector512.Create(d2 * s2), a22);
+            a23 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q2, x3)), Vector512.Create(d2 * s3), a23);
+            a30 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q3, x0)), Vector512.Create(d3 * s0), a30);
+            a31 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q3, x1)), Vector512.Create(d3 * s1), a31);
+            a32 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q3, x2)), Vector512.Create(d3 * s2), a32);
+            a33 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q3, x3)), Vector512.Create(d3 * s3), a33);
+        }
+        y[0] = Vector512.Sum(a00); y[1] = Vector512.Sum(a10); y[2] = Vector512.Sum(a20); y[3] = Vector512.Sum(a30);
+        y += ldy;
+        y[0] = Vector512.Sum(a01); y[1] = Vector512.Sum(a11); y[2] = Vector512.Sum(a21); y[3] = Vector512.Sum(a31);
+        y += ldy;
+        y[0] = Vector512.Sum(a02); y[1] = Vector512.Sum(a12); y[2] = Vector512.Sum(a22); y[3] = Vector512.Sum(a32);
+        y += ldy;
+        y[0] = Vector512.Sum(a03); y[1] = Vector512.Sum(a13); y[2] = Vector512.Sum(a23); y[3] = Vector512.Sum(a33);
     }
 
     /// <summary>Σ_b d_w[b]·d_x[b]·Σ_i q_w[b,i]·q_x[b,i] over one row.</summary>
@@ -339,18 +404,77 @@ public sealed unsafe class Q4KMatrix : WeightMatrix
         CheckRows(rowStart, rowCount);
         if (x.Format != ActivationFormat.Q8K || x.Cols != Cols)
             throw new ArgumentException("Q4_K product needs Q8K activations of the same width");
-        int blocks = Cols / BlockValues;
+        int blocks = Cols / BlockValues, T = x.Tokens;
         fixed (sbyte* xq = x.Q8Array)
         fixed (float* xd = x.ScaleArray)
         fixed (int* xsum = x.SumArray)
+        fixed (float* yp = y)
         {
             for (int i = 0; i < rowCount; i++)
             {
                 byte* w = Row(rowStart + i);
-                for (int t = 0; t < x.Tokens; t++)
-                    y[t * ldy + i] = Dot(w, xq + (long)t * Cols, xd + (long)t * blocks, xsum + (long)t * blocks * 8, blocks);
+                int t = 0;
+                if (Avx512BW.IsSupported)
+                {
+                    for (; t + 4 <= T; t += 4)
+                        Dot512x4(w, xq + (long)t * Cols, Cols, xd + (long)t * blocks, xsum + (long)t * blocks * 8, blocks, yp + (long)t * ldy + i, ldy);
+                }
+                for (; t < T; t++)
+                    yp[(long)t * ldy + i] = Dot(w, xq + (long)t * Cols, xd + (long)t * blocks, xsum + (long)t * blocks * 8, blocks);
             }
         }
+    }
+
+    /// <summary>One row against 4 tokens: nibbles and scales are unpacked once per super-block for all four.</summary>
+    private static void Dot512x4(byte* w, sbyte* xq, int xStride, float* xd, int* xsum, int blocks, float* y, int ldy)
+    {
+        Vector512<byte> mask = Vector512.Create((byte)0xF);
+        Vector512<short> idxLo0 = Vector512.Create(Vector256.Create((short)0), Vector256.Create((short)2));
+        Vector512<short> idxHi0 = Vector512.Create(Vector256.Create((short)1), Vector256.Create((short)3));
+        Vector512<short> idxLo1 = Vector512.Create(Vector256.Create((short)4), Vector256.Create((short)6));
+        Vector512<short> idxHi1 = Vector512.Create(Vector256.Create((short)5), Vector256.Create((short)7));
+        Vector512<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        float m0 = 0, m1 = 0, m2 = 0, m3 = 0;
+        uint* u = stackalloc uint[4];
+        byte* sc8 = (byte*)u;
+        int sStride = blocks, sumStride = blocks * 8;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* blk = w + b * BlockBytes;
+            UnpackScales(blk + 4, u);
+            Vector512<short> scales = Vector128.WidenLower(Vector128.Load(sc8)).AsInt16().ToVector256().ToVector512();
+            Vector512<short> sl0 = Avx512BW.PermuteVar32x16(scales, idxLo0), sh0 = Avx512BW.PermuteVar32x16(scales, idxHi0);
+            Vector512<short> sl1 = Avx512BW.PermuteVar32x16(scales, idxLo1), sh1 = Avx512BW.PermuteVar32x16(scales, idxHi1);
+            Vector512<byte> q0 = Vector512.Load(blk + 16), q1 = Vector512.Load(blk + 80);
+            Vector512<byte> lo0 = q0 & mask, hi0 = Vector512.ShiftRightLogical(q0.AsUInt16(), 4).AsByte() & mask;
+            Vector512<byte> lo1 = q1 & mask, hi1 = Vector512.ShiftRightLogical(q1.AsUInt16(), 4).AsByte() & mask;
+            float d = Half16.ToFloat(*(ushort*)blk), dmin = Half16.ToFloat(*(ushort*)(blk + 2));
+            for (int t = 0; t < 4; t++)
+            {
+                sbyte* x = xq + (long)t * xStride + b * 256;
+                Vector512<int> isum = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(lo0, Vector512.Load(x)), sl0)
+                                    + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(hi0, Vector512.Load(x + 64)), sh0)
+                                    + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(lo1, Vector512.Load(x + 128)), sl1)
+                                    + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(hi1, Vector512.Load(x + 192)), sh1);
+                float dx = xd[t * sStride + b];
+                int* xs = xsum + t * sumStride + b * 8;
+                int minSum = sc8[8] * xs[0] + sc8[9] * xs[1] + sc8[10] * xs[2] + sc8[11] * xs[3]
+                           + sc8[12] * xs[4] + sc8[13] * xs[5] + sc8[14] * xs[6] + sc8[15] * xs[7];
+                Vector512<float> f = Vector512.ConvertToSingle(isum) * Vector512.Create(d * dx);
+                float mm = dmin * dx * minSum;
+                switch (t)
+                {
+                    case 0: acc0 += f; m0 += mm; break;
+                    case 1: acc1 += f; m1 += mm; break;
+                    case 2: acc2 += f; m2 += mm; break;
+                    default: acc3 += f; m3 += mm; break;
+                }
+            }
+        }
+        y[0] = Vector512.Sum(acc0) - m0;
+        y[ldy] = Vector512.Sum(acc1) - m1;
+        y[2 * ldy] = Vector512.Sum(acc2) - m2;
+        y[3 * ldy] = Vector512.Sum(acc3) - m3;
     }
 
     /// <summary>Σ over super-blocks of d_x·(d·Σ_j sc_j·Σ q·x − dmin·Σ_j m_j·sum_j(x)).</summary>

@@ -65,6 +65,7 @@ public sealed unsafe class KernelTests
     [InlineData(3, 64)]
     [InlineData(17, 96)]
     [InlineData(5, 544)]
+    [InlineData(9, 64)]
     public void Q8_0_dot_matches_scalar_and_dequantized_product(int rows, int cols)
     {
         float[] w = Random(rows * cols, rows + cols);
@@ -74,7 +75,7 @@ public sealed unsafe class KernelTests
         // quantization error per weight ≤ half a step (amax/127/2), plus fp16 rounding of the scale
         for (int i = 0; i < w.Length; i++)
             Assert.True(Math.Abs(w[i] - deq[i]) <= 1f / 127 * 0.5f + 1e-3f, $"weight {i}: {w[i]} vs {deq[i]}");
-        for (int tokens = 1; tokens <= 3; tokens++)
+        foreach (int tokens in new[] { 1, 2, 4, 6, 9 })
         {
             float[] x = Random(tokens * cols, 77 + tokens);
             var qi = new QuantizedInput();
@@ -123,7 +124,7 @@ public sealed unsafe class KernelTests
             norm += w[i] * w[i];
         }
         Assert.True(Math.Sqrt(err / norm) < 0.12, $"Q4_K relative RMS error {Math.Sqrt(err / norm)}");
-        for (int tokens = 1; tokens <= 2; tokens++)
+        foreach (int tokens in new[] { 1, 2, 4, 5 })
         {
             float[] x = Random(tokens * cols, 5 + tokens);
             var qi = new QuantizedInput();
@@ -181,8 +182,9 @@ public sealed unsafe class KernelTests
             // a band of rows with a leading dimension
             var c = new float[tokens * 50];
             be.MatMul(m, x, tokens, c, 50, 100, 50);
+            // a band may group rows into tiles differently from the whole matrix: same math, other summation order
             for (int t = 0; t < tokens; t++)
-                Assert.Equal(a.AsSpan(t * rows + 100, 50).ToArray(), c.AsSpan(t * 50, 50).ToArray());
+                Numerics.AssertClose(a.AsSpan(t * rows + 100, 50), c.AsSpan(t * 50, 50), 1e-4, $"{format} band, token {t}");
         }
         owners.ForEach(o => o.Dispose());
     }

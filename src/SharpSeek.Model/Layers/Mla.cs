@@ -11,7 +11,7 @@ namespace SharpSeek.Model.Layers;
 /// <summary>Which MLA form to run.</summary>
 public enum AttentionMode
 {
-    /// <summary>Naive for a sequence with several new tokens (prefill), absorbed for one (decode).</summary>
+    /// <summary>Whichever form needs fewer multiply-adds: naive for prefill chunks, absorbed for decode.</summary>
     Auto,
     /// <summary>Decompressed per-head keys and values.</summary>
     Naive,
@@ -102,7 +102,7 @@ public sealed class Mla
                 }
             }
             LatentCache cache = caches[seq].Layers[layer];
-            bool naive = mode == AttentionMode.Naive || (mode == AttentionMode.Auto && n > 1);
+            bool naive = mode == AttentionMode.Naive || (mode == AttentionMode.Auto && NaiveIsCheaper(n, maxPos + 1));
             if (naive)
             {
                 NaiveSequence(be, w, cache, slots, seq, t, maxPos + 1);
@@ -122,6 +122,18 @@ public sealed class Mla
             }
         }
         be.MatMul(w.Wo, o, T, y);
+    }
+
+    /// <summary>
+    /// Multiply-adds of the two forms for n new tokens over S positions: naive decompresses every cached position
+    /// (S·Nh·R·(Dn+Dv)) then attends at width Dn+Dr+Dv; absorbed attends at width 2R+Dr and absorbs per token.
+    /// </summary>
+    private bool NaiveIsCheaper(int n, int S)
+    {
+        double Nh = _c.NumAttentionHeads, Dn = _c.QkNopeHeadDim, Dr = _c.QkRopeHeadDim, Dv = _c.VHeadDim, R = _c.KvLoraRank;
+        double naive = S * Nh * R * (Dn + Dv) + (double)n * S * Nh * (Dn + Dr + Dv);
+        double absorbed = n * Nh * R * (Dn + Dv) + (double)n * S * Nh * (2 * R + Dr);
+        return naive < absorbed;
     }
 
     // ---- absorbed attention (decode): one query token over the latent cache, split by positions across workers ----

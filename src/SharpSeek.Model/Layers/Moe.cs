@@ -9,7 +9,7 @@ namespace SharpSeek.Model.Layers;
 public sealed class Moe
 {
     private readonly ModelConfig _c;
-    private float[] _logits = [], _scratch = [], _weights = [], _xe = [], _ye = [], _gate = [], _up = [];
+    private float[] _logits = [], _scratch = [], _weights = [], _gate = [], _up = [];
     private int[] _experts = [], _count = [], _offset = [], _rows = [];
 
     public Moe(ModelConfig c) => _c = c;
@@ -54,39 +54,88 @@ public sealed class Moe
             _rows[_offset[e] + fill[e]++] = i; // i = t·K + k
         }
 
-        // run experts and combine
-        y.Slice(0, T * H).Clear();
-        int maxRows = 0;
-        for (int e = 0; e < E; e++)
-            maxRows = Math.Max(maxRows, count[e]);
-        int I = _c.MoeIntermediateSize;
-        Grow(ref _xe, Math.Max(maxRows, T) * H);
-        Grow(ref _ye, Math.Max(maxRows, T) * H);
-        Grow(ref _gate, Math.Max(maxRows * I, T * I * Math.Max(1, _c.NSharedExperts)));
-        Grow(ref _up, _gate.Length);
+        // run experts: in parallel over experts when there are enough of them to keep every worker busy
+        // (each expert's products then run on one thread), else one at a time with row-parallel products
+        int active = 0;
+        Grow(ref _active, E);
         for (int e = 0; e < E; e++)
         {
-            int n = count[e];
-            if (n == 0)
-                continue;
-            Span<float> xe = _xe.AsSpan(0, n * H), ye = _ye.AsSpan(0, n * H);
-            for (int j = 0; j < n; j++)
-                x.Slice(_rows[_offset[e] + j] / K * H, H).CopyTo(xe.Slice(j * H, H));
-            Mlp.Forward(be, w.Experts[e], xe, n, ye, _gate, _up);
-            for (int j = 0; j < n; j++)
-            {
-                int i = _rows[_offset[e] + j], t = i / K;
-                System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(ye.Slice(j * H, H), _weights[i], y.Slice(t * H, H), y.Slice(t * H, H));
-            }
+            if (count[e] > 0)
+                _active[active++] = e;
+        }
+        Grow(ref _out, T * K * H);
+        _w = w;
+        _be = be;
+        _xArr = Stage(x, T * H);
+        if (be.Workers > 1 && active >= 2 * be.Workers)
+        {
+            _runExpert ??= RunExpertAt;
+            be.For(active, _runExpert);
+        }
+        else
+        {
+            for (int a = 0; a < active; a++)
+                RunExpert(_active[a], be);
+        }
+        _w = null;
+        _be = null;
+
+        // combine: y[t] = Σ_k w[t,k] · out[t·K + k], in expert-selection order per token
+        y.Slice(0, T * H).Clear();
+        for (int i = 0; i < T * K; i++)
+        {
+            Span<float> yt = y.Slice(i / K * H, H);
+            System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(_out.AsSpan(i * H, H), _weights[i], yt, yt);
         }
 
         // shared experts, added after the routed sum (as transformers does)
         if (w.Shared is { } shared)
         {
-            Span<float> ys = _ye.AsSpan(0, T * H);
+            int Is = _c.MoeIntermediateSize * _c.NSharedExperts;
+            Grow(ref _sharedOut, T * H);
+            Grow(ref _gate, T * Is);
+            Grow(ref _up, T * Is);
+            Span<float> ys = _sharedOut.AsSpan(0, T * H);
             Mlp.Forward(be, shared, x, T, ys, _gate, _up);
             System.Numerics.Tensors.TensorPrimitives.Add(y.Slice(0, T * H), ys, y.Slice(0, T * H));
         }
+    }
+
+    private MoeWeights? _w;
+    private ComputeBackend? _be;
+    private float[] _xArr = [], _out = [], _sharedOut = [];
+    private int[] _active = [];
+    private Action<int>? _runExpert;
+    [ThreadStatic] private static float[]? t_xe, t_ye, t_gate, t_up;
+
+    private float[] Stage(ReadOnlySpan<float> x, int n)
+    {
+        Grow(ref _stage, n);
+        x.Slice(0, n).CopyTo(_stage);
+        return _stage;
+    }
+
+    private float[] _stage = [];
+
+    private void RunExpertAt(int a) => RunExpert(_active[a], _be!);
+
+    /// <summary>Gathers expert e's rows, runs its MLP, and writes each result to its assignment row of _out.</summary>
+    private void RunExpert(int e, ComputeBackend be)
+    {
+        int H = _c.HiddenSize, K = _c.NumExpertsPerTok, I = _c.MoeIntermediateSize, n = _count[e];
+        float[] xe = Scratch(ref t_xe, n * H), ye = Scratch(ref t_ye, n * H), gate = Scratch(ref t_gate, n * I), up = Scratch(ref t_up, n * I);
+        for (int j = 0; j < n; j++)
+            _xArr.AsSpan(_rows[_offset[e] + j] / K * H, H).CopyTo(xe.AsSpan(j * H, H));
+        Mlp.Forward(be, _w!.Experts[e], xe.AsSpan(0, n * H), n, ye.AsSpan(0, n * H), gate, up);
+        for (int j = 0; j < n; j++)
+            ye.AsSpan(j * H, H).CopyTo(_out.AsSpan(_rows[_offset[e] + j] * H, H));
+    }
+
+    private static float[] Scratch(ref float[]? a, int n)
+    {
+        if (a is null || a.Length < n)
+            a = new float[Math.Max(n, 1024)];
+        return a;
     }
 
     private static void Grow<T>(ref T[] a, int n)
