@@ -1,0 +1,305 @@
+// Microsoft.Extensions.AI IChatClient over a local model: M.E.AI messages -> DeepSeek chat template -> tokens ->
+// Generator; the streamed text is split into reasoning (R1 <think> block, TextReasoningContent), answer text
+// (TextContent) and DeepSeek tool-call markup (FunctionCallContent). Requests run one at a time, so consecutive turns
+// of one conversation reuse the cached prompt prefix.
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.AI;
+using SharpSeek.Model;
+using SharpSeek.Tokenizer;
+using AiChatMessage = Microsoft.Extensions.AI.ChatMessage;
+using TemplateMessage = SharpSeek.Tokenizer.ChatMessage;
+
+namespace SharpSeek.Inference;
+
+/// <summary>
+/// An <see cref="IChatClient"/> that runs a DeepSeek model in-process. <see cref="ChatOptions"/> map to sampling:
+/// Temperature, TopP, TopK, MaxOutputTokens, StopSequences, Seed, FrequencyPenalty, PresencePenalty, and in
+/// AdditionalProperties "min_p" and "repetition_penalty". Thread-safe: concurrent requests wait their turn.
+/// </summary>
+public sealed class SharpSeekChatClient : IChatClient
+{
+    private static readonly JsonSerializerOptions Compact = new(AIJsonUtilities.DefaultOptions) { WriteIndented = false };
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly IDisposable? _owned;
+    private int _calls;
+
+    /// <summary>Creates a client over a generator that has a tokenizer.</summary>
+    /// <param name="generator">Runs the model; must have a <see cref="Generator.Tokenizer"/>.</param>
+    /// <param name="template">The chat template; null reads it from the tokenizer's tokenizer_config.json.</param>
+    /// <param name="defaults">Generation options used where <see cref="ChatOptions"/> say nothing (MaxTokens 1024 if null).</param>
+    /// <param name="modelId">Reported as the model id.</param>
+    /// <param name="owned">Disposed with the client (for example the weights).</param>
+    public SharpSeekChatClient(Generator generator, ChatTemplate? template = null, GenerationOptions? defaults = null,
+                               string? modelId = null, IDisposable? owned = null)
+    {
+        ArgumentNullException.ThrowIfNull(generator);
+        Generator = generator;
+        Tokenizer = generator.Tokenizer ?? throw new ArgumentException("the generator needs a tokenizer for chat", nameof(generator));
+        Template = template ?? ChatTemplate.FromConfig(Tokenizer.Config);
+        Defaults = defaults ?? new GenerationOptions { MaxTokens = 1024 };
+        Defaults.Validate();
+        Metadata = new ChatClientMetadata("sharpseek", null, modelId ?? Generator.Model.Config.ModelType);
+        _owned = owned;
+    }
+
+    /// <summary>Loads a model directory (config.json, safetensors, tokenizer.json, tokenizer_config.json); the
+    /// client owns the weights.</summary>
+    public static SharpSeekChatClient Load(string directory, CacheType cacheType = CacheType.F32, GenerationOptions? defaults = null)
+    {
+        BpeTokenizer tokenizer = BpeTokenizer.LoadFromDirectory(directory);
+        ModelWeights weights = WeightLoader.Load(directory);
+        try
+        {
+            if (tokenizer.VocabSize > weights.Config.VocabSize)
+                throw new InvalidDataException($"{directory}: the tokenizer has {tokenizer.VocabSize} tokens, the model {weights.Config.VocabSize}");
+            var generator = new Generator(new Transformer(weights), tokenizer, cacheType);
+            return new SharpSeekChatClient(generator, null, defaults, Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory))), weights);
+        }
+        catch
+        {
+            weights.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The generator (its cache holds the last conversation).</summary>
+    public Generator Generator { get; }
+
+    /// <summary>The tokenizer.</summary>
+    public BpeTokenizer Tokenizer { get; }
+
+    /// <summary>The chat template.</summary>
+    public ChatTemplate Template { get; }
+
+    /// <summary>Options where a request's <see cref="ChatOptions"/> leave a field unset.</summary>
+    public GenerationOptions Defaults { get; }
+
+    /// <summary>Provider "sharpseek" and the model id.</summary>
+    public ChatClientMetadata Metadata { get; }
+
+    /// <inheritdoc />
+    public Task<ChatResponse> GetResponseAsync(IEnumerable<AiChatMessage> messages, ChatOptions? options = null,
+                                               CancellationToken cancellationToken = default) =>
+        GetStreamingResponseAsync(messages, options, cancellationToken).ToChatResponseAsync(cancellationToken);
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<AiChatMessage> messages, ChatOptions? options = null,
+                                                                                [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        string prompt = RenderPrompt(messages, options);
+        int[] ids = Tokenizer.Encode(prompt);
+        GenerationOptions o = MapOptions(options, ids.Length);
+        string responseId = $"chatcmpl-{Interlocked.Increment(ref _calls)}-{Guid.NewGuid():N}"[..32];
+        DateTimeOffset created = DateTimeOffset.UtcNow;
+        var parser = new ChatOutputParser(startsInReasoning: Template.Kind == ChatTemplateKind.DeepSeekR1);
+        int reasoningTokens = 0;
+
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await foreach (GenerationUpdate u in Generator.StreamAsync(ids, o, cancellationToken).ConfigureAwait(false))
+            {
+                if (parser.InReasoning)
+                    reasoningTokens++;
+                var contents = new List<AIContent>();
+                AddContents(parser.Push(u.Text), contents);
+                if (u.FinishReason is FinishReason finish)
+                {
+                    AddContents(parser.Flush(), contents);
+                    contents.Add(new UsageContent(new UsageDetails
+                    {
+                        InputTokenCount = u.PromptTokens,
+                        OutputTokenCount = u.CompletionTokens,
+                        TotalTokenCount = u.PromptTokens + u.CompletionTokens,
+                        CachedInputTokenCount = Generator.LastStats.CachedPromptTokens,
+                        ReasoningTokenCount = reasoningTokens,
+                    }));
+                    yield return Update(contents, responseId, created,
+                        parser.ToolCallCount > 0 ? ChatFinishReason.ToolCalls : finish == FinishReason.Length ? ChatFinishReason.Length : ChatFinishReason.Stop);
+                    yield break;
+                }
+                if (contents.Count > 0)
+                    yield return Update(contents, responseId, created, null);
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>The prompt text the template renders for these messages (with the generation prompt).</summary>
+    public string RenderPrompt(IEnumerable<AiChatMessage> messages, ChatOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        var list = new List<TemplateMessage>();
+        if (!string.IsNullOrEmpty(options?.Instructions))
+            list.Add(TemplateMessage.System(options.Instructions));
+        if (options?.Tools is { Count: > 0 } toolList)
+            list.Add(TemplateMessage.System(DescribeTools(toolList)));
+        foreach (AiChatMessage m in messages)
+            Convert(m, list);
+        return Template.Render(list, addGenerationPrompt: true);
+    }
+
+    /// <inheritdoc />
+    public object? GetService(Type serviceType, object? serviceKey = null)
+    {
+        ArgumentNullException.ThrowIfNull(serviceType);
+        if (serviceKey is not null)
+            return null;
+        if (serviceType == typeof(ChatClientMetadata))
+            return Metadata;
+        if (serviceType.IsInstanceOfType(this))
+            return this;
+        if (serviceType.IsInstanceOfType(Generator))
+            return Generator;
+        if (serviceType.IsInstanceOfType(Tokenizer))
+            return Tokenizer;
+        return serviceType.IsInstanceOfType(Template) ? Template : null;
+    }
+
+    /// <summary>Releases the owned weights.</summary>
+    public void Dispose()
+    {
+        _owned?.Dispose();
+        _gate.Dispose();
+    }
+
+    private GenerationOptions MapOptions(ChatOptions? options, int promptTokens)
+    {
+        GenerationOptions d = Defaults;
+        SamplingOptions s = d.Sampling;
+        int maxTokens = d.MaxTokens;
+        IReadOnlyList<string> stops = d.StopStrings;
+        if (options is not null)
+        {
+            s = s with
+            {
+                Temperature = options.Temperature ?? s.Temperature,
+                TopP = options.TopP ?? s.TopP,
+                TopK = options.TopK ?? s.TopK,
+                Seed = options.Seed ?? s.Seed,
+                FrequencyPenalty = options.FrequencyPenalty ?? s.FrequencyPenalty,
+                PresencePenalty = options.PresencePenalty ?? s.PresencePenalty,
+                MinP = Extra(options, "min_p") ?? s.MinP,
+                RepetitionPenalty = Extra(options, "repetition_penalty") ?? s.RepetitionPenalty,
+            };
+            maxTokens = options.MaxOutputTokens ?? maxTokens;
+            if (options.StopSequences is { Count: > 0 } extra)
+                stops = [.. stops, .. extra];
+        }
+        int room = Generator.ContextLength - promptTokens;
+        if (room < 1)
+            throw new ArgumentException($"the conversation has {promptTokens} tokens; the model's context is {Generator.ContextLength}");
+        return d with { Sampling = s, MaxTokens = Math.Min(maxTokens, room), StopStrings = stops };
+    }
+
+    private static float? Extra(ChatOptions options, string key)
+    {
+        if (options.AdditionalProperties is null || !options.AdditionalProperties.TryGetValue(key, out object? v) || v is null)
+            return null;
+        return v switch
+        {
+            float f => f,
+            double x => (float)x,
+            int i => i,
+            JsonElement { ValueKind: JsonValueKind.Number } e => e.GetSingle(),
+            string str when float.TryParse(str, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out float p) => p,
+            _ => throw new ArgumentException($"option '{key}' must be a number"),
+        };
+    }
+
+    private static void AddContents(ChatDelta d, List<AIContent> contents)
+    {
+        if (d.Reasoning.Length > 0)
+            contents.Add(new TextReasoningContent(d.Reasoning));
+        if (d.Content.Length > 0)
+            contents.Add(new TextContent(d.Content));
+        foreach (ToolCall call in d.ToolCalls)
+        {
+            string id = call.Id ?? $"call_{Guid.NewGuid():N}"[..29];
+            contents.Add(FunctionCallContent.CreateFromParsedArguments(call.Arguments, id, call.Name,
+                static json => JsonSerializer.Deserialize<Dictionary<string, object?>>(json, AIJsonUtilities.DefaultOptions)));
+        }
+    }
+
+    private ChatResponseUpdate Update(List<AIContent> contents, string responseId, DateTimeOffset created, ChatFinishReason? finish) =>
+        new(ChatRole.Assistant, contents)
+        {
+            ResponseId = responseId,
+            MessageId = responseId,
+            CreatedAt = created,
+            ModelId = Metadata.DefaultModelId,
+            FinishReason = finish,
+        };
+
+    // M.E.AI message -> template messages: text joined; reasoning kept on assistant turns (R1's template drops it);
+    // function calls -> tool_calls (content null when there is no text, as V3's template expects); each function
+    // result -> one "tool" message.
+    private static void Convert(AiChatMessage m, List<TemplateMessage> list)
+    {
+        string role = m.Role.Value;
+        var text = new StringBuilder();
+        var reasoning = new StringBuilder();
+        var calls = new List<ToolCall>();
+        foreach (AIContent c in m.Contents)
+        {
+            switch (c)
+            {
+                case TextContent t:
+                    text.Append(t.Text);
+                    break;
+                case TextReasoningContent r:
+                    reasoning.Append(r.Text);
+                    break;
+                case FunctionCallContent f:
+                    calls.Add(new ToolCall(f.CallId, f.Name, JsonSerializer.Serialize(f.Arguments ?? new Dictionary<string, object?>(), Compact)));
+                    break;
+                case FunctionResultContent fr:
+                    string result = fr.Result as string ?? JsonSerializer.Serialize(fr.Result, Compact);
+                    list.Add(TemplateMessage.Tool(result, fr.CallId));
+                    break;
+            }
+        }
+        bool hadResults = m.Contents.Any(c => c is FunctionResultContent);
+        if (role == "tool")
+        {
+            if (!hadResults)
+                list.Add(TemplateMessage.Tool(text.ToString()));
+            return;
+        }
+        if (hadResults && calls.Count == 0 && text.Length == 0)
+            return;
+        if (role is not ("system" or "user" or "assistant"))
+            throw new ArgumentException($"chat role '{role}' is not supported (system, user, assistant, tool)");
+        string? content = text.Length > 0 || calls.Count == 0 ? text.ToString() : null;
+        list.Add(new TemplateMessage(role, content)
+        {
+            ReasoningContent = reasoning.Length > 0 ? reasoning.ToString() : null,
+            ToolCalls = calls.Count > 0 ? calls : null,
+        });
+    }
+
+    // DeepSeek-V3's template renders no tool list, so the tools are described in a system message that shows the
+    // call markup the model was trained to emit.
+    private static string DescribeTools(IList<AITool> tools)
+    {
+        var sb = new StringBuilder("## Tools\n\nYou have access to the following tools:\n");
+        foreach (AITool t in tools)
+        {
+            sb.Append("\n### ").Append(t.Name).Append('\n');
+            if (!string.IsNullOrEmpty(t.Description))
+                sb.Append("Description: ").Append(t.Description).Append('\n');
+            if (t is AIFunctionDeclaration f)
+                sb.Append("Parameters: ").Append(f.JsonSchema.GetRawText()).Append('\n');
+        }
+        sb.Append("\nTo call tools, answer exactly in this format:\n")
+          .Append(ToolCallParser.CallsBegin).Append(ToolCallParser.CallBegin).Append("function").Append(ToolCallParser.Sep)
+          .Append("TOOL_NAME\n```json\nARGUMENTS\n```").Append(ToolCallParser.CallEnd).Append(ToolCallParser.CallsEnd);
+        return sb.ToString();
+    }
+}
