@@ -81,11 +81,27 @@ public abstract class WeightMatrix
         CheckRows(rowStart, rowCount);
         if (x.Length < (long)tokens * Cols || (tokens > 0 && y.Length < (long)(tokens - 1) * ldy + rowCount))
             throw new ArgumentException("MatMul: buffer too small");
-        float[] row = RowScratch(Cols);
-        for (int i = 0; i < rowCount; i++)
+        // dequantize 4 rows into an fp32 panel once, then run the register-blocked kernel over all tokens
+        float[] panel = RowScratch(4 * Cols);
+        int i = 0;
+        unsafe
         {
-            ReadRow(rowStart + i, row);
-            ReadOnlySpan<float> w = row.AsSpan(0, Cols);
+            fixed (float* pp = panel)
+            fixed (float* xp = x)
+            fixed (float* yp = y)
+            {
+                for (; i + 4 <= rowCount; i += 4)
+                {
+                    for (int r = 0; r < 4; r++)
+                        ReadRow(rowStart + i + r, panel.AsSpan(r * Cols, Cols));
+                    PanelKernels.Rows4(pp, Cols, xp, Cols, tokens, yp + i, ldy);
+                }
+            }
+        }
+        for (; i < rowCount; i++)
+        {
+            ReadRow(rowStart + i, panel.AsSpan(0, Cols));
+            ReadOnlySpan<float> w = panel.AsSpan(0, Cols);
             for (int t = 0; t < tokens; t++)
                 y[t * ldy + i] = TensorPrimitives.Dot(w, x.Slice(t * Cols, Cols));
         }
@@ -188,7 +204,16 @@ public sealed unsafe class F32Matrix : WeightMatrix
     public override void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
     {
         CheckRows(rowStart, rowCount);
-        for (int i = 0; i < rowCount; i++)
+        if (x.Length < (long)tokens * Cols || (tokens > 0 && y.Length < (long)(tokens - 1) * ldy + rowCount))
+            throw new ArgumentException("MatMul: buffer too small");
+        int i = 0;
+        fixed (float* xp = x)
+        fixed (float* yp = y)
+        {
+            for (; i + 4 <= rowCount; i += 4)
+                PanelKernels.Rows4(_data + (long)(rowStart + i) * Cols, Cols, xp, Cols, tokens, yp + i, ldy);
+        }
+        for (; i < rowCount; i++)
         {
             ReadOnlySpan<float> w = Row(rowStart + i);
             for (int t = 0; t < tokens; t++)

@@ -189,6 +189,34 @@ public sealed unsafe class KernelTests
         owners.ForEach(o => o.Dispose());
     }
 
+    [Theory]
+    [InlineData(WeightFormat.F32)]
+    [InlineData(WeightFormat.BF16)]
+    [InlineData(WeightFormat.Fp8Block)]
+    public void Panel_products_match_row_dots_at_awkward_shapes(WeightFormat format)
+    {
+        foreach ((int rows, int cols) in new[] { (1, 17), (4, 16), (5, 33), (9, 100), (8, 257) })
+        {
+            var owners = new List<IDisposable>();
+            WeightMatrix m = WeightConversion.Convert(F32(Random(rows * cols, rows * cols), rows, cols), format, owners);
+            foreach (int tokens in new[] { 1, 2, 3, 4, 7 })
+            {
+                float[] x = Random(tokens * cols, tokens + cols);
+                var y = new float[tokens * rows];
+                m.MatMul(x, tokens, y);
+                for (int t = 0; t < tokens; t++)
+                {
+                    for (int r = 0; r < rows; r++)
+                    {
+                        float want = m.DotRow(r, x.AsSpan(t * cols, cols));
+                        Assert.Equal(want, y[t * rows + r], 1e-5 * Math.Sqrt(cols) + Math.Abs(want) * 1e-5);
+                    }
+                }
+            }
+            owners.ForEach(o => o.Dispose());
+        }
+    }
+
     [Fact]
     public void Fp8_quantization_round_trips_within_e4m3_precision()
     {
