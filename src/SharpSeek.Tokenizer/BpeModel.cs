@@ -53,8 +53,6 @@ internal sealed class BpeModel
             ? id
             : throw new InvalidDataException($"{source}: merge {rank} uses '{token}', which is not in the vocabulary");
 
-    public int MergeCount => _merges.Count;
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static long Key(int left, int right) => ((long)left << 32) | (uint)right;
 
@@ -231,9 +229,11 @@ internal sealed class BpeModel
         public long[] HeapKeys = [];
         public bool[] Removed = [];
 
+        private const int MaxKeptLength = 1 << 14; // longer pieces get buffers that are not kept afterwards
+
         public static Scratch Get(int utf16Length)
         {
-            Scratch s = t_current ??= new Scratch();
+            Scratch s = utf16Length > MaxKeptLength ? new Scratch() : t_current ??= new Scratch();
             int bytes = Encoding.UTF8.GetMaxByteCount(utf16Length);
             if (s.Bytes.Length < bytes)
             {

@@ -202,9 +202,11 @@ internal sealed class PreTokenizer
         public CharClass[] Classes = new CharClass[256];
         public int[] Offsets = new int[257];
 
+        private const int MaxKeptLength = 1 << 20; // longer texts get buffers that are not kept afterwards
+
         public static Workspace Get(int length)
         {
-            Workspace w = t_current ??= new Workspace();
+            Workspace w = length > MaxKeptLength ? new Workspace() : t_current ??= new Workspace();
             if (w.CodePoints.Length < length)
             {
                 int size = Math.Max(length, w.CodePoints.Length * 2);
