@@ -197,11 +197,11 @@ public sealed class Transformer
         foreach (TokenSlot s in slots)
         {
             if ((uint)s.Token >= (uint)Config.VocabSize)
-                throw new ArgumentOutOfRangeException(nameof(slots), $"token id {s.Token} outside the vocabulary of {Config.VocabSize}");
+                throw new ArgumentException($"token id {s.Token} outside the vocabulary of {Config.VocabSize}");
             if ((uint)s.Sequence >= (uint)caches.Count)
-                throw new ArgumentOutOfRangeException(nameof(slots), $"sequence {s.Sequence} has no cache ({caches.Count} given)");
+                throw new ArgumentException($"sequence {s.Sequence} has no cache ({caches.Count} given)");
             if (s.Position < 0)
-                throw new ArgumentOutOfRangeException(nameof(slots), $"negative position {s.Position}");
+                throw new ArgumentException($"negative position {s.Position}");
         }
     }
 
