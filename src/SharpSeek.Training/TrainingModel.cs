@@ -56,6 +56,7 @@ public sealed class TrainingModel
     private readonly int[] _tgt;
     private readonly MtpState[] _mtp;
     private readonly int[][] _counts;            // expert load per MoE layer (main, then MTP) of the last forward
+    private readonly int[][] _choices;           // chosen experts [rows, K] per MoE layer of the last forward
     private readonly string[] _moeNames;
     private readonly MoeWeights[] _moeLayers;
     private readonly Action<int> _ceRow;
@@ -129,6 +130,7 @@ public sealed class TrainingModel
         _moeLayers = parameters.Weights.Layers.Where(l => l.Moe is not null).Select(l => l.Moe!)
             .Concat(parameters.Weights.Mtp.Take(D).Select(m => m.Layer.Moe!)).ToArray();
         _counts = names.Select(_ => new int[Math.Max(1, c.NRoutedExperts)]).ToArray();
+        _choices = names.Select(_ => new int[_N * c.NumExpertsPerTok]).ToArray();
         _ceRow = CeRow;
     }
 
@@ -146,6 +148,9 @@ public sealed class TrainingModel
 
     /// <summary>Tokens routed to each expert, per MoE layer, in the last forward pass (main layers, then MTP).</summary>
     public IReadOnlyList<int[]> ExpertCounts => _counts;
+
+    /// <summary>Experts chosen for each row [rows, K] per MoE layer in the last forward pass (MTP layers have fewer rows).</summary>
+    public IReadOnlyList<int[]> ExpertChoices => _choices;
 
     /// <summary>
     /// Forward and backward over inputs [B·T] with next-token targets [B·T] (−1: no loss at that position);
@@ -249,7 +254,8 @@ public sealed class TrainingModel
             _block.Forward(_be, w.Layers[l], _x[l], _cos, _sin, _acts[l], _x[l + 1], _o.BalanceAlpha);
             if (_acts[l].Moe is { } moe && w.Layers[l].Moe is not null)
             {
-                moe.Count.CopyTo(_counts[m++], 0);
+                moe.Count.CopyTo(_counts[m], 0);
+                moe.Experts.CopyTo(_choices[m++], 0);
                 balance += moe.BalanceLoss;
             }
         }
@@ -373,6 +379,7 @@ public sealed class TrainingModel
         s.Block.Forward(_be, w.Layer, s.X0, _cos, _sin, s.Acts, s.X1, _o.BalanceAlpha);
         _counts[_counts.Length - _mtp.Length + k - 1].AsSpan().Clear();
         s.Acts.Moe!.Count.CopyTo(_counts[_counts.Length - _mtp.Length + k - 1], 0);
+        s.Acts.Moe.Experts.CopyTo(_choices[_counts.Length - _mtp.Length + k - 1], 0);
         RmsNorm.Forward(s.X1, w.HeadNorm, eps, s.RstdO, s.Out, N);
         int valid = CountValid(s.Targets);
         float scale = valid == 0 ? 0f : _o.MtpLambda / _mtp.Length / valid;
