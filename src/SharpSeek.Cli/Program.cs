@@ -18,8 +18,10 @@ public static class Program
         // One line per group; keep alphabetical to avoid merge conflicts.
         return [
             .. CoreCommands.Create(),
+            .. InferenceCommands.Create(),
             .. PerfCommands.Create(),
             .. TokenizerCommands.Create(),
+            .. TrainingCommands.Create(),
         ];
     }
 }
