@@ -42,10 +42,15 @@ internal static class CoreCommands
         var model = new Option<string>("--model") { Description = "Model directory or config.json (weights not needed)", Required = true };
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
         var context = new Option<int>("--context") { Description = "Context length for the attention FLOPs figure", DefaultValueFactory = _ => 4096 };
-        var cmd = new Command("inspect", "Architecture, parameter counts, KV-cache and FLOPs per token") { model, json, context };
+        var cost = new CostView.Options();
+        var cmd = new Command("inspect", "Architecture, parameter counts, KV-cache and FLOPs per token; --cost: training cost") { model, json, context };
+        foreach (Option o in cost.All)
+            cmd.Options.Add(o);
         cmd.SetAction(pr => CliErrors.Run(() =>
         {
             ModelConfig c = ModelConfig.Load(pr.GetValue(model)!);
+            if (pr.GetValue(cost.Cost))
+                return CostView.Print(c, cost, pr, pr.GetValue(json));
             ModelStats s = ModelStats.Compute(c);
             int ctx = pr.GetValue(context);
             if (ctx < 0)

@@ -67,7 +67,7 @@ public sealed record ReportedCost(string Model, long ParametersTotal, string Gpu
     /// <summary>DeepSeek-V3 technical report (arXiv:2412.19437), Table 1: 2.664M pre-training + 119K context extension
     /// + 5K post-training = 2.788M H800 GPU-hours on 2048 GPUs, $5.576M at $2 per GPU-hour, 14.8T tokens.</summary>
     public static ReportedCost DeepSeekV3 { get; } = new("DeepSeek-V3", 671_026_404_352, "h800", 2.788e6, 2048, 14.8e12, 2,
-        "DeepSeek-V3 technical report, Table 1 (2.664M pre-training + 0.119M context extension + 0.005M post-training)");
+        "DeepSeek-V3 technical report, Table 1: 2.664M pre-training + 0.119M context extension + 0.005M post-training");
 
     /// <summary>Reported dollars: GPU-hours times price.</summary>
     public double Dollars => GpuHours * PricePerGpuHour;
