@@ -27,6 +27,7 @@ public sealed class Generator
 {
     private const int MtpRowsPerCall = 32; // bounds the MTP logits buffer [rows, V] during prefill
     private readonly List<int> _cached = [];
+    private readonly KvCache[] _caches;
     private readonly int[] _eosIds;
     private TokenSlot[] _slots = new TokenSlot[2];
     private int[] _rows = new int[2];
@@ -45,6 +46,7 @@ public sealed class Generator
         Tokenizer = tokenizer;
         CacheType = cacheType;
         Cache = model.CreateCache(cacheType);
+        _caches = [Cache];
         ModelConfig c = model.Config;
         _eosIds = tokenizer?.EosId is int eos ? [.. c.EosTokenIds, eos] : c.EosTokenIds;
         _logits = new float[2 * c.VocabSize];
@@ -150,6 +152,8 @@ public sealed class Generator
     {
         if (Interlocked.Exchange(ref _busy, 1) != 0)
             throw new InvalidOperationException("this generator is already generating; use one generator per concurrent sequence");
+        SequenceState? started = null;
+        Func<GenerationStats>? stats = null;
         try
         {
             ModelConfig c = Model.Config;
@@ -158,12 +162,13 @@ public sealed class Generator
             if (spec && c.NumNextnPredictLayers == 0)
                 throw new NotSupportedException("speculative decoding needs a multi-token-prediction module; this model has none");
             var state = new SequenceState(V, prompt, o, o.Sampling, Tokenizer, _eosIds, collectText);
+            started = state;
             onStart?.Invoke(state);
             var clock = Stopwatch.StartNew();
             int reused = Prefill(prompt, o, spec, ct);
             double prefillSeconds = clock.Elapsed.TotalSeconds;
             int drafted = 0, accepted = 0;
-            var stats = () => new GenerationStats
+            stats = () => new GenerationStats
             {
                 PromptTokens = prompt.Length,
                 CachedPromptTokens = reused,
@@ -176,7 +181,8 @@ public sealed class Generator
 
             GenerationUpdate u = state.SampleAndTake(_logits.AsSpan(0, V), Cache.Length >= maxPos);
             int x = u.Token;
-            LastStats = stats();
+            if (u.FinishReason is not null)
+                LastStats = stats();
             yield return u;
             bool synced = spec; // the MTP cache and _pending cover [MtpLength, N)
             while (state.Finish is null)
@@ -202,7 +208,8 @@ public sealed class Generator
                     }
                     u = state.Take(s1, N + 1 >= maxPos);
                     x = s1;
-                    LastStats = stats();
+                    if (u.FinishReason is not null)
+                        LastStats = stats();
                     yield return u;
                     if (s1 != d || state.Finish is not null)
                         continue;
@@ -217,13 +224,15 @@ public sealed class Generator
                     u = state.SampleAndTake(_logits.AsSpan(0, V), N + 1 >= maxPos);
                     x = u.Token;
                 }
-                LastStats = stats();
+                if (u.FinishReason is not null)
+                    LastStats = stats();
                 yield return u;
             }
-            LastStats = stats();
         }
         finally
         {
+            if (stats is not null && started?.Finish is null)
+                LastStats = stats(); // stopped early: cancelled or abandoned
             Volatile.Write(ref _busy, 0);
         }
     }
@@ -248,6 +257,7 @@ public sealed class Generator
         }
         Cache.Truncate(q);
         _cached.RemoveRange(q, _cached.Count - q);
+        _cached.EnsureCapacity(Math.Min(P + o.MaxTokens + 1, ContextLength + 1));
         for (int l = L; l < Cache.Layers.Length; l++)
             Cache.Layers[l].Truncate(Math.Min(Cache.Layers[l].Length, mtpKeep));
 
@@ -261,7 +271,7 @@ public sealed class Generator
                 slots[t] = new TokenSlot(0, a + t, prompt[a + t]);
             Span<float> hidden = spec ? Grown(ref _hidden, T * H) : default;
             _rows[0] = T - 1;
-            Model.Forward(slots, [Cache], _rows.AsSpan(0, 1), _logits, hidden);
+            Model.Forward(slots, _caches, _rows.AsSpan(0, 1), _logits, hidden);
             _cached.AddRange(prompt.AsSpan(a, T));
             if (!spec)
                 continue;
@@ -273,7 +283,7 @@ public sealed class Generator
                 Span<TokenSlot> ms = Slots(n);
                 for (int t = 0; t < n; t++)
                     ms[t] = new TokenSlot(0, i + t, prompt[i + t + 1]);
-                Model.ForwardMtp(0, ms, [Cache], hidden.Slice((i - a) * H, n * H), Grown(ref _mtpLogits, n * c.VocabSize));
+                Model.ForwardMtp(0, ms, _caches, hidden.Slice((i - a) * H, n * H), Grown(ref _mtpLogits, n * c.VocabSize));
             }
             if (b == P)
                 hidden.Slice((T - 1) * H, H).CopyTo(Grown(ref _pending, 2 * H));
@@ -294,7 +304,7 @@ public sealed class Generator
         for (int t = 0; t < n; t++)
             slots[t] = new TokenSlot(0, m + t, m + t + 1 < N ? _cached[m + t + 1] : x);
         Span<float> logits = Grown(ref _mtpLogits, n * V);
-        Model.ForwardMtp(0, slots, [Cache], _pending.AsSpan(0, n * H), logits);
+        Model.ForwardMtp(0, slots, _caches, _pending.AsSpan(0, n * H), logits);
         return Sampler.ArgMax(logits.Slice((n - 1) * V, V));
     }
 
@@ -307,7 +317,7 @@ public sealed class Generator
         slots[1] = new TokenSlot(0, N + 1, d);
         _rows[0] = 0;
         _rows[1] = 1;
-        Model.Forward(slots, [Cache], _rows.AsSpan(0, 2), _logits, Grown(ref _hidden, 2 * H));
+        Model.Forward(slots, _caches, _rows.AsSpan(0, 2), _logits, Grown(ref _hidden, 2 * H));
         _cached.Add(x);
         _cached.Add(d);
     }
@@ -318,7 +328,7 @@ public sealed class Generator
         Span<TokenSlot> slots = Slots(1);
         slots[0] = new TokenSlot(0, Cache.Length, x);
         _rows[0] = 0;
-        Model.Forward(slots, [Cache], _rows.AsSpan(0, 1), _logits);
+        Model.Forward(slots, _caches, _rows.AsSpan(0, 1), _logits);
         _cached.Add(x);
     }
 

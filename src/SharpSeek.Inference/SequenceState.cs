@@ -21,6 +21,7 @@ internal sealed class SequenceState
         Sampler.AddPrompt(prompt);
         PromptTokens = prompt.Length;
         _maxTokens = o.MaxTokens;
+        Output = new List<int>(Math.Min(o.MaxTokens, 1 << 16));
         _decoder = tokenizer?.CreateStreamingDecoder(o.SkipSpecialTokens);
         _filter = new StopStringFilter(o.StopStrings);
         _stopTokens = new bool[vocabSize];
@@ -43,7 +44,7 @@ internal sealed class SequenceState
 
     public Sampler Sampler { get; }
 
-    public List<int> Output { get; } = [];
+    public List<int> Output { get; }
 
     public int PromptTokens { get; }
 

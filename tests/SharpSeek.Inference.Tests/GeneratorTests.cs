@@ -236,4 +236,31 @@ public class GeneratorTests
         var spec = new Generator(t).Generate(prompt, o with { Speculative = true });
         Assert.Equal(16, spec.Tokens.Count);
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void DecodingAllocatesNothingPerToken(bool speculative)
+    {
+        // docs/design.md: no per-token allocation on the decode path (no tokenizer here: text deltas are strings)
+        using ModelWeights w = WeightLoader.Load(Fixtures.Hf("v3-tiny"));
+        var g = new Generator(new Transformer(w));
+        var o = Greedy24 with { Speculative = speculative };
+        foreach (GenerationUpdate _ in g.Stream([5, 6, 7], o with { MaxTokens = 120 })) // warm-up: one-time growth
+        {
+        }
+        long Allocated(int tokens)
+        {
+            g.Reset();
+            using IEnumerator<GenerationUpdate> e = g.Stream([5, 6, 7], o with { MaxTokens = tokens }).GetEnumerator();
+            Assert.True(e.MoveNext()); // prefill and first token
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            while (e.MoveNext())
+            {
+            }
+            return GC.GetAllocatedBytesForCurrentThread() - before;
+        }
+        long few = Allocated(20), many = Allocated(120);
+        Assert.True(many - few <= 0, $"100 more tokens allocated {many - few} more bytes");
+    }
 }
