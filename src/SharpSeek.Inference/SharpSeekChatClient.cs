@@ -45,16 +45,17 @@ public sealed class SharpSeekChatClient : IChatClient
     }
 
     /// <summary>Loads a model directory (config.json, safetensors, tokenizer.json, tokenizer_config.json); the
-    /// client owns the weights.</summary>
-    public static SharpSeekChatClient Load(string directory, CacheType cacheType = CacheType.F32, GenerationOptions? defaults = null)
+    /// client owns the weights (not the <paramref name="backend"/>, which the caller disposes after the client).</summary>
+    public static SharpSeekChatClient Load(string directory, CacheType cacheType = CacheType.F32, GenerationOptions? defaults = null,
+                                           LoadOptions? loadOptions = null, SharpSeek.Tensors.ComputeBackend? backend = null)
     {
         BpeTokenizer tokenizer = BpeTokenizer.LoadFromDirectory(directory);
-        ModelWeights weights = WeightLoader.Load(directory);
+        ModelWeights weights = WeightLoader.Load(directory, null, loadOptions);
         try
         {
             if (tokenizer.VocabSize > weights.Config.VocabSize)
                 throw new InvalidDataException($"{directory}: the tokenizer has {tokenizer.VocabSize} tokens, the model {weights.Config.VocabSize}");
-            var generator = new Generator(new Transformer(weights), tokenizer, cacheType);
+            var generator = new Generator(new Transformer(weights, backend), tokenizer, cacheType);
             return new SharpSeekChatClient(generator, null, defaults, Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory))), weights);
         }
         catch
