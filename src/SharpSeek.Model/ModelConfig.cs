@@ -140,9 +140,11 @@ public sealed record ModelConfig
         }
     }
 
-    /// <summary>Reads and validates <c>config.json</c> in a model directory (or a path to the file itself).</summary>
+    /// <summary>Reads and validates <c>config.json</c> in a model directory (or a path to the file itself, or a .gguf file's metadata).</summary>
     public static ModelConfig Load(string path)
     {
+        if (Gguf.GgufModel.IsGgufPath(path))
+            return Gguf.GgufModel.LoadConfig(path);
         string file = Directory.Exists(path) ? Path.Combine(path, "config.json") : path;
         if (!File.Exists(file))
             throw new FileNotFoundException($"config.json not found: {file}", file);

@@ -28,9 +28,11 @@ public sealed record LoadOptions
 /// <summary>Builds the weight structure of a config from a source.</summary>
 public static class WeightLoader
 {
-    /// <summary>Opens a Hugging Face checkpoint directory (config.json + safetensors) and loads its weights.</summary>
+    /// <summary>Opens a Hugging Face checkpoint directory (config.json + safetensors), or a .gguf file, and loads its weights.</summary>
     public static ModelWeights Load(string directory, ModelConfig? config = null, LoadOptions? options = null)
     {
+        if (Gguf.GgufModel.IsGgufPath(directory))
+            return Gguf.GgufModel.Load(directory, config, options);
         config ??= ModelConfig.Load(directory);
         Checkpoint ckpt = Checkpoint.Open(directory);
         var owners = new OwnerList { ckpt };

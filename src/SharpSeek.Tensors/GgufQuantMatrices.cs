@@ -1,0 +1,532 @@
+// Two more llama.cpp block formats, used in place from GGUF files (ggml-common.h, ggml-quants.c):
+//   Q6_K (210 bytes / 256 values): uint8 ql[128] (low 4 bits), uint8 qh[64] (high 2 bits), int8 scales[16], fp16 d;
+//        value v = d · scales[v / 16] · (q6(v) − 32), where for v = 128h + 32k + l (h < 2, k < 4, l < 32)
+//        q6 = nibble (k < 2: low, else high) of ql[64h + 32(k & 1) + l] | ((qh[32h + l] >> 2k) & 3) << 4
+//   Q4_0 (18 bytes / 32 values): fp16 d, uint8 qs[16]; value j = d · ((qs[j] & 0xF) − 8), value 16 + j = d · ((qs[j] >> 4) − 8)
+// Q6_K multiplies Q8K activations (QuantizedInput: int8 per 256 with the [0, 2, 1, 3] sub-block order per 128),
+// Q4_0 multiplies Q8 activations (int16-widened int8 per 32), both accumulating integer products per block, as
+// llama.cpp's vec_dot_q6_K_q8_K and vec_dot_q4_0_q8_0 do. Each kernel has a scalar reference (DotScalar).
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace SharpSeek.Tensors;
+
+/// <summary>Q6_K weights: super-blocks of 256 6-bit values with int8 scales per 16 (llama.cpp block_q6_K).</summary>
+public sealed unsafe class Q6KMatrix : WeightMatrix
+{
+    public const int BlockValues = 256, BlockBytes = 210;
+    private const int QhOffset = 128, ScalesOffset = 192, DOffset = 208;
+    private readonly byte* _data;
+    private readonly object? _owner;
+
+    public Q6KMatrix(byte* data, int rows, int cols, object? owner) : base(rows, cols)
+    {
+        if (cols % BlockValues != 0)
+            throw new ArgumentException($"Q6_K needs a multiple of {BlockValues} columns, got {cols}");
+        _data = data;
+        _owner = owner;
+    }
+
+    public override WeightFormat Format => WeightFormat.Q6_K;
+    public override ActivationFormat InputFormat => ActivationFormat.Q8K;
+    public override long ByteSize => RowBytes(Cols) * Rows;
+    public static long RowBytes(int cols) => (long)cols / BlockValues * BlockBytes;
+    internal object? Owner => _owner;
+
+    /// <summary>Pointer to row r's blocks.</summary>
+    public byte* RowPointer(int r) => _data + r * RowBytes(Cols);
+
+    /// <summary>The 6-bit code (0..63) of value v (0..255) of a block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int Code(byte* blk, int v)
+    {
+        int h = v >> 7, k = (v >> 5) & 3, l = v & 31;
+        int ql = blk[64 * h + 32 * (k & 1) + l];
+        int lo = k < 2 ? ql & 0xF : ql >> 4;
+        int hi = (blk[QhOffset + 32 * h + l] >> (2 * k)) & 3;
+        return lo | hi << 4;
+    }
+
+    /// <summary>Quantizes a matrix into Q6_K blocks (llama.cpp quantize_row_q6_K_ref).</summary>
+    public static Q6KMatrix Quantize(WeightMatrix src, List<IDisposable> owners)
+    {
+        var buf = new NativeBuffer(RowBytes(src.Cols) * src.Rows);
+        owners.Add(buf);
+        var row = new float[src.Cols];
+        for (int r = 0; r < src.Rows; r++)
+        {
+            src.ReadRow(r, row);
+            QuantizeRow(row, buf.Pointer + r * RowBytes(src.Cols));
+        }
+        return new Q6KMatrix(buf.Pointer, src.Rows, src.Cols, buf);
+    }
+
+    /// <summary>
+    /// Writes one row of blocks as llama.cpp's quantize_row_q6_K_ref does: per 16 values a weighted least-squares
+    /// scale (make_qx_quants, nmax 32, weights x²), the 16 scales quantized to int8 against d = max scale / −128,
+    /// then the values re-quantized to [−32, 31] with the stored scales.
+    /// </summary>
+    public static void QuantizeRow(ReadOnlySpan<float> x, byte* dst)
+    {
+        if (x.Length % BlockValues != 0)
+            throw new ArgumentException($"Q6_K rows need a multiple of {BlockValues} values, got {x.Length}");
+        Span<sbyte> L = stackalloc sbyte[BlockValues];
+        Span<float> scales = stackalloc float[16];
+        for (int b = 0; b < x.Length / BlockValues; b++)
+        {
+            ReadOnlySpan<float> v = x.Slice(b * BlockValues, BlockValues);
+            byte* blk = dst + (long)b * BlockBytes;
+            float maxScale = 0, maxAbsScale = 0;
+            for (int ib = 0; ib < 16; ib++)
+            {
+                float scale = MakeQxQuants(v.Slice(16 * ib, 16), 32, L.Slice(16 * ib, 16));
+                scales[ib] = scale;
+                if (MathF.Abs(scale) > maxAbsScale)
+                {
+                    maxAbsScale = MathF.Abs(scale);
+                    maxScale = scale;
+                }
+            }
+            new Span<byte>(blk, BlockBytes).Clear();
+            if (maxAbsScale < 1e-15f)
+                continue;
+            float iscale = -128f / maxScale;
+            ushort dBits = Half16.FromFloat(1 / iscale);
+            *(ushort*)(blk + DOffset) = dBits;
+            sbyte* sc = (sbyte*)(blk + ScalesOffset);
+            for (int ib = 0; ib < 16; ib++)
+                sc[ib] = (sbyte)Math.Min(127, NearestInt(iscale * scales[ib]));
+            float dStored = Half16.ToFloat(dBits);
+            for (int j = 0; j < 16; j++)
+            {
+                float d = dStored * sc[j];
+                if (d == 0)
+                    continue;
+                for (int i = 0; i < 16; i++)
+                {
+                    int l = Math.Clamp(NearestInt(v[16 * j + i] / d), -32, 31);
+                    L[16 * j + i] = (sbyte)(l + 32);
+                }
+            }
+            for (int h = 0; h < 2; h++)
+            {
+                byte* ql = blk + 64 * h, qh = blk + QhOffset + 32 * h;
+                for (int l = 0; l < 32; l++)
+                {
+                    int q1 = L[128 * h + l], q2 = L[128 * h + l + 32], q3 = L[128 * h + l + 64], q4 = L[128 * h + l + 96];
+                    ql[l] = (byte)((q1 & 0xF) | (q3 & 0xF) << 4);
+                    ql[l + 32] = (byte)((q2 & 0xF) | (q4 & 0xF) << 4);
+                    qh[l] = (byte)((q1 >> 4) | (q2 >> 4) << 2 | (q3 >> 4) << 4 | (q4 >> 4) << 6);
+                }
+            }
+        }
+    }
+
+    /// <summary>llama.cpp make_qx_quants with rmse_type 1: returns the scale, L holds codes + nmax.</summary>
+    private static float MakeQxQuants(ReadOnlySpan<float> x, int nmax, Span<sbyte> L)
+    {
+        float max = 0, amax = 0;
+        foreach (float f in x)
+        {
+            if (MathF.Abs(f) > amax)
+            {
+                amax = MathF.Abs(f);
+                max = f;
+            }
+        }
+        if (amax < 1e-15f)
+        {
+            L.Clear();
+            return 0;
+        }
+        float iscale = -nmax / max;
+        float sumlx = 0, suml2 = 0;
+        for (int i = 0; i < x.Length; i++)
+        {
+            int l = Math.Clamp(NearestInt(iscale * x[i]), -nmax, nmax - 1);
+            L[i] = (sbyte)(l + nmax);
+            float w = x[i] * x[i];
+            sumlx += w * x[i] * l;
+            suml2 += w * l * l;
+        }
+        float scale = suml2 != 0 ? sumlx / suml2 : 0;
+        float best = scale * sumlx;
+        for (int step = -9; step <= 9; step++)
+        {
+            if (step == 0)
+                continue;
+            iscale = -(nmax + 0.1f * step) / max;
+            sumlx = suml2 = 0;
+            for (int i = 0; i < x.Length; i++)
+            {
+                int l = Math.Clamp(NearestInt(iscale * x[i]), -nmax, nmax - 1);
+                float w = x[i] * x[i];
+                sumlx += w * x[i] * l;
+                suml2 += w * l * l;
+            }
+            if (suml2 > 0 && sumlx * sumlx > best * suml2)
+            {
+                for (int i = 0; i < x.Length; i++)
+                    L[i] = (sbyte)(nmax + Math.Clamp(NearestInt(iscale * x[i]), -nmax, nmax - 1));
+                scale = sumlx / suml2;
+                best = scale * sumlx;
+            }
+        }
+        return scale;
+    }
+
+    /// <summary>Round to nearest, ties to even (llama.cpp nearest_int).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int NearestInt(float f) => (int)MathF.Round(f, MidpointRounding.ToEven);
+
+    public override void ReadRow(int row, Span<float> dst)
+    {
+        byte* p = RowPointer(row);
+        for (int b = 0; b < Cols / BlockValues; b++)
+        {
+            byte* blk = p + (long)b * BlockBytes;
+            float d = Half16.ToFloat(*(ushort*)(blk + DOffset));
+            sbyte* sc = (sbyte*)(blk + ScalesOffset);
+            for (int v = 0; v < BlockValues; v++)
+                dst[b * BlockValues + v] = d * sc[v >> 4] * (Code(blk, v) - 32);
+        }
+    }
+
+    public override float DotRow(int row, ReadOnlySpan<float> x)
+    {
+        Span<float> tmp = RowScratch(Cols).AsSpan(0, Cols);
+        ReadRow(row, tmp);
+        return TensorPrimitives.Dot(tmp, x.Slice(0, Cols));
+    }
+
+    public override void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount) => MatMul(x, 1, y, rowCount, rowStart, rowCount);
+
+    public override void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
+    {
+        QuantizedInput q = Scratch.Input;
+        q.Quantize(ActivationFormat.Q8K, x, tokens, Cols);
+        MatMulQuantized(q, y, ldy, rowStart, rowCount);
+    }
+
+    public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount)
+    {
+        CheckRows(rowStart, rowCount);
+        if (x.Format != ActivationFormat.Q8K || x.Cols != Cols)
+            throw new ArgumentException("Q6_K product needs Q8K activations of the same width");
+        int blocks = Cols / BlockValues, T = x.Tokens;
+        if (T > 0 && y.Length < (long)(T - 1) * ldy + rowCount)
+            throw new ArgumentException("MatMulQuantized: y too small");
+        fixed (sbyte* xq = x.Q8Array)
+        fixed (float* xd = x.ScaleArray)
+        fixed (float* yp = y)
+        {
+            for (int i = 0; i < rowCount; i++)
+            {
+                byte* w = RowPointer(rowStart + i);
+                for (int t = 0; t < T; t++)
+                    yp[(long)t * ldy + i] = Dot(w, xq + (long)t * Cols, xd + (long)t * blocks, blocks);
+            }
+        }
+    }
+
+    /// <summary>Σ over super-blocks of d_x · d · Σ_j scales[j] · Σ_{16 values} (q − 32) · x.</summary>
+    public static float Dot(byte* w, sbyte* xq, float* xd, int blocks)
+    {
+        if (Avx512BW.IsSupported)
+            return Dot512(w, xq, xd, blocks);
+        if (Avx2.IsSupported)
+            return Dot256(w, xq, xd, blocks);
+        return DotScalar(w, xq, xd, blocks);
+    }
+
+    private static float Dot512(byte* w, sbyte* xq, float* xd, int blocks)
+    {
+        Vector512<byte> m4 = Vector512.Create((byte)0xF), m2 = Vector512.Create((byte)3);
+        Vector512<byte> one32 = Vector512.Create((byte)32);
+        Vector512<short> idx0 = s_index0, idx1 = s_index1, idx2 = s_index2, idx3 = s_index3;
+        Vector512<float> acc = Vector512<float>.Zero;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* blk = w + (long)b * BlockBytes;
+            Vector512<short> sc = Avx512BW.ConvertToVector512Int16(Vector256.Create(Vector128.Load((sbyte*)(blk + ScalesOffset)), Vector128<sbyte>.Zero));
+            Vector512<int> isum = Vector512<int>.Zero;
+            for (int h = 0; h < 2; h++)
+            {
+                Vector512<byte> ql = Vector512.Load(blk + 64 * h);
+                Vector256<byte> qh256 = Vector256.Load(blk + QhOffset + 32 * h);
+                Vector512<byte> qh = Vector512.Create(qh256, Vector256.ShiftRightLogical(qh256.AsUInt16(), 2).AsByte());
+                // values 0..63 of the half (k = 0, 1) and 64..127 (k = 2, 3)
+                Vector512<byte> q01 = (ql & m4) | Vector512.ShiftLeft((qh & m2).AsUInt16(), 4).AsByte();
+                Vector512<byte> q23 = (Vector512.ShiftRightLogical(ql.AsUInt16(), 4).AsByte() & m4)
+                                    | Vector512.ShiftLeft((Vector512.ShiftRightLogical(qh.AsUInt16(), 4).AsByte() & m2).AsUInt16(), 4).AsByte();
+                // Q8K keeps natural sub-blocks [0, 1, 2, 3] of this half at slots [0, 2, 1, 3]
+                sbyte* x = xq + b * 256 + 128 * h;
+                Vector512<sbyte> x01 = Vector512.Create(Vector256.Load(x), Vector256.Load(x + 64));
+                Vector512<sbyte> x23 = Vector512.Create(Vector256.Load(x + 32), Vector256.Load(x + 96));
+                Vector512<short> p01 = Avx512BW.MultiplyAddAdjacent(q01, x01) - Avx512BW.MultiplyAddAdjacent(one32, x01);
+                Vector512<short> p23 = Avx512BW.MultiplyAddAdjacent(q23, x23) - Avx512BW.MultiplyAddAdjacent(one32, x23);
+                isum += Avx512BW.MultiplyAddAdjacent(p01, Avx512BW.PermuteVar32x16(sc, h == 0 ? idx0 : idx2))
+                      + Avx512BW.MultiplyAddAdjacent(p23, Avx512BW.PermuteVar32x16(sc, h == 0 ? idx1 : idx3));
+            }
+            float d = Half16.ToFloat(*(ushort*)(blk + DOffset)) * xd[b];
+            acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(isum), Vector512.Create(d), acc);
+        }
+        return Vector512.Sum(acc);
+    }
+
+    // int16 lane i of a 64-value product covers values 2i and 2i + 1, so it takes scale index base + i / 8
+    private static readonly Vector512<short> s_index0 = Index(0), s_index1 = Index(4), s_index2 = Index(8), s_index3 = Index(12);
+
+    private static Vector512<short> Index(int baseScale)
+    {
+        Vector512<short> v = default;
+        for (int i = 0; i < 32; i++)
+            v = v.WithElement(i, (short)(baseScale + i / 8));
+        return v;
+    }
+
+    private static float Dot256(byte* w, sbyte* xq, float* xd, int blocks)
+    {
+        Vector256<byte> m4 = Vector256.Create((byte)0xF), m2 = Vector256.Create((byte)3), one32 = Vector256.Create((byte)32);
+        float total = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* blk = w + (long)b * BlockBytes;
+            sbyte* sc = (sbyte*)(blk + ScalesOffset);
+            Vector256<int> isum = Vector256<int>.Zero;
+            for (int h = 0; h < 2; h++)
+            {
+                Vector256<byte> qh = Vector256.Load(blk + QhOffset + 32 * h);
+                for (int k = 0; k < 4; k++) // natural sub-block 4h + k: 32 values, scales 8h + 2k and 8h + 2k + 1
+                {
+                    Vector256<byte> ql = Vector256.Load(blk + 64 * h + 32 * (k & 1));
+                    Vector256<byte> lo = k < 2 ? ql & m4 : Vector256.ShiftRightLogical(ql.AsUInt16(), 4).AsByte() & m4;
+                    Vector256<byte> hi = Vector256.ShiftRightLogical(qh.AsUInt16(), 2 * k).AsByte() & m2;
+                    Vector256<byte> q = lo | Vector256.ShiftLeft(hi.AsUInt16(), 4).AsByte();
+                    Vector256<sbyte> x = Vector256.Load(xq + b * 256 + 32 * QuantizedInput.PermutedSubBlock(4 * h + k));
+                    Vector256<short> p = Avx2.MultiplyAddAdjacent(q, x) - Avx2.MultiplyAddAdjacent(one32, x);
+                    Vector256<short> s = Vector256.Create(Vector128.Create((short)sc[8 * h + 2 * k]), Vector128.Create((short)sc[8 * h + 2 * k + 1]));
+                    isum += Avx2.MultiplyAddAdjacent(p, s);
+                }
+            }
+            total += Half16.ToFloat(*(ushort*)(blk + DOffset)) * xd[b] * Vector256.Sum(isum);
+        }
+        return total;
+    }
+
+    /// <summary>The scalar definition of <see cref="Dot"/>.</summary>
+    public static float DotScalar(byte* w, sbyte* xq, float* xd, int blocks)
+    {
+        float total = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* blk = w + (long)b * BlockBytes;
+            sbyte* sc = (sbyte*)(blk + ScalesOffset);
+            long isum = 0;
+            for (int j = 0; j < 16; j++)
+            {
+                int dot = 0;
+                for (int i = 0; i < 16; i++)
+                {
+                    int v = 16 * j + i;
+                    int slot = QuantizedInput.PermutedSubBlock(v >> 5) * 32 + (v & 31);
+                    dot += (Code(blk, v) - 32) * xq[b * 256 + slot];
+                }
+                isum += (long)sc[j] * dot;
+            }
+            total += Half16.ToFloat(*(ushort*)(blk + DOffset)) * xd[b] * isum;
+        }
+        return total;
+    }
+}
+
+/// <summary>Q4_0 weights: blocks of 32 4-bit values with one fp16 scale (llama.cpp block_q4_0).</summary>
+public sealed unsafe class Q4_0Matrix : WeightMatrix
+{
+    public const int BlockValues = 32, BlockBytes = 18;
+    private readonly byte* _data;
+    private readonly object? _owner;
+
+    public Q4_0Matrix(byte* data, int rows, int cols, object? owner) : base(rows, cols)
+    {
+        if (cols % BlockValues != 0)
+            throw new ArgumentException($"Q4_0 needs a multiple of {BlockValues} columns, got {cols}");
+        _data = data;
+        _owner = owner;
+    }
+
+    public override WeightFormat Format => WeightFormat.Q4_0;
+    public override ActivationFormat InputFormat => ActivationFormat.Q8;
+    public override long ByteSize => RowBytes(Cols) * Rows;
+    public static long RowBytes(int cols) => (long)cols / BlockValues * BlockBytes;
+    internal object? Owner => _owner;
+
+    /// <summary>Pointer to row r's blocks.</summary>
+    public byte* RowPointer(int r) => _data + r * RowBytes(Cols);
+
+    /// <summary>Quantizes a matrix into Q4_0 blocks (llama.cpp quantize_row_q4_0_ref).</summary>
+    public static Q4_0Matrix Quantize(WeightMatrix src, List<IDisposable> owners)
+    {
+        var buf = new NativeBuffer(RowBytes(src.Cols) * src.Rows);
+        owners.Add(buf);
+        var row = new float[src.Cols];
+        for (int r = 0; r < src.Rows; r++)
+        {
+            src.ReadRow(r, row);
+            QuantizeRow(row, buf.Pointer + r * RowBytes(src.Cols));
+        }
+        return new Q4_0Matrix(buf.Pointer, src.Rows, src.Cols, buf);
+    }
+
+    /// <summary>Writes one row: d = (value of largest magnitude) / −8, codes min(15, trunc(x / d + 8.5)).</summary>
+    public static void QuantizeRow(ReadOnlySpan<float> x, byte* dst)
+    {
+        if (x.Length % BlockValues != 0)
+            throw new ArgumentException($"Q4_0 rows need a multiple of {BlockValues} values, got {x.Length}");
+        for (int b = 0; b < x.Length / BlockValues; b++)
+        {
+            ReadOnlySpan<float> v = x.Slice(b * BlockValues, BlockValues);
+            float amax = 0, max = 0;
+            foreach (float f in v)
+            {
+                if (amax < MathF.Abs(f))
+                {
+                    amax = MathF.Abs(f);
+                    max = f;
+                }
+            }
+            float d = max / -8, id = d != 0 ? 1f / d : 0f;
+            byte* blk = dst + (long)b * BlockBytes;
+            *(ushort*)blk = Half16.FromFloat(d);
+            for (int j = 0; j < 16; j++)
+            {
+                int x0 = Math.Min(15, (int)(v[j] * id + 8.5f));
+                int x1 = Math.Min(15, (int)(v[16 + j] * id + 8.5f));
+                blk[2 + j] = (byte)(x0 | x1 << 4);
+            }
+        }
+    }
+
+    public override void ReadRow(int row, Span<float> dst)
+    {
+        byte* p = RowPointer(row);
+        for (int b = 0; b < Cols / BlockValues; b++)
+        {
+            byte* blk = p + (long)b * BlockBytes;
+            float d = Half16.ToFloat(*(ushort*)blk);
+            for (int j = 0; j < 16; j++)
+            {
+                dst[b * 32 + j] = d * ((blk[2 + j] & 0xF) - 8);
+                dst[b * 32 + 16 + j] = d * ((blk[2 + j] >> 4) - 8);
+            }
+        }
+    }
+
+    public override float DotRow(int row, ReadOnlySpan<float> x)
+    {
+        Span<float> tmp = RowScratch(Cols).AsSpan(0, Cols);
+        ReadRow(row, tmp);
+        return TensorPrimitives.Dot(tmp, x.Slice(0, Cols));
+    }
+
+    public override void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount) => MatMul(x, 1, y, rowCount, rowStart, rowCount);
+
+    public override void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
+    {
+        QuantizedInput q = Scratch.Input;
+        q.Quantize(ActivationFormat.Q8, x, tokens, Cols);
+        MatMulQuantized(q, y, ldy, rowStart, rowCount);
+    }
+
+    public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount)
+    {
+        CheckRows(rowStart, rowCount);
+        if (x.Format != ActivationFormat.Q8 || x.Cols != Cols)
+            throw new ArgumentException("Q4_0 product needs Q8 activations of the same width");
+        int blocks = Cols / BlockValues, T = x.Tokens;
+        if (T > 0 && y.Length < (long)(T - 1) * ldy + rowCount)
+            throw new ArgumentException("MatMulQuantized: y too small");
+        fixed (short* xq = x.Q16Array)
+        fixed (float* xs = x.ScaleArray)
+        fixed (float* yp = y)
+        {
+            for (int i = 0; i < rowCount; i++)
+            {
+                byte* w = RowPointer(rowStart + i);
+                for (int t = 0; t < T; t++)
+                    yp[(long)t * ldy + i] = Dot(w, xq + (long)t * Cols, xs + (long)t * blocks, blocks);
+            }
+        }
+    }
+
+    /// <summary>Σ_b d_w[b]·d_x[b]·Σ_i (q_w[b,i] − 8)·q_x[b,i] over one row.</summary>
+    public static float Dot(byte* w, short* xq, float* xs, int blocks)
+    {
+        if (Avx512BW.IsSupported)
+        {
+            Vector512<float> a0 = Vector512<float>.Zero, a1 = a0;
+            int b = 0;
+            for (; b + 2 <= blocks; b += 2)
+            {
+                byte* k = w + (long)b * BlockBytes;
+                a0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(Widen512(k + 2), Vector512.Load(xq + b * 32))),
+                    Vector512.Create(Half16.ToFloat(*(ushort*)k) * xs[b]), a0);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(Widen512(k + BlockBytes + 2), Vector512.Load(xq + b * 32 + 32))),
+                    Vector512.Create(Half16.ToFloat(*(ushort*)(k + BlockBytes)) * xs[b + 1]), a1);
+            }
+            for (; b < blocks; b++)
+            {
+                byte* k = w + (long)b * BlockBytes;
+                a0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(Widen512(k + 2), Vector512.Load(xq + b * 32))),
+                    Vector512.Create(Half16.ToFloat(*(ushort*)k) * xs[b]), a0);
+            }
+            return Vector512.Sum(a0 + a1);
+        }
+        if (Avx2.IsSupported)
+        {
+            Vector256<float> acc = Vector256<float>.Zero;
+            Vector128<byte> m4 = Vector128.Create((byte)0xF);
+            Vector128<sbyte> c8 = Vector128.Create((sbyte)8);
+            for (int b = 0; b < blocks; b++)
+            {
+                byte* k = w + (long)b * BlockBytes;
+                Vector128<byte> q = Vector128.Load(k + 2);
+                Vector256<short> lo = Avx2.ConvertToVector256Int16((q & m4).AsSByte() - c8);
+                Vector256<short> hi = Avx2.ConvertToVector256Int16((Vector128.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & m4).AsSByte() - c8);
+                Vector256<int> p = Avx2.MultiplyAddAdjacent(lo, Vector256.Load(xq + b * 32)) + Avx2.MultiplyAddAdjacent(hi, Vector256.Load(xq + b * 32 + 16));
+                acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p), Vector256.Create(Half16.ToFloat(*(ushort*)k) * xs[b]), acc);
+            }
+            return Vector256.Sum(acc);
+        }
+        return DotScalar(w, xq, xs, blocks);
+    }
+
+    // the 32 codes of a block minus 8, widened to int16 in value order (16 low nibbles, then 16 high nibbles)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<short> Widen512(byte* qs)
+    {
+        Vector128<byte> q = Vector128.Load(qs), m4 = Vector128.Create((byte)0xF);
+        Vector256<byte> codes = Vector256.Create(q & m4, Vector128.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & m4);
+        return Avx512BW.ConvertToVector512Int16(codes.AsSByte() - Vector256.Create((sbyte)8));
+    }
+
+    /// <summary>The scalar definition of <see cref="Dot"/>.</summary>
+    public static float DotScalar(byte* w, short* xq, float* xs, int blocks)
+    {
+        float sum = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* blk = w + (long)b * BlockBytes;
+            int isum = 0;
+            for (int j = 0; j < 16; j++)
+            {
+                isum += ((blk[2 + j] & 0xF) - 8) * xq[b * 32 + j];
+                isum += ((blk[2 + j] >> 4) - 8) * xq[b * 32 + 16 + j];
+            }
+            sum += isum * (Half16.ToFloat(*(ushort*)blk) * xs[b]);
+        }
+        return sum;
+    }
+}
