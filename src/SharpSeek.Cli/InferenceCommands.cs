@@ -21,7 +21,7 @@ internal static class InferenceCommands
     // the options generate and chat share: model, runtime and sampling
     private sealed class Shared
     {
-        public readonly Option<string> Model = new("--model") { Description = "Model directory (config.json, safetensors; tokenizer.json for text)", Required = true };
+        public readonly Option<string> Model = DefaultModel.Option();
         public readonly Option<int> MaxTokens;
         public readonly Option<float?> Temperature = new("--temperature") { Description = "Softmax temperature; 0 = greedy (default 0.6)" };
         public readonly Option<int> TopK = new("--top-k") { Description = "Keep the k most likely tokens (0 = off)" };
@@ -101,7 +101,7 @@ internal static class InferenceCommands
             cmd.Options.Add(o);
         cmd.SetAction(pr => CliErrors.Run(() =>
         {
-            string dir = pr.GetValue(shared.Model)!;
+            string dir = DefaultModel.Resolve(pr.GetValue(shared.Model));
             string? ids = pr.GetValue(promptIds), text = pr.GetValue(prompt);
             if ((ids is null) == (text is null))
                 throw new ArgumentException("give exactly one of --prompt-ids and --prompt");
@@ -183,7 +183,7 @@ internal static class InferenceCommands
             cmd.Options.Add(o);
         cmd.SetAction(pr => CliErrors.Run(() =>
         {
-            string dir = pr.GetValue(shared.Model)!;
+            string dir = DefaultModel.Resolve(pr.GetValue(shared.Model));
             GenerationOptions options = shared.Options(pr);
             bool ansi = pr.GetValue(color) switch
             {

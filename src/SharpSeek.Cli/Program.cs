@@ -18,6 +18,7 @@ public static class Program
         // One line per group; keep alphabetical to avoid merge conflicts.
         return [
             .. CoreCommands.Create(),
+            .. EvalCommands.Create(),
             .. GgufCommands.Create(),
             .. InferenceCommands.Create(),
             .. PerfCommands.Create(),
