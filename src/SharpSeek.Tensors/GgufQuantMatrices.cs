@@ -225,10 +225,65 @@ public sealed unsafe class Q6KMatrix : WeightMatrix
             for (int i = 0; i < rowCount; i++)
             {
                 byte* w = RowPointer(rowStart + i);
-                for (int t = 0; t < T; t++)
+                int t = 0;
+                if (Avx512BW.IsSupported)
+                {
+                    for (; t + 4 <= T; t += 4)
+                        Dot512x4(w, xq + (long)t * Cols, Cols, xd + (long)t * blocks, blocks, yp + (long)t * ldy + i, ldy);
+                }
+                for (; t < T; t++)
                     yp[(long)t * ldy + i] = Dot(w, xq + (long)t * Cols, xd + (long)t * blocks, blocks);
             }
         }
+    }
+
+    /// <summary>One row against 4 tokens: codes and scales are unpacked once per super-block for all four.</summary>
+    private static void Dot512x4(byte* w, sbyte* xq, int xStride, float* xd, int blocks, float* y, int ldy)
+    {
+        Vector512<byte> m4 = Vector512.Create((byte)0xF), m2 = Vector512.Create((byte)3), one32 = Vector512.Create((byte)32);
+        Vector512<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* blk = w + (long)b * BlockBytes;
+            Vector512<short> sc = Avx512BW.ConvertToVector512Int16(Vector256.Create(Vector128.Load((sbyte*)(blk + ScalesOffset)), Vector128<sbyte>.Zero));
+            Vector512<int> i0 = default, i1 = default, i2 = default, i3 = default;
+            for (int h = 0; h < 2; h++)
+            {
+                Vector512<byte> ql = Vector512.Load(blk + 64 * h);
+                Vector256<byte> qh256 = Vector256.Load(blk + QhOffset + 32 * h);
+                Vector512<byte> qh = Vector512.Create(qh256, Vector256.ShiftRightLogical(qh256.AsUInt16(), 2).AsByte());
+                Vector512<byte> q01 = (ql & m4) | Vector512.ShiftLeft((qh & m2).AsUInt16(), 4).AsByte();
+                Vector512<byte> q23 = (Vector512.ShiftRightLogical(ql.AsUInt16(), 4).AsByte() & m4)
+                                    | Vector512.ShiftLeft((Vector512.ShiftRightLogical(qh.AsUInt16(), 4).AsByte() & m2).AsUInt16(), 4).AsByte();
+                Vector512<short> s01 = Avx512BW.PermuteVar32x16(sc, h == 0 ? s_index0 : s_index2);
+                Vector512<short> s23 = Avx512BW.PermuteVar32x16(sc, h == 0 ? s_index1 : s_index3);
+                sbyte* x = xq + b * 256 + 128 * h;
+                i0 += Half6(q01, q23, s01, s23, one32, x);
+                i1 += Half6(q01, q23, s01, s23, one32, x + xStride);
+                i2 += Half6(q01, q23, s01, s23, one32, x + 2 * xStride);
+                i3 += Half6(q01, q23, s01, s23, one32, x + 3 * xStride);
+            }
+            float d = Half16.ToFloat(*(ushort*)(blk + DOffset));
+            acc0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(i0), Vector512.Create(d * xd[b]), acc0);
+            acc1 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(i1), Vector512.Create(d * xd[blocks + b]), acc1);
+            acc2 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(i2), Vector512.Create(d * xd[2 * blocks + b]), acc2);
+            acc3 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(i3), Vector512.Create(d * xd[3 * blocks + b]), acc3);
+        }
+        y[0] = Vector512.Sum(acc0);
+        y[ldy] = Vector512.Sum(acc1);
+        y[2 * ldy] = Vector512.Sum(acc2);
+        y[3 * ldy] = Vector512.Sum(acc3);
+    }
+
+    // Σ (q − 32)·x·scale over one 128-value half for one token, as 16 int32 lanes
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> Half6(Vector512<byte> q01, Vector512<byte> q23, Vector512<short> s01, Vector512<short> s23, Vector512<byte> one32, sbyte* x)
+    {
+        Vector512<sbyte> x01 = Vector512.Create(Vector256.Load(x), Vector256.Load(x + 64));
+        Vector512<sbyte> x23 = Vector512.Create(Vector256.Load(x + 32), Vector256.Load(x + 96));
+        Vector512<short> p01 = Avx512BW.MultiplyAddAdjacent(q01, x01) - Avx512BW.MultiplyAddAdjacent(one32, x01);
+        Vector512<short> p23 = Avx512BW.MultiplyAddAdjacent(q23, x23) - Avx512BW.MultiplyAddAdjacent(one32, x23);
+        return Avx512BW.MultiplyAddAdjacent(p01, s01) + Avx512BW.MultiplyAddAdjacent(p23, s23);
     }
 
     /// <summary>Σ over super-blocks of d_x · d · Σ_j scales[j] · Σ_{16 values} (q − 32) · x.</summary>

@@ -69,6 +69,38 @@ public sealed unsafe class GgufQuantKernelTests
         }
     }
 
+    [Theory]
+    [InlineData(WeightFormat.Q6_K)]
+    [InlineData(WeightFormat.Q4_0)]
+    public void Multi_token_product_matches_per_token_scalar_dots(WeightFormat f)
+    {
+        const int rows = 6, cols = 768, tokens = 9; // two 4-token tiles and a remainder
+        (WeightMatrix m, NativeBuffer buf) = Quantized(f, Gaussian(rows * cols, 31), rows, cols);
+        using (buf)
+        {
+            var q = new QuantizedInput();
+            q.Quantize(m.InputFormat, Gaussian(tokens * cols, 32), tokens, cols);
+            var y = new float[tokens * (rows + 3)];
+            m.MatMulQuantized(q, y, rows + 3, 0, rows);
+            int blocks = cols / (f == WeightFormat.Q6_K ? 256 : 32);
+            fixed (sbyte* q8 = m is Q6KMatrix ? q.Q8.ToArray() : [])
+            fixed (short* q16 = m is Q4_0Matrix ? q.Q16.ToArray() : [])
+            fixed (float* s = q.Scales.ToArray())
+            {
+                for (int t = 0; t < tokens; t++)
+                {
+                    for (int r = 0; r < rows; r++)
+                    {
+                        float want = m is Q6KMatrix k
+                            ? Q6KMatrix.DotScalar(k.RowPointer(r), q8 + t * cols, s + t * blocks, blocks)
+                            : Q4_0Matrix.DotScalar(((Q4_0Matrix)m).RowPointer(r), q16 + t * cols, s + t * blocks, blocks);
+                        Assert.Equal(want, y[t * (rows + 3) + r], Math.Max(1e-4f, Math.Abs(want) * 1e-5f));
+                    }
+                }
+            }
+        }
+    }
+
     /// <summary>llama.cpp dequantize_row_q6_K, written out loop by loop.</summary>
     private static float[] DequantizeQ6K(byte[] blk)
     {

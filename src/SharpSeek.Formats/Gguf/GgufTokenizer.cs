@@ -74,7 +74,9 @@ public static class GgufTokenizer
         int maxId = byId.Count == 0 ? -1 : byId.Keys.Max();
         if (maxId >= vocabSize)
             throw new InvalidDataException($"{tokenizerJson}: token id {maxId} is outside the model's vocabulary of {vocabSize}");
-        var special = tok.AddedTokens.ToDictionary(t => t.Id, t => t.Special);
+        var special = new Dictionary<int, bool>();
+        foreach (AddedToken t in tok.AddedTokens)
+            special[t.Id] = t.Special;
         var tokens = new string[vocabSize];
         var types = new int[vocabSize];
         for (int id = 0; id < vocabSize; id++)

@@ -1,8 +1,8 @@
 // Loading a GGUF deepseek2 file (as llama.cpp's converter writes it, spec §9) as a SharpSeek model: metadata ->
 // ModelConfig, tensors -> an IWeightSource keyed by Hugging Face checkpoint names. Tensors are used in place from
 // the memory map (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K); stacked experts are sliced as views; kv_b_proj is
-// rebuilt from the split attn_k_b / attn_v_b (a small [Nh·(Dn+Dv), R] matrix, materialized in bf16 when both
-// halves are bf16, else fp32) or taken from a legacy attn_kv_b.
+// rebuilt from the split attn_k_b / attn_v_b (a small [Nh·(Dn+Dv), R] matrix, materialized in fp32 when a half is
+// F32 or F16, else in bf16: exact for bf16 halves, a rounding far below a quantized half's) or taken from a legacy attn_kv_b.
 using SharpSeek.Formats.Gguf;
 using SharpSeek.Tensors;
 using SharpSeek.Tokenizer;
@@ -291,7 +291,9 @@ public sealed unsafe class GgufWeightSource : IWeightSource
         CheckDims(kt, hfName, Dn, R, Nh);
         CheckDims(vt, hfName, R, Dv, Nh);
         WeightMatrix k = View(kt, hfName, 0, Nh * R, Dn), v = View(vt, hfName, 0, Nh * Dv, R);
-        bool bf16 = kt.Type == GgmlType.BF16 && vt.Type == GgmlType.BF16;
+        // bf16 halves stay exact in bf16; f32/f16 ones are kept exactly in fp32; quantized ones (already rounded to a
+        // few bits) are held in bf16, half the bytes the absorbed decode reads per token
+        bool bf16 = kt.Type is not (GgmlType.F32 or GgmlType.F16) && vt.Type is not (GgmlType.F32 or GgmlType.F16);
         var all = new float[(long)rows * cols];
         var kRow = new float[Dn];
         for (int h = 0; h < Nh; h++)
@@ -310,7 +312,7 @@ public sealed unsafe class GgufWeightSource : IWeightSource
             return new F32Matrix(rows, cols, all);
         var buf = new NativeBuffer((long)rows * cols * 2);
         _owners.Add(buf);
-        Bf16.FromFloat(all, new Span<ushort>(buf.Pointer, rows * cols)); // exact: the values came from bf16
+        Bf16.FromFloat(all, new Span<ushort>(buf.Pointer, rows * cols));
         return new Bf16Matrix((ushort*)buf.Pointer, rows, cols, buf);
     }
 }
