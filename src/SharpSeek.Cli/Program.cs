@@ -19,6 +19,7 @@ public static class Program
         return [
             .. CoreCommands.Create(),
             .. EvalCommands.Create(),
+            .. ExportCommands.Create(),
             .. GgufCommands.Create(),
             .. InferenceCommands.Create(),
             .. PerfCommands.Create(),

@@ -1,0 +1,47 @@
+// sharpseek export: a model (any format we load, a training checkpoint included) to a compact Hugging Face
+// checkpoint directory, with its tokenizer files.
+using System.CommandLine;
+using SharpSeek.Model;
+using SharpSeek.Tensors;
+
+namespace SharpSeek.Cli;
+
+internal static class ExportCommands
+{
+    public static IEnumerable<Command> Create() => [Export()];
+
+    private static Command Export()
+    {
+        var model = new Option<string>("--model") { Description = "Model directory or .gguf file", Required = true };
+        var output = new Option<string>("--out") { Description = "Output directory", Required = true };
+        var type = new Option<string>("--type") { Description = "bf16 or f32", DefaultValueFactory = _ => "bf16" };
+        var keep = new Option<bool>("--keep-mtp-copies") { Description = "Also write MTP embedding/head copies identical to the main ones" };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "Directory with tokenizer.json and tokenizer_config.json to copy (default: the model directory)" };
+        var cmd = new Command("export", "Write a model as a Hugging Face checkpoint (config.json, model.safetensors, tokenizer files)") { model, output, type, keep, tokenizer };
+        cmd.SetAction(pr => CliErrors.Run(() =>
+        {
+            string src = pr.GetValue(model)!, dst = pr.GetValue(output)!;
+            WeightFormat dtype = WeightConversion.ParseName(pr.GetValue(type)!);
+            if (Path.GetFullPath(src).TrimEnd('/') == Path.GetFullPath(dst).TrimEnd('/'))
+                throw new ArgumentException("--out must differ from --model");
+            using ModelWeights w = ModelLoading.Load(src);
+            int n = HfExport.Write(w, dst, dtype, dropSharedMtpCopies: !pr.GetValue(keep));
+            string? tokDir = pr.GetValue(tokenizer) ?? (Directory.Exists(src) ? src : null);
+            if (tokDir is not null && File.Exists(tokDir))
+                tokDir = Path.GetDirectoryName(Path.GetFullPath(tokDir));
+            if (pr.GetValue(tokenizer) is not null && !File.Exists(Path.Combine(tokDir!, "tokenizer.json")))
+                throw new FileNotFoundException($"--tokenizer: no tokenizer.json in {tokDir}");
+            if (tokDir is not null)
+            {
+                foreach (string f in new[] { "tokenizer.json", "tokenizer_config.json" })
+                {
+                    if (File.Exists(Path.Combine(tokDir, f)))
+                        File.Copy(Path.Combine(tokDir, f), Path.Combine(dst, f), overwrite: true);
+                }
+            }
+            Console.Error.WriteLine($"wrote {n} tensors to {dst} ({new FileInfo(Path.Combine(dst, "model.safetensors")).Length / 1e6:0.0} MB)");
+            return 0;
+        }));
+        return cmd;
+    }
+}
