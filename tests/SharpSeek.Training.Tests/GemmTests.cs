@@ -52,6 +52,26 @@ public sealed class GemmTests
         Assert.Equal(serial, threaded);
     }
 
+    [Theory]
+    [InlineData(GemmKind.NT)]
+    [InlineData(GemmKind.NN)]
+    [InlineData(GemmKind.TN)]
+    public void LargeShapesMatchReference(GemmKind kind)
+    {
+        // rows across cache blocks (512), a narrow last panel (100 = 3·32 + 4), reduction over three chunks
+        var rng = new Rng(3);
+        const int M = 1030, N = 100, K = 530;
+        float[] a = Rand(rng, M * K), b = Rand(rng, N * K), c0 = Rand(rng, M * N);
+        float[] want = (float[])c0.Clone(), serial = (float[])c0.Clone(), threaded = (float[])c0.Clone();
+        Gemm.Reference(kind, M, N, K, a, b, want, accumulate: true);
+        Gemm.Run(null, kind, M, N, K, a, b, serial, accumulate: true);
+        using var be = new ThreadedBackend(3);
+        Gemm.Run(be, kind, M, N, K, a, b, threaded, accumulate: true);
+        Assert.Equal(serial, threaded);
+        for (int i = 0; i < want.Length; i++)
+            Assert.True(Math.Abs(want[i] - serial[i]) <= 1e-5 * (1 + Math.Sqrt(K)) * (1 + Math.Abs(want[i])), $"{kind} [{i}]: {serial[i]} vs {want[i]}");
+    }
+
     private static float[] Rand(Rng rng, int n)
     {
         var x = new float[n];

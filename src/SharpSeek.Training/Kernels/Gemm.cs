@@ -2,12 +2,16 @@
 //   NT: C[M,N] (+)= A[M,K] · B[N,K]ᵀ   forward of a linear layer, Y = X Wᵀ
 //   NN: C[M,N] (+)= A[M,K] · B[K,N]    input gradient,           dX = dY W
 //   TN: C[M,N] (+)= A[K,M]ᵀ · B[K,N]   weight gradient,          dW = dYᵀ X
-// B is packed into zero-padded panels of NR columns per chunk of KC reduction steps; a 6 x NR register tile of
-// C is accumulated with FMAs and added to C once per chunk. Every element of C is computed the same way (same
-// chunks, same order) whatever the tiling, the edge handling or the number of threads, so results do not
-// depend on the thread count.
+// B is packed once per product into zero-padded panels of 32 columns (K rows of 32 floats each; a last panel of at
+// most 16 columns is packed 16 wide), shared by every worker; A is read in place (row pointers for NT/NN, one
+// strided row of A(·, p) for TN). A 6 x 32 register tile of C (6 x 16 on a narrow panel) accumulates FMAs over a
+// chunk of at most KC reduction steps and is added to C once per chunk. Every element of C is computed the same way
+// (same chunks, same order) whatever the tiling, the edge handling or the number of threads, so results do not depend
+// on the thread count. The micro-kernels keep their accumulators in registers: nothing after the loop is a call while
+// they are live (edge tiles go through a stack tile), which keeps the JIT from spilling them inside the loop.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using SharpSeek.Tensors;
 
 namespace SharpSeek.Training.Kernels;
@@ -27,12 +31,20 @@ public enum GemmKind
 public static unsafe class Gemm
 {
     private const int MR = 6;       // rows of the register tile
-    private const int KC = 256;     // reduction steps per packed chunk
+    private const int KC = 256;     // reduction steps per chunk
     private const int MB = 96;      // rows per parallel task (16 register tiles)
+    private const int RB = 512;     // rows per cache block (A block of RB x KC in L2)
     private const int NBPanels = 4; // panels per parallel task
+    private const int PW = 32;      // columns of a packed panel
 
-    /// <summary>Columns of a packed panel: 32 with AVX-512, else 16.</summary>
-    public static int NR { get; } = Vector512.IsHardwareAccelerated ? 32 : 16;
+    /// <summary>Columns of a packed panel (32).</summary>
+    public static int NR => PW;
+
+    /// <summary>Panels of a packed B with <paramref name="N"/> columns.</summary>
+    public static int Panels(int N) => (N + PW - 1) / PW;
+
+    /// <summary>Floats of a packed B [K, N].</summary>
+    public static long PackedLength(int N, int K) => (long)Panels(N) * K * PW;
 
     /// <summary>C (+)= op(A) · op(B) on the calling thread. Pointers address element [0, 0]; ld* are row strides in floats.</summary>
     public static void Run(GemmKind kind, int M, int N, int K, float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
@@ -45,22 +57,30 @@ public static unsafe class Gemm
                 Clear(c, M, N, ldc);
             return;
         }
-        Tile(kind, a, lda, b, ldb, c, ldc, K, accumulate, 0, M, 0, N);
+        float* pb = Scratch.Local(PackedLength(N, K));
+        Pack(kind == GemmKind.NT, N, K, b, ldb, pb, 0, Panels(N));
+        RunPacked(kind, M, N, K, a, lda, pb, c, ldc, accumulate, 0, M, 0, N);
     }
 
     /// <summary>As <see cref="Run"/>, with row and column blocks spread over <paramref name="backend"/>'s workers.</summary>
     public static void Run(ComputeBackend backend, GemmKind kind, int M, int N, int K, float* a, int lda, float* b, int ldb,
                            float* c, int ldc, bool accumulate)
     {
-        int nb = NR * NBPanels;
+        int nb = PW * NBPanels;
         int rowBlocks = (M + MB - 1) / MB, colBlocks = (N + nb - 1) / nb;
-        if (backend.Workers <= 1 || rowBlocks * colBlocks <= 1 || K <= 0 || (long)M * N * K < 1 << 18)
+        if (backend.Workers <= 1 || WorkerPool.InJob || rowBlocks * colBlocks <= 1 || K <= 0 || (long)M * N * K < 1 << 18)
         {
             Run(kind, M, N, K, a, lda, b, ldb, c, ldc, accumulate);
             return;
         }
+        int panels = Panels(N);
+        float* pb = Scratch.Shared(PackedLength(N, K));
         Job job = t_job ??= new Job();
-        job.Set(kind, M, N, K, a, lda, b, ldb, c, ldc, accumulate, colBlocks);
+        job.Set(kind, M, N, K, a, lda, b, ldb, pb, c, ldc, accumulate, colBlocks);
+        if ((long)N * K >= 1 << 16 && panels > 1)
+            backend.For(panels, job.PackBody);
+        else
+            Pack(kind == GemmKind.NT, N, K, b, ldb, pb, 0, panels);
         backend.For(rowBlocks * colBlocks, job.Body);
     }
 
@@ -109,123 +129,245 @@ public static unsafe class Gemm
     {
         private GemmKind _kind;
         private int _M, _N, _K, _lda, _ldb, _ldc, _colBlocks;
-        private float* _a, _b, _c;
+        private float* _a, _b, _pb, _c;
         private bool _acc;
-        public readonly Action<int> Body;
+        public readonly Action<int> Body, PackBody;
 
-        public Job() => Body = RunTask;
+        public Job()
+        {
+            Body = RunTask;
+            PackBody = PackTask;
+        }
 
-        public void Set(GemmKind kind, int M, int N, int K, float* a, int lda, float* b, int ldb, float* c, int ldc, bool acc, int colBlocks)
+        public void Set(GemmKind kind, int M, int N, int K, float* a, int lda, float* b, int ldb, float* pb, float* c, int ldc, bool acc, int colBlocks)
         {
             (_kind, _M, _N, _K, _lda, _ldb, _ldc, _acc, _colBlocks) = (kind, M, N, K, lda, ldb, ldc, acc, colBlocks);
             _a = a;
             _b = b;
+            _pb = pb;
             _c = c;
         }
 
+        private void PackTask(int panel) => Pack(_kind == GemmKind.NT, _N, _K, _b, _ldb, _pb, panel, panel + 1);
+
         private void RunTask(int task)
         {
-            int nb = NR * NBPanels;
+            int nb = PW * NBPanels;
             int i0 = task / _colBlocks * MB, j0 = task % _colBlocks * nb;
-            Tile(_kind, _a, _lda, _b, _ldb, _c, _ldc, _K, _acc, i0, Math.Min(_M, i0 + MB), j0, Math.Min(_N, j0 + nb));
+            RunPacked(_kind, _M, _N, _K, _a, _lda, _pb, _c, _ldc, _acc, i0, Math.Min(_M, i0 + MB), j0, Math.Min(_N, j0 + nb));
         }
     }
 
     [ThreadStatic] private static Job? t_job;
-    [ThreadStatic] private static float[]? t_pack;
 
-    /// <summary>C[i0:i1, j0:j1] for the full reduction, panel by panel, chunk by chunk.</summary>
-    private static void Tile(GemmKind kind, float* a, int lda, float* b, int ldb, float* c, int ldc, int K, bool accumulate,
-                             int i0, int i1, int j0, int j1)
+    /// <summary>
+    /// Packs panels [q0, q1) of B [K, N] into <paramref name="dst"/> (<see cref="PackedLength"/> floats): panel q at
+    /// q·K·32 holds rows p of B(p, 32q .. 32q+31), zero past N; a last panel of at most 16 columns is 16 floats per row.
+    /// transposed: B(p, j) = b[j·ldb + p] (NT); else B(p, j) = b[p·ldb + j].
+    /// </summary>
+    public static void Pack(bool transposed, int N, int K, float* b, int ldb, float* dst, int q0, int q1)
     {
-        int nrFull = NR;
-        float[] packArr = t_pack ??= GC.AllocateArray<float>(KC * 32, pinned: true);
-        fixed (float* pack = packArr)
+        for (int q = q0; q < q1; q++)
         {
-            // A(i, p) = a[i·ars + p·acs]
-            nint ars = kind == GemmKind.TN ? 1 : lda, acs = kind == GemmKind.TN ? lda : 1;
-            for (int j = j0; j < j1; j += nrFull)
+            int j = q * PW, w = Math.Min(PW, N - j), stride = w <= 16 ? 16 : PW;
+            float* panel = dst + (long)q * K * PW;
+            if (transposed)
+                PackTransposed(b + (long)j * ldb, ldb, K, w, stride, panel);
+            else
+                PackRows(b + j, ldb, K, w, stride, panel);
+        }
+    }
+
+    // panel[p·stride + jj] = src[p·ld + jj]
+    private static void PackRows(float* src, int ld, int K, int w, int stride, float* panel)
+    {
+        if (w == 32 && Vector512.IsHardwareAccelerated)
+        {
+            for (int p = 0; p < K; p++)
             {
-                int nr = Math.Min(nrFull, j1 - j);
-                for (int p0 = 0; p0 < K; p0 += KC)
+                Vector512.Store(Vector512.Load(src + (long)p * ld), panel + p * 32);
+                Vector512.Store(Vector512.Load(src + (long)p * ld + 16), panel + p * 32 + 16);
+            }
+            return;
+        }
+        if (w == 16 && Vector512.IsHardwareAccelerated)
+        {
+            for (int p = 0; p < K; p++)
+                Vector512.Store(Vector512.Load(src + (long)p * ld), panel + p * 16);
+            return;
+        }
+        for (int p = 0; p < K; p++)
+        {
+            float* s = src + (long)p * ld, d = panel + p * stride;
+            int jj = 0;
+            for (; jj < w; jj++)
+                d[jj] = s[jj];
+            for (; jj < stride; jj++)
+                d[jj] = 0f;
+        }
+    }
+
+    // panel[p·stride + jj] = src[jj·ld + p]: 8 x 8 blocks transposed in registers, scalar edges
+    private static void PackTransposed(float* src, int ld, int K, int w, int stride, float* panel)
+    {
+        int w8 = Avx.IsSupported ? w & ~7 : 0, k8 = Avx.IsSupported ? K & ~7 : 0;
+        for (int jj = 0; jj < w8; jj += 8)
+        {
+            float* s = src + (long)jj * ld;
+            for (int p = 0; p < k8; p += 8)
+                Transpose8x8(s + p, ld, panel + p * stride + jj, stride);
+            for (int r = 0; r < 8; r++)
+            {
+                for (int p = k8; p < K; p++)
+                    panel[p * stride + jj + r] = s[(long)r * ld + p];
+            }
+        }
+        for (int jj = w8; jj < w; jj++)
+        {
+            float* s = src + (long)jj * ld;
+            for (int p = 0; p < K; p++)
+                panel[p * stride + jj] = s[p];
+        }
+        if (w < stride)
+        {
+            for (int p = 0; p < K; p++)
+                new Span<float>(panel + p * stride + w, stride - w).Clear();
+        }
+    }
+
+    // d[k·ldd + r] = s[r·lds + k] for r, k < 8
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(float* s, int lds, float* d, int ldd)
+    {
+        Vector256<float> r0 = Avx.LoadVector256(s), r1 = Avx.LoadVector256(s + lds), r2 = Avx.LoadVector256(s + 2 * lds), r3 = Avx.LoadVector256(s + 3 * lds);
+        Vector256<float> r4 = Avx.LoadVector256(s + 4 * lds), r5 = Avx.LoadVector256(s + 5 * lds), r6 = Avx.LoadVector256(s + 6 * lds), r7 = Avx.LoadVector256(s + 7 * lds);
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+        Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5), t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+        Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE), u2 = Avx.Shuffle(t1, t3, 0x44), u3 = Avx.Shuffle(t1, t3, 0xEE);
+        Vector256<float> u4 = Avx.Shuffle(t4, t6, 0x44), u5 = Avx.Shuffle(t4, t6, 0xEE), u6 = Avx.Shuffle(t5, t7, 0x44), u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(d, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(d + ldd, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(d + 2 * ldd, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(d + 3 * ldd, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(d + 4 * ldd, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(d + 5 * ldd, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(d + 6 * ldd, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(d + 7 * ldd, Avx.Permute2x128(u3, u7, 0x31));
+    }
+
+    /// <summary>
+    /// C[i0:i1, j0:j1] (+)= op(A) · B for the full reduction, with B packed by <see cref="Pack"/> (j0 a multiple of 32).
+    /// A(i, p) = a[i·lda + p] (NT, NN) or a[p·lda + i] (TN).
+    /// </summary>
+    public static void RunPacked(GemmKind kind, int M, int N, int K, float* a, int lda, float* pb, float* c, int ldc, bool accumulate,
+                                 int i0, int i1, int j0, int j1)
+    {
+        if (K <= 0)
+        {
+            if (!accumulate)
+            {
+                for (int i = i0; i < i1; i++)
+                    new Span<float>(c + (long)i * ldc + j0, j1 - j0).Clear();
+            }
+            return;
+        }
+        // A(i, p) = a[i·ars + p·acs]; TN blocks are packed into tiles of MR rows (p-major, MR floats per step)
+        nint ars = kind == GemmKind.TN ? 1 : lda, acs = kind == GemmKind.TN ? lda : 1;
+        bool packA = kind == GemmKind.TN;
+        for (int ib = i0; ib < i1; ib += RB)
+        {
+            int ie = Math.Min(i1, ib + RB);
+            for (int p0 = 0; p0 < K; p0 += KC)
+            {
+                int kc = Math.Min(KC, K - p0);
+                bool add = accumulate || p0 > 0;
+                float* pa = null;
+                int tileStride = kc * MR + 8;
+                if (packA)
                 {
-                    int kc = Math.Min(KC, K - p0);
-                    PackB(kind, b, ldb, p0, kc, j, nr, pack);
-                    bool add = accumulate || p0 > 0;
-                    for (int i = i0; i < i1; i += MR)
+                    pa = Scratch.PackedA((long)((ie - ib + MR - 1) / MR) * tileStride);
+                    PackA(a + ib + (long)p0 * lda, lda, ie - ib, kc, M - ib, pa, tileStride);
+                }
+                for (int j = j0; j < j1; j += PW)
+                {
+                    int nr = Math.Min(PW, j1 - j), w = Math.Min(PW, N - j);
+                    bool narrow = w <= 16;
+                    float* bp = pb + (long)(j / PW) * K * PW + p0 * (narrow ? 16 : PW);
+                    for (int i = ib; i < ie; i += MR)
                     {
-                        int mr = Math.Min(MR, i1 - i);
-                        float* ap = a + i * ars + p0 * acs;
+                        int mr = Math.Min(MR, ie - i);
+                        float* ap;
+                        nint r, s;
+                        if (packA)
+                        {
+                            ap = pa + (long)((i - ib) / MR) * tileStride;
+                            r = 1;
+                            s = MR;
+                        }
+                        else
+                        {
+                            ap = a + i * ars + p0 * acs;
+                            r = ars;
+                            s = acs;
+                        }
                         float* cp = c + (long)i * ldc + j;
                         if (Vector512.IsHardwareAccelerated)
-                            Kernel512(ap, ars, acs, pack, kc, cp, ldc, add, mr, nr);
-                        else if (Vector256.IsHardwareAccelerated)
-                            Kernel256(ap, ars, acs, pack, kc, cp, ldc, add, mr, nr);
+                        {
+                            if (narrow)
+                                Kernel16(ap, r, s, bp, kc, cp, ldc, add, mr, nr);
+                            else
+                                Kernel32(ap, r, s, bp, kc, cp, ldc, add, mr, nr);
+                        }
+                        else if (Vector256.IsHardwareAccelerated && Fma.IsSupported)
+                        {
+                            int stride = narrow ? 16 : PW;
+                            Kernel256(ap, r, s, bp, stride, kc, cp, ldc, add, mr, Math.Min(16, nr));
+                            if (nr > 16)
+                                Kernel256(ap, r, s, bp + 16, stride, kc, cp + 16, ldc, add, mr, nr - 16);
+                        }
                         else
-                            KernelScalar(ap, ars, acs, pack, kc, cp, ldc, add, mr, nr);
+                        {
+                            KernelScalar(ap, r, s, bp, narrow ? 16 : PW, kc, cp, ldc, add, mr, nr);
+                        }
                     }
                 }
             }
         }
     }
 
-    /// <summary>pack[p·NR + jj] = B(p0 + p, j + jj) for jj &lt; nr, zero for nr ≤ jj &lt; NR.</summary>
-    private static void PackB(GemmKind kind, float* b, int ldb, int p0, int kc, int j, int nr, float* pack)
+    // TN operand: src[p·lda + i] for i < rows, p < kc → dst[(i / MR)·tileStride + p·MR + i % MR]; readable: floats
+    // readable from src on each row (full 8-float moves only where they stay inside)
+    private static void PackA(float* src, int lda, int rows, int kc, int readable, float* dst, int tileStride)
     {
-        int NRl = NR;
-        if (kind == GemmKind.NT)
+        int tiles = (rows + MR - 1) / MR;
+        for (int p = 0; p < kc; p++)
         {
-            // B(p, j) = b[j·ldb + p]: walk each source row (contiguous in p) and scatter with stride NR
-            if (nr < NRl)
-                new Span<float>(pack, kc * NRl).Clear();
-            for (int jj = 0; jj < nr; jj++)
+            float* s = src + (long)p * lda, d = dst + p * MR;
+            int t = 0;
+            if (Vector256.IsHardwareAccelerated)
             {
-                float* src = b + (long)(j + jj) * ldb + p0;
-                float* dst = pack + jj;
-                for (int p = 0; p < kc; p++)
-                    dst[p * NRl] = src[p];
+                for (; t < tiles && t * MR + 8 <= readable && t * MR + MR <= rows; t++)
+                    Vector256.Store(Vector256.Load(s + t * MR), d + (long)t * tileStride);
             }
-        }
-        else
-        {
-            // B(p, j) = b[p·ldb + j]: copy row segments
-            for (int p = 0; p < kc; p++)
+            for (; t < tiles; t++)
             {
-                float* src = b + (long)(p0 + p) * ldb + j;
-                float* dst = pack + p * NRl;
-                if (nr == NRl)
-                {
-                    if (NRl == 32)
-                    {
-                        Vector512.Store(Vector512.Load(src), dst);
-                        Vector512.Store(Vector512.Load(src + 16), dst + 16);
-                    }
-                    else
-                    {
-                        new ReadOnlySpan<float>(src, NRl).CopyTo(new Span<float>(dst, NRl));
-                    }
-                }
-                else
-                {
-                    int jj = 0;
-                    for (; jj < nr; jj++)
-                        dst[jj] = src[jj];
-                    for (; jj < NRl; jj++)
-                        dst[jj] = 0f;
-                }
+                int n = Math.Min(MR, rows - t * MR);
+                for (int r = 0; r < n; r++)
+                    d[(long)t * tileStride + r] = s[t * MR + r];
             }
         }
     }
 
     // Rows past mr read row 0 again (their results are discarded), so edge tiles use the same arithmetic.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel512(float* a, nint ars, nint acs, float* b, int kc, float* c, int ldc, bool add, int mr, int nr)
+    private static void Kernel32(float* a, nint ars, nint acs, float* b, int kc, float* c, int ldc, bool add, int mr, int nr)
     {
         float* a0 = a, a1 = mr > 1 ? a + ars : a, a2 = mr > 2 ? a + 2 * ars : a;
         float* a3 = mr > 3 ? a + 3 * ars : a, a4 = mr > 4 ? a + 4 * ars : a, a5 = mr > 5 ? a + 5 * ars : a;
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-        for (int p = 0; p < kc; p++)
+        float* bEnd = b + kc * 32;
+        while (b < bEnd)
         {
             Vector512<float> b0 = Vector512.Load(b), b1 = Vector512.Load(b + 16);
             b += 32;
@@ -243,37 +385,74 @@ public static unsafe class Gemm
             c50 = Vector512.FusedMultiplyAdd(t, b0, c50); c51 = Vector512.FusedMultiplyAdd(t, b1, c51);
             a0 += acs; a1 += acs; a2 += acs; a3 += acs; a4 += acs; a5 += acs;
         }
-        Store512(c, add, nr, c00, c01);
-        if (mr > 1) Store512(c + ldc, add, nr, c10, c11);
-        if (mr > 2) Store512(c + 2 * ldc, add, nr, c20, c21);
-        if (mr > 3) Store512(c + 3 * ldc, add, nr, c30, c31);
-        if (mr > 4) Store512(c + 4 * ldc, add, nr, c40, c41);
-        if (mr > 5) Store512(c + 5 * ldc, add, nr, c50, c51);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store512(float* c, bool add, int nr, Vector512<float> v0, Vector512<float> v1)
-    {
-        if (nr == 32)
+        if (mr == MR && nr == 32)
         {
             if (add)
             {
-                v0 = Vector512.Load(c) + v0;
-                v1 = Vector512.Load(c + 16) + v1;
+                c00 += Vector512.Load(c); c01 += Vector512.Load(c + 16);
+                c10 += Vector512.Load(c + ldc); c11 += Vector512.Load(c + ldc + 16);
+                c20 += Vector512.Load(c + 2 * ldc); c21 += Vector512.Load(c + 2 * ldc + 16);
+                c30 += Vector512.Load(c + 3 * ldc); c31 += Vector512.Load(c + 3 * ldc + 16);
+                c40 += Vector512.Load(c + 4 * ldc); c41 += Vector512.Load(c + 4 * ldc + 16);
+                c50 += Vector512.Load(c + 5 * ldc); c51 += Vector512.Load(c + 5 * ldc + 16);
             }
-            Vector512.Store(v0, c);
-            Vector512.Store(v1, c + 16);
+            Vector512.Store(c00, c); Vector512.Store(c01, c + 16);
+            Vector512.Store(c10, c + ldc); Vector512.Store(c11, c + ldc + 16);
+            Vector512.Store(c20, c + 2 * ldc); Vector512.Store(c21, c + 2 * ldc + 16);
+            Vector512.Store(c30, c + 3 * ldc); Vector512.Store(c31, c + 3 * ldc + 16);
+            Vector512.Store(c40, c + 4 * ldc); Vector512.Store(c41, c + 4 * ldc + 16);
+            Vector512.Store(c50, c + 5 * ldc); Vector512.Store(c51, c + 5 * ldc + 16);
             return;
         }
-        float* tmp = stackalloc float[32];
-        Vector512.Store(v0, tmp);
-        Vector512.Store(v1, tmp + 16);
-        for (int j = 0; j < nr; j++)
-            c[j] = add ? c[j] + tmp[j] : tmp[j];
+        float* tmp = stackalloc float[MR * 32];
+        Vector512.Store(c00, tmp); Vector512.Store(c01, tmp + 16);
+        Vector512.Store(c10, tmp + 32); Vector512.Store(c11, tmp + 48);
+        Vector512.Store(c20, tmp + 64); Vector512.Store(c21, tmp + 80);
+        Vector512.Store(c30, tmp + 96); Vector512.Store(c31, tmp + 112);
+        Vector512.Store(c40, tmp + 128); Vector512.Store(c41, tmp + 144);
+        Vector512.Store(c50, tmp + 160); Vector512.Store(c51, tmp + 176);
+        StoreEdge(tmp, 32, c, ldc, add, mr, nr);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel256(float* a, nint ars, nint acs, float* b, int kc, float* c, int ldc, bool add, int mr, int nr)
+    private static void Kernel16(float* a, nint ars, nint acs, float* b, int kc, float* c, int ldc, bool add, int mr, int nr)
+    {
+        float* a0 = a, a1 = mr > 1 ? a + ars : a, a2 = mr > 2 ? a + 2 * ars : a;
+        float* a3 = mr > 3 ? a + 3 * ars : a, a4 = mr > 4 ? a + 4 * ars : a, a5 = mr > 5 ? a + 5 * ars : a;
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default;
+        float* bEnd = b + kc * 16;
+        while (b < bEnd)
+        {
+            Vector512<float> b0 = Vector512.Load(b);
+            b += 16;
+            c0 = Vector512.FusedMultiplyAdd(Vector512.Create(*a0), b0, c0);
+            c1 = Vector512.FusedMultiplyAdd(Vector512.Create(*a1), b0, c1);
+            c2 = Vector512.FusedMultiplyAdd(Vector512.Create(*a2), b0, c2);
+            c3 = Vector512.FusedMultiplyAdd(Vector512.Create(*a3), b0, c3);
+            c4 = Vector512.FusedMultiplyAdd(Vector512.Create(*a4), b0, c4);
+            c5 = Vector512.FusedMultiplyAdd(Vector512.Create(*a5), b0, c5);
+            a0 += acs; a1 += acs; a2 += acs; a3 += acs; a4 += acs; a5 += acs;
+        }
+        if (mr == MR && nr == 16)
+        {
+            if (add)
+            {
+                c0 += Vector512.Load(c); c1 += Vector512.Load(c + ldc); c2 += Vector512.Load(c + 2 * ldc);
+                c3 += Vector512.Load(c + 3 * ldc); c4 += Vector512.Load(c + 4 * ldc); c5 += Vector512.Load(c + 5 * ldc);
+            }
+            Vector512.Store(c0, c); Vector512.Store(c1, c + ldc); Vector512.Store(c2, c + 2 * ldc);
+            Vector512.Store(c3, c + 3 * ldc); Vector512.Store(c4, c + 4 * ldc); Vector512.Store(c5, c + 5 * ldc);
+            return;
+        }
+        float* tmp = stackalloc float[MR * 16];
+        Vector512.Store(c0, tmp); Vector512.Store(c1, tmp + 16); Vector512.Store(c2, tmp + 32);
+        Vector512.Store(c3, tmp + 48); Vector512.Store(c4, tmp + 64); Vector512.Store(c5, tmp + 80);
+        StoreEdge(tmp, 16, c, ldc, add, mr, nr);
+    }
+
+    // 6 x 16 tile (two 8-float vectors per row); B rows are bstride floats apart
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel256(float* a, nint ars, nint acs, float* b, int bstride, int kc, float* c, int ldc, bool add, int mr, int nr)
     {
         float* a0 = a, a1 = mr > 1 ? a + ars : a, a2 = mr > 2 ? a + 2 * ars : a;
         float* a3 = mr > 3 ? a + 3 * ars : a, a4 = mr > 4 ? a + 4 * ars : a, a5 = mr > 5 ? a + 5 * ars : a;
@@ -282,7 +461,7 @@ public static unsafe class Gemm
         for (int p = 0; p < kc; p++)
         {
             Vector256<float> b0 = Vector256.Load(b), b1 = Vector256.Load(b + 8);
-            b += 16;
+            b += bstride;
             Vector256<float> t = Vector256.Create(*a0);
             c00 = Vector256.FusedMultiplyAdd(t, b0, c00); c01 = Vector256.FusedMultiplyAdd(t, b1, c01);
             t = Vector256.Create(*a1);
@@ -297,36 +476,47 @@ public static unsafe class Gemm
             c50 = Vector256.FusedMultiplyAdd(t, b0, c50); c51 = Vector256.FusedMultiplyAdd(t, b1, c51);
             a0 += acs; a1 += acs; a2 += acs; a3 += acs; a4 += acs; a5 += acs;
         }
-        Store256(c, add, nr, c00, c01);
-        if (mr > 1) Store256(c + ldc, add, nr, c10, c11);
-        if (mr > 2) Store256(c + 2 * ldc, add, nr, c20, c21);
-        if (mr > 3) Store256(c + 3 * ldc, add, nr, c30, c31);
-        if (mr > 4) Store256(c + 4 * ldc, add, nr, c40, c41);
-        if (mr > 5) Store256(c + 5 * ldc, add, nr, c50, c51);
+        float* tmp = stackalloc float[MR * 16];
+        Vector256.Store(c00, tmp); Vector256.Store(c01, tmp + 8);
+        Vector256.Store(c10, tmp + 16); Vector256.Store(c11, tmp + 24);
+        Vector256.Store(c20, tmp + 32); Vector256.Store(c21, tmp + 40);
+        Vector256.Store(c30, tmp + 48); Vector256.Store(c31, tmp + 56);
+        Vector256.Store(c40, tmp + 64); Vector256.Store(c41, tmp + 72);
+        Vector256.Store(c50, tmp + 80); Vector256.Store(c51, tmp + 88);
+        StoreEdge(tmp, 16, c, ldc, add, mr, nr);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store256(float* c, bool add, int nr, Vector256<float> v0, Vector256<float> v1)
+    private static void KernelScalar(float* a, nint ars, nint acs, float* b, int bstride, int kc, float* c, int ldc, bool add, int mr, int nr)
     {
-        float* tmp = stackalloc float[16];
-        Vector256.Store(v0, tmp);
-        Vector256.Store(v1, tmp + 8);
-        for (int j = 0; j < nr; j++)
-            c[j] = add ? c[j] + tmp[j] : tmp[j];
-    }
-
-    private static void KernelScalar(float* a, nint ars, nint acs, float* b, int kc, float* c, int ldc, bool add, int mr, int nr)
-    {
-        int NRl = NR;
         for (int r = 0; r < mr; r++)
         {
             for (int j = 0; j < nr; j++)
             {
                 float s = 0f;
                 for (int p = 0; p < kc; p++)
-                    s = MathF.FusedMultiplyAdd(a[r * ars + p * acs], b[p * NRl + j], s);
+                    s = MathF.FusedMultiplyAdd(a[r * ars + p * acs], b[p * bstride + j], s);
                 float* cp = c + (long)r * ldc + j;
                 *cp = add ? *cp + s : s;
+            }
+        }
+    }
+
+    // c[r, j] (+)= tile[r·ldt + j] for r < mr, j < nr
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void StoreEdge(float* tile, int ldt, float* c, int ldc, bool add, int mr, int nr)
+    {
+        for (int r = 0; r < mr; r++)
+        {
+            float* t = tile + r * ldt, cr = c + (long)r * ldc;
+            if (add)
+            {
+                for (int j = 0; j < nr; j++)
+                    cr[j] += t[j];
+            }
+            else
+            {
+                for (int j = 0; j < nr; j++)
+                    cr[j] = t[j];
             }
         }
     }
