@@ -2,7 +2,10 @@
 //   p ← p − lr·wd·p;  m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²
 //   p ← p − (lr / (1−β1^t)) · m / (sqrt(v)/sqrt(1−β2^t) + eps)
 // plus gradient clipping by the global L2 norm (torch.nn.utils.clip_grad_norm_: scale by max/(norm + 1e-6)
-// when the norm exceeds max). Moments are fp32 like the masters; bias corrections in double.
+// when the norm exceeds max). Moments are fp32 like the masters; bias corrections in double. The update and the norm run
+// over fixed chunks of 16K values (vectorized, spread over the backend's workers); the norm adds the chunks' fp64 sums in
+// order, so the result does not depend on the thread count.
+using System.Numerics;
 using SharpSeek.Tensors;
 
 namespace SharpSeek.Training;
@@ -21,10 +24,12 @@ public sealed record AdamWOptions
 /// <summary>AdamW state (first and second moments per parameter, step count) and update.</summary>
 public sealed class AdamW
 {
+    private const int Chunk = 1 << 14;
     private readonly IReadOnlyList<Parameter> _params;
     private readonly AdamWOptions _o;
     private readonly float[][] _m, _v;
     private readonly double[] _sq;
+    private readonly (int Param, int Start, int Length)[] _chunks;
     private readonly Action<int> _update, _norm;
     private float _lr, _step1, _bc2Sqrt, _clipScale;
 
@@ -34,7 +39,14 @@ public sealed class AdamW
         _o = options;
         _m = parameters.Select(p => new float[p.Length]).ToArray();
         _v = parameters.Select(p => new float[p.Length]).ToArray();
-        _sq = new double[parameters.Count];
+        var chunks = new List<(int, int, int)>();
+        for (int i = 0; i < parameters.Count; i++)
+        {
+            for (int s = 0; s < parameters[i].Length; s += Chunk)
+                chunks.Add((i, s, Math.Min(Chunk, parameters[i].Length - s)));
+        }
+        _chunks = chunks.ToArray();
+        _sq = new double[_chunks.Length];
         _update = UpdateOne;
         _norm = NormOne;
     }
@@ -50,10 +62,10 @@ public sealed class AdamW
     /// <summary>Second moments, one array per parameter (checkpointing).</summary>
     public IReadOnlyList<float[]> V => _v;
 
-    /// <summary>Global L2 norm of all gradients (fp64 sums per tensor, added in parameter order).</summary>
+    /// <summary>Global L2 norm of all gradients (fp64 sums per chunk, added in parameter order).</summary>
     public double GradNorm(ComputeBackend be)
     {
-        be.For(_params.Count, _norm);
+        be.For(_chunks.Length, _norm);
         double s = 0;
         foreach (double x in _sq)
             s += x;
@@ -62,9 +74,19 @@ public sealed class AdamW
 
     private void NormOne(int i)
     {
-        double s = 0;
-        foreach (float g in _params[i].Grad)
-            s += (double)g * g;
+        (int prm, int start, int n) = _chunks[i];
+        ReadOnlySpan<float> g = _params[prm].Grad.Slice(start, n);
+        int j = 0, w = Vector<float>.Count;
+        Vector<double> a0 = Vector<double>.Zero, a1 = Vector<double>.Zero;
+        for (; j <= n - w; j += w)
+        {
+            Vector.Widen(new Vector<float>(g.Slice(j, w)), out Vector<double> lo, out Vector<double> hi);
+            a0 += lo * lo;
+            a1 += hi * hi;
+        }
+        double s = Vector.Sum(a0 + a1);
+        for (; j < n; j++)
+            s += (double)g[j] * g[j];
         _sq[i] = s;
     }
 
@@ -80,19 +102,34 @@ public sealed class AdamW
         _lr = (float)lr;
         _step1 = (float)(lr / (1 - Math.Pow(_o.Beta1, Step)));
         _bc2Sqrt = (float)Math.Sqrt(1 - Math.Pow(_o.Beta2, Step));
-        be.For(_params.Count, _update);
+        be.For(_chunks.Length, _update);
         return norm;
     }
 
     private void UpdateOne(int i)
     {
-        Parameter prm = _params[i];
-        Span<float> p = prm.Values, g = prm.Grad;
-        float[] m = _m[i], v = _v[i];
+        (int idx, int start, int n) = _chunks[i];
+        Parameter prm = _params[idx];
+        Span<float> p = prm.Values.Slice(start, n), g = prm.Grad.Slice(start, n);
+        Span<float> m = _m[idx].AsSpan(start, n), v = _v[idx].AsSpan(start, n);
         float b1 = (float)_o.Beta1, b2 = (float)_o.Beta2, eps = (float)_o.Eps;
         float decay = prm.IsVector && !_o.DecayVectors ? 1f : 1f - _lr * (float)_o.WeightDecay;
         float clip = _clipScale, step = _step1, bc2 = _bc2Sqrt;
-        for (int j = 0; j < p.Length; j++)
+        int j = 0, w = Vector<float>.Count;
+        // the same operations as the scalar tail, lane by lane
+        Vector<float> vb1 = new(b1), vc1 = new(1f - b1), vb2 = new(b2), vc2 = new(1f - b2), veps = new(eps);
+        Vector<float> vdecay = new(decay), vclip = new(clip), vstep = new(step), vbc2 = new(bc2);
+        for (; j <= n - w; j += w)
+        {
+            Vector<float> gj = new Vector<float>(g.Slice(j, w)) * vclip;
+            Vector<float> mj = vb1 * new Vector<float>(m.Slice(j, w)) + vc1 * gj;
+            Vector<float> vj = vb2 * new Vector<float>(v.Slice(j, w)) + vc2 * gj * gj;
+            mj.CopyTo(m.Slice(j, w));
+            vj.CopyTo(v.Slice(j, w));
+            Vector<float> denom = Vector.SquareRoot(vj) / vbc2 + veps;
+            (new Vector<float>(p.Slice(j, w)) * vdecay - vstep * (mj / denom)).CopyTo(p.Slice(j, w));
+        }
+        for (; j < n; j++)
         {
             float gj = g[j] * clip;
             float mj = m[j] = b1 * m[j] + (1f - b1) * gj;

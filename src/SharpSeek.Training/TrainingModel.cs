@@ -10,6 +10,7 @@
 using SharpSeek.Model;
 using SharpSeek.Model.Layers;
 using SharpSeek.Tensors;
+using SharpSeek.Training.Kernels;
 using SharpSeek.Training.Layers;
 
 namespace SharpSeek.Training;
@@ -40,7 +41,7 @@ public sealed record TrainingModelOptions
 public readonly record struct LossBreakdown(double Total, double Ce, double Mtp, double Balance);
 
 /// <summary>Trains a model: fused forward + backward over one batch shape.</summary>
-public sealed class TrainingModel
+public sealed unsafe class TrainingModel
 {
     private readonly ModelParameters _p;
     private readonly ModelConfig _c;
@@ -60,6 +61,7 @@ public sealed class TrainingModel
     private readonly string[] _moeNames;
     private readonly MoeWeights[] _moeLayers;
     private readonly Action<int> _ceRow;
+    private readonly PinnedBuffer _headF, _headB; // LM / MTP head packed for the forward (NT) and the input gradient (NN)
     private CeJob _ceJob;
 
     public TrainingModel(ModelParameters parameters, TrainingModelOptions options)
@@ -111,6 +113,8 @@ public sealed class TrainingModel
         _dxA = new float[_N * _H];
         _dxB = new float[_N * _H];
         _logits = new float[_rowsPerChunk * _V];
+        _headF = new PinnedBuffer(Kernels.Gemm.PackedLength(_V, _H));
+        _headB = new PinnedBuffer(Kernels.Gemm.PackedLength(_H, _V));
         _rowLoss = new double[_N];
         _tgt = new int[_N];
 
@@ -163,7 +167,7 @@ public sealed class TrainingModel
         int L = _c.NumHiddenLayers, N = _N, H = _H;
         float alpha = _o.BalanceAlpha;
         double balance = ForwardBlocks(inputs);
-        RmsNorm.Forward(_x[L], w.Norm, (float)_c.RmsNormEps, _rstdF, _hpost, N);
+        RmsNorm.Forward(_be, _x[L], w.Norm, (float)_c.RmsNormEps, _rstdF, _hpost, N);
 
         // main head: loss and dh (overwritten), dLmHead
         int valid = CountValid(targets);
@@ -184,8 +188,7 @@ public sealed class TrainingModel
 
         // final norm, blocks in reverse, embedding
         Span<float> dx = _dxA.AsSpan(0, N * H), dxNext = _dxB.AsSpan(0, N * H);
-        dx.Clear();
-        RmsNorm.Backward(_dh, _x[L], w.Norm, _rstdF, dx, g.Norm, N);
+        RmsNorm.Backward(_be, _dh, H, _x[L], H, w.Norm, _rstdF, dx, H, g.Norm, N, accumulate: false);
         for (int l = L - 1; l >= 0; l--)
         {
             if (_o.Recompute)
@@ -195,7 +198,7 @@ public sealed class TrainingModel
             dx = dxNext;
             dxNext = tmp;
         }
-        Embedding.Backward(inputs, dx, Params.F32(g.Embed).Data, H);
+        Embedding.Backward(_be, inputs, dx, Params.F32(g.Embed).Data, H);
         double total = ce + _o.MtpLambda * mtp + balance;
         return new LossBreakdown(total, ce, mtp, balance);
     }
@@ -205,7 +208,7 @@ public sealed class TrainingModel
     {
         CheckBatch(inputs, targets);
         ForwardBlocks(inputs);
-        RmsNorm.Forward(_x[_c.NumHiddenLayers], _p.Weights.Norm, (float)_c.RmsNormEps, _rstdF, _hpost, _N);
+        RmsNorm.Forward(_be, _x[_c.NumHiddenLayers], _p.Weights.Norm, (float)_c.RmsNormEps, _rstdF, _hpost, _N);
         int valid = CountValid(targets);
         targets.CopyTo(_tgt);
         return HeadLoss(Params.F32(_p.Weights.LmHead), null, _hpost, _tgt, _N, 1f, _dh, backward: false) / Math.Max(1, valid);
@@ -217,7 +220,7 @@ public sealed class TrainingModel
         if (inputs.Length != _N || logits.Length < (long)_N * _V)
             throw new ArgumentException($"Logits: inputs must hold {_N} ids and logits {_N} x {_V} floats");
         ForwardBlocks(inputs);
-        RmsNorm.Forward(_x[_c.NumHiddenLayers], _p.Weights.Norm, (float)_c.RmsNormEps, _rstdF, _hpost, _N);
+        RmsNorm.Forward(_be, _x[_c.NumHiddenLayers], _p.Weights.Norm, (float)_c.RmsNormEps, _rstdF, _hpost, _N);
         Linear.Forward(_be, _hpost, Params.F32(_p.Weights.LmHead), logits, _N);
     }
 
@@ -246,7 +249,7 @@ public sealed class TrainingModel
     private double ForwardBlocks(ReadOnlySpan<int> inputs)
     {
         ModelWeights w = _p.Weights;
-        Embedding.Forward(inputs, Params.F32(w.Embed), _x[0]);
+        Embedding.Forward(_be, inputs, Params.F32(w.Embed), _x[0]);
         double balance = 0;
         int m = 0;
         for (int l = 0; l < _c.NumHiddenLayers; l++)
@@ -270,19 +273,28 @@ public sealed class TrainingModel
                             Span<float> dx, bool backward)
     {
         int H = _H, V = _V;
-        for (int r0 = 0; r0 < N; r0 += _rowsPerChunk)
+        float* packF = _headF.Pointer, packB = _headB.Pointer;
+        fixed (float* ph = head.Data, px = x, pdx = dx, plog = _logits)
         {
-            int m = Math.Min(_rowsPerChunk, N - r0);
-            Span<float> logits = _logits.AsSpan(0, m * V);
-            ReadOnlySpan<float> xr = x.Slice(r0 * H, m * H);
-            Linear.Forward(_be, xr, head, logits, m);
-            _ceJob = new CeJob(tgt, r0, scale, backward);
-            _be.For(m, _ceRow);
+            // the head is packed once per call: B(h, v) = head[v, h] for the logits, B(v, h) = head[v, h] for dx
+            Kernels.Gemm.Pack(_be, true, V, H, ph, H, packF);
             if (backward)
+                Kernels.Gemm.Pack(_be, false, H, V, ph, H, packB);
+            for (int r0 = 0; r0 < N; r0 += _rowsPerChunk)
             {
-                Span<float> dxr = dx.Slice(r0 * H, m * H);
-                Kernels.Gemm.Run(_be, Kernels.GemmKind.NN, m, H, V, logits, head.Data, dxr, accumulate: false);
-                Kernels.Gemm.Run(_be, Kernels.GemmKind.TN, V, H, m, logits, xr, dhead!.Data, accumulate: true);
+                int m = Math.Min(_rowsPerChunk, N - r0);
+                float* xr = px + (long)r0 * H;
+                Kernels.Gemm.RunPacked(_be, Kernels.GemmKind.NT, m, V, H, xr, H, packF, H, plog, V, accumulate: false);
+                _ceJob = new CeJob(tgt, r0, scale, backward);
+                _be.For(m, _ceRow);
+                if (backward)
+                {
+                    fixed (float* pdh = dhead!.Data)
+                    {
+                        Kernels.Gemm.RunPacked(_be, Kernels.GemmKind.NN, m, H, V, plog, V, packB, V, pdx + (long)r0 * H, H, accumulate: false);
+                        Kernels.Gemm.Run(_be, Kernels.GemmKind.TN, V, H, m, plog, V, xr, H, pdh, H, accumulate: true);
+                    }
+                }
             }
         }
         double sum = 0;
@@ -360,31 +372,41 @@ public sealed class TrainingModel
         int prevS = k == 1 ? _T : _mtp[k - 2].S;
         for (int b = 0; b < _B; b++)
         {
-            for (int i = 0; i < S; i++)
-            {
-                int n = b * S + i;
-                s.Tokens[n] = inputs[b * _T + i + k];
-                s.Targets[n] = targets[b * _T + i + k];
-                prev.Slice((b * prevS + i) * H, H).CopyTo(s.HIn.AsSpan(n * H, H));
-            }
+            inputs.Slice(b * _T + k, S).CopyTo(s.Tokens.AsSpan(b * S, S));
+            targets.Slice(b * _T + k, S).CopyTo(s.Targets.AsSpan(b * S, S));
         }
-        Embedding.Forward(s.Tokens, Params.F32(w.Embed), s.EIn);
-        for (int n = 0; n < N; n++)
-        {
-            // u = [enorm(embedding) ; hnorm(hidden)]: embedding first (vLLM, SGLang, Megatron)
-            s.RstdE[n] = Ops.RmsNorm(s.EIn.AsSpan(n * H, H), w.ENorm, eps, s.U.AsSpan(n * 2 * H, H));
-            s.RstdH[n] = Ops.RmsNorm(s.HIn.AsSpan(n * H, H), w.HNorm, eps, s.U.AsSpan(n * 2 * H + H, H));
-        }
+        fixed (float* pp = prev, ph = s.HIn)
+            Rows.For(_be, N, 64, new ShiftJob(pp, ph, S, prevS, H, toPrev: false));
+        Embedding.Forward(_be, s.Tokens, Params.F32(w.Embed), s.EIn);
+        // u = [enorm(embedding) ; hnorm(hidden)]: embedding first (vLLM, SGLang, Megatron)
+        RmsNorm.Forward(_be, s.EIn, H, w.ENorm, eps, s.RstdE, s.U, 2 * H, N);
+        RmsNorm.Forward(_be, s.HIn, H, w.HNorm, eps, s.RstdH, s.U.AsSpan(H), 2 * H, N);
         Linear.Forward(_be, s.U, Params.F32(w.EhProj), s.X0, N);
         s.Block.Forward(_be, w.Layer, s.X0, _cos, _sin, s.Acts, s.X1, _o.BalanceAlpha);
         _counts[_counts.Length - _mtp.Length + k - 1].AsSpan().Clear();
         s.Acts.Moe!.Count.CopyTo(_counts[_counts.Length - _mtp.Length + k - 1], 0);
         s.Acts.Moe.Experts.CopyTo(_choices[_counts.Length - _mtp.Length + k - 1], 0);
-        RmsNorm.Forward(s.X1, w.HeadNorm, eps, s.RstdO, s.Out, N);
+        RmsNorm.Forward(_be, s.X1, w.HeadNorm, eps, s.RstdO, s.Out, N);
         int valid = CountValid(s.Targets);
         float scale = valid == 0 ? 0f : _o.MtpLambda / _mtp.Length / valid;
         double loss = HeadLoss(Params.F32(w.Head), Params.F32(g.Head), s.Out, s.Targets, N, scale, s.DOut, backward: true) / Math.Max(1, valid);
         return (loss, s.Acts.Moe.BalanceLoss);
+    }
+
+    // rows n = b·S + i of the MTP module ↔ rows b·prevS + i of the previous depth: copy (forward) or add (backward)
+    private readonly struct ShiftJob(float* prev, float* rows, int S, int prevS, int H, bool toPrev) : IRowJob
+    {
+        public void Run(int block, int r0, int r1)
+        {
+            for (int n = r0; n < r1; n++)
+            {
+                float* p = prev + ((long)(n / S) * prevS + n % S) * H, r = rows + (long)n * H;
+                if (toPrev)
+                    Vec.Add(p, r, p, H);
+                else
+                    Buffer.MemoryCopy(p, r, H * 4L, H * 4L);
+            }
+        }
     }
 
     private void MtpBackward(int k, ReadOnlySpan<int> inputs)
@@ -393,23 +415,17 @@ public sealed class TrainingModel
         MtpWeights w = _p.Weights.Mtp[k - 1];
         MtpWeights g = _p.Grads.Mtp[k - 1];
         int S = s.S, N = _B * S, H = _H;
-        Array.Clear(s.DX1);
-        RmsNorm.Backward(s.DOut, s.X1, w.HeadNorm, s.RstdO, s.DX1, g.HeadNorm, N);
+        RmsNorm.Backward(_be, s.DOut, H, s.X1, H, w.HeadNorm, s.RstdO, s.DX1, H, g.HeadNorm, N, accumulate: false);
         s.Block.Backward(_be, w.Layer, g.Layer, s.X0, _cos, _sin, s.Acts, s.DX1, s.DX0, _o.BalanceAlpha);
-        Array.Clear(s.DU);
-        Linear.Backward(_be, s.DX0, s.U, Params.F32(w.EhProj), s.DU, Params.F32(g.EhProj).Data, N);
+        Linear.Backward(_be, s.DX0, s.U, Params.F32(w.EhProj), s.DU, Params.F32(g.EhProj).Data, N, accumulateDx: false);
         // split du into the embedding and hidden halves; the hidden half flows to h^{k-1}
         Span<float> dPrev = k == 1 ? _dh : _mtp[k - 2].DOut;
         int prevS = k == 1 ? _T : _mtp[k - 2].S;
-        Span<float> dE = s.DX1.AsSpan(0, N * H); // free now: reuse for d(embedding)
-        dE.Clear();
-        for (int n = 0; n < N; n++)
-        {
-            int b = n / S, i = n % S;
-            RmsNorm.Backward(s.DU.AsSpan(n * 2 * H, H), s.EIn.AsSpan(n * H, H), w.ENorm, s.RstdE.AsSpan(n, 1), dE.Slice(n * H, H), g.ENorm, 1);
-            RmsNorm.Backward(s.DU.AsSpan(n * 2 * H + H, H), s.HIn.AsSpan(n * H, H), w.HNorm, s.RstdH.AsSpan(n, 1),
-                             dPrev.Slice((b * prevS + i) * H, H), g.HNorm, 1);
-        }
-        Embedding.Backward(s.Tokens, dE, Params.F32(g.Embed).Data, H);
+        Span<float> dE = s.DX1.AsSpan(0, N * H), dH = s.DX0.AsSpan(0, N * H); // free now: reuse
+        RmsNorm.Backward(_be, s.DU, 2 * H, s.EIn, H, w.ENorm, s.RstdE, dE, H, g.ENorm, N, accumulate: false);
+        RmsNorm.Backward(_be, s.DU.AsSpan(H), 2 * H, s.HIn, H, w.HNorm, s.RstdH, dH, H, g.HNorm, N, accumulate: false);
+        fixed (float* pp = dPrev, ph = dH)
+            Rows.For(_be, N, 64, new ShiftJob(pp, ph, S, prevS, H, toPrev: true));
+        Embedding.Backward(_be, s.Tokens, dE, Params.F32(g.Embed).Data, H);
     }
 }

@@ -57,7 +57,7 @@ public static unsafe class Gemm
                 Clear(c, M, N, ldc);
             return;
         }
-        float* pb = Scratch.Local(PackedLength(N, K));
+        float* pb = Scratch.Get(ScratchSlot.PackB, PackedLength(N, K));
         Pack(kind == GemmKind.NT, N, K, b, ldb, pb, 0, Panels(N));
         RunPacked(kind, M, N, K, a, lda, pb, c, ldc, accumulate, 0, M, 0, N);
     }
@@ -66,21 +66,60 @@ public static unsafe class Gemm
     public static void Run(ComputeBackend backend, GemmKind kind, int M, int N, int K, float* a, int lda, float* b, int ldb,
                            float* c, int ldc, bool accumulate)
     {
-        int nb = PW * NBPanels;
-        int rowBlocks = (M + MB - 1) / MB, colBlocks = (N + nb - 1) / nb;
-        if (backend.Workers <= 1 || WorkerPool.InJob || rowBlocks * colBlocks <= 1 || K <= 0 || (long)M * N * K < 1 << 18)
+        if (!Parallel(backend, M, N, K))
         {
             Run(kind, M, N, K, a, lda, b, ldb, c, ldc, accumulate);
             return;
         }
+        float* pb = Scratch.Get(ScratchSlot.SharedB, PackedLength(N, K));
+        Pack(backend, kind == GemmKind.NT, N, K, b, ldb, pb);
+        RunPackedParallel(backend, kind, M, N, K, a, lda, pb, K, c, ldc, accumulate);
+    }
+
+    /// <summary><see cref="Pack(bool, int, int, float*, int, float*, int, int)"/> of every panel, panels spread over the workers when large.</summary>
+    public static void Pack(ComputeBackend backend, bool transposed, int N, int K, float* b, int ldb, float* dst)
+    {
         int panels = Panels(N);
-        float* pb = Scratch.Shared(PackedLength(N, K));
-        Job job = t_job ??= new Job();
-        job.Set(kind, M, N, K, a, lda, b, ldb, pb, c, ldc, accumulate, colBlocks);
-        if ((long)N * K >= 1 << 16 && panels > 1)
+        if (backend.Workers > 1 && !WorkerPool.InJob && (long)N * K >= 1 << 16 && panels > 1)
+        {
+            Job job = t_job ??= new Job();
+            job.SetPack(transposed, N, K, b, ldb, dst);
             backend.For(panels, job.PackBody);
+        }
         else
-            Pack(kind == GemmKind.NT, N, K, b, ldb, pb, 0, panels);
+        {
+            Pack(transposed, N, K, b, ldb, dst, 0, panels);
+        }
+    }
+
+    /// <summary>
+    /// C (+)= op(A) · B with B packed by <see cref="Pack(ComputeBackend, bool, int, int, float*, int, float*)"/> for
+    /// <paramref name="packedK"/> ≥ K rows, row and column blocks spread over the workers.
+    /// </summary>
+    public static void RunPacked(ComputeBackend backend, GemmKind kind, int M, int N, int K, float* a, int lda, float* pb, int packedK,
+                                 float* c, int ldc, bool accumulate)
+    {
+        if (M <= 0 || N <= 0)
+            return;
+        if (!Parallel(backend, M, N, K))
+            RunPacked(kind, M, N, K, a, lda, pb, packedK, c, ldc, accumulate, 0, M, 0, N);
+        else
+            RunPackedParallel(backend, kind, M, N, K, a, lda, pb, packedK, c, ldc, accumulate);
+    }
+
+    private static bool Parallel(ComputeBackend backend, int M, int N, int K)
+    {
+        int rowBlocks = (M + MB - 1) / MB, colBlocks = (N + PW * NBPanels - 1) / (PW * NBPanels);
+        return backend.Workers > 1 && !WorkerPool.InJob && rowBlocks * colBlocks > 1 && K > 0 && (long)M * N * K >= 1 << 18;
+    }
+
+    private static void RunPackedParallel(ComputeBackend backend, GemmKind kind, int M, int N, int K, float* a, int lda, float* pb, int packedK,
+                                          float* c, int ldc, bool accumulate)
+    {
+        int nb = PW * NBPanels;
+        int rowBlocks = (M + MB - 1) / MB, colBlocks = (N + nb - 1) / nb;
+        Job job = t_job ??= new Job();
+        job.Set(kind, M, N, K, a, lda, pb, packedK, c, ldc, accumulate, colBlocks);
         backend.For(rowBlocks * colBlocks, job.Body);
     }
 
@@ -128,7 +167,8 @@ public static unsafe class Gemm
     private sealed class Job
     {
         private GemmKind _kind;
-        private int _M, _N, _K, _lda, _ldb, _ldc, _colBlocks;
+        private bool _transposed;
+        private int _M, _N, _K, _lda, _ldb, _packedK, _ldc, _colBlocks;
         private float* _a, _b, _pb, _c;
         private bool _acc;
         public readonly Action<int> Body, PackBody;
@@ -139,22 +179,28 @@ public static unsafe class Gemm
             PackBody = PackTask;
         }
 
-        public void Set(GemmKind kind, int M, int N, int K, float* a, int lda, float* b, int ldb, float* pb, float* c, int ldc, bool acc, int colBlocks)
+        public void Set(GemmKind kind, int M, int N, int K, float* a, int lda, float* pb, int packedK, float* c, int ldc, bool acc, int colBlocks)
         {
-            (_kind, _M, _N, _K, _lda, _ldb, _ldc, _acc, _colBlocks) = (kind, M, N, K, lda, ldb, ldc, acc, colBlocks);
+            (_kind, _M, _N, _K, _lda, _packedK, _ldc, _acc, _colBlocks) = (kind, M, N, K, lda, packedK, ldc, acc, colBlocks);
             _a = a;
-            _b = b;
             _pb = pb;
             _c = c;
         }
 
-        private void PackTask(int panel) => Pack(_kind == GemmKind.NT, _N, _K, _b, _ldb, _pb, panel, panel + 1);
+        public void SetPack(bool transposed, int N, int K, float* b, int ldb, float* dst)
+        {
+            (_transposed, _N, _K, _ldb) = (transposed, N, K, ldb);
+            _b = b;
+            _pb = dst;
+        }
+
+        private void PackTask(int panel) => Pack(_transposed, _N, _K, _b, _ldb, _pb, panel, panel + 1);
 
         private void RunTask(int task)
         {
             int nb = PW * NBPanels;
             int i0 = task / _colBlocks * MB, j0 = task % _colBlocks * nb;
-            RunPacked(_kind, _M, _N, _K, _a, _lda, _pb, _c, _ldc, _acc, i0, Math.Min(_M, i0 + MB), j0, Math.Min(_N, j0 + nb));
+            RunPacked(_kind, _M, _N, _K, _a, _lda, _pb, _packedK, _c, _ldc, _acc, i0, Math.Min(_M, i0 + MB), j0, Math.Min(_N, j0 + nb));
         }
     }
 
@@ -260,6 +306,14 @@ public static unsafe class Gemm
     /// A(i, p) = a[i·lda + p] (NT, NN) or a[p·lda + i] (TN).
     /// </summary>
     public static void RunPacked(GemmKind kind, int M, int N, int K, float* a, int lda, float* pb, float* c, int ldc, bool accumulate,
+                                 int i0, int i1, int j0, int j1) =>
+        RunPacked(kind, M, N, K, a, lda, pb, K, c, ldc, accumulate, i0, i1, j0, j1);
+
+    /// <summary>
+    /// As <see cref="RunPacked(GemmKind, int, int, int, float*, int, float*, float*, int, bool, int, int, int, int)"/>, with B
+    /// packed for <paramref name="packedK"/> ≥ K rows of which the first K are used.
+    /// </summary>
+    public static void RunPacked(GemmKind kind, int M, int N, int K, float* a, int lda, float* pb, int packedK, float* c, int ldc, bool accumulate,
                                  int i0, int i1, int j0, int j1)
     {
         if (K <= 0)
@@ -285,14 +339,14 @@ public static unsafe class Gemm
                 int tileStride = kc * MR + 8;
                 if (packA)
                 {
-                    pa = Scratch.PackedA((long)((ie - ib + MR - 1) / MR) * tileStride);
+                    pa = Scratch.Get(ScratchSlot.PackA, (long)((ie - ib + MR - 1) / MR) * tileStride);
                     PackA(a + ib + (long)p0 * lda, lda, ie - ib, kc, M - ib, pa, tileStride);
                 }
                 for (int j = j0; j < j1; j += PW)
                 {
                     int nr = Math.Min(PW, j1 - j), w = Math.Min(PW, N - j);
                     bool narrow = w <= 16;
-                    float* bp = pb + (long)(j / PW) * K * PW + p0 * (narrow ? 16 : PW);
+                    float* bp = pb + (long)(j / PW) * packedK * PW + p0 * (narrow ? 16 : PW);
                     for (int i = ib; i < ie; i += MR)
                     {
                         int mr = Math.Min(MR, ie - i);

@@ -5,27 +5,38 @@ using System.Runtime.InteropServices;
 
 namespace SharpSeek.Training.Kernels;
 
+/// <summary>Uses of the per-thread buffers; a kernel holds a slot only while no callee uses the same one.</summary>
+internal enum ScratchSlot
+{
+    /// <summary>B packed by a serial GEMM.</summary>
+    PackB,
+    /// <summary>B packed by the calling thread of a parallel GEMM and read by its workers.</summary>
+    SharedB,
+    /// <summary>A blocks packed by a GEMM.</summary>
+    PackA,
+    /// <summary>Attention: gathered and packed keys and values of one head.</summary>
+    AttnPack,
+    /// <summary>Attention: a block of scores or probabilities.</summary>
+    AttnScores,
+    /// <summary>Attention: a block of score gradients.</summary>
+    AttnGrad,
+    /// <summary>Attention: key gradients of one head.</summary>
+    AttnKeyGrad,
+    /// <summary>Row statistics and other small per-thread vectors.</summary>
+    Small,
+}
+
 /// <summary>Aligned per-thread float buffers.</summary>
 internal static unsafe class Scratch
 {
-    [ThreadStatic] private static float[]? t_local, t_shared, t_packA, t_x, t_y;
+    private const int Slots = 8;
+    [ThreadStatic] private static float[]?[]? t_slots;
 
-    /// <summary>A buffer for work done on the calling thread alone (serial GEMM packing).</summary>
-    public static float* Local(long n) => Get(ref t_local, n);
-
-    /// <summary>A buffer the calling thread fills and its workers read (packed B of a parallel GEMM).</summary>
-    public static float* Shared(long n) => Get(ref t_shared, n);
-
-    /// <summary>The A blocks GEMMs pack on the calling thread.</summary>
-    public static float* PackedA(long n) => Get(ref t_packA, n);
-
-    /// <summary>Two more buffers for per-thread kernels that hold operands across GEMM calls (attention).</summary>
-    public static float* X(long n) => Get(ref t_x, n);
-
-    public static float* Y(long n) => Get(ref t_y, n);
-
-    private static float* Get(ref float[]? arr, long n)
+    /// <summary>At least <paramref name="n"/> floats of the calling thread's buffer for <paramref name="slot"/>.</summary>
+    public static float* Get(ScratchSlot slot, long n)
     {
+        float[]?[] slots = t_slots ??= new float[Slots][];
+        ref float[]? arr = ref slots[(int)slot];
         if (arr is null || arr.Length < n + 16)
         {
             long size = Math.Max(n + 16, (arr?.Length ?? 0) * 3L / 2);

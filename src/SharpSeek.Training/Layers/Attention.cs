@@ -3,9 +3,13 @@
 //   q = W_qb RMSNorm_qa(W_qa x)  (or q = W_q x);  q_pe ← RoPE(q_pe)
 //   a = W_kva x;  c = RMSNorm_kva(a[:R]);  k_pe = RoPE(a[R:]) (one key shared by all heads)
 //   [k_nope; v] = W_kvb c;  p = softmax_causal(σ (q_nope·k_nope + q_pe·k_pe));  o = p v;  y = W_o o
-// Forward keeps every intermediate for Backward (activations preallocated for one [B, S] shape). Attention
-// runs per (sequence, head) on strided views of q, kv and k_pe with the GEMM kernels, in row blocks that skip
-// the masked upper triangle. The shared k_pe gradient is summed over heads in a fixed order.
+// Forward keeps the intermediates for Backward (activations preallocated for one [B, S] shape), except the attention
+// probabilities: like FlashAttention it keeps each query row's max and sum of exponentials and Backward recomputes the
+// probabilities with the same operations (same bits). Attention runs per (sequence, head): the head's keys
+// [k_nope; k_pe] and values are gathered and packed once, then blocks of 64 query rows take their scores with one
+// GEMM over Dn+Dr (column panels above the diagonal skipped), the softmax, and p·v. Row-wise steps (latent norm,
+// RoPE, the per-head k_pe gradient sum in a fixed head order) run in parallel over rows.
+using System.Numerics.Tensors;
 using SharpSeek.Model;
 using SharpSeek.Tensors;
 using SharpSeek.Training.Kernels;
@@ -30,7 +34,7 @@ public sealed class AttentionActivations
         C = new float[N * c.KvLoraRank];
         Kpe = new float[N * c.QkRopeHeadDim];
         Kv = new float[N * Nh * (c.QkNopeHeadDim + c.VHeadDim)];
-        P = new float[(long)B * Nh * S * S];
+        Stats = new float[(long)B * Nh * S * 2];
         O = new float[N * Nh * c.VHeadDim];
     }
 
@@ -52,8 +56,8 @@ public sealed class AttentionActivations
     public float[] Kpe { get; }
     /// <summary>[k_nope; v] per head [N, Nh, Dn+Dv].</summary>
     public float[] Kv { get; }
-    /// <summary>Attention probabilities [B, Nh, S, S] (lower triangle).</summary>
-    public float[] P { get; }
+    /// <summary>Softmax statistics per (sequence, head, query) [B, Nh, S, 2]: row max and sum of exponentials of the scaled scores.</summary>
+    public float[] Stats { get; }
     /// <summary>Attention output before W_o [N, Nh·Dv].</summary>
     public float[] O { get; }
 }
@@ -67,7 +71,6 @@ public sealed unsafe class Attention
     // backward scratch
     private readonly float[] _dO, _dQ, _dKv, _dKpeHeads, _dC, _dKva, _dCq, _dCqa;
     private AttentionActivations? _a;
-    private float* _cos, _sin;
     private float* _dOp, _dQp, _dKvp, _dKpeHp;
     private readonly Action<int> _fwdHead, _bwdHead;
 
@@ -107,35 +110,70 @@ public sealed unsafe class Attention
         else
         {
             Linear.Forward(be, x, Params.F32(w.WqA!), a.Cqa, N);
-            RmsNorm.Forward(a.Cqa, w.QNorm, latentEps, a.CqRstd, a.Cq, N);
+            RmsNorm.Forward(be, a.Cqa, w.QNorm, latentEps, a.CqRstd, a.Cq, N);
             Linear.Forward(be, a.Cq, Params.F32(w.WqB!), a.Q, N);
         }
 
         // latent, shared rotary key, RoPE on every head's q_pe
         Linear.Forward(be, x, Params.F32(w.WkvA), a.Kva, N);
-        for (int n = 0; n < N; n++)
-        {
-            int s = n % S;
-            ReadOnlySpan<float> ct = cos.Slice(s * half, half), st = sin.Slice(s * half, half);
-            a.CRstd[n] = Ops.RmsNorm(a.Kva.AsSpan(n * (R + Dr), R), w.KvNorm, latentEps, a.C.AsSpan(n * R, R));
-            Span<float> kpe = a.Kpe.AsSpan(n * Dr, Dr);
-            a.Kva.AsSpan(n * (R + Dr) + R, Dr).CopyTo(kpe);
-            Ops.RopeInterleaved(kpe, ct, st);
-            for (int h = 0; h < Nh; h++)
-                Ops.RopeInterleaved(a.Q.AsSpan((n * Nh + h) * Dqk + Dn, Dr), ct, st);
-        }
+        if (cos.Length < S * half || sin.Length < S * half)
+            throw new ArgumentException($"cos/sin must hold {S} positions");
+        fixed (float* pkva = a.Kva, pn = w.KvNorm, pcr = a.CRstd, pcl = a.C, pkpe = a.Kpe, pq = a.Q, pc = cos, ps = sin)
+            Rows.For(be, N, 32, new LatentJob(pkva, pn, latentEps, pcr, pcl, pkpe, pq, pc, ps, S, R, Dr, Nh, Dqk, Dn));
         Linear.Forward(be, a.C, Params.F32(w.WkvB), a.Kv, N);
 
         // causal attention per (sequence, head)
-        fixed (float* pc = cos, ps = sin)
-        {
-            _a = a;
-            _cos = pc;
-            _sin = ps;
-            be.For(B * Nh, _fwdHead);
-            _a = null;
-        }
+        _a = a;
+        be.For(B * Nh, _fwdHead);
+        _a = null;
         Linear.Forward(be, a.O, Params.F32(w.Wo), y, N);
+    }
+
+    // c = RMSNorm_kva(a[:R]), k_pe = RoPE(a[R:]), q_pe ← RoPE(q_pe) for every head
+    private readonly struct LatentJob(float* kva, float* norm, float eps, float* crstd, float* clat, float* kpe, float* q, float* cos, float* sin,
+                                      int S, int R, int Dr, int Nh, int Dqk, int Dn) : IRowJob
+    {
+        public void Run(int block, int r0, int r1)
+        {
+            int half = Dr / 2;
+            var ns = new ReadOnlySpan<float>(norm, R);
+            for (int n = r0; n < r1; n++)
+            {
+                int s = n % S;
+                var ct = new ReadOnlySpan<float>(cos + s * half, half);
+                var st = new ReadOnlySpan<float>(sin + s * half, half);
+                float* row = kva + (long)n * (R + Dr);
+                crstd[n] = Ops.RmsNorm(new ReadOnlySpan<float>(row, R), ns, eps, new Span<float>(clat + (long)n * R, R));
+                var k = new Span<float>(kpe + (long)n * Dr, Dr);
+                new ReadOnlySpan<float>(row + R, Dr).CopyTo(k);
+                Ops.RopeInterleaved(k, ct, st);
+                for (int h = 0; h < Nh; h++)
+                    Ops.RopeInterleaved(new Span<float>(q + ((long)n * Nh + h) * Dqk + Dn, Dr), ct, st);
+            }
+        }
+    }
+
+    // kcat[s] = [k_nope(s) (Dn); k_pe(s) (Dr)] for s < S
+    private static void GatherKeys(float* kh, int ldk, float* kp, int S, int Dn, int Dr, float* kcat)
+    {
+        int Dqk = Dn + Dr;
+        for (int s = 0; s < S; s++)
+        {
+            Buffer.MemoryCopy(kh + (long)s * ldk, kcat + (long)s * Dqk, Dn * 4L, Dn * 4L);
+            Buffer.MemoryCopy(kp + (long)s * Dr, kcat + (long)s * Dqk + Dn, Dr * 4L, Dr * 4L);
+        }
+    }
+
+    // sc[i, s] = Σ_p A[i, p]·B(p, s) for the m rows of a block starting at query t0 and the columns s < t1 any of its
+    // queries can see: panels of 32 keys start at the first row tile that reaches them. B is packed for S columns.
+    private static void CausalScores(float* a, int lda, float* packed, int S, int K, int t0, int t1, float* sc, int ldsc)
+    {
+        int m = t1 - t0;
+        for (int j = 0; j < t1; j += Gemm.NR)
+        {
+            int first = Math.Max(0, j - t0) / 6 * 6; // register tiles are 6 rows
+            Gemm.RunPacked(GemmKind.NT, m, S, K, a, lda, packed, K, sc, ldsc, false, first, m, j, Math.Min(t1, j + Gemm.NR));
+        }
     }
 
     private void ForwardHead(int task)
@@ -145,30 +183,43 @@ public sealed unsafe class Attention
         int S = a.S, Nh = c.NumAttentionHeads, Dn = c.QkNopeHeadDim, Dr = c.QkRopeHeadDim, Dv = c.VHeadDim;
         int Dqk = Dn + Dr, W = Dn + Dv;
         int b = task / Nh, h = task % Nh;
-        fixed (float* q = a.Q, kv = a.Kv, kpe = a.Kpe, p = a.P, o = a.O)
+        long kLen = (long)S * Dqk, pkLen = Gemm.PackedLength(S, Dqk), pvLen = Gemm.PackedLength(Dv, S);
+        float* buf = Scratch.Get(ScratchSlot.AttnPack, pkLen + pvLen + kLen);
+        float* pk = buf, pv = buf + pkLen, kcat = pv + pvLen;
+        float* sc = Scratch.Get(ScratchSlot.AttnScores, (long)Block * S);
+        float scale = _scale;
+        fixed (float* q = a.Q, kv = a.Kv, kpe = a.Kpe, o = a.O, st = a.Stats)
         {
             float* qh = q + (long)b * S * Nh * Dqk + h * Dqk;       // [S, Dqk], row stride Nh·Dqk
             float* kh = kv + (long)b * S * Nh * W + h * W;          // k_nope [S, Dn], v at +Dn, row stride Nh·W
             float* kp = kpe + (long)b * S * Dr;                      // [S, Dr]
-            float* ph = p + (long)task * S * S;                      // [S, S]
             float* oh = o + (long)b * S * Nh * Dv + h * Dv;          // [S, Dv], row stride Nh·Dv
+            float* sth = st + (long)task * S * 2;                    // [S, 2]
+            GatherKeys(kh, Nh * W, kp, S, Dn, Dr, kcat);
+            Gemm.Pack(true, S, Dqk, kcat, Dqk, pk, 0, Gemm.Panels(S));
+            Gemm.Pack(false, Dv, S, kh + Dn, Nh * W, pv, 0, Gemm.Panels(Dv));
             for (int t0 = 0; t0 < S; t0 += Block)
             {
                 int t1 = Math.Min(S, t0 + Block), m = t1 - t0;
-                float* prow = ph + (long)t0 * S;
-                // scores[t, s] = q_nope·k_nope + q_pe·k_pe for s < t1
-                Gemm.Run(GemmKind.NT, m, t1, Dn, qh + (long)t0 * Nh * Dqk, Nh * Dqk, kh, Nh * W, prow, S, accumulate: false);
-                Gemm.Run(GemmKind.NT, m, t1, Dr, qh + (long)t0 * Nh * Dqk + Dn, Nh * Dqk, kp, Dr, prow, S, accumulate: true);
-                for (int t = t0; t < t1; t++)
+                CausalScores(qh + (long)t0 * Nh * Dqk, Nh * Dqk, pk, S, Dqk, t0, t1, sc, S);
+                for (int i = 0; i < m; i++)
                 {
-                    Span<float> row = new(ph + (long)t * S, t1);
-                    Span<float> live = row.Slice(0, t + 1);
-                    System.Numerics.Tensors.TensorPrimitives.Multiply(live, _scale, live);
-                    Ops.Softmax(live);
-                    row.Slice(t + 1).Clear(); // masked: s > t
+                    int t = t0 + i;
+                    float* row = sc + (long)i * S;
+                    var live = new Span<float>(row, t + 1);
+                    // softmax(σ·scores) as Ops.Softmax, keeping max and sum for Backward
+                    TensorPrimitives.Multiply(live, scale, live);
+                    float max = TensorPrimitives.Max(live);
+                    TensorPrimitives.Subtract(live, max, live);
+                    TensorPrimitives.Exp(live, live);
+                    float sum = TensorPrimitives.Sum(live);
+                    TensorPrimitives.Multiply(live, 1f / sum, live);
+                    sth[2 * t] = max;
+                    sth[2 * t + 1] = sum;
+                    new Span<float>(row + t + 1, t1 - t - 1).Clear(); // masked: s > t
                 }
                 // o = p v
-                Gemm.Run(GemmKind.NN, m, Dv, t1, prow, S, kh + Dn, Nh * W, oh + (long)t0 * Nh * Dv, Nh * Dv, accumulate: false);
+                Gemm.RunPacked(GemmKind.NN, m, Dv, t1, sc, S, pv, S, oh + (long)t0 * Nh * Dv, Nh * Dv, false, 0, m, 0, Dv);
             }
         }
     }
@@ -185,14 +236,11 @@ public sealed unsafe class Attention
 
         // y = W_o o
         Span<float> dO = _dO.AsSpan(0, N * Nh * Dv);
-        dO.Clear();
-        Linear.Backward(be, dy, a.O, Params.F32(w.Wo), dO, Params.F32(dw.Wo).Data, N);
+        Linear.Backward(be, dy, a.O, Params.F32(w.Wo), dO, Params.F32(dw.Wo).Data, N, accumulateDx: false);
 
-        // attention per (sequence, head): dq (overwritten), dkv and per-head dk_pe (accumulated)
+        // attention per (sequence, head): dq, dk_nope, per-head dk_pe (overwritten), dv (accumulated)
         Span<float> dKv = _dKv.AsSpan(0, N * Nh * W);
-        dKv.Clear();
-        Span<float> dKpeH = _dKpeHeads.AsSpan(0, Nh * N * Dr);
-        dKpeH.Clear();
+        ParallelOps.Clear(be, dKv);
         fixed (float* pdo = _dO, pdq = _dQ, pdkv = _dKv, pdkh = _dKpeHeads)
         {
             _a = a;
@@ -204,34 +252,21 @@ public sealed unsafe class Attention
             _a = null;
         }
 
-        // dk_pe = Σ_h (heads in order), then undo RoPE; q_pe gradients undo RoPE too
-        Span<float> dKva = _dKva.AsSpan(0, N * (R + Dr));
-        dKva.Clear();
-        Span<float> dQ = _dQ.AsSpan(0, N * Nh * Dqk);
-        for (int n = 0; n < N; n++)
-        {
-            int s = n % S;
-            ReadOnlySpan<float> ct = cos.Slice(s * half, half), st = sin.Slice(s * half, half);
-            Span<float> dk = dKva.Slice(n * (R + Dr) + R, Dr);
-            for (int h = 0; h < Nh; h++)
-                System.Numerics.Tensors.TensorPrimitives.Add(dk, dKpeH.Slice((h * N + n) * Dr, Dr), dk);
-            Rope.Backward(dk, ct, st);
-            for (int h = 0; h < Nh; h++)
-                Rope.Backward(dQ.Slice((n * Nh + h) * Dqk + Dn, Dr), ct, st);
-        }
+        // dk_pe = Σ_h (heads in order), then undo RoPE; q_pe gradients undo RoPE too; the latent part of dKva is cleared
+        if (cos.Length < S * half || sin.Length < S * half)
+            throw new ArgumentException($"cos/sin must hold {S} positions");
+        fixed (float* pdkva = _dKva, pdkh = _dKpeHeads, pdq = _dQ, pc = cos, ps = sin)
+            Rows.For(be, N, 32, new RopeBackJob(pdkva, pdkh, pdq, pc, ps, N, S, R, Dr, Nh, Dqk, Dn));
 
         // [k_nope; v] = W_kvb c, then c = RMSNorm_kva(a[:R])
         Span<float> dC = _dC.AsSpan(0, N * R);
-        dC.Clear();
-        Linear.Backward(be, dKv, a.C, Params.F32(w.WkvB), dC, Params.F32(dw.WkvB).Data, N);
-        for (int n = 0; n < N; n++)
-        {
-            RmsNorm.Backward(dC.Slice(n * R, R), a.Kva.AsSpan(n * (R + Dr), R), w.KvNorm, a.CRstd.AsSpan(n, 1),
-                             dKva.Slice(n * (R + Dr), R), dw.KvNorm, 1);
-        }
+        Linear.Backward(be, dKv, a.C, Params.F32(w.WkvB), dC, Params.F32(dw.WkvB).Data, N, accumulateDx: false);
+        Span<float> dKva = _dKva.AsSpan(0, N * (R + Dr));
+        RmsNorm.Backward(be, dC, R, a.Kva, R + Dr, w.KvNorm, a.CRstd, dKva, R + Dr, dw.KvNorm, N, accumulate: false);
         Linear.Backward(be, dKva, x, Params.F32(w.WkvA), dx, Params.F32(dw.WkvA).Data, N);
 
         // queries
+        Span<float> dQ = _dQ.AsSpan(0, N * Nh * Dqk);
         if (w.Wq is not null)
         {
             Linear.Backward(be, dQ, x, Params.F32(w.Wq), dx, Params.F32(dw.Wq!).Data, N);
@@ -240,16 +275,35 @@ public sealed unsafe class Attention
         {
             int Dq = c.QLoraRank;
             Span<float> dCq = _dCq.AsSpan(0, N * Dq);
-            dCq.Clear();
-            Linear.Backward(be, dQ, a.Cq, Params.F32(w.WqB!), dCq, Params.F32(dw.WqB!).Data, N);
+            Linear.Backward(be, dQ, a.Cq, Params.F32(w.WqB!), dCq, Params.F32(dw.WqB!).Data, N, accumulateDx: false);
             Span<float> dCqa = _dCqa.AsSpan(0, N * Dq);
-            dCqa.Clear();
-            RmsNorm.Backward(dCq, a.Cqa, w.QNorm, a.CqRstd, dCqa, dw.QNorm, N);
+            RmsNorm.Backward(be, dCq, Dq, a.Cqa, Dq, w.QNorm, a.CqRstd, dCqa, Dq, dw.QNorm, N, accumulate: false);
             Linear.Backward(be, dCqa, x, Params.F32(w.WqA!), dx, Params.F32(dw.WqA!).Data, N);
         }
     }
 
-    [ThreadStatic] private static float[]? t_ds;
+    private readonly struct RopeBackJob(float* dkva, float* dkh, float* dq, float* cos, float* sin, int N, int S, int R, int Dr, int Nh, int Dqk, int Dn) : IRowJob
+    {
+        public void Run(int block, int r0, int r1)
+        {
+            int half = Dr / 2;
+            for (int n = r0; n < r1; n++)
+            {
+                int s = n % S;
+                var ct = new ReadOnlySpan<float>(cos + s * half, half);
+                var st = new ReadOnlySpan<float>(sin + s * half, half);
+                float* row = dkva + (long)n * (R + Dr);
+                new Span<float>(row, R).Clear();
+                float* dk = row + R;
+                Buffer.MemoryCopy(dkh + (long)n * Dr, dk, Dr * 4L, Dr * 4L);
+                for (int h = 1; h < Nh; h++)
+                    Vec.Add(dk, dkh + ((long)h * N + n) * Dr, dk, Dr);
+                Rope.Backward(new Span<float>(dk, Dr), ct, st);
+                for (int h = 0; h < Nh; h++)
+                    Rope.Backward(new Span<float>(dq + ((long)n * Nh + h) * Dqk + Dn, Dr), ct, st);
+            }
+        }
+    }
 
     private void BackwardHead(int task)
     {
@@ -258,42 +312,62 @@ public sealed unsafe class Attention
         int S = a.S, N = a.B * S, Nh = c.NumAttentionHeads, Dn = c.QkNopeHeadDim, Dr = c.QkRopeHeadDim, Dv = c.VHeadDim;
         int Dqk = Dn + Dr, W = Dn + Dv;
         int b = task / Nh, h = task % Nh;
-        float[] dsArr = t_ds is { } cached && cached.Length >= Block * S ? cached : (t_ds = new float[Block * S]);
-        fixed (float* q = a.Q, kv = a.Kv, kpe = a.Kpe, p = a.P, ds = dsArr)
+        long kLen = (long)S * Dqk, pkLen = Gemm.PackedLength(S, Dqk), pknLen = Gemm.PackedLength(Dqk, S), pvLen = Gemm.PackedLength(S, Dv);
+        float* buf = Scratch.Get(ScratchSlot.AttnPack, pkLen + pknLen + pvLen + kLen);
+        float* pk = buf, pkn = pk + pkLen, pvt = pkn + pknLen, kcat = pvt + pvLen;
+        float* sc = Scratch.Get(ScratchSlot.AttnScores, (long)Block * S);
+        float* ds = Scratch.Get(ScratchSlot.AttnGrad, (long)Block * S);
+        float* dkc = Scratch.Get(ScratchSlot.AttnKeyGrad, kLen);
+        new Span<float>(dkc, (int)kLen).Clear();
+        float scale = _scale;
+        fixed (float* q = a.Q, kv = a.Kv, kpe = a.Kpe, st = a.Stats)
         {
             long rowQ = (long)b * S * Nh * Dqk + h * Dqk, rowKv = (long)b * S * Nh * W + h * W, rowO = (long)b * S * Nh * Dv + h * Dv;
             float* qh = q + rowQ, dqh = _dQp + rowQ;
             float* kh = kv + rowKv, dkh = _dKvp + rowKv;
             float* kp = kpe + (long)b * S * Dr;
             float* dkp = _dKpeHp + ((long)h * N + (long)b * S) * Dr;
-            float* ph = p + (long)task * S * S;
             float* doh = _dOp + rowO;
+            float* sth = st + (long)task * S * 2;
+            GatherKeys(kh, Nh * W, kp, S, Dn, Dr, kcat);
+            Gemm.Pack(true, S, Dqk, kcat, Dqk, pk, 0, Gemm.Panels(S));       // scores:  B(p, s) = k(s, p)
+            Gemm.Pack(false, Dqk, S, kcat, Dqk, pkn, 0, Gemm.Panels(Dqk));   // dq:      B(s, p) = k(s, p)
+            Gemm.Pack(true, S, Dv, kh + Dn, Nh * W, pvt, 0, Gemm.Panels(S)); // dP:      B(p, s) = v(s, p)
             for (int t0 = 0; t0 < S; t0 += Block)
             {
                 int t1 = Math.Min(S, t0 + Block), m = t1 - t0;
-                float* prow = ph + (long)t0 * S;
+                // P again, as Forward computed it
+                CausalScores(qh + (long)t0 * Nh * Dqk, Nh * Dqk, pk, S, Dqk, t0, t1, sc, S);
                 // dP = dO vᵀ
-                Gemm.Run(GemmKind.NT, m, t1, Dv, doh + (long)t0 * Nh * Dv, Nh * Dv, kh + Dn, Nh * W, ds, S, accumulate: false);
-                // dS = σ · P ⊙ (dP − Σ_s P dP)
+                CausalScores(doh + (long)t0 * Nh * Dv, Nh * Dv, pvt, S, Dv, t0, t1, ds, S);
                 for (int i = 0; i < m; i++)
                 {
-                    float* pr = prow + (long)i * S;
+                    int t = t0 + i, n = t + 1;
+                    float* pr = sc + (long)i * S;
                     float* dr = ds + (long)i * S;
-                    int n = t0 + i + 1;
-                    float dot = System.Numerics.Tensors.TensorPrimitives.Dot(new ReadOnlySpan<float>(pr, n), new ReadOnlySpan<float>(dr, n));
+                    var live = new Span<float>(pr, n);
+                    TensorPrimitives.Multiply(live, scale, live);
+                    TensorPrimitives.Subtract(live, sth[2 * t], live);
+                    TensorPrimitives.Exp(live, live);
+                    TensorPrimitives.Multiply(live, 1f / sth[2 * t + 1], live);
+                    new Span<float>(pr + n, t1 - n).Clear();
+                    // dS = σ · P ⊙ (dP − Σ_s P dP)
+                    float dot = TensorPrimitives.Dot(new ReadOnlySpan<float>(pr, n), new ReadOnlySpan<float>(dr, n));
                     for (int s = 0; s < n; s++)
-                        dr[s] = _scale * pr[s] * (dr[s] - dot);
-                    for (int s = n; s < t1; s++)
-                        dr[s] = 0f;
+                        dr[s] = scale * pr[s] * (dr[s] - dot);
+                    new Span<float>(dr + n, t1 - n).Clear();
                 }
                 // dv += Pᵀ dO
-                Gemm.Run(GemmKind.TN, t1, Dv, m, prow, S, doh + (long)t0 * Nh * Dv, Nh * Dv, dkh + Dn, Nh * W, accumulate: true);
-                // dq_nope = dS k_nope, dq_pe = dS k_pe
-                Gemm.Run(GemmKind.NN, m, Dn, t1, ds, S, kh, Nh * W, dqh + (long)t0 * Nh * Dqk, Nh * Dqk, accumulate: false);
-                Gemm.Run(GemmKind.NN, m, Dr, t1, ds, S, kp, Dr, dqh + (long)t0 * Nh * Dqk + Dn, Nh * Dqk, accumulate: false);
-                // dk_nope += dSᵀ q_nope, dk_pe(head h) += dSᵀ q_pe
-                Gemm.Run(GemmKind.TN, t1, Dn, m, ds, S, qh + (long)t0 * Nh * Dqk, Nh * Dqk, dkh, Nh * W, accumulate: true);
-                Gemm.Run(GemmKind.TN, t1, Dr, m, ds, S, qh + (long)t0 * Nh * Dqk + Dn, Nh * Dqk, dkp, Dr, accumulate: true);
+                Gemm.Run(GemmKind.TN, t1, Dv, m, sc, S, doh + (long)t0 * Nh * Dv, Nh * Dv, dkh + Dn, Nh * W, accumulate: true);
+                // dq = dS [k_nope; k_pe]
+                Gemm.RunPacked(GemmKind.NN, m, Dqk, t1, ds, S, pkn, S, dqh + (long)t0 * Nh * Dqk, Nh * Dqk, false, 0, m, 0, Dqk);
+                // [dk_nope; dk_pe] += dSᵀ q
+                Gemm.Run(GemmKind.TN, t1, Dqk, m, ds, S, qh + (long)t0 * Nh * Dqk, Nh * Dqk, dkc, Dqk, accumulate: true);
+            }
+            for (int s = 0; s < S; s++)
+            {
+                Buffer.MemoryCopy(dkc + (long)s * Dqk, dkh + (long)s * Nh * W, Dn * 4L, Dn * 4L);
+                Buffer.MemoryCopy(dkc + (long)s * Dqk + Dn, dkp + (long)s * Dr, Dr * 4L, Dr * 4L);
             }
         }
     }

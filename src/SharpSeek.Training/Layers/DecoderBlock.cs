@@ -2,6 +2,7 @@
 // FFN = dense SwiGLU MLP or DeepSeekMoE. Used for the main layers and for the MTP module's block.
 using SharpSeek.Model;
 using SharpSeek.Tensors;
+using SharpSeek.Training.Kernels;
 
 namespace SharpSeek.Training.Layers;
 
@@ -50,7 +51,7 @@ public sealed class DecoderBlock
     private readonly int _n;
     private readonly Attention _attn;
     private readonly MixtureOfExperts? _moe;
-    private readonly float[] _y, _dXn, _dMid, _dh, _dg, _du;
+    private readonly float[] _y, _dXn, _dh, _dg, _du;
 
     public DecoderBlock(ModelConfig c, int B, int S, bool anyMoe, bool anyDense)
     {
@@ -61,7 +62,6 @@ public sealed class DecoderBlock
         _moe = anyMoe ? new MixtureOfExperts(c, B, S) : null;
         _y = new float[N * H];
         _dXn = new float[N * H];
-        _dMid = new float[N * H];
         _dh = new float[N * I];
         _dg = new float[N * I];
         _du = new float[N * I];
@@ -74,36 +74,36 @@ public sealed class DecoderBlock
         int N = _n, H = _c.HiddenSize;
         float eps = (float)_c.RmsNormEps;
         Span<float> y = _y.AsSpan(0, N * H);
-        RmsNorm.Forward(xIn, w.AttnNorm, eps, a.Rstd1, a.Xn1, N);
+        RmsNorm.Forward(be, xIn, w.AttnNorm, eps, a.Rstd1, a.Xn1, N);
         _attn.Forward(be, w.Attn, a.Xn1, cos, sin, a.Attn, y);
-        System.Numerics.Tensors.TensorPrimitives.Add(xIn.Slice(0, N * H), y, a.XMid);
-
-        RmsNorm.Forward(a.XMid, w.FfnNorm, eps, a.Rstd2, a.Xn2, N);
+        RmsNorm.AddForward(be, xIn, y, a.XMid, w.FfnNorm, eps, a.Rstd2, a.Xn2, N);
         if (w.Moe is { } moe)
             _moe!.Forward(be, moe, a.Xn2, a.Moe!, y, alpha);
         else
             Mlp.Forward(be, w.Dense!, a.Xn2, N, a.G, a.U, a.Hd, y);
-        System.Numerics.Tensors.TensorPrimitives.Add(a.XMid, y, xOut.Slice(0, N * H));
+        ParallelOps.Add(be, a.XMid, y, xOut.Slice(0, N * H));
     }
 
-    /// <summary>dxOut [N, H] → dxIn [N, H] (overwritten) and weight gradients (+=) into <paramref name="dw"/>.</summary>
+    /// <summary>
+    /// dxOut [N, H] → dxIn [N, H] (overwritten) and weight gradients (+=) into <paramref name="dw"/>. dxOut is used as
+    /// scratch (it holds d(x_mid) on return).
+    /// </summary>
     public void Backward(ComputeBackend be, LayerWeights w, LayerWeights dw, ReadOnlySpan<float> xIn, ReadOnlySpan<float> cos,
-                         ReadOnlySpan<float> sin, BlockActivations a, ReadOnlySpan<float> dxOut, Span<float> dxIn, float alpha)
+                         ReadOnlySpan<float> sin, BlockActivations a, Span<float> dxOut, Span<float> dxIn, float alpha)
     {
         int N = _n, H = _c.HiddenSize;
-        Span<float> dXn = _dXn.AsSpan(0, N * H), dMid = _dMid.AsSpan(0, N * H);
-        dxOut.Slice(0, N * H).CopyTo(dMid);
+        Span<float> dXn = _dXn.AsSpan(0, N * H), dMid = dxOut.Slice(0, N * H);
 
-        dXn.Clear();
+        ParallelOps.Clear(be, dXn);
         if (w.Moe is { } moe)
-            _moe!.Backward(be, moe, dw.Moe!, a.Xn2, a.Moe!, dxOut, dXn, alpha);
+            _moe!.Backward(be, moe, dw.Moe!, a.Xn2, a.Moe!, dMid, dXn, alpha);
         else
-            Mlp.Backward(be, w.Dense!, dw.Dense!, dxOut, a.Xn2, N, a.G, a.U, a.Hd, dXn, _dh, _dg, _du);
-        RmsNorm.Backward(dXn, a.XMid, w.FfnNorm, a.Rstd2, dMid, dw.FfnNorm, N);
+            Mlp.Backward(be, w.Dense!, dw.Dense!, dMid, a.Xn2, N, a.G, a.U, a.Hd, dXn, _dh, _dg, _du);
+        RmsNorm.Backward(be, dXn, a.XMid, w.FfnNorm, a.Rstd2, dMid, dw.FfnNorm, N);
 
-        dXn.Clear();
+        ParallelOps.Clear(be, dXn);
         _attn.Backward(be, w.Attn, dw.Attn, a.Xn1, cos, sin, a.Attn, dMid, dXn);
-        dMid.CopyTo(dxIn);
-        RmsNorm.Backward(dXn, xIn, w.AttnNorm, a.Rstd1, dxIn, dw.AttnNorm, N);
+        ParallelOps.Copy(be, dMid, dxIn.Slice(0, N * H));
+        RmsNorm.Backward(be, dXn, xIn, w.AttnNorm, a.Rstd1, dxIn, dw.AttnNorm, N);
     }
 }

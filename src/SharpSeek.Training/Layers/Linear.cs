@@ -12,12 +12,12 @@ public static class Linear
     public static void Forward(ComputeBackend? be, ReadOnlySpan<float> x, F32Matrix w, Span<float> y, int N) =>
         Gemm.Run(be, GemmKind.NT, N, w.Rows, w.Cols, x, w.Data, y, accumulate: false);
 
-    /// <summary>dy [N, Out], x [N, In] → dx [N, In] (+=, skipped when empty), dw [Out, In] (+=).</summary>
+    /// <summary>dy [N, Out], x [N, In] → dx [N, In] (+=, or = when not <paramref name="accumulateDx"/>; skipped when empty), dw [Out, In] (+=).</summary>
     public static void Backward(ComputeBackend? be, ReadOnlySpan<float> dy, ReadOnlySpan<float> x, F32Matrix w,
-                                Span<float> dx, Span<float> dw, int N)
+                                Span<float> dx, Span<float> dw, int N, bool accumulateDx = true)
     {
         if (!dx.IsEmpty)
-            Gemm.Run(be, GemmKind.NN, N, w.Cols, w.Rows, dy, w.Data, dx, accumulate: true);
+            Gemm.Run(be, GemmKind.NN, N, w.Cols, w.Rows, dy, w.Data, dx, accumulateDx);
         Gemm.Run(be, GemmKind.TN, w.Rows, w.Cols, N, dy, x, dw, accumulate: true);
     }
 }

@@ -12,6 +12,7 @@ using System.Numerics.Tensors;
 using SharpSeek.Model;
 using SharpSeek.Model.Layers;
 using SharpSeek.Tensors;
+using SharpSeek.Training.Kernels;
 
 namespace SharpSeek.Training.Layers;
 
@@ -80,10 +81,12 @@ public sealed class MoeActivations
 }
 
 /// <summary>Forward and backward of a DeepSeekMoE block.</summary>
-public sealed class MixtureOfExperts
+public sealed unsafe class MixtureOfExperts
 {
+    private const int RowBlock = 64;
     private readonly ModelConfig _c;
-    private readonly float[] _scratch, _dye, _dxe, _dhe, _dge, _due, _dw, _ds, _dlogits, _dhs, _dgs, _dus;
+    private readonly float[] _dye, _dxe, _dhe, _dge, _due, _dw, _dlogits, _dhs, _dgs, _dus;
+    private readonly int[] _order;
     private readonly Action<int> _fwdExpert, _bwdExpert;
     private MoeActivations? _a;
     private MoeWeights? _w, _gw;
@@ -93,18 +96,17 @@ public sealed class MixtureOfExperts
         _c = c;
         int N = B * S, E = c.NRoutedExperts, K = c.NumExpertsPerTok, H = c.HiddenSize, Ie = c.MoeIntermediateSize;
         int Is = Ie * c.NSharedExperts;
-        _scratch = new float[Router.ScratchSize(c)];
         _dye = new float[N * K * H];
         _dxe = new float[N * K * H];
         _dhe = new float[N * K * Ie];
         _dge = new float[N * K * Ie];
         _due = new float[N * K * Ie];
         _dw = new float[N * K];
-        _ds = new float[N * E];
         _dlogits = new float[N * E];
         _dhs = new float[N * Is];
         _dgs = new float[N * Is];
         _dus = new float[N * Is];
+        _order = new int[E];
         _fwdExpert = ForwardExpert;
         _bwdExpert = BackwardExpert;
     }
@@ -114,19 +116,12 @@ public sealed class MixtureOfExperts
     {
         ModelConfig c = _c;
         int B = a.B, S = a.S, N = B * S, E = c.NRoutedExperts, K = c.NumExpertsPerTok, H = c.HiddenSize;
+        if (x.Length < N * H || y.Length < N * H)
+            throw new ArgumentException($"MoE: x and y must hold {N} x {H}");
 
         // route
         Linear.Forward(be, x, Params.F32(w.Gate), a.Logits, N);
-        for (int t = 0; t < N; t++)
-        {
-            Span<float> s = a.Scores.AsSpan(t * E, E);
-            a.Logits.AsSpan(t * E, E).CopyTo(s);
-            if (c.ScoringFunc == ScoringFunc.Sigmoid)
-                TensorPrimitives.Sigmoid(s, s);
-            else
-                Ops.Softmax(s);
-            Router.Route(c, a.Logits.AsSpan(t * E, E), w.Bias, a.Experts.AsSpan(t * K, K), a.Weights.AsSpan(t * K, K), _scratch);
-        }
+        Rows.For(be, N, RowBlock, new RouteJob(c, a, w.Bias));
 
         // group: rows of each expert in token order
         Array.Clear(a.Count);
@@ -136,48 +131,102 @@ public sealed class MixtureOfExperts
         for (int e = 0; e < E; e++)
             a.Offset[e + 1] = a.Offset[e] + a.Count[e];
         Span<int> fill = E <= 1024 ? stackalloc int[E] : new int[E];
+        fill.Clear();
         for (int i = 0; i < N * K; i++)
         {
             int e = a.Experts[i], j = a.Offset[e] + fill[e]++;
             a.Slot[j] = i;
             a.Pos[i] = j;
-            x.Slice(i / K * H, H).CopyTo(a.Xe.AsSpan(j * H, H));
         }
-
-        // experts (in parallel), each on the calling worker
-        _a = a;
-        _w = w;
-        be.For(E, _fwdExpert);
-
-        // combine in ascending expert order, then the shared experts
-        y = y.Slice(0, N * H);
-        y.Clear();
-        Span<int> order = stackalloc int[K];
-        for (int t = 0; t < N; t++)
+        fixed (float* px = x, py = y)
         {
-            SortByExpert(a.Experts.AsSpan(t * K, K), order);
-            Span<float> yt = y.Slice(t * H, H);
-            for (int k = 0; k < K; k++)
-            {
-                int i = t * K + order[k];
-                TensorPrimitives.MultiplyAdd(a.Ye.AsSpan(a.Pos[i] * H, H), a.Weights[i], yt, yt);
-            }
+            Rows.For(be, N * K, RowBlock, new GatherJob(px, a.Xe, a.Slot, K, H));
+
+            // experts (in parallel, largest first), each on the calling worker; then the shared experts
+            _a = a;
+            _w = w;
+            OrderBySize(a.Count);
+            be.For(E, _fwdExpert);
+            _a = null;
+            _w = null;
+            if (w.Shared is { } shared)
+                Mlp.Forward(be, shared, x, N, a.Gs, a.Us, a.Hs, a.Ys);
+
+            // combine in ascending expert order, then + the shared experts
+            Rows.For(be, N, RowBlock, new CombineJob(a, K, H, w.Shared is not null, py));
         }
-        if (w.Shared is { } shared)
-        {
-            Mlp.Forward(be, shared, x, N, a.Gs, a.Us, a.Hs, a.Ys);
-            TensorPrimitives.Add(y, a.Ys.AsSpan(0, N * H), y);
-        }
-        _a = null;
-        _w = null;
 
         a.BalanceLoss = alpha > 0 ? BalanceForward(a, alpha) : 0;
     }
 
-    private void ForwardExpert(int e)
+    // experts by decreasing load (ties by index), so the longest start first on the workers
+    private void OrderBySize(int[] count)
+    {
+        for (int e = 0; e < _order.Length; e++)
+        {
+            int j = e;
+            while (j > 0 && count[_order[j - 1]] < count[e])
+            {
+                _order[j] = _order[j - 1];
+                j--;
+            }
+            _order[j] = e;
+        }
+    }
+
+    private readonly struct RouteJob(ModelConfig c, MoeActivations a, float[]? bias) : IRowJob
+    {
+        public void Run(int block, int r0, int r1)
+        {
+            int E = c.NRoutedExperts, K = c.NumExpertsPerTok;
+            Span<float> scratch = stackalloc float[Router.ScratchSize(c)];
+            for (int t = r0; t < r1; t++)
+            {
+                Span<float> s = a.Scores.AsSpan(t * E, E);
+                a.Logits.AsSpan(t * E, E).CopyTo(s);
+                if (c.ScoringFunc == ScoringFunc.Sigmoid)
+                    TensorPrimitives.Sigmoid(s, s);
+                else
+                    Ops.Softmax(s);
+                Router.Route(c, a.Logits.AsSpan(t * E, E), bias, a.Experts.AsSpan(t * K, K), a.Weights.AsSpan(t * K, K), scratch);
+            }
+        }
+    }
+
+    private readonly struct GatherJob(float* x, float[] xe, int[] slot, int K, int H) : IRowJob
+    {
+        public void Run(int block, int r0, int r1)
+        {
+            for (int j = r0; j < r1; j++)
+                new ReadOnlySpan<float>(x + (long)(slot[j] / K) * H, H).CopyTo(xe.AsSpan(j * H, H));
+        }
+    }
+
+    private readonly struct CombineJob(MoeActivations a, int K, int H, bool shared, float* y) : IRowJob
+    {
+        public void Run(int block, int r0, int r1)
+        {
+            Span<int> order = stackalloc int[K];
+            for (int t = r0; t < r1; t++)
+            {
+                SortByExpert(a.Experts.AsSpan(t * K, K), order);
+                var yt = new Span<float>(y + (long)t * H, H);
+                yt.Clear();
+                for (int k = 0; k < K; k++)
+                {
+                    int i = t * K + order[k];
+                    TensorPrimitives.MultiplyAdd(a.Ye.AsSpan(a.Pos[i] * H, H), a.Weights[i], yt, yt);
+                }
+                if (shared)
+                    TensorPrimitives.Add(yt, a.Ys.AsSpan(t * H, H), yt);
+            }
+        }
+    }
+
+    private void ForwardExpert(int i)
     {
         MoeActivations a = _a!;
-        int n = a.Count[e];
+        int e = _order[i], n = a.Count[e];
         if (n == 0)
             return;
         int H = _c.HiddenSize, Ie = _c.MoeIntermediateSize, j0 = a.Offset[e];
@@ -191,94 +240,131 @@ public sealed class MixtureOfExperts
     {
         ModelConfig c = _c;
         int B = a.B, S = a.S, N = B * S, E = c.NRoutedExperts, K = c.NumExpertsPerTok, H = c.HiddenSize;
+        if (dy.Length < N * H || dx.Length < N * H)
+            throw new ArgumentException($"MoE: dy and dx must hold {N} x {H}");
 
         if (w.Shared is { } shared)
             Mlp.Backward(be, shared, dw.Shared!, dy, x, N, a.Gs, a.Us, a.Hs, dx, _dhs, _dgs, _dus);
 
-        // combine: d(expert output) = w·dy, d(weight) = dy·E_k(x)
-        for (int i = 0; i < N * K; i++)
+        fixed (float* pdy = dy, pdx = dx)
         {
-            int t = i / K, j = a.Pos[i];
-            ReadOnlySpan<float> dyt = dy.Slice(t * H, H);
-            TensorPrimitives.Multiply(dyt, a.Weights[i], _dye.AsSpan(j * H, H));
-            _dw[i] = TensorPrimitives.Dot(dyt, a.Ye.AsSpan(j * H, H));
-        }
+            // combine: d(expert output) = w·dy, d(weight) = dy·E_k(x)
+            Rows.For(be, N, RowBlock, new CombineBackJob(a, pdy, _dye, _dw, K, H));
 
-        // experts (in parallel)
-        Array.Clear(_dxe, 0, N * K * H);
-        _a = a;
-        _w = w;
-        _gw = dw;
-        be.For(E, _bwdExpert);
-        _a = null;
-        _w = null;
-        _gw = null;
-        for (int i = 0; i < N * K; i++)
-        {
-            Span<float> dxt = dx.Slice(i / K * H, H);
-            TensorPrimitives.Add(dxt, _dxe.AsSpan(a.Pos[i] * H, H), dxt);
+            // experts (in parallel, largest first), then each row gathers its experts' input gradients
+            _a = a;
+            _w = w;
+            _gw = dw;
+            OrderBySize(a.Count);
+            be.For(E, _bwdExpert);
+            _a = null;
+            _w = null;
+            _gw = null;
+            Rows.For(be, N, RowBlock, new ScatterJob(a.Pos, _dxe, pdx, K, H));
         }
 
         // router: weights → scores (normalization), + balance loss, scores → logits
-        Span<float> ds = _ds.AsSpan(0, N * E);
-        ds.Clear();
-        float rsf = (float)c.RoutedScalingFactor;
-        bool v2 = c.ModelType == "deepseek_v2";
-        bool normalize = c.NormTopkProb && (!v2 || K > 1);
-        float outScale = normalize && v2 ? 1f : rsf;
-        for (int t = 0; t < N; t++)
-        {
-            ReadOnlySpan<float> s = a.Scores.AsSpan(t * E, E);
-            Span<float> dst = ds.Slice(t * E, E);
-            if (normalize)
-            {
-                // w_k = scale·s_k / Z, Z = 1e-20 + Σ_j s_j (over the selected experts, as Router.Route)
-                float z = 1e-20f, dot = 0f;
-                for (int k = 0; k < K; k++)
-                    z += s[a.Experts[t * K + k]];
-                for (int k = 0; k < K; k++)
-                    dot += _dw[t * K + k] * s[a.Experts[t * K + k]];
-                for (int k = 0; k < K; k++)
-                    dst[a.Experts[t * K + k]] += outScale / z * (_dw[t * K + k] - dot / z);
-            }
-            else
-            {
-                for (int k = 0; k < K; k++)
-                    dst[a.Experts[t * K + k]] += rsf * _dw[t * K + k];
-            }
-        }
-        if (alpha > 0)
-            BalanceBackward(a, alpha, ds);
-        Span<float> dl = _dlogits.AsSpan(0, N * E);
-        for (int t = 0; t < N; t++)
-        {
-            ReadOnlySpan<float> s = a.Scores.AsSpan(t * E, E), dst = ds.Slice(t * E, E);
-            Span<float> dlt = dl.Slice(t * E, E);
-            if (c.ScoringFunc == ScoringFunc.Sigmoid)
-            {
-                for (int e = 0; e < E; e++)
-                    dlt[e] = dst[e] * s[e] * (1f - s[e]);
-            }
-            else
-            {
-                float dot = TensorPrimitives.Dot(dst, s);
-                for (int e = 0; e < E; e++)
-                    dlt[e] = s[e] * (dst[e] - dot);
-            }
-        }
-        Linear.Backward(be, dl, x, Params.F32(w.Gate), dx, Params.F32(dw.Gate).Data, N);
+        Rows.For(be, N, RowBlock, new RouterBackJob(c, a, _dw, _dlogits, alpha));
+        Linear.Backward(be, _dlogits.AsSpan(0, N * E), x, Params.F32(w.Gate), dx, Params.F32(dw.Gate).Data, N);
     }
 
-    private void BackwardExpert(int e)
+    private readonly struct CombineBackJob(MoeActivations a, float* dy, float[] dye, float[] dw, int K, int H) : IRowJob
+    {
+        public void Run(int block, int r0, int r1)
+        {
+            for (int t = r0; t < r1; t++)
+            {
+                var dyt = new ReadOnlySpan<float>(dy + (long)t * H, H);
+                for (int k = 0; k < K; k++)
+                {
+                    int i = t * K + k, j = a.Pos[i];
+                    TensorPrimitives.Multiply(dyt, a.Weights[i], dye.AsSpan(j * H, H));
+                    dw[i] = TensorPrimitives.Dot(dyt, a.Ye.AsSpan(j * H, H));
+                }
+            }
+        }
+    }
+
+    private readonly struct ScatterJob(int[] pos, float[] dxe, float* dx, int K, int H) : IRowJob
+    {
+        public void Run(int block, int r0, int r1)
+        {
+            for (int t = r0; t < r1; t++)
+            {
+                var dxt = new Span<float>(dx + (long)t * H, H);
+                for (int k = 0; k < K; k++)
+                    TensorPrimitives.Add(dxt, dxe.AsSpan(pos[t * K + k] * H, H), dxt);
+            }
+        }
+    }
+
+    // per row: ds = d(weights)/d(scores)ᵀ dw (+ balance-loss gradient), then dlogits = ds ⊙ σ' (or the softmax Jacobian)
+    private readonly struct RouterBackJob(ModelConfig c, MoeActivations a, float[] dw, float[] dlogits, float alpha) : IRowJob
+    {
+        public void Run(int block, int r0, int r1)
+        {
+            int S = a.S, E = c.NRoutedExperts, K = c.NumExpertsPerTok;
+            float rsf = (float)c.RoutedScalingFactor;
+            bool v2 = c.ModelType == "deepseek_v2";
+            bool normalize = c.NormTopkProb && (!v2 || K > 1);
+            float outScale = normalize && v2 ? 1f : rsf;
+            float kBal = alpha / (a.B * S);
+            Span<float> dst = E <= 1024 ? stackalloc float[E] : new float[E];
+            for (int t = r0; t < r1; t++)
+            {
+                ReadOnlySpan<float> s = a.Scores.AsSpan(t * E, E);
+                dst.Clear();
+                if (normalize)
+                {
+                    // w_k = scale·s_k / Z, Z = 1e-20 + Σ_j s_j (over the selected experts, as Router.Route)
+                    float z = 1e-20f, dot = 0f;
+                    for (int k = 0; k < K; k++)
+                        z += s[a.Experts[t * K + k]];
+                    for (int k = 0; k < K; k++)
+                        dot += dw[t * K + k] * s[a.Experts[t * K + k]];
+                    for (int k = 0; k < K; k++)
+                        dst[a.Experts[t * K + k]] += outScale / z * (dw[t * K + k] - dot / z);
+                }
+                else
+                {
+                    for (int k = 0; k < K; k++)
+                        dst[a.Experts[t * K + k]] += rsf * dw[t * K + k];
+                }
+                if (alpha > 0)
+                {
+                    // dL/ds'_i,t = α·f_i/(B·S); s' = s/Z → ds_j = (g_j − Σ_i g_i s'_i) / Z
+                    ReadOnlySpan<float> f = a.BalanceF.AsSpan(t / S * E, E);
+                    float zb = TensorPrimitives.Sum(s), dotb = TensorPrimitives.Dot(f, s) / zb;
+                    for (int e = 0; e < E; e++)
+                        dst[e] += kBal * (f[e] - dotb) / zb;
+                }
+                Span<float> dlt = dlogits.AsSpan(t * E, E);
+                if (c.ScoringFunc == ScoringFunc.Sigmoid)
+                {
+                    for (int e = 0; e < E; e++)
+                        dlt[e] = dst[e] * s[e] * (1f - s[e]);
+                }
+                else
+                {
+                    float dot = TensorPrimitives.Dot(dst, s);
+                    for (int e = 0; e < E; e++)
+                        dlt[e] = s[e] * (dst[e] - dot);
+                }
+            }
+        }
+    }
+
+    private void BackwardExpert(int i)
     {
         MoeActivations a = _a!;
-        int n = a.Count[e];
+        int e = _order[i], n = a.Count[e];
         if (n == 0)
             return;
         int H = _c.HiddenSize, Ie = _c.MoeIntermediateSize, j0 = a.Offset[e];
         Mlp.Backward(null, _w!.Experts[e], _gw!.Experts[e], _dye.AsSpan(j0 * H, n * H), a.Xe.AsSpan(j0 * H, n * H), n,
                      a.Ge.AsSpan(j0 * Ie, n * Ie), a.Ue.AsSpan(j0 * Ie, n * Ie), a.He.AsSpan(j0 * Ie, n * Ie),
-                     _dxe.AsSpan(j0 * H, n * H), _dhe.AsSpan(j0 * Ie, n * Ie), _dge.AsSpan(j0 * Ie, n * Ie), _due.AsSpan(j0 * Ie, n * Ie));
+                     _dxe.AsSpan(j0 * H, n * H), _dhe.AsSpan(j0 * Ie, n * Ie), _dge.AsSpan(j0 * Ie, n * Ie), _due.AsSpan(j0 * Ie, n * Ie),
+                     accumulateDx: false);
     }
 
     // L = (1/B)·Σ_b α·Σ_i f_b,i·P_b,i
@@ -310,21 +396,6 @@ public sealed class MixtureOfExperts
             total += alpha * lb;
         }
         return total / B;
-    }
-
-    // dL/ds'_i,t = α·f_i/(B·S); s' = s/Z → ds_j = (g_j − Σ_i g_i s'_i) / Z
-    private void BalanceBackward(MoeActivations a, float alpha, Span<float> ds)
-    {
-        int B = a.B, S = a.S, E = _c.NRoutedExperts;
-        float k = alpha / (B * S);
-        for (int t = 0; t < B * S; t++)
-        {
-            ReadOnlySpan<float> f = a.BalanceF.AsSpan(t / S * E, E), s = a.Scores.AsSpan(t * E, E);
-            float z = TensorPrimitives.Sum(s), dot = TensorPrimitives.Dot(f, s) / z;
-            Span<float> dst = ds.Slice(t * E, E);
-            for (int e = 0; e < E; e++)
-                dst[e] += k * (f[e] - dot) / z;
-        }
     }
 
     /// <summary>order[k] = index into experts of the k-th smallest expert id (insertion sort; K is small).</summary>
