@@ -1,11 +1,13 @@
 // Activations quantized once per matrix product so that quantized weights can use integer dot products
 // (llama.cpp quantizes activations to q8_0 / q8_K the same way). Layouts are ours, chosen for the kernels:
-//   Q8:  per token, int8 values widened to int16 (ready for vpmaddwd), one fp32 scale per 32 values.
+//   Q8:  per token, int16 values (ready for vpmaddwd) with one fp32 scale per token (q = round(x·32767/max|x|)),
+//        repeated for every 32-value block so that kernels may read it per block or once per row.
 //   Q8K: per token, int8 values, per 256-block one fp32 scale and the sum of each 32-value sub-block; each
 //        128-value half of a block is stored as sub-blocks [0, 2, 1, 3] so that one 64-byte load of Q4_K
 //        nibbles (low nibbles = sub-blocks 0 and 2, high = 1 and 3) meets its activations contiguously.
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace SharpSeek.Tensors;
 
@@ -14,7 +16,7 @@ public enum ActivationFormat
 {
     /// <summary>Plain fp32.</summary>
     F32,
-    /// <summary>int8 in blocks of 32 (stored widened to int16) with fp32 scales: for Q8_0 weights.</summary>
+    /// <summary>int16 with one fp32 scale per token (listed per 32-value block): for Q8_0 and Q4_0 weights.</summary>
     Q8,
     /// <summary>int8 in blocks of 256 with fp32 scales and 32-value sums: for Q4_K weights.</summary>
     Q8K,
@@ -36,7 +38,7 @@ public sealed class QuantizedInput
     public ReadOnlySpan<short> Q16 => _q16.AsSpan(0, Tokens * Cols);
     /// <summary>Q8K values [Tokens, Cols] (permuted per 128 as described above).</summary>
     public ReadOnlySpan<sbyte> Q8 => _q8.AsSpan(0, Tokens * Cols);
-    /// <summary>Scales: [Tokens, Cols/32] for Q8, [Tokens, Cols/256] for Q8K.</summary>
+    /// <summary>Scales: [Tokens, Cols/32] for Q8 (equal within a token), [Tokens, Cols/256] for Q8K.</summary>
     public ReadOnlySpan<float> Scales => _scales;
     /// <summary>Q8K sums of each 32-value sub-block in natural sub-block order [Tokens, Cols/32].</summary>
     public ReadOnlySpan<int> Sums => _sums;
@@ -60,8 +62,11 @@ public sealed class QuantizedInput
         {
             if (_q16.Length < n) _q16 = new short[n];
             if (_scales.Length < n / 32) _scales = new float[n / 32];
-            for (int b = 0; b < n / 32; b++)
-                _scales[b] = QuantizeBlock(x.Slice(b * 32, 32), _q16.AsSpan(b * 32, 32));
+            for (int t = 0; t < tokens; t++)
+            {
+                float d = QuantizeInt16(x.Slice(t * cols, cols), _q16.AsSpan(t * cols, cols));
+                _scales.AsSpan(t * cols / 32, cols / 32).Fill(d);
+            }
         }
         else
         {
@@ -89,8 +94,33 @@ public sealed class QuantizedInput
     /// <summary>Storage slot of natural sub-block s (0..7) in the Q8K permuted order [0, 2, 1, 3, 4, 6, 5, 7].</summary>
     public static int PermutedSubBlock(int s) => (s & ~3) | ((s & 1) << 1) | ((s >> 1) & 1);
 
-    /// <summary>q = round(x / d), d = max|x| / 127; returns d.</summary>
-    private static float QuantizeBlock(ReadOnlySpan<float> x, Span<short> q) => QuantizeBlockSym(x, q);
+    /// <summary>q = round(x / d) as int16, d = max|x| / 32767 (round half to even, vectorized); returns d.</summary>
+    public static float QuantizeInt16(ReadOnlySpan<float> x, Span<short> q)
+    {
+        float amax = MathF.Abs(TensorPrimitives.MaxMagnitude(x));
+        if (!(amax > 0))
+        {
+            q.Slice(0, x.Length).Clear();
+            return 0f;
+        }
+        float id = 32767f / amax;
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var vid = Vector512.Create(id);
+            ref float xr = ref MemoryMarshal.GetReference(x);
+            ref short qr = ref MemoryMarshal.GetReference(q);
+            for (; i + 32 <= x.Length; i += 32)
+            {
+                var a = Vector512.ConvertToInt32(Vector512.Round(Vector512.LoadUnsafe(ref xr, (nuint)i) * vid));
+                var b = Vector512.ConvertToInt32(Vector512.Round(Vector512.LoadUnsafe(ref xr, (nuint)(i + 16)) * vid));
+                Vector512.Narrow(a, b).StoreUnsafe(ref qr, (nuint)i);
+            }
+        }
+        for (; i < x.Length; i++)
+            q[i] = (short)MathF.Round(x[i] * id);
+        return amax / 32767f;
+    }
 
     private static float QuantizeBlockSym(ReadOnlySpan<float> x, Span<short> q)
     {

@@ -147,41 +147,42 @@ public sealed unsafe class Q8_0Matrix : WeightMatrix
             Vector512<short> q1 = Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w1 + o + 2)));
             Vector512<short> q2 = Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w2 + o + 2)));
             Vector512<short> q3 = Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w3 + o + 2)));
-            float d0 = Half16.ToFloat(*(ushort*)(w0 + o)), d1 = Half16.ToFloat(*(ushort*)(w1 + o));
-            float d2 = Half16.ToFloat(*(ushort*)(w2 + o)), d3 = Half16.ToFloat(*(ushort*)(w3 + o));
+            Vector512<float> d0 = Vector512.Create(Half16.ToFloat(*(ushort*)(w0 + o))), d1 = Vector512.Create(Half16.ToFloat(*(ushort*)(w1 + o)));
+            Vector512<float> d2 = Vector512.Create(Half16.ToFloat(*(ushort*)(w2 + o))), d3 = Vector512.Create(Half16.ToFloat(*(ushort*)(w3 + o)));
             short* xb = xq + b * BlockValues;
             Vector512<short> x0 = Vector512.Load(xb), x1 = Vector512.Load(xb + xStride);
             Vector512<short> x2 = Vector512.Load(xb + 2 * xStride), x3 = Vector512.Load(xb + 3 * xStride);
-            float s0 = xs[b], s1 = xs[b + sStride], s2 = xs[b + 2 * sStride], s3 = xs[b + 3 * sStride];
-            a00 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q0, x0)), Vector512.Create(d0 * s0), a00);
-            a01 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q0, x1)), Vector512.Create(d0 * s1), a01);
-            a02 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q0, x2)), Vector512.Create(d0 * s2), a02);
-            a03 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q0, x3)), Vector512.Create(d0 * s3), a03);
-            a10 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q1, x0)), Vector512.Create(d1 * s0), a10);
-            a11 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q1, x1)), Vector512.Create(d1 * s1), a11);
-            a12 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q1, x2)), Vector512.Create(d1 * s2), a12);
-            a13 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q1, x3)), Vector512.Create(d1 * s3), a13);
-            a20 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q2, x0)), Vector512.Create(d2 * s0), a20);
-            a21 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q2, x1)), Vector512.Create(d2 * s1), a21);
-            a22 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q2, x2)), Vector512.Create(d2 * s2), a22);
-            a23 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q2, x3)), Vector512.Create(d2 * s3), a23);
-            a30 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q3, x0)), Vector512.Create(d3 * s0), a30);
-            a31 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q3, x1)), Vector512.Create(d3 * s1), a31);
-            a32 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q3, x2)), Vector512.Create(d3 * s2), a32);
-            a33 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q3, x3)), Vector512.Create(d3 * s3), a33);
+            a00 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q0, x0)), d0, a00);
+            a01 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q0, x1)), d0, a01);
+            a02 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q0, x2)), d0, a02);
+            a03 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q0, x3)), d0, a03);
+            a10 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q1, x0)), d1, a10);
+            a11 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q1, x1)), d1, a11);
+            a12 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q1, x2)), d1, a12);
+            a13 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q1, x3)), d1, a13);
+            a20 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q2, x0)), d2, a20);
+            a21 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q2, x1)), d2, a21);
+            a22 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q2, x2)), d2, a22);
+            a23 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q2, x3)), d2, a23);
+            a30 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q3, x0)), d3, a30);
+            a31 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q3, x1)), d3, a31);
+            a32 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q3, x2)), d3, a32);
+            a33 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q3, x3)), d3, a33);
         }
-        y[0] = Vector512.Sum(a00); y[1] = Vector512.Sum(a10); y[2] = Vector512.Sum(a20); y[3] = Vector512.Sum(a30);
+        float s0 = xs[0], s1 = xs[sStride], s2 = xs[2 * sStride], s3 = xs[3 * sStride];
+        y[0] = Vector512.Sum(a00) * s0; y[1] = Vector512.Sum(a10) * s0; y[2] = Vector512.Sum(a20) * s0; y[3] = Vector512.Sum(a30) * s0;
         y += ldy;
-        y[0] = Vector512.Sum(a01); y[1] = Vector512.Sum(a11); y[2] = Vector512.Sum(a21); y[3] = Vector512.Sum(a31);
+        y[0] = Vector512.Sum(a01) * s1; y[1] = Vector512.Sum(a11) * s1; y[2] = Vector512.Sum(a21) * s1; y[3] = Vector512.Sum(a31) * s1;
         y += ldy;
-        y[0] = Vector512.Sum(a02); y[1] = Vector512.Sum(a12); y[2] = Vector512.Sum(a22); y[3] = Vector512.Sum(a32);
+        y[0] = Vector512.Sum(a02) * s2; y[1] = Vector512.Sum(a12) * s2; y[2] = Vector512.Sum(a22) * s2; y[3] = Vector512.Sum(a32) * s2;
         y += ldy;
-        y[0] = Vector512.Sum(a03); y[1] = Vector512.Sum(a13); y[2] = Vector512.Sum(a23); y[3] = Vector512.Sum(a33);
+        y[0] = Vector512.Sum(a03) * s3; y[1] = Vector512.Sum(a13) * s3; y[2] = Vector512.Sum(a23) * s3; y[3] = Vector512.Sum(a33) * s3;
     }
 
-    /// <summary>Σ_b d_w[b]·d_x[b]·Σ_i q_w[b,i]·q_x[b,i] over one row.</summary>
+    /// <summary>Σ_b d_w[b]·d_x[b]·Σ_i q_w[b,i]·q_x[b,i] over one row (Q8 inputs: d_x equal for every block).</summary>
     public static float Dot(byte* w, short* xq, float* xs, int blocks)
     {
+        // Q8 activations share one scale per token (xs[0] of the row): only the weight scales vary per block
         if (Avx512BW.IsSupported)
         {
             // four blocks per step with independent accumulators: the FMA chain no longer bounds the loop
@@ -195,18 +196,18 @@ public sealed unsafe class Q8_0Matrix : WeightMatrix
                 Vector512<int> p1 = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(k + BlockBytes + 2))), Vector512.Load(xb + 32));
                 Vector512<int> p2 = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(k + 2 * BlockBytes + 2))), Vector512.Load(xb + 64));
                 Vector512<int> p3 = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(k + 3 * BlockBytes + 2))), Vector512.Load(xb + 96));
-                a0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p0), Vector512.Create(Half16.ToFloat(*(ushort*)k) * xs[b]), a0);
-                a1 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p1), Vector512.Create(Half16.ToFloat(*(ushort*)(k + BlockBytes)) * xs[b + 1]), a1);
-                a2 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p2), Vector512.Create(Half16.ToFloat(*(ushort*)(k + 2 * BlockBytes)) * xs[b + 2]), a2);
-                a3 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p3), Vector512.Create(Half16.ToFloat(*(ushort*)(k + 3 * BlockBytes)) * xs[b + 3]), a3);
+                a0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p0), Vector512.Create(Half16.ToFloat(*(ushort*)k)), a0);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p1), Vector512.Create(Half16.ToFloat(*(ushort*)(k + BlockBytes))), a1);
+                a2 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p2), Vector512.Create(Half16.ToFloat(*(ushort*)(k + 2 * BlockBytes))), a2);
+                a3 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p3), Vector512.Create(Half16.ToFloat(*(ushort*)(k + 3 * BlockBytes))), a3);
             }
             for (; b < blocks; b++)
             {
                 byte* k = w + b * BlockBytes;
                 Vector512<int> p = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(k + 2))), Vector512.Load(xq + b * BlockValues));
-                a0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p), Vector512.Create(Half16.ToFloat(*(ushort*)k) * xs[b]), a0);
+                a0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p), Vector512.Create(Half16.ToFloat(*(ushort*)k)), a0);
             }
-            return Vector512.Sum((a0 + a1) + (a2 + a3));
+            return Vector512.Sum((a0 + a1) + (a2 + a3)) * xs[0];
         }
         if (Avx2.IsSupported)
         {
@@ -218,9 +219,9 @@ public sealed unsafe class Q8_0Matrix : WeightMatrix
                 Vector256<short> w1 = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(blk + 18)));
                 Vector256<int> p = Avx2.Add(Avx2.MultiplyAddAdjacent(w0, Vector256.Load(xq + b * BlockValues)),
                                             Avx2.MultiplyAddAdjacent(w1, Vector256.Load(xq + b * BlockValues + 16)));
-                acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p), Vector256.Create(Half16.ToFloat(*(ushort*)blk) * xs[b]), acc);
+                acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p), Vector256.Create(Half16.ToFloat(*(ushort*)blk)), acc);
             }
-            return Vector256.Sum(acc);
+            return Vector256.Sum(acc) * xs[0];
         }
         return DotScalar(w, xq, xs, blocks);
     }
