@@ -32,9 +32,8 @@ public static unsafe class Gemm
 {
     private const int MR = 6;       // rows of the register tile
     private const int KC = 256;     // reduction steps per chunk
-    private const int MB = 96;      // rows per parallel task (16 register tiles)
+    private const int MaxTileRows = 16; // register tiles (of MR rows) per parallel task at most
     private const int RB = 512;     // rows per cache block (A block of RB x KC in L2)
-    private const int NBPanels = 4; // panels per parallel task
     private const int PW = 32;      // columns of a packed panel
 
     /// <summary>Columns of a packed panel (32).</summary>
@@ -107,19 +106,42 @@ public static unsafe class Gemm
             RunPackedParallel(backend, kind, M, N, K, a, lda, pb, packedK, c, ldc, accumulate);
     }
 
-    private static bool Parallel(ComputeBackend backend, int M, int N, int K)
+    private static bool Parallel(ComputeBackend backend, int M, int N, int K) =>
+        backend.Workers > 1 && !WorkerPool.InJob && (M > MR || N > PW) && K > 0 && (long)M * N * K >= 1 << 18;
+
+    /// <summary>
+    /// Task shape for <paramref name="workers"/>: tasks take whole rows of C (every column panel, so a TN task packs its
+    /// A rows once) in the largest blocks of register tiles (at most 16) that keep the workers at least 90% busy; only
+    /// when the rows cannot do that are the columns split too.
+    /// </summary>
+    internal static (int Rows, int Cols) Partition(int M, int N, int workers)
     {
-        int rowBlocks = (M + MB - 1) / MB, colBlocks = (N + PW * NBPanels - 1) / (PW * NBPanels);
-        return backend.Workers > 1 && !WorkerPool.InJob && rowBlocks * colBlocks > 1 && K > 0 && (long)M * N * K >= 1 << 18;
+        int tiles = (M + MR - 1) / MR, panels = Panels(N);
+        for (int per = Math.Min(MaxTileRows, tiles); per >= 1; per--)
+        {
+            int tasks = (tiles + per - 1) / per;
+            int rounds = (tasks + workers - 1) / workers;
+            if (tiles >= 0.9 * rounds * workers * per)
+                return (per * MR, panels * PW);
+        }
+        // few rows: one tile row per task and the columns split until there are enough tasks
+        for (int perCols = panels; perCols >= 1; perCols--)
+        {
+            int tasks = tiles * ((panels + perCols - 1) / perCols);
+            int rounds = (tasks + workers - 1) / workers;
+            if (tiles * panels >= 0.9 * rounds * workers * perCols)
+                return (MR, perCols * PW);
+        }
+        return (MR, PW);
     }
 
     private static void RunPackedParallel(ComputeBackend backend, GemmKind kind, int M, int N, int K, float* a, int lda, float* pb, int packedK,
                                           float* c, int ldc, bool accumulate)
     {
-        int nb = PW * NBPanels;
-        int rowBlocks = (M + MB - 1) / MB, colBlocks = (N + nb - 1) / nb;
+        (int rows, int cols) = Partition(M, N, backend.Workers);
+        int rowBlocks = (M + rows - 1) / rows, colBlocks = (N + cols - 1) / cols;
         Job job = t_job ??= new Job();
-        job.Set(kind, M, N, K, a, lda, pb, packedK, c, ldc, accumulate, colBlocks);
+        job.Set(kind, M, N, K, a, lda, pb, packedK, c, ldc, accumulate, colBlocks, rows, cols);
         backend.For(rowBlocks * colBlocks, job.Body);
     }
 
@@ -168,7 +190,7 @@ public static unsafe class Gemm
     {
         private GemmKind _kind;
         private bool _transposed;
-        private int _M, _N, _K, _lda, _ldb, _packedK, _ldc, _colBlocks;
+        private int _M, _N, _K, _lda, _ldb, _packedK, _ldc, _colBlocks, _rows, _cols;
         private float* _a, _b, _pb, _c;
         private bool _acc;
         public readonly Action<int> Body, PackBody;
@@ -179,9 +201,10 @@ public static unsafe class Gemm
             PackBody = PackTask;
         }
 
-        public void Set(GemmKind kind, int M, int N, int K, float* a, int lda, float* pb, int packedK, float* c, int ldc, bool acc, int colBlocks)
+        public void Set(GemmKind kind, int M, int N, int K, float* a, int lda, float* pb, int packedK, float* c, int ldc, bool acc, int colBlocks,
+                        int rows, int cols)
         {
-            (_kind, _M, _N, _K, _lda, _packedK, _ldc, _acc, _colBlocks) = (kind, M, N, K, lda, packedK, ldc, acc, colBlocks);
+            (_kind, _M, _N, _K, _lda, _packedK, _ldc, _acc, _colBlocks, _rows, _cols) = (kind, M, N, K, lda, packedK, ldc, acc, colBlocks, rows, cols);
             _a = a;
             _pb = pb;
             _c = c;
@@ -198,9 +221,8 @@ public static unsafe class Gemm
 
         private void RunTask(int task)
         {
-            int nb = PW * NBPanels;
-            int i0 = task / _colBlocks * MB, j0 = task % _colBlocks * nb;
-            RunPacked(_kind, _M, _N, _K, _a, _lda, _pb, _packedK, _c, _ldc, _acc, i0, Math.Min(_M, i0 + MB), j0, Math.Min(_N, j0 + nb));
+            int i0 = task / _colBlocks * _rows, j0 = task % _colBlocks * _cols;
+            RunPacked(_kind, _M, _N, _K, _a, _lda, _pb, _packedK, _c, _ldc, _acc, i0, Math.Min(_M, i0 + _rows), j0, Math.Min(_N, j0 + _cols));
         }
     }
 

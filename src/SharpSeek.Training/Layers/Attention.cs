@@ -9,7 +9,6 @@
 // [k_nope; k_pe] and values are gathered and packed once, then blocks of 64 query rows take their scores with one
 // GEMM over Dn+Dr (column panels above the diagonal skipped), the softmax, and p·v. Row-wise steps (latent norm,
 // RoPE, the per-head k_pe gradient sum in a fixed head order) run in parallel over rows.
-using System.Numerics.Tensors;
 using SharpSeek.Model;
 using SharpSeek.Tensors;
 using SharpSeek.Training.Kernels;
@@ -206,14 +205,8 @@ public sealed unsafe class Attention
                 {
                     int t = t0 + i;
                     float* row = sc + (long)i * S;
-                    var live = new Span<float>(row, t + 1);
-                    // softmax(σ·scores) as Ops.Softmax, keeping max and sum for Backward
-                    TensorPrimitives.Multiply(live, scale, live);
-                    float max = TensorPrimitives.Max(live);
-                    TensorPrimitives.Subtract(live, max, live);
-                    TensorPrimitives.Exp(live, live);
-                    float sum = TensorPrimitives.Sum(live);
-                    TensorPrimitives.Multiply(live, 1f / sum, live);
+                    // softmax(σ·scores), keeping max and sum for Backward
+                    RowOps.Softmax(row, t + 1, scale, out float max, out float sum);
                     sth[2 * t] = max;
                     sth[2 * t + 1] = sum;
                     new Span<float>(row + t + 1, t1 - t - 1).Clear(); // masked: s > t
@@ -345,16 +338,10 @@ public sealed unsafe class Attention
                     int t = t0 + i, n = t + 1;
                     float* pr = sc + (long)i * S;
                     float* dr = ds + (long)i * S;
-                    var live = new Span<float>(pr, n);
-                    TensorPrimitives.Multiply(live, scale, live);
-                    TensorPrimitives.Subtract(live, sth[2 * t], live);
-                    TensorPrimitives.Exp(live, live);
-                    TensorPrimitives.Multiply(live, 1f / sth[2 * t + 1], live);
+                    RowOps.SoftmaxAgain(pr, n, scale, sth[2 * t], sth[2 * t + 1]);
                     new Span<float>(pr + n, t1 - n).Clear();
                     // dS = σ · P ⊙ (dP − Σ_s P dP)
-                    float dot = TensorPrimitives.Dot(new ReadOnlySpan<float>(pr, n), new ReadOnlySpan<float>(dr, n));
-                    for (int s = 0; s < n; s++)
-                        dr[s] = scale * pr[s] * (dr[s] - dot);
+                    RowOps.SoftmaxBackward(pr, dr, n, scale);
                     new Span<float>(dr + n, t1 - n).Clear();
                 }
                 // dv += Pᵀ dO

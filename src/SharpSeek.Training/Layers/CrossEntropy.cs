@@ -19,15 +19,11 @@ public static class CrossEntropy
         }
         if (target >= logits.Length)
             throw new ArgumentOutOfRangeException(nameof(target), $"target {target} outside the vocabulary of {logits.Length}");
-        float max = TensorPrimitives.Max(logits);
-        float picked = logits[target];
-        TensorPrimitives.Subtract(logits, max, logits);
-        TensorPrimitives.Exp(logits, logits);
-        float sum = TensorPrimitives.Sum(logits);
-        float lse = max + MathF.Log(sum);
-        TensorPrimitives.Multiply(logits, scale / sum, logits);
-        logits[target] -= scale;
-        return lse - picked;
+        unsafe
+        {
+            fixed (float* l = logits)
+                return Kernels.RowOps.CrossEntropy(l, logits.Length, target, scale);
+        }
     }
 
     /// <summary>Loss of one row without gradient (evaluation).</summary>

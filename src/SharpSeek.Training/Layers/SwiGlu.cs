@@ -1,8 +1,7 @@
 // SwiGLU activation of DeepSeek's MLPs: h = silu(g) ⊙ u with silu(g) = g·σ(g). Forward computes exactly what
 // Ops.SiluMul does ((g·σ(g))·u), keeping g and u for Backward:
-// dg = dh·u·σ(g)·(1 + g·(1 − σ(g))), du = dh·g·σ(g). Large arrays run in parallel chunks of 16K elements.
-using System.Numerics;
-using System.Numerics.Tensors;
+// dg = dh·u·σ(g)·(1 + g·(1 − σ(g))), du = dh·g·σ(g). One fused pass each way (σ as TensorPrimitives.Sigmoid); large
+// arrays run in parallel chunks of 16K elements.
 using SharpSeek.Tensors;
 using SharpSeek.Training.Kernels;
 
@@ -44,12 +43,7 @@ public static unsafe class SwiGlu
     {
         public void Run(int block, int r0, int r1)
         {
-            int n = r1 - r0;
-            var gs = new ReadOnlySpan<float>(g + r0, n);
-            var hs = new Span<float>(h + r0, n);
-            TensorPrimitives.Sigmoid(gs, hs);
-            TensorPrimitives.Multiply(gs, hs, hs);
-            TensorPrimitives.Multiply(hs, new ReadOnlySpan<float>(u + r0, n), hs);
+            RowOps.SiluMul(g + r0, u + r0, h + r0, r1 - r0);
         }
     }
 
@@ -57,23 +51,7 @@ public static unsafe class SwiGlu
     {
         public void Run(int block, int r0, int r1)
         {
-            int n = r1 - r0;
-            float* pdh = dh + r0, pg = g + r0, pu = u + r0, pdg = dg + r0, pdu = du + r0;
-            TensorPrimitives.Sigmoid(new ReadOnlySpan<float>(pg, n), new Span<float>(pdu, n)); // σ(g), parked in du
-            int i = 0, w = Vector<float>.Count;
-            var one = Vector<float>.One;
-            for (; i <= n - w; i += w)
-            {
-                Vector<float> d = Vector.Load(pdh + i), gi = Vector.Load(pg + i), sig = Vector.Load(pdu + i);
-                Vector.Store(d * gi * sig, pdu + i);
-                Vector.Store(d * Vector.Load(pu + i) * sig * (one + gi * (one - sig)), pdg + i);
-            }
-            for (; i < n; i++)
-            {
-                float d = pdh[i], gi = pg[i], sig = pdu[i];
-                pdu[i] = d * gi * sig;
-                pdg[i] = d * pu[i] * sig * (1f + gi * (1f - sig));
-            }
+            RowOps.SiluMulBackward(dh + r0, g + r0, u + r0, dg + r0, du + r0, r1 - r0);
         }
     }
 }

@@ -1,0 +1,200 @@
+// Fused row kernels on System.Numerics.Vector (one pass where TensorPrimitives would take several). Exponentials use
+// Vector.Exp, the same vector algorithm as TensorPrimitives.Exp, on every element (a partial last vector is computed
+// in a zero-padded register), so a row gives the same bits wherever it is recomputed.
+using System.Numerics;
+using System.Runtime.CompilerServices;
+
+namespace SharpSeek.Training.Kernels;
+
+/// <summary>Softmax, cross-entropy and SwiGLU row kernels.</summary>
+internal static unsafe class RowOps
+{
+    private static int W => Vector<float>.Count;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<float> LoadTail(float* p, int n)
+    {
+        Vector<float> v = Vector<float>.Zero;
+        float* t = (float*)&v;
+        for (int i = 0; i < n; i++)
+            t[i] = p[i];
+        return v;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreTail(Vector<float> v, float* p, int n)
+    {
+        float* t = (float*)&v;
+        for (int i = 0; i < n; i++)
+            p[i] = t[i];
+    }
+
+    /// <summary>
+    /// x[0..n) ← softmax(scale·x): v = scale·x, m = max v, e = exp(v − m), s = Σ e, x = e·(1/s). Returns m and s.
+    /// </summary>
+    public static void Softmax(float* x, int n, float scale, out float max, out float sum)
+    {
+        int w = W, i = 0;
+        var sv = new Vector<float>(scale);
+        float m = float.NegativeInfinity;
+        if (n >= w)
+        {
+            var vm = new Vector<float>(float.NegativeInfinity);
+            for (; i <= n - w; i += w)
+            {
+                Vector<float> v = Vector.Load(x + i) * sv;
+                Vector.Store(v, x + i);
+                vm = Vector.Max(vm, v);
+            }
+            for (int j = 0; j < w; j++)
+                m = MathF.Max(m, vm[j]);
+        }
+        for (; i < n; i++)
+        {
+            x[i] *= scale;
+            m = MathF.Max(m, x[i]);
+        }
+        var mv = new Vector<float>(m);
+        Vector<float> acc = Vector<float>.Zero;
+        for (i = 0; i <= n - w; i += w)
+        {
+            Vector<float> e = Vector.Exp(Vector.Load(x + i) - mv);
+            Vector.Store(e, x + i);
+            acc += e;
+        }
+        float s = Vector.Sum(acc);
+        if (i < n)
+        {
+            Vector<float> e = Vector.Exp(LoadTail(x + i, n - i) - mv);
+            StoreTail(e, x + i, n - i);
+            float* t = (float*)&e;
+            for (int j = 0; j < n - i; j++)
+                s += t[j];
+        }
+        var inv = new Vector<float>(1f / s);
+        for (i = 0; i <= n - w; i += w)
+            Vector.Store(Vector.Load(x + i) * inv, x + i);
+        for (; i < n; i++)
+            x[i] *= 1f / s;
+        max = m;
+        sum = s;
+    }
+
+    /// <summary>x[0..n) ← exp(scale·x − max)·(1/sum): the probabilities <see cref="Softmax"/> produced, bit for bit.</summary>
+    public static void SoftmaxAgain(float* x, int n, float scale, float max, float sum)
+    {
+        int w = W, i = 0;
+        var sv = new Vector<float>(scale);
+        var mv = new Vector<float>(max);
+        float invs = 1f / sum;
+        var inv = new Vector<float>(invs);
+        for (; i <= n - w; i += w)
+            Vector.Store(Vector.Exp(Vector.Load(x + i) * sv - mv) * inv, x + i);
+        if (i < n)
+        {
+            // Softmax rounds scale·x to float before subtracting, as this does lane by lane
+            Vector<float> e = Vector.Exp(LoadTail(x + i, n - i) * sv - mv);
+            float* t = (float*)&e;
+            for (int j = 0; j < n - i; j++)
+                x[i + j] = t[j] * invs;
+        }
+    }
+
+    /// <summary>dS = scale·P ⊙ (dP − Σ P·dP) over the n live entries of a row (dp overwritten).</summary>
+    public static void SoftmaxBackward(float* p, float* dp, int n, float scale)
+    {
+        float dot = Vec.Dot(p, dp, n);
+        int w = W, i = 0;
+        var sv = new Vector<float>(scale);
+        var dv = new Vector<float>(dot);
+        for (; i <= n - w; i += w)
+            Vector.Store(sv * Vector.Load(p + i) * (Vector.Load(dp + i) - dv), dp + i);
+        for (; i < n; i++)
+            dp[i] = scale * p[i] * (dp[i] - dot);
+    }
+
+    /// <summary>
+    /// Cross-entropy of one row of logits l [n] with target y: returns logsumexp(l) − l[y] and replaces l by
+    /// scale·(softmax(l) − onehot(y)).
+    /// </summary>
+    public static double CrossEntropy(float* l, int n, int target, float scale)
+    {
+        int w = W, i = 0;
+        float m = float.NegativeInfinity;
+        if (n >= w)
+        {
+            var vm = new Vector<float>(float.NegativeInfinity);
+            for (; i <= n - w; i += w)
+                vm = Vector.Max(vm, Vector.Load(l + i));
+            for (int j = 0; j < w; j++)
+                m = MathF.Max(m, vm[j]);
+        }
+        for (; i < n; i++)
+            m = MathF.Max(m, l[i]);
+        float picked = l[target];
+        var mv = new Vector<float>(m);
+        Vector<float> acc = Vector<float>.Zero;
+        for (i = 0; i <= n - w; i += w)
+        {
+            Vector<float> e = Vector.Exp(Vector.Load(l + i) - mv);
+            Vector.Store(e, l + i);
+            acc += e;
+        }
+        float s = Vector.Sum(acc);
+        if (i < n)
+        {
+            Vector<float> e = Vector.Exp(LoadTail(l + i, n - i) - mv);
+            StoreTail(e, l + i, n - i);
+            float* t = (float*)&e;
+            for (int j = 0; j < n - i; j++)
+                s += t[j];
+        }
+        float k = scale / s;
+        var kv = new Vector<float>(k);
+        for (i = 0; i <= n - w; i += w)
+            Vector.Store(Vector.Load(l + i) * kv, l + i);
+        for (; i < n; i++)
+            l[i] *= k;
+        l[target] -= scale;
+        return m + MathF.Log(s) - picked;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<float> Sigmoid(Vector<float> g) => Vector<float>.One / (Vector<float>.One + Vector.Exp(-g));
+
+    /// <summary>h = (g·σ(g))·u over n values, σ(g) = 1/(1 + e^−g) as TensorPrimitives.Sigmoid.</summary>
+    public static void SiluMul(float* g, float* u, float* h, int n)
+    {
+        int w = W, i = 0;
+        for (; i <= n - w; i += w)
+        {
+            Vector<float> gi = Vector.Load(g + i);
+            Vector.Store(gi * Sigmoid(gi) * Vector.Load(u + i), h + i);
+        }
+        if (i < n)
+        {
+            Vector<float> gi = LoadTail(g + i, n - i);
+            StoreTail(gi * Sigmoid(gi) * LoadTail(u + i, n - i), h + i, n - i);
+        }
+    }
+
+    /// <summary>du = dh·g·σ(g), dg = dh·u·σ(g)·(1 + g·(1 − σ(g))) over n values.</summary>
+    public static void SiluMulBackward(float* dh, float* g, float* u, float* dg, float* du, int n)
+    {
+        int w = W, i = 0;
+        Vector<float> one = Vector<float>.One;
+        for (; i <= n - w; i += w)
+        {
+            Vector<float> d = Vector.Load(dh + i), gi = Vector.Load(g + i), sig = Sigmoid(gi);
+            Vector.Store(d * gi * sig, du + i);
+            Vector.Store(d * Vector.Load(u + i) * sig * (one + gi * (one - sig)), dg + i);
+        }
+        if (i < n)
+        {
+            int r = n - i;
+            Vector<float> d = LoadTail(dh + i, r), gi = LoadTail(g + i, r), sig = Sigmoid(gi);
+            StoreTail(d * gi * sig, du + i, r);
+            StoreTail(d * LoadTail(u + i, r) * sig * (one + gi * (one - sig)), dg + i, r);
+        }
+    }
+}
