@@ -14,29 +14,20 @@ using System.Runtime.Intrinsics.X86;
 namespace SharpSeek.Tensors;
 
 /// <summary>Q6_K weights: super-blocks of 256 6-bit values with int8 scales per 16 (llama.cpp block_q6_K).</summary>
-public sealed unsafe class Q6KMatrix : WeightMatrix
+public sealed unsafe class Q6KMatrix : BlockQuantMatrix
 {
     public const int BlockValues = 256, BlockBytes = 210;
     private const int QhOffset = 128, ScalesOffset = 192, DOffset = 208;
-    private readonly byte* _data;
-    private readonly object? _owner;
 
-    public Q6KMatrix(byte* data, int rows, int cols, object? owner) : base(rows, cols)
+    public Q6KMatrix(byte* data, int rows, int cols, object? owner)
+        : base(data, rows, cols, BlockValues, BlockBytes, "Q6_K", owner)
     {
-        if (cols % BlockValues != 0)
-            throw new ArgumentException($"Q6_K needs a multiple of {BlockValues} columns, got {cols}");
-        _data = data;
-        _owner = owner;
     }
 
     public override WeightFormat Format => WeightFormat.Q6_K;
     public override ActivationFormat InputFormat => ActivationFormat.Q8K;
-    public override long ByteSize => RowBytes(Cols) * Rows;
     public static long RowBytes(int cols) => (long)cols / BlockValues * BlockBytes;
-    internal object? Owner => _owner;
 
-    /// <summary>Pointer to row r's blocks.</summary>
-    public byte* RowPointer(int r) => _data + r * RowBytes(Cols);
 
     /// <summary>The 6-bit code (0..63) of value v (0..255) of a block.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -52,14 +43,7 @@ public sealed unsafe class Q6KMatrix : WeightMatrix
     /// <summary>Quantizes a matrix into Q6_K blocks (llama.cpp quantize_row_q6_K_ref).</summary>
     public static Q6KMatrix Quantize(WeightMatrix src, List<IDisposable> owners)
     {
-        var buf = new NativeBuffer(RowBytes(src.Cols) * src.Rows);
-        owners.Add(buf);
-        var row = new float[src.Cols];
-        for (int r = 0; r < src.Rows; r++)
-        {
-            src.ReadRow(r, row);
-            QuantizeRow(row, buf.Pointer + r * RowBytes(src.Cols));
-        }
+        NativeBuffer buf = QuantizeRows(src, RowBytes(src.Cols), QuantizeRow, owners);
         return new Q6KMatrix(buf.Pointer, src.Rows, src.Cols, buf);
     }
 
@@ -192,22 +176,6 @@ public sealed unsafe class Q6KMatrix : WeightMatrix
             for (int v = 0; v < BlockValues; v++)
                 dst[b * BlockValues + v] = d * sc[v >> 4] * (Code(blk, v) - 32);
         }
-    }
-
-    public override float DotRow(int row, ReadOnlySpan<float> x)
-    {
-        Span<float> tmp = RowScratch(Cols).AsSpan(0, Cols);
-        ReadRow(row, tmp);
-        return TensorPrimitives.Dot(tmp, x.Slice(0, Cols));
-    }
-
-    public override void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount) => MatMul(x, 1, y, rowCount, rowStart, rowCount);
-
-    public override void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
-    {
-        QuantizedInput q = Scratch.Input;
-        q.Quantize(ActivationFormat.Q8K, x, tokens, Cols);
-        MatMulQuantized(q, y, ldy, rowStart, rowCount);
     }
 
     public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount)
@@ -398,40 +366,24 @@ public sealed unsafe class Q6KMatrix : WeightMatrix
 }
 
 /// <summary>Q4_0 weights: blocks of 32 4-bit values with one fp16 scale (llama.cpp block_q4_0).</summary>
-public sealed unsafe class Q4_0Matrix : WeightMatrix
+public sealed unsafe class Q4_0Matrix : BlockQuantMatrix
 {
     public const int BlockValues = 32, BlockBytes = 18;
-    private readonly byte* _data;
-    private readonly object? _owner;
 
-    public Q4_0Matrix(byte* data, int rows, int cols, object? owner) : base(rows, cols)
+    public Q4_0Matrix(byte* data, int rows, int cols, object? owner)
+        : base(data, rows, cols, BlockValues, BlockBytes, "Q4_0", owner)
     {
-        if (cols % BlockValues != 0)
-            throw new ArgumentException($"Q4_0 needs a multiple of {BlockValues} columns, got {cols}");
-        _data = data;
-        _owner = owner;
     }
 
     public override WeightFormat Format => WeightFormat.Q4_0;
     public override ActivationFormat InputFormat => ActivationFormat.Q8;
-    public override long ByteSize => RowBytes(Cols) * Rows;
     public static long RowBytes(int cols) => (long)cols / BlockValues * BlockBytes;
-    internal object? Owner => _owner;
 
-    /// <summary>Pointer to row r's blocks.</summary>
-    public byte* RowPointer(int r) => _data + r * RowBytes(Cols);
 
     /// <summary>Quantizes a matrix into Q4_0 blocks (llama.cpp quantize_row_q4_0_ref).</summary>
     public static Q4_0Matrix Quantize(WeightMatrix src, List<IDisposable> owners)
     {
-        var buf = new NativeBuffer(RowBytes(src.Cols) * src.Rows);
-        owners.Add(buf);
-        var row = new float[src.Cols];
-        for (int r = 0; r < src.Rows; r++)
-        {
-            src.ReadRow(r, row);
-            QuantizeRow(row, buf.Pointer + r * RowBytes(src.Cols));
-        }
+        NativeBuffer buf = QuantizeRows(src, RowBytes(src.Cols), QuantizeRow, owners);
         return new Q4_0Matrix(buf.Pointer, src.Rows, src.Cols, buf);
     }
 
@@ -477,22 +429,6 @@ public sealed unsafe class Q4_0Matrix : WeightMatrix
                 dst[b * 32 + 16 + j] = d * ((blk[2 + j] >> 4) - 8);
             }
         }
-    }
-
-    public override float DotRow(int row, ReadOnlySpan<float> x)
-    {
-        Span<float> tmp = RowScratch(Cols).AsSpan(0, Cols);
-        ReadRow(row, tmp);
-        return TensorPrimitives.Dot(tmp, x.Slice(0, Cols));
-    }
-
-    public override void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount) => MatMul(x, 1, y, rowCount, rowStart, rowCount);
-
-    public override void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
-    {
-        QuantizedInput q = Scratch.Input;
-        q.Quantize(ActivationFormat.Q8, x, tokens, Cols);
-        MatMulQuantized(q, y, ldy, rowStart, rowCount);
     }
 
     public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount)

@@ -12,42 +12,24 @@ using System.Runtime.Intrinsics.X86;
 namespace SharpSeek.Tensors;
 
 /// <summary>Q8_0 weights: blocks of 32 int8 values with an fp16 scale (llama.cpp block_q8_0).</summary>
-public sealed unsafe class Q8_0Matrix : WeightMatrix
+public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
 {
     public const int BlockValues = 32, BlockBytes = 34;
-    private readonly byte* _data;
-    private readonly object? _owner;
 
-    public Q8_0Matrix(byte* data, int rows, int cols, object? owner) : base(rows, cols)
+    public Q8_0Matrix(byte* data, int rows, int cols, object? owner)
+        : base(data, rows, cols, BlockValues, BlockBytes, "Q8_0", owner)
     {
-        if (cols % BlockValues != 0)
-            throw new ArgumentException($"Q8_0 needs a multiple of {BlockValues} columns, got {cols}");
-        _data = data;
-        _owner = owner;
     }
 
     public override WeightFormat Format => WeightFormat.Q8_0;
     public override ActivationFormat InputFormat => ActivationFormat.Q8;
-    public override long ByteSize => RowBytes(Cols) * Rows;
     public static long RowBytes(int cols) => (long)cols / BlockValues * BlockBytes;
-    internal object? Owner => _owner;
 
-    private byte* Row(int r) => _data + r * RowBytes(Cols);
-
-    /// <summary>Pointer to row r's blocks.</summary>
-    public byte* RowPointer(int r) => Row(r);
 
     /// <summary>Quantizes fp32 rows [rows, cols] into a new Q8_0 matrix (round half away from zero, as llama.cpp).</summary>
     public static Q8_0Matrix Quantize(WeightMatrix src, List<IDisposable> owners)
     {
-        var buf = new NativeBuffer(RowBytes(src.Cols) * src.Rows);
-        owners.Add(buf);
-        var row = new float[src.Cols];
-        for (int r = 0; r < src.Rows; r++)
-        {
-            src.ReadRow(r, row);
-            QuantizeRow(row, buf.Pointer + r * RowBytes(src.Cols));
-        }
+        NativeBuffer buf = QuantizeRows(src, RowBytes(src.Cols), QuantizeRow, owners);
         return new Q8_0Matrix(buf.Pointer, src.Rows, src.Cols, buf);
     }
 
@@ -70,7 +52,7 @@ public sealed unsafe class Q8_0Matrix : WeightMatrix
 
     public override void ReadRow(int row, Span<float> dst)
     {
-        byte* p = Row(row);
+        byte* p = RowPointer(row);
         for (int b = 0; b < Cols / BlockValues; b++)
         {
             float d = Half16.ToFloat(*(ushort*)(p + b * BlockBytes));
@@ -78,22 +60,6 @@ public sealed unsafe class Q8_0Matrix : WeightMatrix
             for (int i = 0; i < BlockValues; i++)
                 dst[b * BlockValues + i] = d * q[i];
         }
-    }
-
-    public override float DotRow(int row, ReadOnlySpan<float> x)
-    {
-        Span<float> tmp = RowScratch(Cols).AsSpan(0, Cols);
-        ReadRow(row, tmp);
-        return System.Numerics.Tensors.TensorPrimitives.Dot(tmp, x.Slice(0, Cols));
-    }
-
-    public override void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount) => MatMul(x, 1, y, rowCount, rowStart, rowCount);
-
-    public override void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
-    {
-        QuantizedInput q = Scratch.Input;
-        q.Quantize(ActivationFormat.Q8, x, tokens, Cols);
-        MatMulQuantized(q, y, ldy, rowStart, rowCount);
     }
 
     public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount)
@@ -115,17 +81,17 @@ public sealed unsafe class Q8_0Matrix : WeightMatrix
                 {
                     int t = 0;
                     for (; t + 4 <= T; t += 4)
-                        Tile4x4(Row(rowStart + i), RowBytes(Cols), xq + (long)t * Cols, Cols, xs + (long)t * blocks, blocks, yp + (long)t * ldy + i, ldy);
+                        Tile4x4(RowPointer(rowStart + i), BytesPerRow, xq + (long)t * Cols, Cols, xs + (long)t * blocks, blocks, yp + (long)t * ldy + i, ldy);
                     for (; t < T; t++)
                     {
                         for (int k = 0; k < 4; k++)
-                            yp[(long)t * ldy + i + k] = Dot(Row(rowStart + i + k), xq + (long)t * Cols, xs + (long)t * blocks, blocks);
+                            yp[(long)t * ldy + i + k] = Dot(RowPointer(rowStart + i + k), xq + (long)t * Cols, xs + (long)t * blocks, blocks);
                     }
                 }
             }
             for (; i < rowCount; i++)
             {
-                byte* w = Row(rowStart + i);
+                byte* w = RowPointer(rowStart + i);
                 for (int t = 0; t < T; t++)
                     yp[(long)t * ldy + i] = Dot(w, xq + (long)t * Cols, xs + (long)t * blocks, blocks);
             }
@@ -244,30 +210,19 @@ public sealed unsafe class Q8_0Matrix : WeightMatrix
 }
 
 /// <summary>Q4_K weights: super-blocks of 256 4-bit values with 6-bit sub-block scales and mins (llama.cpp block_q4_K).</summary>
-public sealed unsafe class Q4KMatrix : WeightMatrix
+public sealed unsafe class Q4KMatrix : BlockQuantMatrix
 {
     public const int BlockValues = 256, BlockBytes = 144;
-    private readonly byte* _data;
-    private readonly object? _owner;
 
-    public Q4KMatrix(byte* data, int rows, int cols, object? owner) : base(rows, cols)
+    public Q4KMatrix(byte* data, int rows, int cols, object? owner)
+        : base(data, rows, cols, BlockValues, BlockBytes, "Q4_K", owner)
     {
-        if (cols % BlockValues != 0)
-            throw new ArgumentException($"Q4_K needs a multiple of {BlockValues} columns, got {cols}");
-        _data = data;
-        _owner = owner;
     }
 
     public override WeightFormat Format => WeightFormat.Q4_K;
     public override ActivationFormat InputFormat => ActivationFormat.Q8K;
-    public override long ByteSize => RowBytes(Cols) * Rows;
     public static long RowBytes(int cols) => (long)cols / BlockValues * BlockBytes;
-    internal object? Owner => _owner;
 
-    private byte* Row(int r) => _data + r * RowBytes(Cols);
-
-    /// <summary>Pointer to row r's blocks.</summary>
-    public byte* RowPointer(int r) => Row(r);
 
     /// <summary>Scale and min of sub-block j (llama.cpp get_scale_min_k4).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -281,14 +236,7 @@ public sealed unsafe class Q4KMatrix : WeightMatrix
     /// <summary>Quantizes a matrix into Q4_K blocks.</summary>
     public static Q4KMatrix Quantize(WeightMatrix src, List<IDisposable> owners)
     {
-        var buf = new NativeBuffer(RowBytes(src.Cols) * src.Rows);
-        owners.Add(buf);
-        var row = new float[src.Cols];
-        for (int r = 0; r < src.Rows; r++)
-        {
-            src.ReadRow(r, row);
-            QuantizeRow(row, buf.Pointer + r * RowBytes(src.Cols));
-        }
+        NativeBuffer buf = QuantizeRows(src, RowBytes(src.Cols), QuantizeRow, owners);
         return new Q4KMatrix(buf.Pointer, src.Rows, src.Cols, buf);
     }
 
@@ -364,7 +312,7 @@ public sealed unsafe class Q4KMatrix : WeightMatrix
 
     public override void ReadRow(int row, Span<float> dst)
     {
-        byte* p = Row(row);
+        byte* p = RowPointer(row);
         for (int b = 0; b < Cols / BlockValues; b++)
         {
             byte* blk = p + b * BlockBytes;
@@ -384,22 +332,6 @@ public sealed unsafe class Q4KMatrix : WeightMatrix
         }
     }
 
-    public override float DotRow(int row, ReadOnlySpan<float> x)
-    {
-        Span<float> tmp = RowScratch(Cols).AsSpan(0, Cols);
-        ReadRow(row, tmp);
-        return System.Numerics.Tensors.TensorPrimitives.Dot(tmp, x.Slice(0, Cols));
-    }
-
-    public override void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount) => MatMul(x, 1, y, rowCount, rowStart, rowCount);
-
-    public override void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
-    {
-        QuantizedInput q = Scratch.Input;
-        q.Quantize(ActivationFormat.Q8K, x, tokens, Cols);
-        MatMulQuantized(q, y, ldy, rowStart, rowCount);
-    }
-
     public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount)
     {
         CheckRows(rowStart, rowCount);
@@ -413,7 +345,7 @@ public sealed unsafe class Q4KMatrix : WeightMatrix
         {
             for (int i = 0; i < rowCount; i++)
             {
-                byte* w = Row(rowStart + i);
+                byte* w = RowPointer(rowStart + i);
                 int t = 0;
                 if (Avx512BW.IsSupported)
                 {
@@ -590,6 +522,70 @@ public sealed unsafe class Q4KMatrix : WeightMatrix
             total += xd[b] * (d * isum - dmin * minSum);
         }
         return total;
+    }
+}
+
+/// <summary>
+/// Common part of the llama.cpp block formats: rows of fixed-size blocks over a <c>byte*</c> (a memory-mapped
+/// GGUF tensor or a native buffer kept alive by the owner), products through quantized activations.
+/// </summary>
+public abstract unsafe class BlockQuantMatrix : WeightMatrix
+{
+    private readonly byte* _data;
+    private readonly object? _owner;
+
+    protected BlockQuantMatrix(byte* data, int rows, int cols, int blockValues, int blockBytes, string formatName, object? owner)
+        : base(rows, cols)
+    {
+        if (cols % blockValues != 0)
+            throw new ArgumentException($"{formatName} needs a multiple of {blockValues} columns, got {cols}");
+        _data = data;
+        _owner = owner;
+        BytesPerRow = (long)cols / blockValues * blockBytes;
+    }
+
+    /// <summary>Bytes of one row of blocks.</summary>
+    public long BytesPerRow { get; }
+
+    public override long ByteSize => BytesPerRow * Rows;
+
+    internal object? Owner => _owner;
+
+    /// <summary>Pointer to row r's blocks.</summary>
+    public byte* RowPointer(int r) => _data + r * BytesPerRow;
+
+    public override float DotRow(int row, ReadOnlySpan<float> x)
+    {
+        Span<float> tmp = RowScratch(Cols).AsSpan(0, Cols);
+        ReadRow(row, tmp);
+        return System.Numerics.Tensors.TensorPrimitives.Dot(tmp, x.Slice(0, Cols));
+    }
+
+    public override void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount) => MatMul(x, 1, y, rowCount, rowStart, rowCount);
+
+    /// <summary>Quantizes the input into a per-thread buffer, then runs the integer product.</summary>
+    public override void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
+    {
+        QuantizedInput q = Scratch.Input;
+        q.Quantize(InputFormat, x, tokens, Cols);
+        MatMulQuantized(q, y, ldy, rowStart, rowCount);
+    }
+
+    /// <summary>Writes one row of blocks from fp32 values.</summary>
+    public delegate void RowQuantizer(ReadOnlySpan<float> values, byte* destination);
+
+    /// <summary>A native buffer holding <paramref name="src"/> quantized row by row.</summary>
+    protected static NativeBuffer QuantizeRows(WeightMatrix src, long rowBytes, RowQuantizer quantizeRow, List<IDisposable> owners)
+    {
+        var buf = new NativeBuffer(rowBytes * src.Rows);
+        owners.Add(buf);
+        var row = new float[src.Cols];
+        for (int r = 0; r < src.Rows; r++)
+        {
+            src.ReadRow(r, row);
+            quantizeRow(row, buf.Pointer + r * rowBytes);
+        }
+        return buf;
     }
 }
 
