@@ -115,9 +115,10 @@ internal static class TrainingCommands
         var warmup = new Option<int>("--warmup") { Description = "Untimed steps first", DefaultValueFactory = _ => 2 };
         var threads = new Option<int>("--threads") { Description = "Worker threads (0: one per core)", DefaultValueFactory = _ => 0 };
         var mtp = new Option<float>("--mtp-lambda") { Description = "MTP loss weight (0: no MTP)", DefaultValueFactory = _ => 0.3f };
+        var balance = new Option<float>("--balance-alpha") { Description = "Sequence-wise balance loss weight (0: none)", DefaultValueFactory = _ => 0f };
         var saveModel = new Option<string?>("--save-model") { Description = "Write the benchmarked initial model here (HF layout) for other frameworks" };
         var ids = new Option<string?>("--save-ids") { Description = "Write the benchmark batch (I64 input_ids [B, T+1]) here" };
-        var cmd = new Command("bench-train", "Training throughput (tokens/s) and MFU against a measured FMA peak") { config, batch, seq, steps, warmup, threads, mtp, saveModel, ids };
+        var cmd = new Command("bench-train", "Training throughput (tokens/s) and MFU against a measured FMA peak") { config, batch, seq, steps, warmup, threads, mtp, balance, saveModel, ids };
         cmd.SetAction(pr => CliErrors.Run(() =>
         {
             string src = pr.GetValue(config)!;
@@ -148,7 +149,7 @@ internal static class TrainingCommands
             }
             double peak = TrainingBench.MeasureFmaPeak(n);
             using var be = new Tensors.ThreadedBackend(n);
-            TrainingBenchResult r = TrainingBench.Run(p, new TrainingModelOptions { BatchSize = B, SequenceLength = T, MtpLambda = pr.GetValue(mtp), Backend = be },
+            TrainingBenchResult r = TrainingBench.Run(p, new TrainingModelOptions { BatchSize = B, SequenceLength = T, MtpLambda = pr.GetValue(mtp), BalanceAlpha = pr.GetValue(balance), Backend = be },
                                                       pr.GetValue(warmup), pr.GetValue(steps), inputs, targets, peak);
             var inv = CultureInfo.InvariantCulture;
             Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object>
@@ -159,6 +160,8 @@ internal static class TrainingCommands
                 ["seq"] = T,
                 ["tokens_per_s"] = Math.Round(r.TokensPerSecond, 1),
                 ["s_per_step"] = Math.Round(r.SecondsPerStep, 4),
+                ["best_s_per_step"] = Math.Round(r.BestSecondsPerStep, 4),
+                ["tokens_per_s_best"] = Math.Round(B * T / r.BestSecondsPerStep, 1),
                 ["flops_per_token"] = r.FlopsPerToken,
                 ["fma_peak_gflops"] = Math.Round(r.PeakFlops / 1e9, 1),
                 ["mfu"] = Math.Round(r.Mfu, 4),

@@ -72,6 +72,28 @@ public sealed class GemmTests
             Assert.True(Math.Abs(want[i] - serial[i]) <= 1e-5 * (1 + Math.Sqrt(K)) * (1 + Math.Abs(want[i])), $"{kind} [{i}]: {serial[i]} vs {want[i]}");
     }
 
+    [Theory]
+    [InlineData(70, 100, 2600)]
+    [InlineData(600, 48, 1100)]
+    [InlineData(16, 256, 4096)]
+    public void LongReductionTNMatchesReference(int M, int N, int K)
+    {
+        // weight-gradient shape: the reduction splits into groups of chunks whose partial sums are added in order
+        var rng = new Rng(4);
+        float[] a = Rand(rng, M * K), b = Rand(rng, N * K), c0 = Rand(rng, M * N);
+        foreach (bool acc in new[] { false, true })
+        {
+            float[] want = (float[])c0.Clone(), serial = (float[])c0.Clone(), threaded = (float[])c0.Clone();
+            Gemm.Reference(GemmKind.TN, M, N, K, a, b, want, acc);
+            Gemm.Run(null, GemmKind.TN, M, N, K, a, b, serial, acc);
+            using var be = new ThreadedBackend(3);
+            Gemm.Run(be, GemmKind.TN, M, N, K, a, b, threaded, acc);
+            Assert.Equal(serial, threaded);
+            for (int i = 0; i < want.Length; i++)
+                Assert.True(Math.Abs(want[i] - serial[i]) <= 1e-5 * (1 + Math.Sqrt(K)) * (1 + Math.Abs(want[i])), $"[{i}]: {serial[i]} vs {want[i]}");
+        }
+    }
+
     private static float[] Rand(Rng rng, int n)
     {
         var x = new float[n];

@@ -56,6 +56,11 @@ public static unsafe class Gemm
                 Clear(c, M, N, ldc);
             return;
         }
+        if (kind == GemmKind.TN)
+        {
+            RunTN(null, M, N, K, a, lda, b, ldb, c, ldc, accumulate);
+            return;
+        }
         float* pb = Scratch.Get(ScratchSlot.PackB, PackedLength(N, K));
         Pack(kind == GemmKind.NT, N, K, b, ldb, pb, 0, Panels(N));
         RunPacked(kind, M, N, K, a, lda, pb, c, ldc, accumulate, 0, M, 0, N);
@@ -65,6 +70,11 @@ public static unsafe class Gemm
     public static void Run(ComputeBackend backend, GemmKind kind, int M, int N, int K, float* a, int lda, float* b, int ldb,
                            float* c, int ldc, bool accumulate)
     {
+        if (kind == GemmKind.TN && M > 0 && N > 0 && K > 0)
+        {
+            RunTN(backend, M, N, K, a, lda, b, ldb, c, ldc, accumulate);
+            return;
+        }
         if (!Parallel(backend, M, N, K))
         {
             Run(kind, M, N, K, a, lda, b, ldb, c, ldc, accumulate);
@@ -386,30 +396,143 @@ public static unsafe class Gemm
                             r = ars;
                             s = acs;
                         }
-                        float* cp = c + (long)i * ldc + j;
-                        if (Vector512.IsHardwareAccelerated)
-                        {
-                            if (narrow)
-                                Kernel16(ap, r, s, bp, kc, cp, ldc, add, mr, nr);
-                            else
-                                Kernel32(ap, r, s, bp, kc, cp, ldc, add, mr, nr);
-                        }
-                        else if (Vector256.IsHardwareAccelerated && Fma.IsSupported)
-                        {
-                            int stride = narrow ? 16 : PW;
-                            Kernel256(ap, r, s, bp, stride, kc, cp, ldc, add, mr, Math.Min(16, nr));
-                            if (nr > 16)
-                                Kernel256(ap, r, s, bp + 16, stride, kc, cp + 16, ldc, add, mr, nr - 16);
-                        }
-                        else
-                        {
-                            KernelScalar(ap, r, s, bp, narrow ? 16 : PW, kc, cp, ldc, add, mr, nr);
-                        }
+                        Micro(ap, r, s, bp, narrow, kc, c + (long)i * ldc + j, ldc, add, mr, nr);
                     }
                 }
             }
         }
     }
+
+    // one register tile: C[mr, nr] (+)= A-tile · B panel chunk (narrow: 16-wide panel)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Micro(float* ap, nint r, nint s, float* bp, bool narrow, int kc, float* cp, int ldc, bool add, int mr, int nr)
+    {
+        if (Vector512.IsHardwareAccelerated)
+        {
+            if (narrow)
+                Kernel16(ap, r, s, bp, kc, cp, ldc, add, mr, nr);
+            else
+                Kernel32(ap, r, s, bp, kc, cp, ldc, add, mr, nr);
+        }
+        else if (Vector256.IsHardwareAccelerated && Fma.IsSupported)
+        {
+            int stride = narrow ? 16 : PW;
+            Kernel256(ap, r, s, bp, stride, kc, cp, ldc, add, mr, Math.Min(16, nr));
+            if (nr > 16)
+                Kernel256(ap, r, s, bp + 16, stride, kc, cp + 16, ldc, add, mr, nr - 16);
+        }
+        else
+        {
+            KernelScalar(ap, r, s, bp, narrow ? 16 : PW, kc, cp, ldc, add, mr, nr);
+        }
+    }
+
+    // ---- TN with a long reduction (weight gradients over the batch's rows) ----
+    // The reduction is cut into groups of GroupChunks chunks (fixed by K alone). Group 0 accumulates into C chunk by chunk
+    // as usual; every later group sums its chunks into its own partial [M, N] from zero, and the partials are then added
+    // to C in group order: C ← (((C + s0 + … + s3) + g1) + g2) …, the same bits serial or threaded. Tasks are (row
+    // block of at most RB rows, group); each packs its A blocks and, panel by panel, the B rows of its chunks, so both
+    // operands are read once per row block and the packed B stays in L1.
+    private const int GroupChunks = 4;
+
+    private static void RunTN(ComputeBackend? backend, int M, int N, int K, float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
+    {
+        int chunks = (K + KC - 1) / KC, groups = (chunks + GroupChunks - 1) / GroupChunks;
+        int rowBlocks = (M + RB - 1) / RB, tasks = rowBlocks * groups;
+        float* partial = groups > 1 ? Scratch.Get(ScratchSlot.Partial, (long)(groups - 1) * M * N) : null;
+        if (backend is null || backend.Workers <= 1 || WorkerPool.InJob || tasks == 1)
+        {
+            for (int t = 0; t < tasks; t++)
+                TNTask(t, groups, M, N, K, a, lda, b, ldb, c, ldc, accumulate, partial);
+        }
+        else
+        {
+            TNJob job = t_tnJob ??= new TNJob();
+            job.Set(groups, M, N, K, a, lda, b, ldb, c, ldc, accumulate, partial);
+            backend.For(tasks, job.Body);
+        }
+        if (groups > 1)
+        {
+            if (backend is null || backend.Workers <= 1 || WorkerPool.InJob)
+            {
+                for (int i = 0; i < M; i++)
+                    AddPartials(i, groups, M, N, c, ldc, partial);
+            }
+            else
+            {
+                TNJob job = t_tnJob ??= new TNJob();
+                job.Set(groups, M, N, K, a, lda, b, ldb, c, ldc, accumulate, partial);
+                backend.For((M + 63) / 64, job.ReduceBody);
+            }
+        }
+    }
+
+    // C[i, :] += partial_1[i, :] + partial_2[i, :] + … (in group order)
+    private static void AddPartials(int i, int groups, int M, int N, float* c, int ldc, float* partial)
+    {
+        float* ci = c + (long)i * ldc;
+        for (int g = 1; g < groups; g++)
+            Vec.Add(ci, partial + ((long)(g - 1) * M + i) * N, ci, N);
+    }
+
+    private static void TNTask(int task, int groups, int M, int N, int K, float* a, int lda, float* b, int ldb, float* c, int ldc,
+                               bool accumulate, float* partial)
+    {
+        int g = task % groups, ib = task / groups * RB, ie = Math.Min(M, ib + RB);
+        int k0 = g * GroupChunks * KC, k1 = Math.Min(K, k0 + GroupChunks * KC);
+        float* dst = g == 0 ? c : partial + (long)(g - 1) * M * N;
+        int ldd = g == 0 ? ldc : N;
+        bool acc0 = g == 0 && accumulate;
+        int tileStride = KC * MR + 8;
+        float* pa = Scratch.Get(ScratchSlot.PackA, (long)((ie - ib + MR - 1) / MR) * tileStride);
+        float* pb = Scratch.Get(ScratchSlot.PackB, (long)KC * PW);
+        for (int p0 = k0; p0 < k1; p0 += KC)
+        {
+            int kc = Math.Min(KC, k1 - p0);
+            bool add = acc0 || p0 > k0;
+            PackA(a + ib + (long)p0 * lda, lda, ie - ib, kc, M - ib, pa, kc * MR + 8);
+            for (int j = 0; j < N; j += PW)
+            {
+                int w = Math.Min(PW, N - j);
+                bool narrow = w <= 16;
+                PackRows(b + (long)p0 * ldb + j, ldb, kc, w, narrow ? 16 : PW, pb);
+                for (int i = ib; i < ie; i += MR)
+                {
+                    int mr = Math.Min(MR, ie - i);
+                    Micro(pa + (long)((i - ib) / MR) * (kc * MR + 8), 1, MR, pb, narrow, kc, dst + (long)i * ldd + j, ldd, add, mr, w);
+                }
+            }
+        }
+    }
+
+    private sealed class TNJob
+    {
+        private int _groups, _M, _N, _K, _lda, _ldb, _ldc;
+        private float* _a, _b, _c, _partial;
+        private bool _acc;
+        public readonly Action<int> Body, ReduceBody;
+
+        public TNJob()
+        {
+            Body = t => TNTask(t, _groups, _M, _N, _K, _a, _lda, _b, _ldb, _c, _ldc, _acc, _partial);
+            ReduceBody = blk =>
+            {
+                for (int i = blk * 64; i < Math.Min(_M, blk * 64 + 64); i++)
+                    AddPartials(i, _groups, _M, _N, _c, _ldc, _partial);
+            };
+        }
+
+        public void Set(int groups, int M, int N, int K, float* a, int lda, float* b, int ldb, float* c, int ldc, bool acc, float* partial)
+        {
+            (_groups, _M, _N, _K, _lda, _ldb, _ldc, _acc) = (groups, M, N, K, lda, ldb, ldc, acc);
+            _a = a;
+            _b = b;
+            _c = c;
+            _partial = partial;
+        }
+    }
+
+    [ThreadStatic] private static TNJob? t_tnJob;
 
     // TN operand: src[p·lda + i] for i < rows, p < kc → dst[(i / MR)·tileStride + p·MR + i % MR]; readable: floats
     // readable from src on each row (full 8-float moves only where they stay inside)

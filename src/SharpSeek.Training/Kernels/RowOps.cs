@@ -1,6 +1,6 @@
 // Fused row kernels on System.Numerics.Vector (one pass where TensorPrimitives would take several). Exponentials use
-// Vector.Exp, the same vector algorithm as TensorPrimitives.Exp, on every element (a partial last vector is computed
-// in a zero-padded register), so a row gives the same bits wherever it is recomputed.
+// FastExp on every element (a partial last vector is computed in a zero-padded register), so a row gives the same bits
+// wherever it is recomputed.
 using System.Numerics;
 using System.Runtime.CompilerServices;
 
@@ -58,14 +58,14 @@ internal static unsafe class RowOps
         Vector<float> acc = Vector<float>.Zero;
         for (i = 0; i <= n - w; i += w)
         {
-            Vector<float> e = Vector.Exp(Vector.Load(x + i) - mv);
+            Vector<float> e = FastExp.Exp(Vector.Load(x + i) - mv);
             Vector.Store(e, x + i);
             acc += e;
         }
         float s = Vector.Sum(acc);
         if (i < n)
         {
-            Vector<float> e = Vector.Exp(LoadTail(x + i, n - i) - mv);
+            Vector<float> e = FastExp.Exp(LoadTail(x + i, n - i) - mv);
             StoreTail(e, x + i, n - i);
             float* t = (float*)&e;
             for (int j = 0; j < n - i; j++)
@@ -89,11 +89,11 @@ internal static unsafe class RowOps
         float invs = 1f / sum;
         var inv = new Vector<float>(invs);
         for (; i <= n - w; i += w)
-            Vector.Store(Vector.Exp(Vector.Load(x + i) * sv - mv) * inv, x + i);
+            Vector.Store(FastExp.Exp(Vector.Load(x + i) * sv - mv) * inv, x + i);
         if (i < n)
         {
             // Softmax rounds scale·x to float before subtracting, as this does lane by lane
-            Vector<float> e = Vector.Exp(LoadTail(x + i, n - i) * sv - mv);
+            Vector<float> e = FastExp.Exp(LoadTail(x + i, n - i) * sv - mv);
             float* t = (float*)&e;
             for (int j = 0; j < n - i; j++)
                 x[i + j] = t[j] * invs;
@@ -136,14 +136,14 @@ internal static unsafe class RowOps
         Vector<float> acc = Vector<float>.Zero;
         for (i = 0; i <= n - w; i += w)
         {
-            Vector<float> e = Vector.Exp(Vector.Load(l + i) - mv);
+            Vector<float> e = FastExp.Exp(Vector.Load(l + i) - mv);
             Vector.Store(e, l + i);
             acc += e;
         }
         float s = Vector.Sum(acc);
         if (i < n)
         {
-            Vector<float> e = Vector.Exp(LoadTail(l + i, n - i) - mv);
+            Vector<float> e = FastExp.Exp(LoadTail(l + i, n - i) - mv);
             StoreTail(e, l + i, n - i);
             float* t = (float*)&e;
             for (int j = 0; j < n - i; j++)
@@ -160,9 +160,9 @@ internal static unsafe class RowOps
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector<float> Sigmoid(Vector<float> g) => Vector<float>.One / (Vector<float>.One + Vector.Exp(-g));
+    private static Vector<float> Sigmoid(Vector<float> g) => Vector<float>.One / (Vector<float>.One + FastExp.Exp(-g));
 
-    /// <summary>h = (g·σ(g))·u over n values, σ(g) = 1/(1 + e^−g) as TensorPrimitives.Sigmoid.</summary>
+    /// <summary>h = (g·σ(g))·u over n values, σ(g) = 1/(1 + e^−g).</summary>
     public static void SiluMul(float* g, float* u, float* h, int n)
     {
         int w = W, i = 0;

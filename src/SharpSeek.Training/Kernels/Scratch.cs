@@ -24,12 +24,14 @@ internal enum ScratchSlot
     AttnKeyGrad,
     /// <summary>Row statistics and other small per-thread vectors.</summary>
     Small,
+    /// <summary>Partial sums of a split reduction, filled by a parallel GEMM's workers.</summary>
+    Partial,
 }
 
 /// <summary>Aligned per-thread float buffers.</summary>
 internal static unsafe class Scratch
 {
-    private const int Slots = 8;
+    private const int Slots = 9;
     [ThreadStatic] private static float[]?[]? t_slots;
 
     /// <summary>At least <paramref name="n"/> floats of the calling thread's buffer for <paramref name="slot"/>.</summary>

@@ -179,18 +179,115 @@ public sealed unsafe class MixtureOfExperts
         public void Run(int block, int r0, int r1)
         {
             int E = c.NRoutedExperts, K = c.NumExpertsPerTok;
-            Span<float> scratch = stackalloc float[Router.ScratchSize(c)];
+            Span<float> scratch = stackalloc float[E + c.NGroup];
+            // affinities as Router.Route computes them (sigmoid is elementwise: one call for the block's rows)
+            if (c.ScoringFunc == ScoringFunc.Sigmoid)
+                TensorPrimitives.Sigmoid(a.Logits.AsSpan(r0 * E, (r1 - r0) * E), a.Scores.AsSpan(r0 * E, (r1 - r0) * E));
             for (int t = r0; t < r1; t++)
             {
                 Span<float> s = a.Scores.AsSpan(t * E, E);
-                a.Logits.AsSpan(t * E, E).CopyTo(s);
-                if (c.ScoringFunc == ScoringFunc.Sigmoid)
-                    TensorPrimitives.Sigmoid(s, s);
-                else
+                if (c.ScoringFunc != ScoringFunc.Sigmoid)
+                {
+                    a.Logits.AsSpan(t * E, E).CopyTo(s);
                     Ops.Softmax(s);
-                Router.Route(c, a.Logits.AsSpan(t * E, E), bias, a.Experts.AsSpan(t * K, K), a.Weights.AsSpan(t * K, K), scratch);
+                }
+                Select(c, s, bias, a.Experts.AsSpan(t * K, K), a.Weights.AsSpan(t * K, K), scratch);
             }
         }
+    }
+
+    /// <summary>
+    /// Router.Route's steps 2-5 (selection with bias and group limit, top-K, weights) from affinities already computed
+    /// the same way, without recomputing them: the same choices and weights bit for bit (RouterTests checks it).
+    /// scratch: E + n_group floats.
+    /// </summary>
+    internal static void Select(ModelConfig c, ReadOnlySpan<float> scores, ReadOnlySpan<float> bias, Span<int> experts, Span<float> weights,
+                                Span<float> scratch)
+    {
+        int E = c.NRoutedExperts, K = c.NumExpertsPerTok, G = c.NGroup;
+        Span<float> select = scratch.Slice(0, E);
+        Span<float> groupScore = scratch.Slice(E, G);
+        bool biased = c.TopkMethod == TopKMethod.NoAuxTc && !bias.IsEmpty;
+        for (int e = 0; e < E; e++)
+            select[e] = biased ? scores[e] + bias[e] : scores[e];
+        if (c.TopkMethod != TopKMethod.Greedy && G > 1)
+        {
+            int per = E / G;
+            for (int g = 0; g < G; g++)
+            {
+                ReadOnlySpan<float> grp = select.Slice(g * per, per);
+                float top = float.NegativeInfinity, second = float.NegativeInfinity;
+                if (c.TopkMethod == TopKMethod.NoAuxTc)
+                {
+                    foreach (float x in grp)
+                    {
+                        if (x > top) { second = top; top = x; }
+                        else if (x > second) second = x;
+                    }
+                    groupScore[g] = top + second;
+                }
+                else
+                {
+                    groupScore[g] = TensorPrimitives.Max(grp);
+                }
+            }
+            Span<bool> keep = stackalloc bool[G];
+            keep.Clear();
+            for (int k = 0; k < c.TopkGroup; k++)
+                keep[ArgMaxExcluding(groupScore, keep)] = true;
+            for (int g = 0; g < G; g++)
+            {
+                if (!keep[g])
+                    select.Slice(g * per, per).Fill(float.NegativeInfinity);
+            }
+        }
+        Span<bool> taken = E <= 1024 ? stackalloc bool[E] : new bool[E];
+        taken.Clear();
+        for (int k = 0; k < K; k++)
+        {
+            int e = ArgMaxExcluding(select, taken);
+            taken[e] = true;
+            experts[k] = e;
+            weights[k] = scores[e];
+        }
+        float rsf = (float)c.RoutedScalingFactor;
+        bool v2 = c.ModelType == "deepseek_v2";
+        if (c.NormTopkProb && (!v2 || K > 1))
+        {
+            float sum = 1e-20f;
+            for (int k = 0; k < K; k++)
+                sum += weights[k];
+            for (int k = 0; k < K; k++)
+                weights[k] /= sum;
+            if (!v2)
+            {
+                for (int k = 0; k < K; k++)
+                    weights[k] *= rsf;
+            }
+        }
+        else
+        {
+            for (int k = 0; k < K; k++)
+                weights[k] *= rsf;
+        }
+    }
+
+    // index of the largest value not taken (ties: lowest index); -inf entries can still be chosen last
+    private static int ArgMaxExcluding(ReadOnlySpan<float> v, ReadOnlySpan<bool> taken)
+    {
+        int best = -1;
+        float bestV = float.NegativeInfinity;
+        for (int i = 0; i < v.Length; i++)
+        {
+            if (taken[i])
+                continue;
+            if (best < 0 || v[i] > bestV)
+            {
+                best = i;
+                bestV = v[i];
+            }
+        }
+        return best;
     }
 
     private readonly struct GatherJob(float* x, float[] xe, int[] slot, int K, int H) : IRowJob

@@ -1,6 +1,6 @@
 // SwiGLU activation of DeepSeek's MLPs: h = silu(g) ⊙ u with silu(g) = g·σ(g). Forward computes exactly what
 // Ops.SiluMul does ((g·σ(g))·u), keeping g and u for Backward:
-// dg = dh·u·σ(g)·(1 + g·(1 − σ(g))), du = dh·g·σ(g). One fused pass each way (σ as TensorPrimitives.Sigmoid); large
+// dg = dh·u·σ(g)·(1 + g·(1 − σ(g))), du = dh·g·σ(g). One fused pass each way (σ with FastExp); large
 // arrays run in parallel chunks of 16K elements.
 using SharpSeek.Tensors;
 using SharpSeek.Training.Kernels;
