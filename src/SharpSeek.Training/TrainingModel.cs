@@ -60,9 +60,9 @@ public sealed unsafe class TrainingModel
     private readonly int[][] _choices;           // chosen experts [rows, K] per MoE layer of the last forward
     private readonly string[] _moeNames;
     private readonly MoeWeights[] _moeLayers;
-    private readonly Action<int> _ceRow;
+    private readonly Action<int> _headRows;
     private readonly PinnedBuffer _headF, _headB; // LM / MTP head packed for the forward (NT) and the input gradient (NN)
-    private CeJob _ceJob;
+    private HeadJob _head;
 
     public TrainingModel(ModelParameters parameters, TrainingModelOptions options)
     {
@@ -78,7 +78,7 @@ public sealed unsafe class TrainingModel
         _N = _B * _T;
         _H = c.HiddenSize;
         _V = c.VocabSize;
-        _rowsPerChunk = Math.Clamp((1 << 21) / _V, 6, _N);
+        _rowsPerChunk = Math.Clamp((1 << 21) / _V / (2 * HeadRows) * (2 * HeadRows), 2 * HeadRows, Math.Max(_N, 2 * HeadRows)); // whole pairs of head tasks
         int L = c.NumHiddenLayers, half = c.QkRopeHeadDim / 2;
 
         var rope = new RotaryEmbedding(c);
@@ -135,7 +135,7 @@ public sealed unsafe class TrainingModel
             .Concat(parameters.Weights.Mtp.Take(D).Select(m => m.Layer.Moe!)).ToArray();
         _counts = names.Select(_ => new int[Math.Max(1, c.NRoutedExperts)]).ToArray();
         _choices = names.Select(_ => new int[_N * c.NumExpertsPerTok]).ToArray();
-        _ceRow = CeRow;
+        _headRows = HeadRowsTask;
     }
 
     /// <summary>The parameters this model trains.</summary>
@@ -284,18 +284,16 @@ public sealed unsafe class TrainingModel
             {
                 int m = Math.Min(_rowsPerChunk, N - r0);
                 float* xr = px + (long)r0 * H;
-                Kernels.Gemm.RunPacked(_be, Kernels.GemmKind.NT, m, V, H, xr, H, packF, H, plog, V, accumulate: false);
-                _ceJob = new CeJob(tgt, r0, scale, backward);
-                _be.For(m, _ceRow);
+                // logits, loss and dx of a few rows at a time, so each task's logits stay in cache between the three steps
+                _head = new HeadJob(packF, packB, xr, plog, pdx + (long)r0 * H, tgt, r0, m, scale, backward);
+                _be.For((m + HeadRows - 1) / HeadRows, _headRows);
                 if (backward)
                 {
                     fixed (float* pdh = dhead!.Data)
-                    {
-                        Kernels.Gemm.RunPacked(_be, Kernels.GemmKind.NN, m, H, V, plog, V, packB, V, pdx + (long)r0 * H, H, accumulate: false);
                         Kernels.Gemm.Run(_be, Kernels.GemmKind.TN, V, H, m, plog, V, xr, H, pdh, H, accumulate: true);
-                    }
                 }
             }
+            _head = default;
         }
         double sum = 0;
         for (int r = 0; r < N; r++)
@@ -303,14 +301,31 @@ public sealed unsafe class TrainingModel
         return sum;
     }
 
-    private readonly record struct CeJob(int[] Targets, int Row0, float Scale, bool Backward);
+    private const int HeadRows = 48; // rows per fused head task (8 register tiles)
 
-    private void CeRow(int i)
+    private readonly struct HeadJob(float* packF, float* packB, float* x, float* logits, float* dx, int[] targets, int row0, int m,
+                                    float scale, bool backward)
     {
-        CeJob j = _ceJob;
-        Span<float> row = _logits.AsSpan(i * _V, _V);
-        int r = j.Row0 + i;
-        _rowLoss[r] = j.Backward ? CrossEntropy.ForwardBackward(row, j.Targets[r], j.Scale) : CrossEntropy.Loss(row, j.Targets[r]);
+        public readonly float* PackF = packF, PackB = packB, X = x, Logits = logits, Dx = dx;
+        public readonly int[] Targets = targets;
+        public readonly int Row0 = row0, M = m;
+        public readonly float Scale = scale;
+        public readonly bool Backward = backward;
+    }
+
+    private void HeadRowsTask(int task)
+    {
+        HeadJob j = _head;
+        int H = _H, V = _V, i0 = task * HeadRows, i1 = Math.Min(j.M, i0 + HeadRows);
+        Kernels.Gemm.RunPacked(Kernels.GemmKind.NT, j.M, V, H, j.X, H, j.PackF, H, j.Logits, V, false, i0, i1, 0, V);
+        for (int i = i0; i < i1; i++)
+        {
+            var row = new Span<float>(j.Logits + (long)i * V, V);
+            int r = j.Row0 + i;
+            _rowLoss[r] = j.Backward ? CrossEntropy.ForwardBackward(row, j.Targets[r], j.Scale) : CrossEntropy.Loss(row, j.Targets[r]);
+        }
+        if (j.Backward)
+            Kernels.Gemm.RunPacked(Kernels.GemmKind.NN, j.M, H, V, j.Logits, V, j.PackB, V, j.Dx, H, false, i0, i1, 0, H);
     }
 
     // ---- multi-token prediction ----

@@ -1,8 +1,9 @@
-// Fused row kernels on System.Numerics.Vector (one pass where TensorPrimitives would take several). Exponentials use
-// FastExp on every element (a partial last vector is computed in a zero-padded register), so a row gives the same bits
-// wherever it is recomputed.
+// Fused row kernels (one pass where TensorPrimitives would take several): 512-bit where the hardware has it, else
+// System.Numerics.Vector. Exponentials use FastExp on every element (a partial last vector is computed in a padded
+// register), so a row gives the same bits wherever it is recomputed on the same machine.
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace SharpSeek.Training.Kernels;
 
@@ -10,6 +11,152 @@ namespace SharpSeek.Training.Kernels;
 internal static unsafe class RowOps
 {
     private static int W => Vector<float>.Count;
+
+    private static bool V512 => Vector512.IsHardwareAccelerated;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Load16(float* p, int n)
+    {
+        Vector512<float> v = Vector512<float>.Zero;
+        float* t = (float*)&v;
+        for (int i = 0; i < n; i++)
+            t[i] = p[i];
+        return v;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store16(Vector512<float> v, float* p, int n)
+    {
+        float* t = (float*)&v;
+        for (int i = 0; i < n; i++)
+            p[i] = t[i];
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Lanes(int n) => Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(n)).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float MaxAcross(Vector512<float> v)
+    {
+        Vector256<float> a = Vector256.Max(v.GetLower(), v.GetUpper());
+        Vector128<float> b = Vector128.Max(a.GetLower(), a.GetUpper());
+        return MathF.Max(MathF.Max(b.GetElement(0), b.GetElement(1)), MathF.Max(b.GetElement(2), b.GetElement(3)));
+    }
+
+    private static void Softmax512(float* x, int n, float scale, out float max, out float sum)
+    {
+        int i = 0, rem;
+        var sv = Vector512.Create(scale);
+        var ninf = Vector512.Create(float.NegativeInfinity);
+        Vector512<float> vm = ninf;
+        for (; i <= n - 16; i += 16)
+        {
+            Vector512<float> v = Vector512.Load(x + i) * sv;
+            v.Store(x + i);
+            vm = Vector512.Max(vm, v);
+        }
+        rem = n - i;
+        Vector512<float> live = Lanes(rem), tail = default;
+        if (rem > 0)
+        {
+            tail = Load16(x + i, rem) * sv;
+            vm = Vector512.Max(vm, Vector512.ConditionalSelect(live, tail, ninf));
+        }
+        float m = MaxAcross(vm);
+        var mv = Vector512.Create(m);
+        Vector512<float> acc = Vector512<float>.Zero;
+        for (int j = 0; j < i; j += 16)
+        {
+            Vector512<float> e = FastExp.Exp(Vector512.Load(x + j) - mv);
+            e.Store(x + j);
+            acc += e;
+        }
+        if (rem > 0)
+        {
+            tail = FastExp.Exp(tail - mv) & live;
+            acc += tail;
+        }
+        float s = Vector512.Sum(acc);
+        var inv = Vector512.Create(1f / s);
+        for (int j = 0; j < i; j += 16)
+            (Vector512.Load(x + j) * inv).Store(x + j);
+        if (rem > 0)
+            Store16(tail * inv, x + i, rem);
+        max = m;
+        sum = s;
+    }
+
+    private static void SoftmaxAgain512(float* x, int n, float scale, float max, float sum)
+    {
+        int i = 0;
+        var sv = Vector512.Create(scale);
+        var mv = Vector512.Create(max);
+        var inv = Vector512.Create(1f / sum);
+        for (; i <= n - 16; i += 16)
+            (FastExp.Exp(Vector512.Load(x + i) * sv - mv) * inv).Store(x + i);
+        if (i < n)
+            Store16(FastExp.Exp(Load16(x + i, n - i) * sv - mv) * inv, x + i, n - i);
+    }
+
+    private static void SoftmaxBackward512(float* p, float* dp, int n, float scale)
+    {
+        int i = 0;
+        Vector512<float> acc = Vector512<float>.Zero;
+        for (; i <= n - 16; i += 16)
+            acc += Vector512.Load(p + i) * Vector512.Load(dp + i);
+        int rem = n - i;
+        Vector512<float> tp = default, td = default;
+        if (rem > 0)
+        {
+            tp = Load16(p + i, rem);
+            td = Load16(dp + i, rem);
+            acc += tp * td;
+        }
+        var dv = Vector512.Create(Vector512.Sum(acc));
+        var sv = Vector512.Create(scale);
+        for (int j = 0; j < i; j += 16)
+            (sv * Vector512.Load(p + j) * (Vector512.Load(dp + j) - dv)).Store(dp + j);
+        if (rem > 0)
+            Store16(sv * tp * (td - dv), dp + i, rem);
+    }
+
+    private static double CrossEntropy512(float* l, int n, int target, float scale)
+    {
+        int i = 0;
+        var ninf = Vector512.Create(float.NegativeInfinity);
+        Vector512<float> vm = ninf;
+        for (; i <= n - 16; i += 16)
+            vm = Vector512.Max(vm, Vector512.Load(l + i));
+        int rem = n - i;
+        Vector512<float> live = Lanes(rem), tail = default;
+        if (rem > 0)
+        {
+            tail = Load16(l + i, rem);
+            vm = Vector512.Max(vm, Vector512.ConditionalSelect(live, tail, ninf));
+        }
+        float m = MaxAcross(vm), picked = l[target];
+        var mv = Vector512.Create(m);
+        Vector512<float> acc = Vector512<float>.Zero;
+        for (int j = 0; j < i; j += 16)
+        {
+            Vector512<float> e = FastExp.Exp(Vector512.Load(l + j) - mv);
+            e.Store(l + j);
+            acc += e;
+        }
+        if (rem > 0)
+        {
+            tail = FastExp.Exp(tail - mv) & live;
+            acc += tail;
+        }
+        float s = Vector512.Sum(acc), k = scale / s;
+        var kv = Vector512.Create(k);
+        for (int j = 0; j < i; j += 16)
+            (Vector512.Load(l + j) * kv).Store(l + j);
+        if (rem > 0)
+            Store16(tail * kv, l + i, rem);
+        l[target] -= scale;
+        return m + MathF.Log(s) - picked;
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector<float> LoadTail(float* p, int n)
@@ -34,6 +181,11 @@ internal static unsafe class RowOps
     /// </summary>
     public static void Softmax(float* x, int n, float scale, out float max, out float sum)
     {
+        if (V512)
+        {
+            Softmax512(x, n, scale, out max, out sum);
+            return;
+        }
         int w = W, i = 0;
         var sv = new Vector<float>(scale);
         float m = float.NegativeInfinity;
@@ -83,6 +235,11 @@ internal static unsafe class RowOps
     /// <summary>x[0..n) ← exp(scale·x − max)·(1/sum): the probabilities <see cref="Softmax"/> produced, bit for bit.</summary>
     public static void SoftmaxAgain(float* x, int n, float scale, float max, float sum)
     {
+        if (V512)
+        {
+            SoftmaxAgain512(x, n, scale, max, sum);
+            return;
+        }
         int w = W, i = 0;
         var sv = new Vector<float>(scale);
         var mv = new Vector<float>(max);
@@ -103,6 +260,11 @@ internal static unsafe class RowOps
     /// <summary>dS = scale·P ⊙ (dP − Σ P·dP) over the n live entries of a row (dp overwritten).</summary>
     public static void SoftmaxBackward(float* p, float* dp, int n, float scale)
     {
+        if (V512)
+        {
+            SoftmaxBackward512(p, dp, n, scale);
+            return;
+        }
         float dot = Vec.Dot(p, dp, n);
         int w = W, i = 0;
         var sv = new Vector<float>(scale);
@@ -119,6 +281,8 @@ internal static unsafe class RowOps
     /// </summary>
     public static double CrossEntropy(float* l, int n, int target, float scale)
     {
+        if (V512)
+            return CrossEntropy512(l, n, target, scale);
         int w = W, i = 0;
         float m = float.NegativeInfinity;
         if (n >= w)
