@@ -53,6 +53,34 @@ public sealed unsafe class RowOpsTests
     }
 
     [Fact]
+    public void SoftmaxGradBlockEqualsRowByRow()
+    {
+        var rng = new Rng(8);
+        const int R = 100, n = 64, ld = 64;
+        var scores = new float[R * ld];
+        var dp = new float[R * ld];
+        var stats = new float[2 * R];
+        var d = new float[R];
+        rng.FillNormal(scores, 2);
+        rng.FillNormal(dp, 1);
+        rng.FillNormal(d, 1);
+        for (int i = 0; i < R; i++)
+        {
+            stats[2 * i] = 1.5f + 0.01f * i;
+            stats[2 * i + 1] = 3f + 0.1f * i;
+        }
+        float[] p1 = (float[])scores.Clone(), g1 = (float[])dp.Clone(), p2 = (float[])scores.Clone(), g2 = (float[])dp.Clone();
+        fixed (float* a = p1, b = g1, pa = p2, pb = g2, ps = stats, pd = d)
+        {
+            RowOps.SoftmaxGradBlock(a, b, ld, R, n, 0, 0.3f, ps, pd);
+            for (int i = 0; i < R; i++)
+                RowOps.SoftmaxGrad(pa + i * ld, pb + i * ld, n, Math.Min(n, i + 1), 0.3f, stats[2 * i], stats[2 * i + 1], d[i]);
+        }
+        Assert.Equal(p2, p1);
+        Assert.Equal(g2, g1);
+    }
+
+    [Fact]
     public void CrossEntropyAndSwiGluMatchFp64()
     {
         var rng = new Rng(6);

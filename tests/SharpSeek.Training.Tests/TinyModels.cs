@@ -17,6 +17,18 @@ internal static class TinyModels
         }
         """);
 
+    /// <summary>V3-style attention on dense layers only (no routing, no MTP), for long sequences (several attention key blocks).</summary>
+    public static ModelConfig V3Dense(int vocab = 97) => ModelConfig.Parse($$"""
+        {
+          "model_type": "deepseek_v3", "vocab_size": {{vocab}}, "hidden_size": 24, "intermediate_size": 40, "moe_intermediate_size": 12,
+          "num_hidden_layers": 2, "num_attention_heads": 2, "n_shared_experts": 1, "n_routed_experts": 8, "num_experts_per_tok": 3,
+          "n_group": 2, "topk_group": 2, "routed_scaling_factor": 2.5, "norm_topk_prob": true, "scoring_func": "sigmoid",
+          "topk_method": "noaux_tc", "first_k_dense_replace": 2, "q_lora_rank": 16, "kv_lora_rank": 12, "qk_nope_head_dim": 8,
+          "qk_rope_head_dim": 4, "v_head_dim": 6, "max_position_embeddings": 256, "rms_norm_eps": 1e-6, "rope_theta": 10000,
+          "num_nextn_predict_layers": 0, "bos_token_id": 0, "eos_token_id": 1
+        }
+        """);
+
     /// <summary>V2-style: plain q_proj, softmax greedy router without normalization, YaRN with mscale, no MTP.</summary>
     public static ModelConfig V2(int vocab = 89) => ModelConfig.Parse($$"""
         {

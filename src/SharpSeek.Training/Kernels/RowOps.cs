@@ -257,6 +257,75 @@ internal static unsafe class RowOps
         }
     }
 
+    /// <summary>
+    /// One row of a key block in the attention backward: p[j] ← the probability <see cref="Softmax"/> gave (exp(scale·p[j] − max)/sum,
+    /// same bits) for j &lt; live and 0 for live ≤ j &lt; n; dp[j] ← scale·p[j]·(dp[j] − d) (0 past live).
+    /// </summary>
+    public static void SoftmaxGrad(float* p, float* dp, int n, int live, float scale, float max, float sum, float d)
+    {
+        SoftmaxAgain(p, live, scale, max, sum);
+        int i = 0;
+        if (V512)
+        {
+            var sv = Vector512.Create(scale);
+            var dv = Vector512.Create(d);
+            for (; i <= live - 16; i += 16)
+                (sv * Vector512.Load(p + i) * (Vector512.Load(dp + i) - dv)).Store(dp + i);
+        }
+        else
+        {
+            int w = W;
+            var sv = new Vector<float>(scale);
+            var dv = new Vector<float>(d);
+            for (; i <= live - w; i += w)
+                Vector.Store(sv * Vector.Load(p + i) * (Vector.Load(dp + i) - dv), dp + i);
+        }
+        for (; i < live; i++)
+            dp[i] = scale * p[i] * (dp[i] - d);
+        for (; i < n; i++)
+        {
+            p[i] = 0f;
+            dp[i] = 0f;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="SoftmaxGrad"/> over the R rows of a key block (row stride ld): row i has min(n, i + 1 + diag) live entries
+    /// and the statistics stats[2i], stats[2i+1] and d[i].
+    /// </summary>
+    public static void SoftmaxGradBlock(float* p, float* dp, int ld, int R, int n, int diag, float scale, float* stats, float* d)
+    {
+        if (!V512 || n % 16 != 0)
+        {
+            for (int i = 0; i < R; i++)
+                SoftmaxGrad(p + (long)i * ld, dp + (long)i * ld, n, Math.Min(n, i + 1 + diag), scale, stats[2 * i], stats[2 * i + 1], d[i]);
+            return;
+        }
+        var sv = Vector512.Create(scale);
+        for (int i = 0; i < R; i++)
+        {
+            float* pr = p + (long)i * ld, dr = dp + (long)i * ld;
+            int live = Math.Min(n, i + 1 + diag);
+            var mv = Vector512.Create(stats[2 * i]);
+            var inv = Vector512.Create(1f / stats[2 * i + 1]);
+            var dv = Vector512.Create(d[i]);
+            for (int j = 0; j < n; j += 16)
+            {
+                // the same lane operations as SoftmaxAgain, so the same bits as Softmax gave
+                Vector512<float> pj = FastExp.Exp(Vector512.Load(pr + j) * sv - mv) * inv;
+                Vector512<float> gj = sv * pj * (Vector512.Load(dr + j) - dv);
+                if (j + 16 > live)
+                {
+                    Vector512<float> keep = Lanes(live - j);
+                    pj &= keep;
+                    gj &= keep;
+                }
+                pj.Store(pr + j);
+                gj.Store(dr + j);
+            }
+        }
+    }
+
     /// <summary>dS = scale·P ⊙ (dP − Σ P·dP) over the n live entries of a row (dp overwritten).</summary>
     public static void SoftmaxBackward(float* p, float* dp, int n, float scale)
     {

@@ -231,9 +231,7 @@ public sealed unsafe class Attention
         Span<float> dO = _dO.AsSpan(0, N * Nh * Dv);
         Linear.Backward(be, dy, a.O, Params.F32(w.Wo), dO, Params.F32(dw.Wo).Data, N, accumulateDx: false);
 
-        // attention per (sequence, head): dq, dk_nope, per-head dk_pe (overwritten), dv (accumulated)
-        Span<float> dKv = _dKv.AsSpan(0, N * Nh * W);
-        ParallelOps.Clear(be, dKv);
+        // attention per (sequence, head): dq, dk_nope, dv, per-head dk_pe (all overwritten)
         fixed (float* pdo = _dO, pdq = _dQ, pdkv = _dKv, pdkh = _dKpeHeads)
         {
             _a = a;
@@ -253,7 +251,7 @@ public sealed unsafe class Attention
 
         // [k_nope; v] = W_kvb c, then c = RMSNorm_kva(a[:R])
         Span<float> dC = _dC.AsSpan(0, N * R);
-        Linear.Backward(be, dKv, a.C, Params.F32(w.WkvB), dC, Params.F32(dw.WkvB).Data, N, accumulateDx: false);
+        Linear.Backward(be, _dKv.AsSpan(0, N * Nh * W), a.C, Params.F32(w.WkvB), dC, Params.F32(dw.WkvB).Data, N, accumulateDx: false);
         Span<float> dKva = _dKva.AsSpan(0, N * (R + Dr));
         RmsNorm.Backward(be, dC, R, a.Kva, R + Dr, w.KvNorm, a.CRstd, dKva, R + Dr, dw.KvNorm, N, accumulate: false);
         Linear.Backward(be, dKva, x, Params.F32(w.WkvA), dx, Params.F32(dw.WkvA).Data, N);
@@ -298,62 +296,56 @@ public sealed unsafe class Attention
         }
     }
 
+    // FlashAttention-2 style, per block of KeyBlock keys [s0, s1) and every query t ≥ s0 that sees them: P[t, s] again from
+    // the saved row max and sum (the same bits as Forward), dP = dO vᵀ, dS = σ·P ⊙ (dP − D_t) with D_t = dO_t·o_t; then
+    // dv_s and dk_s are complete over the block's queries (long reductions) and dq_t accumulates over the key blocks.
+    private const int KeyBlock = 64;
+
     private void BackwardHead(int task)
     {
         AttentionActivations a = _a!;
         ModelConfig c = _c;
         int S = a.S, N = a.B * S, Nh = c.NumAttentionHeads, Dn = c.QkNopeHeadDim, Dr = c.QkRopeHeadDim, Dv = c.VHeadDim;
-        int Dqk = Dn + Dr, W = Dn + Dv;
+        int Dqk = Dn + Dr, W = Dn + Dv, ldq = Nh * Dqk, ldkv = Nh * W, ldo = Nh * Dv;
         int b = task / Nh, h = task % Nh;
-        long kLen = (long)S * Dqk, pkLen = Gemm.PackedLength(S, Dqk), pknLen = Gemm.PackedLength(Dqk, S), pvLen = Gemm.PackedLength(S, Dv);
-        float* buf = Scratch.Get(ScratchSlot.AttnPack, pkLen + pknLen + pvLen + kLen);
-        float* pk = buf, pkn = pk + pkLen, pvt = pkn + pknLen, kcat = pvt + pvLen;
-        float* sc = Scratch.Get(ScratchSlot.AttnScores, (long)Block * S);
-        float* ds = Scratch.Get(ScratchSlot.AttnGrad, (long)Block * S);
+        long kLen = (long)S * Dqk, pkLen = Gemm.PackedLength(S, Dqk), pkbLen = Gemm.PackedLength(Dqk, KeyBlock), pvLen = Gemm.PackedLength(S, Dv);
+        float* buf = Scratch.Get(ScratchSlot.AttnPack, pkLen + pkbLen + pvLen + kLen + S);
+        float* pk = buf, pkb = pk + pkLen, pvt = pkb + pkbLen, kcat = pvt + pvLen, dd = kcat + kLen;
+        float* sc = Scratch.Get(ScratchSlot.AttnScores, (long)S * KeyBlock);
+        float* ds = Scratch.Get(ScratchSlot.AttnGrad, (long)S * KeyBlock);
         float* dkc = Scratch.Get(ScratchSlot.AttnKeyGrad, kLen);
-        new Span<float>(dkc, (int)kLen).Clear();
         float scale = _scale;
-        fixed (float* q = a.Q, kv = a.Kv, kpe = a.Kpe, st = a.Stats)
+        fixed (float* q = a.Q, kv = a.Kv, kpe = a.Kpe, o = a.O, st = a.Stats)
         {
-            long rowQ = (long)b * S * Nh * Dqk + h * Dqk, rowKv = (long)b * S * Nh * W + h * W, rowO = (long)b * S * Nh * Dv + h * Dv;
+            long rowQ = (long)b * S * ldq + h * Dqk, rowKv = (long)b * S * ldkv + h * W, rowO = (long)b * S * ldo + h * Dv;
             float* qh = q + rowQ, dqh = _dQp + rowQ;
             float* kh = kv + rowKv, dkh = _dKvp + rowKv;
             float* kp = kpe + (long)b * S * Dr;
             float* dkp = _dKpeHp + ((long)h * N + (long)b * S) * Dr;
-            float* doh = _dOp + rowO;
+            float* doh = _dOp + rowO, oh = o + rowO;
             float* sth = st + (long)task * S * 2;
-            GatherKeys(kh, Nh * W, kp, S, Dn, Dr, kcat);
-            Gemm.Pack(true, S, Dqk, kcat, Dqk, pk, 0, Gemm.Panels(S));       // scores:  B(p, s) = k(s, p)
-            Gemm.Pack(false, Dqk, S, kcat, Dqk, pkn, 0, Gemm.Panels(Dqk));   // dq:      B(s, p) = k(s, p)
-            Gemm.Pack(true, S, Dv, kh + Dn, Nh * W, pvt, 0, Gemm.Panels(S)); // dP:      B(p, s) = v(s, p)
-            for (int t0 = 0; t0 < S; t0 += Block)
+            GatherKeys(kh, ldkv, kp, S, Dn, Dr, kcat);
+            Gemm.Pack(true, S, Dqk, kcat, Dqk, pk, 0, Gemm.Panels(S));    // scores: B(p, s) = k(s, p)
+            Gemm.Pack(true, S, Dv, kh + Dn, ldkv, pvt, 0, Gemm.Panels(S)); // dP:     B(p, s) = v(s, p)
+            for (int t = 0; t < S; t++)
+                dd[t] = Vec.Dot(doh + (long)t * ldo, oh + (long)t * ldo, Dv);
+            for (int s0 = 0; s0 < S; s0 += KeyBlock)
             {
-                int t1 = Math.Min(S, t0 + Block), m = t1 - t0;
-                // P again, as Forward computed it
-                CausalScores(qh + (long)t0 * Nh * Dqk, Nh * Dqk, pk, S, Dqk, t0, t1, sc, S);
-                // dP = dO vᵀ
-                CausalScores(doh + (long)t0 * Nh * Dv, Nh * Dv, pvt, S, Dv, t0, t1, ds, S);
-                for (int i = 0; i < m; i++)
-                {
-                    int t = t0 + i, n = t + 1;
-                    float* pr = sc + (long)i * S;
-                    float* dr = ds + (long)i * S;
-                    RowOps.SoftmaxAgain(pr, n, scale, sth[2 * t], sth[2 * t + 1]);
-                    new Span<float>(pr + n, t1 - n).Clear();
-                    // dS = σ · P ⊙ (dP − Σ_s P dP)
-                    RowOps.SoftmaxBackward(pr, dr, n, scale);
-                    new Span<float>(dr + n, t1 - n).Clear();
-                }
-                // dv += Pᵀ dO
-                Gemm.Run(GemmKind.TN, t1, Dv, m, sc, S, doh + (long)t0 * Nh * Dv, Nh * Dv, dkh + Dn, Nh * W, accumulate: true);
-                // dq = dS [k_nope; k_pe]
-                Gemm.RunPacked(GemmKind.NN, m, Dqk, t1, ds, S, pkn, S, dqh + (long)t0 * Nh * Dqk, Nh * Dqk, false, 0, m, 0, Dqk);
-                // [dk_nope; dk_pe] += dSᵀ q
-                Gemm.Run(GemmKind.TN, t1, Dqk, m, ds, S, qh + (long)t0 * Nh * Dqk, Nh * Dqk, dkc, Dqk, accumulate: true);
+                int s1 = Math.Min(S, s0 + KeyBlock), kb = s1 - s0, R = S - s0;
+                // scores and dP of queries t ≥ s0 against keys [s0, s1) (columns written at j − s0)
+                Gemm.RunPacked(GemmKind.NT, R, S, Dqk, qh + (long)s0 * ldq, ldq, pk, Dqk, sc - s0, KeyBlock, false, 0, R, s0, s1);
+                Gemm.RunPacked(GemmKind.NT, R, S, Dv, doh + (long)s0 * ldo, ldo, pvt, Dv, ds - s0, KeyBlock, false, 0, R, s0, s1);
+                RowOps.SoftmaxGradBlock(sc, ds, KeyBlock, R, kb, 0, scale, sth + 2 * s0, dd + s0);
+                // dv_s = Σ_t P[t, s] dO_t and [dk_nope; dk_pe]_s = Σ_t dS[t, s] q_t over the queries t ≥ s0
+                Gemm.Run(GemmKind.TN, kb, Dv, R, sc, KeyBlock, doh + (long)s0 * ldo, ldo, dkh + Dn + (long)s0 * ldkv, ldkv, accumulate: false);
+                Gemm.Run(GemmKind.TN, kb, Dqk, R, ds, KeyBlock, qh + (long)s0 * ldq, ldq, dkc + (long)s0 * Dqk, Dqk, accumulate: false);
+                // dq_t += Σ_s dS[t, s] [k_nope; k_pe]_s
+                Gemm.Pack(false, Dqk, kb, kcat + (long)s0 * Dqk, Dqk, pkb, 0, Gemm.Panels(Dqk));
+                Gemm.RunPacked(GemmKind.NN, R, Dqk, kb, ds, KeyBlock, pkb, kb, dqh + (long)s0 * ldq, ldq, s0 > 0, 0, R, 0, Dqk);
             }
             for (int s = 0; s < S; s++)
             {
-                Buffer.MemoryCopy(dkc + (long)s * Dqk, dkh + (long)s * Nh * W, Dn * 4L, Dn * 4L);
+                Buffer.MemoryCopy(dkc + (long)s * Dqk, dkh + (long)s * ldkv, Dn * 4L, Dn * 4L);
                 Buffer.MemoryCopy(dkc + (long)s * Dqk + Dn, dkp + (long)s * Dr, Dr * 4L, Dr * 4L);
             }
         }
