@@ -155,6 +155,15 @@ public sealed class ModelParameters
             p.Grad.Clear();
     }
 
+    /// <summary><see cref="ZeroGrad()"/> with the tensors spread over <paramref name="backend"/>'s workers.</summary>
+    public void ZeroGrad(ComputeBackend backend)
+    {
+        _zero ??= i => Trainable[i].Grad.Clear();
+        backend.For(Trainable.Count, _zero);
+    }
+
+    private Action<int>? _zero;
+
     /// <summary>Adds every weight (trainable ones, router biases, MTP copies) as F32 under its checkpoint name.</summary>
     public void AddTo(SafetensorsWriter writer, string prefix = "")
     {

@@ -130,7 +130,7 @@ public sealed class Trainer : IDisposable
     {
         var sw = Stopwatch.StartNew();
         _data.NextBatch(_inputs, _targets);
-        Parameters.ZeroGrad();
+        Parameters.ZeroGrad(_be);
         LossBreakdown loss = Model.ForwardBackward(_inputs, _targets);
         double lr = Options.Schedule.At(Step);
         double norm = Optimizer.Update(_be, lr, Options.Clip);

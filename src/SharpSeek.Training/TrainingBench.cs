@@ -53,7 +53,7 @@ public static class TrainingBench
             if (s == warmup)
                 sw.Start();
             double t0 = sw.Elapsed.TotalSeconds;
-            p.ZeroGrad();
+            p.ZeroGrad(o.Backend);
             double loss = model.ForwardBackward(inputs, targets).Total;
             opt.Update(o.Backend, 1e-3, 1.0);
             if (s >= warmup)
