@@ -162,6 +162,7 @@ internal static class TrainingCommands
                 ["s_per_step"] = Math.Round(r.SecondsPerStep, 4),
                 ["best_s_per_step"] = Math.Round(r.BestSecondsPerStep, 4),
                 ["tokens_per_s_best"] = Math.Round(B * T / r.BestSecondsPerStep, 1),
+                ["alloc_bytes_per_step"] = Math.Round(r.AllocatedBytesPerStep),
                 ["flops_per_token"] = r.FlopsPerToken,
                 ["fma_peak_gflops"] = Math.Round(r.PeakFlops / 1e9, 1),
                 ["mfu"] = Math.Round(r.Mfu, 4),

@@ -11,8 +11,9 @@ namespace SharpSeek.Training;
 
 /// <summary>Result of <see cref="TrainingBench.Run"/>.</summary>
 /// <param name="BestSecondsPerStep">The fastest timed step (less sensitive to other load on a shared machine than the mean).</param>
+/// <param name="AllocatedBytesPerStep">Managed bytes allocated per timed step (all threads).</param>
 public sealed record TrainingBenchResult(double TokensPerSecond, double SecondsPerStep, double FlopsPerToken, double PeakFlops,
-                                         double Mfu, double FirstLoss, double LastLoss, double BestSecondsPerStep);
+                                         double Mfu, double FirstLoss, double LastLoss, double BestSecondsPerStep, double AllocatedBytesPerStep);
 
 /// <summary>Times training steps and measures the machine's fp32 FMA peak.</summary>
 public static class TrainingBench
@@ -47,11 +48,15 @@ public static class TrainingBench
         var model = new TrainingModel(p, o);
         var opt = new AdamW(p.Trainable, new AdamWOptions());
         double first = 0, last = 0, best = double.MaxValue;
+        long alloc0 = 0;
         var sw = new Stopwatch();
         for (int s = 0; s < warmup + steps; s++)
         {
             if (s == warmup)
+            {
+                alloc0 = GC.GetTotalAllocatedBytes(precise: true);
                 sw.Start();
+            }
             double t0 = sw.Elapsed.TotalSeconds;
             p.ZeroGrad(o.Backend);
             double loss = model.ForwardBackward(inputs, targets).Total;
@@ -62,9 +67,10 @@ public static class TrainingBench
             last = loss;
         }
         double sec = sw.Elapsed.TotalSeconds / steps;
+        double alloc = (GC.GetTotalAllocatedBytes(precise: true) - alloc0) / (double)steps;
         double tps = o.BatchSize * o.SequenceLength / sec;
         double fpt = FlopsPerToken(p.Config, o.SequenceLength, o.MtpLambda > 0);
-        return new TrainingBenchResult(tps, sec, fpt, peak, tps * fpt / peak, first, last, best);
+        return new TrainingBenchResult(tps, sec, fpt, peak, tps * fpt / peak, first, last, best, alloc);
     }
 
     /// <summary>

@@ -76,6 +76,7 @@ public sealed class GemmTests
     [InlineData(70, 100, 2600)]
     [InlineData(600, 48, 1100)]
     [InlineData(16, 256, 4096)]
+    [InlineData(16, 40, 9000)]
     public void LongReductionTNMatchesReference(int M, int N, int K)
     {
         // weight-gradient shape: the reduction splits into groups of chunks whose partial sums are added in order

@@ -428,16 +428,22 @@ public static unsafe class Gemm
     }
 
     // ---- TN with a long reduction (weight gradients over the batch's rows) ----
-    // The reduction is cut into groups of GroupChunks chunks (fixed by K alone). Group 0 accumulates into C chunk by chunk
+    // The reduction is cut into groups of chunks (4, or more so that there are at most 8 groups; fixed by K alone). Group 0 accumulates into C chunk by chunk
     // as usual; every later group sums its chunks into its own partial [M, N] from zero, and the partials are then added
     // to C in group order: C ← (((C + s0 + … + s3) + g1) + g2) …, the same bits serial or threaded. Tasks are (row
     // block of at most RB rows, group); each packs its A blocks and, panel by panel, the B rows of its chunks, so both
     // operands are read once per row block and the packed B stays in L1.
-    private const int GroupChunks = 4;
+    private const int GroupChunks = 4, MaxGroups = 8;
+
+    private static int ChunksPerGroup(int K)
+    {
+        int chunks = (K + KC - 1) / KC;
+        return Math.Max(GroupChunks, (chunks + MaxGroups - 1) / MaxGroups);
+    }
 
     private static void RunTN(ComputeBackend? backend, int M, int N, int K, float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
     {
-        int chunks = (K + KC - 1) / KC, groups = (chunks + GroupChunks - 1) / GroupChunks;
+        int chunks = (K + KC - 1) / KC, per = ChunksPerGroup(K), groups = (chunks + per - 1) / per;
         int rowBlocks = (M + RB - 1) / RB, tasks = rowBlocks * groups;
         float* partial = groups > 1 ? Scratch.Get(ScratchSlot.Partial, (long)(groups - 1) * M * N) : null;
         if (backend is null || backend.Workers <= 1 || WorkerPool.InJob || tasks == 1)
@@ -479,7 +485,7 @@ public static unsafe class Gemm
                                bool accumulate, float* partial)
     {
         int g = task % groups, ib = task / groups * RB, ie = Math.Min(M, ib + RB);
-        int k0 = g * GroupChunks * KC, k1 = Math.Min(K, k0 + GroupChunks * KC);
+        int per = ChunksPerGroup(K), k0 = g * per * KC, k1 = Math.Min(K, k0 + per * KC);
         float* dst = g == 0 ? c : partial + (long)(g - 1) * M * N;
         int ldd = g == 0 ? ldc : N;
         bool acc0 = g == 0 && accumulate;

@@ -7,8 +7,9 @@
 // probabilities: like FlashAttention it keeps each query row's max and sum of exponentials and Backward recomputes the
 // probabilities with the same operations (same bits). Attention runs per (sequence, head): the head's keys
 // [k_nope; k_pe] and values are gathered and packed once, then blocks of 64 query rows take their scores with one
-// GEMM over Dn+Dr (column panels above the diagonal skipped), the softmax, and p·v. Row-wise steps (latent norm,
-// RoPE, the per-head k_pe gradient sum in a fixed head order) run in parallel over rows.
+// GEMM over Dn+Dr (column panels above the diagonal skipped), the softmax, and p·v. Backward goes by blocks of 64 keys
+// (FlashAttention-2 order, see BackwardHead). Row-wise steps (latent norm, RoPE, the per-head k_pe gradient sum in a
+// fixed head order) run in parallel over rows.
 using SharpSeek.Model;
 using SharpSeek.Tensors;
 using SharpSeek.Training.Kernels;
