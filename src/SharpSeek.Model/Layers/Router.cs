@@ -19,10 +19,8 @@ public static class Router
     public static void Route(ModelConfig c, ReadOnlySpan<float> logits, ReadOnlySpan<float> bias,
                              Span<int> experts, Span<float> weights, Span<float> scratch)
     {
-        int E = c.NRoutedExperts, K = c.NumExpertsPerTok, G = c.NGroup;
+        int E = c.NRoutedExperts;
         Span<float> scores = scratch.Slice(0, E);
-        Span<float> select = scratch.Slice(E, E);
-        Span<float> groupScore = scratch.Slice(2 * E, G);
 
         // 1. affinities
         logits.Slice(0, E).CopyTo(scores);
@@ -30,9 +28,22 @@ public static class Router
             System.Numerics.Tensors.TensorPrimitives.Sigmoid(scores, scores);
         else
             Ops.Softmax(scores);
+        Select(c, scores, bias, experts, weights, scratch.Slice(E));
+    }
+
+    /// <summary>
+    /// Steps 2-5 of routing from affinities already computed (scores [E]): biased selection scores, group limit,
+    /// top-K, then the weights. scratch: E + n_group floats.
+    /// </summary>
+    public static void Select(ModelConfig c, ReadOnlySpan<float> scores, ReadOnlySpan<float> bias,
+                              Span<int> experts, Span<float> weights, Span<float> scratch)
+    {
+        int E = c.NRoutedExperts, K = c.NumExpertsPerTok, G = c.NGroup;
+        Span<float> select = scratch.Slice(0, E);
+        Span<float> groupScore = scratch.Slice(E, G);
 
         // 2. selection scores (bias only for noaux_tc, only for choosing)
-        scores.CopyTo(select);
+        scores.Slice(0, E).CopyTo(select);
         if (c.TopkMethod == TopKMethod.NoAuxTc && !bias.IsEmpty)
             System.Numerics.Tensors.TensorPrimitives.Add(select, bias.Slice(0, E), select);
 
