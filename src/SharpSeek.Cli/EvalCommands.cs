@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Text.Json;
 using SharpSeek.Inference;
 using SharpSeek.Model;
+using SharpSeek.Model.Gguf;
 using SharpSeek.Tensors;
 using SharpSeek.Tokenizer;
 
@@ -28,7 +29,7 @@ internal static class EvalCommands
             if (!File.Exists(path))
                 throw new FileNotFoundException($"text file not found: {path}", path);
             string text = File.ReadAllText(path);
-            BpeTokenizer tok = BpeTokenizer.LoadFromDirectory(dir);
+            BpeTokenizer tok = GgufModel.LoadTokenizerFor(dir);
             using ModelWeights w = ModelLoading.Load(dir, PerfCommands.LoadOptionsFor(pr.GetValue(dtype)));
             using var be = new ThreadedBackend(Math.Max(1, pr.GetValue(threads)));
             var sw = System.Diagnostics.Stopwatch.StartNew();

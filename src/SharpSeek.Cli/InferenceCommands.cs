@@ -7,6 +7,7 @@ using System.Text.Json;
 using Microsoft.Extensions.AI;
 using SharpSeek.Inference;
 using SharpSeek.Model;
+using SharpSeek.Model.Gguf;
 using SharpSeek.Tensors;
 using SharpSeek.Tokenizer;
 using AiChatMessage = Microsoft.Extensions.AI.ChatMessage;
@@ -112,8 +113,8 @@ internal static class InferenceCommands
             GenerationOptions options = shared.Options(pr);
             bool wantText = !pr.GetValue(outputIds);
             bool needTokenizer = text is not null || options.StopStrings.Count > 0
-                                 || (wantText && File.Exists(Path.Combine(dir, "tokenizer.json")));
-            BpeTokenizer? tokenizer = needTokenizer ? BpeTokenizer.LoadFromDirectory(dir) : null;
+                                 || (wantText && GgufModel.HasTokenizer(dir));
+            BpeTokenizer? tokenizer = needTokenizer ? GgufModel.LoadTokenizerFor(dir) : null;
             int[] promptTokens;
             if (ids is not null)
                 promptTokens = CliErrors.ParseIds(ids, "--prompt-ids");
@@ -192,7 +193,7 @@ internal static class InferenceCommands
                 "auto" => !Console.IsOutputRedirected && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NO_COLOR")),
                 var v => throw new ArgumentException($"--color must be auto, always or never, got '{v}'"),
             };
-            BpeTokenizer tokenizer = BpeTokenizer.LoadFromDirectory(dir);
+            BpeTokenizer tokenizer = GgufModel.LoadTokenizerFor(dir);
             using ModelWeights w = ModelLoading.Load(dir, PerfCommands.LoadOptionsFor(pr.GetValue(shared.Dtype)));
             CheckVocabulary(tokenizer, w.Config, dir);
             using ThreadedBackend backend = shared.Backend(pr);

@@ -2,6 +2,7 @@
 // or its ids), both with the tokenizer files of a DeepSeek model directory.
 using System.CommandLine;
 using System.Text;
+using SharpSeek.Model.Gguf;
 using SharpSeek.Tokenizer;
 
 namespace SharpSeek.Cli;
@@ -12,7 +13,7 @@ internal static class TokenizerCommands
 
     private static Command Tokenize()
     {
-        var tokenizer = new Option<string>("--tokenizer") { Description = "tokenizer.json, or a model directory holding it", Required = true };
+        var tokenizer = new Option<string>("--tokenizer") { Description = "tokenizer.json, a model directory holding it, or a .gguf file", Required = true };
         var textFile = new Option<string>("--text-file") { Description = "UTF-8 text file to encode (read exactly, no newline stripped)" };
         var text = new Option<string>("--text") { Description = "Text to encode (instead of --text-file)" };
         var special = new Option<bool>("--add-special-tokens") { Description = "Add BOS/EOS as tokenizer_config.json asks (directory only)" };
@@ -20,7 +21,8 @@ internal static class TokenizerCommands
         cmd.SetAction(pr => CliErrors.Run(() =>
         {
             string input = ReadText(pr.GetValue(textFile), pr.GetValue(text));
-            BpeTokenizer t = BpeTokenizer.Load(pr.GetValue(tokenizer)!);
+            string path = pr.GetValue(tokenizer)!;
+            BpeTokenizer t = GgufModel.IsGgufPath(path) ? GgufModel.LoadTokenizerFor(path) : BpeTokenizer.Load(path);
             int[] ids = t.Encode(input, pr.GetValue(special));
             WriteUtf8("[" + string.Join(",", ids) + "]\n");
             return 0;
@@ -30,7 +32,7 @@ internal static class TokenizerCommands
 
     private static Command Template()
     {
-        var model = new Option<string>("--model") { Description = "Model directory with tokenizer_config.json (and tokenizer.json for --ids)", Required = true };
+        var model = new Option<string>("--model") { Description = "Model directory with tokenizer_config.json (and tokenizer.json for --ids), or a .gguf file", Required = true };
         var messagesFile = new Option<string>("--messages-file") { Description = "JSON array of OpenAI-style messages", Required = true };
         var generation = new Option<bool>("--add-generation-prompt") { Description = "End with the assistant prompt" };
         var kind = new Option<string>("--template") { Description = "v3 or r1 (default: recognised from tokenizer_config.json)" };
@@ -39,7 +41,8 @@ internal static class TokenizerCommands
         cmd.SetAction(pr => CliErrors.Run(() =>
         {
             string dir = pr.GetValue(model)!;
-            if (!Directory.Exists(dir))
+            bool gguf = GgufModel.IsGgufPath(dir);
+            if (!gguf && !Directory.Exists(dir))
                 throw new DirectoryNotFoundException($"model directory not found: {dir}");
             ChatTemplateKind? overrideKind = pr.GetValue(kind) switch
             {
@@ -50,10 +53,11 @@ internal static class TokenizerCommands
             };
             IReadOnlyList<ChatMessage> messages = ChatMessage.LoadJson(pr.GetValue(messagesFile)!);
             string configPath = Path.Combine(dir, "tokenizer_config.json");
-            TokenizerConfig? config = File.Exists(configPath) ? TokenizerConfig.Load(configPath) : null;
+            BpeTokenizer? ggufTokenizer = gguf ? GgufModel.LoadTokenizerFor(dir) : null;
+            TokenizerConfig? config = ggufTokenizer?.Config ?? (File.Exists(configPath) ? TokenizerConfig.Load(configPath) : null);
             string prompt = ChatTemplate.FromConfig(config, overrideKind).Render(messages, pr.GetValue(generation));
             if (pr.GetValue(ids))
-                WriteUtf8("[" + string.Join(",", BpeTokenizer.LoadFromDirectory(dir).Encode(prompt)) + "]\n");
+                WriteUtf8("[" + string.Join(",", (ggufTokenizer ?? GgufModel.LoadTokenizerFor(dir)).Encode(prompt)) + "]\n");
             else
                 WriteUtf8(prompt);
             return 0;

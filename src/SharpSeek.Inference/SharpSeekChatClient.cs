@@ -7,6 +7,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.AI;
 using SharpSeek.Model;
+using SharpSeek.Model.Gguf;
 using SharpSeek.Tokenizer;
 using AiChatMessage = Microsoft.Extensions.AI.ChatMessage;
 using TemplateMessage = SharpSeek.Tokenizer.ChatMessage;
@@ -49,7 +50,7 @@ public sealed class SharpSeekChatClient : IChatClient
     public static SharpSeekChatClient Load(string directory, CacheType cacheType = CacheType.F32, GenerationOptions? defaults = null,
                                            LoadOptions? loadOptions = null, SharpSeek.Tensors.ComputeBackend? backend = null)
     {
-        BpeTokenizer tokenizer = BpeTokenizer.LoadFromDirectory(directory);
+        BpeTokenizer tokenizer = GgufModel.LoadTokenizerFor(directory);
         ModelWeights weights = WeightLoader.Load(directory, null, loadOptions);
         try
         {

@@ -88,6 +88,24 @@ public sealed class GgufTokenizerTests : IDisposable
     }
 
     [Fact]
+    public void Model_paths_resolve_to_the_gguf_or_directory_tokenizer()
+    {
+        Assert.True(GgufModel.HasTokenizer(_gguf));
+        Assert.True(GgufModel.HasTokenizer(TokenizerDir));
+        Assert.False(GgufModel.HasTokenizer(_dir.Path));
+        BpeTokenizer fromGguf = GgufModel.LoadTokenizerFor(_gguf), fromDir = GgufModel.LoadTokenizerFor(TokenizerDir);
+        Assert.Equal(fromDir.Encode("Hello, world! <think>x</think>"), fromGguf.Encode("Hello, world! <think>x</think>"));
+
+        var w = new GgufWriter();
+        w.Add("general.architecture", "deepseek2");
+        string bare = _dir.File("bare.gguf");
+        w.Save(bare);
+        Assert.False(GgufModel.HasTokenizer(bare));
+        var e = Assert.Throws<InvalidDataException>(() => GgufModel.LoadTokenizerFor(bare));
+        Assert.Contains("bare.gguf", e.Message);
+    }
+
+    [Fact]
     public void Llama_cpp_tokenizes_the_written_vocabulary_like_Hugging_Face()
     {
         var mismatches = new List<string>();

@@ -35,6 +35,24 @@ public static class GgufModel
         return GgufTokenizer.Load(f);
     }
 
+    /// <summary>The tokenizer of a model path: the tokenizer stored in a .gguf file, else tokenizer.json
+    /// (+ tokenizer_config.json) of a checkpoint directory.</summary>
+    /// <exception cref="InvalidDataException">A GGUF file without tokenizer metadata.</exception>
+    public static BpeTokenizer LoadTokenizerFor(string modelPath) =>
+        IsGgufPath(modelPath)
+            ? LoadTokenizer(modelPath) ?? throw new InvalidDataException($"{modelPath}: the GGUF file has no tokenizer (tokenizer.ggml.* metadata); use token ids")
+            : BpeTokenizer.LoadFromDirectory(modelPath);
+
+    /// <summary>True when <see cref="LoadTokenizerFor"/> would find a tokenizer (a .gguf file with tokenizer metadata,
+    /// or a directory with tokenizer.json).</summary>
+    public static bool HasTokenizer(string modelPath)
+    {
+        if (!IsGgufPath(modelPath))
+            return File.Exists(Path.Combine(modelPath, "tokenizer.json"));
+        using GgufFile f = GgufFile.Open(modelPath);
+        return f.GetString("tokenizer.ggml.model") is not (null or "none" or "no_vocab");
+    }
+
     /// <summary>Opens a GGUF file and loads its weights (views into the mapping unless <paramref name="options"/> converts them).</summary>
     /// <param name="path">The .gguf file.</param>
     /// <param name="config">The configuration to build; null reads it from the file.</param>
