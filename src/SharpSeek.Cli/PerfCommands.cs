@@ -72,6 +72,7 @@ internal static class PerfCommands
             }
             Console.WriteLine($"dtype {r.Dtype}, threads {r.Threads}, prompt {r.PromptTokens}, generated {r.GenTokens}");
             Console.WriteLine($"prefill   {r.PrefillTokensPerS,10:0.0} tok/s   {r.PrefillGflops:0.0} GFLOP/s = {r.PrefillPeakFraction:P0} of {r.PeakGflops:0} G {r.PeakKind}");
+            Console.WriteLine($"matmuls   {r.MatmulGflops,10:0.0} GFLOP/s = {r.MatmulPeakFraction:P0} of the peak (prefill matrix products alone)");
             Console.WriteLine($"decode    {r.DecodeTokensPerS,10:0.00} tok/s   {r.WeightBytesPerToken / 1e6:0.0} MB weights/token = {r.RooflineFraction:P0} of {r.ReadBandwidthBytesPerS / 1e9:0.0} GB/s");
             Console.WriteLine($"TTFT      {r.TtftMs,10:0.0} ms     peak RSS {r.PeakRssBytes / 1e6:0} MB, KV cache {r.KvCacheBytes / 1e3:0.0} kB");
             return 0;

@@ -17,7 +17,7 @@ public sealed record BenchOptions
     public CacheType Cache { get; init; } = CacheType.BF16;
     /// <summary>Tokens fed per prefill forward call (0: the whole prompt at once).</summary>
     public int PrefillChunk { get; init; }
-    /// <summary>Skip the bandwidth/peak measurements (tests).</summary>
+    /// <summary>Skip the bandwidth/peak and matrix-product measurements (tests).</summary>
     public bool SkipRoofline { get; init; }
 }
 
@@ -39,6 +39,12 @@ public sealed record BenchResult
     public required double PeakGflops { get; init; }
     public required string PeakKind { get; init; }
     public required double PrefillPeakFraction { get; init; }
+    /// <summary>The prefill matrix products alone (the model's own matrices at the token counts a prefill of
+    /// PromptTokens gives them: P tokens for attention and dense/shared MLPs, P·k/E for a routed expert),
+    /// GFLOP/s through the backend, input quantization included.</summary>
+    public required double MatmulGflops { get; init; }
+    /// <summary>MatmulGflops / PeakGflops.</summary>
+    public required double MatmulPeakFraction { get; init; }
     public required long KvCacheBytes { get; init; }
     public required double[] DecodeTokensPerSRuns { get; init; }
     public required double[] PrefillTokensPerSRuns { get; init; }
@@ -107,6 +113,12 @@ public static class ModelBench
             bw = Roofline.ReadBandwidth(threads);
             peak = intFormat ? Roofline.Int8Peak(threads) : Roofline.FmaPeak(threads);
         }
+        double matmul = 0;
+        if (!o.SkipRoofline)
+        {
+            log?.Invoke("measuring the prefill matrix products");
+            matmul = MatmulRate(model, P);
+        }
         double prefillTps = Median(prefills), decodeTps = Median(decodes);
         double prefillFlops = PrefillFlops(c, P) * prefillTps / P;
         return new BenchResult
@@ -126,10 +138,58 @@ public static class ModelBench
             PeakGflops = peak / 1e9,
             PeakKind = intFormat ? "int8 maddubs OP/s" : "fp32 FMA FLOP/s",
             PrefillPeakFraction = peak > 0 ? prefillFlops / peak : 0,
+            MatmulGflops = matmul / 1e9,
+            MatmulPeakFraction = peak > 0 ? matmul / peak : 0,
             KvCacheBytes = kvBytes,
             DecodeTokensPerSRuns = decodes,
             PrefillTokensPerSRuns = prefills,
         };
+    }
+
+    /// <summary>FLOP/s of the prefill matrix products of one middle layer: the attention projections and the dense or
+    /// shared MLP at <paramref name="prompt"/> tokens, a routed expert at its average share prompt·k/E tokens (counted E
+    /// times). Each product runs through the backend for at least 0.2 s after a warm-up call; result = FLOPs / time.</summary>
+    public static double MatmulRate(Transformer model, int prompt)
+    {
+        ModelConfig c = model.Config;
+        LayerWeights l = model.Weights.Layers[model.Weights.Layers.Length / 2];
+        var work = new List<(WeightMatrix W, int Tokens, int Count)>();
+        AttentionWeights a = l.Attn;
+        foreach (WeightMatrix? w in new[] { a.Wq, a.WqA, a.WqB, a.WkvA, a.Wo })
+        {
+            if (w is not null)
+                work.Add((w, prompt, 1));
+        }
+        MlpWeights? dense = l.Dense ?? l.Moe?.Shared;
+        if (dense is not null)
+            work.AddRange([(dense.W1, prompt, 1), (dense.W3, prompt, 1), (dense.W2, prompt, 1)]);
+        if (l.Moe is { } m)
+        {
+            int share = Math.Max(1, (int)Math.Round((double)prompt * c.NumExpertsPerTok / m.Experts.Length));
+            MlpWeights e = m.Experts[0];
+            work.AddRange([(e.W1, share, m.Experts.Length), (e.W3, share, m.Experts.Length), (e.W2, share, m.Experts.Length)]);
+        }
+        double flops = 0, seconds = 0;
+        var rng = new Random(7);
+        foreach ((WeightMatrix w, int tokens, int count) in work)
+        {
+            float[] x = new float[(long)tokens * w.Cols];
+            for (int i = 0; i < x.Length; i++)
+                x[i] = (float)(rng.NextDouble() * 2 - 1);
+            float[] y = new float[(long)tokens * w.Rows];
+            model.Backend.MatMul(w, x, tokens, y);
+            int reps = 0;
+            var sw = Stopwatch.StartNew();
+            do
+            {
+                model.Backend.MatMul(w, x, tokens, y);
+                reps++;
+            }
+            while (sw.Elapsed.TotalSeconds < 0.2);
+            flops += 2.0 * w.Rows * w.Cols * tokens * count;
+            seconds += sw.Elapsed.TotalSeconds / reps * count;
+        }
+        return flops / seconds;
     }
 
     /// <summary>Bytes of weights one decoded token reads: every dense matrix, K routed experts per MoE layer, the head, one embedding row.</summary>

@@ -1,0 +1,40 @@
+// The `sharpseek bench` measurements on a fixture model: the accounting (weight bytes per decoded token, latent cache
+// bytes) against hand counts, and every rate positive and finite.
+using SharpSeek.Tensors;
+using SharpSeek.Tests;
+
+namespace SharpSeek.Model.Tests;
+
+public sealed class ModelBenchTests
+{
+    [Fact]
+    public void Accounting_matches_a_hand_count_and_rates_are_measured()
+    {
+        using ModelWeights w = WeightLoader.Load(Fixtures.Hf("v3-tiny"));
+        ModelConfig c = w.Config;
+        var model = new Transformer(w);
+        BenchResult r = ModelBench.Run(model, new BenchOptions { PromptTokens = 8, GenTokens = 3, Runs = 1, SkipRoofline = true });
+
+        // one embedding row, the head, every attention projection, dense MLPs, the gate, shared and k routed experts
+        long want = (long)c.HiddenSize * 4 + (long)c.VocabSize * c.HiddenSize * 4;
+        foreach (LayerWeights l in w.Layers)
+        {
+            AttentionWeights a = l.Attn;
+            want += new[] { a.Wq, a.WqA, a.WqB, a.WkvA, a.WkvB, a.Wo }.Sum(m => m is null ? 0 : (long)m.Rows * m.Cols * 4);
+            if (l.Dense is { } d)
+                want += 3L * d.W1.Rows * d.W1.Cols * 4;
+            if (l.Moe is { } moe)
+                want += (long)moe.Gate.Rows * moe.Gate.Cols * 4 + (moe.Shared is { } s ? 3L * s.W1.Rows * s.W1.Cols * 4 : 0)
+                        + c.NumExpertsPerTok * 3L * moe.Experts[0].W1.Rows * moe.Experts[0].W1.Cols * 4;
+        }
+        Assert.Equal(want, r.WeightBytesPerToken);
+        // bf16 latent cache: (kv_lora_rank + qk_rope_head_dim) x 2 bytes per token per layer, after prompt + generated
+        Assert.Equal((long)(c.KvLoraRank + c.QkRopeHeadDim) * 2 * c.NumHiddenLayers * (8 + 3), r.KvCacheBytes);
+        Assert.True(r.PrefillTokensPerS > 0 && double.IsFinite(r.PrefillTokensPerS), $"prefill {r.PrefillTokensPerS}");
+        Assert.True(r.DecodeTokensPerS > 0 && double.IsFinite(r.DecodeTokensPerS), $"decode {r.DecodeTokensPerS}");
+        Assert.True(r.PrefillGflops > 0);
+
+        double matmul = ModelBench.MatmulRate(model, 8);
+        Assert.True(matmul > 1e6 && double.IsFinite(matmul), $"matmul rate {matmul}");
+    }
+}
