@@ -28,21 +28,22 @@ r = {f[:-5]: json.load(open(os.path.join(tmp, f))) for f in os.listdir(tmp) if f
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 load = open("/proc/loadavg").read().split()[:3]
 L = ["# CPU inference benchmark", "",
-     f"Model: `bench/configs/v2-lite-1b.json` synthesized with `sharpseek synth --seed 1` (1.03B parameters, bf16 on disk).",
+     f"Model: `bench/configs/v2-lite-1b.json` synthesized with `sharpseek synth` (1.03B parameters, random bf16 weights on disk).",
      f"Machine: {cpu}, {os.cpu_count()} cores visible, {platform.platform()}; load average when it finished: {' '.join(load)}.",
      "Command: `bench/cpu/run.sh` (each row is `sharpseek bench --model M --dtype D --threads N --prompt-tokens P --gen-tokens G --json`).",
      "Decode roofline fraction = decode tok/s x weight bytes read per token / read bandwidth measured in the same process;",
      "prefill fraction = useful prefill FLOPs per second / the arithmetic peak measured in the same process",
-     "(fp32 FMA for bf16, the int8 maddubs+maddwd sequence for Q8_0/Q4_K).", "",
-     "| dtype | threads | prefill tok/s | decode tok/s | weight MB/token | read GB/s | roofline | prefill GFLOP/s | peak G/s | prefill/peak | TTFT ms | peak RSS MB |",
-     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+     "(fp32 FMA for bf16, the int8 maddubs+maddwd sequence for Q8_0/Q4_K); matmul = the prefill matrix products alone",
+     "(one middle layer's attention projections and MLPs at the prompt's token count, a routed expert at its share P*k/E).", "",
+     "| dtype | threads | prefill tok/s | decode tok/s | weight MB/token | read GB/s | roofline | prefill GFLOP/s | matmul GFLOP/s | peak G/s | prefill/peak | matmul/peak | TTFT ms | peak RSS MB |",
+     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 for dt in ["bf16", "q8_0", "q4_k"]:
     for t in [1, 2]:
         x = r.get(f"{dt}-t{t}")
         if not x: continue
         L.append(f"| {dt} | {t} | {x['prefill_tokens_per_s']:.1f} | {x['decode_tokens_per_s']:.2f} | {x['weight_bytes_per_token']/1e6:.0f} | "
-                 f"{x['read_bandwidth_bytes_per_s']/1e9:.1f} | {x['roofline_fraction']:.0%} | {x['prefill_gflops']:.1f} | {x['peak_gflops']:.0f} | "
-                 f"{x['prefill_peak_fraction']:.0%} | {x['ttft_ms']:.0f} | {x['peak_rss_bytes']/1e6:.0f} |")
+                 f"{x['read_bandwidth_bytes_per_s']/1e9:.1f} | {x['roofline_fraction']:.0%} | {x['prefill_gflops']:.1f} | {x['matmul_gflops']:.1f} | {x['peak_gflops']:.0f} | "
+                 f"{x['prefill_peak_fraction']:.0%} | {x['matmul_peak_fraction']:.0%} | {x['ttft_ms']:.0f} | {x['peak_rss_bytes']/1e6:.0f} |")
 L += ["", "Scaling from 1 to 2 threads:", ""]
 for dt in ["bf16", "q8_0", "q4_k"]:
     a, b = r.get(f"{dt}-t1"), r.get(f"{dt}-t2")
