@@ -3,11 +3,12 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace SharpSeek.Tensors;
 
 /// <summary>Dot products of stored weights with fp32 activations.</summary>
-public static class Dot
+public static unsafe class Dot
 {
     /// <summary>Σ x[i]·y[i] in fp32.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -27,6 +28,8 @@ public static class Dot
             Vector512<float> a0 = Vector512<float>.Zero, a1 = Vector512<float>.Zero;
             for (; i + 32 <= n; i += 32)
             {
+                if (Sse.IsSupported) // weights are streamed once in decode: request them 4 KB ahead
+                    Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref wr, i + 2048)));
                 (Vector512<uint> lo, Vector512<uint> hi) = Vector512.Widen(Vector512.LoadUnsafe(ref wr, i));
                 a0 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(lo, 16).AsSingle(), Vector512.LoadUnsafe(ref xr, i), a0);
                 a1 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(hi, 16).AsSingle(), Vector512.LoadUnsafe(ref xr, i + 16), a1);

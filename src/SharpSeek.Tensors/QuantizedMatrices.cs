@@ -15,6 +15,7 @@ namespace SharpSeek.Tensors;
 public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
 {
     public const int BlockValues = 32, BlockBytes = 34;
+    private const int PrefetchDistance = 4096;
 
     public Q8_0Matrix(byte* data, int rows, int cols, object? owner)
         : base(data, rows, cols, BlockValues, BlockBytes, "Q8_0", owner)
@@ -158,6 +159,11 @@ public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
             {
                 byte* k = w + b * BlockBytes;
                 short* xb = xq + b * BlockValues;
+                // decode streams the weights once: keep DRAM requests in flight ahead of the arithmetic
+                // (measured: 1.4-1.6x on rows read from memory, none on rows in cache)
+                Sse.Prefetch0(k + PrefetchDistance);
+                Sse.Prefetch0(k + PrefetchDistance + 64);
+                Sse.Prefetch0(k + PrefetchDistance + 128);
                 Vector512<int> p0 = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(k + 2))), Vector512.Load(xb));
                 Vector512<int> p1 = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(k + BlockBytes + 2))), Vector512.Load(xb + 32));
                 Vector512<int> p2 = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(k + 2 * BlockBytes + 2))), Vector512.Load(xb + 64));
@@ -212,6 +218,7 @@ public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
 /// <summary>Q4_K weights: super-blocks of 256 4-bit values with 6-bit sub-block scales and mins (llama.cpp block_q4_K).</summary>
 public sealed unsafe class Q4KMatrix : BlockQuantMatrix
 {
+    private const int PrefetchDistance = 4096;
     public const int BlockValues = 256, BlockBytes = 144;
 
     public Q4KMatrix(byte* data, int rows, int cols, object? owner)
@@ -374,8 +381,11 @@ public sealed unsafe class Q4KMatrix : BlockQuantMatrix
         for (int b = 0; b < blocks; b++)
         {
             byte* blk = w + b * BlockBytes;
-            UnpackScales(blk + 4, u);
-            Vector512<short> scales = Vector128.WidenLower(Vector128.Load(sc8)).AsInt16().ToVector256().ToVector512();
+            UnpackScales(blk + 4, u); // the mins are read from here byte by byte
+            // the scales go to a vector from registers: a 16-byte load of four 4-byte stores stalls on store forwarding
+            uint p0 = Unsafe.ReadUnaligned<uint>(blk + 4), p2 = Unsafe.ReadUnaligned<uint>(blk + 12);
+            ulong sc = (p0 & 0x3f3f3f3fu) | ((ulong)((p2 & 0x0f0f0f0fu) | (((p0 >> 6) & 0x03030303u) << 4)) << 32);
+            Vector512<short> scales = Vector128.WidenLower(Vector128.CreateScalar(sc).AsByte()).AsInt16().ToVector256().ToVector512();
             Vector512<short> sl0 = Avx512BW.PermuteVar32x16(scales, idxLo0), sh0 = Avx512BW.PermuteVar32x16(scales, idxHi0);
             Vector512<short> sl1 = Avx512BW.PermuteVar32x16(scales, idxLo1), sh1 = Avx512BW.PermuteVar32x16(scales, idxHi1);
             Vector512<byte> q0 = Vector512.Load(blk + 16), q1 = Vector512.Load(blk + 80);
@@ -434,6 +444,7 @@ public sealed unsafe class Q4KMatrix : BlockQuantMatrix
 
     private static float Dot512(byte* w, sbyte* xq, float* xd, int* xsum, int blocks)
     {
+        const uint kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
         Vector512<byte> mask = Vector512.Create((byte)0xF);
         // lanes of the int16 scale vectors: sub-blocks [4h, 4h+2] for low nibbles and [4h+1, 4h+3] for high nibbles
         Vector512<short> idxLo0 = Vector512.Create(Vector256.Create((short)0), Vector256.Create((short)2));
@@ -441,14 +452,23 @@ public sealed unsafe class Q4KMatrix : BlockQuantMatrix
         Vector512<short> idxLo1 = Vector512.Create(Vector256.Create((short)4), Vector256.Create((short)6));
         Vector512<short> idxHi1 = Vector512.Create(Vector256.Create((short)5), Vector256.Create((short)7));
         Vector512<float> acc = Vector512<float>.Zero;
-        float mins = 0;
-        uint* u = stackalloc uint[4];
-        byte* sc8 = (byte*)u;
+        Vector256<float> mins = Vector256<float>.Zero;
         for (int b = 0; b < blocks; b++)
         {
             byte* blk = w + b * BlockBytes;
-            UnpackScales(blk + 4, u);
-            Vector512<short> scales = Vector128.WidenLower(Vector128.Load(sc8)).AsInt16().ToVector256().ToVector512();
+            if (Sse.IsSupported)
+            {
+                // decode streams the weights once: keep DRAM requests in flight ahead of the arithmetic
+                Sse.Prefetch0(blk + PrefetchDistance);
+                Sse.Prefetch0(blk + PrefetchDistance + 64);
+                Sse.Prefetch0(blk + PrefetchDistance + 128);
+            }
+            // the 6-bit scales and mins unpacked in registers (as UnpackScales), moved to vectors without a
+            // store/reload (a 16-byte load of four 4-byte stores stalls on store forwarding)
+            uint p0 = Unsafe.ReadUnaligned<uint>(blk + 4), p1 = Unsafe.ReadUnaligned<uint>(blk + 8), p2 = Unsafe.ReadUnaligned<uint>(blk + 12);
+            ulong sc = (p0 & kmask1) | ((ulong)((p2 & kmask2) | (((p0 >> 6) & kmask3) << 4)) << 32);
+            ulong mn = (p1 & kmask1) | ((ulong)(((p2 >> 4) & kmask2) | (((p1 >> 6) & kmask3) << 4)) << 32);
+            Vector512<short> scales = Vector128.WidenLower(Vector128.CreateScalar(sc).AsByte()).AsInt16().ToVector256().ToVector512();
             sbyte* x = xq + b * 256;
             Vector512<byte> q0 = Vector512.Load(blk + 16), q1 = Vector512.Load(blk + 80);
             Vector512<short> pl0 = Avx512BW.MultiplyAddAdjacent(q0 & mask, Vector512.Load(x));
@@ -461,12 +481,12 @@ public sealed unsafe class Q4KMatrix : BlockQuantMatrix
                                 + Avx512BW.MultiplyAddAdjacent(ph1, Avx512BW.PermuteVar32x16(scales, idxHi1));
             float dx = xd[b];
             acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(isum), Vector512.Create(Half16.ToFloat(*(ushort*)blk) * dx), acc);
-            int* xs = xsum + b * 8;
-            int minSum = sc8[8] * xs[0] + sc8[9] * xs[1] + sc8[10] * xs[2] + sc8[11] * xs[3]
-                       + sc8[12] * xs[4] + sc8[13] * xs[5] + sc8[14] * xs[6] + sc8[15] * xs[7];
-            mins += Half16.ToFloat(*(ushort*)(blk + 2)) * dx * minSum;
+            // Σ_j m_j · Σ(x of sub-block j), kept as 8 lanes until the end
+            Vector256<int> m = Avx2.ConvertToVector256Int32(Vector128.CreateScalar(mn).AsByte());
+            mins = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(m * Vector256.Load(xsum + b * 8)),
+                                              Vector256.Create(Half16.ToFloat(*(ushort*)(blk + 2)) * dx), mins);
         }
-        return Vector512.Sum(acc) - mins;
+        return Vector512.Sum(acc) - Vector256.Sum(mins);
     }
 
     private static float Dot256(byte* w, sbyte* xq, float* xd, int* xsum, int blocks)

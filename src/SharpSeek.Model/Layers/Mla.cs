@@ -4,6 +4,9 @@
 //   naive:    decompress k_nope, v = W_kvb c for the cached positions, per-head attention of width Dn+Dr;
 //   absorbed: q̃ = W_UKᵀ q_nope, score = q̃·c + q_pe·k_pe, ō = Σ p c, o = W_UV ō (never decompresses the cache).
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using SharpSeek.Tensors;
 
 namespace SharpSeek.Model.Layers;
@@ -162,8 +165,8 @@ public sealed class Mla
         Grow(ref _partO, _chunks * Nh * R);
         Grow(ref _partM, _chunks * Nh);
         Grow(ref _partL, _chunks * Nh);
-        Grow(ref _rowScratch, _chunks * (R + Dr));
-        Grow(ref _scoreScratch, _chunks * Nh);
+        Grow(ref _rowScratch, _chunks * Tile * (R + Dr));
+        Grow(ref _scoreScratch, _chunks * Nh * Tile);
         _absorbHead ??= AbsorbHead;
         _attendChunk ??= AttendChunk;
         _outputHead ??= OutputHead;
@@ -183,41 +186,105 @@ public sealed class Mla
         _w!.WkvB.MatVecTransposedAdd(_q.AsSpan((_slot * Nh + h) * (Dn + Dr), Dn), qt, h * (Dn + Dv), Dn);
     }
 
-    private void AttendChunk(int chunk)
+    /// <summary>Positions per tile of <see cref="AttendChunk"/>: scores of a tile for every head, then one online-softmax
+    /// step and one pass over each head's accumulator per tile instead of per position.</summary>
+    private const int Tile = 8;
+
+    private unsafe void AttendChunk(int chunk)
     {
-        int Nh = _c.NumAttentionHeads, Dn = _c.QkNopeHeadDim, Dr = _c.QkRopeHeadDim, R = _c.KvLoraRank;
+        int Nh = _c.NumAttentionHeads, Dn = _c.QkNopeHeadDim, Dr = _c.QkRopeHeadDim, R = _c.KvLoraRank, W = R + Dr;
         int s0 = chunk * _chunkLen, s1 = Math.Min(_pos + 1, s0 + _chunkLen);
         Span<float> m = _partM.AsSpan(chunk * Nh, Nh), l = _partL.AsSpan(chunk * Nh, Nh);
         Span<float> ob = _partO.AsSpan(chunk * Nh * R, Nh * R);
-        Span<float> scratch = _rowScratch.AsSpan(chunk * (R + Dr), R + Dr);
-        Span<float> score = _scoreScratch.AsSpan(chunk * Nh, Nh);
+        Span<float> rows = _rowScratch.AsSpan(chunk * Tile * W, Tile * W);
+        Span<float> score = _scoreScratch.AsSpan(chunk * Nh * Tile, Nh * Tile);
+        Span<float> e = stackalloc float[Tile];
         ReadOnlySpan<float> q = _q.AsSpan(_slot * Nh * (Dn + Dr), Nh * (Dn + Dr));
         m.Fill(float.NegativeInfinity);
         l.Clear();
         ob.Clear();
-        for (int s = s0; s < s1; s++)
+        fixed (float* rp = rows, qt = _qtAll, qp = q, sp = score, op = ob)
         {
-            ReadOnlySpan<float> row = _cache!.Row(s, scratch);
-            ReadOnlySpan<float> c = row.Slice(0, R), kpe = row.Slice(R, Dr);
-            for (int h = 0; h < Nh; h++)
-                score[h] = (TensorPrimitives.Dot(_qtAll.AsSpan(h * R, R), c) + TensorPrimitives.Dot(q.Slice(h * (Dn + Dr) + Dn, Dr), kpe)) * _scale;
-            for (int h = 0; h < Nh; h++)
+            for (int s = s0; s < s1; s += Tile)
             {
-                // online softmax: rescale what was accumulated when the running max grows
-                Span<float> oh = ob.Slice(h * R, R);
-                float sc = score[h];
-                if (sc > m[h])
+                int nb = Math.Min(Tile, s1 - s);
+                for (int j = 0; j < nb; j++)
                 {
-                    float f = MathF.Exp(m[h] - sc);
-                    if (l[h] != 0)
-                        TensorPrimitives.Multiply(oh, f, oh);
-                    l[h] *= f;
-                    m[h] = sc;
+                    Span<float> dst = rows.Slice(j * W, W);
+                    ReadOnlySpan<float> row = _cache!.Row(s + j, dst);
+                    if (!Unsafe.AreSame(ref MemoryMarshal.GetReference(row), ref MemoryMarshal.GetReference(dst)))
+                        row.CopyTo(dst);
                 }
-                float e = MathF.Exp(sc - m[h]);
-                l[h] += e;
-                TensorPrimitives.MultiplyAdd(c, e, oh, oh);
+                // score[h, j] = (q̃^h · c_j + q_pe^h · k_pe_j) · scale
+                for (int j = 0; j < nb; j++)
+                {
+                    float* c = rp + j * W;
+                    for (int h = 0; h < Nh; h++)
+                        sp[h * Tile + j] = (Dot(qt + h * R, c, R) + Dot(qp + h * (Dn + Dr) + Dn, c + R, Dr)) * _scale;
+                }
+                for (int h = 0; h < Nh; h++)
+                {
+                    // online softmax over the tile: rescale what was accumulated when the running max grows
+                    float tmax = float.NegativeInfinity;
+                    for (int j = 0; j < nb; j++)
+                        tmax = Math.Max(tmax, sp[h * Tile + j]);
+                    float* oh = op + h * R;
+                    if (tmax > m[h])
+                    {
+                        float f = MathF.Exp(m[h] - tmax);
+                        if (l[h] != 0)
+                            TensorPrimitives.Multiply(new ReadOnlySpan<float>(oh, R), f, new Span<float>(oh, R));
+                        l[h] *= f;
+                        m[h] = tmax;
+                    }
+                    float sum = 0;
+                    for (int j = 0; j < nb; j++)
+                        sum += e[j] = MathF.Exp(sp[h * Tile + j] - m[h]);
+                    l[h] += sum;
+                    AccumulateRows(oh, R, rp, W, e, nb);
+                }
             }
+        }
+    }
+
+    /// <summary>Σ_i a[i]·b[i] over n floats.</summary>
+    private static unsafe float Dot(float* a, float* b, int n)
+    {
+        int i = 0;
+        float sum = 0;
+        if (Vector512.IsHardwareAccelerated && n >= 32)
+        {
+            Vector512<float> s0 = Vector512<float>.Zero, s1 = s0;
+            for (; i + 32 <= n; i += 32)
+            {
+                s0 = Vector512.FusedMultiplyAdd(Vector512.Load(a + i), Vector512.Load(b + i), s0);
+                s1 = Vector512.FusedMultiplyAdd(Vector512.Load(a + i + 16), Vector512.Load(b + i + 16), s1);
+            }
+            sum = Vector512.Sum(s0 + s1);
+        }
+        return i == n ? sum : sum + TensorPrimitives.Dot(new ReadOnlySpan<float>(a + i, n - i), new ReadOnlySpan<float>(b + i, n - i));
+    }
+
+    /// <summary>o[k] += Σ_j e[j]·rows[j·stride + k] for k &lt; n: one load and store of o per tile of rows.</summary>
+    private static unsafe void AccumulateRows(float* o, int n, float* rows, int stride, ReadOnlySpan<float> e, int nb)
+    {
+        int k = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; k + 16 <= n; k += 16)
+            {
+                Vector512<float> acc = Vector512.Load(o + k);
+                for (int j = 0; j < nb; j++)
+                    acc = Vector512.FusedMultiplyAdd(Vector512.Create(e[j]), Vector512.Load(rows + j * stride + k), acc);
+                acc.Store(o + k);
+            }
+        }
+        for (; k < n; k++)
+        {
+            float acc = o[k];
+            for (int j = 0; j < nb; j++)
+                acc = MathF.FusedMultiplyAdd(e[j], rows[j * stride + k], acc);
+            o[k] = acc;
         }
     }
 
