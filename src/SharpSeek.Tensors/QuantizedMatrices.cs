@@ -365,60 +365,60 @@ public sealed unsafe class Q4KMatrix : BlockQuantMatrix
         }
     }
 
-    /// <summary>One row against 4 tokens: nibbles and scales are unpacked once per super-block for all four.</summary>
+    /// <summary>One row against 4 tokens: nibbles and scales are unpacked once per super-block for all four; the
+    /// mins correction stays in 8-lane vectors (one per token) until the end.</summary>
     private static void Dot512x4(byte* w, sbyte* xq, int xStride, float* xd, int* xsum, int blocks, float* y, int ldy)
     {
+        const uint kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
         Vector512<byte> mask = Vector512.Create((byte)0xF);
         Vector512<short> idxLo0 = Vector512.Create(Vector256.Create((short)0), Vector256.Create((short)2));
         Vector512<short> idxHi0 = Vector512.Create(Vector256.Create((short)1), Vector256.Create((short)3));
         Vector512<short> idxLo1 = Vector512.Create(Vector256.Create((short)4), Vector256.Create((short)6));
         Vector512<short> idxHi1 = Vector512.Create(Vector256.Create((short)5), Vector256.Create((short)7));
         Vector512<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
-        float m0 = 0, m1 = 0, m2 = 0, m3 = 0;
-        uint* u = stackalloc uint[4];
-        byte* sc8 = (byte*)u;
+        Vector256<float> m0 = default, m1 = default, m2 = default, m3 = default;
         int sStride = blocks, sumStride = blocks * 8;
+        sbyte* x0 = xq, x1 = xq + xStride, x2 = xq + 2L * xStride, x3 = xq + 3L * xStride;
         for (int b = 0; b < blocks; b++)
         {
             byte* blk = w + b * BlockBytes;
-            UnpackScales(blk + 4, u); // the mins are read from here byte by byte
-            // the scales go to a vector from registers: a 16-byte load of four 4-byte stores stalls on store forwarding
-            uint p0 = Unsafe.ReadUnaligned<uint>(blk + 4), p2 = Unsafe.ReadUnaligned<uint>(blk + 12);
-            ulong sc = (p0 & 0x3f3f3f3fu) | ((ulong)((p2 & 0x0f0f0f0fu) | (((p0 >> 6) & 0x03030303u) << 4)) << 32);
+            // scales and mins unpacked in registers (a 16-byte reload of 4-byte stores stalls on store forwarding)
+            uint p0 = Unsafe.ReadUnaligned<uint>(blk + 4), p1 = Unsafe.ReadUnaligned<uint>(blk + 8), p2 = Unsafe.ReadUnaligned<uint>(blk + 12);
+            ulong sc = (p0 & kmask1) | ((ulong)((p2 & kmask2) | (((p0 >> 6) & kmask3) << 4)) << 32);
+            ulong mn = (p1 & kmask1) | ((ulong)(((p2 >> 4) & kmask2) | (((p1 >> 6) & kmask3) << 4)) << 32);
             Vector512<short> scales = Vector128.WidenLower(Vector128.CreateScalar(sc).AsByte()).AsInt16().ToVector256().ToVector512();
+            Vector256<int> mins = Avx2.ConvertToVector256Int32(Vector128.CreateScalar(mn).AsByte());
             Vector512<short> sl0 = Avx512BW.PermuteVar32x16(scales, idxLo0), sh0 = Avx512BW.PermuteVar32x16(scales, idxHi0);
             Vector512<short> sl1 = Avx512BW.PermuteVar32x16(scales, idxLo1), sh1 = Avx512BW.PermuteVar32x16(scales, idxHi1);
             Vector512<byte> q0 = Vector512.Load(blk + 16), q1 = Vector512.Load(blk + 80);
             Vector512<byte> lo0 = q0 & mask, hi0 = Vector512.ShiftRightLogical(q0.AsUInt16(), 4).AsByte() & mask;
             Vector512<byte> lo1 = q1 & mask, hi1 = Vector512.ShiftRightLogical(q1.AsUInt16(), 4).AsByte() & mask;
             float d = Half16.ToFloat(*(ushort*)blk), dmin = Half16.ToFloat(*(ushort*)(blk + 2));
-            for (int t = 0; t < 4; t++)
-            {
-                sbyte* x = xq + (long)t * xStride + b * 256;
-                Vector512<int> isum = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(lo0, Vector512.Load(x)), sl0)
-                                    + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(hi0, Vector512.Load(x + 64)), sh0)
-                                    + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(lo1, Vector512.Load(x + 128)), sl1)
-                                    + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(hi1, Vector512.Load(x + 192)), sh1);
-                float dx = xd[t * sStride + b];
-                int* xs = xsum + t * sumStride + b * 8;
-                int minSum = sc8[8] * xs[0] + sc8[9] * xs[1] + sc8[10] * xs[2] + sc8[11] * xs[3]
-                           + sc8[12] * xs[4] + sc8[13] * xs[5] + sc8[14] * xs[6] + sc8[15] * xs[7];
-                Vector512<float> f = Vector512.ConvertToSingle(isum) * Vector512.Create(d * dx);
-                float mm = dmin * dx * minSum;
-                switch (t)
-                {
-                    case 0: acc0 += f; m0 += mm; break;
-                    case 1: acc1 += f; m1 += mm; break;
-                    case 2: acc2 += f; m2 += mm; break;
-                    default: acc3 += f; m3 += mm; break;
-                }
-            }
+            int o = b * 256;
+            acc0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Quad(lo0, hi0, lo1, hi1, sl0, sh0, sl1, sh1, x0 + o)), Vector512.Create(d * xd[b]), acc0);
+            acc1 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Quad(lo0, hi0, lo1, hi1, sl0, sh0, sl1, sh1, x1 + o)), Vector512.Create(d * xd[sStride + b]), acc1);
+            acc2 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Quad(lo0, hi0, lo1, hi1, sl0, sh0, sl1, sh1, x2 + o)), Vector512.Create(d * xd[2 * sStride + b]), acc2);
+            acc3 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Quad(lo0, hi0, lo1, hi1, sl0, sh0, sl1, sh1, x3 + o)), Vector512.Create(d * xd[3 * sStride + b]), acc3);
+            int* xs = xsum + b * 8;
+            m0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(mins * Vector256.Load(xs)), Vector256.Create(dmin * xd[b]), m0);
+            m1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(mins * Vector256.Load(xs + sumStride)), Vector256.Create(dmin * xd[sStride + b]), m1);
+            m2 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(mins * Vector256.Load(xs + 2 * sumStride)), Vector256.Create(dmin * xd[2 * sStride + b]), m2);
+            m3 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(mins * Vector256.Load(xs + 3 * sumStride)), Vector256.Create(dmin * xd[3 * sStride + b]), m3);
         }
-        y[0] = Vector512.Sum(acc0) - m0;
-        y[ldy] = Vector512.Sum(acc1) - m1;
-        y[2 * ldy] = Vector512.Sum(acc2) - m2;
-        y[3 * ldy] = Vector512.Sum(acc3) - m3;
+        y[0] = Vector512.Sum(acc0) - Vector256.Sum(m0);
+        y[ldy] = Vector512.Sum(acc1) - Vector256.Sum(m1);
+        y[2 * ldy] = Vector512.Sum(acc2) - Vector256.Sum(m2);
+        y[3 * ldy] = Vector512.Sum(acc3) - Vector256.Sum(m3);
     }
+
+    /// <summary>Σ_j sc_j · Σ q·x over one super-block for one token, as 16 int32 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> Quad(Vector512<byte> lo0, Vector512<byte> hi0, Vector512<byte> lo1, Vector512<byte> hi1,
+                                       Vector512<short> sl0, Vector512<short> sh0, Vector512<short> sl1, Vector512<short> sh1, sbyte* x) =>
+        Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(lo0, Vector512.Load(x)), sl0)
+        + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(hi0, Vector512.Load(x + 64)), sh0)
+        + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(lo1, Vector512.Load(x + 128)), sl1)
+        + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(hi1, Vector512.Load(x + 192)), sh1);
 
     /// <summary>Σ over super-blocks of d_x·(d·Σ_j sc_j·Σ q·x − dmin·Σ_j m_j·sum_j(x)).</summary>
     public static float Dot(byte* w, sbyte* xq, float* xd, int* xsum, int blocks)
