@@ -77,16 +77,23 @@ public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
             if (Avx512BW.IsSupported && T >= 4)
             {
                 // 4 rows x 4 tokens per tile: each weight block is widened once for 4 tokens, each activation
-                // block loaded once for 4 rows; 16 accumulators stay in registers
-                for (; i + 4 <= rowCount; i += 4)
+                // block loaded once for 4 rows; 16 accumulators stay in registers. The 4 rows' block scales are
+                // converted once per row group, for all token groups.
+                float[] scaleBuf = ScaleScratch(4 * blocks);
+                fixed (float* ds = scaleBuf)
                 {
-                    int t = 0;
-                    for (; t + 4 <= T; t += 4)
-                        Tile4x4(RowPointer(rowStart + i), BytesPerRow, xq + (long)t * Cols, Cols, xs + (long)t * blocks, blocks, yp + (long)t * ldy + i, ldy);
-                    for (; t < T; t++)
+                    for (; i + 4 <= rowCount; i += 4)
                     {
                         for (int k = 0; k < 4; k++)
-                            yp[(long)t * ldy + i + k] = Dot(RowPointer(rowStart + i + k), xq + (long)t * Cols, xs + (long)t * blocks, blocks);
+                            Half16.ToFloatStrided(RowPointer(rowStart + i + k), BlockBytes, blocks, ds + k * blocks);
+                        int t = 0;
+                        for (; t + 4 <= T; t += 4)
+                            Tile4x4(RowPointer(rowStart + i), BytesPerRow, ds, xq + (long)t * Cols, Cols, xs + (long)t * blocks, blocks, yp + (long)t * ldy + i, ldy);
+                        for (; t < T; t++)
+                        {
+                            for (int k = 0; k < 4; k++)
+                                yp[(long)t * ldy + i + k] = Dot(RowPointer(rowStart + i + k), xq + (long)t * Cols, xs + (long)t * blocks, blocks);
+                        }
                     }
                 }
             }
@@ -99,8 +106,18 @@ public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
         }
     }
 
-    /// <summary>y[t, r] for 4 rows (stride rowBytes) and 4 tokens (stride xStride values, sStride scales).</summary>
-    private static void Tile4x4(byte* w, long rowBytes, short* xq, int xStride, float* xs, int sStride, float* y, int ldy)
+    [ThreadStatic] private static float[]? t_scales;
+
+    private static float[] ScaleScratch(int n)
+    {
+        float[]? a = t_scales;
+        if (a is null || a.Length < n)
+            t_scales = a = new float[Math.Max(n, 1024)];
+        return a;
+    }
+
+    /// <summary>y[t, r] for 4 rows (stride rowBytes, block scales ds [4, sStride] as fp32) and 4 tokens (stride xStride values, sStride scales).</summary>
+    private static void Tile4x4(byte* w, long rowBytes, float* ds, short* xq, int xStride, float* xs, int sStride, float* y, int ldy)
     {
         Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
         Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
@@ -114,8 +131,8 @@ public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
             Vector512<short> q1 = Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w1 + o + 2)));
             Vector512<short> q2 = Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w2 + o + 2)));
             Vector512<short> q3 = Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w3 + o + 2)));
-            Vector512<float> d0 = Vector512.Create(Half16.ToFloat(*(ushort*)(w0 + o))), d1 = Vector512.Create(Half16.ToFloat(*(ushort*)(w1 + o)));
-            Vector512<float> d2 = Vector512.Create(Half16.ToFloat(*(ushort*)(w2 + o))), d3 = Vector512.Create(Half16.ToFloat(*(ushort*)(w3 + o)));
+            Vector512<float> d0 = Vector512.Create(ds[b]), d1 = Vector512.Create(ds[sStride + b]);
+            Vector512<float> d2 = Vector512.Create(ds[2 * sStride + b]), d3 = Vector512.Create(ds[3 * sStride + b]);
             short* xb = xq + b * BlockValues;
             Vector512<short> x0 = Vector512.Load(xb), x1 = Vector512.Load(xb + xStride);
             Vector512<short> x2 = Vector512.Load(xb + 2 * xStride), x3 = Vector512.Load(xb + 3 * xStride);

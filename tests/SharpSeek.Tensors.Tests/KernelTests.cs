@@ -58,6 +58,27 @@ public sealed unsafe class KernelTests
         }
     }
 
+    [Fact]
+    public unsafe void Strided_half_conversion_matches_System_Half_for_every_finite_bit_pattern()
+    {
+        // every pattern at a 34-byte stride (a Q8_0 row's scales), with a byte of junk between them
+        const int stride = 34;
+        byte[] src = new byte[65536 * stride];
+        new Random(3).NextBytes(src);
+        for (int h = 0; h < 65536; h++)
+            BitConverter.TryWriteBytes(src.AsSpan(h * stride), (ushort)h);
+        float[] dst = new float[65536];
+        fixed (byte* s = src)
+        fixed (float* d = dst)
+            Half16.ToFloatStrided(s, stride, 65536, d);
+        for (int h = 0; h < 65536; h++)
+        {
+            Half v = BitConverter.UInt16BitsToHalf((ushort)h);
+            if (Half.IsFinite(v))
+                Assert.Equal((float)v, dst[h]);
+        }
+    }
+
     private static WeightMatrix F32(float[] w, int rows, int cols) => new F32Matrix(rows, cols, w);
 
     [Theory]
