@@ -79,7 +79,7 @@ public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
                 // 4 rows x 4 tokens per tile: each weight block is widened once for 4 tokens, each activation
                 // block loaded once for 4 rows; 16 accumulators stay in registers. The 4 rows' block scales are
                 // converted once per row group, for all token groups.
-                float[] scaleBuf = ScaleScratch(4 * blocks);
+                float[] scaleBuf = RowScratch(4 * blocks); // not used by anything this product calls
                 fixed (float* ds = scaleBuf)
                 {
                     for (; i + 4 <= rowCount; i += 4)
@@ -104,16 +104,6 @@ public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
                     yp[(long)t * ldy + i] = Dot(w, xq + (long)t * Cols, xs + (long)t * blocks, blocks);
             }
         }
-    }
-
-    [ThreadStatic] private static float[]? t_scales;
-
-    private static float[] ScaleScratch(int n)
-    {
-        float[]? a = t_scales;
-        if (a is null || a.Length < n)
-            t_scales = a = new float[Math.Max(n, 1024)];
-        return a;
     }
 
     /// <summary>y[t, r] for 4 rows (stride rowBytes, block scales ds [4, sStride] as fp32) and 4 tokens (stride xStride values, sStride scales).</summary>
