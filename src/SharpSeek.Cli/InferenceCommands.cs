@@ -112,9 +112,9 @@ internal static class InferenceCommands
                 throw new ArgumentException("--system needs --chat");
             GenerationOptions options = shared.Options(pr);
             bool wantText = !pr.GetValue(outputIds);
-            bool needTokenizer = text is not null || options.StopStrings.Count > 0
-                                 || (wantText && GgufModel.HasTokenizer(dir));
-            BpeTokenizer? tokenizer = needTokenizer ? GgufModel.LoadTokenizerFor(dir) : null;
+            // text in, or stop strings: a tokenizer is required; text out: used when the model has one
+            BpeTokenizer? tokenizer = text is not null || options.StopStrings.Count > 0 ? GgufModel.LoadTokenizerFor(dir)
+                                    : wantText ? GgufModel.TryLoadTokenizerFor(dir) : null;
             int[] promptTokens;
             if (ids is not null)
                 promptTokens = CliErrors.ParseIds(ids, "--prompt-ids");

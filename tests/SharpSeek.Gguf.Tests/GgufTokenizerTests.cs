@@ -90,9 +90,9 @@ public sealed class GgufTokenizerTests : IDisposable
     [Fact]
     public void Model_paths_resolve_to_the_gguf_or_directory_tokenizer()
     {
-        Assert.True(GgufModel.HasTokenizer(_gguf));
-        Assert.True(GgufModel.HasTokenizer(TokenizerDir));
-        Assert.False(GgufModel.HasTokenizer(_dir.Path));
+        Assert.NotNull(GgufModel.TryLoadTokenizerFor(_gguf));
+        Assert.NotNull(GgufModel.TryLoadTokenizerFor(TokenizerDir));
+        Assert.Null(GgufModel.TryLoadTokenizerFor(_dir.Path));
         BpeTokenizer fromGguf = GgufModel.LoadTokenizerFor(_gguf), fromDir = GgufModel.LoadTokenizerFor(TokenizerDir);
         Assert.Equal(fromDir.Encode("Hello, world! <think>x</think>"), fromGguf.Encode("Hello, world! <think>x</think>"));
 
@@ -100,7 +100,7 @@ public sealed class GgufTokenizerTests : IDisposable
         w.Add("general.architecture", "deepseek2");
         string bare = _dir.File("bare.gguf");
         w.Save(bare);
-        Assert.False(GgufModel.HasTokenizer(bare));
+        Assert.Null(GgufModel.TryLoadTokenizerFor(bare));
         var e = Assert.Throws<InvalidDataException>(() => GgufModel.LoadTokenizerFor(bare));
         Assert.Contains("bare.gguf", e.Message);
     }

@@ -43,14 +43,13 @@ public static class GgufModel
             ? LoadTokenizer(modelPath) ?? throw new InvalidDataException($"{modelPath}: the GGUF file has no tokenizer (tokenizer.ggml.* metadata); use token ids")
             : BpeTokenizer.LoadFromDirectory(modelPath);
 
-    /// <summary>True when <see cref="LoadTokenizerFor"/> would find a tokenizer (a .gguf file with tokenizer metadata,
-    /// or a directory with tokenizer.json).</summary>
-    public static bool HasTokenizer(string modelPath)
+    /// <summary>As <see cref="LoadTokenizerFor"/>, but null when the path has no tokenizer (a .gguf file without
+    /// tokenizer metadata, a directory without tokenizer.json); the file is read once either way.</summary>
+    public static BpeTokenizer? TryLoadTokenizerFor(string modelPath)
     {
-        if (!IsGgufPath(modelPath))
-            return File.Exists(Path.Combine(modelPath, "tokenizer.json"));
-        using GgufFile f = GgufFile.Open(modelPath);
-        return f.GetString("tokenizer.ggml.model") is not (null or "none" or "no_vocab");
+        if (IsGgufPath(modelPath))
+            return LoadTokenizer(modelPath);
+        return File.Exists(Path.Combine(modelPath, "tokenizer.json")) ? BpeTokenizer.LoadFromDirectory(modelPath) : null;
     }
 
     /// <summary>Opens a GGUF file and loads its weights (views into the mapping unless <paramref name="options"/> converts them).</summary>
