@@ -376,7 +376,6 @@ public sealed unsafe class Q4KMatrix : BlockQuantMatrix
     /// mins correction stays in 8-lane vectors (one per token) until the end.</summary>
     private static void Dot512x4(byte* w, sbyte* xq, int xStride, float* xd, int* xsum, int blocks, float* y, int ldy)
     {
-        const uint kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
         Vector512<byte> mask = Vector512.Create((byte)0xF);
         Vector512<short> idxLo0 = Vector512.Create(Vector256.Create((short)0), Vector256.Create((short)2));
         Vector512<short> idxHi0 = Vector512.Create(Vector256.Create((short)1), Vector256.Create((short)3));
@@ -389,10 +388,7 @@ public sealed unsafe class Q4KMatrix : BlockQuantMatrix
         for (int b = 0; b < blocks; b++)
         {
             byte* blk = w + b * BlockBytes;
-            // scales and mins unpacked in registers (a 16-byte reload of 4-byte stores stalls on store forwarding)
-            uint p0 = Unsafe.ReadUnaligned<uint>(blk + 4), p1 = Unsafe.ReadUnaligned<uint>(blk + 8), p2 = Unsafe.ReadUnaligned<uint>(blk + 12);
-            ulong sc = (p0 & kmask1) | ((ulong)((p2 & kmask2) | (((p0 >> 6) & kmask3) << 4)) << 32);
-            ulong mn = (p1 & kmask1) | ((ulong)(((p2 >> 4) & kmask2) | (((p1 >> 6) & kmask3) << 4)) << 32);
+            (ulong sc, ulong mn) = ScalesMins(blk + 4);
             Vector512<short> scales = Vector128.WidenLower(Vector128.CreateScalar(sc).AsByte()).AsInt16().ToVector256().ToVector512();
             Vector256<int> mins = Avx2.ConvertToVector256Int32(Vector128.CreateScalar(mn).AsByte());
             Vector512<short> sl0 = Avx512BW.PermuteVar32x16(scales, idxLo0), sh0 = Avx512BW.PermuteVar32x16(scales, idxHi0);
@@ -437,21 +433,20 @@ public sealed unsafe class Q4KMatrix : BlockQuantMatrix
         return DotScalar(w, xq, xd, xsum, blocks);
     }
 
-    /// <summary>Unpacks the 8 six-bit scales (bytes 0..7) and mins (bytes 8..15) of a Q4_K block (llama.cpp's utmp trick).</summary>
+    /// <summary>The 8 six-bit scales and 8 mins of a Q4_K block (llama.cpp's utmp trick) as two 8-byte values, one
+    /// byte each, in registers: kernels move them to vectors directly (a store and 16-byte reload stalls on store forwarding).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void UnpackScales(byte* packed, uint* u)
+    public static (ulong Scales, ulong Mins) ScalesMins(byte* packed)
     {
         const uint kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
         uint u0 = Unsafe.ReadUnaligned<uint>(packed), u1 = Unsafe.ReadUnaligned<uint>(packed + 4), u2 = Unsafe.ReadUnaligned<uint>(packed + 8);
-        u[3] = ((u2 >> 4) & kmask2) | (((u1 >> 6) & kmask3) << 4);
-        u[2] = u1 & kmask1;
-        u[1] = (u2 & kmask2) | (((u0 >> 6) & kmask3) << 4);
-        u[0] = u0 & kmask1;
+        ulong scales = (u0 & kmask1) | ((ulong)((u2 & kmask2) | (((u0 >> 6) & kmask3) << 4)) << 32);
+        ulong mins = (u1 & kmask1) | ((ulong)(((u2 >> 4) & kmask2) | (((u1 >> 6) & kmask3) << 4)) << 32);
+        return (scales, mins);
     }
 
     private static float Dot512(byte* w, sbyte* xq, float* xd, int* xsum, int blocks)
     {
-        const uint kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
         Vector512<byte> mask = Vector512.Create((byte)0xF);
         // lanes of the int16 scale vectors: sub-blocks [4h, 4h+2] for low nibbles and [4h+1, 4h+3] for high nibbles
         Vector512<short> idxLo0 = Vector512.Create(Vector256.Create((short)0), Vector256.Create((short)2));
@@ -470,11 +465,7 @@ public sealed unsafe class Q4KMatrix : BlockQuantMatrix
                 Sse.Prefetch0(blk + PrefetchDistance + 64);
                 Sse.Prefetch0(blk + PrefetchDistance + 128);
             }
-            // the 6-bit scales and mins unpacked in registers (as UnpackScales), moved to vectors without a
-            // store/reload (a 16-byte load of four 4-byte stores stalls on store forwarding)
-            uint p0 = Unsafe.ReadUnaligned<uint>(blk + 4), p1 = Unsafe.ReadUnaligned<uint>(blk + 8), p2 = Unsafe.ReadUnaligned<uint>(blk + 12);
-            ulong sc = (p0 & kmask1) | ((ulong)((p2 & kmask2) | (((p0 >> 6) & kmask3) << 4)) << 32);
-            ulong mn = (p1 & kmask1) | ((ulong)(((p2 >> 4) & kmask2) | (((p1 >> 6) & kmask3) << 4)) << 32);
+            (ulong sc, ulong mn) = ScalesMins(blk + 4);
             Vector512<short> scales = Vector128.WidenLower(Vector128.CreateScalar(sc).AsByte()).AsInt16().ToVector256().ToVector512();
             sbyte* x = xq + b * 256;
             Vector512<byte> q0 = Vector512.Load(blk + 16), q1 = Vector512.Load(blk + 80);
