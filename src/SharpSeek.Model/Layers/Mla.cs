@@ -220,7 +220,8 @@ public sealed class Mla
                 {
                     float* c = rp + j * W;
                     for (int h = 0; h < Nh; h++)
-                        sp[h * Tile + j] = (Dot(qt + h * R, c, R) + Dot(qp + h * (Dn + Dr) + Dn, c + R, Dr)) * _scale;
+                        sp[h * Tile + j] = (TensorPrimitives.Dot(new ReadOnlySpan<float>(qt + h * R, R), new ReadOnlySpan<float>(c, R))
+                                            + TensorPrimitives.Dot(new ReadOnlySpan<float>(qp + h * (Dn + Dr) + Dn, Dr), new ReadOnlySpan<float>(c + R, Dr))) * _scale;
                 }
                 for (int h = 0; h < Nh; h++)
                 {
@@ -245,24 +246,6 @@ public sealed class Mla
                 }
             }
         }
-    }
-
-    /// <summary>Σ_i a[i]·b[i] over n floats.</summary>
-    private static unsafe float Dot(float* a, float* b, int n)
-    {
-        int i = 0;
-        float sum = 0;
-        if (Vector512.IsHardwareAccelerated && n >= 32)
-        {
-            Vector512<float> s0 = Vector512<float>.Zero, s1 = s0;
-            for (; i + 32 <= n; i += 32)
-            {
-                s0 = Vector512.FusedMultiplyAdd(Vector512.Load(a + i), Vector512.Load(b + i), s0);
-                s1 = Vector512.FusedMultiplyAdd(Vector512.Load(a + i + 16), Vector512.Load(b + i + 16), s1);
-            }
-            sum = Vector512.Sum(s0 + s1);
-        }
-        return i == n ? sum : sum + TensorPrimitives.Dot(new ReadOnlySpan<float>(a + i, n - i), new ReadOnlySpan<float>(b + i, n - i));
     }
 
     /// <summary>o[k] += Σ_j e[j]·rows[j·stride + k] for k &lt; n: one load and store of o per tile of rows.</summary>
