@@ -6,26 +6,19 @@ namespace SharpSeek.Training.Tests;
 internal static class TinyModels
 {
     /// <summary>V3-style: q_lora, sigmoid router with bias and groups, normalized and scaled weights, dense first layer, MTP.</summary>
-    public static ModelConfig V3(int vocab = 97) => ModelConfig.Parse($$"""
-        {
-          "model_type": "deepseek_v3", "vocab_size": {{vocab}}, "hidden_size": 24, "intermediate_size": 40, "moe_intermediate_size": 12,
-          "num_hidden_layers": 2, "num_attention_heads": 2, "n_shared_experts": 1, "n_routed_experts": 8, "num_experts_per_tok": 3,
-          "n_group": 2, "topk_group": 2, "routed_scaling_factor": 2.5, "norm_topk_prob": true, "scoring_func": "sigmoid",
-          "topk_method": "noaux_tc", "first_k_dense_replace": 1, "q_lora_rank": 16, "kv_lora_rank": 12, "qk_nope_head_dim": 8,
-          "qk_rope_head_dim": 4, "v_head_dim": 6, "max_position_embeddings": 64, "rms_norm_eps": 1e-6, "rope_theta": 10000,
-          "num_nextn_predict_layers": 1, "bos_token_id": 0, "eos_token_id": 1
-        }
-        """);
+    public static ModelConfig V3(int vocab = 97) => V3Like(vocab, firstDense: 1, maxPositions: 64, mtp: 1);
 
     /// <summary>V3-style attention on dense layers only (no routing, no MTP), for long sequences (several attention key blocks).</summary>
-    public static ModelConfig V3Dense(int vocab = 97) => ModelConfig.Parse($$"""
+    public static ModelConfig V3Dense(int vocab = 97) => V3Like(vocab, firstDense: 2, maxPositions: 256, mtp: 0);
+
+    private static ModelConfig V3Like(int vocab, int firstDense, int maxPositions, int mtp) => ModelConfig.Parse($$"""
         {
           "model_type": "deepseek_v3", "vocab_size": {{vocab}}, "hidden_size": 24, "intermediate_size": 40, "moe_intermediate_size": 12,
           "num_hidden_layers": 2, "num_attention_heads": 2, "n_shared_experts": 1, "n_routed_experts": 8, "num_experts_per_tok": 3,
           "n_group": 2, "topk_group": 2, "routed_scaling_factor": 2.5, "norm_topk_prob": true, "scoring_func": "sigmoid",
-          "topk_method": "noaux_tc", "first_k_dense_replace": 2, "q_lora_rank": 16, "kv_lora_rank": 12, "qk_nope_head_dim": 8,
-          "qk_rope_head_dim": 4, "v_head_dim": 6, "max_position_embeddings": 256, "rms_norm_eps": 1e-6, "rope_theta": 10000,
-          "num_nextn_predict_layers": 0, "bos_token_id": 0, "eos_token_id": 1
+          "topk_method": "noaux_tc", "first_k_dense_replace": {{firstDense}}, "q_lora_rank": 16, "kv_lora_rank": 12, "qk_nope_head_dim": 8,
+          "qk_rope_head_dim": 4, "v_head_dim": 6, "max_position_embeddings": {{maxPositions}}, "rms_norm_eps": 1e-6, "rope_theta": 10000,
+          "num_nextn_predict_layers": {{mtp}}, "bos_token_id": 0, "eos_token_id": 1
         }
         """);
 
