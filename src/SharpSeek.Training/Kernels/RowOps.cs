@@ -14,18 +14,20 @@ internal static unsafe class RowOps
 
     private static bool V512 => Vector512.IsHardwareAccelerated;
 
+    /// <summary>The first n floats at p in a zeroed vector (a row's tail, without reading past it).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Load16(float* p, int n)
+    private static TVector LoadPartial<TVector>(float* p, int n) where TVector : unmanaged
     {
-        Vector512<float> v = Vector512<float>.Zero;
+        TVector v = default;
         float* t = (float*)&v;
         for (int i = 0; i < n; i++)
             t[i] = p[i];
         return v;
     }
 
+    /// <summary>Writes the first n lanes of v to p.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store16(Vector512<float> v, float* p, int n)
+    private static void StorePartial<TVector>(TVector v, float* p, int n) where TVector : unmanaged
     {
         float* t = (float*)&v;
         for (int i = 0; i < n; i++)
@@ -59,7 +61,7 @@ internal static unsafe class RowOps
         Vector512<float> live = Lanes(rem), tail = default;
         if (rem > 0)
         {
-            tail = Load16(x + i, rem) * sv;
+            tail = LoadPartial<Vector512<float>>(x + i, rem) * sv;
             vm = Vector512.Max(vm, Vector512.ConditionalSelect(live, tail, ninf));
         }
         float m = MaxAcross(vm);
@@ -81,7 +83,7 @@ internal static unsafe class RowOps
         for (int j = 0; j < i; j += 16)
             (Vector512.Load(x + j) * inv).Store(x + j);
         if (rem > 0)
-            Store16(tail * inv, x + i, rem);
+            StorePartial(tail * inv, x + i, rem);
         max = m;
         sum = s;
     }
@@ -95,7 +97,7 @@ internal static unsafe class RowOps
         for (; i <= n - 16; i += 16)
             (FastExp.Exp(Vector512.Load(x + i) * sv - mv) * inv).Store(x + i);
         if (i < n)
-            Store16(FastExp.Exp(Load16(x + i, n - i) * sv - mv) * inv, x + i, n - i);
+            StorePartial(FastExp.Exp(LoadPartial<Vector512<float>>(x + i, n - i) * sv - mv) * inv, x + i, n - i);
     }
 
     private static void SoftmaxBackward512(float* p, float* dp, int n, float scale)
@@ -108,8 +110,8 @@ internal static unsafe class RowOps
         Vector512<float> tp = default, td = default;
         if (rem > 0)
         {
-            tp = Load16(p + i, rem);
-            td = Load16(dp + i, rem);
+            tp = LoadPartial<Vector512<float>>(p + i, rem);
+            td = LoadPartial<Vector512<float>>(dp + i, rem);
             acc += tp * td;
         }
         var dv = Vector512.Create(Vector512.Sum(acc));
@@ -117,7 +119,7 @@ internal static unsafe class RowOps
         for (int j = 0; j < i; j += 16)
             (sv * Vector512.Load(p + j) * (Vector512.Load(dp + j) - dv)).Store(dp + j);
         if (rem > 0)
-            Store16(sv * tp * (td - dv), dp + i, rem);
+            StorePartial(sv * tp * (td - dv), dp + i, rem);
     }
 
     private static double CrossEntropy512(float* l, int n, int target, float scale)
@@ -131,7 +133,7 @@ internal static unsafe class RowOps
         Vector512<float> live = Lanes(rem), tail = default;
         if (rem > 0)
         {
-            tail = Load16(l + i, rem);
+            tail = LoadPartial<Vector512<float>>(l + i, rem);
             vm = Vector512.Max(vm, Vector512.ConditionalSelect(live, tail, ninf));
         }
         float m = MaxAcross(vm), picked = l[target];
@@ -153,27 +155,9 @@ internal static unsafe class RowOps
         for (int j = 0; j < i; j += 16)
             (Vector512.Load(l + j) * kv).Store(l + j);
         if (rem > 0)
-            Store16(tail * kv, l + i, rem);
+            StorePartial(tail * kv, l + i, rem);
         l[target] -= scale;
         return m + MathF.Log(s) - picked;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector<float> LoadTail(float* p, int n)
-    {
-        Vector<float> v = Vector<float>.Zero;
-        float* t = (float*)&v;
-        for (int i = 0; i < n; i++)
-            t[i] = p[i];
-        return v;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreTail(Vector<float> v, float* p, int n)
-    {
-        float* t = (float*)&v;
-        for (int i = 0; i < n; i++)
-            p[i] = t[i];
     }
 
     /// <summary>
@@ -217,8 +201,8 @@ internal static unsafe class RowOps
         float s = Vector.Sum(acc);
         if (i < n)
         {
-            Vector<float> e = FastExp.Exp(LoadTail(x + i, n - i) - mv);
-            StoreTail(e, x + i, n - i);
+            Vector<float> e = FastExp.Exp(LoadPartial<Vector<float>>(x + i, n - i) - mv);
+            StorePartial(e, x + i, n - i);
             float* t = (float*)&e;
             for (int j = 0; j < n - i; j++)
                 s += t[j];
@@ -250,7 +234,7 @@ internal static unsafe class RowOps
         if (i < n)
         {
             // Softmax rounds scale·x to float before subtracting, as this does lane by lane
-            Vector<float> e = FastExp.Exp(LoadTail(x + i, n - i) * sv - mv);
+            Vector<float> e = FastExp.Exp(LoadPartial<Vector<float>>(x + i, n - i) * sv - mv);
             float* t = (float*)&e;
             for (int j = 0; j < n - i; j++)
                 x[i + j] = t[j] * invs;
@@ -376,8 +360,8 @@ internal static unsafe class RowOps
         float s = Vector.Sum(acc);
         if (i < n)
         {
-            Vector<float> e = FastExp.Exp(LoadTail(l + i, n - i) - mv);
-            StoreTail(e, l + i, n - i);
+            Vector<float> e = FastExp.Exp(LoadPartial<Vector<float>>(l + i, n - i) - mv);
+            StorePartial(e, l + i, n - i);
             float* t = (float*)&e;
             for (int j = 0; j < n - i; j++)
                 s += t[j];
@@ -406,8 +390,8 @@ internal static unsafe class RowOps
         }
         if (i < n)
         {
-            Vector<float> gi = LoadTail(g + i, n - i);
-            StoreTail(gi * Sigmoid(gi) * LoadTail(u + i, n - i), h + i, n - i);
+            Vector<float> gi = LoadPartial<Vector<float>>(g + i, n - i);
+            StorePartial(gi * Sigmoid(gi) * LoadPartial<Vector<float>>(u + i, n - i), h + i, n - i);
         }
     }
 
@@ -425,9 +409,9 @@ internal static unsafe class RowOps
         if (i < n)
         {
             int r = n - i;
-            Vector<float> d = LoadTail(dh + i, r), gi = LoadTail(g + i, r), sig = Sigmoid(gi);
-            StoreTail(d * gi * sig, du + i, r);
-            StoreTail(d * LoadTail(u + i, r) * sig * (one + gi * (one - sig)), dg + i, r);
+            Vector<float> d = LoadPartial<Vector<float>>(dh + i, r), gi = LoadPartial<Vector<float>>(g + i, r), sig = Sigmoid(gi);
+            StorePartial(d * gi * sig, du + i, r);
+            StorePartial(d * LoadPartial<Vector<float>>(u + i, r) * sig * (one + gi * (one - sig)), dg + i, r);
         }
     }
 }
