@@ -34,6 +34,30 @@ internal static unsafe class RowOps
             p[i] = t[i];
     }
 
+    /// <summary>v[i] ← e^(v[i] − m) for i &lt; n (Vector&lt;float&gt; lanes, then the tail); returns Σ e^(v[i] − m).</summary>
+    private static float ExpShiftedInPlace(float* v, int n, float m)
+    {
+        int w = W, i;
+        var mv = new Vector<float>(m);
+        Vector<float> acc = Vector<float>.Zero;
+        for (i = 0; i <= n - w; i += w)
+        {
+            Vector<float> e = FastExp.Exp(Vector.Load(v + i) - mv);
+            Vector.Store(e, v + i);
+            acc += e;
+        }
+        float s = Vector.Sum(acc);
+        if (i < n)
+        {
+            Vector<float> e = FastExp.Exp(LoadPartial<Vector<float>>(v + i, n - i) - mv);
+            StorePartial(e, v + i, n - i);
+            float* t = (float*)&e;
+            for (int j = 0; j < n - i; j++)
+                s += t[j];
+        }
+        return s;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Lanes(int n) => Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(n)).AsSingle();
 
@@ -190,23 +214,7 @@ internal static unsafe class RowOps
             x[i] *= scale;
             m = MathF.Max(m, x[i]);
         }
-        var mv = new Vector<float>(m);
-        Vector<float> acc = Vector<float>.Zero;
-        for (i = 0; i <= n - w; i += w)
-        {
-            Vector<float> e = FastExp.Exp(Vector.Load(x + i) - mv);
-            Vector.Store(e, x + i);
-            acc += e;
-        }
-        float s = Vector.Sum(acc);
-        if (i < n)
-        {
-            Vector<float> e = FastExp.Exp(LoadPartial<Vector<float>>(x + i, n - i) - mv);
-            StorePartial(e, x + i, n - i);
-            float* t = (float*)&e;
-            for (int j = 0; j < n - i; j++)
-                s += t[j];
-        }
+        float s = ExpShiftedInPlace(x, n, m);
         var inv = new Vector<float>(1f / s);
         for (i = 0; i <= n - w; i += w)
             Vector.Store(Vector.Load(x + i) * inv, x + i);
@@ -349,23 +357,7 @@ internal static unsafe class RowOps
         for (; i < n; i++)
             m = MathF.Max(m, l[i]);
         float picked = l[target];
-        var mv = new Vector<float>(m);
-        Vector<float> acc = Vector<float>.Zero;
-        for (i = 0; i <= n - w; i += w)
-        {
-            Vector<float> e = FastExp.Exp(Vector.Load(l + i) - mv);
-            Vector.Store(e, l + i);
-            acc += e;
-        }
-        float s = Vector.Sum(acc);
-        if (i < n)
-        {
-            Vector<float> e = FastExp.Exp(LoadPartial<Vector<float>>(l + i, n - i) - mv);
-            StorePartial(e, l + i, n - i);
-            float* t = (float*)&e;
-            for (int j = 0; j < n - i; j++)
-                s += t[j];
-        }
+        float s = ExpShiftedInPlace(l, n, m);
         float k = scale / s;
         var kv = new Vector<float>(k);
         for (i = 0; i <= n - w; i += w)
