@@ -29,6 +29,7 @@ public sealed class QuantizedInput
     private sbyte[] _q8 = [];
     private float[] _scales = [];
     private int[] _sums = [];
+    private short[] _sums16 = [];
 
     public ActivationFormat Format { get; private set; }
     public int Tokens { get; private set; }
@@ -47,6 +48,8 @@ public sealed class QuantizedInput
     internal sbyte[] Q8Array => _q8;
     internal float[] ScaleArray => _scales;
     internal int[] SumArray => _sums;
+    /// <summary>The Q8K sums as int16 (|sum| ≤ 32·127 fits), for kernels that take them with vpmaddwd.</summary>
+    internal short[] Sum16Array => _sums16;
 
     /// <summary>Quantizes x [tokens, cols] into this buffer.</summary>
     public void Quantize(ActivationFormat format, ReadOnlySpan<float> x, int tokens, int cols)
@@ -73,6 +76,7 @@ public sealed class QuantizedInput
             if (_q8.Length < n) _q8 = new sbyte[n];
             if (_scales.Length < n / 256) _scales = new float[n / 256];
             if (_sums.Length < n / 32) _sums = new int[n / 32];
+            if (_sums16.Length < n / 32) _sums16 = new short[n / 32];
             Span<short> tmp = stackalloc short[256];
             for (int b = 0; b < n / 256; b++)
             {
@@ -83,6 +87,7 @@ public sealed class QuantizedInput
                     for (int l = 0; l < 32; l++)
                         sum += tmp[s * 32 + l];
                     _sums[b * 8 + s] = sum;
+                    _sums16[b * 8 + s] = (short)sum;
                     int dst = b * 256 + PermutedSubBlock(s) * 32;
                     for (int l = 0; l < 32; l++)
                         _q8[dst + l] = (sbyte)tmp[s * 32 + l];

@@ -355,8 +355,22 @@ public sealed unsafe class Q4KMatrix : BlockQuantMatrix
         fixed (sbyte* xq = x.Q8Array)
         fixed (float* xd = x.ScaleArray)
         fixed (int* xsum = x.SumArray)
+        fixed (short* xsum16 = x.Sum16Array)
         fixed (float* yp = y)
         {
+            if (Q4KVnni.IsSupported)
+            {
+                for (int i = 0; i < rowCount; i++)
+                {
+                    byte* w = RowPointer(rowStart + i);
+                    int t = 0;
+                    for (; t + 4 <= T; t += 4)
+                        Q4KVnni.Dot4(w, xq + (long)t * Cols, Cols, xd + (long)t * blocks, xsum16 + (long)t * blocks * 8, blocks, yp + (long)t * ldy + i, ldy);
+                    for (; t < T; t++)
+                        yp[(long)t * ldy + i] = Q4KVnni.Dot(w, xq + (long)t * Cols, xd + (long)t * blocks, xsum16 + (long)t * blocks * 8, blocks);
+                }
+                return;
+            }
             for (int i = 0; i < rowCount; i++)
             {
                 byte* w = RowPointer(rowStart + i);

@@ -174,6 +174,54 @@ public sealed unsafe class KernelTests
     }
 
     [Fact]
+    public void Q4_K_products_hold_at_the_integer_extremes_and_with_subnormal_scales()
+    {
+        // every nibble 15 or random, every 6-bit scale and min possible, activations quantized to ±127: the int16
+        // intermediates of the vpmaddubsw / vpackssdw paths must not saturate; d and dmin include zero and subnormal halves
+        int rows = 6, cols = 768, blocks = cols / 256;
+        var rng = new Random(11);
+        using var buf = new NativeBuffer((long)rows * blocks * Q4KMatrix.BlockBytes);
+        byte* p = (byte*)buf.Pointer;
+        ushort[] halves = [0x3C00, 0x0001, 0x03FF, 0x0000, 0x2E66, 0xB400, 0x7BFF];
+        for (int r = 0; r < rows; r++)
+        {
+            for (int b = 0; b < blocks; b++)
+            {
+                byte* blk = p + ((long)r * blocks + b) * Q4KMatrix.BlockBytes;
+                *(ushort*)blk = halves[(r + b) % halves.Length];
+                *(ushort*)(blk + 2) = halves[(r * 3 + b + 1) % halves.Length];
+                for (int i = 4; i < Q4KMatrix.BlockBytes; i++)
+                    blk[i] = r == 0 ? (byte)0xFF : (byte)rng.Next(256);
+            }
+        }
+        var q = new Q4KMatrix(p, rows, cols, buf);
+        foreach (int tokens in new[] { 1, 4, 5 })
+        {
+            float[] x = new float[tokens * cols];
+            for (int i = 0; i < x.Length; i++)
+                x[i] = (i % 7 == 0) ? -1f : (i % 5 == 0 ? rng.NextSingle() - 0.5f : 1f);
+            var y = new float[tokens * rows];
+            q.MatMul(x, tokens, y);
+            var qi = new QuantizedInput();
+            qi.Quantize(ActivationFormat.Q8K, x, tokens, cols);
+            fixed (sbyte* xq = qi.Q8)
+            fixed (float* xd = qi.Scales)
+            fixed (int* xs = qi.Sums)
+            {
+                for (int t = 0; t < tokens; t++)
+                {
+                    for (int r = 0; r < rows; r++)
+                    {
+                        float scalar = Q4KMatrix.DotScalar(q.RowPointer(r), xq + t * cols, xd + t * blocks, xs + t * cols / 32, blocks);
+                        Assert.True(Math.Abs(scalar - y[t * rows + r]) <= Math.Abs(scalar) * 1e-5 + 1e-6,
+                            $"row {r} token {t}: kernel {y[t * rows + r]} vs scalar {scalar} (|diff| {Math.Abs(scalar - y[t * rows + r])})");
+                    }
+                }
+            }
+        }
+    }
+
+    [Fact]
     public void Permuted_sub_block_order()
     {
         Assert.Equal([0, 2, 1, 3, 4, 6, 5, 7], Enumerable.Range(0, 8).Select(QuantizedInput.PermutedSubBlock));

@@ -1,0 +1,156 @@
+// Q4_K products with AVX-VNNI (the VEX, 256-bit vpdpbusd / vpdpwssd that .NET exposes as AvxVnni).
+//
+// Per super-block (256 values, 8 sub-blocks of 32) and token:
+//   dp_s  = vpdpbusd(nibbles of sub-block s as u8, activations as s8)  8 int32 lanes, each |.| ≤ 4·15·128 (fits int16)
+//   pair  = vpackssdw(dp_2c, dp_2c+1)                                   int16 lanes [dp_2c 0-3, dp_2c+1 0-3 | 4-7, 4-7]
+//   isum += vpdpwssd(pair, scales [sc_2c ×4, sc_2c+1 ×4 | same])        Σ_s sc_s·dp_s as 8 int32 lanes
+// so 32 multiply-adds cost 1.5 uops on two ports instead of the 2 (maddubs + maddwd) that 512-bit AVX-512BW issues on
+// one port here, and no 512-bit instruction runs (port 1 stays open to vector work). The mins term Σ_s m_s·sum_s(x)
+// is one vpmaddwd of the 8 mins against the int16 sub-block sums. d and dmin are converted together in one vector.
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace SharpSeek.Tensors;
+
+/// <summary>AVX-VNNI kernels for <see cref="Q4KMatrix"/> (used when <see cref="AvxVnni.IsSupported"/>).</summary>
+internal static unsafe class Q4KVnni
+{
+    private const int BlockBytes = Q4KMatrix.BlockBytes, PrefetchDistance = 4096;
+
+    public static bool IsSupported => AvxVnni.IsSupported;
+
+    /// <summary>Per 128-bit lane: int16 lanes 0-3 take sub-block 2c's scale, lanes 4-7 sub-block 2c+1's.</summary>
+    private static readonly Vector256<byte> s_pair0 = PairMask(0), s_pair1 = PairMask(1), s_pair2 = PairMask(2), s_pair3 = PairMask(3);
+
+    private static Vector256<byte> PairMask(int c)
+    {
+        var m = new byte[32];
+        for (int lane = 0; lane < 2; lane++)
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                m[lane * 16 + 2 * i] = (byte)(4 * c);
+                m[lane * 16 + 2 * i + 1] = (byte)(4 * c + 1);
+                m[lane * 16 + 8 + 2 * i] = (byte)(4 * c + 2);
+                m[lane * 16 + 8 + 2 * i + 1] = (byte)(4 * c + 3);
+            }
+        }
+        return Vector256.Create(m);
+    }
+
+    /// <summary>d and dmin of a block (two fp16 at blk[0..3]) as fp32 in lanes 0 and 1, exact as <see cref="Half16.ToFloat"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> ScalePair(byte* blk)
+    {
+        Vector128<uint> h = Sse41.ConvertToVector128Int32(Vector128.CreateScalar(*(uint*)blk).AsUInt16()).AsUInt32();
+        Vector128<float> mag = Vector128.ShiftLeft(h & Vector128.Create(0x7FFFu), 13).AsSingle() * Vector128.Create(5.192296858534828e33f);
+        return (mag.AsUInt32() | Vector128.ShiftLeft(h & Vector128.Create(0x8000u), 16)).AsSingle();
+    }
+
+    /// <summary>Σ_s sc_s·Σ q·x over one super-block for one token (activations x in the Q8K permuted order).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Block(Vector256<byte> lo0, Vector256<byte> hi0, Vector256<byte> lo1, Vector256<byte> hi1,
+                                        Vector256<byte> lo2, Vector256<byte> hi2, Vector256<byte> lo3, Vector256<byte> hi3,
+                                        Vector256<short> s0, Vector256<short> s1, Vector256<short> s2, Vector256<short> s3, sbyte* x)
+    {
+        // natural sub-block s sits at activation slot [0, 2, 1, 3, 4, 6, 5, 7][s]
+        Vector256<int> z = Vector256<int>.Zero;
+        // two accumulation chains: the four dependent vpdpwssd of one chain (latency 5 each) held too many blocks in flight
+        Vector256<int> a = AvxVnni.MultiplyWideningAndAdd(z, Avx2.PackSignedSaturate(
+            AvxVnni.MultiplyWideningAndAdd(z, lo0, Vector256.Load(x)), AvxVnni.MultiplyWideningAndAdd(z, hi0, Vector256.Load(x + 64))), s0);
+        Vector256<int> b = AvxVnni.MultiplyWideningAndAdd(z, Avx2.PackSignedSaturate(
+            AvxVnni.MultiplyWideningAndAdd(z, lo1, Vector256.Load(x + 32)), AvxVnni.MultiplyWideningAndAdd(z, hi1, Vector256.Load(x + 96))), s1);
+        a = AvxVnni.MultiplyWideningAndAdd(a, Avx2.PackSignedSaturate(
+            AvxVnni.MultiplyWideningAndAdd(z, lo2, Vector256.Load(x + 128)), AvxVnni.MultiplyWideningAndAdd(z, hi2, Vector256.Load(x + 192))), s2);
+        b = AvxVnni.MultiplyWideningAndAdd(b, Avx2.PackSignedSaturate(
+            AvxVnni.MultiplyWideningAndAdd(z, lo3, Vector256.Load(x + 160)), AvxVnni.MultiplyWideningAndAdd(z, hi3, Vector256.Load(x + 224))), s3);
+        return a + b;
+    }
+
+    /// <summary>The 4 pair-scale vectors and the 8 mins (int16) of a block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Scales(byte* blk, out Vector256<short> s0, out Vector256<short> s1, out Vector256<short> s2, out Vector256<short> s3, out Vector128<short> mins)
+    {
+        (ulong sc, ulong mn) = Q4KMatrix.ScalesMins(blk + 4);
+        Vector128<byte> sc16 = Vector128.WidenLower(Vector128.CreateScalar(sc).AsByte()).AsByte();
+        Vector256<byte> both = Vector256.Create(sc16, sc16);
+        s0 = Avx2.Shuffle(both, s_pair0).AsInt16();
+        s1 = Avx2.Shuffle(both, s_pair1).AsInt16();
+        s2 = Avx2.Shuffle(both, s_pair2).AsInt16();
+        s3 = Avx2.Shuffle(both, s_pair3).AsInt16();
+        mins = Vector128.WidenLower(Vector128.CreateScalar(mn).AsByte()).AsInt16();
+    }
+
+    /// <summary>Σ over super-blocks of d_x·(d·Σ_s sc_s·Σ q·x − dmin·Σ_s m_s·sum_s(x)) for one row and one token.</summary>
+    public static float Dot(byte* w, sbyte* xq, float* xd, short* xsum, int blocks)
+    {
+        Vector256<byte> mask = Vector256.Create((byte)0xF);
+        Vector256<float> acc = Vector256<float>.Zero;
+        Vector128<float> macc = Vector128<float>.Zero;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* blk = w + (long)b * BlockBytes;
+            // decode streams the weights once: keep DRAM requests in flight ahead of the arithmetic
+            Sse.Prefetch0(blk + PrefetchDistance);
+            Sse.Prefetch0(blk + PrefetchDistance + 64);
+            Sse.Prefetch0(blk + PrefetchDistance + 128);
+            Scales(blk, out var s0, out var s1, out var s2, out var s3, out var mins);
+            Vector256<byte> q0 = Vector256.Load(blk + 16), q1 = Vector256.Load(blk + 48), q2 = Vector256.Load(blk + 80), q3 = Vector256.Load(blk + 112);
+            Vector256<int> isum = Block(q0 & mask, Vector256.ShiftRightLogical(q0.AsUInt16(), 4).AsByte() & mask,
+                                        q1 & mask, Vector256.ShiftRightLogical(q1.AsUInt16(), 4).AsByte() & mask,
+                                        q2 & mask, Vector256.ShiftRightLogical(q2.AsUInt16(), 4).AsByte() & mask,
+                                        q3 & mask, Vector256.ShiftRightLogical(q3.AsUInt16(), 4).AsByte() & mask,
+                                        s0, s1, s2, s3, xq + (long)b * 256);
+            Vector128<float> dd = ScalePair(blk) * Vector128.Create(xd[b]);
+            acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(isum), Avx2.BroadcastScalarToVector256(dd), acc);
+            Vector128<int> m = Sse2.MultiplyAddAdjacent(mins, Vector128.Load(xsum + (long)b * 8));
+            macc = Vector128.FusedMultiplyAdd(Vector128.ConvertToSingle(m), Avx.Permute(dd, 0b01_01_01_01), macc);
+        }
+        return Vector256.Sum(acc) - Vector128.Sum(macc);
+    }
+
+    /// <summary>One row against 4 tokens (activation stride xStride values, blocks scales/sums per token): the nibbles
+    /// and scales are unpacked once per super-block for all four.</summary>
+    public static void Dot4(byte* w, sbyte* xq, int xStride, float* xd, short* xsum, int blocks, float* y, int ldy)
+    {
+        Vector256<byte> mask = Vector256.Create((byte)0xF);
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector128<float> m0 = default, m1 = default, m2 = default, m3 = default;
+        sbyte* x0 = xq, x1 = xq + xStride, x2 = xq + 2L * xStride, x3 = xq + 3L * xStride;
+        int sumStride = blocks * 8;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* blk = w + (long)b * BlockBytes;
+            Scales(blk, out var s0, out var s1, out var s2, out var s3, out var mins);
+            Vector256<byte> q0 = Vector256.Load(blk + 16), q1 = Vector256.Load(blk + 48), q2 = Vector256.Load(blk + 80), q3 = Vector256.Load(blk + 112);
+            Vector256<byte> lo0 = q0 & mask, hi0 = Vector256.ShiftRightLogical(q0.AsUInt16(), 4).AsByte() & mask;
+            Vector256<byte> lo1 = q1 & mask, hi1 = Vector256.ShiftRightLogical(q1.AsUInt16(), 4).AsByte() & mask;
+            Vector256<byte> lo2 = q2 & mask, hi2 = Vector256.ShiftRightLogical(q2.AsUInt16(), 4).AsByte() & mask;
+            Vector256<byte> lo3 = q3 & mask, hi3 = Vector256.ShiftRightLogical(q3.AsUInt16(), 4).AsByte() & mask;
+            Vector128<float> dm = ScalePair(blk);
+            long o = (long)b * 256;
+            short* xs = xsum + (long)b * 8;
+
+            Vector128<float> dd = dm * Vector128.Create(xd[b]);
+            a0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Block(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, s0, s1, s2, s3, x0 + o)), Avx2.BroadcastScalarToVector256(dd), a0);
+            m0 = Vector128.FusedMultiplyAdd(Vector128.ConvertToSingle(Sse2.MultiplyAddAdjacent(mins, Vector128.Load(xs))), Avx.Permute(dd, 0b01_01_01_01), m0);
+
+            dd = dm * Vector128.Create(xd[blocks + b]);
+            a1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Block(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, s0, s1, s2, s3, x1 + o)), Avx2.BroadcastScalarToVector256(dd), a1);
+            m1 = Vector128.FusedMultiplyAdd(Vector128.ConvertToSingle(Sse2.MultiplyAddAdjacent(mins, Vector128.Load(xs + sumStride))), Avx.Permute(dd, 0b01_01_01_01), m1);
+
+            dd = dm * Vector128.Create(xd[2 * blocks + b]);
+            a2 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Block(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, s0, s1, s2, s3, x2 + o)), Avx2.BroadcastScalarToVector256(dd), a2);
+            m2 = Vector128.FusedMultiplyAdd(Vector128.ConvertToSingle(Sse2.MultiplyAddAdjacent(mins, Vector128.Load(xs + 2 * sumStride))), Avx.Permute(dd, 0b01_01_01_01), m2);
+
+            dd = dm * Vector128.Create(xd[3 * blocks + b]);
+            a3 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Block(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, s0, s1, s2, s3, x3 + o)), Avx2.BroadcastScalarToVector256(dd), a3);
+            m3 = Vector128.FusedMultiplyAdd(Vector128.ConvertToSingle(Sse2.MultiplyAddAdjacent(mins, Vector128.Load(xs + 3 * sumStride))), Avx.Permute(dd, 0b01_01_01_01), m3);
+        }
+        y[0] = Vector256.Sum(a0) - Vector128.Sum(m0);
+        y[ldy] = Vector256.Sum(a1) - Vector128.Sum(m1);
+        y[2 * ldy] = Vector256.Sum(a2) - Vector128.Sum(m2);
+        y[3 * ldy] = Vector256.Sum(a3) - Vector128.Sum(m3);
+    }
+}
