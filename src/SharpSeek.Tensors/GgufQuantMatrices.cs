@@ -188,8 +188,22 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
             throw new ArgumentException("MatMulQuantized: y too small");
         fixed (sbyte* xq = x.Q8Array)
         fixed (float* xd = x.ScaleArray)
+        fixed (short* gs = x.GroupSumArray)
         fixed (float* yp = y)
         {
+            if (Q6KVnni.IsSupported)
+            {
+                for (int i = 0; i < rowCount; i++)
+                {
+                    byte* w = RowPointer(rowStart + i);
+                    int t = 0;
+                    for (; t + 4 <= T; t += 4)
+                        Q6KVnni.Dot4(w, xq + (long)t * Cols, Cols, xd + (long)t * blocks, gs + (long)t * blocks * 16, blocks, yp + (long)t * ldy + i, ldy);
+                    for (; t < T; t++)
+                        yp[(long)t * ldy + i] = Q6KVnni.Dot(w, xq + (long)t * Cols, xd + (long)t * blocks, gs + (long)t * blocks * 16, blocks);
+                }
+                return;
+            }
             for (int i = 0; i < rowCount; i++)
             {
                 byte* w = RowPointer(rowStart + i);

@@ -43,9 +43,7 @@ internal static unsafe class Q4KVnni
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector128<float> ScalePair(byte* blk)
     {
-        Vector128<uint> h = Sse41.ConvertToVector128Int32(Vector128.CreateScalar(*(uint*)blk).AsUInt16()).AsUInt32();
-        Vector128<float> mag = Vector128.ShiftLeft(h & Vector128.Create(0x7FFFu), 13).AsSingle() * Vector128.Create(5.192296858534828e33f);
-        return (mag.AsUInt32() | Vector128.ShiftLeft(h & Vector128.Create(0x8000u), 16)).AsSingle();
+        return Half16.ToFloat(Sse41.ConvertToVector128Int32(Vector128.CreateScalar(*(uint*)blk).AsUInt16()).AsUInt32());
     }
 
     /// <summary>Σ_s sc_s·Σ q·x over one super-block for one token (activations x in the Q8K permuted order).</summary>

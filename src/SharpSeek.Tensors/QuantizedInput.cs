@@ -30,6 +30,7 @@ public sealed class QuantizedInput
     private float[] _scales = [];
     private int[] _sums = [];
     private short[] _sums16 = [];
+    private short[] _groupSums = [];
 
     public ActivationFormat Format { get; private set; }
     public int Tokens { get; private set; }
@@ -50,6 +51,8 @@ public sealed class QuantizedInput
     internal int[] SumArray => _sums;
     /// <summary>The Q8K sums as int16 (|sum| ≤ 32·127 fits), for kernels that take them with vpmaddwd.</summary>
     internal short[] Sum16Array => _sums16;
+    /// <summary>Q8K sums of each 16-value group in natural order [Tokens, Cols/16] as int16 (Q6_K's scale groups).</summary>
+    internal short[] GroupSumArray => _groupSums;
 
     /// <summary>Quantizes x [tokens, cols] into this buffer.</summary>
     public void Quantize(ActivationFormat format, ReadOnlySpan<float> x, int tokens, int cols)
@@ -77,15 +80,22 @@ public sealed class QuantizedInput
             if (_scales.Length < n / 256) _scales = new float[n / 256];
             if (_sums.Length < n / 32) _sums = new int[n / 32];
             if (_sums16.Length < n / 32) _sums16 = new short[n / 32];
+            if (_groupSums.Length < n / 16) _groupSums = new short[n / 16];
             Span<short> tmp = stackalloc short[256];
             for (int b = 0; b < n / 256; b++)
             {
                 _scales[b] = QuantizeBlockSym(x.Slice(b * 256, 256), tmp);
                 for (int s = 0; s < 8; s++)
                 {
-                    int sum = 0;
-                    for (int l = 0; l < 32; l++)
-                        sum += tmp[s * 32 + l];
+                    int lo = 0, hi = 0;
+                    for (int l = 0; l < 16; l++)
+                    {
+                        lo += tmp[s * 32 + l];
+                        hi += tmp[s * 32 + 16 + l];
+                    }
+                    int sum = lo + hi;
+                    _groupSums[b * 16 + 2 * s] = (short)lo;
+                    _groupSums[b * 16 + 2 * s + 1] = (short)hi;
                     _sums[b * 8 + s] = sum;
                     _sums16[b * 8 + s] = (short)sum;
                     int dst = b * 256 + PermutedSubBlock(s) * 32;

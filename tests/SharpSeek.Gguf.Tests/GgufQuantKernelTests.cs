@@ -101,6 +101,55 @@ public sealed unsafe class GgufQuantKernelTests
         }
     }
 
+    [Fact]
+    public void Q6_K_product_holds_at_the_integer_extremes_at_every_block_count()
+    {
+        // raw blocks: all-ones codes (63) with scale -128 in the first row, random bytes elsewhere; activations that
+        // quantize to ±127: the int16 intermediates (vpmaddubsw, vpackssdw) must not saturate
+        var rng = new Random(5);
+        for (int blocks = 1; blocks <= 5; blocks++)
+        {
+            int rows = 3, cols = blocks * 256;
+            using var buf = new NativeBuffer((long)rows * blocks * Q6KMatrix.BlockBytes);
+            byte* p = (byte*)buf.Pointer;
+            for (int r = 0; r < rows; r++)
+            {
+                for (int b = 0; b < blocks; b++)
+                {
+                    byte* blk = p + ((long)r * blocks + b) * Q6KMatrix.BlockBytes;
+                    for (int i = 0; i < 208; i++)
+                        blk[i] = r == 0 ? (i >= 192 ? (byte)0x80 : (byte)0xFF) : (byte)rng.Next(256);
+                    *(ushort*)(blk + 208) = (ushort)(r == 2 ? 0x0003 : 0x2C00); // a subnormal d in the last row
+                }
+            }
+            var m = new Q6KMatrix(p, rows, cols, buf);
+            foreach (int tokens in new[] { 1, 4, 6 })
+            {
+                var x = new float[tokens * cols];
+                for (int i = 0; i < x.Length; i++)
+                    x[i] = i % 3 == 0 ? -1f : 1f;
+                var q = new QuantizedInput();
+                q.Quantize(ActivationFormat.Q8K, x, tokens, cols);
+                var y = new float[tokens * rows];
+                m.MatMulQuantized(q, y, rows, 0, rows);
+                fixed (sbyte* q8 = q.Q8.ToArray())
+                fixed (float* s = q.Scales.ToArray())
+                {
+                    for (int t = 0; t < tokens; t++)
+                    {
+                        for (int r = 0; r < rows; r++)
+                        {
+                            float want = Q6KMatrix.DotScalar(m.RowPointer(r), q8 + t * cols, s + t * blocks, blocks);
+                            float got = y[t * rows + r];
+                            Assert.True(Math.Abs(want - got) <= Math.Abs(want) * 1e-5f + 1e-6f,
+                                $"{blocks} blocks, row {r}, token {t}: kernel {got} vs scalar {want} (|diff| {Math.Abs(want - got)})");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// <summary>llama.cpp dequantize_row_q6_K, written out loop by loop.</summary>
     private static float[] DequantizeQ6K(byte[] blk)
     {

@@ -1,0 +1,139 @@
+// Q6_K products with AVX-VNNI (256-bit vpdpbusd / vpdpwssd), the same scheme as Q4KVnni:
+//   code_s = 6-bit values of sub-block s (32 values) as u8 0..63 (one vpternlog per sub-block joins ql and qh bits)
+//   dp_s   = vpdpbusd(code_s, x_s)                    8 int32 lanes, each ≤ 4·63·128 = 32256 (fits int16)
+//   pair   = vpackssdw(dp_s, dp_s')                   int16 [s 0-3, s' 0-3 | s 4-7, s' 4-7]: lanes 0-3 of a 128-bit
+//                                                     half are the sub-block's first 16 values, 4-7 its last 16
+//   isum  += vpdpwssd(pair, the int8 group scales sign-extended and placed to match)
+// and the −32 offset of the codes is applied once per super-block: −32·Σ_j scale_j·(sum of x over group j), one
+// vpmaddwd of the 16 scales against the 16-value activation sums.
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace SharpSeek.Tensors;
+
+/// <summary>AVX-VNNI kernels for <see cref="Q6KMatrix"/> (used when <see cref="AvxVnni.IsSupported"/>).</summary>
+internal static unsafe class Q6KVnni
+{
+    private const int BlockBytes = Q6KMatrix.BlockBytes, QhOffset = 128, ScalesOffset = 192, DOffset = 208;
+
+    public static bool IsSupported => AvxVnni.IsSupported;
+
+    // scales of one half (int16 sc[8h..8h+7] in both 128-bit lanes): pair (k0, k1) takes groups [0, 2 | 1, 3],
+    // pair (k2, k3) groups [4, 6 | 5, 7]
+    private static readonly Vector256<byte> s_pairA = PairMask(0), s_pairB = PairMask(4);
+
+    private static Vector256<byte> PairMask(int g)
+    {
+        var m = new byte[32];
+        for (int lane = 0; lane < 2; lane++)
+        {
+            int first = g + lane, second = g + 2 + lane;
+            for (int i = 0; i < 4; i++)
+            {
+                m[lane * 16 + 2 * i] = (byte)(2 * first);
+                m[lane * 16 + 2 * i + 1] = (byte)(2 * first + 1);
+                m[lane * 16 + 8 + 2 * i] = (byte)(2 * second);
+                m[lane * 16 + 8 + 2 * i + 1] = (byte)(2 * second + 1);
+            }
+        }
+        return Vector256.Create(m);
+    }
+
+    /// <summary>The 6-bit codes of the 4 sub-blocks of half h (natural order k = 0..3).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Codes(byte* blk, int h, out Vector256<byte> c0, out Vector256<byte> c1, out Vector256<byte> c2, out Vector256<byte> c3)
+    {
+        Vector256<byte> m4 = Vector256.Create((byte)0x0F), m6 = Vector256.Create((byte)0x3F);
+        Vector256<byte> ql0 = Vector256.Load(blk + 64 * h), ql1 = Vector256.Load(blk + 64 * h + 32);
+        Vector256<ushort> qh = Vector256.Load(blk + QhOffset + 32 * h).AsUInt16();
+        // low nibble from ql, bits 4-5 from the right pair of qh bits (16-bit shifts: what crosses a byte is masked off)
+        c0 = Vector256.ConditionalSelect(m4, ql0, Vector256.ShiftLeft(qh, 4).AsByte()) & m6;
+        c1 = Vector256.ConditionalSelect(m4, ql1, Vector256.ShiftLeft(qh, 2).AsByte()) & m6;
+        c2 = Vector256.ConditionalSelect(m4, Vector256.ShiftRightLogical(ql0.AsUInt16(), 4).AsByte(), qh.AsByte()) & m6;
+        c3 = Vector256.ConditionalSelect(m4, Vector256.ShiftRightLogical(ql1.AsUInt16(), 4).AsByte(), Vector256.ShiftRightLogical(qh, 2).AsByte()) & m6;
+    }
+
+    /// <summary>Σ_j sc_j·Σ code·x over one half for one token (x = the half's 128 activations, Q8K slot order).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Half(Vector256<byte> c0, Vector256<byte> c1, Vector256<byte> c2, Vector256<byte> c3,
+                                       Vector256<short> sA, Vector256<short> sB, sbyte* x)
+    {
+        // natural sub-blocks k = 0, 1, 2, 3 of the half sit at slots 0, 2, 1, 3
+        Vector256<int> z = Vector256<int>.Zero;
+        Vector256<int> a = AvxVnni.MultiplyWideningAndAdd(z, Avx2.PackSignedSaturate(
+            AvxVnni.MultiplyWideningAndAdd(z, c0, Vector256.Load(x)), AvxVnni.MultiplyWideningAndAdd(z, c1, Vector256.Load(x + 64))), sA);
+        Vector256<int> b = AvxVnni.MultiplyWideningAndAdd(z, Avx2.PackSignedSaturate(
+            AvxVnni.MultiplyWideningAndAdd(z, c2, Vector256.Load(x + 32)), AvxVnni.MultiplyWideningAndAdd(z, c3, Vector256.Load(x + 96))), sB);
+        return a + b;
+    }
+
+    /// <summary>The two halves' pair-scale vectors and all 16 scales as int16 (for the offset term).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Scales(byte* blk, out Vector256<short> s0A, out Vector256<short> s0B, out Vector256<short> s1A, out Vector256<short> s1B, out Vector256<short> sc)
+    {
+        sc = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(blk + ScalesOffset)));
+        Vector256<byte> lo = Avx2.Permute4x64(sc.AsInt64(), 0b01_00_01_00).AsByte(), hi = Avx2.Permute4x64(sc.AsInt64(), 0b11_10_11_10).AsByte();
+        s0A = Avx2.Shuffle(lo, s_pairA).AsInt16();
+        s0B = Avx2.Shuffle(lo, s_pairB).AsInt16();
+        s1A = Avx2.Shuffle(hi, s_pairA).AsInt16();
+        s1B = Avx2.Shuffle(hi, s_pairB).AsInt16();
+    }
+
+    /// <summary>Σ_j sc_j·Σ (code − 32)·x over a block for one token, as 8 int32 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Block(Vector256<byte> c00, Vector256<byte> c01, Vector256<byte> c02, Vector256<byte> c03,
+                                        Vector256<byte> c10, Vector256<byte> c11, Vector256<byte> c12, Vector256<byte> c13,
+                                        Vector256<short> s0A, Vector256<short> s0B, Vector256<short> s1A, Vector256<short> s1B,
+                                        Vector256<short> sc, sbyte* x, short* groupSums)
+    {
+        Vector256<int> isum = Half(c00, c01, c02, c03, s0A, s0B, x) + Half(c10, c11, c12, c13, s1A, s1B, x + 128);
+        Vector256<int> offset = Avx2.MultiplyAddAdjacent(sc, Vector256.Load(groupSums));
+        return isum - Vector256.ShiftLeft(offset, 5);
+    }
+
+    public static float Dot(byte* w, sbyte* xq, float* xd, short* groupSums, int blocks)
+    {
+        Vector256<float> acc = Vector256<float>.Zero;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* blk = w + (long)b * BlockBytes;
+            // decode streams the weights once: keep DRAM requests in flight 4 KB ahead (210-byte blocks)
+            Sse.Prefetch0(blk + 4096);
+            Sse.Prefetch0(blk + 4096 + 64);
+            Sse.Prefetch0(blk + 4096 + 128);
+            Sse.Prefetch0(blk + 4096 + 192);
+            Scales(blk, out var s0A, out var s0B, out var s1A, out var s1B, out var sc);
+            Codes(blk, 0, out var c00, out var c01, out var c02, out var c03);
+            Codes(blk, 1, out var c10, out var c11, out var c12, out var c13);
+            Vector256<int> isum = Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, xq + (long)b * 256, groupSums + (long)b * 16);
+            acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(isum), Vector256.Create(Half16.ToFloat(*(ushort*)(blk + DOffset)) * xd[b]), acc);
+        }
+        return Vector256.Sum(acc);
+    }
+
+    /// <summary>One row against 4 tokens: codes and scales unpacked once per super-block for all four.</summary>
+    public static void Dot4(byte* w, sbyte* xq, int xStride, float* xd, short* groupSums, int blocks, float* y, int ldy)
+    {
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        int gStride = blocks * 16;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* blk = w + (long)b * BlockBytes;
+            Scales(blk, out var s0A, out var s0B, out var s1A, out var s1B, out var sc);
+            Codes(blk, 0, out var c00, out var c01, out var c02, out var c03);
+            Codes(blk, 1, out var c10, out var c11, out var c12, out var c13);
+            float d = Half16.ToFloat(*(ushort*)(blk + DOffset));
+            sbyte* x = xq + (long)b * 256;
+            short* g = groupSums + (long)b * 16;
+            a0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, x, g)), Vector256.Create(d * xd[b]), a0);
+            a1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, x + xStride, g + gStride)), Vector256.Create(d * xd[blocks + b]), a1);
+            a2 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, x + 2L * xStride, g + 2 * gStride)), Vector256.Create(d * xd[2 * blocks + b]), a2);
+            a3 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, x + 3L * xStride, g + 3 * gStride)), Vector256.Create(d * xd[3 * blocks + b]), a3);
+        }
+        y[0] = Vector256.Sum(a0);
+        y[ldy] = Vector256.Sum(a1);
+        y[2 * ldy] = Vector256.Sum(a2);
+        y[3 * ldy] = Vector256.Sum(a3);
+    }
+}
