@@ -18,9 +18,10 @@ public static class Half16
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float ToFloat(ushort h)
     {
+        // the bits are assembled in an integer register on the normal path (one move to a vector register at the end)
         uint m = h & 0x7FFFu;
-        float mag = m >= 0x400 ? BitConverter.UInt32BitsToSingle((m << 13) + (112u << 23)) : (int)m * 5.9604644775390625e-8f;
-        return BitConverter.UInt32BitsToSingle(BitConverter.SingleToUInt32Bits(mag) | ((h & 0x8000u) << 16));
+        uint bits = m >= 0x400 ? (m << 13) + (112u << 23) : BitConverter.SingleToUInt32Bits((int)m * 5.9604644775390625e-8f);
+        return BitConverter.UInt32BitsToSingle(bits | ((h & 0x8000u) << 16));
     }
 
     /// <summary>Two or four halves (in the low 16 bits of each lane) to fp32, the same numbers as <see cref="ToFloat"/>, without denormal intermediates.</summary>
