@@ -2,12 +2,14 @@
 // (llama.cpp quantizes activations to q8_0 / q8_K the same way). Layouts are ours, chosen for the kernels:
 //   Q8:  per token, int16 values (ready for vpmaddwd) with one fp32 scale per token (q = round(x·32767/max|x|)),
 //        repeated for every 32-value block so that kernels may read it per block or once per row.
-//   Q8K: per token, int8 values, per 256-block one fp32 scale and the sum of each 32-value sub-block; each
+//   Q8K: per token, int8 values, per 256-block one fp32 scale, the sum of each 32-value sub-block (int32 and
+//        int16) and of each 16-value group (Q6_K's scale groups, int16); each
 //        128-value half of a block is stored as sub-blocks [0, 2, 1, 3] so that one 64-byte load of Q4_K
 //        nibbles (low nibbles = sub-blocks 0 and 2, high = 1 and 3) meets its activations contiguously.
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace SharpSeek.Tensors;
 
@@ -81,28 +83,60 @@ public sealed class QuantizedInput
             if (_sums.Length < n / 32) _sums = new int[n / 32];
             if (_sums16.Length < n / 32) _sums16 = new short[n / 32];
             if (_groupSums.Length < n / 16) _groupSums = new short[n / 16];
-            Span<short> tmp = stackalloc short[256];
             for (int b = 0; b < n / 256; b++)
+                QuantizeQ8KBlock(x.Slice(b * 256, 256), b);
+        }
+    }
+
+    /// <summary>
+    /// One Q8K block: q = round(x·127/max|x|) (half to even), stored in the permuted sub-block order, with its scale,
+    /// 32-value sums (int32 and int16) and 16-value sums. AVX-512 path and scalar path give identical results.
+    /// </summary>
+    private void QuantizeQ8KBlock(ReadOnlySpan<float> x, int b)
+    {
+        float amax = MathF.Abs(TensorPrimitives.MaxMagnitude(x));
+        if (!(amax > 0))
+        {
+            _scales[b] = 0f;
+            _q8.AsSpan(b * 256, 256).Clear();
+            _sums.AsSpan(b * 8, 8).Clear();
+            _sums16.AsSpan(b * 8, 8).Clear();
+            _groupSums.AsSpan(b * 16, 16).Clear();
+            return;
+        }
+        float id = 127f / amax;
+        _scales[b] = amax / 127f;
+        if (Avx512F.IsSupported)
+        {
+            var vid = Vector512.Create(id);
+            ref float xr = ref MemoryMarshal.GetReference(x);
+            for (int g = 0; g < 16; g++)
             {
-                _scales[b] = QuantizeBlockSym(x.Slice(b * 256, 256), tmp);
-                for (int s = 0; s < 8; s++)
-                {
-                    int lo = 0, hi = 0;
-                    for (int l = 0; l < 16; l++)
-                    {
-                        lo += tmp[s * 32 + l];
-                        hi += tmp[s * 32 + 16 + l];
-                    }
-                    int sum = lo + hi;
-                    _groupSums[b * 16 + 2 * s] = (short)lo;
-                    _groupSums[b * 16 + 2 * s + 1] = (short)hi;
-                    _sums[b * 8 + s] = sum;
-                    _sums16[b * 8 + s] = (short)sum;
-                    int dst = b * 256 + PermutedSubBlock(s) * 32;
-                    for (int l = 0; l < 32; l++)
-                        _q8[dst + l] = (sbyte)tmp[s * 32 + l];
-                }
+                Vector512<int> q = Vector512.ConvertToInt32(Vector512.Round(Vector512.LoadUnsafe(ref xr, (nuint)(g * 16)) * vid));
+                _groupSums[b * 16 + g] = (short)Vector512.Sum(q);
+                int dst = b * 256 + PermutedSubBlock(g >> 1) * 32 + (g & 1) * 16;
+                Avx512F.ConvertToVector128SByte(q).StoreUnsafe(ref _q8[dst]);
             }
+        }
+        else
+        {
+            for (int g = 0; g < 16; g++)
+            {
+                int dst = b * 256 + PermutedSubBlock(g >> 1) * 32 + (g & 1) * 16, sum = 0;
+                for (int l = 0; l < 16; l++)
+                {
+                    int q = (int)MathF.Round(x[g * 16 + l] * id);
+                    _q8[dst + l] = (sbyte)q;
+                    sum += q;
+                }
+                _groupSums[b * 16 + g] = (short)sum;
+            }
+        }
+        for (int s = 0; s < 8; s++)
+        {
+            int sum = _groupSums[b * 16 + 2 * s] + _groupSums[b * 16 + 2 * s + 1];
+            _sums[b * 8 + s] = sum;
+            _sums16[b * 8 + s] = (short)sum;
         }
     }
 
@@ -135,20 +169,5 @@ public sealed class QuantizedInput
         for (; i < x.Length; i++)
             q[i] = (short)MathF.Round(x[i] * id);
         return amax / 32767f;
-    }
-
-    private static float QuantizeBlockSym(ReadOnlySpan<float> x, Span<short> q)
-    {
-        float amax = TensorPrimitives.MaxMagnitude(x);
-        amax = MathF.Abs(amax);
-        if (!(amax > 0))
-        {
-            q.Slice(0, x.Length).Clear();
-            return 0f;
-        }
-        float d = amax / 127f, id = 127f / amax;
-        for (int i = 0; i < x.Length; i++)
-            q[i] = (short)MathF.Round(x[i] * id, MidpointRounding.AwayFromZero);
-        return d;
     }
 }

@@ -239,6 +239,39 @@ public sealed unsafe class KernelTests
     }
 
     [Fact]
+    public void Q8K_activations_match_their_definition()
+    {
+        // q = round-half-even(x·127/max|x|) per 256-block in the permuted sub-block order, with 32- and 16-value sums;
+        // an all-zero block gets scale 0; ties are placed exactly on .5 to pin the rounding
+        int tokens = 2, cols = 768;
+        float[] x = Random(tokens * cols, 21);
+        x[256 * 1 + 3] = 127f; // block 1: max 127 so x·127/max = x, and .5 ties round to even
+        for (int i = 256; i < 512; i++)
+            x[i] = i == 256 + 3 ? 127f : ((i % 7) - 3) + 0.5f;
+        Array.Clear(x, 512, 256); // block 2 of token 0: zeros
+        var qi = new QuantizedInput();
+        qi.Quantize(ActivationFormat.Q8K, x, tokens, cols);
+        for (int b = 0; b < tokens * cols / 256; b++)
+        {
+            float amax = 0;
+            for (int i = 0; i < 256; i++)
+                amax = Math.Max(amax, Math.Abs(x[b * 256 + i]));
+            Assert.Equal(amax / 127f, qi.Scales[b]);
+            for (int sb = 0; sb < 8; sb++)
+            {
+                int sum = 0;
+                for (int l = 0; l < 32; l++)
+                {
+                    int want = amax > 0 ? (int)MathF.Round(x[b * 256 + sb * 32 + l] * (127f / amax), MidpointRounding.ToEven) : 0;
+                    Assert.Equal(want, qi.Q8[b * 256 + QuantizedInput.PermutedSubBlock(sb) * 32 + l]);
+                    sum += want;
+                }
+                Assert.Equal(sum, qi.Sums[b * 8 + sb]);
+            }
+        }
+    }
+
+    [Fact]
     public void Permuted_sub_block_order()
     {
         Assert.Equal([0, 2, 1, 3, 4, 6, 5, 7], Enumerable.Range(0, 8).Select(QuantizedInput.PermutedSubBlock));
