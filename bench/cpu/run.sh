@@ -48,7 +48,9 @@ L += ["", "Scaling from 1 to 2 threads:", ""]
 for dt in ["bf16", "q8_0", "q4_k"]:
     a, b = r.get(f"{dt}-t1"), r.get(f"{dt}-t2")
     if a and b:
-        L.append(f"- {dt}: prefill {b['prefill_tokens_per_s']/a['prefill_tokens_per_s']:.2f}x, decode {b['decode_tokens_per_s']/a['decode_tokens_per_s']:.2f}x")
+        L.append(f"- {dt}: prefill {b['prefill_tokens_per_s']/a['prefill_tokens_per_s']:.2f}x, decode {b['decode_tokens_per_s']/a['decode_tokens_per_s']:.2f}x; "
+                 f"the machine in the same runs: {b['peak_kind']} peak {b['peak_gflops']/a['peak_gflops']:.2f}x, "
+                 f"read bandwidth {b['read_bandwidth_bytes_per_s']/a['read_bandwidth_bytes_per_s']:.2f}x")
 a, b = r.get("q8_0-ctx256"), r.get("q8_0-ctx8192")
 if a and b:
     L += ["", "Long context (Q8_0, 2 threads, bf16 latent cache):", "",
