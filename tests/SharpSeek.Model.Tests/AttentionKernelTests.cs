@@ -1,0 +1,47 @@
+// The score kernel of absorbed attention (Mla.Scores: 4 heads x 4 positions register blocks, a dot-product fallback
+// for the rest) against a double-precision dot product, at head counts, tile sizes and row widths around the blocks.
+using SharpSeek.Model.Layers;
+
+namespace SharpSeek.Model.Tests;
+
+public sealed unsafe class AttentionKernelTests
+{
+    [Theory]
+    [InlineData(16)]
+    [InlineData(40)]
+    [InlineData(192)]
+    [InlineData(576)]
+    public void Tile_scores_match_double_dot_products(int w)
+    {
+        var rng = new Random(w);
+        for (int nh = 1; nh <= 9; nh++)
+        {
+            for (int nb = 1; nb <= 8; nb++)
+            {
+                float[] q = new float[nh * w], rows = new float[nb * w], sp = new float[nh * 8];
+                for (int i = 0; i < q.Length; i++) q[i] = rng.NextSingle() * 2 - 1;
+                for (int i = 0; i < rows.Length; i++) rows[i] = rng.NextSingle() * 2 - 1;
+                Array.Fill(sp, float.NaN);
+                fixed (float* qp = q, rp = rows, s = sp)
+                    Mla.Scores(qp, nh, rp, nb, w, 0.125f, s);
+                for (int h = 0; h < nh; h++)
+                {
+                    for (int j = 0; j < 8; j++)
+                    {
+                        if (j >= nb)
+                        {
+                            Assert.True(float.IsNaN(sp[h * 8 + j]), $"wrote outside the tile at head {h}, position {j}");
+                            continue;
+                        }
+                        double want = 0;
+                        for (int k = 0; k < w; k++)
+                            want += (double)q[h * w + k] * rows[j * w + k];
+                        want *= 0.125;
+                        double diff = Math.Abs(want - sp[h * 8 + j]);
+                        Assert.True(diff <= 1e-5 * Math.Sqrt(w), $"w {w}, {nh} heads, {nb} rows, head {h}, row {j}: |diff| {diff}");
+                    }
+                }
+            }
+        }
+    }
+}
