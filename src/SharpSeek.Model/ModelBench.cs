@@ -63,7 +63,7 @@ public static class ModelBench
         int[] prompt = Enumerable.Range(0, P).Select(_ => rng.Next(V)).ToArray();
         var logits = new float[V];
 
-        (double prefill, double decode, double ttft, long cacheBytes) RunOnce(int gen)
+        (double prefill, double decode, double ttft, long cacheBytes) RunOnce(int P, int gen)
         {
             KvCache cache = model.CreateCache(o.Cache);
             var sw = Stopwatch.StartNew();
@@ -91,15 +91,16 @@ public static class ModelBench
             return (P / prefillS, gen / decodeS, ttftMs, cache.Bytes);
         }
 
+        // the warm-up compiles every path (prefill chunks, decode); a long prompt is not needed for that
         log?.Invoke("warm-up");
-        RunOnce(Math.Min(G, 8));
+        RunOnce(Math.Min(P, 512), Math.Min(G, 8));
         var prefills = new double[o.Runs];
         var decodes = new double[o.Runs];
         var ttfts = new double[o.Runs];
         long kvBytes = 0;
         for (int r = 0; r < o.Runs; r++)
         {
-            (prefills[r], decodes[r], ttfts[r], kvBytes) = RunOnce(G);
+            (prefills[r], decodes[r], ttfts[r], kvBytes) = RunOnce(P, G);
             log?.Invoke($"run {r + 1}: prefill {prefills[r]:0.0} tok/s, decode {decodes[r]:0.00} tok/s");
         }
         long peakRss = Process.GetCurrentProcess().PeakWorkingSet64;

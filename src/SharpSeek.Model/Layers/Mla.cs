@@ -245,39 +245,48 @@ public sealed class Mla
 
     /// <summary>sp[h·8 + j] = q[h]·rows[j]·scale for nh query rows and nb ≤ 8 latent rows, both of length w (the scores of one
     /// tile of absorbed attention).</summary>
-    public static unsafe void Scores(float* q, int nh, float* rows, int nb, int w, float scale, float* sp)
+    public static unsafe void Scores(float* q, int nh, float* rows, int nb, int w, float scale, float* sp) =>
+        Scores(q, w, nh, rows, w, nb, w, scale, sp, false);
+
+    /// <summary>
+    /// sp[h·8 + j] (+)= q[h·qStride ..+w]·rows[j·rowStride ..+w]·scale for h &lt; nh, j &lt; nb ≤ 8: 4 x 4 register blocks
+    /// (16 accumulators, 8 loads per 16 FMAs) where w is a multiple of 16, dot products elsewhere.
+    /// </summary>
+    public static unsafe void Scores(float* q, int qStride, int nh, float* rows, int rowStride, int nb, int w, float scale, float* sp, bool accumulate)
     {
         int h = 0;
         if (Vector512.IsHardwareAccelerated && w % 16 == 0)
         {
-            // 4 heads x 4 positions per block: 16 accumulators, 8 loads per 16 FMAs (one dot product per call made
-            // the call and the horizontal sum cost more than the 36 FMAs of a 576-long product)
+            // one dot product per call spent more on the call and the horizontal sum than on the 36 FMAs of a 576-long row
             for (; h + 4 <= nh; h += 4)
             {
                 int j = 0;
                 for (; j + 4 <= nb; j += 4)
-                    ScoreBlock4x4(q + (long)h * w, rows + (long)j * w, w, scale, sp + h * Tile + j);
+                    ScoreBlock4x4(q + (long)h * qStride, qStride, rows + (long)j * rowStride, rowStride, w, scale, sp + h * Tile + j, accumulate);
                 for (; j < nb; j++)
                 {
                     for (int k = h; k < h + 4; k++)
-                        sp[k * Tile + j] = TensorPrimitives.Dot(new ReadOnlySpan<float>(q + (long)k * w, w), new ReadOnlySpan<float>(rows + (long)j * w, w)) * scale;
+                        Put(sp + k * Tile + j, TensorPrimitives.Dot(new ReadOnlySpan<float>(q + (long)k * qStride, w), new ReadOnlySpan<float>(rows + (long)j * rowStride, w)) * scale, accumulate);
                 }
             }
         }
         for (; h < nh; h++)
         {
             for (int j = 0; j < nb; j++)
-                sp[h * Tile + j] = TensorPrimitives.Dot(new ReadOnlySpan<float>(q + (long)h * w, w), new ReadOnlySpan<float>(rows + (long)j * w, w)) * scale;
+                Put(sp + h * Tile + j, TensorPrimitives.Dot(new ReadOnlySpan<float>(q + (long)h * qStride, w), new ReadOnlySpan<float>(rows + (long)j * rowStride, w)) * scale, accumulate);
         }
     }
 
-    private static unsafe void ScoreBlock4x4(float* q, float* rows, int w, float scale, float* sp)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Put(float* p, float v, bool accumulate) => *p = accumulate ? *p + v : v;
+
+    private static unsafe void ScoreBlock4x4(float* q, int qStride, float* rows, int rowStride, int w, float scale, float* sp, bool accumulate)
     {
         Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
         Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
         Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
         Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
-        float* q1 = q + w, q2 = q + 2 * w, q3 = q + 3 * w, r1 = rows + w, r2 = rows + 2 * w, r3 = rows + 3 * w;
+        float* q1 = q + qStride, q2 = q + 2 * qStride, q3 = q + 3 * qStride, r1 = rows + rowStride, r2 = rows + 2 * rowStride, r3 = rows + 3 * rowStride;
         for (int k = 0; k < w; k += 16)
         {
             Vector512<float> x0 = Vector512.Load(q + k), x1 = Vector512.Load(q1 + k), x2 = Vector512.Load(q2 + k), x3 = Vector512.Load(q3 + k);
@@ -294,13 +303,19 @@ public sealed class Mla
             a03 = Vector512.FusedMultiplyAdd(x0, c, a03); a13 = Vector512.FusedMultiplyAdd(x1, c, a13);
             a23 = Vector512.FusedMultiplyAdd(x2, c, a23); a33 = Vector512.FusedMultiplyAdd(x3, c, a33);
         }
-        sp[0] = Vector512.Sum(a00) * scale; sp[1] = Vector512.Sum(a01) * scale; sp[2] = Vector512.Sum(a02) * scale; sp[3] = Vector512.Sum(a03) * scale;
-        sp += Tile;
-        sp[0] = Vector512.Sum(a10) * scale; sp[1] = Vector512.Sum(a11) * scale; sp[2] = Vector512.Sum(a12) * scale; sp[3] = Vector512.Sum(a13) * scale;
-        sp += Tile;
-        sp[0] = Vector512.Sum(a20) * scale; sp[1] = Vector512.Sum(a21) * scale; sp[2] = Vector512.Sum(a22) * scale; sp[3] = Vector512.Sum(a23) * scale;
-        sp += Tile;
-        sp[0] = Vector512.Sum(a30) * scale; sp[1] = Vector512.Sum(a31) * scale; sp[2] = Vector512.Sum(a32) * scale; sp[3] = Vector512.Sum(a33) * scale;
+        Put4(sp, Vector512.Sum(a00), Vector512.Sum(a01), Vector512.Sum(a02), Vector512.Sum(a03), scale, accumulate);
+        Put4(sp + Tile, Vector512.Sum(a10), Vector512.Sum(a11), Vector512.Sum(a12), Vector512.Sum(a13), scale, accumulate);
+        Put4(sp + 2 * Tile, Vector512.Sum(a20), Vector512.Sum(a21), Vector512.Sum(a22), Vector512.Sum(a23), scale, accumulate);
+        Put4(sp + 3 * Tile, Vector512.Sum(a30), Vector512.Sum(a31), Vector512.Sum(a32), Vector512.Sum(a33), scale, accumulate);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Put4(float* p, float a, float b, float c, float d, float scale, bool accumulate)
+    {
+        Put(p, a * scale, accumulate);
+        Put(p + 1, b * scale, accumulate);
+        Put(p + 2, c * scale, accumulate);
+        Put(p + 3, d * scale, accumulate);
     }
 
     /// <summary>o[k] += Σ_j e[j]·rows[j·stride + k] for k &lt; n: one load and store of o per tile of rows.</summary>
@@ -350,7 +365,7 @@ public sealed class Mla
 
     private TokenSlot[] _naiveSlots = [];
     private int _naiveCount, _naiveS;
-    private float[][] _headScores = [];
+    private float[][] _headScores = []; // per head: NaiveHead scratch
     private Action<int>? _naiveHead;
 
     /// <summary>Naive attention for the slots of sequence <paramref name="seq"/> (from index <paramref name="first"/>), over S cached positions.</summary>
@@ -382,36 +397,82 @@ public sealed class Mla
         _naiveS = S;
         if (_headScores.Length < Nh)
             _headScores = new float[Nh][];
+        int scratch = QueryBlock * (Dn + Dr + Dv + Tile);
         for (int h = 0; h < Nh; h++)
         {
-            if (_headScores[h] is null || _headScores[h].Length < S)
-                _headScores[h] = new float[S];
+            if (_headScores[h] is null || _headScores[h].Length < scratch)
+                _headScores[h] = new float[scratch];
         }
         _naiveHead ??= NaiveHead;
         be.For(Nh, _naiveHead);
     }
 
-    private void NaiveHead(int h)
+    /// <summary>Query slots per block of <see cref="NaiveHead"/>: the key and value rows of a tile of 8 positions are read
+    /// once for this many queries (flash-attention order) instead of once per query.</summary>
+    private const int QueryBlock = 8;
+
+    private unsafe void NaiveHead(int h)
     {
         int Nh = _c.NumAttentionHeads, Dn = _c.QkNopeHeadDim, Dr = _c.QkRopeHeadDim, Dv = _c.VHeadDim, R = _c.KvLoraRank;
         int Dqk = Dn + Dr, W = Dn + Dv;
-        ReadOnlySpan<float> kv = _kv, lat = _c2;
-        for (int i = 0; i < _naiveCount; i++)
+        // per-head scratch (sized by the config, so not on the stack): query rows, accumulators, scores
+        Span<float> qb = _headScores[h].AsSpan(0, QueryBlock * Dqk);
+        Span<float> ob = _headScores[h].AsSpan(QueryBlock * Dqk, QueryBlock * Dv);
+        Span<float> sp = _headScores[h].AsSpan(QueryBlock * (Dqk + Dv), QueryBlock * Tile);
+        Span<float> m = stackalloc float[QueryBlock], l = stackalloc float[QueryBlock];
+        Span<int> n = stackalloc int[QueryBlock];
+        Span<float> e = stackalloc float[Tile];
+        fixed (float* kv = _kv, lat = _c2, q = qb, o = ob, s = sp)
         {
-            int u = _naiveSlots[i].Sequence, n = _naiveSlots[i].Position + 1;
-            Span<float> scores = _headScores[h].AsSpan(0, n);
-            ReadOnlySpan<float> qn = _q.AsSpan((u * Nh + h) * Dqk, Dn), qpe = _q.AsSpan((u * Nh + h) * Dqk + Dn, Dr);
-            for (int s = 0; s < n; s++)
+            for (int i0 = 0; i0 < _naiveCount; i0 += QueryBlock)
             {
-                float dot = TensorPrimitives.Dot(qn, kv.Slice((s * Nh + h) * W, Dn))
-                          + TensorPrimitives.Dot(qpe, lat.Slice(s * (R + Dr) + R, Dr));
-                scores[s] = dot * _scale;
+                int nq = Math.Min(QueryBlock, _naiveCount - i0), nmax = 0;
+                for (int i = 0; i < nq; i++)
+                {
+                    int u = _naiveSlots[i0 + i].Sequence;
+                    n[i] = _naiveSlots[i0 + i].Position + 1;
+                    nmax = Math.Max(nmax, n[i]);
+                    _q.AsSpan((u * Nh + h) * Dqk, Dqk).CopyTo(qb.Slice(i * Dqk, Dqk));
+                }
+                m.Fill(float.NegativeInfinity);
+                l.Clear();
+                ob.Clear();
+                for (int s0 = 0; s0 < nmax; s0 += Tile)
+                {
+                    int nb = Math.Min(Tile, nmax - s0);
+                    // score = (q_nope·k_nope + q_pe·k_pe)·scale for every query of the block and position of the tile
+                    Scores(q, Dqk, nq, kv + ((long)s0 * Nh + h) * W, Nh * W, nb, Dn, _scale, s, false);
+                    Scores(q + Dn, Dqk, nq, lat + (long)s0 * (R + Dr) + R, R + Dr, nb, Dr, _scale, s, true);
+                    for (int i = 0; i < nq; i++)
+                    {
+                        int valid = Math.Min(nb, n[i] - s0); // causal: positions < n[i]
+                        if (valid <= 0)
+                            continue;
+                        float tmax = float.NegativeInfinity;
+                        for (int j = 0; j < valid; j++)
+                            tmax = Math.Max(tmax, s[i * Tile + j]);
+                        float* oi = o + i * Dv;
+                        if (tmax > m[i])
+                        {
+                            float f = MathF.Exp(m[i] - tmax);
+                            if (l[i] != 0)
+                                TensorPrimitives.Multiply(new ReadOnlySpan<float>(oi, Dv), f, new Span<float>(oi, Dv));
+                            l[i] *= f;
+                            m[i] = tmax;
+                        }
+                        float sum = 0;
+                        for (int j = 0; j < valid; j++)
+                            sum += e[j] = MathF.Exp(s[i * Tile + j] - m[i]);
+                        l[i] += sum;
+                        AccumulateRows(oi, Dv, kv + ((long)s0 * Nh + h) * W + Dn, Nh * W, e, valid);
+                    }
+                }
+                for (int i = 0; i < nq; i++)
+                {
+                    int u = _naiveSlots[i0 + i].Sequence;
+                    TensorPrimitives.Multiply(ob.Slice(i * Dv, Dv), 1f / l[i], _o.AsSpan((u * Nh + h) * Dv, Dv));
+                }
             }
-            Ops.Softmax(scores);
-            Span<float> oh = _o.AsSpan((u * Nh + h) * Dv, Dv);
-            oh.Clear();
-            for (int s = 0; s < n; s++)
-                TensorPrimitives.MultiplyAdd(kv.Slice((s * Nh + h) * W + Dn, Dv), scores[s], oh, oh);
         }
     }
 
