@@ -44,4 +44,31 @@ public sealed unsafe class AttentionKernelTests
             }
         }
     }
+
+    [Theory]
+    [InlineData(16, 1)]
+    [InlineData(40, 3)]
+    [InlineData(512, 8)]
+    [InlineData(520, 8)]
+    [InlineData(128, 7)]
+    public void Row_accumulation_matches_scalar(int n, int nb)
+    {
+        var rng = new Random(n + nb);
+        int stride = n + 5;
+        float[] rows = new float[nb * stride], e = new float[8], o = new float[n];
+        for (int i = 0; i < rows.Length; i++) rows[i] = rng.NextSingle() * 2 - 1;
+        for (int i = 0; i < nb; i++) e[i] = rng.NextSingle();
+        for (int i = 0; i < n; i++) o[i] = rng.NextSingle();
+        double[] want = new double[n];
+        for (int k = 0; k < n; k++)
+        {
+            want[k] = o[k];
+            for (int j = 0; j < nb; j++)
+                want[k] += (double)e[j] * rows[j * stride + k];
+        }
+        fixed (float* op = o, rp = rows)
+            Mla.AccumulateRows(op, n, rp, stride, e, nb);
+        for (int k = 0; k < n; k++)
+            Assert.True(Math.Abs(want[k] - o[k]) <= 1e-5, $"n {n}, {nb} rows, column {k}: |diff| {Math.Abs(want[k] - o[k])}");
+    }
 }

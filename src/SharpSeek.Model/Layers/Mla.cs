@@ -319,10 +319,31 @@ public sealed class Mla
     }
 
     /// <summary>o[k] += Σ_j e[j]·rows[j·stride + k] for k &lt; n: one load and store of o per tile of rows.</summary>
-    private static unsafe void AccumulateRows(float* o, int n, float* rows, int stride, ReadOnlySpan<float> e, int nb)
+    public static unsafe void AccumulateRows(float* o, int n, float* rows, int stride, ReadOnlySpan<float> e, int nb)
     {
         int k = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (Vector512.IsHardwareAccelerated && nb == Tile)
+        {
+            // a full tile: the 8 weights broadcast once, not once per 16 columns (with a bounds check each)
+            Vector512<float> e0 = Vector512.Create(e[0]), e1 = Vector512.Create(e[1]), e2 = Vector512.Create(e[2]), e3 = Vector512.Create(e[3]);
+            Vector512<float> e4 = Vector512.Create(e[4]), e5 = Vector512.Create(e[5]), e6 = Vector512.Create(e[6]), e7 = Vector512.Create(e[7]);
+            float* r1 = rows + stride, r2 = rows + 2 * stride, r3 = rows + 3 * stride, r4 = rows + 4 * stride;
+            float* r5 = rows + 5 * stride, r6 = rows + 6 * stride, r7 = rows + 7 * stride;
+            for (; k + 16 <= n; k += 16)
+            {
+                // two partial sums: the 8 FMAs are not one dependent chain
+                Vector512<float> a = Vector512.FusedMultiplyAdd(e0, Vector512.Load(rows + k), Vector512.Load(o + k));
+                Vector512<float> b = e1 * Vector512.Load(r1 + k);
+                a = Vector512.FusedMultiplyAdd(e2, Vector512.Load(r2 + k), a);
+                b = Vector512.FusedMultiplyAdd(e3, Vector512.Load(r3 + k), b);
+                a = Vector512.FusedMultiplyAdd(e4, Vector512.Load(r4 + k), a);
+                b = Vector512.FusedMultiplyAdd(e5, Vector512.Load(r5 + k), b);
+                a = Vector512.FusedMultiplyAdd(e6, Vector512.Load(r6 + k), a);
+                b = Vector512.FusedMultiplyAdd(e7, Vector512.Load(r7 + k), b);
+                (a + b).Store(o + k);
+            }
+        }
+        else if (Vector512.IsHardwareAccelerated)
         {
             for (; k + 16 <= n; k += 16)
             {
