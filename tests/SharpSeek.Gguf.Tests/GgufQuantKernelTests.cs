@@ -1,7 +1,8 @@
 // Q6_K and Q4_0 (src/SharpSeek.Tensors/GgufQuantMatrices.cs): the SIMD dot kernels against their scalar
 // references at every block count up to 9, dequantization against an independent decoding of llama.cpp's block
 // layout, quantization error bounds, and the product against the fp32 product of the dequantized weights.
-// Rerun with DOTNET_EnableAVX512=0, DOTNET_EnableAVX2=0 and DOTNET_EnableHWIntrinsic=0 to cover every path.
+// .ci/run reruns them with DOTNET_EnableAVXVNNI=0, DOTNET_EnableAVX512=0, DOTNET_EnableAVX2=0 and
+// DOTNET_EnableHWIntrinsic=0 to cover every path.
 using SharpSeek.Tensors;
 using SharpSeek.Tests;
 

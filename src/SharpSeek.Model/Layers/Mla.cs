@@ -220,24 +220,8 @@ public sealed class Mla
                 Scores(qt, Nh, rp, nb, W, _scale, sp);
                 for (int h = 0; h < Nh; h++)
                 {
-                    // online softmax over the tile: rescale what was accumulated when the running max grows
-                    float tmax = float.NegativeInfinity;
-                    for (int j = 0; j < nb; j++)
-                        tmax = Math.Max(tmax, sp[h * Tile + j]);
-                    float* oh = op + h * R;
-                    if (tmax > m[h])
-                    {
-                        float f = MathF.Exp(m[h] - tmax);
-                        if (l[h] != 0)
-                            TensorPrimitives.Multiply(new ReadOnlySpan<float>(oh, R), f, new Span<float>(oh, R));
-                        l[h] *= f;
-                        m[h] = tmax;
-                    }
-                    float sum = 0;
-                    for (int j = 0; j < nb; j++)
-                        sum += e[j] = MathF.Exp(sp[h * Tile + j] - m[h]);
-                    l[h] += sum;
-                    AccumulateRows(oh, R, rp, W, e, nb);
+                    SoftmaxStep(sp + h * Tile, nb, ref m[h], ref l[h], op + h * R, R, e);
+                    AccumulateRows(op + h * R, R, rp, W, e, nb);
                 }
             }
         }
@@ -316,6 +300,30 @@ public sealed class Mla
         Put(p + 1, b * scale, accumulate);
         Put(p + 2, c * scale, accumulate);
         Put(p + 3, d * scale, accumulate);
+    }
+
+    /// <summary>
+    /// One online-softmax step over a tile of <paramref name="count"/> scores of one query: the running max m grows to the
+    /// tile's (rescaling the accumulator o[0..n) and the running sum l by e^(m_old − m_new)), e[j] = e^(score_j − m) and
+    /// l += Σ e. The caller then adds Σ e[j]·v_j to o.
+    /// </summary>
+    private static unsafe void SoftmaxStep(float* scores, int count, ref float m, ref float l, float* o, int n, Span<float> e)
+    {
+        float tmax = float.NegativeInfinity;
+        for (int j = 0; j < count; j++)
+            tmax = Math.Max(tmax, scores[j]);
+        if (tmax > m)
+        {
+            float f = MathF.Exp(m - tmax);
+            if (l != 0)
+                TensorPrimitives.Multiply(new ReadOnlySpan<float>(o, n), f, new Span<float>(o, n));
+            l *= f;
+            m = tmax;
+        }
+        float sum = 0;
+        for (int j = 0; j < count; j++)
+            sum += e[j] = MathF.Exp(scores[j] - m);
+        l += sum;
     }
 
     /// <summary>o[k] += Σ_j e[j]·rows[j·stride + k] for k &lt; n: one load and store of o per tile of rows.</summary>
@@ -469,23 +477,8 @@ public sealed class Mla
                         int valid = Math.Min(nb, n[i] - s0); // causal: positions < n[i]
                         if (valid <= 0)
                             continue;
-                        float tmax = float.NegativeInfinity;
-                        for (int j = 0; j < valid; j++)
-                            tmax = Math.Max(tmax, s[i * Tile + j]);
-                        float* oi = o + i * Dv;
-                        if (tmax > m[i])
-                        {
-                            float f = MathF.Exp(m[i] - tmax);
-                            if (l[i] != 0)
-                                TensorPrimitives.Multiply(new ReadOnlySpan<float>(oi, Dv), f, new Span<float>(oi, Dv));
-                            l[i] *= f;
-                            m[i] = tmax;
-                        }
-                        float sum = 0;
-                        for (int j = 0; j < valid; j++)
-                            sum += e[j] = MathF.Exp(s[i * Tile + j] - m[i]);
-                        l[i] += sum;
-                        AccumulateRows(oi, Dv, kv + ((long)s0 * Nh + h) * W + Dn, Nh * W, e, valid);
+                        SoftmaxStep(s + i * Tile, valid, ref m[i], ref l[i], o + i * Dv, Dv, e);
+                        AccumulateRows(o + i * Dv, Dv, kv + ((long)s0 * Nh + h) * W + Dn, Nh * W, e, valid);
                     }
                 }
                 for (int i = 0; i < nq; i++)
