@@ -71,4 +71,37 @@ public sealed unsafe class AttentionKernelTests
         for (int k = 0; k < n; k++)
             Assert.True(Math.Abs(want[k] - o[k]) <= 1e-5, $"n {n}, {nb} rows, column {k}: |diff| {Math.Abs(want[k] - o[k])}");
     }
+
+    [Theory]
+    [InlineData(16)]
+    [InlineData(40)]
+    [InlineData(512)]
+    [InlineData(520)]
+    public void Paired_row_accumulation_matches_two_single_ones(int n)
+    {
+        var rng = new Random(n);
+        int stride = n + 3;
+        float[] rows = new float[8 * stride], ea = new float[8], eb = new float[8], oa = new float[n], ob = new float[n];
+        for (int i = 0; i < rows.Length; i++) rows[i] = rng.NextSingle() * 2 - 1;
+        for (int i = 0; i < 8; i++) { ea[i] = rng.NextSingle(); eb[i] = rng.NextSingle(); }
+        for (int i = 0; i < n; i++) { oa[i] = rng.NextSingle(); ob[i] = rng.NextSingle(); }
+        double[] wa = new double[n], wb = new double[n];
+        for (int k = 0; k < n; k++)
+        {
+            wa[k] = oa[k];
+            wb[k] = ob[k];
+            for (int j = 0; j < 8; j++)
+            {
+                wa[k] += (double)ea[j] * rows[j * stride + k];
+                wb[k] += (double)eb[j] * rows[j * stride + k];
+            }
+        }
+        fixed (float* pa = oa, pb = ob, rp = rows)
+            Mla.AccumulateRows2(pa, pb, n, rp, stride, ea, eb);
+        for (int k = 0; k < n; k++)
+        {
+            Assert.True(Math.Abs(wa[k] - oa[k]) <= 1e-5, $"n {n}, first accumulator, column {k}: |diff| {Math.Abs(wa[k] - oa[k])}");
+            Assert.True(Math.Abs(wb[k] - ob[k]) <= 1e-5, $"n {n}, second accumulator, column {k}: |diff| {Math.Abs(wb[k] - ob[k])}");
+        }
+    }
 }

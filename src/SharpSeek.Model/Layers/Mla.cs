@@ -200,7 +200,7 @@ public sealed class Mla
         Span<float> ob = _partO.AsSpan(chunk * Nh * R, Nh * R);
         Span<float> rows = _rowScratch.AsSpan(chunk * Tile * W, Tile * W);
         Span<float> score = _scoreScratch.AsSpan(chunk * Nh * Tile, Nh * Tile);
-        Span<float> e = stackalloc float[Tile];
+        Span<float> e = stackalloc float[Tile], e2 = stackalloc float[Tile];
         m.Fill(float.NegativeInfinity);
         l.Clear();
         ob.Clear();
@@ -218,7 +218,18 @@ public sealed class Mla
                 }
                 // score[h, j] = (q̃^h · c_j + q_pe^h · k_pe_j) · scale
                 Scores(qt, Nh, rp, nb, W, _scale, sp);
-                for (int h = 0; h < Nh; h++)
+                int h = 0;
+                if (nb == Tile)
+                {
+                    // two heads per pass over the tile's rows: the row loads, which bound the accumulation, are shared
+                    for (; h + 2 <= Nh; h += 2)
+                    {
+                        SoftmaxStep(sp + h * Tile, nb, ref m[h], ref l[h], op + h * R, R, e);
+                        SoftmaxStep(sp + (h + 1) * Tile, nb, ref m[h + 1], ref l[h + 1], op + (h + 1) * R, R, e2);
+                        AccumulateRows2(op + h * R, op + (h + 1) * R, R, rp, W, e, e2);
+                    }
+                }
+                for (; h < Nh; h++)
                 {
                     SoftmaxStep(sp + h * Tile, nb, ref m[h], ref l[h], op + h * R, R, e);
                     AccumulateRows(op + h * R, R, rp, W, e, nb);
@@ -324,6 +335,47 @@ public sealed class Mla
         for (int j = 0; j < count; j++)
             sum += e[j] = MathF.Exp(scores[j] - m);
         l += sum;
+    }
+
+    /// <summary><see cref="AccumulateRows"/> for two accumulators over the same full tile of 8 rows (weights ea, eb).</summary>
+    public static unsafe void AccumulateRows2(float* oa, float* ob, int n, float* rows, int stride, ReadOnlySpan<float> ea, ReadOnlySpan<float> eb)
+    {
+        int k = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> a0 = Vector512.Create(ea[0]), a1 = Vector512.Create(ea[1]), a2 = Vector512.Create(ea[2]), a3 = Vector512.Create(ea[3]);
+            Vector512<float> a4 = Vector512.Create(ea[4]), a5 = Vector512.Create(ea[5]), a6 = Vector512.Create(ea[6]), a7 = Vector512.Create(ea[7]);
+            Vector512<float> b0 = Vector512.Create(eb[0]), b1 = Vector512.Create(eb[1]), b2 = Vector512.Create(eb[2]), b3 = Vector512.Create(eb[3]);
+            Vector512<float> b4 = Vector512.Create(eb[4]), b5 = Vector512.Create(eb[5]), b6 = Vector512.Create(eb[6]), b7 = Vector512.Create(eb[7]);
+            float* r1 = rows + stride, r2 = rows + 2 * stride, r3 = rows + 3 * stride, r4 = rows + 4 * stride;
+            float* r5 = rows + 5 * stride, r6 = rows + 6 * stride, r7 = rows + 7 * stride;
+            for (; k + 16 <= n; k += 16)
+            {
+                Vector512<float> x = Vector512.Load(rows + k);
+                Vector512<float> sa = Vector512.FusedMultiplyAdd(a0, x, Vector512.Load(oa + k)), sb = Vector512.FusedMultiplyAdd(b0, x, Vector512.Load(ob + k));
+                x = Vector512.Load(r1 + k);
+                Vector512<float> ta = a1 * x, tb = b1 * x;
+                x = Vector512.Load(r2 + k);
+                sa = Vector512.FusedMultiplyAdd(a2, x, sa); sb = Vector512.FusedMultiplyAdd(b2, x, sb);
+                x = Vector512.Load(r3 + k);
+                ta = Vector512.FusedMultiplyAdd(a3, x, ta); tb = Vector512.FusedMultiplyAdd(b3, x, tb);
+                x = Vector512.Load(r4 + k);
+                sa = Vector512.FusedMultiplyAdd(a4, x, sa); sb = Vector512.FusedMultiplyAdd(b4, x, sb);
+                x = Vector512.Load(r5 + k);
+                ta = Vector512.FusedMultiplyAdd(a5, x, ta); tb = Vector512.FusedMultiplyAdd(b5, x, tb);
+                x = Vector512.Load(r6 + k);
+                sa = Vector512.FusedMultiplyAdd(a6, x, sa); sb = Vector512.FusedMultiplyAdd(b6, x, sb);
+                x = Vector512.Load(r7 + k);
+                ta = Vector512.FusedMultiplyAdd(a7, x, ta); tb = Vector512.FusedMultiplyAdd(b7, x, tb);
+                (sa + ta).Store(oa + k);
+                (sb + tb).Store(ob + k);
+            }
+        }
+        if (k < n)
+        {
+            AccumulateRows(oa + k, n - k, rows + k, stride, ea, Tile);
+            AccumulateRows(ob + k, n - k, rows + k, stride, eb, Tile);
+        }
     }
 
     /// <summary>o[k] += Σ_j e[j]·rows[j·stride + k] for k &lt; n: one load and store of o per tile of rows.</summary>
