@@ -36,20 +36,14 @@ public static class Half16
     }
 
     /// <summary>
-    /// The fp16 values at <paramref name="src"/>, <paramref name="src"/> + stride, ... (n of them) as fp32, the same
-    /// numbers as <see cref="ToFloat"/>, in integer registers for normal values (block scales of quantized rows,
-    /// converted ahead of a kernel's loop so that it reads them with broadcast loads).
+    /// The fp16 values at <paramref name="src"/>, <paramref name="src"/> + stride, ... (n of them) as fp32 by
+    /// <see cref="ToFloat(ushort)"/> (block scales of quantized rows, converted ahead of a kernel's loop so that it
+    /// reads them with broadcast loads).
     /// </summary>
     public static unsafe void ToFloatStrided(byte* src, int stride, int n, float* dst)
     {
-        uint* d = (uint*)dst;
         for (int i = 0; i < n; i++)
-        {
-            // exponent rebias 127 - 15 = 112 for normal halves; zero, subnormals (and Inf/NaN) take the exact path
-            uint h = *(ushort*)(src + (long)i * stride);
-            d[i] = (h & 0x7C00) is 0 or 0x7C00 ? BitConverter.SingleToUInt32Bits(ToFloat((ushort)h))
-                                                : (((h & 0x7FFF) << 13) + (112u << 23)) | ((h & 0x8000) << 16);
-        }
+            dst[i] = ToFloat(*(ushort*)(src + (long)i * stride));
     }
 
     /// <summary>Round to nearest even fp16.</summary>
