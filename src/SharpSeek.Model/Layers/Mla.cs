@@ -445,8 +445,8 @@ public sealed class Mla
     // ---- naive attention (prefill): decompress k_nope and v for the cached positions, heads in parallel ----
 
     private TokenSlot[] _naiveSlots = [];
-    private int _naiveCount, _naiveS;
-    private float[][] _headScores = []; // per head: NaiveHead scratch
+    private int _naiveCount;
+    private float[][] _naiveScratch = []; // per head: NaiveHead's query rows, accumulators and scores
     private Action<int>? _naiveHead;
 
     /// <summary>Naive attention for the slots of sequence <paramref name="seq"/> (from index <paramref name="first"/>), over S cached positions.</summary>
@@ -475,14 +475,13 @@ public sealed class Mla
             if (slots[u].Sequence == seq)
                 _naiveSlots[_naiveCount++] = new TokenSlot(u, slots[u].Position, 0); // Sequence field holds the slot index
         }
-        _naiveS = S;
-        if (_headScores.Length < Nh)
-            _headScores = new float[Nh][];
+        if (_naiveScratch.Length < Nh)
+            _naiveScratch = new float[Nh][];
         int scratch = QueryBlock * (Dn + Dr + Dv + Tile);
         for (int h = 0; h < Nh; h++)
         {
-            if (_headScores[h] is null || _headScores[h].Length < scratch)
-                _headScores[h] = new float[scratch];
+            if (_naiveScratch[h] is null || _naiveScratch[h].Length < scratch)
+                _naiveScratch[h] = new float[scratch];
         }
         _naiveHead ??= NaiveHead;
         be.For(Nh, _naiveHead);
@@ -497,9 +496,9 @@ public sealed class Mla
         int Nh = _c.NumAttentionHeads, Dn = _c.QkNopeHeadDim, Dr = _c.QkRopeHeadDim, Dv = _c.VHeadDim, R = _c.KvLoraRank;
         int Dqk = Dn + Dr, W = Dn + Dv;
         // per-head scratch (sized by the config, so not on the stack): query rows, accumulators, scores
-        Span<float> qb = _headScores[h].AsSpan(0, QueryBlock * Dqk);
-        Span<float> ob = _headScores[h].AsSpan(QueryBlock * Dqk, QueryBlock * Dv);
-        Span<float> sp = _headScores[h].AsSpan(QueryBlock * (Dqk + Dv), QueryBlock * Tile);
+        Span<float> qb = _naiveScratch[h].AsSpan(0, QueryBlock * Dqk);
+        Span<float> ob = _naiveScratch[h].AsSpan(QueryBlock * Dqk, QueryBlock * Dv);
+        Span<float> sp = _naiveScratch[h].AsSpan(QueryBlock * (Dqk + Dv), QueryBlock * Tile);
         Span<float> m = stackalloc float[QueryBlock], l = stackalloc float[QueryBlock];
         Span<int> n = stackalloc int[QueryBlock];
         Span<float> e = stackalloc float[Tile];
