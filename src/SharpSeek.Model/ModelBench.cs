@@ -63,14 +63,14 @@ public static class ModelBench
         int[] prompt = Enumerable.Range(0, P).Select(_ => rng.Next(V)).ToArray();
         var logits = new float[V];
 
-        (double prefill, double decode, double ttft, long cacheBytes) RunOnce(int P, int gen)
+        (double prefill, double decode, double ttft, long cacheBytes) RunOnce(int promptLen, int gen)
         {
             KvCache cache = model.CreateCache(o.Cache);
             var sw = Stopwatch.StartNew();
-            int chunk = o.PrefillChunk > 0 ? o.PrefillChunk : P;
-            for (int start = 0; start < P; start += chunk)
+            int chunk = o.PrefillChunk > 0 ? o.PrefillChunk : promptLen;
+            for (int start = 0; start < promptLen; start += chunk)
             {
-                int n = Math.Min(chunk, P - start);
+                int n = Math.Min(chunk, promptLen - start);
                 var slots = new TokenSlot[n];
                 for (int i = 0; i < n; i++)
                     slots[i] = new TokenSlot(0, start + i, prompt[start + i]);
@@ -83,15 +83,15 @@ public static class ModelBench
             sw.Restart();
             for (int g = 0; g < gen; g++)
             {
-                one[0] = new TokenSlot(0, P + g, next);
+                one[0] = new TokenSlot(0, promptLen + g, next);
                 model.Forward(one, [cache], [0], logits);
                 next = ArgMax(logits);
             }
             double decodeS = sw.Elapsed.TotalSeconds;
-            return (P / prefillS, gen / decodeS, ttftMs, cache.Bytes);
+            return (promptLen / prefillS, gen / decodeS, ttftMs, cache.Bytes);
         }
 
-        // the warm-up compiles every path (prefill chunks, decode); a long prompt is not needed for that
+        // the warm-up gets prefill and decode JIT-compiled; it needs no long prompt (an 8K one took minutes)
         log?.Invoke("warm-up");
         RunOnce(Math.Min(P, 512), Math.Min(G, 8));
         var prefills = new double[o.Runs];
