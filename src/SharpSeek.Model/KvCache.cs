@@ -126,6 +126,52 @@ public sealed class LatentCache
         }
     }
 
+    /// <summary>
+    /// The fp32 values of <paramref name="count"/> consecutive positions, row after row (stride Width): the stored rows
+    /// themselves for an F32 cache when they lie in one block, else converted into <paramref name="scratch"/> (count·Width).
+    /// No bounds check against Length (hot loop).
+    /// </summary>
+    public ReadOnlySpan<float> Rows(int position, int count, Span<float> scratch)
+    {
+        int block = position / BlockTokens, first = position % BlockTokens;
+        if (first + count <= BlockTokens)
+        {
+            if (Type == CacheType.F32)
+                return _f32[block].AsSpan(first * Width, count * Width);
+            if (Type == CacheType.BF16)
+            {
+                Bf16.ToFloat(_bf16[block].AsSpan(first * Width, count * Width), scratch);
+                return scratch.Slice(0, count * Width);
+            }
+        }
+        for (int j = 0; j < count; j++)
+        {
+            Span<float> dst = scratch.Slice(j * Width, Width);
+            ReadOnlySpan<float> row = Row(position + j, dst);
+            if (!System.Runtime.CompilerServices.Unsafe.AreSame(ref MemoryMarshal.GetReference(row), ref MemoryMarshal.GetReference(dst)))
+                row.CopyTo(dst);
+        }
+        return scratch.Slice(0, count * Width);
+    }
+
+    /// <summary>Asks the caches to fetch the rows of [position, position + count) ahead of their use (a hint: no effect
+    /// without SSE, nothing read past the cached blocks).</summary>
+    public unsafe void Prefetch(int position, int count)
+    {
+        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported || count <= 0 || Type != CacheType.BF16)
+            return;
+        int block = position / BlockTokens, first = position % BlockTokens;
+        if (block >= _bf16.Count)
+            return;
+        count = Math.Min(count, BlockTokens - first);
+        fixed (ushort* p = &_bf16[block][first * Width])
+        {
+            byte* b = (byte*)p;
+            for (long o = 0, bytes = (long)count * Width * 2; o < bytes; o += 64)
+                System.Runtime.Intrinsics.X86.Sse.Prefetch0(b + o);
+        }
+    }
+
     private static float QuantizeInt8(ReadOnlySpan<float> x, Span<sbyte> q)
     {
         float amax = 0;

@@ -104,4 +104,126 @@ public sealed unsafe class AttentionKernelTests
             Assert.True(Math.Abs(wb[k] - ob[k]) <= 1e-5, $"n {n}, second accumulator, column {k}: |diff| {Math.Abs(wb[k] - ob[k])}");
         }
     }
+
+    [Fact]
+    public void Strided_scores_add_to_what_is_there()
+    {
+        var rng = new Random(7);
+        const int w = 64, qStride = 80, rowStride = 96, nh = 6, nb = 7;
+        float[] q = new float[nh * qStride], rows = new float[nb * rowStride], sp = new float[nh * 8];
+        for (int i = 0; i < q.Length; i++) q[i] = rng.NextSingle() * 2 - 1;
+        for (int i = 0; i < rows.Length; i++) rows[i] = rng.NextSingle() * 2 - 1;
+        for (int i = 0; i < sp.Length; i++) sp[i] = rng.NextSingle();
+        float[] before = (float[])sp.Clone();
+        fixed (float* qp = q, rp = rows, s = sp)
+            Mla.Scores(qp, qStride, nh, rp, rowStride, nb, w, 0.5f, s, accumulate: true);
+        for (int h = 0; h < nh; h++)
+        {
+            for (int j = 0; j < 8; j++)
+            {
+                double want = before[h * 8 + j];
+                if (j < nb)
+                {
+                    double dot = 0;
+                    for (int k = 0; k < w; k++)
+                        dot += (double)q[h * qStride + k] * rows[j * rowStride + k];
+                    want += 0.5 * dot;
+                }
+                double diff = Math.Abs(want - sp[h * 8 + j]);
+                Assert.True(diff <= 1e-5, $"head {h}, position {j}: |diff| {diff}");
+            }
+        }
+    }
+
+    [Fact]
+    public void Softmax_tile_matches_the_scalar_online_softmax()
+    {
+        var rng = new Random(11);
+        const int rows = 6, n = 20;
+        // query 0 and 1 start empty, 2 and 3 have a running max that the tile exceeds or not, 4 has no valid position,
+        // 5 has scores far below its max (weights under e^-80 become exactly 0)
+        int[] valid = [8, 3, 8, 5, 0, 8];
+        float[] m = [float.NegativeInfinity, float.NegativeInfinity, 0.5f, 9f, 1f, 10f];
+        float[] l = [0, 0, 2.5f, 3f, 1.5f, 1f];
+        float[] s = new float[rows * 8], o = new float[rows * n];
+        for (int i = 0; i < s.Length; i++) s[i] = rng.NextSingle() * 4 - 2;
+        for (int j = 0; j < 8; j++) s[5 * 8 + j] = j < 4 ? -100f + j : 9.5f - j;
+        for (int i = 0; i < o.Length; i++) o[i] = rng.NextSingle();
+        float[] s0 = (float[])s.Clone(), m0 = (float[])m.Clone(), l0 = (float[])l.Clone(), o0 = (float[])o.Clone();
+        fixed (float* sp = s, mp = m, lp = l, op = o)
+        fixed (int* vp = valid)
+            Mla.SoftmaxTile(sp, rows, 8, vp, mp, lp, op, n, n);
+        for (int i = 0; i < rows; i++)
+        {
+            double mi = m0[i];
+            for (int j = 0; j < valid[i]; j++)
+                mi = Math.Max(mi, s0[i * 8 + j]);
+            double f = double.IsNegativeInfinity(m0[i]) || mi == m0[i] ? 1 : Math.Exp(m0[i] - mi);
+            double li = l0[i] * f;
+            for (int j = 0; j < 8; j++)
+            {
+                double e = j < valid[i] ? Math.Exp(s0[i * 8 + j] - mi) : 0;
+                if (e < Math.Exp(-80))
+                    e = 0;
+                li += e;
+                Assert.True(Math.Abs(e - s[i * 8 + j]) <= 1e-6 * Math.Max(1, e), $"query {i}, position {j}: weight {s[i * 8 + j]}, want {e}");
+            }
+            Assert.True(Math.Abs(mi - m[i]) <= 1e-6, $"query {i}: max {m[i]}, want {mi}");
+            Assert.True(Math.Abs(li - l[i]) <= 1e-5 * Math.Max(1, li), $"query {i}: sum {l[i]}, want {li}");
+            for (int k = 0; k < n; k++)
+            {
+                double want = valid[i] > 0 ? o0[i * n + k] * f : o0[i * n + k];
+                Assert.True(Math.Abs(want - o[i * n + k]) <= 1e-6, $"query {i}, accumulator {k}: {o[i * n + k]}, want {want}");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(CacheType.F32, 0, 1)]
+    [InlineData(CacheType.F32, 3, 300)]
+    [InlineData(CacheType.BF16, 0, 37)]
+    [InlineData(CacheType.BF16, 250, 530)]
+    [InlineData(CacheType.Int8, 17, 280)]
+    public void Range_attention_matches_a_double_softmax(CacheType type, int s0, int s1)
+    {
+        const int nh = 5, R = 48, Dr = 16, W = R + Dr;
+        var rng = new Random(s0 * 1000 + s1);
+        var cache = new LatentCache(W, type, R);
+        float[] row = new float[W];
+        for (int s = 0; s < s1; s++)
+        {
+            for (int i = 0; i < W; i++) row[i] = rng.NextSingle() * 4 - 2;
+            cache.Write(s, row);
+        }
+        float[] q = new float[nh * W];
+        for (int i = 0; i < q.Length; i++) q[i] = rng.NextSingle() * 2 - 1;
+        float[] m = new float[nh], l = new float[nh], o = new float[nh * R], rows = new float[8 * W], sp = new float[nh * 8];
+        const float scale = 0.3f;
+        fixed (float* qp = q, mp = m, lp = l, op = o, rp = rows, spp = sp)
+            Mla.AttendRange(qp, nh, R, Dr, cache, s0, s1, scale, mp, lp, op, rp, spp);
+        // the reference reads the same stored (rounded) values
+        float[] c = new float[(s1 - s0) * W];
+        for (int s = s0; s < s1; s++)
+            cache.Read(s, c.AsSpan((s - s0) * W, W));
+        double maxDiff = 0;
+        for (int h = 0; h < nh; h++)
+        {
+            double[] score = new double[s1 - s0];
+            for (int s = 0; s < s1 - s0; s++)
+            {
+                for (int k = 0; k < W; k++)
+                    score[s] += (double)q[h * W + k] * c[s * W + k];
+                score[s] *= scale;
+            }
+            double mx = score.Max(), sum = score.Sum(x => Math.Exp(x - mx));
+            for (int k = 0; k < R; k++)
+            {
+                double want = 0;
+                for (int s = 0; s < s1 - s0; s++)
+                    want += Math.Exp(score[s] - mx) / sum * c[s * W + k];
+                maxDiff = Math.Max(maxDiff, Math.Abs(want - o[h * R + k] / l[h]));
+            }
+        }
+        Assert.True(maxDiff <= 1e-5, $"{type} cache, positions [{s0}, {s1}): max |diff| {maxDiff}");
+    }
 }

@@ -7,6 +7,7 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using SharpSeek.Tensors;
 
 namespace SharpSeek.Model.Layers;
@@ -196,44 +197,45 @@ public sealed class Mla
     {
         int Nh = _c.NumAttentionHeads, Dr = _c.QkRopeHeadDim, R = _c.KvLoraRank, W = R + Dr;
         int s0 = chunk * _chunkLen, s1 = Math.Min(_pos + 1, s0 + _chunkLen);
-        Span<float> m = _partM.AsSpan(chunk * Nh, Nh), l = _partL.AsSpan(chunk * Nh, Nh);
-        Span<float> ob = _partO.AsSpan(chunk * Nh * R, Nh * R);
-        Span<float> rows = _rowScratch.AsSpan(chunk * Tile * W, Tile * W);
-        Span<float> score = _scoreScratch.AsSpan(chunk * Nh * Tile, Nh * Tile);
-        Span<float> e = stackalloc float[Tile], e2 = stackalloc float[Tile];
-        m.Fill(float.NegativeInfinity);
-        l.Clear();
-        ob.Clear();
-        fixed (float* rp = rows, qt = _qtAll, sp = score, op = ob)
+        fixed (float* qt = _qtAll, m = &_partM[chunk * Nh], l = &_partL[chunk * Nh], o = &_partO[chunk * Nh * R])
+        fixed (float* rows = &_rowScratch[chunk * Tile * W], sp = &_scoreScratch[chunk * Nh * Tile])
+            AttendRange(qt, Nh, R, Dr, _cache!, s0, s1, _scale, m, l, o, rows, sp);
+    }
+
+    /// <summary>
+    /// Absorbed attention of <paramref name="nh"/> query rows qt[h·(R+Dr) ..] over the cached positions [s0, s1), one
+    /// tile of 8 positions at a time: the tile's rows are converted to fp32 once (rows: 8·(R+Dr) scratch), scored for
+    /// every head (sp: nh·8 scratch), one online-softmax step for all heads, then every head's accumulator o[h·R ..]
+    /// gains Σ e·c. m, l, o start at −∞, 0, 0 and end unnormalized (o/l is the attention output of the range).
+    /// </summary>
+    public static unsafe void AttendRange(float* qt, int nh, int R, int Dr, LatentCache cache, int s0, int s1, float scale,
+                                          float* m, float* l, float* o, float* rows, float* sp)
+    {
+        int W = R + Dr;
+        new Span<float>(m, nh).Fill(float.NegativeInfinity);
+        new Span<float>(l, nh).Clear();
+        new Span<float>(o, nh * R).Clear();
+        for (int s = s0; s < s1; s += Tile)
         {
-            for (int s = s0; s < s1; s += Tile)
+            int nb = Math.Min(Tile, s1 - s);
+            // the next tile's rows come from memory while this one is computed (the tiles are too short for the
+            // hardware prefetcher to run far enough ahead on its own)
+            cache.Prefetch(s + 2 * Tile, Math.Min(Tile, s1 - s - 2 * Tile));
+            ReadOnlySpan<float> tile = cache.Rows(s, nb, new Span<float>(rows, Tile * W));
+            fixed (float* rp = tile)
             {
-                int nb = Math.Min(Tile, s1 - s);
-                for (int j = 0; j < nb; j++)
-                {
-                    Span<float> dst = rows.Slice(j * W, W);
-                    ReadOnlySpan<float> row = _cache!.Row(s + j, dst);
-                    if (!Unsafe.AreSame(ref MemoryMarshal.GetReference(row), ref MemoryMarshal.GetReference(dst)))
-                        row.CopyTo(dst);
-                }
-                // score[h, j] = (q̃^h · c_j + q_pe^h · k_pe_j) · scale
-                Scores(qt, Nh, rp, nb, W, _scale, sp);
+                // score[h, j] = (q̃^h · c_j + q_pe^h · k_pe_j) · scale, then e[h, j] = e^(score − m_h) in place
+                Scores(qt, nh, rp, nb, W, scale, sp);
+                SoftmaxTile(sp, nh, nb, null, m, l, o, R, R);
                 int h = 0;
                 if (nb == Tile)
                 {
                     // two heads per pass over the tile's rows: the row loads, which bound the accumulation, are shared
-                    for (; h + 2 <= Nh; h += 2)
-                    {
-                        SoftmaxStep(sp + h * Tile, nb, ref m[h], ref l[h], op + h * R, R, e);
-                        SoftmaxStep(sp + (h + 1) * Tile, nb, ref m[h + 1], ref l[h + 1], op + (h + 1) * R, R, e2);
-                        AccumulateRows2(op + h * R, op + (h + 1) * R, R, rp, W, e, e2);
-                    }
+                    for (; h + 2 <= nh; h += 2)
+                        AccumulateRows2(o + h * R, o + (h + 1) * R, R, rp, W, new ReadOnlySpan<float>(sp + h * Tile, Tile), new ReadOnlySpan<float>(sp + (h + 1) * Tile, Tile));
                 }
-                for (; h < Nh; h++)
-                {
-                    SoftmaxStep(sp + h * Tile, nb, ref m[h], ref l[h], op + h * R, R, e);
-                    AccumulateRows(op + h * R, R, rp, W, e, nb);
-                }
+                for (; h < nh; h++)
+                    AccumulateRows(o + h * R, R, rp, W, new ReadOnlySpan<float>(sp + h * Tile, Tile), nb);
             }
         }
     }
@@ -298,43 +300,87 @@ public sealed class Mla
             a03 = Vector512.FusedMultiplyAdd(x0, c, a03); a13 = Vector512.FusedMultiplyAdd(x1, c, a13);
             a23 = Vector512.FusedMultiplyAdd(x2, c, a23); a33 = Vector512.FusedMultiplyAdd(x3, c, a33);
         }
-        Put4(sp, Vector512.Sum(a00), Vector512.Sum(a01), Vector512.Sum(a02), Vector512.Sum(a03), scale, accumulate);
-        Put4(sp + Tile, Vector512.Sum(a10), Vector512.Sum(a11), Vector512.Sum(a12), Vector512.Sum(a13), scale, accumulate);
-        Put4(sp + 2 * Tile, Vector512.Sum(a20), Vector512.Sum(a21), Vector512.Sum(a22), Vector512.Sum(a23), scale, accumulate);
-        Put4(sp + 3 * Tile, Vector512.Sum(a30), Vector512.Sum(a31), Vector512.Sum(a32), Vector512.Sum(a33), scale, accumulate);
+        // the 16 horizontal sums in one tree (45 shuffles and adds instead of 16 separate reductions): element 4h + j of
+        // the result is Σ a_hj
+        Vector512<float> r = Reduce4x4(Reduce2(a00, a01), Reduce2(a02, a03), Reduce2(a10, a11), Reduce2(a12, a13),
+                                       Reduce2(a20, a21), Reduce2(a22, a23), Reduce2(a30, a31), Reduce2(a32, a33)) * scale;
+        if (accumulate)
+        {
+            r += Vector512.Create(Vector256.Create(Vector128.Load(sp), Vector128.Load(sp + Tile)),
+                                  Vector256.Create(Vector128.Load(sp + 2 * Tile), Vector128.Load(sp + 3 * Tile)));
+        }
+        r.GetLower().GetLower().Store(sp);
+        r.GetLower().GetUpper().Store(sp + Tile);
+        r.GetUpper().GetLower().Store(sp + 2 * Tile);
+        r.GetUpper().GetUpper().Store(sp + 3 * Tile);
     }
 
+    /// <summary>[a.L0 + a.L2, a.L1 + a.L3, b.L0 + b.L2, b.L1 + b.L3] (L: 128-bit lanes): halves two vectors' sums.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Put4(float* p, float a, float b, float c, float d, float scale, bool accumulate)
+    private static Vector512<float> Reduce2(Vector512<float> a, Vector512<float> b) =>
+        Avx512F.Shuffle4x128(a, b, 0b01_00_01_00) + Avx512F.Shuffle4x128(a, b, 0b11_10_11_10);
+
+    /// <summary>From the <see cref="Reduce2"/> pairs of a 4 x 4 block (p0 = (a00, a01), p1 = (a02, a03), p2 = (a10, a11), ...)
+    /// the 16 full sums, element 4h + j = Σ a_hj.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Reduce4x4(Vector512<float> p0, Vector512<float> p1, Vector512<float> p2, Vector512<float> p3,
+                                              Vector512<float> p4, Vector512<float> p5, Vector512<float> p6, Vector512<float> p7)
     {
-        Put(p, a * scale, accumulate);
-        Put(p + 1, b * scale, accumulate);
-        Put(p + 2, c * scale, accumulate);
-        Put(p + 3, d * scale, accumulate);
+        // 128-bit lane j of q_h: 4 partial sums of a_hj
+        Vector512<float> q0 = Avx512F.Shuffle4x128(p0, p1, 0b10_00_10_00) + Avx512F.Shuffle4x128(p0, p1, 0b11_01_11_01);
+        Vector512<float> q1 = Avx512F.Shuffle4x128(p2, p3, 0b10_00_10_00) + Avx512F.Shuffle4x128(p2, p3, 0b11_01_11_01);
+        Vector512<float> q2 = Avx512F.Shuffle4x128(p4, p5, 0b10_00_10_00) + Avx512F.Shuffle4x128(p4, p5, 0b11_01_11_01);
+        Vector512<float> q3 = Avx512F.Shuffle4x128(p6, p7, 0b10_00_10_00) + Avx512F.Shuffle4x128(p6, p7, 0b11_01_11_01);
+        // lane j of s0: [a0j (0+2), a1j (0+2), a0j (1+3), a1j (1+3)]; of s1: the same for heads 2, 3
+        Vector512<float> s0 = Avx512F.UnpackLow(q0, q1) + Avx512F.UnpackHigh(q0, q1);
+        Vector512<float> s1 = Avx512F.UnpackLow(q2, q3) + Avx512F.UnpackHigh(q2, q3);
+        // lane j: [a0j, a1j, a2j, a3j], element 4j + h; permuted to element 4h + j
+        Vector512<float> t = Avx512F.UnpackLow(s0.AsDouble(), s1.AsDouble()).AsSingle() + Avx512F.UnpackHigh(s0.AsDouble(), s1.AsDouble()).AsSingle();
+        return Avx512F.PermuteVar16x32(t, Vector512.Create(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
     }
 
     /// <summary>
-    /// One online-softmax step over a tile of <paramref name="count"/> scores of one query: the running max m grows to the
-    /// tile's (rescaling the accumulator o[0..n) and the running sum l by e^(m_old − m_new)), e[j] = e^(score_j − m) and
-    /// l += Σ e. The caller then adds Σ e[j]·v_j to o.
+    /// One online-softmax step for <paramref name="rows"/> queries over a tile of nb ≤ 8 positions. The scores
+    /// s[i·8 + j] of query i (j &lt; valid_i: valid[i] where given, else nb) become its weights e^(score − m_i), 0 past
+    /// valid_i; m_i grows to the tile's max (rescaling the accumulator o[i·oStride ..+n] and the running sum l_i by
+    /// e^(m_old − m_new)) and l_i gains Σ e. All exponentials of the tile are one vectorized call. The caller then adds
+    /// Σ_j e[i·8 + j]·v_j to each accumulator (a query with valid_i ≤ 0 is left as it was, its weights all 0).
     /// </summary>
-    private static unsafe void SoftmaxStep(float* scores, int count, ref float m, ref float l, float* o, int n, Span<float> e)
+    public static unsafe void SoftmaxTile(float* s, int rows, int nb, int* valid, float* m, float* l, float* o, int n, int oStride)
     {
-        float tmax = float.NegativeInfinity;
-        for (int j = 0; j < count; j++)
-            tmax = Math.Max(tmax, scores[j]);
-        if (tmax > m)
+        Vector256<float> ninf = Vector256.Create(float.NegativeInfinity);
+        Vector256<int> lane = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+        for (int i = 0; i < rows; i++)
         {
-            float f = MathF.Exp(m - tmax);
-            if (l != 0)
-                TensorPrimitives.Multiply(new ReadOnlySpan<float>(o, n), f, new Span<float>(o, n));
-            l *= f;
-            m = tmax;
+            int v = valid == null ? nb : Math.Min(nb, valid[i]);
+            float* si = s + i * Tile;
+            if (v <= 0)
+            {
+                ninf.Store(si);
+                continue;
+            }
+            // past the valid positions the score is −∞, so its weight is 0 and it does not move the max
+            Vector256<float> x = Vector256.ConditionalSelect(Vector256.LessThan(lane, Vector256.Create(v)).AsSingle(), Vector256.Load(si), ninf);
+            Vector256<float> mx = Vector256.Max(x, Vector256.Shuffle(x, Vector256.Create(1, 0, 3, 2, 5, 4, 7, 6)));
+            mx = Vector256.Max(mx, Vector256.Shuffle(mx, Vector256.Create(2, 3, 0, 1, 6, 7, 4, 5)));
+            float tmax = Math.Max(mx.GetElement(0), mx.GetElement(4));
+            if (tmax > m[i])
+            {
+                float f = MathF.Exp(m[i] - tmax);
+                if (l[i] != 0)
+                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(o + (long)i * oStride, n), f, new Span<float>(o + (long)i * oStride, n));
+                l[i] *= f;
+                m[i] = tmax;
+            }
+            // weights below e^-80 (1.8e-35, far under fp32 resolution next to the max's weight of 1) are made exactly 0:
+            // left as denormals they would cost a microcode assist in every multiply-add that reads them
+            x -= Vector256.Create(m[i]);
+            Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(-80f)), ninf, x).Store(si);
         }
-        float sum = 0;
-        for (int j = 0; j < count; j++)
-            sum += e[j] = MathF.Exp(scores[j] - m);
-        l += sum;
+        var e = new Span<float>(s, rows * Tile);
+        TensorPrimitives.Exp(e, e);
+        for (int i = 0; i < rows; i++)
+            l[i] += Vector256.Sum(Vector256.Load(s + i * Tile));
     }
 
     /// <summary><see cref="AccumulateRows"/> for two accumulators over the same full tile of 8 rows (weights ea, eb).</summary>
@@ -499,9 +545,8 @@ public sealed class Mla
         Span<float> qb = _naiveScratch[h].AsSpan(0, QueryBlock * Dqk);
         Span<float> ob = _naiveScratch[h].AsSpan(QueryBlock * Dqk, QueryBlock * Dv);
         Span<float> sp = _naiveScratch[h].AsSpan(QueryBlock * (Dqk + Dv), QueryBlock * Tile);
-        Span<float> m = stackalloc float[QueryBlock], l = stackalloc float[QueryBlock];
-        Span<int> n = stackalloc int[QueryBlock];
-        Span<float> e = stackalloc float[Tile];
+        float* m = stackalloc float[QueryBlock], l = stackalloc float[QueryBlock];
+        int* n = stackalloc int[QueryBlock], valid = stackalloc int[QueryBlock];
         fixed (float* kv = _kv, lat = _c2, q = qb, o = ob, s = sp)
         {
             for (int i0 = 0; i0 < _naiveCount; i0 += QueryBlock)
@@ -514,8 +559,8 @@ public sealed class Mla
                     nmax = Math.Max(nmax, n[i]);
                     _q.AsSpan((u * Nh + h) * Dqk, Dqk).CopyTo(qb.Slice(i * Dqk, Dqk));
                 }
-                m.Fill(float.NegativeInfinity);
-                l.Clear();
+                new Span<float>(m, QueryBlock).Fill(float.NegativeInfinity);
+                new Span<float>(l, QueryBlock).Clear();
                 ob.Clear();
                 for (int s0 = 0; s0 < nmax; s0 += Tile)
                 {
@@ -524,12 +569,13 @@ public sealed class Mla
                     Scores(q, Dqk, nq, kv + ((long)s0 * Nh + h) * W, Nh * W, nb, Dn, _scale, s, false);
                     Scores(q + Dn, Dqk, nq, lat + (long)s0 * (R + Dr) + R, R + Dr, nb, Dr, _scale, s, true);
                     for (int i = 0; i < nq; i++)
+                        valid[i] = n[i] - s0; // causal: positions < n[i]
+                    SoftmaxTile(s, nq, nb, valid, m, l, o, Dv, Dv);
+                    for (int i = 0; i < nq; i++)
                     {
-                        int valid = Math.Min(nb, n[i] - s0); // causal: positions < n[i]
-                        if (valid <= 0)
-                            continue;
-                        SoftmaxStep(s + i * Tile, valid, ref m[i], ref l[i], o + i * Dv, Dv, e);
-                        AccumulateRows(o + i * Dv, Dv, kv + ((long)s0 * Nh + h) * W + Dn, Nh * W, e, valid);
+                        // weights past a query's last position are 0, so its rows of the tile add nothing
+                        if (valid[i] > 0)
+                            AccumulateRows(o + i * Dv, Dv, kv + ((long)s0 * Nh + h) * W + Dn, Nh * W, new ReadOnlySpan<float>(s + i * Tile, Tile), nb);
                     }
                 }
                 for (int i = 0; i < nq; i++)
