@@ -53,13 +53,32 @@ public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
 
     public override void ReadRow(int row, Span<float> dst)
     {
+        if (dst.Length < Cols)
+            throw new ArgumentException($"ReadRow: destination has {dst.Length} values, the row {Cols}", nameof(dst));
         byte* p = RowPointer(row);
-        for (int b = 0; b < Cols / BlockValues; b++)
+        fixed (float* o = dst)
         {
-            float d = Half16.ToFloat(*(ushort*)(p + b * BlockBytes));
-            sbyte* q = (sbyte*)(p + b * BlockBytes + 2);
-            for (int i = 0; i < BlockValues; i++)
-                dst[b * BlockValues + i] = d * q[i];
+            for (int b = 0; b < Cols / BlockValues; b++)
+            {
+                float d = Half16.ToFloat(*(ushort*)(p + b * BlockBytes));
+                sbyte* q = (sbyte*)(p + b * BlockBytes + 2);
+                float* ob = o + b * BlockValues;
+                if (Vector256.IsHardwareAccelerated)
+                {
+                    // the rows of W_UK and W_UV are read this way on every decoded token (absorbed attention)
+                    (Vector256<short> h0, Vector256<short> h1) = Vector256.Widen(Vector256.Load(q));
+                    (Vector256<int> i0, Vector256<int> i1) = Vector256.Widen(h0);
+                    (Vector256<int> i2, Vector256<int> i3) = Vector256.Widen(h1);
+                    Vector256<float> dv = Vector256.Create(d);
+                    (Vector256.ConvertToSingle(i0) * dv).Store(ob);
+                    (Vector256.ConvertToSingle(i1) * dv).Store(ob + 8);
+                    (Vector256.ConvertToSingle(i2) * dv).Store(ob + 16);
+                    (Vector256.ConvertToSingle(i3) * dv).Store(ob + 24);
+                    continue;
+                }
+                for (int i = 0; i < BlockValues; i++)
+                    ob[i] = d * q[i];
+            }
         }
     }
 
@@ -326,24 +345,52 @@ public sealed unsafe class Q4KMatrix : BlockQuantMatrix
 
     public override void ReadRow(int row, Span<float> dst)
     {
+        if (dst.Length < Cols)
+            throw new ArgumentException($"ReadRow: destination has {dst.Length} values, the row {Cols}", nameof(dst));
         byte* p = RowPointer(row);
-        for (int b = 0; b < Cols / BlockValues; b++)
+        fixed (float* o = dst)
         {
-            byte* blk = p + b * BlockBytes;
-            float d = Half16.ToFloat(*(ushort*)blk), dmin = Half16.ToFloat(*(ushort*)(blk + 2));
-            byte* qs = blk + 16;
-            for (int c = 0; c < 4; c++)
+            for (int b = 0; b < Cols / BlockValues; b++)
             {
-                (int s0, int m0) = ScaleMin(2 * c, blk + 4);
-                (int s1, int m1) = ScaleMin(2 * c + 1, blk + 4);
-                float d0 = d * s0, n0 = dmin * m0, d1 = d * s1, n1 = dmin * m1;
-                for (int l = 0; l < 32; l++)
+                byte* blk = p + b * BlockBytes;
+                float d = Half16.ToFloat(*(ushort*)blk), dmin = Half16.ToFloat(*(ushort*)(blk + 2));
+                byte* qs = blk + 16;
+                for (int c = 0; c < 4; c++)
                 {
-                    dst[b * 256 + c * 64 + l] = d0 * (qs[c * 32 + l] & 0xF) - n0;
-                    dst[b * 256 + c * 64 + 32 + l] = d1 * (qs[c * 32 + l] >> 4) - n1;
+                    (int s0, int m0) = ScaleMin(2 * c, blk + 4);
+                    (int s1, int m1) = ScaleMin(2 * c + 1, blk + 4);
+                    float d0 = d * s0, n0 = dmin * m0, d1 = d * s1, n1 = dmin * m1;
+                    float* lo = o + b * 256 + c * 64, hi = lo + 32;
+                    if (Vector256.IsHardwareAccelerated)
+                    {
+                        // multiply then subtract, as the scalar definition rounds (no fused multiply-add)
+                        Vector256<byte> q = Vector256.Load(qs + c * 32);
+                        Dequant32(q & Vector256.Create((byte)0xF), d0, n0, lo);
+                        Dequant32(Vector256.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & Vector256.Create((byte)0xF), d1, n1, hi);
+                        continue;
+                    }
+                    for (int l = 0; l < 32; l++)
+                    {
+                        lo[l] = d0 * (qs[c * 32 + l] & 0xF) - n0;
+                        hi[l] = d1 * (qs[c * 32 + l] >> 4) - n1;
+                    }
                 }
             }
         }
+    }
+
+    /// <summary>dst[l] = d·v[l] − n for 32 small unsigned values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Dequant32(Vector256<byte> v, float d, float n, float* dst)
+    {
+        (Vector256<ushort> a, Vector256<ushort> b) = Vector256.Widen(v);
+        (Vector256<uint> a0, Vector256<uint> a1) = Vector256.Widen(a);
+        (Vector256<uint> b0, Vector256<uint> b1) = Vector256.Widen(b);
+        Vector256<float> dv = Vector256.Create(d), nv = Vector256.Create(n);
+        (Vector256.ConvertToSingle(a0.AsInt32()) * dv - nv).Store(dst);
+        (Vector256.ConvertToSingle(a1.AsInt32()) * dv - nv).Store(dst + 8);
+        (Vector256.ConvertToSingle(b0.AsInt32()) * dv - nv).Store(dst + 16);
+        (Vector256.ConvertToSingle(b1.AsInt32()) * dv - nv).Store(dst + 24);
     }
 
     public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount)

@@ -3,6 +3,8 @@
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace SharpSeek.Tensors;
 
@@ -252,6 +254,51 @@ public sealed unsafe class Bf16Matrix : WeightMatrix
     public override void ReadRow(int row, Span<float> dst) => Bf16.ToFloat(Row(row), dst);
 
     public override float DotRow(int row, ReadOnlySpan<float> x) => Dot.Bf16(Row(row), x.Slice(0, Cols));
+
+    /// <summary>
+    /// y += Σ_i x[i]·W[rowStart + i, :] four rows at a time: each 16 columns of y are loaded and stored once per four
+    /// rows, and the rows are widened in registers (decode runs this for W_UK of absorbed attention on every token).
+    /// </summary>
+    public override void MatVecTransposedAdd(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount)
+    {
+        CheckRows(rowStart, rowCount);
+        if (x.Length < rowCount || y.Length < Cols)
+            throw new ArgumentException("MatVecTransposedAdd: buffer too small");
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            fixed (float* yp = y)
+            {
+                for (; i + 4 <= rowCount; i += 4)
+                {
+                    ushort* r0 = _data + (long)(rowStart + i) * Cols, r1 = r0 + Cols, r2 = r1 + Cols, r3 = r2 + Cols;
+                    float s0 = x[i], s1 = x[i + 1], s2 = x[i + 2], s3 = x[i + 3];
+                    Vector512<float> x0 = Vector512.Create(s0), x1 = Vector512.Create(s1), x2 = Vector512.Create(s2), x3 = Vector512.Create(s3);
+                    int c = 0;
+                    for (; c + 16 <= Cols; c += 16)
+                    {
+                        Vector512<float> acc = Vector512.FusedMultiplyAdd(Widen16(r0 + c), x0, Vector512.Load(yp + c));
+                        acc = Vector512.FusedMultiplyAdd(Widen16(r1 + c), x1, acc);
+                        acc = Vector512.FusedMultiplyAdd(Widen16(r2 + c), x2, acc);
+                        Vector512.FusedMultiplyAdd(Widen16(r3 + c), x3, acc).Store(yp + c);
+                    }
+                    for (; c < Cols; c++)
+                    {
+                        float acc = MathF.FusedMultiplyAdd(Bf16.ToFloat(r0[c]), s0, yp[c]);
+                        acc = MathF.FusedMultiplyAdd(Bf16.ToFloat(r1[c]), s1, acc);
+                        acc = MathF.FusedMultiplyAdd(Bf16.ToFloat(r2[c]), s2, acc);
+                        yp[c] = MathF.FusedMultiplyAdd(Bf16.ToFloat(r3[c]), s3, acc);
+                    }
+                }
+            }
+        }
+        if (i < rowCount)
+            base.MatVecTransposedAdd(x.Slice(i), y, rowStart + i, rowCount - i);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Widen16(ushort* p) =>
+        Vector512.ShiftLeft(Avx512F.ConvertToVector512UInt32(Vector256.Load(p)), 16).AsSingle();
 
     internal object? Owner => _owner;
 }

@@ -349,6 +349,69 @@ public sealed unsafe class KernelTests
         owners.ForEach(o => o.Dispose());
     }
 
+    [Theory]
+    [InlineData(0, 9, 40)]
+    [InlineData(3, 12, 512)]
+    [InlineData(1, 7, 17)]
+    public unsafe void Bf16_transposed_product_matches_double(int rowStart, int rowCount, int cols)
+    {
+        int rows = rowStart + rowCount + 2;
+        float[] w = Random(rows * cols, cols + rowCount);
+        ushort[] bits = new ushort[w.Length];
+        Bf16.FromFloat(w, bits);
+        float[] x = Random(rowCount, 3), y = Random(cols, 4);
+        double[] want = new double[cols];
+        for (int c = 0; c < cols; c++)
+        {
+            want[c] = y[c];
+            for (int i = 0; i < rowCount; i++)
+                want[c] += (double)x[i] * Bf16.ToFloat(bits[(rowStart + i) * cols + c]);
+        }
+        fixed (ushort* p = bits)
+            new Bf16Matrix(p, rows, cols, null).MatVecTransposedAdd(x, y, rowStart, rowCount);
+        double diff = 0;
+        for (int c = 0; c < cols; c++)
+            diff = Math.Max(diff, Math.Abs(want[c] - y[c]));
+        Assert.True(diff <= 1e-5, $"rows [{rowStart}, {rowStart + rowCount}) x {cols}: max |diff| {diff}");
+    }
+
+    [Fact]
+    public unsafe void Dequantized_rows_equal_the_block_definitions()
+    {
+        const int rows = 3, cols = 512;
+        float[] w = Random(rows * cols, 21);
+        for (int i = 0; i < w.Length; i += 7)
+            w[i] *= 40; // outliers: scales and mins far apart within a super-block
+        var owners = new List<IDisposable>();
+        var q8 = Q8_0Matrix.Quantize(F32(w, rows, cols), owners);
+        var q4 = Q4KMatrix.Quantize(F32(w, rows, cols), owners);
+        float[] got = new float[cols];
+        for (int r = 0; r < rows; r++)
+        {
+            q8.ReadRow(r, got);
+            byte* p = q8.RowPointer(r);
+            for (int i = 0; i < cols; i++)
+            {
+                byte* blk = p + i / 32 * Q8_0Matrix.BlockBytes;
+                float want = Half16.ToFloat(*(ushort*)blk) * ((sbyte*)(blk + 2))[i % 32];
+                Assert.True(want == got[i], $"Q8_0 row {r}, value {i}: {got[i]}, want {want}");
+            }
+            q4.ReadRow(r, got);
+            p = q4.RowPointer(r);
+            for (int i = 0; i < cols; i++)
+            {
+                byte* blk = p + i / 256 * Q4KMatrix.BlockBytes;
+                int c = i % 256 / 64, l = i % 32, sub = i % 256 / 32; // sub-block 2c: low nibbles, 2c + 1: high
+                (int sc, int mn) = Q4KMatrix.ScaleMin(sub, blk + 4);
+                int nib = sub % 2 == 0 ? blk[16 + c * 32 + l] & 0xF : blk[16 + c * 32 + l] >> 4;
+                float want = Half16.ToFloat(*(ushort*)blk) * sc * nib - Half16.ToFloat(*(ushort*)(blk + 2)) * mn;
+                Assert.True(want == got[i], $"Q4_K row {r}, value {i}: {got[i]}, want {want}");
+            }
+        }
+        Assert.Throws<ArgumentException>(() => q8.ReadRow(0, new float[cols - 1]));
+        owners.ForEach(o => o.Dispose());
+    }
+
     [Fact]
     public void Row_kernels_match_definitions()
     {
