@@ -226,4 +226,34 @@ public sealed unsafe class AttentionKernelTests
         }
         Assert.True(maxDiff <= 1e-5, $"{type} cache, positions [{s0}, {s1}): max |diff| {maxDiff}");
     }
+
+    [Theory]
+    [InlineData(32, 8)]
+    [InlineData(64, 3)]
+    [InlineData(512, 8)]
+    public void Eight_head_accumulation_matches_double(int R, int nb)
+    {
+        var rng = new Random(R + nb);
+        int stride = R + 64;
+        float[] rows = new float[nb * stride], e = new float[8 * 8], o = new float[8 * R];
+        for (int i = 0; i < rows.Length; i++) rows[i] = rng.NextSingle() * 2 - 1;
+        for (int i = 0; i < e.Length; i++) e[i] = rng.NextSingle();
+        for (int i = 0; i < o.Length; i++) o[i] = rng.NextSingle();
+        double[] want = new double[o.Length];
+        for (int h = 0; h < 8; h++)
+        {
+            for (int k = 0; k < R; k++)
+            {
+                want[h * R + k] = o[h * R + k];
+                for (int j = 0; j < nb; j++)
+                    want[h * R + k] += (double)e[h * 8 + j] * rows[j * stride + k];
+            }
+        }
+        fixed (float* op = o, rp = rows, ep = e)
+            Mla.AccumulateHeads8(op, R, rp, stride, ep, nb);
+        double diff = 0;
+        for (int i = 0; i < o.Length; i++)
+            diff = Math.Max(diff, Math.Abs(want[i] - o[i]));
+        Assert.True(diff <= 1e-5, $"R {R}, {nb} rows: max |diff| {diff}");
+    }
 }

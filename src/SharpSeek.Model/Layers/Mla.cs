@@ -228,6 +228,11 @@ public sealed class Mla
                 Scores(qt, nh, rp, nb, W, scale, sp);
                 SoftmaxTile(sp, nh, nb, null, m, l, o, R, R);
                 int h = 0;
+                if (Vector512.IsHardwareAccelerated && R % 32 == 0)
+                {
+                    for (; h + 8 <= nh; h += 8)
+                        AccumulateHeads8(o + h * R, R, rp, W, sp + h * Tile, nb);
+                }
                 if (nb == Tile)
                 {
                     // two heads per pass over the tile's rows: the row loads, which bound the accumulation, are shared
@@ -381,6 +386,48 @@ public sealed class Mla
         TensorPrimitives.Exp(e, e);
         for (int i = 0; i < rows; i++)
             l[i] += Vector256.Sum(Vector256.Load(s + i * Tile));
+    }
+
+    /// <summary>
+    /// o[h·R + k] += Σ_j e[h·8 + j]·rows[j·stride + k] for 8 heads (h &lt; 8), nb ≤ 8 rows and k &lt; R (a multiple of 32):
+    /// 32 columns of all 8 accumulators stay in registers across the tile's rows, so each row is loaded once for every
+    /// head and each accumulator once per tile (vs once per pair of heads for <see cref="AccumulateRows2"/>).
+    /// </summary>
+    public static unsafe void AccumulateHeads8(float* o, int R, float* rows, int stride, float* e, int nb)
+    {
+        for (int k = 0; k + 32 <= R; k += 32)
+        {
+            float* o0 = o + k, o1 = o0 + R, o2 = o1 + R, o3 = o2 + R, o4 = o3 + R, o5 = o4 + R, o6 = o5 + R, o7 = o6 + R;
+            Vector512<float> a00 = Vector512.Load(o0), a01 = Vector512.Load(o0 + 16), a10 = Vector512.Load(o1), a11 = Vector512.Load(o1 + 16);
+            Vector512<float> a20 = Vector512.Load(o2), a21 = Vector512.Load(o2 + 16), a30 = Vector512.Load(o3), a31 = Vector512.Load(o3 + 16);
+            Vector512<float> a40 = Vector512.Load(o4), a41 = Vector512.Load(o4 + 16), a50 = Vector512.Load(o5), a51 = Vector512.Load(o5 + 16);
+            Vector512<float> a60 = Vector512.Load(o6), a61 = Vector512.Load(o6 + 16), a70 = Vector512.Load(o7), a71 = Vector512.Load(o7 + 16);
+            for (int j = 0; j < nb; j++)
+            {
+                float* r = rows + (long)j * stride + k, ej = e + j;
+                Vector512<float> x0 = Vector512.Load(r), x1 = Vector512.Load(r + 16);
+                Vector512<float> w = Vector512.Create(ej[0]);
+                a00 = Vector512.FusedMultiplyAdd(w, x0, a00); a01 = Vector512.FusedMultiplyAdd(w, x1, a01);
+                w = Vector512.Create(ej[Tile]);
+                a10 = Vector512.FusedMultiplyAdd(w, x0, a10); a11 = Vector512.FusedMultiplyAdd(w, x1, a11);
+                w = Vector512.Create(ej[2 * Tile]);
+                a20 = Vector512.FusedMultiplyAdd(w, x0, a20); a21 = Vector512.FusedMultiplyAdd(w, x1, a21);
+                w = Vector512.Create(ej[3 * Tile]);
+                a30 = Vector512.FusedMultiplyAdd(w, x0, a30); a31 = Vector512.FusedMultiplyAdd(w, x1, a31);
+                w = Vector512.Create(ej[4 * Tile]);
+                a40 = Vector512.FusedMultiplyAdd(w, x0, a40); a41 = Vector512.FusedMultiplyAdd(w, x1, a41);
+                w = Vector512.Create(ej[5 * Tile]);
+                a50 = Vector512.FusedMultiplyAdd(w, x0, a50); a51 = Vector512.FusedMultiplyAdd(w, x1, a51);
+                w = Vector512.Create(ej[6 * Tile]);
+                a60 = Vector512.FusedMultiplyAdd(w, x0, a60); a61 = Vector512.FusedMultiplyAdd(w, x1, a61);
+                w = Vector512.Create(ej[7 * Tile]);
+                a70 = Vector512.FusedMultiplyAdd(w, x0, a70); a71 = Vector512.FusedMultiplyAdd(w, x1, a71);
+            }
+            a00.Store(o0); a01.Store(o0 + 16); a10.Store(o1); a11.Store(o1 + 16);
+            a20.Store(o2); a21.Store(o2 + 16); a30.Store(o3); a31.Store(o3 + 16);
+            a40.Store(o4); a41.Store(o4 + 16); a50.Store(o5); a51.Store(o5 + 16);
+            a60.Store(o6); a61.Store(o6 + 16); a70.Store(o7); a71.Store(o7 + 16);
+        }
     }
 
     /// <summary><see cref="AccumulateRows"/> for two accumulators over the same full tile of 8 rows (weights ea, eb).</summary>
