@@ -91,6 +91,14 @@ public static class ModelBench
             return (promptLen / prefillS, gen / decodeS, ttftMs, cache.Bytes);
         }
 
+        // the read bandwidth is measured before the runs and after them, the higher kept: on a shared host it drifts
+        // within minutes, and a low reading would overstate the roofline fraction
+        double bwBefore = 0;
+        if (!o.SkipRoofline)
+        {
+            log?.Invoke("measuring read bandwidth");
+            bwBefore = Roofline.ReadBandwidth(model.Backend.Workers);
+        }
         // the warm-up gets prefill and decode JIT-compiled; it needs no long prompt (an 8K one took minutes)
         log?.Invoke("warm-up");
         RunOnce(Math.Min(P, 512), Math.Min(G, 8));
@@ -111,7 +119,7 @@ public static class ModelBench
         if (!o.SkipRoofline)
         {
             log?.Invoke("measuring read bandwidth and arithmetic peak");
-            bw = Roofline.ReadBandwidth(threads);
+            bw = Math.Max(bwBefore, Roofline.ReadBandwidth(threads));
             peak = intFormat ? Roofline.Int8Peak(threads) : Roofline.FmaPeak(threads);
         }
         double matmul = 0;

@@ -16,9 +16,18 @@ public sealed class FormatTests(ITestOutputHelper output)
         select new object[] { f[0], d };
 
     /// <summary>Mean over rows of KL(softmax(want) ‖ softmax(got)).</summary>
-    internal static double MeanKl(float[] want, float[] got, int V)
+    internal static double MeanKl(float[] want, float[] got, int V) => RowKl(want, got, V).Average();
+
+    /// <summary>Median over rows of KL(softmax(want) ‖ softmax(got)).</summary>
+    internal static double MedianKl(float[] want, float[] got, int V)
     {
-        double total = 0;
+        double[] kl = RowKl(want, got, V).Order().ToArray();
+        return kl.Length % 2 == 1 ? kl[kl.Length / 2] : (kl[kl.Length / 2 - 1] + kl[kl.Length / 2]) / 2;
+    }
+
+    /// <summary>KL(softmax(want) ‖ softmax(got)) of each row.</summary>
+    internal static IEnumerable<double> RowKl(float[] want, float[] got, int V)
+    {
         int rows = want.Length / V;
         for (int r = 0; r < rows; r++)
         {
@@ -35,9 +44,8 @@ public sealed class FormatTests(ITestOutputHelper output)
                 double lw = want[r * V + i] - mw - Math.Log(zw), lg = got[r * V + i] - mg - Math.Log(zg);
                 kl += Math.Exp(lw) * (lw - lg);
             }
-            total += kl;
+            yield return kl;
         }
-        return total / rows;
     }
 
     [Theory]
@@ -51,24 +59,31 @@ public sealed class FormatTests(ITestOutputHelper output)
         int V = w.Config.VocabSize;
         float[] want = r.ReadFloats("logits", ids.Length, V);
         float[] got = new Transformer(w).Logits(ids);
-        double max = Numerics.MaxAbsDiff(want, got), kl = MeanKl(want, got, V);
-        output.WriteLine($"{name} {dtype}: max |dlogit| {max:E2}, mean KL {kl:E2}");
+        double max = Numerics.MaxAbsDiff(want, got), kl = MeanKl(want, got, V), median = MedianKl(want, got, V);
+        output.WriteLine($"{name} {dtype}: max |dlogit| {max:E2}, mean KL {kl:E2}, median KL {median:E2}");
         // fp32 is exact math (1e-3, as the fixtures promise). Any other format changes the weights themselves, and in
         // these random tiny models a small change can flip a near-tie routing decision, which moves a few logits a
-        // lot: so the bound is on the mean KL divergence of the next-token distribution, and max |dlogit| is reported.
-        // bf16 of a bf16 checkpoint is exact. Bounds: bf16 rounds each weight by ≤ 2^-9 relative, Q8_0 by ≤ 1/254 of
-        // its block's max (plus int8 activations), e4m3 by ≤ 2^-4, Q4_K by ≤ 1/30 of a 32-value sub-block's range.
+        // lot: so the bounds are on the KL divergence of the next-token distribution, and max |dlogit| is reported.
+        // bf16 of a bf16 checkpoint is exact. Error per weight: bf16 ≤ 2^-9 relative, Q8_0 ≤ 1/254 of its block's max
+        // (activations int16 per token), e4m3 ≤ 2^-4, Q4_K ≤ 1/30 of a 32-value sub-block's range (Q4_K falls back to
+        // Q8_0 for rows shorter than its 256-value super-block, as on most fixtures).
         bool storedBf16;
         using (var ck = Checkpoint.Open(dir))
             storedBf16 = ck.Info(TensorNames.Wo(0)).DType == SharpSeek.Formats.DType.BF16;
-        (double maxTol, double klTol) = dtype switch
+        // The mean KL is dominated by the few tokens whose routing flipped (per-token KL 0.1-1 against ~1e-4 for the
+        // rest, on v3-yarn-bf16 whose 2 groups pick 1: a flip swaps half the experts), so each format has a tight bound
+        // on the median (the quantization error itself) and a loose one on the mean (flips allowed, a broken kernel not).
+        (double maxTol, double meanTol, double medianTol) = dtype switch
         {
-            WeightFormat.F32 => (1e-3, 1e-8),
-            WeightFormat.BF16 when storedBf16 => (1e-3, 1e-8),
-            WeightFormat.BF16 => (double.PositiveInfinity, 1e-3),
-            WeightFormat.Q8_0 => (double.PositiveInfinity, 2e-2),
-            _ => (double.PositiveInfinity, 5e-2),
+            WeightFormat.F32 => (1e-3, 1e-8, 1e-8),
+            WeightFormat.BF16 when storedBf16 => (1e-3, 1e-8, 1e-8),
+            WeightFormat.BF16 => (double.PositiveInfinity, 1e-3, 1e-4),
+            WeightFormat.Q8_0 => (double.PositiveInfinity, 5e-2, 2e-3),
+            _ => (double.PositiveInfinity, 1e-1, 2e-2),
         };
+        Assert.True(max <= maxTol, $"{name} {dtype}: max |dlogit| {max:E2} > {maxTol:E2}");
+        Assert.True(median <= medianTol, $"{name} {dtype}: median KL {median:E2} > {medianTol:E2} (mean {kl:E2}, max |dlogit| {max:E2})");
+        Assert.True(kl <= meanTol, $"{name} {dtype}: mean KL {kl:E2} > {meanTol:E2} (median {median:E2}, max |dlogit| {max:E2})");
         if (dtype == WeightFormat.F32)
         {
             int[] prompt = r.ReadInt64("generate_prompt").Select(v => (int)v).ToArray();
