@@ -3,6 +3,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace SharpSeek.Tensors;
 
@@ -32,6 +33,16 @@ public static class Bf16
         ref ushort s = ref MemoryMarshal.GetReference(src);
         ref float d = ref MemoryMarshal.GetReference(dst);
         nuint n = (nuint)src.Length, i = 0;
+        if (Avx512F.IsSupported)
+        {
+            // vpmovzxwd from memory then a shift: half the instructions of the 256-bit widening below
+            for (; i + 32 <= n; i += 32)
+            {
+                ref ushort si = ref Unsafe.Add(ref s, i);
+                Vector512.ShiftLeft(Avx512F.ConvertToVector512UInt32(Vector256.LoadUnsafe(ref si)), 16).AsSingle().StoreUnsafe(ref d, i);
+                Vector512.ShiftLeft(Avx512F.ConvertToVector512UInt32(Vector256.LoadUnsafe(ref si, 16)), 16).AsSingle().StoreUnsafe(ref d, i + 16);
+            }
+        }
         if (Vector256.IsHardwareAccelerated)
         {
             for (; i + 16 <= n; i += 16)
