@@ -46,6 +46,16 @@ public sealed record BenchResult
     /// <summary>MatmulGflops / PeakGflops.</summary>
     public required double MatmulPeakFraction { get; init; }
     public required long KvCacheBytes { get; init; }
+    /// <summary>
+    /// Bytes per second the decode matrix-vector products stream when run alone, back to back through the backend
+    /// (the matrices one token reads, WeightBytesPerToken of them): what the kernels and threads reach on this machine
+    /// without the rest of a decode step. 0 when skipped.
+    /// </summary>
+    public double DecodeMatvecBytesPerS { get; init; }
+    /// <summary>DecodeMatvecBytesPerS / ReadBandwidthBytesPerS: the kernels' own share of the roofline.</summary>
+    public double DecodeMatvecFraction { get; init; }
+    /// <summary>The share of a decode step spent outside those products: 1 − (their time alone per token) × decode tok/s.</summary>
+    public double DecodeOtherFraction { get; init; }
     public required double[] DecodeTokensPerSRuns { get; init; }
     public required double[] PrefillTokensPerSRuns { get; init; }
 }
@@ -105,13 +115,16 @@ public static class ModelBench
         var prefills = new double[o.Runs];
         var decodes = new double[o.Runs];
         var ttfts = new double[o.Runs];
-        long kvBytes = 0;
+        long kvBytes = 0, peakRss = 0;
         for (int r = 0; r < o.Runs; r++)
         {
             (prefills[r], decodes[r], ttfts[r], kvBytes) = RunOnce(P, G);
+            // resident memory sampled after each run, when the weights touched and the cache are at their largest
+            // (the process's own peak would count the bench's 1 GiB bandwidth buffer)
+            using (var self = Process.GetCurrentProcess())
+                peakRss = Math.Max(peakRss, self.WorkingSet64);
             log?.Invoke($"run {r + 1}: prefill {prefills[r]:0.0} tok/s, decode {decodes[r]:0.00} tok/s");
         }
-        long peakRss = Process.GetCurrentProcess().PeakWorkingSet64;
         long bytesPerToken = DecodeWeightBytes(model.Weights);
         int threads = model.Backend.Workers;
         double bw = 0, peak = 0;
@@ -122,11 +135,13 @@ public static class ModelBench
             bw = Math.Max(bwBefore, Roofline.ReadBandwidth(threads));
             peak = intFormat ? Roofline.Int8Peak(threads) : Roofline.FmaPeak(threads);
         }
-        double matmul = 0;
+        double matmul = 0, stream = 0;
         if (!o.SkipRoofline)
         {
             log?.Invoke("measuring the prefill matrix products");
             matmul = MatmulRate(model, P);
+            log?.Invoke("measuring the decode matrix-vector products alone");
+            stream = DecodeMatvecRate(model);
         }
         double prefillTps = Median(prefills), decodeTps = Median(decodes);
         double prefillFlops = PrefillFlops(c, P) * prefillTps / P;
@@ -150,6 +165,9 @@ public static class ModelBench
             MatmulGflops = matmul / 1e9,
             MatmulPeakFraction = peak > 0 ? matmul / peak : 0,
             KvCacheBytes = kvBytes,
+            DecodeMatvecBytesPerS = stream,
+            DecodeMatvecFraction = bw > 0 ? stream / bw : 0,
+            DecodeOtherFraction = stream > 0 ? 1 - bytesPerToken / stream * decodeTps : 0,
             DecodeTokensPerSRuns = decodes,
             PrefillTokensPerSRuns = prefills,
         };
@@ -199,6 +217,60 @@ public static class ModelBench
             seconds += sw.Elapsed.TotalSeconds / reps * count;
         }
         return flops / seconds;
+    }
+
+    /// <summary>
+    /// Bytes per second of the matrix-vector products of one decoded token run alone, back to back, in model order
+    /// (per layer the attention projections, then the dense MLP or the router, the shared experts and K routed
+    /// experts, a different K each layer so that they come from memory; then the head), each through the backend's
+    /// row-parallel product. Best of several passes; every pass reads more than the caches hold for the benchmark model.
+    /// </summary>
+    public static double DecodeMatvecRate(Transformer model)
+    {
+        ModelWeights w = model.Weights;
+        var mats = new List<WeightMatrix>();
+        int layer = 0;
+        foreach (LayerWeights l in w.Layers)
+        {
+            AttentionWeights a = l.Attn;
+            foreach (WeightMatrix? m in new[] { a.Wq, a.WqA, a.WqB, a.WkvA, a.WkvB, a.Wo })
+            {
+                if (m is not null)
+                    mats.Add(m);
+            }
+            if (l.Dense is { } d)
+                mats.AddRange([d.W1, d.W3, d.W2]);
+            if (l.Moe is { } moe)
+            {
+                mats.Add(moe.Gate);
+                if (moe.Shared is { } sh)
+                    mats.AddRange([sh.W1, sh.W3, sh.W2]);
+                int k = model.Config.NumExpertsPerTok, E = moe.Experts.Length;
+                for (int i = 0; i < k; i++)
+                {
+                    MlpWeights e = moe.Experts[(layer * k + i) % E];
+                    mats.AddRange([e.W1, e.W3, e.W2]);
+                }
+            }
+            layer++;
+        }
+        mats.Add(w.LmHead);
+        long bytes = mats.Sum(m => m.ByteSize);
+        int maxCols = mats.Max(m => m.Cols), maxRows = mats.Max(m => m.Rows);
+        var rng = new Random(11);
+        float[] x = new float[maxCols], y = new float[maxRows];
+        for (int i = 0; i < x.Length; i++)
+            x[i] = (float)(rng.NextDouble() * 2 - 1);
+        double best = double.MaxValue;
+        for (int pass = 0; pass < 6; pass++)
+        {
+            var sw = Stopwatch.StartNew();
+            foreach (WeightMatrix m in mats)
+                model.Backend.MatMul(m, x.AsSpan(0, m.Cols), 1, y.AsSpan(0, m.Rows));
+            if (pass > 0) // the first pass compiles and faults pages in
+                best = Math.Min(best, sw.Elapsed.TotalSeconds);
+        }
+        return bytes / best;
     }
 
     /// <summary>Bytes of weights one decoded token reads: every dense matrix, K routed experts per MoE layer, the head, one embedding row.</summary>

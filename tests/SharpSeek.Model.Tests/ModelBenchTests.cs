@@ -34,7 +34,11 @@ public sealed class ModelBenchTests
         Assert.True(r.DecodeTokensPerS > 0 && double.IsFinite(r.DecodeTokensPerS), $"decode {r.DecodeTokensPerS}");
         Assert.True(r.PrefillGflops > 0);
 
+        Assert.True(r.PeakRssBytes > 0, "resident memory sampled after the run");
+
         double matmul = ModelBench.MatmulRate(model, 8);
         Assert.True(matmul > 1e6 && double.IsFinite(matmul), $"matmul rate {matmul}");
+        double stream = ModelBench.DecodeMatvecRate(model);
+        Assert.True(stream > 1e6 && double.IsFinite(stream), $"decode matrix-vector stream {stream} B/s");
     }
 }
