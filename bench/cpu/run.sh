@@ -20,7 +20,7 @@ for dt in bf16 q8_0 q4_k; do
   run "$dt-t1" --dtype "$dt" --threads 1 --prompt-tokens 512 --gen-tokens 64 --runs 2
 done
 run "q8_0-ctx256" --dtype q8_0 --threads 2 --prompt-tokens 256 --gen-tokens 32 --runs 2
-run "q8_0-ctx8192" --dtype q8_0 --threads 2 --prompt-tokens 8192 --gen-tokens 32 --runs 1 --prefill-chunk 512
+run "q8_0-ctx8192" --dtype q8_0 --threads 2 --prompt-tokens 8192 --gen-tokens 32 --runs 1 --prefill-chunk 512 --compare-context 256
 python3 - "$tmp" "$out" "$model" <<'PY'
 import json, os, sys, platform, subprocess
 tmp, out, model = sys.argv[1:4]
@@ -34,15 +34,18 @@ L = ["# CPU inference benchmark", "",
      "Decode roofline fraction = decode tok/s x weight bytes read per token / read bandwidth measured in the same process;",
      "prefill fraction = useful prefill FLOPs per second / the arithmetic peak measured in the same process",
      "(fp32 FMA for bf16, the int8 maddubs+maddwd sequence for Q8_0/Q4_K); matmul = the prefill matrix products alone",
-     "(one middle layer's attention projections and MLPs at the prompt's token count, a routed expert at its share P*k/E).", "",
-     "| dtype | threads | prefill tok/s | decode tok/s | weight MB/token | read GB/s | roofline | prefill GFLOP/s | matmul GFLOP/s | peak G/s | prefill/peak | matmul/peak | TTFT ms | peak RSS MB |",
-     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+     "(one middle layer's attention projections and MLPs at the prompt's token count, a routed expert at its share P*k/E);",
+     "matvec = one decoded token's matrix-vector products run alone, back to back (GB/s, and as a share of the read bandwidth);",
+     "other = the share of a decode step spent outside them. Analysis by hand: `cpu-inference-notes.md`.", "",
+     "| dtype | threads | prefill tok/s | decode tok/s | weight MB/token | read GB/s | roofline | matvec GB/s | matvec/read | other | prefill GFLOP/s | matmul GFLOP/s | peak G/s | prefill/peak | matmul/peak | TTFT ms | peak RSS MB |",
+     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 for dt in ["bf16", "q8_0", "q4_k"]:
     for t in [1, 2]:
         x = r.get(f"{dt}-t{t}")
         if not x: continue
         L.append(f"| {dt} | {t} | {x['prefill_tokens_per_s']:.1f} | {x['decode_tokens_per_s']:.2f} | {x['weight_bytes_per_token']/1e6:.0f} | "
-                 f"{x['read_bandwidth_bytes_per_s']/1e9:.1f} | {x['roofline_fraction']:.0%} | {x['prefill_gflops']:.1f} | {x['matmul_gflops']:.1f} | {x['peak_gflops']:.0f} | "
+                 f"{x['read_bandwidth_bytes_per_s']/1e9:.1f} | {x['roofline_fraction']:.0%} | {x['decode_matvec_bytes_per_s']/1e9:.1f} | "
+                 f"{x['decode_matvec_fraction']:.0%} | {x['decode_other_fraction']:.0%} | {x['prefill_gflops']:.1f} | {x['matmul_gflops']:.1f} | {x['peak_gflops']:.0f} | "
                  f"{x['prefill_peak_fraction']:.0%} | {x['matmul_peak_fraction']:.0%} | {x['ttft_ms']:.0f} | {x['peak_rss_bytes']/1e6:.0f} |")
 L += ["", "Scaling from 1 to 2 threads:", ""]
 for dt in ["bf16", "q8_0", "q4_k"]:
@@ -55,7 +58,10 @@ a, b = r.get("q8_0-ctx256"), r.get("q8_0-ctx8192")
 if a and b:
     L += ["", "Long context (Q8_0, 2 threads, bf16 latent cache):", "",
           f"- decode at 256 cached tokens: {a['decode_tokens_per_s']:.2f} tok/s; at 8192: {b['decode_tokens_per_s']:.2f} tok/s; "
-          f"time per token ratio {a['decode_tokens_per_s']/b['decode_tokens_per_s']:.2f}x",
+          f"time per token ratio {a['decode_tokens_per_s']/b['decode_tokens_per_s']:.2f}x (two processes, minutes apart)",
+          f"- the same in one process, 6 alternating rounds of 8 tokens at 256 and at 8,224+ cached tokens (medians): "
+          f"{b['decode_tokens_per_s_short_context']:.2f} vs {b['decode_tokens_per_s_long_context']:.2f} tok/s, "
+          f"time per token ratio {b['long_context_time_ratio']:.2f}x",
           f"- latent cache after 8192 + 32 tokens: {b['kv_cache_bytes']:,} bytes = (512 + 64) x 2 bytes x 12 layers x 8224 tokens = {576*2*12*8224:,}"]
 open(out, "w").write("\n".join(L) + "\n")
 print("\n".join(L))

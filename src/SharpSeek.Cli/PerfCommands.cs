@@ -45,9 +45,10 @@ internal static class PerfCommands
         var runs = new Option<int>("--runs") { DefaultValueFactory = _ => 3 };
         var cache = new Option<string>("--cache-type") { Description = "Latent cache element type: bf16 or f32", DefaultValueFactory = _ => "bf16" };
         var chunk = new Option<int>("--prefill-chunk") { Description = "Tokens per prefill call (0 = all)" };
+        var compare = new Option<int>("--compare-context") { Description = "Also decode at this context length, alternating with the prompt's, in the same process (long-context ratio)" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
         var cmd = new Command("bench", "Prefill/decode throughput, weight bytes per token and the measured rooflines")
-        { model, dtype, prompt, gen, threads, runs, cache, chunk, json };
+        { model, dtype, prompt, gen, threads, runs, cache, chunk, compare, json };
         cmd.SetAction(pr => CliErrors.Run(() =>
         {
             int t = pr.GetValue(threads);
@@ -63,6 +64,7 @@ internal static class PerfCommands
                 Runs = pr.GetValue(runs),
                 Cache = pr.GetValue(cache) == "f32" ? CacheType.F32 : CacheType.BF16,
                 PrefillChunk = pr.GetValue(chunk),
+                CompareContext = pr.GetValue(compare),
             };
             BenchResult r = ModelBench.Run(tr, opts, m => Console.Error.WriteLine(m));
             if (pr.GetValue(json))
@@ -76,6 +78,8 @@ internal static class PerfCommands
             Console.WriteLine($"decode    {r.DecodeTokensPerS,10:0.00} tok/s   {r.WeightBytesPerToken / 1e6:0.0} MB weights/token = {r.RooflineFraction:P0} of {r.ReadBandwidthBytesPerS / 1e9:0.0} GB/s");
             if (r.DecodeMatvecBytesPerS > 0)
                 Console.WriteLine($"          the decode matrix-vector products alone stream {r.DecodeMatvecBytesPerS / 1e9:0.0} GB/s = {r.DecodeMatvecFraction:P0} of it; {r.DecodeOtherFraction:P0} of a decode step is the rest");
+            if (r.CompareContextTokens > 0)
+                Console.WriteLine($"context   {r.DecodeTokensPerSShortContext,10:0.00} tok/s at {r.CompareContextTokens} tokens, {r.DecodeTokensPerSLongContext:0.00} at {r.PromptTokens}: time per token {r.LongContextTimeRatio:0.00}x (alternating rounds)");
             Console.WriteLine($"TTFT      {r.TtftMs,10:0.0} ms     peak RSS {r.PeakRssBytes / 1e6:0} MB, KV cache {r.KvCacheBytes / 1e3:0.0} kB");
             return 0;
         }));

@@ -17,6 +17,12 @@ public sealed record BenchOptions
     public CacheType Cache { get; init; } = CacheType.BF16;
     /// <summary>Tokens fed per prefill forward call (0: the whole prompt at once).</summary>
     public int PrefillChunk { get; init; }
+    /// <summary>
+    /// When &gt; 0: after the runs, decode on a second sequence of this many prompt tokens and on the last run's
+    /// (PromptTokens-long) sequence in alternating rounds, so that both context lengths are timed in the same process
+    /// and the same minutes of a shared host (the long-context ratio).
+    /// </summary>
+    public int CompareContext { get; init; }
     /// <summary>Skip the bandwidth/peak and matrix-product measurements (tests).</summary>
     public bool SkipRoofline { get; init; }
 }
@@ -56,6 +62,13 @@ public sealed record BenchResult
     public double DecodeMatvecFraction { get; init; }
     /// <summary>The share of a decode step spent outside those products: 1 − (their time alone per token) × decode tok/s.</summary>
     public double DecodeOtherFraction { get; init; }
+    /// <summary>With <see cref="BenchOptions.CompareContext"/>: its context length, and the median decode tokens/s
+    /// at it and at PromptTokens over the alternating rounds (0 otherwise).</summary>
+    public int CompareContextTokens { get; init; }
+    public double DecodeTokensPerSShortContext { get; init; }
+    public double DecodeTokensPerSLongContext { get; init; }
+    /// <summary>Time per decoded token at PromptTokens / at CompareContextTokens, from the paired rounds.</summary>
+    public double LongContextTimeRatio { get; init; }
     public required double[] DecodeTokensPerSRuns { get; init; }
     public required double[] PrefillTokensPerSRuns { get; init; }
 }
@@ -73,9 +86,13 @@ public static class ModelBench
         int[] prompt = Enumerable.Range(0, P).Select(_ => rng.Next(V)).ToArray();
         var logits = new float[V];
 
+        KvCache? lastCache = null;
+        int lastNext = 0, lastLength = 0;
+
         (double prefill, double decode, double ttft, long cacheBytes) RunOnce(int promptLen, int gen)
         {
             KvCache cache = model.CreateCache(o.Cache);
+            lastCache = cache;
             var sw = Stopwatch.StartNew();
             int chunk = o.PrefillChunk > 0 ? o.PrefillChunk : promptLen;
             for (int start = 0; start < promptLen; start += chunk)
@@ -98,7 +115,42 @@ public static class ModelBench
                 next = ArgMax(logits);
             }
             double decodeS = sw.Elapsed.TotalSeconds;
+            lastNext = next;
+            lastLength = promptLen + gen;
             return (promptLen / prefillS, gen / decodeS, ttftMs, cache.Bytes);
+        }
+
+        // decode tokens/s at a short context (a fresh sequence of `shortLen` prompt tokens) and at the long one (the
+        // last run's sequence, continued): rounds of 8 tokens each, alternating, medians of the per-round rates
+        (double Short, double Long) CompareContexts(int shortLen, KvCache longCache, int longLength, int longNext)
+        {
+            KvCache shortCache = model.CreateCache(o.Cache);
+            var slots = new TokenSlot[Math.Min(shortLen, P)];
+            for (int i = 0; i < slots.Length; i++)
+                slots[i] = new TokenSlot(0, i, prompt[i]);
+            model.Forward(slots, [shortCache], [slots.Length - 1], logits);
+            int shortNext = ArgMax(logits), shortLength = slots.Length;
+            const int Rounds = 6, PerRound = 8;
+            var shortRates = new double[Rounds];
+            var longRates = new double[Rounds];
+            var one = new TokenSlot[1];
+            double Decode(KvCache cache, ref int length, ref int next)
+            {
+                var sw = Stopwatch.StartNew();
+                for (int g = 0; g < PerRound; g++)
+                {
+                    one[0] = new TokenSlot(0, length++, next);
+                    model.Forward(one, [cache], [0], logits);
+                    next = ArgMax(logits);
+                }
+                return PerRound / sw.Elapsed.TotalSeconds;
+            }
+            for (int r = 0; r < Rounds; r++)
+            {
+                shortRates[r] = Decode(shortCache, ref shortLength, ref shortNext);
+                longRates[r] = Decode(longCache, ref longLength, ref longNext);
+            }
+            return (Median(shortRates), Median(longRates));
         }
 
         // the read bandwidth is measured before the runs and after them, the higher kept: on a shared host it drifts
@@ -124,6 +176,12 @@ public static class ModelBench
             using (var self = Process.GetCurrentProcess())
                 peakRss = Math.Max(peakRss, self.WorkingSet64);
             log?.Invoke($"run {r + 1}: prefill {prefills[r]:0.0} tok/s, decode {decodes[r]:0.00} tok/s");
+        }
+        (double shortTps, double longTps) = (0, 0);
+        if (o.CompareContext > 0)
+        {
+            log?.Invoke($"decoding at {o.CompareContext} and at {lastLength} cached tokens in alternating rounds");
+            (shortTps, longTps) = CompareContexts(o.CompareContext, lastCache!, lastLength, lastNext);
         }
         long bytesPerToken = DecodeWeightBytes(model.Weights);
         int threads = model.Backend.Workers;
@@ -168,6 +226,10 @@ public static class ModelBench
             DecodeMatvecBytesPerS = stream,
             DecodeMatvecFraction = bw > 0 ? stream / bw : 0,
             DecodeOtherFraction = stream > 0 ? 1 - bytesPerToken / stream * decodeTps : 0,
+            CompareContextTokens = o.CompareContext,
+            DecodeTokensPerSShortContext = shortTps,
+            DecodeTokensPerSLongContext = longTps,
+            LongContextTimeRatio = longTps > 0 ? shortTps / longTps : 0,
             DecodeTokensPerSRuns = decodes,
             PrefillTokensPerSRuns = prefills,
         };

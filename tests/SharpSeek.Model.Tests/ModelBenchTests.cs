@@ -13,7 +13,7 @@ public sealed class ModelBenchTests
         using ModelWeights w = WeightLoader.Load(Fixtures.Hf("v3-tiny"));
         ModelConfig c = w.Config;
         var model = new Transformer(w);
-        BenchResult r = ModelBench.Run(model, new BenchOptions { PromptTokens = 8, GenTokens = 3, Runs = 1, SkipRoofline = true });
+        BenchResult r = ModelBench.Run(model, new BenchOptions { PromptTokens = 8, GenTokens = 3, Runs = 1, SkipRoofline = true, CompareContext = 4 });
 
         // one embedding row, the head, every attention projection, dense MLPs, the gate, shared and k routed experts
         long want = (long)c.HiddenSize * 4 + (long)c.VocabSize * c.HiddenSize * 4;
@@ -35,6 +35,9 @@ public sealed class ModelBenchTests
         Assert.True(r.PrefillGflops > 0);
 
         Assert.True(r.PeakRssBytes > 0, "resident memory sampled after the run");
+        Assert.Equal(4, r.CompareContextTokens);
+        Assert.True(r.DecodeTokensPerSShortContext > 0 && r.DecodeTokensPerSLongContext > 0, "both contexts decoded");
+        Assert.Equal(r.DecodeTokensPerSShortContext / r.DecodeTokensPerSLongContext, r.LongContextTimeRatio, 12);
 
         double matmul = ModelBench.MatmulRate(model, 8);
         Assert.True(matmul > 1e6 && double.IsFinite(matmul), $"matmul rate {matmul}");
