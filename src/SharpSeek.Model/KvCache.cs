@@ -154,24 +154,6 @@ public sealed class LatentCache
         return scratch.Slice(0, count * Width);
     }
 
-    /// <summary>Asks the caches to fetch the rows of [position, position + count) ahead of their use (a hint: no effect
-    /// without SSE, nothing read past the cached blocks).</summary>
-    public unsafe void Prefetch(int position, int count)
-    {
-        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported || count <= 0 || Type != CacheType.BF16)
-            return;
-        int block = position / BlockTokens, first = position % BlockTokens;
-        if (block >= _bf16.Count)
-            return;
-        count = Math.Min(count, BlockTokens - first);
-        fixed (ushort* p = &_bf16[block][first * Width])
-        {
-            byte* b = (byte*)p;
-            for (long o = 0, bytes = (long)count * Width * 2; o < bytes; o += 64)
-                System.Runtime.Intrinsics.X86.Sse.Prefetch0(b + o);
-        }
-    }
-
     private static float QuantizeInt8(ReadOnlySpan<float> x, Span<sbyte> q)
     {
         float amax = 0;

@@ -218,9 +218,6 @@ public sealed class Mla
         for (int s = s0; s < s1; s += Tile)
         {
             int nb = Math.Min(Tile, s1 - s);
-            // the next tile's rows come from memory while this one is computed (the tiles are too short for the
-            // hardware prefetcher to run far enough ahead on its own)
-            cache.Prefetch(s + 2 * Tile, Math.Min(Tile, s1 - s - 2 * Tile));
             ReadOnlySpan<float> tile = cache.Rows(s, nb, new Span<float>(rows, Tile * W));
             fixed (float* rp = tile)
             {
