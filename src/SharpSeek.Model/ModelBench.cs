@@ -88,12 +88,12 @@ public static class ModelBench
 
         KvCache? lastCache = null;
         int lastNext = 0, lastLength = 0;
+        var one = new TokenSlot[1];
 
-        (double prefill, double decode, double ttft, long cacheBytes) RunOnce(int promptLen, int gen)
+        // feeds prompt[0..promptLen) to a fresh cache in calls of o.PrefillChunk tokens (0: all at once)
+        KvCache Prefill(int promptLen)
         {
             KvCache cache = model.CreateCache(o.Cache);
-            lastCache = cache;
-            var sw = Stopwatch.StartNew();
             int chunk = o.PrefillChunk > 0 ? o.PrefillChunk : promptLen;
             for (int start = 0; start < promptLen; start += chunk)
             {
@@ -103,20 +103,31 @@ public static class ModelBench
                     slots[i] = new TokenSlot(0, start + i, prompt[start + i]);
                 model.Forward(slots, [cache], [n - 1], logits);
             }
-            double prefillS = sw.Elapsed.TotalSeconds;
-            int next = ArgMax(logits);
-            double ttftMs = sw.Elapsed.TotalMilliseconds;
-            var one = new TokenSlot[1];
-            sw.Restart();
-            for (int g = 0; g < gen; g++)
+            return cache;
+        }
+
+        // decodes `count` greedy tokens after `length` cached ones (advancing length and next); returns the seconds taken
+        double Decode(KvCache cache, int count, ref int length, ref int next)
+        {
+            var sw = Stopwatch.StartNew();
+            for (int g = 0; g < count; g++)
             {
-                one[0] = new TokenSlot(0, promptLen + g, next);
+                one[0] = new TokenSlot(0, length++, next);
                 model.Forward(one, [cache], [0], logits);
                 next = ArgMax(logits);
             }
-            double decodeS = sw.Elapsed.TotalSeconds;
-            lastNext = next;
-            lastLength = promptLen + gen;
+            return sw.Elapsed.TotalSeconds;
+        }
+
+        (double prefill, double decode, double ttft, long cacheBytes) RunOnce(int promptLen, int gen)
+        {
+            var sw = Stopwatch.StartNew();
+            KvCache cache = Prefill(promptLen);
+            double prefillS = sw.Elapsed.TotalSeconds;
+            int next = ArgMax(logits), length = promptLen;
+            double ttftMs = sw.Elapsed.TotalMilliseconds;
+            double decodeS = Decode(cache, gen, ref length, ref next);
+            (lastCache, lastNext, lastLength) = (cache, next, length);
             return (promptLen / prefillS, gen / decodeS, ttftMs, cache.Bytes);
         }
 
@@ -124,31 +135,16 @@ public static class ModelBench
         // last run's sequence, continued): rounds of 8 tokens each, alternating, medians of the per-round rates
         (double Short, double Long) CompareContexts(int shortLen, KvCache longCache, int longLength, int longNext)
         {
-            KvCache shortCache = model.CreateCache(o.Cache);
-            var slots = new TokenSlot[Math.Min(shortLen, P)];
-            for (int i = 0; i < slots.Length; i++)
-                slots[i] = new TokenSlot(0, i, prompt[i]);
-            model.Forward(slots, [shortCache], [slots.Length - 1], logits);
-            int shortNext = ArgMax(logits), shortLength = slots.Length;
+            int shortLength = Math.Min(shortLen, P);
+            KvCache shortCache = Prefill(shortLength);
+            int shortNext = ArgMax(logits);
             const int Rounds = 6, PerRound = 8;
             var shortRates = new double[Rounds];
             var longRates = new double[Rounds];
-            var one = new TokenSlot[1];
-            double Decode(KvCache cache, ref int length, ref int next)
-            {
-                var sw = Stopwatch.StartNew();
-                for (int g = 0; g < PerRound; g++)
-                {
-                    one[0] = new TokenSlot(0, length++, next);
-                    model.Forward(one, [cache], [0], logits);
-                    next = ArgMax(logits);
-                }
-                return PerRound / sw.Elapsed.TotalSeconds;
-            }
             for (int r = 0; r < Rounds; r++)
             {
-                shortRates[r] = Decode(shortCache, ref shortLength, ref shortNext);
-                longRates[r] = Decode(longCache, ref longLength, ref longNext);
+                shortRates[r] = PerRound / Decode(shortCache, PerRound, ref shortLength, ref shortNext);
+                longRates[r] = PerRound / Decode(longCache, PerRound, ref longLength, ref longNext);
             }
             return (Median(shortRates), Median(longRates));
         }
@@ -282,41 +278,13 @@ public static class ModelBench
     }
 
     /// <summary>
-    /// Bytes per second of the matrix-vector products of one decoded token run alone, back to back, in model order
-    /// (per layer the attention projections, then the dense MLP or the router, the shared experts and K routed
-    /// experts, a different K each layer so that they come from memory; then the head), each through the backend's
-    /// row-parallel product. Best of several passes; every pass reads more than the caches hold for the benchmark model.
+    /// Bytes per second of the matrix-vector products of one decoded token (<see cref="DecodeMatrices"/>) run alone,
+    /// back to back, each through the backend's row-parallel product. Best of several passes; every pass reads more
+    /// than the caches hold for the benchmark model.
     /// </summary>
     public static double DecodeMatvecRate(Transformer model)
     {
-        ModelWeights w = model.Weights;
-        var mats = new List<WeightMatrix>();
-        int layer = 0;
-        foreach (LayerWeights l in w.Layers)
-        {
-            AttentionWeights a = l.Attn;
-            foreach (WeightMatrix? m in new[] { a.Wq, a.WqA, a.WqB, a.WkvA, a.WkvB, a.Wo })
-            {
-                if (m is not null)
-                    mats.Add(m);
-            }
-            if (l.Dense is { } d)
-                mats.AddRange([d.W1, d.W3, d.W2]);
-            if (l.Moe is { } moe)
-            {
-                mats.Add(moe.Gate);
-                if (moe.Shared is { } sh)
-                    mats.AddRange([sh.W1, sh.W3, sh.W2]);
-                int k = model.Config.NumExpertsPerTok, E = moe.Experts.Length;
-                for (int i = 0; i < k; i++)
-                {
-                    MlpWeights e = moe.Experts[(layer * k + i) % E];
-                    mats.AddRange([e.W1, e.W3, e.W2]);
-                }
-            }
-            layer++;
-        }
-        mats.Add(w.LmHead);
+        List<WeightMatrix> mats = DecodeMatrices(model.Weights).ToList();
         long bytes = mats.Sum(m => m.ByteSize);
         int maxCols = mats.Max(m => m.Cols), maxRows = mats.Max(m => m.Rows);
         var rng = new Random(11);
@@ -335,23 +303,49 @@ public static class ModelBench
         return bytes / best;
     }
 
-    /// <summary>Bytes of weights one decoded token reads: every dense matrix, K routed experts per MoE layer, the head, one embedding row.</summary>
-    public static long DecodeWeightBytes(ModelWeights w)
+    /// <summary>Bytes of weights one decoded token reads: one embedding row and every matrix of <see cref="DecodeMatrices"/>.</summary>
+    public static long DecodeWeightBytes(ModelWeights w) => w.Embed.ByteSize / w.Embed.Rows + DecodeMatrices(w).Sum(m => m.ByteSize);
+
+    /// <summary>
+    /// The matrices one decoded token reads, in model order: per layer the attention projections, then the dense MLP or
+    /// the router, the shared experts and K routed experts (a different K each layer, (layer·K + i) mod E, so that a
+    /// pass over them comes from memory); then the head.
+    /// </summary>
+    public static IEnumerable<WeightMatrix> DecodeMatrices(ModelWeights w)
     {
-        ModelConfig c = w.Config;
-        long total = w.Embed.ByteSize / w.Embed.Rows + w.LmHead.ByteSize;
+        int layer = 0, k = w.Config.NumExpertsPerTok;
         foreach (LayerWeights l in w.Layers)
         {
             AttentionWeights a = l.Attn;
-            total += (a.Wq?.ByteSize ?? 0) + (a.WqA?.ByteSize ?? 0) + (a.WqB?.ByteSize ?? 0) + a.WkvA.ByteSize + a.WkvB.ByteSize + a.Wo.ByteSize;
+            foreach (WeightMatrix? m in new[] { a.Wq, a.WqA, a.WqB, a.WkvA, a.WkvB, a.Wo })
+            {
+                if (m is not null)
+                    yield return m;
+            }
             if (l.Dense is { } d)
-                total += Mlp(d);
-            if (l.Moe is { } m)
-                total += m.Gate.ByteSize + (m.Shared is null ? 0 : Mlp(m.Shared)) + (long)c.NumExpertsPerTok * Mlp(m.Experts[0]);
+            {
+                foreach (WeightMatrix m in Mlp(d))
+                    yield return m;
+            }
+            if (l.Moe is { } moe)
+            {
+                yield return moe.Gate;
+                if (moe.Shared is { } sh)
+                {
+                    foreach (WeightMatrix m in Mlp(sh))
+                        yield return m;
+                }
+                for (int i = 0; i < k; i++)
+                {
+                    foreach (WeightMatrix m in Mlp(moe.Experts[(layer * k + i) % moe.Experts.Length]))
+                        yield return m;
+                }
+            }
+            layer++;
         }
-        return total;
+        yield return w.LmHead;
 
-        static long Mlp(MlpWeights m) => m.W1.ByteSize + m.W2.ByteSize + m.W3.ByteSize;
+        static WeightMatrix[] Mlp(MlpWeights m) => [m.W1, m.W3, m.W2];
     }
 
     /// <summary>Useful FLOPs of a prefill of <paramref name="tokens"/> tokens with logits for the last one: matmuls plus naive attention.</summary>

@@ -17,20 +17,27 @@ public static unsafe class Roofline
         long n = bytes / 4;
         for (long i = 0; i < n; i += 1024)
             p[i] = 1f; // touch every page
-        double best = 0;
         var sums = new double[threads];
+        double best = FastestPass(threads, passes, t =>
+        {
+            long start = n / threads * t, end = t == threads - 1 ? n : n / threads * (t + 1);
+            sums[t] = Sum(p + start, end - start);
+        });
+        GC.KeepAlive(sums);
+        return bytes / best;
+    }
+
+    /// <summary>Seconds of the fastest of <paramref name="passes"/> runs of body(t) on threads t = 0 .. threads-1 at once.</summary>
+    private static double FastestPass(int threads, int passes, Action<int> body)
+    {
+        var options = new ParallelOptions { MaxDegreeOfParallelism = threads };
+        double best = double.MaxValue;
         for (int pass = 0; pass < passes; pass++)
         {
             var sw = Stopwatch.StartNew();
-            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
-            {
-                long start = n / threads * t, end = t == threads - 1 ? n : n / threads * (t + 1);
-                sums[t] = Sum(p + start, end - start);
-            });
-            double s = sw.Elapsed.TotalSeconds;
-            best = Math.Max(best, bytes / s);
+            Parallel.For(0, threads, options, body);
+            best = Math.Min(best, sw.Elapsed.TotalSeconds);
         }
-        GC.KeepAlive(sums);
         return best;
     }
 
@@ -52,14 +59,8 @@ public static unsafe class Roofline
     public static double FmaPeak(int threads, int passes = Passes)
     {
         long iterations = 10_000_000;
-        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ => FmaLoop(iterations / 10));
-        double best = double.MaxValue;
-        for (int pass = 0; pass < passes; pass++)
-        {
-            var sw = Stopwatch.StartNew();
-            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ => FmaLoop(iterations));
-            best = Math.Min(best, sw.Elapsed.TotalSeconds);
-        }
+        FastestPass(threads, 1, _ => FmaLoop(iterations / 10)); // warm-up
+        double best = FastestPass(threads, passes, _ => FmaLoop(iterations));
         int width = Vector512.IsHardwareAccelerated ? 16 : Vector256.IsHardwareAccelerated ? 8 : 1;
         return threads * (double)iterations * 8 * width * 2 / best;
     }
@@ -103,14 +104,8 @@ public static unsafe class Roofline
         if (!Avx512BW.IsSupported && !Avx2.IsSupported)
             return 0;
         long iterations = 5_000_000;
-        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ => Int8Loop(iterations / 10));
-        double best = double.MaxValue;
-        for (int pass = 0; pass < passes; pass++)
-        {
-            var sw = Stopwatch.StartNew();
-            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ => Int8Loop(iterations));
-            best = Math.Min(best, sw.Elapsed.TotalSeconds);
-        }
+        FastestPass(threads, 1, _ => Int8Loop(iterations / 10)); // warm-up
+        double best = FastestPass(threads, passes, _ => Int8Loop(iterations));
         int bytes = Avx512BW.IsSupported ? 64 : 32;
         return threads * (double)iterations * 8 * bytes * 2 / best;
     }
