@@ -129,7 +129,7 @@ public sealed class LatentCache
     /// <summary>
     /// The fp32 values of <paramref name="count"/> consecutive positions, row after row (stride Width): the stored rows
     /// themselves for an F32 cache when they lie in one block, else converted into <paramref name="scratch"/> (count·Width).
-    /// No bounds check against Length (hot loop).
+    /// No bounds check against Length where the rows lie in one F32 or BF16 block (the hot case).
     /// </summary>
     public ReadOnlySpan<float> Rows(int position, int count, Span<float> scratch)
     {
@@ -145,12 +145,7 @@ public sealed class LatentCache
             }
         }
         for (int j = 0; j < count; j++)
-        {
-            Span<float> dst = scratch.Slice(j * Width, Width);
-            ReadOnlySpan<float> row = Row(position + j, dst);
-            if (!System.Runtime.CompilerServices.Unsafe.AreSame(ref MemoryMarshal.GetReference(row), ref MemoryMarshal.GetReference(dst)))
-                row.CopyTo(dst);
-        }
+            Read(position + j, scratch.Slice(j * Width, Width));
         return scratch.Slice(0, count * Width);
     }
 

@@ -4,7 +4,6 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace SharpSeek.Tensors;
 
@@ -277,10 +276,10 @@ public sealed unsafe class Bf16Matrix : WeightMatrix
                     int c = 0;
                     for (; c + 16 <= Cols; c += 16)
                     {
-                        Vector512<float> acc = Vector512.FusedMultiplyAdd(Widen16(r0 + c), x0, Vector512.Load(yp + c));
-                        acc = Vector512.FusedMultiplyAdd(Widen16(r1 + c), x1, acc);
-                        acc = Vector512.FusedMultiplyAdd(Widen16(r2 + c), x2, acc);
-                        Vector512.FusedMultiplyAdd(Widen16(r3 + c), x3, acc).Store(yp + c);
+                        Vector512<float> acc = Vector512.FusedMultiplyAdd(Bf16.Widen16(ref r0[c]), x0, Vector512.Load(yp + c));
+                        acc = Vector512.FusedMultiplyAdd(Bf16.Widen16(ref r1[c]), x1, acc);
+                        acc = Vector512.FusedMultiplyAdd(Bf16.Widen16(ref r2[c]), x2, acc);
+                        Vector512.FusedMultiplyAdd(Bf16.Widen16(ref r3[c]), x3, acc).Store(yp + c);
                     }
                     for (; c < Cols; c++)
                     {
@@ -295,10 +294,6 @@ public sealed unsafe class Bf16Matrix : WeightMatrix
         if (i < rowCount)
             base.MatVecTransposedAdd(x.Slice(i), y, rowStart + i, rowCount - i);
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Widen16(ushort* p) =>
-        Vector512.ShiftLeft(Avx512F.ConvertToVector512UInt32(Vector256.Load(p)), 16).AsSingle();
 
     internal object? Owner => _owner;
 }
