@@ -59,11 +59,11 @@ public unsafe class DecodeAttentionBench : DecodeAttentionBase
         _m = new float[_chunks * Nh];
         _l = new float[_chunks * Nh];
         _o = new float[_chunks * Nh * R];
-        _rows = new float[_chunks * Tile * W];
+        _rows = new float[_chunks * (Tile + Nh) * W];
         _sp = new float[_chunks * Nh * Tile];
         _body = c =>
         {
-            fixed (float* q = Q, m = &_m[c * Nh], l = &_l[c * Nh], o = &_o[c * Nh * R], rows = &_rows[c * Tile * W], sp = &_sp[c * Nh * Tile])
+            fixed (float* q = Q, m = &_m[c * Nh], l = &_l[c * Nh], o = &_o[c * Nh * R], rows = &_rows[c * (Tile + Nh) * W], sp = &_sp[c * Nh * Tile])
                 Mla.AttendRange(q, Nh, R, Dr, Caches[_layer], c * _len, Math.Min(Positions, (c + 1) * _len), 0.07f, m, l, o, rows, sp);
         };
     }
@@ -79,11 +79,12 @@ public unsafe class DecodeAttentionBench : DecodeAttentionBase
     public void Cleanup() => _be.Dispose();
 }
 
-/// <summary>The phases of AttendRange on one thread at 8K positions, each cumulative: row conversion, + scores,
-/// + online softmax, + value accumulation (= the whole kernel).</summary>
+/// <summary>The phases of AttendRange's bf16 path on one thread at 8K positions, each cumulative: scores (the rows read as
+/// bf16 in the products), + online softmax, + value accumulation (= the whole kernel, but for the query permutation).</summary>
 public unsafe class DecodeAttentionPhaseBench : DecodeAttentionBase
 {
-    private readonly float[] _rows = new float[Tile * W], _sp = new float[Nh * Tile], _o = new float[Nh * R], _m = new float[Nh], _l = new float[Nh];
+    private readonly ushort[] _copy = new ushort[Tile * W];
+    private readonly float[] _sp = new float[Nh * Tile], _o = new float[Nh * R], _m = new float[Nh], _l = new float[Nh];
 
     [GlobalSetup]
     public void Setup() => Fill(8192);
@@ -93,33 +94,32 @@ public unsafe class DecodeAttentionPhaseBench : DecodeAttentionBase
         Array.Fill(_m, float.NegativeInfinity);
         Array.Clear(_l);
         Array.Clear(_o);
-        fixed (float* q = Q, rp = _rows, sp = _sp, o = _o, m = _m, l = _l)
+        fixed (float* q = Q, sp = _sp, o = _o, m = _m, l = _l)
         {
             for (int layer = 0; layer < Layers; layer++)
             {
                 for (int s = 0; s < 8192; s += Tile)
                 {
-                    Caches[layer].Rows(s, Tile, _rows);
-                    if (phases >= 2)
-                        Mla.Scores(q, Nh, rp, Tile, W, 0.07f, sp);
-                    if (phases >= 3)
-                        Mla.SoftmaxTile(sp, Nh, Tile, null, m, l, o, R, R);
-                    if (phases >= 4)
-                        Mla.AccumulateHeads8(o, R, rp, W, sp, Tile);
+                    fixed (ushort* rp = Caches[layer].Bf16Rows(s, Tile, _copy))
+                    {
+                        for (int j = 0; j < Tile; j += 2)
+                            Mla.ScorePairHeads8(q, W, rp + j * W, rp + (j + 1) * W, 0.07f, sp + j, true);
+                        if (phases >= 2)
+                            Mla.SoftmaxTile(sp, Nh, Tile, null, m, l, o, R, R);
+                        if (phases >= 3)
+                            Mla.AccumulateBf16Heads8(o, R, rp, W, sp, Tile);
+                    }
                 }
             }
         }
     }
 
     [Benchmark(Baseline = true)]
-    public void RowsOnly() => Run(1);
+    public void Scores() => Run(1);
 
     [Benchmark]
-    public void RowsScores() => Run(2);
+    public void ScoresSoftmax() => Run(2);
 
     [Benchmark]
-    public void RowsScoresSoftmax() => Run(3);
-
-    [Benchmark]
-    public void WholeKernel() => Run(4);
+    public void WholeKernel() => Run(3);
 }

@@ -22,7 +22,7 @@ public sealed class LatentCache
     public const int BlockTokens = 256;
 
     private readonly List<float[]> _f32 = [];
-    private readonly List<ushort[]> _bf16 = [];
+    private readonly List<NativeBuffer> _bf16 = []; // native, so that blocks of 256 KiB and more get huge pages (NativeBuffer)
     private readonly List<sbyte[]> _i8 = [];
     private readonly List<float[]> _i8Scales = [];
     private readonly int _split;
@@ -71,8 +71,8 @@ public sealed class LatentCache
         else if (Type == CacheType.BF16)
         {
             while (_bf16.Count <= block)
-                _bf16.Add(new ushort[BlockTokens * Width]);
-            Bf16.FromFloat(latent.Slice(0, Width), _bf16[block].AsSpan(offset, Width));
+                _bf16.Add(new NativeBuffer((long)BlockTokens * Width * sizeof(ushort)));
+            Bf16.FromFloat(latent.Slice(0, Width), Bf16Block(block).Slice(offset, Width));
         }
         else
         {
@@ -112,7 +112,7 @@ public sealed class LatentCache
             case CacheType.F32:
                 return _f32[block].AsSpan(offset, Width);
             case CacheType.BF16:
-                Bf16.ToFloat(_bf16[block].AsSpan(offset, Width), scratch);
+                Bf16.ToFloat(Bf16Block(block).Slice(offset, Width), scratch);
                 return scratch.Slice(0, Width);
             default:
                 ReadOnlySpan<sbyte> q = _i8[block].AsSpan(offset, Width);
@@ -140,7 +140,7 @@ public sealed class LatentCache
                 return _f32[block].AsSpan(first * Width, count * Width);
             if (Type == CacheType.BF16)
             {
-                Bf16.ToFloat(_bf16[block].AsSpan(first * Width, count * Width), scratch);
+                Bf16.ToFloat(Bf16Block(block).Slice(first * Width, count * Width), scratch);
                 return scratch.Slice(0, count * Width);
             }
         }
@@ -148,6 +148,30 @@ public sealed class LatentCache
             Read(position + j, scratch.Slice(j * Width, Width));
         return scratch.Slice(0, count * Width);
     }
+
+    /// <summary>
+    /// The bf16 values of <paramref name="count"/> consecutive positions of a BF16 cache, row after row (stride Width): the
+    /// stored rows themselves when they lie in one block, else copied into <paramref name="scratch"/> (count·Width).
+    /// No bounds check against Length where the rows lie in one block (the hot case).
+    /// </summary>
+    public ReadOnlySpan<ushort> Bf16Rows(int position, int count, Span<ushort> scratch)
+    {
+        if (Type != CacheType.BF16)
+            throw new InvalidOperationException($"Bf16Rows needs a bf16 cache; this one holds {Type}");
+        int block = position / BlockTokens, first = position % BlockTokens;
+        if (first + count <= BlockTokens)
+            return Bf16Block(block).Slice(first * Width, count * Width);
+        if ((uint)(position + count) > (uint)Length)
+            throw new ArgumentOutOfRangeException(nameof(count), $"positions [{position}, {position + count}) run past the {Length} cached");
+        for (int j = 0; j < count; j++)
+        {
+            int p = position + j;
+            Bf16Block(p / BlockTokens).Slice(p % BlockTokens * Width, Width).CopyTo(scratch.Slice(j * Width, Width));
+        }
+        return scratch.Slice(0, count * Width);
+    }
+
+    private unsafe Span<ushort> Bf16Block(int block) => new(_bf16[block].Pointer, BlockTokens * Width);
 
     private static float QuantizeInt8(ReadOnlySpan<float> x, Span<sbyte> q)
     {

@@ -135,16 +135,22 @@ public sealed unsafe class AttentionKernelTests
         }
     }
 
-    [Fact]
-    public void Softmax_tile_matches_the_scalar_online_softmax()
+    // an even number of queries takes the paired AVX-512 path, an odd one the per-query path
+    [Theory]
+    [InlineData(6, 8)]
+    [InlineData(7, 8)]
+    [InlineData(6, 5)]
+    [InlineData(7, 3)]
+    public void Softmax_tile_matches_the_scalar_online_softmax(int rows, int nb)
     {
-        var rng = new Random(11);
-        const int rows = 6, n = 20;
+        var rng = new Random(11 + rows + nb);
+        const int n = 20;
         // query 0 and 1 start empty, 2 and 3 have a running max that the tile exceeds or not, 4 has no valid position,
-        // 5 has scores far below its max (weights under e^-80 become exactly 0)
-        int[] valid = [8, 3, 8, 5, 0, 8];
-        float[] m = [float.NegativeInfinity, float.NegativeInfinity, 0.5f, 9f, 1f, 10f];
-        float[] l = [0, 0, 2.5f, 3f, 1.5f, 1f];
+        // 5 has scores far below its max (weights under e^-80 become exactly 0), 6 (where there are 7) starts empty
+        int[] valid = [8, 3, 8, 5, 0, 8, 6];
+        for (int i = 0; i < valid.Length; i++) valid[i] = Math.Min(valid[i], nb);
+        float[] m = [float.NegativeInfinity, float.NegativeInfinity, 0.5f, 9f, 1f, 10f, float.NegativeInfinity];
+        float[] l = [0, 0, 2.5f, 3f, 1.5f, 1f, 0];
         float[] s = new float[rows * 8], o = new float[rows * n];
         for (int i = 0; i < s.Length; i++) s[i] = rng.NextSingle() * 4 - 2;
         for (int j = 0; j < 8; j++) s[5 * 8 + j] = j < 4 ? -100f + j : 9.5f - j;
@@ -152,7 +158,7 @@ public sealed unsafe class AttentionKernelTests
         float[] s0 = (float[])s.Clone(), m0 = (float[])m.Clone(), l0 = (float[])l.Clone(), o0 = (float[])o.Clone();
         fixed (float* sp = s, mp = m, lp = l, op = o)
         fixed (int* vp = valid)
-            Mla.SoftmaxTile(sp, rows, 8, vp, mp, lp, op, n, n);
+            Mla.SoftmaxTile(sp, rows, nb, vp, mp, lp, op, n, n);
         for (int i = 0; i < rows; i++)
         {
             double mi = m0[i];
@@ -179,14 +185,19 @@ public sealed unsafe class AttentionKernelTests
     }
 
     [Theory]
-    [InlineData(CacheType.F32, 0, 1)]
-    [InlineData(CacheType.F32, 3, 300)]
-    [InlineData(CacheType.BF16, 0, 37)]
-    [InlineData(CacheType.BF16, 250, 530)]
-    [InlineData(CacheType.Int8, 17, 280)]
-    public void Range_attention_matches_a_double_softmax(CacheType type, int s0, int s1)
+    [InlineData(CacheType.F32, 0, 1, 5, 48, 16)]
+    [InlineData(CacheType.F32, 3, 300, 5, 48, 16)]
+    [InlineData(CacheType.BF16, 0, 37, 5, 48, 16)]
+    [InlineData(CacheType.BF16, 250, 530, 5, 48, 16)]
+    [InlineData(CacheType.Int8, 17, 280, 5, 48, 16)]
+    // whole groups of 8 heads: the bf16 path (with AVX-512), odd lengths, tiles straddling a cache block
+    [InlineData(CacheType.BF16, 0, 1, 8, 64, 32)]
+    [InlineData(CacheType.BF16, 0, 37, 8, 64, 32)]
+    [InlineData(CacheType.BF16, 251, 530, 16, 64, 32)]
+    [InlineData(CacheType.BF16, 5, 300, 8, 512, 64)]
+    public void Range_attention_matches_a_double_softmax(CacheType type, int s0, int s1, int nh, int R, int Dr)
     {
-        const int nh = 5, R = 48, Dr = 16, W = R + Dr;
+        int W = R + Dr;
         var rng = new Random(s0 * 1000 + s1);
         var cache = new LatentCache(W, type, R);
         float[] row = new float[W];
@@ -197,7 +208,7 @@ public sealed unsafe class AttentionKernelTests
         }
         float[] q = new float[nh * W];
         for (int i = 0; i < q.Length; i++) q[i] = rng.NextSingle() * 2 - 1;
-        float[] m = new float[nh], l = new float[nh], o = new float[nh * R], rows = new float[8 * W], sp = new float[nh * 8];
+        float[] m = new float[nh], l = new float[nh], o = new float[nh * R], rows = new float[(8 + nh) * W], sp = new float[nh * 8];
         const float scale = 0.3f;
         fixed (float* qp = q, mp = m, lp = l, op = o, rp = rows, spp = sp)
             Mla.AttendRange(qp, nh, R, Dr, cache, s0, s1, scale, mp, lp, op, rp, spp);
@@ -224,7 +235,7 @@ public sealed unsafe class AttentionKernelTests
                 maxDiff = Math.Max(maxDiff, Math.Abs(want - o[h * R + k] / l[h]));
             }
         }
-        Assert.True(maxDiff <= 1e-5, $"{type} cache, positions [{s0}, {s1}): max |diff| {maxDiff}");
+        Assert.True(maxDiff <= 1e-5, $"{type} cache, {nh} heads, R {R}, Dr {Dr}, positions [{s0}, {s1}): max |diff| {maxDiff}");
     }
 
     [Theory]

@@ -160,13 +160,13 @@ public sealed class Mla
         _slot = slot;
         // chunks of at least 32 positions, about two per worker
         _chunks = Math.Max(1, Math.Min(2 * workers, S / 32));
-        _chunkLen = (S + _chunks - 1) / _chunks;
+        _chunkLen = ((S + _chunks - 1) / _chunks + Tile - 1) / Tile * Tile; // whole tiles, so that no tile straddles two cache blocks
         _chunks = (S + _chunkLen - 1) / _chunkLen;
         Grow(ref _qtAll, Nh * (R + Dr));
         Grow(ref _partO, _chunks * Nh * R);
         Grow(ref _partM, _chunks * Nh);
         Grow(ref _partL, _chunks * Nh);
-        Grow(ref _rowScratch, _chunks * Tile * (R + Dr));
+        Grow(ref _rowScratch, _chunks * (Tile + Nh) * (R + Dr));
         Grow(ref _scoreScratch, _chunks * Nh * Tile);
         _absorbHead ??= AbsorbHead;
         _attendChunk ??= AttendChunk;
@@ -198,15 +198,17 @@ public sealed class Mla
         int Nh = _c.NumAttentionHeads, Dr = _c.QkRopeHeadDim, R = _c.KvLoraRank, W = R + Dr;
         int s0 = chunk * _chunkLen, s1 = Math.Min(_pos + 1, s0 + _chunkLen);
         fixed (float* qt = _qtAll, m = &_partM[chunk * Nh], l = &_partL[chunk * Nh], o = &_partO[chunk * Nh * R])
-        fixed (float* rows = &_rowScratch[chunk * Tile * W], sp = &_scoreScratch[chunk * Nh * Tile])
+        fixed (float* rows = &_rowScratch[chunk * (Tile + Nh) * W], sp = &_scoreScratch[chunk * Nh * Tile])
             AttendRange(qt, Nh, R, Dr, _cache!, s0, s1, _scale, m, l, o, rows, sp);
     }
 
     /// <summary>
     /// Absorbed attention of <paramref name="nh"/> query rows qt[h·(R+Dr) ..] over the cached positions [s0, s1), one
-    /// tile of 8 positions at a time: the tile's rows are converted to fp32 once (rows: 8·(R+Dr) scratch), scored for
-    /// every head (sp: nh·8 scratch), one online-softmax step for all heads, then every head's accumulator o[h·R ..]
-    /// gains Σ e·c. m, l, o start at −∞, 0, 0 and end unnormalized (o/l is the attention output of the range).
+    /// tile of 8 positions at a time: the tile's rows are scored for every head (sp: nh·8 scratch), one online-softmax
+    /// step for all heads, then every head's accumulator o[h·R ..] gains Σ e·c. m, l, o start at −∞, 0, 0 and end
+    /// unnormalized (o/l is the attention output of the range). rows: (8 + nh)·(R+Dr) floats of scratch. A bf16 cache
+    /// with whole groups of 8 heads is read as bf16 in the products themselves (<see cref="AttendRangeBf16"/>); other
+    /// caches have each tile's rows converted to fp32 once.
     /// </summary>
     public static unsafe void AttendRange(float* qt, int nh, int R, int Dr, LatentCache cache, int s0, int s1, float scale,
                                           float* m, float* l, float* o, float* rows, float* sp)
@@ -215,6 +217,11 @@ public sealed class Mla
         new Span<float>(m, nh).Fill(float.NegativeInfinity);
         new Span<float>(l, nh).Clear();
         new Span<float>(o, nh * R).Clear();
+        if (Bf16Path(cache, nh, R, Dr))
+        {
+            AttendRangeBf16(qt, nh, R, W, cache, s0, s1, scale, m, l, o, rows, sp);
+            return;
+        }
         for (int s = s0; s < s1; s += Tile)
         {
             int nb = Math.Min(Tile, s1 - s);
@@ -239,6 +246,170 @@ public sealed class Mla
                 for (; h < nh; h++)
                     AccumulateRows(o + h * R, R, rp, W, new ReadOnlySpan<float>(sp + h * Tile, Tile), nb);
             }
+        }
+    }
+
+    /// <summary>Whether <see cref="AttendRange"/> takes the bf16 path: a bf16 cache, AVX-512, heads in groups of 8 and
+    /// R, Dr multiples of 32.</summary>
+    private static bool Bf16Path(LatentCache cache, int nh, int R, int Dr) =>
+        cache.Type == CacheType.BF16 && Avx512F.IsSupported && nh % 8 == 0 && R % 32 == 0 && Dr % 32 == 0;
+
+    // The bf16 path never writes an fp32 copy of the rows. A 64-byte load of 32 bf16 values holds, in each 32-bit lane i,
+    // values 2i (low half) and 2i+1 (high half): lane << 16 is value 2i as fp32 and lane & 0xFFFF0000 is value 2i+1, two
+    // ALU operations for 32 values. Dot products do not care about order, so the queries are permuted the same way
+    // (per 32 values: the 16 even ones, then the 16 odd ones) and the accumulators are kept in that order until the end.
+
+    private static unsafe void AttendRangeBf16(float* qt, int nh, int R, int W, LatentCache cache, int s0, int s1, float scale,
+                                               float* m, float* l, float* o, float* scratch, float* sp)
+    {
+        ushort* tileCopy = (ushort*)scratch; // a tile whose rows straddle two cache blocks is copied here (8·W bf16)
+        float* qp = scratch + Tile * W;
+        for (int i = 0; i < nh * W; i += 32)
+            EvenOdd(qt + i, qp + i);
+        for (int s = s0; s < s1; s += Tile)
+        {
+            int nb = Math.Min(Tile, s1 - s);
+            ReadOnlySpan<ushort> tile = cache.Bf16Rows(s, nb, new Span<ushort>(tileCopy, Tile * W));
+            fixed (ushort* rp = tile)
+            {
+                for (int g = 0; g < nh; g += 8)
+                {
+                    for (int j = 0; j < nb; j += 2)
+                        ScorePairHeads8(qp + g * W, W, rp + j * W, rp + Math.Min(j + 1, nb - 1) * W, scale, sp + g * Tile + j, j + 1 < nb);
+                }
+                SoftmaxTile(sp, nh, nb, null, m, l, o, R, R);
+                for (int g = 0; g < nh; g += 8)
+                    AccumulateBf16Heads8(o + g * R, R, rp, W, sp + g * Tile, nb);
+            }
+        }
+        for (int i = 0; i < nh * R; i += 32)
+            Interleave(o + i);
+    }
+
+    /// <summary>dst[0..16] = src[0, 2, .., 30], dst[16..32] = src[1, 3, .., 31].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void EvenOdd(float* src, float* dst)
+    {
+        Vector512<float> a = Vector512.Load(src), b = Vector512.Load(src + 16);
+        Avx512F.PermuteVar16x32x2(a, Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), b).Store(dst);
+        Avx512F.PermuteVar16x32x2(a, Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), b).Store(dst + 16);
+    }
+
+    /// <summary>The inverse of <see cref="EvenOdd"/>, in place.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Interleave(float* p)
+    {
+        Vector512<float> e = Vector512.Load(p), d = Vector512.Load(p + 16);
+        Avx512F.PermuteVar16x32x2(e, Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), d).Store(p);
+        Avx512F.PermuteVar16x32x2(e, Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), d).Store(p + 16);
+    }
+
+    /// <summary>Of 32 bf16 values loaded as 16 lanes, values 2i as fp32 (lane i).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Even(Vector512<uint> x) => Vector512.ShiftLeft(x, 16).AsSingle();
+
+    /// <summary>Of 32 bf16 values loaded as 16 lanes, values 2i + 1 as fp32 (lane i).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Odd(Vector512<uint> x) => (x & Vector512.Create(0xFFFF0000u)).AsSingle();
+
+    /// <summary>
+    /// sp[h·8] = qp[h·w ..]·a·scale and sp[h·8 + 1] = qp[h·w ..]·b·scale (the latter only where <paramref name="two"/>) for
+    /// 8 permuted query rows and two bf16 rows a, b of length w (a multiple of 32): 16 accumulators, each row loaded once
+    /// for all 8 heads.
+    /// </summary>
+    public static unsafe void ScorePairHeads8(float* qp, int w, ushort* a, ushort* b, float scale, float* sp, bool two)
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default, b5 = default, b6 = default, b7 = default;
+        float* q1 = qp + w, q2 = q1 + w, q3 = q2 + w, q4 = q3 + w, q5 = q4 + w, q6 = q5 + w, q7 = q6 + w;
+        for (int k = 0; k < w; k += 32)
+        {
+            Vector512<uint> xa = Vector512.Load((uint*)(a + k)), xb = Vector512.Load((uint*)(b + k));
+            Vector512<float> ae = Even(xa), ao = Odd(xa), be = Even(xb), bo = Odd(xb);
+            Vector512<float> qe = Vector512.Load(qp + k), qo = Vector512.Load(qp + k + 16);
+            a0 = Vector512.FusedMultiplyAdd(qo, ao, Vector512.FusedMultiplyAdd(qe, ae, a0));
+            b0 = Vector512.FusedMultiplyAdd(qo, bo, Vector512.FusedMultiplyAdd(qe, be, b0));
+            qe = Vector512.Load(q1 + k); qo = Vector512.Load(q1 + k + 16);
+            a1 = Vector512.FusedMultiplyAdd(qo, ao, Vector512.FusedMultiplyAdd(qe, ae, a1));
+            b1 = Vector512.FusedMultiplyAdd(qo, bo, Vector512.FusedMultiplyAdd(qe, be, b1));
+            qe = Vector512.Load(q2 + k); qo = Vector512.Load(q2 + k + 16);
+            a2 = Vector512.FusedMultiplyAdd(qo, ao, Vector512.FusedMultiplyAdd(qe, ae, a2));
+            b2 = Vector512.FusedMultiplyAdd(qo, bo, Vector512.FusedMultiplyAdd(qe, be, b2));
+            qe = Vector512.Load(q3 + k); qo = Vector512.Load(q3 + k + 16);
+            a3 = Vector512.FusedMultiplyAdd(qo, ao, Vector512.FusedMultiplyAdd(qe, ae, a3));
+            b3 = Vector512.FusedMultiplyAdd(qo, bo, Vector512.FusedMultiplyAdd(qe, be, b3));
+            qe = Vector512.Load(q4 + k); qo = Vector512.Load(q4 + k + 16);
+            a4 = Vector512.FusedMultiplyAdd(qo, ao, Vector512.FusedMultiplyAdd(qe, ae, a4));
+            b4 = Vector512.FusedMultiplyAdd(qo, bo, Vector512.FusedMultiplyAdd(qe, be, b4));
+            qe = Vector512.Load(q5 + k); qo = Vector512.Load(q5 + k + 16);
+            a5 = Vector512.FusedMultiplyAdd(qo, ao, Vector512.FusedMultiplyAdd(qe, ae, a5));
+            b5 = Vector512.FusedMultiplyAdd(qo, bo, Vector512.FusedMultiplyAdd(qe, be, b5));
+            qe = Vector512.Load(q6 + k); qo = Vector512.Load(q6 + k + 16);
+            a6 = Vector512.FusedMultiplyAdd(qo, ao, Vector512.FusedMultiplyAdd(qe, ae, a6));
+            b6 = Vector512.FusedMultiplyAdd(qo, bo, Vector512.FusedMultiplyAdd(qe, be, b6));
+            qe = Vector512.Load(q7 + k); qo = Vector512.Load(q7 + k + 16);
+            a7 = Vector512.FusedMultiplyAdd(qo, ao, Vector512.FusedMultiplyAdd(qe, ae, a7));
+            b7 = Vector512.FusedMultiplyAdd(qo, bo, Vector512.FusedMultiplyAdd(qe, be, b7));
+        }
+        // Reduce4x4 sees heads h and h + 4 as the four "rows" of a 4 x 4 block: element 4(h % 4) + 2(h / 4) + j is head h,
+        // row j, so each double lane holds one head's (a, b) pair: lanes in head order 0, 4, 1, 5, 2, 6, 3, 7
+        Vector512<double> r = (Reduce4x4(Reduce2(a0, b0), Reduce2(a4, b4), Reduce2(a1, b1), Reduce2(a5, b5),
+                                         Reduce2(a2, b2), Reduce2(a6, b6), Reduce2(a3, b3), Reduce2(a7, b7)) * scale).AsDouble();
+        if (two)
+        {
+            *(double*)sp = r.GetElement(0); *(double*)(sp + 4 * Tile) = r.GetElement(1);
+            *(double*)(sp + Tile) = r.GetElement(2); *(double*)(sp + 5 * Tile) = r.GetElement(3);
+            *(double*)(sp + 2 * Tile) = r.GetElement(4); *(double*)(sp + 6 * Tile) = r.GetElement(5);
+            *(double*)(sp + 3 * Tile) = r.GetElement(6); *(double*)(sp + 7 * Tile) = r.GetElement(7);
+        }
+        else
+        {
+            Vector512<float> f = r.AsSingle();
+            sp[0] = f.GetElement(0); sp[4 * Tile] = f.GetElement(2); sp[Tile] = f.GetElement(4); sp[5 * Tile] = f.GetElement(6);
+            sp[2 * Tile] = f.GetElement(8); sp[6 * Tile] = f.GetElement(10); sp[3 * Tile] = f.GetElement(12); sp[7 * Tile] = f.GetElement(14);
+        }
+    }
+
+    /// <summary>
+    /// o[h·R + k] += Σ_j e[h·8 + j]·rows[j·stride + k] for 8 heads, nb ≤ 8 bf16 rows and k &lt; R (a multiple of 32), with
+    /// each accumulator in the permuted order of <see cref="EvenOdd"/>: 32 columns of all 8 accumulators stay in registers
+    /// across the tile's rows, and each 64-byte row load serves every head.
+    /// </summary>
+    public static unsafe void AccumulateBf16Heads8(float* o, int R, ushort* rows, int stride, float* e, int nb)
+    {
+        for (int k = 0; k + 32 <= R; k += 32)
+        {
+            float* o0 = o + k, o1 = o0 + R, o2 = o1 + R, o3 = o2 + R, o4 = o3 + R, o5 = o4 + R, o6 = o5 + R, o7 = o6 + R;
+            Vector512<float> a00 = Vector512.Load(o0), a01 = Vector512.Load(o0 + 16), a10 = Vector512.Load(o1), a11 = Vector512.Load(o1 + 16);
+            Vector512<float> a20 = Vector512.Load(o2), a21 = Vector512.Load(o2 + 16), a30 = Vector512.Load(o3), a31 = Vector512.Load(o3 + 16);
+            Vector512<float> a40 = Vector512.Load(o4), a41 = Vector512.Load(o4 + 16), a50 = Vector512.Load(o5), a51 = Vector512.Load(o5 + 16);
+            Vector512<float> a60 = Vector512.Load(o6), a61 = Vector512.Load(o6 + 16), a70 = Vector512.Load(o7), a71 = Vector512.Load(o7 + 16);
+            for (int j = 0; j < nb; j++)
+            {
+                Vector512<uint> x = Vector512.Load((uint*)(rows + (long)j * stride + k));
+                Vector512<float> x0 = Even(x), x1 = Odd(x);
+                float* ej = e + j;
+                Vector512<float> w = Vector512.Create(ej[0]);
+                a00 = Vector512.FusedMultiplyAdd(w, x0, a00); a01 = Vector512.FusedMultiplyAdd(w, x1, a01);
+                w = Vector512.Create(ej[Tile]);
+                a10 = Vector512.FusedMultiplyAdd(w, x0, a10); a11 = Vector512.FusedMultiplyAdd(w, x1, a11);
+                w = Vector512.Create(ej[2 * Tile]);
+                a20 = Vector512.FusedMultiplyAdd(w, x0, a20); a21 = Vector512.FusedMultiplyAdd(w, x1, a21);
+                w = Vector512.Create(ej[3 * Tile]);
+                a30 = Vector512.FusedMultiplyAdd(w, x0, a30); a31 = Vector512.FusedMultiplyAdd(w, x1, a31);
+                w = Vector512.Create(ej[4 * Tile]);
+                a40 = Vector512.FusedMultiplyAdd(w, x0, a40); a41 = Vector512.FusedMultiplyAdd(w, x1, a41);
+                w = Vector512.Create(ej[5 * Tile]);
+                a50 = Vector512.FusedMultiplyAdd(w, x0, a50); a51 = Vector512.FusedMultiplyAdd(w, x1, a51);
+                w = Vector512.Create(ej[6 * Tile]);
+                a60 = Vector512.FusedMultiplyAdd(w, x0, a60); a61 = Vector512.FusedMultiplyAdd(w, x1, a61);
+                w = Vector512.Create(ej[7 * Tile]);
+                a70 = Vector512.FusedMultiplyAdd(w, x0, a70); a71 = Vector512.FusedMultiplyAdd(w, x1, a71);
+            }
+            a00.Store(o0); a01.Store(o0 + 16); a10.Store(o1); a11.Store(o1 + 16);
+            a20.Store(o2); a21.Store(o2 + 16); a30.Store(o3); a31.Store(o3 + 16);
+            a40.Store(o4); a41.Store(o4 + 16); a50.Store(o5); a51.Store(o5 + 16);
+            a60.Store(o6); a61.Store(o6 + 16); a70.Store(o7); a71.Store(o7 + 16);
         }
     }
 
@@ -350,6 +521,11 @@ public sealed class Mla
     /// </summary>
     public static unsafe void SoftmaxTile(float* s, int rows, int nb, int* valid, float* m, float* l, float* o, int n, int oStride)
     {
+        if (Avx512F.IsSupported && rows % 2 == 0)
+        {
+            SoftmaxTilePairs(s, rows, nb, valid, m, l, o, n, oStride);
+            return;
+        }
         Vector256<float> ninf = Vector256.Create(float.NegativeInfinity);
         Vector256<int> lane = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
         for (int i = 0; i < rows; i++)
@@ -383,6 +559,54 @@ public sealed class Mla
         TensorPrimitives.Exp(e, e);
         for (int i = 0; i < rows; i++)
             l[i] += Vector256.Sum(Vector256.Load(s + i * Tile));
+    }
+
+    /// <summary><see cref="SoftmaxTile"/> for an even number of queries, two per 512-bit vector (one per 256-bit half): the
+    /// maxima and sums by lane permutations, the exponentials in registers, a scalar step only where a running max
+    /// grows (then the accumulator is rescaled).</summary>
+    private static unsafe void SoftmaxTilePairs(float* s, int rows, int nb, int* valid, float* m, float* l, float* o, int n, int oStride)
+    {
+        Vector512<float> ninf = Vector512.Create(float.NegativeInfinity);
+        Vector512<int> lane = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7);
+        Vector512<int> swap1 = Vector512.Create(1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+        Vector512<int> swap2 = Vector512.Create(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+        Vector512<int> swap4 = Vector512.Create(4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
+        for (int i = 0; i < rows; i += 2)
+        {
+            float* si = s + i * Tile;
+            int va = valid == null ? nb : Math.Min(nb, valid[i]), vb = valid == null ? nb : Math.Min(nb, valid[i + 1]);
+            // past the valid positions the score is −∞, so its weight is 0 and it does not move the max
+            Vector512<int> v = Vector512.Create(Vector256.Create(va), Vector256.Create(vb));
+            Vector512<float> x = Vector512.ConditionalSelect(Vector512.LessThan(lane, v).AsSingle(), Vector512.Load(si), ninf);
+            Vector512<float> mx = Vector512.Max(x, Avx512F.PermuteVar16x32(x, swap1));
+            mx = Vector512.Max(mx, Avx512F.PermuteVar16x32(mx, swap2));
+            mx = Vector512.Max(mx, Avx512F.PermuteVar16x32(mx, swap4));
+            float ta = mx.GetElement(0), tb = mx.GetElement(8);
+            if (ta > m[i])
+                Rescale(i, ta);
+            if (tb > m[i + 1])
+                Rescale(i + 1, tb);
+            // weights below e^-80 (1.8e-35, far under fp32 resolution next to the max's weight of 1) are made exactly 0:
+            // left as denormals they would cost a microcode assist in every multiply-add that reads them; a query
+            // without a valid position (its max still −∞) gets weights 0, not e^(−∞ + ∞)
+            Vector512<float> d = x - Vector512.Create(Vector256.Create(m[i]), Vector256.Create(m[i + 1]));
+            Vector512<float> e = Vector512.Exp(Vector512.ConditionalSelect(Vector512.LessThan(d, Vector512.Create(-80f)) | Vector512.Equals(x, ninf), ninf, d));
+            e.Store(si);
+            Vector512<float> t = e + Avx512F.PermuteVar16x32(e, swap1);
+            t += Avx512F.PermuteVar16x32(t, swap2);
+            t += Avx512F.PermuteVar16x32(t, swap4);
+            l[i] += t.GetElement(0);
+            l[i + 1] += t.GetElement(8);
+        }
+
+        void Rescale(int i, float mNew)
+        {
+            float f = MathF.Exp(m[i] - mNew);
+            if (l[i] != 0)
+                TensorPrimitives.Multiply(new ReadOnlySpan<float>(o + (long)i * oStride, n), f, new Span<float>(o + (long)i * oStride, n));
+            l[i] *= f;
+            m[i] = mNew;
+        }
     }
 
     /// <summary>
