@@ -1,4 +1,5 @@
-// fp32 GEMMs of the training engine (llm.c matmul_forward / matmul_backward, BLIS-style micro-kernels):
+// fp32 GEMMs of the training engine and of prefill over dequantized weight panels (WeightMatrix.MatMul)
+// (llm.c matmul_forward / matmul_backward, BLIS-style micro-kernels):
 //   NT: C[M,N] (+)= A[M,K] · B[N,K]ᵀ   forward of a linear layer, Y = X Wᵀ
 //   NN: C[M,N] (+)= A[M,K] · B[K,N]    input gradient,           dX = dY W
 //   TN: C[M,N] (+)= A[K,M]ᵀ · B[K,N]   weight gradient,          dW = dYᵀ X
@@ -12,9 +13,8 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
-using SharpSeek.Tensors;
 
-namespace SharpSeek.Training.Kernels;
+namespace SharpSeek.Tensors;
 
 /// <summary>Operand layout of a GEMM.</summary>
 public enum GemmKind
@@ -478,7 +478,7 @@ public static unsafe class Gemm
     {
         float* ci = c + (long)i * ldc;
         for (int g = 1; g < groups; g++)
-            Vec.Add(ci, partial + ((long)(g - 1) * M + i) * N, ci, N);
+            System.Numerics.Tensors.TensorPrimitives.Add(new ReadOnlySpan<float>(ci, N), new ReadOnlySpan<float>(partial + ((long)(g - 1) * M + i) * N, N), new Span<float>(ci, N));
     }
 
     private static void TNTask(int task, int groups, int M, int N, int K, float* a, int lda, float* b, int ldb, float* c, int ldc,

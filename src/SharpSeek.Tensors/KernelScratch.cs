@@ -3,7 +3,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace SharpSeek.Training.Kernels;
+namespace SharpSeek.Tensors;
 
 /// <summary>Uses of the per-thread buffers; a kernel holds a slot only while no callee uses the same one.</summary>
 internal enum ScratchSlot

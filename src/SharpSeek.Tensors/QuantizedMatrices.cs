@@ -642,10 +642,19 @@ public abstract unsafe class BlockQuantMatrix : WeightMatrix
 
     public override void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount) => MatMul(x, 1, y, rowCount, rowStart, rowCount);
 
-    /// <summary>Quantizes the input into a per-thread buffer, then runs the integer product.</summary>
+    /// <summary>Quantizes the input into a per-thread buffer, then runs the integer product; from
+    /// <see cref="WeightMatrix.PackedMinTokens"/> tokens, dequantized panels and the fp32 GEMM instead.</summary>
     public override void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
     {
-        QuantizedInput q = Scratch.Input;
+        if (tokens >= PackedMinTokens)
+        {
+            CheckRows(rowStart, rowCount);
+            if (x.Length < (long)tokens * Cols || y.Length < (long)(tokens - 1) * ldy + rowCount)
+                throw new ArgumentException("MatMul: buffer too small");
+            MatMulPacked(x, tokens, y, ldy, rowStart, rowCount);
+            return;
+        }
+        QuantizedInput q = InputScratch.Input;
         q.Quantize(InputFormat, x, tokens, Cols);
         MatMulQuantized(q, y, ldy, rowStart, rowCount);
     }
@@ -669,7 +678,7 @@ public abstract unsafe class BlockQuantMatrix : WeightMatrix
 }
 
 /// <summary>Per-thread scratch for kernels that quantize their input themselves.</summary>
-internal static class Scratch
+internal static class InputScratch
 {
     [ThreadStatic] private static QuantizedInput? t_input;
 

@@ -38,7 +38,7 @@ public sealed unsafe class ThreadedBackend : ComputeBackend, IDisposable
         rowsPer = (rowsPer + 15) & ~15;
         chunks = (rowCount + rowsPer - 1) / rowsPer;
         QuantizedInput? q = null;
-        if (w.InputFormat != ActivationFormat.F32)
+        if (w.InputFormatFor(tokens) != ActivationFormat.F32)
         {
             _input.Quantize(w.InputFormat, x, tokens, w.Cols);
             q = _input;

@@ -113,8 +113,8 @@ public sealed unsafe class TrainingModel
         _dxA = new float[_N * _H];
         _dxB = new float[_N * _H];
         _logits = new float[_rowsPerChunk * _V];
-        _headF = new PinnedBuffer(Kernels.Gemm.PackedLength(_V, _H));
-        _headB = new PinnedBuffer(Kernels.Gemm.PackedLength(_H, _V));
+        _headF = new PinnedBuffer(Gemm.PackedLength(_V, _H));
+        _headB = new PinnedBuffer(Gemm.PackedLength(_H, _V));
         _rowLoss = new double[_N];
         _tgt = new int[_N];
 
@@ -277,9 +277,9 @@ public sealed unsafe class TrainingModel
         fixed (float* ph = head.Data, px = x, pdx = dx, plog = _logits)
         {
             // the head is packed once per call: B(h, v) = head[v, h] for the logits, B(v, h) = head[v, h] for dx
-            Kernels.Gemm.Pack(_be, true, V, H, ph, H, packF);
+            Gemm.Pack(_be, true, V, H, ph, H, packF);
             if (backward)
-                Kernels.Gemm.Pack(_be, false, H, V, ph, H, packB);
+                Gemm.Pack(_be, false, H, V, ph, H, packB);
             for (int r0 = 0; r0 < N; r0 += _rowsPerChunk)
             {
                 int m = Math.Min(_rowsPerChunk, N - r0);
@@ -290,7 +290,7 @@ public sealed unsafe class TrainingModel
                 if (backward)
                 {
                     fixed (float* pdh = dhead!.Data)
-                        Kernels.Gemm.Run(_be, Kernels.GemmKind.TN, V, H, m, plog, V, xr, H, pdh, H, accumulate: true);
+                        Gemm.Run(_be, GemmKind.TN, V, H, m, plog, V, xr, H, pdh, H, accumulate: true);
                 }
             }
             _head = default;
@@ -317,7 +317,7 @@ public sealed unsafe class TrainingModel
     {
         HeadJob j = _head;
         int H = _H, V = _V, i0 = task * HeadRows, i1 = Math.Min(j.M, i0 + HeadRows);
-        Kernels.Gemm.RunPacked(Kernels.GemmKind.NT, j.M, V, H, j.X, H, j.PackF, H, j.Logits, V, false, i0, i1, 0, V);
+        Gemm.RunPacked(GemmKind.NT, j.M, V, H, j.X, H, j.PackF, H, j.Logits, V, false, i0, i1, 0, V);
         for (int i = i0; i < i1; i++)
         {
             var row = new Span<float>(j.Logits + (long)i * V, V);
@@ -325,7 +325,7 @@ public sealed unsafe class TrainingModel
             _rowLoss[r] = j.Backward ? CrossEntropy.ForwardBackward(row, j.Targets[r], j.Scale) : CrossEntropy.Loss(row, j.Targets[r]);
         }
         if (j.Backward)
-            Kernels.Gemm.RunPacked(Kernels.GemmKind.NN, j.M, H, V, j.Logits, V, j.PackB, V, j.Dx, H, false, i0, i1, 0, H);
+            Gemm.RunPacked(GemmKind.NN, j.M, H, V, j.Logits, V, j.PackB, V, j.Dx, H, false, i0, i1, 0, H);
     }
 
     // ---- multi-token prediction ----

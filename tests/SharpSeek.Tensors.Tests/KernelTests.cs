@@ -290,7 +290,7 @@ public sealed unsafe class KernelTests
         WeightMatrix m = WeightConversion.Convert(F32(Random(rows * cols, 3), rows, cols), format, owners);
         Assert.Equal(format, m.Format);
         using var be = new ThreadedBackend(3);
-        foreach (int tokens in new[] { 1, 2, 7 })
+        foreach (int tokens in new[] { 1, 2, 7, WeightMatrix.PackedMinTokens + 4 })
         {
             float[] x = Random(tokens * cols, tokens);
             var a = new float[tokens * rows];
@@ -334,6 +334,55 @@ public sealed unsafe class KernelTests
             }
             owners.ForEach(o => o.Dispose());
         }
+    }
+
+    // from WeightMatrix.PackedMinTokens tokens every format dequantizes its rows into the GEMM's 32-row panels: one or
+    // several bands per product, bands that end inside a panel (narrow last panels of 1..16 and 17..31 rows), a band starting mid-matrix, columns that
+    // are no multiple of 8 or of the reduction chunk (256), token counts that leave partial register tiles
+    [Theory]
+    [InlineData(WeightFormat.F32, 17)]
+    [InlineData(WeightFormat.F32, 300)]
+    [InlineData(WeightFormat.BF16, 33)]
+    [InlineData(WeightFormat.BF16, 520)]
+    [InlineData(WeightFormat.Fp8Block, 129)]
+    [InlineData(WeightFormat.Q8_0, 96)]
+    [InlineData(WeightFormat.Q8_0, 544)]
+    [InlineData(WeightFormat.Q4_K, 512)]
+    [InlineData(WeightFormat.BF16, 16400)] // bands of 32 rows: several per product
+    [InlineData(WeightFormat.Q8_0, 32768)]
+    public void Packed_products_match_double_products_of_the_stored_rows(WeightFormat format, int cols)
+    {
+        var owners = new List<IDisposable>();
+        foreach ((int rows, int rowStart, int rowCount) in new[] { (70, 0, 70), (45, 3, 40), (9, 0, 9) })
+        {
+            WeightMatrix m = WeightConversion.Convert(F32(Random(rows * cols, rows + cols), rows, cols), format, owners);
+            float[] w = m.ToFloatArray();
+            foreach (int tokens in new[] { WeightMatrix.PackedMinTokens, WeightMatrix.PackedMinTokens + 5, 2 * WeightMatrix.PackedMinTokens + 3 })
+            {
+                float[] x = Random(tokens * cols, tokens * cols);
+                int ldy = rowCount + 5;
+                var y = new float[tokens * ldy];
+                m.MatMul(x, tokens, y, ldy, rowStart, rowCount);
+                double maxDiff = 0, bound = 0;
+                for (int t = 0; t < tokens; t++)
+                {
+                    for (int r = 0; r < rowCount; r++)
+                    {
+                        double want = 0, mag = 0;
+                        for (int c = 0; c < cols; c++)
+                        {
+                            want += (double)w[(rowStart + r) * cols + c] * x[t * cols + c];
+                            mag += Math.Abs((double)w[(rowStart + r) * cols + c] * x[t * cols + c]);
+                        }
+                        maxDiff = Math.Max(maxDiff, Math.Abs(want - y[t * ldy + r]));
+                        bound = Math.Max(bound, mag * 1e-6);
+                    }
+                }
+                // fp32 accumulation of products that are exact in double: error ~ cols·eps·Σ|w·x| at worst
+                Assert.True(maxDiff <= bound + 1e-6, $"{format} [{rows}x{cols}] rows [{rowStart}, +{rowCount}), {tokens} tokens: max |diff| {maxDiff} (bound {bound})");
+            }
+        }
+        owners.ForEach(o => o.Dispose());
     }
 
     [Fact]
