@@ -34,11 +34,12 @@ L = ["# CPU inference benchmark", "",
      "Decode roofline fraction = decode tok/s x weight bytes read per token / read bandwidth measured in the same process;",
      "prefill fraction = useful prefill FLOPs per second / the arithmetic peak measured in the same process",
      "(fp32 FMA for bf16, the int8 maddubs+maddwd sequence for Q8_0/Q4_K); matmul = the prefill matrix products alone",
-     "(one middle layer's attention projections and MLPs at the prompt's token count, a routed expert at its share P*k/E);",
+     "(one middle layer's attention projections and MLPs at the prompt's token count, a routed expert at its share P*k/E),",
+     "also against the fp32 FMA peak (from 48 tokens every format runs the fp32 GEMM over dequantized weight panels);",
      "matvec = one decoded token's matrix-vector products run alone, back to back (GB/s, and as a share of the read bandwidth);",
      "other = the share of a decode step spent outside them. Analysis by hand: `cpu-inference-notes.md`.", "",
-     "| dtype | threads | prefill tok/s | decode tok/s | weight MB/token | read GB/s | roofline | matvec GB/s | matvec/read | other | prefill GFLOP/s | matmul GFLOP/s | peak G/s | prefill/peak | matmul/peak | TTFT ms | peak RSS MB |",
-     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+     "| dtype | threads | prefill tok/s | decode tok/s | weight MB/token | read GB/s | roofline | matvec GB/s | matvec/read | other | prefill GFLOP/s | matmul GFLOP/s | peak G/s | prefill/peak | matmul/peak | matmul/FMA peak | TTFT ms | peak RSS MB |",
+     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 for dt in ["bf16", "q8_0", "q4_k"]:
     for t in [1, 2]:
         x = r.get(f"{dt}-t{t}")
@@ -46,7 +47,7 @@ for dt in ["bf16", "q8_0", "q4_k"]:
         L.append(f"| {dt} | {t} | {x['prefill_tokens_per_s']:.1f} | {x['decode_tokens_per_s']:.2f} | {x['weight_bytes_per_token']/1e6:.0f} | "
                  f"{x['read_bandwidth_bytes_per_s']/1e9:.1f} | {x['roofline_fraction']:.0%} | {x['decode_matvec_bytes_per_s']/1e9:.1f} | "
                  f"{x['decode_matvec_fraction']:.0%} | {x['decode_other_fraction']:.0%} | {x['prefill_gflops']:.1f} | {x['matmul_gflops']:.1f} | {x['peak_gflops']:.0f} | "
-                 f"{x['prefill_peak_fraction']:.0%} | {x['matmul_peak_fraction']:.0%} | {x['ttft_ms']:.0f} | {x['peak_rss_bytes']/1e6:.0f} |")
+                 f"{x['prefill_peak_fraction']:.0%} | {x['matmul_peak_fraction']:.0%} | {x['matmul_fma_peak_fraction']:.0%} | {x['ttft_ms']:.0f} | {x['peak_rss_bytes']/1e6:.0f} |")
 L += ["", "Scaling from 1 to 2 threads:", ""]
 for dt in ["bf16", "q8_0", "q4_k"]:
     a, b = r.get(f"{dt}-t1"), r.get(f"{dt}-t2")

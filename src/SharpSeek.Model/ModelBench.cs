@@ -51,6 +51,11 @@ public sealed record BenchResult
     public required double MatmulGflops { get; init; }
     /// <summary>MatmulGflops / PeakGflops.</summary>
     public required double MatmulPeakFraction { get; init; }
+    /// <summary>The fp32 FMA peak measured in the same process, for every format (for bf16 and fp32 it is PeakGflops;
+    /// prefill runs the fp32 GEMM over dequantized panels for every format from WeightMatrix.PackedMinTokens tokens).</summary>
+    public double FmaPeakGflops { get; init; }
+    /// <summary>MatmulGflops / FmaPeakGflops.</summary>
+    public double MatmulFmaPeakFraction { get; init; }
     public required long KvCacheBytes { get; init; }
     /// <summary>
     /// Bytes per second the decode matrix-vector products stream when run alone, back to back through the backend
@@ -181,13 +186,14 @@ public static class ModelBench
         }
         long bytesPerToken = DecodeWeightBytes(model.Weights);
         int threads = model.Backend.Workers;
-        double bw = 0, peak = 0;
+        double bw = 0, peak = 0, fmaPeak = 0;
         bool intFormat = model.Weights.Layers.Any(l => (l.Moe?.Experts[0].W1 ?? l.Dense!.W1).InputFormat != ActivationFormat.F32);
         if (!o.SkipRoofline)
         {
             log?.Invoke("measuring read bandwidth and arithmetic peak");
             bw = Math.Max(bwBefore, Roofline.ReadBandwidth(threads));
-            peak = intFormat ? Roofline.Int8Peak(threads) : Roofline.FmaPeak(threads);
+            fmaPeak = Roofline.FmaPeak(threads);
+            peak = intFormat ? Roofline.Int8Peak(threads) : fmaPeak;
         }
         double matmul = 0, stream = 0;
         if (!o.SkipRoofline)
@@ -218,6 +224,8 @@ public static class ModelBench
             PrefillPeakFraction = peak > 0 ? prefillFlops / peak : 0,
             MatmulGflops = matmul / 1e9,
             MatmulPeakFraction = peak > 0 ? matmul / peak : 0,
+            FmaPeakGflops = fmaPeak / 1e9,
+            MatmulFmaPeakFraction = fmaPeak > 0 ? matmul / fmaPeak : 0,
             KvCacheBytes = kvBytes,
             DecodeMatvecBytesPerS = stream,
             DecodeMatvecFraction = bw > 0 ? stream / bw : 0,
