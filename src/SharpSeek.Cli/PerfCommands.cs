@@ -47,8 +47,9 @@ internal static class PerfCommands
         var chunk = new Option<int>("--prefill-chunk") { Description = "Tokens per prefill call (0 = all)" };
         var compare = new Option<int>("--compare-context") { Description = "Also decode at this context length, alternating with the prompt's, in the same process (long-context ratio)" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
+        var skip = new Option<bool>("--skip-roofline") { Description = "Skip the bandwidth, peak and product-alone measurements (their keys are 0)" };
         var cmd = new Command("bench", "Prefill/decode throughput, weight bytes per token and the measured rooflines")
-        { model, dtype, prompt, gen, threads, runs, cache, chunk, compare, json };
+        { model, dtype, prompt, gen, threads, runs, cache, chunk, compare, json, skip };
         cmd.SetAction(pr => CliErrors.Run(() =>
         {
             int t = pr.GetValue(threads);
@@ -65,6 +66,7 @@ internal static class PerfCommands
                 Cache = pr.GetValue(cache) == "f32" ? CacheType.F32 : CacheType.BF16,
                 PrefillChunk = pr.GetValue(chunk),
                 CompareContext = pr.GetValue(compare),
+                SkipRoofline = pr.GetValue(skip),
             };
             BenchResult r = ModelBench.Run(tr, opts, m => Console.Error.WriteLine(m));
             if (pr.GetValue(json))

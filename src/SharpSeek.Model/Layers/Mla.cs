@@ -562,8 +562,8 @@ public sealed class Mla
     }
 
     /// <summary><see cref="SoftmaxTile"/> for an even number of queries, two per 512-bit vector (one per 256-bit half): the
-    /// maxima and sums by lane permutations, the exponentials in registers, a scalar step only where a running max
-    /// grows (then the accumulator is rescaled).</summary>
+    /// maxima and sums by lane permutations, the exponentials in registers (<see cref="FastExp"/>, 2 ulp), a scalar step
+    /// only where a running max grows (then the accumulator is rescaled).</summary>
     private static unsafe void SoftmaxTilePairs(float* s, int rows, int nb, int* valid, float* m, float* l, float* o, int n, int oStride)
     {
         Vector512<float> ninf = Vector512.Create(float.NegativeInfinity);
@@ -590,7 +590,8 @@ public sealed class Mla
             // left as denormals they would cost a microcode assist in every multiply-add that reads them; a query
             // without a valid position (its max still −∞) gets weights 0, not e^(−∞ + ∞)
             Vector512<float> d = x - Vector512.Create(Vector256.Create(m[i]), Vector256.Create(m[i + 1]));
-            Vector512<float> e = Vector512.Exp(Vector512.ConditionalSelect(Vector512.LessThan(d, Vector512.Create(-80f)) | Vector512.Equals(x, ninf), ninf, d));
+            Vector512<float> e = Vector512.ConditionalSelect(Vector512.LessThan(d, Vector512.Create(-80f)) | Vector512.Equals(x, ninf),
+                                                             Vector512<float>.Zero, FastExp.Exp(d));
             e.Store(si);
             Vector512<float> t = e + Avx512F.PermuteVar16x32(e, swap1);
             t += Avx512F.PermuteVar16x32(t, swap2);

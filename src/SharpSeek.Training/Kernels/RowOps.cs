@@ -4,6 +4,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using SharpSeek.Tensors;
 
 namespace SharpSeek.Training.Kernels;
 

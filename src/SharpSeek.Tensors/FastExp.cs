@@ -7,10 +7,10 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
-namespace SharpSeek.Training.Kernels;
+namespace SharpSeek.Tensors;
 
 /// <summary>e^x for float vectors.</summary>
-internal static class FastExp
+public static class FastExp
 {
     private const float Lo = -87.33654f, Hi = 88.37626f;
     private const float Log2E = 1.44269504088896341f, C1 = 0.693359375f, C2 = -2.12194440e-4f;
