@@ -10,6 +10,43 @@ namespace SharpSeek.Tensors;
 /// <summary>Conversions between fp32 and bfloat16 (the upper 16 bits of an fp32).</summary>
 public static class Bf16
 {
+    // Reading bf16 in the products themselves: a 64-byte load of 32 bf16 values holds, in each 32-bit lane i, values 2i
+    // (low half) and 2i+1 (high half); lane << 16 is value 2i as fp32 and lane & 0xFFFF0000 is value 2i+1, two ALU
+    // operations for 32 values. A dot product does not care about order, so the fp32 operand is permuted the same way
+    // (per 32 values: the 16 even ones, then the 16 odd ones), and accumulators kept in that order are put back at the end.
+
+    /// <summary>Of 32 bf16 values loaded as 16 lanes, values 2i as fp32 (lane i).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Even(Vector512<uint> x) => Vector512.ShiftLeft(x, 16).AsSingle();
+
+    /// <summary>Of 32 bf16 values loaded as 16 lanes, values 2i + 1 as fp32 (lane i).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Odd(Vector512<uint> x) => (x & Vector512.Create(0xFFFF0000u)).AsSingle();
+
+    /// <summary>For each 32 values (n a multiple of 32): dst[0..16] = src[0, 2, .., 30], dst[16..32] = src[1, 3, .., 31]. AVX-512 only.</summary>
+    public static unsafe void EvenOdd(float* src, float* dst, int n)
+    {
+        Vector512<int> even = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), odd = even + Vector512<int>.One;
+        for (int i = 0; i < n; i += 32)
+        {
+            Vector512<float> a = Vector512.Load(src + i), b = Vector512.Load(src + i + 16);
+            Avx512F.PermuteVar16x32x2(a, even, b).Store(dst + i);
+            Avx512F.PermuteVar16x32x2(a, odd, b).Store(dst + i + 16);
+        }
+    }
+
+    /// <summary>The inverse of <see cref="EvenOdd"/>, in place. AVX-512 only.</summary>
+    public static unsafe void Interleave(float* p, int n)
+    {
+        Vector512<int> lo = Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), hi = lo + Vector512.Create(8);
+        for (int i = 0; i < n; i += 32)
+        {
+            Vector512<float> e = Vector512.Load(p + i), d = Vector512.Load(p + i + 16);
+            Avx512F.PermuteVar16x32x2(e, lo, d).Store(p + i);
+            Avx512F.PermuteVar16x32x2(e, hi, d).Store(p + i + 16);
+        }
+    }
+
     /// <summary>Widens a bfloat16 bit pattern to fp32 (exact).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float ToFloat(ushort bits) => BitConverter.Int32BitsToSingle(bits << 16);

@@ -385,6 +385,33 @@ public sealed unsafe class KernelTests
         owners.ForEach(o => o.Dispose());
     }
 
+    // four rows per pass read as bf16 in the products against a permuted x; a remainder of 1-3 rows, a band starting
+    // mid-matrix, widths that are no multiple of 32 (the per-row fallback)
+    [Theory]
+    [InlineData(0, 7, 64)]
+    [InlineData(3, 9, 512)]
+    [InlineData(1, 5, 40)]
+    [InlineData(0, 4, 32)]
+    public void Bf16_matvec_matches_double(int rowStart, int rowCount, int cols)
+    {
+        int rows = rowStart + rowCount + 1;
+        var owners = new List<IDisposable>();
+        WeightMatrix m = WeightConversion.Convert(F32(Random(rows * cols, rows + cols), rows, cols), WeightFormat.BF16, owners);
+        float[] w = m.ToFloatArray(), x = Random(cols, cols);
+        var y = new float[rowCount];
+        m.MatVec(x, y, rowStart, rowCount);
+        double maxDiff = 0;
+        for (int r = 0; r < rowCount; r++)
+        {
+            double want = 0;
+            for (int c = 0; c < cols; c++)
+                want += (double)w[(rowStart + r) * cols + c] * x[c];
+            maxDiff = Math.Max(maxDiff, Math.Abs(want - y[r]));
+        }
+        Assert.True(maxDiff <= 1e-5, $"rows [{rowStart}, +{rowCount}) x {cols}: max |diff| {maxDiff}");
+        owners.ForEach(o => o.Dispose());
+    }
+
     [Fact]
     public void Fp8_quantization_round_trips_within_e4m3_precision()
     {

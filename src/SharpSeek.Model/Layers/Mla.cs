@@ -254,18 +254,15 @@ public sealed class Mla
     private static bool Bf16Path(LatentCache cache, int nh, int R, int Dr) =>
         cache.Type == CacheType.BF16 && Avx512F.IsSupported && nh % 8 == 0 && R % 32 == 0 && Dr % 32 == 0;
 
-    // The bf16 path never writes an fp32 copy of the rows. A 64-byte load of 32 bf16 values holds, in each 32-bit lane i,
-    // values 2i (low half) and 2i+1 (high half): lane << 16 is value 2i as fp32 and lane & 0xFFFF0000 is value 2i+1, two
-    // ALU operations for 32 values. Dot products do not care about order, so the queries are permuted the same way
-    // (per 32 values: the 16 even ones, then the 16 odd ones) and the accumulators are kept in that order until the end.
+    // The bf16 path never writes an fp32 copy of the rows: they are read as bf16 in the products (Bf16.Even / Bf16.Odd),
+    // with the queries permuted to match (Bf16.EvenOdd) and the accumulators put back in order at the end.
 
     private static unsafe void AttendRangeBf16(float* qt, int nh, int R, int W, LatentCache cache, int s0, int s1, float scale,
                                                float* m, float* l, float* o, float* scratch, float* sp)
     {
         ushort* tileCopy = (ushort*)scratch; // a tile whose rows straddle two cache blocks is copied here (8·W bf16)
         float* qp = scratch + Tile * W;
-        for (int i = 0; i < nh * W; i += 32)
-            EvenOdd(qt + i, qp + i);
+        Bf16.EvenOdd(qt, qp, nh * W);
         for (int s = s0; s < s1; s += Tile)
         {
             int nb = Math.Min(Tile, s1 - s);
@@ -282,35 +279,8 @@ public sealed class Mla
                     AccumulateBf16Heads8(o + g * R, R, rp, W, sp + g * Tile, nb);
             }
         }
-        for (int i = 0; i < nh * R; i += 32)
-            Interleave(o + i);
+        Bf16.Interleave(o, nh * R);
     }
-
-    /// <summary>dst[0..16] = src[0, 2, .., 30], dst[16..32] = src[1, 3, .., 31].</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void EvenOdd(float* src, float* dst)
-    {
-        Vector512<float> a = Vector512.Load(src), b = Vector512.Load(src + 16);
-        Avx512F.PermuteVar16x32x2(a, Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), b).Store(dst);
-        Avx512F.PermuteVar16x32x2(a, Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), b).Store(dst + 16);
-    }
-
-    /// <summary>The inverse of <see cref="EvenOdd"/>, in place.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Interleave(float* p)
-    {
-        Vector512<float> e = Vector512.Load(p), d = Vector512.Load(p + 16);
-        Avx512F.PermuteVar16x32x2(e, Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), d).Store(p);
-        Avx512F.PermuteVar16x32x2(e, Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), d).Store(p + 16);
-    }
-
-    /// <summary>Of 32 bf16 values loaded as 16 lanes, values 2i as fp32 (lane i).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Even(Vector512<uint> x) => Vector512.ShiftLeft(x, 16).AsSingle();
-
-    /// <summary>Of 32 bf16 values loaded as 16 lanes, values 2i + 1 as fp32 (lane i).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Odd(Vector512<uint> x) => (x & Vector512.Create(0xFFFF0000u)).AsSingle();
 
     /// <summary>
     /// sp[h·8] = qp[h·w ..]·a·scale and sp[h·8 + 1] = qp[h·w ..]·b·scale (the latter only where <paramref name="two"/>) for
@@ -325,7 +295,7 @@ public sealed class Mla
         for (int k = 0; k < w; k += 32)
         {
             Vector512<uint> xa = Vector512.Load((uint*)(a + k)), xb = Vector512.Load((uint*)(b + k));
-            Vector512<float> ae = Even(xa), ao = Odd(xa), be = Even(xb), bo = Odd(xb);
+            Vector512<float> ae = Bf16.Even(xa), ao = Bf16.Odd(xa), be = Bf16.Even(xb), bo = Bf16.Odd(xb);
             Vector512<float> qe = Vector512.Load(qp + k), qo = Vector512.Load(qp + k + 16);
             a0 = Vector512.FusedMultiplyAdd(qo, ao, Vector512.FusedMultiplyAdd(qe, ae, a0));
             b0 = Vector512.FusedMultiplyAdd(qo, bo, Vector512.FusedMultiplyAdd(qe, be, b0));
@@ -372,7 +342,7 @@ public sealed class Mla
 
     /// <summary>
     /// o[h·R + k] += Σ_j e[h·8 + j]·rows[j·stride + k] for 8 heads, nb ≤ 8 bf16 rows and k &lt; R (a multiple of 32), with
-    /// each accumulator in the permuted order of <see cref="EvenOdd"/>: 32 columns of all 8 accumulators stay in registers
+    /// each accumulator in the permuted order of <see cref="Bf16.EvenOdd"/>: 32 columns of all 8 accumulators stay in registers
     /// across the tile's rows, and each 64-byte row load serves every head.
     /// </summary>
     public static unsafe void AccumulateBf16Heads8(float* o, int R, ushort* rows, int stride, float* e, int nb)
@@ -387,7 +357,7 @@ public sealed class Mla
             for (int j = 0; j < nb; j++)
             {
                 Vector512<uint> x = Vector512.Load((uint*)(rows + (long)j * stride + k));
-                Vector512<float> x0 = Even(x), x1 = Odd(x);
+                Vector512<float> x0 = Bf16.Even(x), x1 = Bf16.Odd(x);
                 float* ej = e + j;
                 Vector512<float> w = Vector512.Create(ej[0]);
                 a00 = Vector512.FusedMultiplyAdd(w, x0, a00); a01 = Vector512.FusedMultiplyAdd(w, x1, a01);
