@@ -1,6 +1,7 @@
 // The score kernel of absorbed attention (Mla.Scores: 4 heads x 4 positions register blocks, a dot-product fallback
 // for the rest) against a double-precision dot product, at head counts, tile sizes and row widths around the blocks.
 using SharpSeek.Model.Layers;
+using SharpSeek.Tensors;
 
 namespace SharpSeek.Model.Tests;
 
@@ -238,16 +239,26 @@ public sealed unsafe class AttentionKernelTests
         Assert.True(maxDiff <= 1e-5, $"{type} cache, {nh} heads, R {R}, Dr {Dr}, positions [{s0}, {s1}): max |diff| {maxDiff}");
     }
 
+    // fp32 rows, and bf16 rows read in the products with the accumulators in Bf16.EvenOdd order
     [Theory]
-    [InlineData(32, 8)]
-    [InlineData(64, 3)]
-    [InlineData(512, 8)]
-    public void Eight_head_accumulation_matches_double(int R, int nb)
+    [InlineData(32, 8, false)]
+    [InlineData(64, 3, false)]
+    [InlineData(512, 8, false)]
+    [InlineData(32, 8, true)]
+    [InlineData(64, 3, true)]
+    [InlineData(512, 7, true)]
+    public void Eight_head_accumulation_matches_double(int R, int nb, bool bf16)
     {
+        if (bf16 && !System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+            return; // the bf16 kernel is AVX-512 only (AttendRange takes it only then)
         var rng = new Random(R + nb);
         int stride = R + 64;
         float[] rows = new float[nb * stride], e = new float[8 * 8], o = new float[8 * R];
         for (int i = 0; i < rows.Length; i++) rows[i] = rng.NextSingle() * 2 - 1;
+        ushort[] rows16 = new ushort[rows.Length];
+        Bf16.FromFloat(rows, rows16);
+        if (bf16)
+            Bf16.ToFloat(rows16, rows); // the reference reads the stored (rounded) values
         for (int i = 0; i < e.Length; i++) e[i] = rng.NextSingle();
         for (int i = 0; i < o.Length; i++) o[i] = rng.NextSingle();
         double[] want = new double[o.Length];
@@ -261,10 +272,27 @@ public sealed unsafe class AttentionKernelTests
             }
         }
         fixed (float* op = o, rp = rows, ep = e)
-            Mla.AccumulateHeads8(op, R, rp, stride, ep, nb);
+        fixed (ushort* r16 = rows16)
+        {
+            if (bf16)
+            {
+                float[] perm = new float[o.Length];
+                fixed (float* pp = perm)
+                {
+                    Bf16.EvenOdd(op, pp, o.Length);
+                    Mla.AccumulateBf16Heads8(pp, R, r16, stride, ep, nb);
+                    Bf16.Interleave(pp, o.Length);
+                }
+                perm.CopyTo(o, 0);
+            }
+            else
+            {
+                Mla.AccumulateHeads8(op, R, rp, stride, ep, nb);
+            }
+        }
         double diff = 0;
         for (int i = 0; i < o.Length; i++)
             diff = Math.Max(diff, Math.Abs(want[i] - o[i]));
-        Assert.True(diff <= 1e-5, $"R {R}, {nb} rows: max |diff| {diff}");
+        Assert.True(diff <= 1e-5, $"R {R}, {nb} rows, {(bf16 ? "bf16" : "fp32")}: max |diff| {diff}");
     }
 }

@@ -345,43 +345,8 @@ public sealed class Mla
     /// each accumulator in the permuted order of <see cref="Bf16.EvenOdd"/>: 32 columns of all 8 accumulators stay in registers
     /// across the tile's rows, and each 64-byte row load serves every head.
     /// </summary>
-    public static unsafe void AccumulateBf16Heads8(float* o, int R, ushort* rows, int stride, float* e, int nb)
-    {
-        for (int k = 0; k + 32 <= R; k += 32)
-        {
-            float* o0 = o + k, o1 = o0 + R, o2 = o1 + R, o3 = o2 + R, o4 = o3 + R, o5 = o4 + R, o6 = o5 + R, o7 = o6 + R;
-            Vector512<float> a00 = Vector512.Load(o0), a01 = Vector512.Load(o0 + 16), a10 = Vector512.Load(o1), a11 = Vector512.Load(o1 + 16);
-            Vector512<float> a20 = Vector512.Load(o2), a21 = Vector512.Load(o2 + 16), a30 = Vector512.Load(o3), a31 = Vector512.Load(o3 + 16);
-            Vector512<float> a40 = Vector512.Load(o4), a41 = Vector512.Load(o4 + 16), a50 = Vector512.Load(o5), a51 = Vector512.Load(o5 + 16);
-            Vector512<float> a60 = Vector512.Load(o6), a61 = Vector512.Load(o6 + 16), a70 = Vector512.Load(o7), a71 = Vector512.Load(o7 + 16);
-            for (int j = 0; j < nb; j++)
-            {
-                Vector512<uint> x = Vector512.Load((uint*)(rows + (long)j * stride + k));
-                Vector512<float> x0 = Bf16.Even(x), x1 = Bf16.Odd(x);
-                float* ej = e + j;
-                Vector512<float> w = Vector512.Create(ej[0]);
-                a00 = Vector512.FusedMultiplyAdd(w, x0, a00); a01 = Vector512.FusedMultiplyAdd(w, x1, a01);
-                w = Vector512.Create(ej[Tile]);
-                a10 = Vector512.FusedMultiplyAdd(w, x0, a10); a11 = Vector512.FusedMultiplyAdd(w, x1, a11);
-                w = Vector512.Create(ej[2 * Tile]);
-                a20 = Vector512.FusedMultiplyAdd(w, x0, a20); a21 = Vector512.FusedMultiplyAdd(w, x1, a21);
-                w = Vector512.Create(ej[3 * Tile]);
-                a30 = Vector512.FusedMultiplyAdd(w, x0, a30); a31 = Vector512.FusedMultiplyAdd(w, x1, a31);
-                w = Vector512.Create(ej[4 * Tile]);
-                a40 = Vector512.FusedMultiplyAdd(w, x0, a40); a41 = Vector512.FusedMultiplyAdd(w, x1, a41);
-                w = Vector512.Create(ej[5 * Tile]);
-                a50 = Vector512.FusedMultiplyAdd(w, x0, a50); a51 = Vector512.FusedMultiplyAdd(w, x1, a51);
-                w = Vector512.Create(ej[6 * Tile]);
-                a60 = Vector512.FusedMultiplyAdd(w, x0, a60); a61 = Vector512.FusedMultiplyAdd(w, x1, a61);
-                w = Vector512.Create(ej[7 * Tile]);
-                a70 = Vector512.FusedMultiplyAdd(w, x0, a70); a71 = Vector512.FusedMultiplyAdd(w, x1, a71);
-            }
-            a00.Store(o0); a01.Store(o0 + 16); a10.Store(o1); a11.Store(o1 + 16);
-            a20.Store(o2); a21.Store(o2 + 16); a30.Store(o3); a31.Store(o3 + 16);
-            a40.Store(o4); a41.Store(o4 + 16); a50.Store(o5); a51.Store(o5 + 16);
-            a60.Store(o6); a61.Store(o6 + 16); a70.Store(o7); a71.Store(o7 + 16);
-        }
-    }
+    public static unsafe void AccumulateBf16Heads8(float* o, int R, ushort* rows, int stride, float* e, int nb) =>
+        AccumulateHeads8<Bf16Pairs>(o, R, (byte*)rows, stride * sizeof(ushort), e, nb);
 
     /// <summary>sp[h·8 + j] = q[h]·rows[j]·scale for nh query rows and nb ≤ 8 latent rows, both of length w (the scores of one
     /// tile of absorbed attention).</summary>
@@ -585,7 +550,37 @@ public sealed class Mla
     /// 32 columns of all 8 accumulators stay in registers across the tile's rows, so each row is loaded once for every
     /// head and each accumulator once per tile (vs once per pair of heads for <see cref="AccumulateRows2"/>).
     /// </summary>
-    public static unsafe void AccumulateHeads8(float* o, int R, float* rows, int stride, float* e, int nb)
+    public static unsafe void AccumulateHeads8(float* o, int R, float* rows, int stride, float* e, int nb) =>
+        AccumulateHeads8<F32Pairs>(o, R, (byte*)rows, stride * sizeof(float), e, nb);
+
+    /// <summary>32 consecutive values of a row as two vectors (a row format of <see cref="AccumulateHeads8{T}"/>).</summary>
+    private unsafe interface IRowPairs
+    {
+        /// <summary>Values [k, k + 32) of the row at <paramref name="row"/>, in the order its accumulators keep.</summary>
+        static abstract (Vector512<float> A, Vector512<float> B) Load(byte* row, int k);
+    }
+
+    /// <summary>fp32 rows, in order.</summary>
+    private readonly unsafe struct F32Pairs : IRowPairs
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static (Vector512<float> A, Vector512<float> B) Load(byte* row, int k) =>
+            (Vector512.Load((float*)row + k), Vector512.Load((float*)row + k + 16));
+    }
+
+    /// <summary>bf16 rows, one 64-byte load: the even values, then the odd ones (<see cref="Bf16.EvenOdd"/> order).</summary>
+    private readonly unsafe struct Bf16Pairs : IRowPairs
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static (Vector512<float> A, Vector512<float> B) Load(byte* row, int k)
+        {
+            Vector512<uint> x = Vector512.Load((uint*)((ushort*)row + k));
+            return (Bf16.Even(x), Bf16.Odd(x));
+        }
+    }
+
+    /// <summary>The accumulation of 8 heads over nb rows (rowBytes apart) of format T, 32 columns at a time.</summary>
+    private static unsafe void AccumulateHeads8<T>(float* o, int R, byte* rows, long rowBytes, float* e, int nb) where T : struct, IRowPairs
     {
         for (int k = 0; k + 32 <= R; k += 32)
         {
@@ -596,8 +591,8 @@ public sealed class Mla
             Vector512<float> a60 = Vector512.Load(o6), a61 = Vector512.Load(o6 + 16), a70 = Vector512.Load(o7), a71 = Vector512.Load(o7 + 16);
             for (int j = 0; j < nb; j++)
             {
-                float* r = rows + (long)j * stride + k, ej = e + j;
-                Vector512<float> x0 = Vector512.Load(r), x1 = Vector512.Load(r + 16);
+                float* ej = e + j;
+                (Vector512<float> x0, Vector512<float> x1) = T.Load(rows + j * rowBytes, k);
                 Vector512<float> w = Vector512.Create(ej[0]);
                 a00 = Vector512.FusedMultiplyAdd(w, x0, a00); a01 = Vector512.FusedMultiplyAdd(w, x1, a01);
                 w = Vector512.Create(ej[Tile]);
