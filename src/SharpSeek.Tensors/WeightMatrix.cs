@@ -339,11 +339,13 @@ public sealed unsafe class Bf16Matrix : WeightMatrix
                 Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
                 for (int c = 0; c < Cols; c += 32)
                 {
-                    // decode streams the weights once: request them 4 KB ahead
-                    Sse.Prefetch0(r0 + c + 2048);
-                    Sse.Prefetch0(r1 + c + 2048);
-                    Sse.Prefetch0(r2 + c + 2048);
-                    Sse.Prefetch0(r3 + c + 2048);
+                    // decode streams the weights once: request the same columns two groups of rows ahead (one 4 KB ahead,
+                    // as for a single row, fell inside this group for 2 KB rows and left the stream 10% slower than the
+                    // per-row dot product from memory)
+                    Sse.Prefetch0(r0 + c + 8 * Cols);
+                    Sse.Prefetch0(r1 + c + 8 * Cols);
+                    Sse.Prefetch0(r2 + c + 8 * Cols);
+                    Sse.Prefetch0(r3 + c + 8 * Cols);
                     Vector512<float> xe = Vector512.Load(pp + c), xo = Vector512.Load(pp + c + 16);
                     Vector512<uint> w = Vector512.Load((uint*)(r0 + c));
                     a0 = Vector512.FusedMultiplyAdd(Bf16.Odd(w), xo, Vector512.FusedMultiplyAdd(Bf16.Even(w), xe, a0));
