@@ -25,6 +25,10 @@ public sealed unsafe class NativeBuffer : IDisposable
         else
             _ptr = NativeMemory.AlignedAlloc((nuint)Math.Max(bytes, 1), 64);
         NativeMemory.Clear(_ptr, (nuint)Math.Max(bytes, 1));
+        // buffers nobody disposes (latent cache blocks of a dropped cache) are freed by the finalizer: telling the GC
+        // what they hold makes it collect before native memory piles up
+        if (bytes > 0)
+            GC.AddMemoryPressure(bytes);
     }
 
     /// <summary>Size in bytes.</summary>
@@ -42,6 +46,8 @@ public sealed unsafe class NativeBuffer : IDisposable
             else
                 _chunk.Release();
             _ptr = null;
+            if (Length > 0)
+                GC.RemoveMemoryPressure(Length);
         }
         GC.SuppressFinalize(this);
     }
