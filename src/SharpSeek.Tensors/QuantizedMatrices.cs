@@ -642,18 +642,9 @@ public abstract unsafe class BlockQuantMatrix : WeightMatrix
 
     public override void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount) => MatMul(x, 1, y, rowCount, rowStart, rowCount);
 
-    /// <summary>Quantizes the input into a per-thread buffer, then runs the integer product; from
-    /// <see cref="WeightMatrix.PackedMinTokens"/> tokens, dequantized panels and the fp32 GEMM instead.</summary>
-    public override void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
+    /// <summary>Quantizes the input into a per-thread buffer, then runs the integer product.</summary>
+    protected override void MatMulUnpacked(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
     {
-        if (tokens >= PackedMinTokens)
-        {
-            CheckRows(rowStart, rowCount);
-            if (x.Length < (long)tokens * Cols || y.Length < (long)(tokens - 1) * ldy + rowCount)
-                throw new ArgumentException("MatMul: buffer too small");
-            MatMulPacked(x, tokens, y, ldy, rowStart, rowCount);
-            return;
-        }
         QuantizedInput q = InputScratch.Input;
         q.Quantize(InputFormat, x, tokens, Cols);
         MatMulQuantized(q, y, ldy, rowStart, rowCount);

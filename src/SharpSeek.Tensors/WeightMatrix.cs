@@ -76,18 +76,27 @@ public abstract class WeightMatrix
 
     /// <summary>
     /// Y[t, i] = W[rowStart + i, :] · X[t, :] for <paramref name="tokens"/> rows of X [tokens, Cols]; Y is
-    /// [tokens, ldy] with the results at columns [0, rowCount).
+    /// [tokens, ldy] with the results at columns [0, rowCount). From <see cref="PackedMinTokens"/> tokens every format
+    /// runs <see cref="MatMulPacked"/>, below it its own <see cref="MatMulUnpacked"/>.
     /// </summary>
-    public virtual void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
+    public void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
     {
         CheckRows(rowStart, rowCount);
         if (x.Length < (long)tokens * Cols || (tokens > 0 && y.Length < (long)(tokens - 1) * ldy + rowCount))
             throw new ArgumentException("MatMul: buffer too small");
         if (tokens >= PackedMinTokens)
-        {
             MatMulPacked(x, tokens, y, ldy, rowStart, rowCount);
-            return;
-        }
+        else
+            MatMulUnpacked(x, tokens, y, ldy, rowStart, rowCount);
+    }
+
+    /// <summary>
+    /// The product below <see cref="PackedMinTokens"/> tokens, arguments already checked by
+    /// <see cref="MatMul(ReadOnlySpan{float}, int, Span{float}, int, int, int)"/>: here 4 rows dequantized into an fp32
+    /// panel at a time; formats with a faster kernel of their own override it.
+    /// </summary>
+    protected virtual void MatMulUnpacked(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
+    {
         // dequantize 4 rows into an fp32 panel once, then run the register-blocked kernel over all tokens
         float[] panel = RowScratch(4 * Cols);
         int i = 0;
@@ -256,16 +265,8 @@ public sealed unsafe class F32Matrix : WeightMatrix
 
     public override float DotRow(int row, ReadOnlySpan<float> x) => TensorPrimitives.Dot(Row(row), x.Slice(0, Cols));
 
-    public override void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
+    protected override void MatMulUnpacked(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
     {
-        CheckRows(rowStart, rowCount);
-        if (x.Length < (long)tokens * Cols || (tokens > 0 && y.Length < (long)(tokens - 1) * ldy + rowCount))
-            throw new ArgumentException("MatMul: buffer too small");
-        if (tokens >= PackedMinTokens)
-        {
-            MatMulPacked(x, tokens, y, ldy, rowStart, rowCount);
-            return;
-        }
         int i = 0;
         fixed (float* xp = x)
         fixed (float* yp = y)

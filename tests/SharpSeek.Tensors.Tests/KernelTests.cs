@@ -337,8 +337,9 @@ public sealed unsafe class KernelTests
     }
 
     // from WeightMatrix.PackedMinTokens tokens every format dequantizes its rows into the GEMM's 32-row panels: one or
-    // several bands per product, bands that end inside a panel (narrow last panels of 1..16 and 17..31 rows), a band starting mid-matrix, columns that
-    // are no multiple of 8 or of the reduction chunk (256), token counts that leave partial register tiles
+    // several bands per product, bands that end inside a panel (narrow last panels of 1..16 and 17..31 rows), a band
+    // starting mid-matrix, columns that are no multiple of 8 or of the reduction chunk (256), token counts that leave
+    // partial register tiles
     [Theory]
     [InlineData(WeightFormat.F32, 17)]
     [InlineData(WeightFormat.F32, 300)]
