@@ -478,13 +478,7 @@ public sealed class Mla
             mx = Vector256.Max(mx, Vector256.Shuffle(mx, Vector256.Create(2, 3, 0, 1, 6, 7, 4, 5)));
             float tmax = Math.Max(mx.GetElement(0), mx.GetElement(4));
             if (tmax > m[i])
-            {
-                float f = MathF.Exp(m[i] - tmax);
-                if (l[i] != 0)
-                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(o + (long)i * oStride, n), f, new Span<float>(o + (long)i * oStride, n));
-                l[i] *= f;
-                m[i] = tmax;
-            }
+                RaiseMax(i, tmax, m, l, o, n, oStride);
             // weights below e^-80 (1.8e-35, far under fp32 resolution next to the max's weight of 1) are made exactly 0:
             // left as denormals they would cost a microcode assist in every multiply-add that reads them
             x -= Vector256.Create(m[i]);
@@ -518,9 +512,9 @@ public sealed class Mla
             mx = Vector512.Max(mx, Avx512F.PermuteVar16x32(mx, swap4));
             float ta = mx.GetElement(0), tb = mx.GetElement(8);
             if (ta > m[i])
-                Rescale(i, ta);
+                RaiseMax(i, ta, m, l, o, n, oStride);
             if (tb > m[i + 1])
-                Rescale(i + 1, tb);
+                RaiseMax(i + 1, tb, m, l, o, n, oStride);
             // weights below e^-80 (1.8e-35, far under fp32 resolution next to the max's weight of 1) are made exactly 0:
             // left as denormals they would cost a microcode assist in every multiply-add that reads them; a query
             // without a valid position (its max still −∞) gets weights 0, not e^(−∞ + ∞)
@@ -534,15 +528,17 @@ public sealed class Mla
             l[i] += t.GetElement(0);
             l[i + 1] += t.GetElement(8);
         }
+    }
 
-        void Rescale(int i, float mNew)
-        {
-            float f = MathF.Exp(m[i] - mNew);
-            if (l[i] != 0)
-                TensorPrimitives.Multiply(new ReadOnlySpan<float>(o + (long)i * oStride, n), f, new Span<float>(o + (long)i * oStride, n));
-            l[i] *= f;
-            m[i] = mNew;
-        }
+    /// <summary>Query i's running max grows to <paramref name="mNew"/>: its accumulator o[i·oStride ..+n] and sum l_i are
+    /// rescaled by e^(m_old − m_new) (the accumulator only when it holds something).</summary>
+    private static unsafe void RaiseMax(int i, float mNew, float* m, float* l, float* o, int n, int oStride)
+    {
+        float f = MathF.Exp(m[i] - mNew);
+        if (l[i] != 0)
+            TensorPrimitives.Multiply(new ReadOnlySpan<float>(o + (long)i * oStride, n), f, new Span<float>(o + (long)i * oStride, n));
+        l[i] *= f;
+        m[i] = mNew;
     }
 
     /// <summary>
