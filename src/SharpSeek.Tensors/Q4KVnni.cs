@@ -6,7 +6,8 @@
 //   isum += vpdpwssd(pair, scales [sc_2c ×4, sc_2c+1 ×4 | same])        Σ_s sc_s·dp_s as 8 int32 lanes
 // so 32 multiply-adds cost 1.5 uops on two ports instead of the 2 (maddubs + maddwd) that 512-bit AVX-512BW issues on
 // one port here, and no 512-bit instruction runs (port 1 stays open to vector work). The mins term Σ_s m_s·sum_s(x)
-// is one vpmaddwd of the 8 mins against the int16 sub-block sums. d and dmin are converted together in one vector.
+// is one vpmaddwd of the 8 mins against the int16 sub-block sums. The 6-bit scales and mins are unpacked in a vector
+// register; d and dmin come from the fp16 table (Half16.ToFloat) as broadcast loads.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -20,7 +21,8 @@ internal static unsafe class Q4KVnni
 
     public static bool IsSupported => AvxVnni.IsSupported;
 
-    /// <summary>Per 128-bit lane: int16 lanes 0-3 take sub-block 2c's scale, lanes 4-7 sub-block 2c+1's.</summary>
+    /// <summary>From the unpacked scale bytes [sc0..sc7, m0..m7], per 128-bit lane: int16 lanes 0-3 take sub-block
+    /// 2c's scale, lanes 4-7 sub-block 2c+1's (high bytes zeroed by the 0x80 index).</summary>
     private static readonly Vector256<byte> s_pair0 = PairMask(0), s_pair1 = PairMask(1), s_pair2 = PairMask(2), s_pair3 = PairMask(3);
 
     private static Vector256<byte> PairMask(int c)
@@ -30,20 +32,34 @@ internal static unsafe class Q4KVnni
         {
             for (int i = 0; i < 4; i++)
             {
-                m[lane * 16 + 2 * i] = (byte)(4 * c);
-                m[lane * 16 + 2 * i + 1] = (byte)(4 * c + 1);
-                m[lane * 16 + 8 + 2 * i] = (byte)(4 * c + 2);
-                m[lane * 16 + 8 + 2 * i + 1] = (byte)(4 * c + 3);
+                m[lane * 16 + 2 * i] = (byte)(2 * c);
+                m[lane * 16 + 2 * i + 1] = 0x80;
+                m[lane * 16 + 8 + 2 * i] = (byte)(2 * c + 1);
+                m[lane * 16 + 8 + 2 * i + 1] = 0x80;
             }
         }
         return Vector256.Create(m);
     }
 
-    /// <summary>d and dmin of a block (two fp16 at blk[0..3]) as fp32 in lanes 0 and 1, exact as <see cref="Half16.ToFloat"/>.</summary>
+    // the 12 packed bytes q[0..11] of scales and mins (llama.cpp get_scale_min_k4):
+    //   sc_j = q[j] & 63,                          m_j = q[j+4] & 63                          (j < 4)
+    //   sc_j = (q[j+4] & 15) | ((q[j-4] >> 6) << 4), m_j = (q[j+4] >> 4) | ((q[j] >> 6) << 4)   (j ≥ 4)
+    private static readonly Vector128<byte> s_low = Vector128.Create((byte)0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11);
+    private static readonly Vector128<byte> s_top = Vector128.Create((byte)0x80, 0x80, 0x80, 0x80, 0, 1, 2, 3, 0x80, 0x80, 0x80, 0x80, 4, 5, 6, 7);
+    private static readonly Vector128<byte> s_lowMask = Vector128.Create((byte)63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0);
+    private static readonly Vector128<byte> s_highNibble = Vector128.Create((byte)0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15);
+    private static readonly Vector128<byte> s_mins = Vector128.Create((byte)8, 0x80, 9, 0x80, 10, 0x80, 11, 0x80, 12, 0x80, 13, 0x80, 14, 0x80, 15, 0x80);
+
+    /// <summary>The 8 scales and 8 mins of a block as bytes [sc0..sc7, m0..m7], unpacked in a vector register (two
+    /// shuffles, masks and shifts instead of the scalar bit twiddling and two GPR-to-vector moves).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<float> ScalePair(byte* blk)
+    internal static Vector128<byte> ScaleBytes(byte* blk)
     {
-        return Half16.ToFloat(Sse41.ConvertToVector128Int32(Vector128.CreateScalar(*(uint*)blk).AsUInt16()).AsUInt32());
+        Vector128<byte> q = Vector128.Load(blk + 4); // bytes 12-15 (the first nibbles) are not used
+        Vector128<byte> low = Ssse3.Shuffle(q, s_low), top = Ssse3.Shuffle(q, s_top);
+        return (low & s_lowMask)
+             | (Vector128.ShiftRightLogical(low.AsUInt16(), 4).AsByte() & s_highNibble)
+             | (Vector128.ShiftRightLogical(top.AsUInt16(), 2).AsByte() & Vector128.Create((byte)0x30));
     }
 
     /// <summary>Σ_s sc_s·Σ q·x over one super-block for one token (activations x in the Q8K permuted order).</summary>
@@ -70,14 +86,13 @@ internal static unsafe class Q4KVnni
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Scales(byte* blk, out Vector256<short> s0, out Vector256<short> s1, out Vector256<short> s2, out Vector256<short> s3, out Vector128<short> mins)
     {
-        (ulong sc, ulong mn) = Q4KMatrix.ScalesMins(blk + 4);
-        Vector128<byte> sc16 = Vector128.WidenLower(Vector128.CreateScalar(sc).AsByte()).AsByte();
-        Vector256<byte> both = Vector256.Create(sc16, sc16);
+        Vector128<byte> r = ScaleBytes(blk);
+        Vector256<byte> both = Vector256.Create(r, r);
         s0 = Avx2.Shuffle(both, s_pair0).AsInt16();
         s1 = Avx2.Shuffle(both, s_pair1).AsInt16();
         s2 = Avx2.Shuffle(both, s_pair2).AsInt16();
         s3 = Avx2.Shuffle(both, s_pair3).AsInt16();
-        mins = Vector128.WidenLower(Vector128.CreateScalar(mn).AsByte()).AsInt16();
+        mins = Ssse3.Shuffle(r, s_mins).AsInt16();
     }
 
     /// <summary>Σ over super-blocks of d_x·(d·Σ_s sc_s·Σ q·x − dmin·Σ_s m_s·sum_s(x)) for one row and one token.</summary>
@@ -100,10 +115,11 @@ internal static unsafe class Q4KVnni
                                         q2 & mask, Vector256.ShiftRightLogical(q2.AsUInt16(), 4).AsByte() & mask,
                                         q3 & mask, Vector256.ShiftRightLogical(q3.AsUInt16(), 4).AsByte() & mask,
                                         s0, s1, s2, s3, xq + (long)b * 256);
-            Vector128<float> dd = ScalePair(blk) * Vector128.Create(xd[b]);
-            acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(isum), Avx2.BroadcastScalarToVector256(dd), acc);
+            // d and dmin by table lookup, broadcast straight from memory; x's scale in a second multiply
+            Vector256<float> dx = Vector256.Create(xd[b]);
+            acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(isum) * Vector256.Create(Half16.ToFloat(*(ushort*)blk)), dx, acc);
             Vector128<int> m = Sse2.MultiplyAddAdjacent(mins, Vector128.Load(xsum + (long)b * 8));
-            macc = Vector128.FusedMultiplyAdd(Vector128.ConvertToSingle(m), Avx.Permute(dd, 0b01_01_01_01), macc);
+            macc = Vector128.FusedMultiplyAdd(Vector128.ConvertToSingle(m) * Vector128.Create(Half16.ToFloat(*(ushort*)(blk + 2))), dx.GetLower(), macc);
         }
         return Vector256.Sum(acc) - Vector128.Sum(macc);
     }
@@ -126,7 +142,7 @@ internal static unsafe class Q4KVnni
             Vector256<byte> lo1 = q1 & mask, hi1 = Vector256.ShiftRightLogical(q1.AsUInt16(), 4).AsByte() & mask;
             Vector256<byte> lo2 = q2 & mask, hi2 = Vector256.ShiftRightLogical(q2.AsUInt16(), 4).AsByte() & mask;
             Vector256<byte> lo3 = q3 & mask, hi3 = Vector256.ShiftRightLogical(q3.AsUInt16(), 4).AsByte() & mask;
-            Vector128<float> dm = ScalePair(blk);
+            Vector128<float> dm = Vector128.Create(Half16.ToFloat(*(ushort*)blk), Half16.ToFloat(*(ushort*)(blk + 2)), 0f, 0f);
             long o = (long)b * 256;
             short* xs = xsum + (long)b * 8;
 

@@ -490,6 +490,28 @@ public sealed unsafe class KernelTests
     }
 
     [Fact]
+    public unsafe void Q4K_vector_scale_unpack_matches_the_scalar_definition()
+    {
+        if (!System.Runtime.Intrinsics.X86.Ssse3.IsSupported)
+            return; // the VNNI kernels that use it need AVX2 as well
+        var rng = new Random(5);
+        byte* blk = stackalloc byte[Q4KMatrix.BlockBytes];
+        for (int trial = 0; trial < 20000; trial++)
+        {
+            // every bit of the 12 packed bytes (and the 4 that follow, which the 16-byte load reads and must ignore)
+            for (int i = 0; i < 32; i++)
+                blk[i] = (byte)rng.Next(256);
+            var got = Q4KVnni.ScaleBytes(blk);
+            for (int j = 0; j < 8; j++)
+            {
+                (int sc, int mn) = Q4KMatrix.ScaleMin(j, blk + 4);
+                Assert.True(got.GetElement(j) == sc && got.GetElement(8 + j) == mn,
+                    $"trial {trial}, sub-block {j}: scale {got.GetElement(j)} min {got.GetElement(8 + j)}, want {sc} {mn}");
+            }
+        }
+    }
+
+    [Fact]
     public void Row_kernels_match_definitions()
     {
         for (int n = 1; n <= 67; n += 3)
