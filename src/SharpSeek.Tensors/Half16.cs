@@ -11,6 +11,9 @@ public static class Half16
     /// <summary>Every fp16 bit pattern as fp32 (256 KB, built once by .NET's own exact conversion).</summary>
     private static readonly unsafe float* s_table = BuildTable();
 
+    /// <summary>The table itself, for vector gathers (index = the fp16 bits, scale 4).</summary>
+    internal static unsafe float* Table => s_table;
+
     private static unsafe float* BuildTable()
     {
         var table = (float*)NativeMemory.AlignedAlloc(65536 * sizeof(float), 64);

@@ -9,7 +9,8 @@ public static unsafe class WeightConversion
 {
     /// <summary>
     /// Returns <paramref name="m"/> in <paramref name="target"/> format (itself if already there). Q4_K needs a
-    /// multiple of 256 columns and Q8_0 of 32: narrower matrices fall back to Q8_0, then BF16.
+    /// multiple of 256 columns and Q8_0 of 32: narrower matrices fall back to Q8_0, then BF16. Q4_K matrices of eight
+    /// rows or more come back as <see cref="Q4KInterleavedMatrix"/> (the same blocks, repacked for the products).
     /// </summary>
     public static WeightMatrix Convert(WeightMatrix m, WeightFormat target, List<IDisposable> owners)
     {
@@ -40,7 +41,20 @@ public static unsafe class WeightConversion
             case WeightFormat.Q8_0:
                 return Q8_0Matrix.Quantize(m, owners);
             case WeightFormat.Q4_K:
-                return Q4KMatrix.Quantize(m, owners);
+            {
+                if (m.Rows < Q4KInterleavedMatrix.GroupRows)
+                    return Q4KMatrix.Quantize(m, owners);
+                // quantized row by row, then repacked eight rows at a time for the products (the row copy is dropped)
+                var rowOwners = new List<IDisposable>();
+                try
+                {
+                    return Q4KInterleavedMatrix.FromRows(Q4KMatrix.Quantize(m, rowOwners), owners);
+                }
+                finally
+                {
+                    rowOwners.ForEach(o => o.Dispose());
+                }
+            }
             default:
                 throw new NotSupportedException($"conversion to {target} is not supported");
         }

@@ -239,6 +239,93 @@ public sealed unsafe class KernelTests
     }
 
     [Fact]
+    public unsafe void Q4_K_rows_interleaved_by_eight_give_the_same_rows_and_products()
+    {
+        // 21 rows: two groups of eight and a five-row tail in the row layout; random block bytes (every 6-bit scale and
+        // min), all-0xFF rows (nibbles and scales at their maxima), zero and subnormal d/dmin
+        int rows = 21, cols = 768, blocks = cols / 256;
+        var rng = new Random(12);
+        using var buf = new NativeBuffer((long)rows * blocks * Q4KMatrix.BlockBytes);
+        byte* p = (byte*)buf.Pointer;
+        ushort[] halves = [0x3C00, 0x0001, 0x03FF, 0x0000, 0x2E66, 0xB400, 0x1C00];
+        for (int r = 0; r < rows; r++)
+        {
+            for (int b = 0; b < blocks; b++)
+            {
+                byte* blk = p + ((long)r * blocks + b) * Q4KMatrix.BlockBytes;
+                *(ushort*)blk = halves[(r + b) % halves.Length];
+                *(ushort*)(blk + 2) = halves[(r * 3 + b + 1) % halves.Length];
+                for (int i = 4; i < Q4KMatrix.BlockBytes; i++)
+                    blk[i] = r % 9 == 0 ? (byte)0xFF : (byte)rng.Next(256);
+            }
+        }
+        var q = new Q4KMatrix(p, rows, cols, buf);
+        var owners = new List<IDisposable>();
+        var qi = Q4KInterleavedMatrix.FromRows(q, owners);
+        Assert.Equal(2, qi.Groups);
+        Assert.Equal(2L * blocks * Q4KInterleavedMatrix.GroupBlockBytes + 5 * q.BytesPerRow, qi.ByteSize);
+        var bytes = new byte[q.BytesPerRow];
+        float[] want = new float[cols], got = new float[cols];
+        for (int r = 0; r < rows; r++)
+        {
+            qi.CopyStandardRow(r, bytes);
+            Assert.True(new ReadOnlySpan<byte>(q.RowPointer(r), bytes.Length).SequenceEqual(bytes), $"row {r}: standard bytes differ");
+            q.ReadRow(r, want);
+            qi.ReadRow(r, got);
+            Assert.True(want.AsSpan().SequenceEqual(got), $"row {r}: dequantized values differ");
+        }
+        foreach (int tokens in new[] { 1, 3, 5 })
+        {
+            float[] x = new float[tokens * cols];
+            for (int i = 0; i < x.Length; i++)
+                x[i] = (i % 7 == 0) ? -1f : (i % 5 == 0 ? rng.NextSingle() - 0.5f : 1f);
+            var input = new QuantizedInput();
+            input.Quantize(ActivationFormat.Q8K, x, tokens, cols);
+            // every row, then a range that starts and ends inside groups and runs into the tail
+            foreach ((int start, int count) in new[] { (0, rows), (3, 15), (9, 4), (17, 3) })
+            {
+                var y = new float[tokens * count];
+                qi.MatMulQuantized(input, y, count, start, count);
+                fixed (sbyte* xq = input.Q8)
+                fixed (float* xd = input.Scales)
+                fixed (int* xs = input.Sums)
+                {
+                    for (int t = 0; t < tokens; t++)
+                    {
+                        for (int r = start; r < start + count; r++)
+                        {
+                            float scalar = Q4KMatrix.DotScalar(q.RowPointer(r), xq + t * cols, xd + t * blocks, xs + t * cols / 32, blocks);
+                            float k = y[t * count + r - start];
+                            Assert.True(Math.Abs(scalar - k) <= Math.Abs(scalar) * 1e-5 + 1e-6,
+                                $"rows [{start}, {start + count}), row {r} token {t}: interleaved {k} vs scalar {scalar} (|diff| {Math.Abs(scalar - k)})");
+                        }
+                    }
+                }
+            }
+        }
+        // the float entry point (quantizes its input) agrees with the row layout's
+        float[] xf = Random(2 * cols, 3);
+        float[] y1 = new float[2 * rows], y2 = new float[2 * rows];
+        q.MatMul(xf, 2, y1);
+        qi.MatMul(xf, 2, y2);
+        for (int i = 0; i < y1.Length; i++)
+            Assert.True(Math.Abs(y1[i] - y2[i]) <= Math.Abs(y1[i]) * 1e-5 + 1e-5, $"value {i}: {y2[i]} vs {y1[i]}");
+        Assert.Throws<ArgumentException>(() => qi.ReadRow(0, new float[cols - 1]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => qi.MatMulQuantized(new QuantizedInput(), new float[8], 8, 20, 2));
+        owners.ForEach(o => o.Dispose());
+    }
+
+    [Fact]
+    public void Q4_K_conversion_interleaves_matrices_of_eight_rows_or_more()
+    {
+        var owners = new List<IDisposable>();
+        Assert.IsType<Q4KInterleavedMatrix>(WeightConversion.Convert(F32(Random(8 * 256, 1), 8, 256), WeightFormat.Q4_K, owners));
+        Assert.IsType<Q4KMatrix>(WeightConversion.Convert(F32(Random(7 * 256, 1), 7, 256), WeightFormat.Q4_K, owners));
+        Assert.Equal(2, owners.Count); // one buffer each: the row-layout copy of the repacked matrix was released
+        owners.ForEach(o => o.Dispose());
+    }
+
+    [Fact]
     public void Q8K_activations_match_their_definition()
     {
         // q = round-half-even(x·127/max|x|) per 256-block in the permuted sub-block order, with 32- and 16-value sums;

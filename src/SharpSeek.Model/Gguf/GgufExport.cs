@@ -278,6 +278,13 @@ public static unsafe class GgufExport
         {
             for (int r = start; r < start + count; r++)
             {
+                if (m is Q4KInterleavedMatrix qi && type == GgmlType.Q4_K)
+                {
+                    // the repacked layout gives back its row bytes exactly
+                    qi.CopyStandardRow(r, bytes);
+                    s.Write(bytes);
+                    continue;
+                }
                 ReadOnlySpan<byte> raw = RawRow(m, r, type, rowBytes);
                 if (!raw.IsEmpty)
                 {
