@@ -145,6 +145,8 @@ public sealed unsafe class Q4KInterleavedMatrix : WeightMatrix
         }
         int g = row / GroupRows, r = row % GroupRows;
         byte* bytes = stackalloc byte[32];
+        // row r's four bytes of each of the eight 32-byte vectors of a chunk
+        Vector256<int> lanes = Vector256.Create(0, 8, 16, 24, 32, 40, 48, 56);
         fixed (float* o = dst)
         {
             for (int b = 0; b < Blocks; b++)
@@ -153,12 +155,20 @@ public sealed unsafe class Q4KInterleavedMatrix : WeightMatrix
                 float d = Half16.ToFloat(((ushort*)blk)[r]), dmin = Half16.ToFloat(((ushort*)(blk + 16))[r]);
                 for (int c = 0; c < 4; c++)
                 {
-                    for (int k = 0; k < 8; k++)
-                        *(uint*)(bytes + 4 * k) = *(uint*)(blk + QuantOffset + 32 * (8 * c + k) + 4 * r);
                     // multiply then subtract, as Q4KMatrix.ReadRow (the same numbers bit for bit)
                     float d0 = d * blk[ScaleOffset + 8 * (2 * c) + r], n0 = dmin * blk[MinOffset + 16 * c + 2 * r];
                     float d1 = d * blk[ScaleOffset + 8 * (2 * c + 1) + r], n1 = dmin * blk[MinOffset + 16 * c + 2 * r + 1];
                     float* lo = o + b * 256 + c * 64, hi = lo + 32;
+                    int* chunk = (int*)(blk + QuantOffset + 256 * c + 4 * r);
+                    if (Avx2.IsSupported)
+                    {
+                        Vector256<byte> q = Avx2.GatherVector256(chunk, lanes, 4).AsByte();
+                        Q4KMatrix.Dequant32(q & Vector256.Create((byte)0xF), d0, n0, lo);
+                        Q4KMatrix.Dequant32(Vector256.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & Vector256.Create((byte)0xF), d1, n1, hi);
+                        continue;
+                    }
+                    for (int k = 0; k < 8; k++)
+                        *(int*)(bytes + 4 * k) = chunk[8 * k];
                     for (int l = 0; l < 32; l++)
                     {
                         lo[l] = d0 * (bytes[l] & 0xF) - n0;
@@ -196,6 +206,7 @@ public sealed unsafe class Q4KInterleavedMatrix : WeightMatrix
         if (T > 0 && rowCount > 0 && (long)(T - 1) * ldy + rowCount > y.Length)
             throw new ArgumentException($"output has {y.Length} values, {T} tokens of {rowCount} rows at stride {ldy} need more");
         float* y8 = stackalloc float[GroupRows];
+        float* y32 = stackalloc float[4 * GroupRows];
         fixed (sbyte* xq = x.Q8Array)
         fixed (float* xd = x.ScaleArray)
         fixed (short* xsum = x.Sum16Array)
@@ -205,7 +216,26 @@ public sealed unsafe class Q4KInterleavedMatrix : WeightMatrix
             {
                 int r0 = g * GroupRows, lo = Math.Max(r0, rowStart), hi = Math.Min(r0 + GroupRows, end);
                 byte* w = GroupBlock(g, 0);
-                for (int t = 0; t < T; t++)
+                int t = 0;
+                if (Avx2.IsSupported)
+                {
+                    // four tokens per pass: the nibbles are unpacked once for all four
+                    for (; t + 4 <= T; t += 4)
+                    {
+                        float* y4 = lo == r0 && hi == r0 + GroupRows ? yp + (long)t * ldy + (r0 - rowStart) : y32;
+                        int stride = y4 == y32 ? GroupRows : ldy;
+                        Group4(w, Blocks, xq + (long)t * Cols, Cols, xd + (long)t * Blocks, xsum + (long)t * Blocks * 8, y4, stride);
+                        if (y4 == y32)
+                        {
+                            for (int u = 0; u < 4; u++)
+                            {
+                                for (int r = lo; r < hi; r++)
+                                    yp[(long)(t + u) * ldy + (r - rowStart)] = y32[u * GroupRows + r - r0];
+                            }
+                        }
+                    }
+                }
+                for (; t < T; t++)
                 {
                     sbyte* xt = xq + (long)t * Cols;
                     float* dt = xd + (long)t * Blocks;
@@ -283,15 +313,79 @@ public sealed unsafe class Q4KInterleavedMatrix : WeightMatrix
                 sum = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(hi0 + hi1), sHi, sum);
             }
             acc = Vector256.FusedMultiplyAdd(sum, d, acc);
-            // Σ_s m_s·Σx_s per row: min pairs (m_2c, m_2c+1) against the sum pair (Σx_2c, Σx_2c+1)
-            short* xs = xsum + (long)b * 8;
-            Vector256<int> m = Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(o + MinOffset), Vector256.Create(*(int*)xs).AsInt16())
-                             + Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(o + MinOffset + 16), Vector256.Create(*(int*)(xs + 2)).AsInt16())
-                             + Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(o + MinOffset + 32), Vector256.Create(*(int*)(xs + 4)).AsInt16())
-                             + Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(o + MinOffset + 48), Vector256.Create(*(int*)(xs + 6)).AsInt16());
-            macc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(m), dmin, macc);
+            macc = Vector256.FusedMultiplyAdd(Mins(Avx2.ConvertToVector256Int16(o + MinOffset), Avx2.ConvertToVector256Int16(o + MinOffset + 16),
+                                                   Avx2.ConvertToVector256Int16(o + MinOffset + 32), Avx2.ConvertToVector256Int16(o + MinOffset + 48),
+                                                   xsum + (long)b * 8), dmin, macc);
         }
         (acc - macc).Store(y);
+    }
+
+    /// <summary>As <see cref="Group"/> for four tokens (activations xStride values apart, scales and sums per token
+    /// after each other); y[u·ldy + r] for token u. Needs AVX2.</summary>
+    private static void Group4(byte* w, int blocks, sbyte* xq, int xStride, float* xd, short* xsum, float* y, int ldy)
+    {
+        Vector256<byte> mask = Vector256.Create((byte)0xF);
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector256<float> m0 = default, m1 = default, m2 = default, m3 = default;
+        int sumStride = blocks * 8;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* o = w + (long)b * GroupBlockBytes;
+            Vector256<float> d = Avx2.GatherVector256(Half16.Table, Avx2.ConvertToVector256Int32((ushort*)o), 4);
+            Vector256<float> dmin = Avx2.GatherVector256(Half16.Table, Avx2.ConvertToVector256Int32((ushort*)(o + 16)), 4);
+            Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
+            for (int c = 0; c < 4; c++)
+            {
+                long xl = (long)b * 256 + QuantizedInput.PermutedSubBlock(2 * c) * 32, xh = (long)b * 256 + QuantizedInput.PermutedSubBlock(2 * c + 1) * 32;
+                byte* q = o + QuantOffset + 256 * c;
+                Vector256<int> l0 = default, l1 = default, l2 = default, l3 = default, h0 = default, h1 = default, h2 = default, h3 = default;
+                for (int k = 0; k < 8; k++)
+                {
+                    Vector256<byte> v = Vector256.Load(q + 32 * k);
+                    Vector256<byte> vl = v & mask, vh = Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & mask;
+                    sbyte* pl = xq + xl + 4 * k, ph = xq + xh + 4 * k;
+                    l0 = DotAdd(l0, vl, Vector256.Create(*(int*)pl).AsSByte());
+                    h0 = DotAdd(h0, vh, Vector256.Create(*(int*)ph).AsSByte());
+                    l1 = DotAdd(l1, vl, Vector256.Create(*(int*)(pl + xStride)).AsSByte());
+                    h1 = DotAdd(h1, vh, Vector256.Create(*(int*)(ph + xStride)).AsSByte());
+                    l2 = DotAdd(l2, vl, Vector256.Create(*(int*)(pl + 2L * xStride)).AsSByte());
+                    h2 = DotAdd(h2, vh, Vector256.Create(*(int*)(ph + 2L * xStride)).AsSByte());
+                    l3 = DotAdd(l3, vl, Vector256.Create(*(int*)(pl + 3L * xStride)).AsSByte());
+                    h3 = DotAdd(h3, vh, Vector256.Create(*(int*)(ph + 3L * xStride)).AsSByte());
+                }
+                Vector256<float> sLo = Vector256.ConvertToSingle(Avx2.ConvertToVector256Int32(o + ScaleOffset + 16 * c));
+                Vector256<float> sHi = Vector256.ConvertToSingle(Avx2.ConvertToVector256Int32(o + ScaleOffset + 16 * c + 8));
+                s0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(h0), sHi, Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(l0), sLo, s0));
+                s1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(h1), sHi, Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(l1), sLo, s1));
+                s2 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(h2), sHi, Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(l2), sLo, s2));
+                s3 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(h3), sHi, Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(l3), sLo, s3));
+            }
+            Vector256<short> p0 = Avx2.ConvertToVector256Int16(o + MinOffset), p1 = Avx2.ConvertToVector256Int16(o + MinOffset + 16);
+            Vector256<short> p2 = Avx2.ConvertToVector256Int16(o + MinOffset + 32), p3 = Avx2.ConvertToVector256Int16(o + MinOffset + 48);
+            a0 = Vector256.FusedMultiplyAdd(s0, d * Vector256.Create(xd[b]), a0);
+            m0 = Vector256.FusedMultiplyAdd(Mins(p0, p1, p2, p3, xsum + (long)b * 8), dmin * Vector256.Create(xd[b]), m0);
+            a1 = Vector256.FusedMultiplyAdd(s1, d * Vector256.Create(xd[blocks + b]), a1);
+            m1 = Vector256.FusedMultiplyAdd(Mins(p0, p1, p2, p3, xsum + sumStride + (long)b * 8), dmin * Vector256.Create(xd[blocks + b]), m1);
+            a2 = Vector256.FusedMultiplyAdd(s2, d * Vector256.Create(xd[2 * blocks + b]), a2);
+            m2 = Vector256.FusedMultiplyAdd(Mins(p0, p1, p2, p3, xsum + 2L * sumStride + (long)b * 8), dmin * Vector256.Create(xd[2 * blocks + b]), m2);
+            a3 = Vector256.FusedMultiplyAdd(s3, d * Vector256.Create(xd[3 * blocks + b]), a3);
+            m3 = Vector256.FusedMultiplyAdd(Mins(p0, p1, p2, p3, xsum + 3L * sumStride + (long)b * 8), dmin * Vector256.Create(xd[3 * blocks + b]), m3);
+        }
+        (a0 - m0).Store(y);
+        (a1 - m1).Store(y + ldy);
+        (a2 - m2).Store(y + 2L * ldy);
+        (a3 - m3).Store(y + 3L * ldy);
+    }
+
+    /// <summary>Σ_s m_s·Σx_s for eight rows as fp32: the min pairs (m_2c, m_2c+1) of each row against one token's sum
+    /// pairs (Σx_2c, Σx_2c+1).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Mins(Vector256<short> p0, Vector256<short> p1, Vector256<short> p2, Vector256<short> p3, short* xs)
+    {
+        return Vector256.ConvertToSingle(Avx2.MultiplyAddAdjacent(p0, Vector256.Create(*(int*)xs).AsInt16())
+                                       + Avx2.MultiplyAddAdjacent(p1, Vector256.Create(*(int*)(xs + 2)).AsInt16())
+                                       + Avx2.MultiplyAddAdjacent(p2, Vector256.Create(*(int*)(xs + 4)).AsInt16())
+                                       + Avx2.MultiplyAddAdjacent(p3, Vector256.Create(*(int*)(xs + 6)).AsInt16()));
     }
 
     /// <summary>The scalar definition of <see cref="Group"/>: Σ_b d_x·(d·Σ_s sc_s·Σ q·x − dmin·Σ_s m_s·Σx_s) per row.</summary>

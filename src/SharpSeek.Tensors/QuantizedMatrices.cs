@@ -381,7 +381,7 @@ public sealed unsafe class Q4KMatrix : BlockQuantMatrix
 
     /// <summary>dst[l] = d·v[l] − n for 32 small unsigned values.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Dequant32(Vector256<byte> v, float d, float n, float* dst)
+    internal static void Dequant32(Vector256<byte> v, float d, float n, float* dst)
     {
         (Vector256<ushort> a, Vector256<ushort> b) = Vector256.Widen(v);
         (Vector256<uint> a0, Vector256<uint> a1) = Vector256.Widen(a);
