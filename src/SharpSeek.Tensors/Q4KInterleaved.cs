@@ -51,45 +51,78 @@ public sealed unsafe class Q4KInterleavedMatrix : WeightMatrix
     internal object? Owner => _owner;
 
     /// <summary>Repacks a row-layout Q4_K matrix (which is left as it was) into a new buffer added to <paramref name="owners"/>.</summary>
-    public static Q4KInterleavedMatrix FromRows(Q4KMatrix m, List<IDisposable> owners)
+    public static Q4KInterleavedMatrix FromRows(Q4KMatrix m, List<IDisposable> owners) =>
+        Build(m.Rows, m.Cols, owners, (r, dst) => Buffer.MemoryCopy(m.RowPointer(r), dst, m.BytesPerRow, m.BytesPerRow));
+
+    /// <summary>Quantizes <paramref name="src"/> to Q4_K (<see cref="Q4KMatrix.QuantizeRow"/>) straight into the interleaved
+    /// layout: eight rows at a time through a small scratch, so that no row-layout copy of the matrix is ever held.</summary>
+    public static Q4KInterleavedMatrix Quantize(WeightMatrix src, List<IDisposable> owners)
     {
-        int groups = m.Rows / GroupRows, blocks = m.Cols / Q4KMatrix.BlockValues, tailRows = m.Rows - groups * GroupRows;
-        long groupBytes = (long)groups * blocks * GroupBlockBytes;
-        var buf = new NativeBuffer(groupBytes + tailRows * m.BytesPerRow);
+        var values = new float[src.Cols];
+        return Build(src.Rows, src.Cols, owners, (r, dst) =>
+        {
+            src.ReadRow(r, values);
+            Q4KMatrix.QuantizeRow(values, dst);
+        });
+    }
+
+    /// <summary>Writes one row of Q4_K blocks (row layout) to the destination.</summary>
+    private delegate void RowSource(int row, byte* destination);
+
+    private static Q4KInterleavedMatrix Build(int rows, int cols, List<IDisposable> owners, RowSource rowBytes)
+    {
+        if (cols % Q4KMatrix.BlockValues != 0)
+            throw new ArgumentException($"Q4_K needs a multiple of {Q4KMatrix.BlockValues} columns, got {cols}");
+        int groups = rows / GroupRows, blocks = cols / Q4KMatrix.BlockValues, tailRows = rows - groups * GroupRows;
+        long rowLength = Q4KMatrix.RowBytes(cols), groupBytes = (long)groups * blocks * GroupBlockBytes;
+        var buf = new NativeBuffer(groupBytes + tailRows * rowLength);
         owners.Add(buf);
         byte* dst = buf.Pointer;
-        for (int g = 0; g < groups; g++)
+        var scratch = new byte[GroupRows * rowLength];
+        fixed (byte* eight = scratch)
         {
-            for (int b = 0; b < blocks; b++)
+            for (int g = 0; g < groups; g++)
             {
-                byte* o = dst + ((long)g * blocks + b) * GroupBlockBytes;
                 for (int r = 0; r < GroupRows; r++)
-                {
-                    byte* blk = m.RowPointer(g * GroupRows + r) + (long)b * Q4KMatrix.BlockBytes;
-                    ((ushort*)o)[r] = ((ushort*)blk)[0];
-                    ((ushort*)(o + 16))[r] = ((ushort*)blk)[1];
-                    for (int s = 0; s < 8; s++)
-                    {
-                        (int sc, int mn) = Q4KMatrix.ScaleMin(s, blk + 4);
-                        o[ScaleOffset + 8 * s + r] = (byte)sc;
-                        o[MinOffset + 16 * (s / 2) + 2 * r + s % 2] = (byte)mn;
-                    }
-                    for (int c = 0; c < 4; c++)
-                    {
-                        for (int k = 0; k < 8; k++)
-                            *(uint*)(o + QuantOffset + 32 * (8 * c + k) + 4 * r) = *(uint*)(blk + 16 + 32 * c + 4 * k);
-                    }
-                }
+                    rowBytes(g * GroupRows + r, eight + r * rowLength);
+                PackGroup(eight, rowLength, blocks, dst + (long)g * blocks * GroupBlockBytes);
             }
         }
         Q4KMatrix? tail = null;
         if (tailRows > 0)
         {
             byte* t = dst + groupBytes;
-            Buffer.MemoryCopy(m.RowPointer(groups * GroupRows), t, tailRows * m.BytesPerRow, tailRows * m.BytesPerRow);
-            tail = new Q4KMatrix(t, tailRows, m.Cols, buf);
+            for (int r = 0; r < tailRows; r++)
+                rowBytes(groups * GroupRows + r, t + r * rowLength);
+            tail = new Q4KMatrix(t, tailRows, cols, buf);
         }
-        return new Q4KInterleavedMatrix(dst, m.Rows, m.Cols, tail, buf);
+        return new Q4KInterleavedMatrix(dst, rows, cols, tail, buf);
+    }
+
+    /// <summary>Eight consecutive row-layout rows (rowLength bytes apart) into one group's interleaved blocks.</summary>
+    private static void PackGroup(byte* rows8, long rowLength, int blocks, byte* group)
+    {
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* o = group + (long)b * GroupBlockBytes;
+            for (int r = 0; r < GroupRows; r++)
+            {
+                byte* blk = rows8 + r * rowLength + (long)b * Q4KMatrix.BlockBytes;
+                ((ushort*)o)[r] = ((ushort*)blk)[0];
+                ((ushort*)(o + 16))[r] = ((ushort*)blk)[1];
+                for (int s = 0; s < 8; s++)
+                {
+                    (int sc, int mn) = Q4KMatrix.ScaleMin(s, blk + 4);
+                    o[ScaleOffset + 8 * s + r] = (byte)sc;
+                    o[MinOffset + 16 * (s / 2) + 2 * r + s % 2] = (byte)mn;
+                }
+                for (int c = 0; c < 4; c++)
+                {
+                    for (int k = 0; k < 8; k++)
+                        *(uint*)(o + QuantOffset + 32 * (8 * c + k) + 4 * r) = *(uint*)(blk + 16 + 32 * c + 4 * k);
+                }
+            }
+        }
     }
 
     private byte* GroupBlock(int g, int b) => _data + ((long)g * Blocks + b) * GroupBlockBytes;

@@ -41,20 +41,7 @@ public static unsafe class WeightConversion
             case WeightFormat.Q8_0:
                 return Q8_0Matrix.Quantize(m, owners);
             case WeightFormat.Q4_K:
-            {
-                if (m.Rows < Q4KInterleavedMatrix.GroupRows)
-                    return Q4KMatrix.Quantize(m, owners);
-                // quantized row by row, then repacked eight rows at a time for the products (the row copy is dropped)
-                var rowOwners = new List<IDisposable>();
-                try
-                {
-                    return Q4KInterleavedMatrix.FromRows(Q4KMatrix.Quantize(m, rowOwners), owners);
-                }
-                finally
-                {
-                    rowOwners.ForEach(o => o.Dispose());
-                }
-            }
+                return m.Rows >= Q4KInterleavedMatrix.GroupRows ? Q4KInterleavedMatrix.Quantize(m, owners) : Q4KMatrix.Quantize(m, owners);
             default:
                 throw new NotSupportedException($"conversion to {target} is not supported");
         }

@@ -321,7 +321,18 @@ public sealed unsafe class KernelTests
         var owners = new List<IDisposable>();
         Assert.IsType<Q4KInterleavedMatrix>(WeightConversion.Convert(F32(Random(8 * 256, 1), 8, 256), WeightFormat.Q4_K, owners));
         Assert.IsType<Q4KMatrix>(WeightConversion.Convert(F32(Random(7 * 256, 1), 7, 256), WeightFormat.Q4_K, owners));
-        Assert.Equal(2, owners.Count); // one buffer each: the row-layout copy of the repacked matrix was released
+        Assert.Equal(2, owners.Count); // one buffer each: no row-layout copy of the interleaved matrix is kept
+        // quantized straight into the interleaved layout = quantized by rows, then repacked
+        float[] w = Random(21 * 512, 4);
+        var direct = (Q4KInterleavedMatrix)WeightConversion.Convert(F32(w, 21, 512), WeightFormat.Q4_K, owners);
+        var repacked = Q4KInterleavedMatrix.FromRows(Q4KMatrix.Quantize(F32(w, 21, 512), owners), owners);
+        byte[] a = new byte[Q4KMatrix.RowBytes(512)], b = new byte[a.Length];
+        for (int r = 0; r < 21; r++)
+        {
+            direct.CopyStandardRow(r, a);
+            repacked.CopyStandardRow(r, b);
+            Assert.True(a.AsSpan().SequenceEqual(b), $"row {r}");
+        }
         owners.ForEach(o => o.Dispose());
     }
 
