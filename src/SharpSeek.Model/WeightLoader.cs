@@ -64,8 +64,9 @@ public static class WeightLoader
 
     /// <summary>
     /// Converts matrices to a target format as they are read: every linear layer of the decoder and the output
-    /// heads. The router and kv_b_proj (used band by band in absorbed attention) keep their stored format unless the
-    /// target is fp32 or bf16; the embedding is read one row per token and is converted only to fp32 or bf16.
+    /// heads. The router keeps bf16 unless the target is fp32 or bf16; kv_b_proj (used band by band in absorbed
+    /// attention) becomes Q8_0 for the Q8_0 and Q4_K targets, bf16 for FP8; the embedding is read one row per token and
+    /// is converted only to fp32 or bf16.
     /// Q4_K output heads use Q8_0, as llama.cpp's Q4_K_M keeps its output head at higher precision.
     /// </summary>
     public sealed class ConvertingSource(IWeightSource inner, WeightFormat target, List<IDisposable> owners) : IWeightSource
@@ -84,9 +85,12 @@ public static class WeightLoader
         public static WeightFormat TargetFor(string name, WeightFormat target)
         {
             bool plain = target is WeightFormat.F32 or WeightFormat.BF16;
-            if (name.EndsWith("mlp.gate.weight", StringComparison.Ordinal) || name.Contains("kv_b_proj", StringComparison.Ordinal)
-                || name.EndsWith("embed_tokens.weight", StringComparison.Ordinal))
+            if (name.EndsWith("mlp.gate.weight", StringComparison.Ordinal) || name.EndsWith("embed_tokens.weight", StringComparison.Ordinal))
                 return plain ? target : WeightFormat.BF16;
+            // W_UK and W_UV are read band by band on every decoded token: Q8_0 (as llama.cpp's attn_k_b / attn_v_b in
+            // its quantized files) halves those bytes against bf16; FP8 keeps them bf16
+            if (name.Contains("kv_b_proj", StringComparison.Ordinal))
+                return plain ? target : target is WeightFormat.Q8_0 or WeightFormat.Q4_K ? WeightFormat.Q8_0 : WeightFormat.BF16;
             bool head = name == TensorNames.LmHead || name.EndsWith("shared_head.head.weight", StringComparison.Ordinal);
             if (head && target == WeightFormat.Q4_K)
                 return WeightFormat.Q8_0;

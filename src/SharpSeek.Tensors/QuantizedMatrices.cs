@@ -82,6 +82,39 @@ public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
         }
     }
 
+    /// <summary>y[c] += Σ_i x[i]·d_b·q[i, c] (W_UK of absorbed attention, a band of rows per head): each row's blocks
+    /// are widened and accumulated into y with x[i]·d_b folded into one multiplier per block.</summary>
+    public override void MatVecTransposedAdd(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount)
+    {
+        CheckRows(rowStart, rowCount);
+        if (x.Length < rowCount || y.Length < Cols)
+            throw new ArgumentException("MatVecTransposedAdd: buffer too small");
+        if (!Vector512.IsHardwareAccelerated)
+        {
+            base.MatVecTransposedAdd(x, y, rowStart, rowCount);
+            return;
+        }
+        int blocks = Cols / BlockValues;
+        fixed (float* yp = y)
+        {
+            for (int i = 0; i < rowCount; i++)
+            {
+                byte* p = RowPointer(rowStart + i);
+                float a = x[i];
+                for (int b = 0; b < blocks; b++)
+                {
+                    byte* blk = p + b * BlockBytes;
+                    Vector512<float> s = Vector512.Create(a * Half16.ToFloat(*(ushort*)blk));
+                    float* yb = yp + b * BlockValues;
+                    Vector512<float> q0 = Vector512.ConvertToSingle(Avx512F.ConvertToVector512Int32(Vector128.Load((sbyte*)(blk + 2))));
+                    Vector512<float> q1 = Vector512.ConvertToSingle(Avx512F.ConvertToVector512Int32(Vector128.Load((sbyte*)(blk + 18))));
+                    Vector512.FusedMultiplyAdd(q0, s, Vector512.Load(yb)).Store(yb);
+                    Vector512.FusedMultiplyAdd(q1, s, Vector512.Load(yb + 16)).Store(yb + 16);
+                }
+            }
+        }
+    }
+
     public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount)
     {
         CheckRows(rowStart, rowCount);

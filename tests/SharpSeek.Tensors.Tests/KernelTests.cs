@@ -550,6 +550,32 @@ public sealed unsafe class KernelTests
         Assert.True(diff <= 1e-5, $"rows [{rowStart}, {rowStart + rowCount}) x {cols}: max |diff| {diff}");
     }
 
+    [Theory]
+    [InlineData(0, 9, 32)]
+    [InlineData(3, 12, 512)]
+    [InlineData(1, 7, 96)]
+    public void Q8_0_transposed_product_matches_double(int rowStart, int rowCount, int cols)
+    {
+        int rows = rowStart + rowCount + 2;
+        var owners = new List<IDisposable>();
+        var q = Q8_0Matrix.Quantize(F32(Random(rows * cols, cols + rowCount), rows, cols), owners);
+        float[] deq = q.ToFloatArray(), x = Random(rowCount, 3), y = Random(cols, 4);
+        double[] want = new double[cols];
+        for (int c = 0; c < cols; c++)
+        {
+            want[c] = y[c];
+            for (int i = 0; i < rowCount; i++)
+                want[c] += (double)x[i] * deq[(rowStart + i) * cols + c];
+        }
+        q.MatVecTransposedAdd(x, y, rowStart, rowCount);
+        double diff = 0;
+        for (int c = 0; c < cols; c++)
+            diff = Math.Max(diff, Math.Abs(want[c] - y[c]));
+        Assert.True(diff <= 1e-5, $"rows [{rowStart}, {rowStart + rowCount}) x {cols}: max |diff| {diff}");
+        Assert.Throws<ArgumentException>(() => q.MatVecTransposedAdd(x, new float[cols - 1], rowStart, rowCount));
+        owners.ForEach(o => o.Dispose());
+    }
+
     [Fact]
     public unsafe void Dequantized_rows_equal_the_block_definitions()
     {
