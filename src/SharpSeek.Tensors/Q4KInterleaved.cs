@@ -451,3 +451,67 @@ public sealed unsafe class Q4KInterleavedMatrix : WeightMatrix
         }
     }
 }
+
+/// <summary>
+/// Q4_K rows left where they are (a memory-mapped GGUF tensor) whose integer products run on an interleaved copy made
+/// the first time one is asked for: only the matrices a run multiplies (the experts actually routed to) are repacked,
+/// so resident memory still grows with use, not with the file. Rows are read, and GGUF export copies them, from the
+/// row layout.
+/// </summary>
+public sealed unsafe class Q4KRepackingMatrix : WeightMatrix
+{
+    private readonly Q4KMatrix _rows;
+    private readonly object _gate = new();
+    private Q4KInterleavedMatrix? _packed;
+
+    public Q4KRepackingMatrix(Q4KMatrix rows) : base(rows.Rows, rows.Cols)
+    {
+        if (rows.Rows < Q4KInterleavedMatrix.GroupRows)
+            throw new ArgumentException($"Q4KRepackingMatrix needs at least {Q4KInterleavedMatrix.GroupRows} rows, got {rows.Rows}", nameof(rows));
+        _rows = rows;
+    }
+
+    /// <summary>The rows as stored (llama.cpp's block_q4_K layout).</summary>
+    public Q4KMatrix RowLayout => _rows;
+
+    /// <summary>Whether the interleaved copy exists (a product has run).</summary>
+    public bool IsRepacked => Volatile.Read(ref _packed) is not null;
+
+    public override WeightFormat Format => WeightFormat.Q4_K;
+    public override ActivationFormat InputFormat => ActivationFormat.Q8K;
+
+    /// <summary>The bytes a product reads: the interleaved copy once it exists.</summary>
+    public override long ByteSize => Volatile.Read(ref _packed)?.ByteSize ?? _rows.ByteSize;
+
+    public override void ReadRow(int row, Span<float> dst) => _rows.ReadRow(row, dst);
+
+    public override float DotRow(int row, ReadOnlySpan<float> x) => _rows.DotRow(row, x);
+
+    public override void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount) => MatMul(x, 1, y, rowCount, rowStart, rowCount);
+
+    public override void MatVecTransposedAdd(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount) =>
+        _rows.MatVecTransposedAdd(x, y, rowStart, rowCount);
+
+    protected override void MatMulUnpacked(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
+    {
+        QuantizedInput q = InputScratch.Input;
+        q.Quantize(InputFormat, x, tokens, Cols);
+        MatMulQuantized(q, y, ldy, rowStart, rowCount);
+    }
+
+    public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount) =>
+        Packed().MatMulQuantized(x, y, ldy, rowStart, rowCount);
+
+    private Q4KInterleavedMatrix Packed()
+    {
+        Q4KInterleavedMatrix? p = Volatile.Read(ref _packed);
+        if (p is not null)
+            return p;
+        lock (_gate) // the row-parallel chunks of a first product arrive together: one of them repacks
+        {
+            // the buffer is owned by the copy (freed by NativeBuffer's finalizer when the model is dropped)
+            _packed ??= Q4KInterleavedMatrix.FromRows(_rows, new List<IDisposable>());
+            return _packed;
+        }
+    }
+}

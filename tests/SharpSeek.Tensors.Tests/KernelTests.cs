@@ -316,6 +316,39 @@ public sealed unsafe class KernelTests
     }
 
     [Fact]
+    public void Q4_K_repacking_matrix_repacks_once_on_its_first_product()
+    {
+        int rows = 37, cols = 512;
+        var owners = new List<IDisposable>();
+        var q = Q4KMatrix.Quantize(F32(Random(rows * cols, 8), rows, cols), owners);
+        var lazy = new Q4KRepackingMatrix(q);
+        var packed = Q4KInterleavedMatrix.FromRows(q, owners);
+        Assert.False(lazy.IsRepacked);
+        Assert.Equal(q.ByteSize, lazy.ByteSize);
+        float[] got = new float[cols], want = new float[cols];
+        lazy.ReadRow(5, got);
+        q.ReadRow(5, want);
+        Assert.True(got.AsSpan().SequenceEqual(want));
+        Assert.False(lazy.IsRepacked); // reading rows needs no copy
+        // the first product arrives as two row-parallel halves at once, as the threaded backend splits it
+        float[] x = Random(3 * cols, 9);
+        var input = new QuantizedInput();
+        input.Quantize(ActivationFormat.Q8K, x, 3, cols);
+        float[] y = new float[3 * rows], expect = new float[3 * rows];
+        Parallel.For(0, 2, half =>
+        {
+            int start = half == 0 ? 0 : 16;
+            lazy.MatMulQuantized(input, y.AsSpan(start), rows, start, half == 0 ? 16 : rows - 16);
+        });
+        packed.MatMulQuantized(input, expect, rows, 0, rows);
+        Assert.True(lazy.IsRepacked);
+        Assert.Equal(packed.ByteSize, lazy.ByteSize);
+        Assert.True(y.AsSpan().SequenceEqual(expect), "products differ from the interleaved matrix's");
+        Assert.Throws<ArgumentException>(() => new Q4KRepackingMatrix(Q4KMatrix.Quantize(F32(Random(7 * 256, 1), 7, 256), owners)));
+        owners.ForEach(o => o.Dispose());
+    }
+
+    [Fact]
     public void Q4_K_conversion_interleaves_matrices_of_eight_rows_or_more()
     {
         var owners = new List<IDisposable>();

@@ -331,6 +331,7 @@ public static unsafe class GgufExport
         (F16Matrix h, GgmlType.F16) => System.Runtime.InteropServices.MemoryMarshal.AsBytes(h.Row(r)),
         (Q8_0Matrix q, GgmlType.Q8_0) => new ReadOnlySpan<byte>(q.RowPointer(r), (int)rowBytes),
         (Q4KMatrix q, GgmlType.Q4_K) => new ReadOnlySpan<byte>(q.RowPointer(r), (int)rowBytes),
+        (Q4KRepackingMatrix q, GgmlType.Q4_K) => new ReadOnlySpan<byte>(q.RowLayout.RowPointer(r), (int)rowBytes),
         (Q6KMatrix q, GgmlType.Q6_K) => new ReadOnlySpan<byte>(q.RowPointer(r), (int)rowBytes),
         (Q4_0Matrix q, GgmlType.Q4_0) => new ReadOnlySpan<byte>(q.RowPointer(r), (int)rowBytes),
         _ => default,
