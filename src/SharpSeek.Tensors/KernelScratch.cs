@@ -26,12 +26,14 @@ internal enum ScratchSlot
     Small,
     /// <summary>Partial sums of a split reduction, filled by a parallel GEMM's workers.</summary>
     Partial,
+    /// <summary>A block of a product's output computed transposed, before it is written into place.</summary>
+    Output,
 }
 
 /// <summary>Aligned per-thread float buffers.</summary>
 internal static unsafe class Scratch
 {
-    private const int Slots = 9;
+    private const int Slots = 10;
     [ThreadStatic] private static float[]?[]? t_slots;
 
     /// <summary>At least <paramref name="n"/> floats of the calling thread's buffer for <paramref name="slot"/>.</summary>

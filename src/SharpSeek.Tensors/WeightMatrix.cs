@@ -153,6 +153,18 @@ public abstract class WeightMatrix
     {
         if (tokens <= 0 || rowCount <= 0)
             return;
+        // one operand is transposed into the GEMM's 32-wide panels: the weight rows (rowCount x K), or else the
+        // activations (tokens x K) plus the output, which then comes out transposed (rowCount x tokens). Fewer tokens
+        // than rows (a routed expert's share of a prompt) make the second cheaper: at 96 tokens x 768 rows x 1024
+        // columns it moves 0.17 M floats instead of 0.79 M (the transposition was 9% of a Q8_0 prefill). Measured in
+        // alternating rounds, Q8_0 and Q4_K: 4-9% faster at 768 x 1024 and 96 tokens, 17-20% at 48 tokens, 4-10% at
+        // 1536 x 1024 and 512 tokens; where the model picks the weights (192 or 384 rows x 1024 at 512 tokens) they
+        // were 5-13% faster, at 96 x 1024 and 96 tokens the two are even.
+        if ((long)tokens * (Cols + rowCount) < (long)rowCount * Cols)
+        {
+            MatMulPackedTransposed(x, tokens, y, ldy, rowStart, rowCount);
+            return;
+        }
         int K = Cols, band = Math.Min(PackedBandRows, rowCount);
         float* pb = Scratch.Get(ScratchSlot.PackB, Gemm.PackedLength(band, K));
         float* rows = Scratch.Get(ScratchSlot.PackA, (long)Gemm.NR * K); // PackA: not used by an NT product
@@ -170,6 +182,40 @@ public abstract class WeightMatrix
                     Gemm.Pack(true, n, K, rows, K, pb + (long)(p / Gemm.NR) * K * Gemm.NR, 0, 1);
                 }
                 Gemm.RunPacked(GemmKind.NT, tokens, nb, K, xp, K, pb, K, yp + b0, ldy, false, 0, tokens, 0, nb);
+            }
+        }
+    }
+
+    /// <summary>Rows per band of <see cref="MatMulPackedTransposed"/>: 2 MiB of dequantized fp32 rows, a multiple of 48.</summary>
+    private int TransposedBandRows => Math.Max(48, (2 << 20) / (Math.Max(Cols, 1) * 4) / 48 * 48);
+
+    /// <summary>
+    /// <see cref="MatMulPacked"/> with the operands' roles swapped: the activations are packed once as the GEMM's
+    /// panels, the dequantized weight rows are its row-major left operand, and each band's output [rows, tokens] is
+    /// transposed into y.
+    /// </summary>
+    private unsafe void MatMulPackedTransposed(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
+    {
+        int K = Cols, band = Math.Min(TransposedBandRows, rowCount);
+        float* px = Scratch.Get(ScratchSlot.PackB, Gemm.PackedLength(tokens, K));
+        float* rows = Scratch.Get(ScratchSlot.PackA, (long)band * K); // PackA: not used by an NN product
+        float* ct = Scratch.Get(ScratchSlot.Output, (long)band * tokens);
+        fixed (float* xp = x)
+        fixed (float* yp = y)
+        {
+            Gemm.Pack(true, tokens, K, xp, K, px, 0, Gemm.Panels(tokens));
+            for (int b0 = 0; b0 < rowCount; b0 += band)
+            {
+                int nb = Math.Min(band, rowCount - b0);
+                for (int r = 0; r < nb; r++)
+                    ReadRow(rowStart + b0 + r, new Span<float>(rows + (long)r * K, K));
+                Gemm.RunPacked(GemmKind.NN, nb, tokens, K, rows, K, px, K, ct, tokens, false, 0, nb, 0, tokens);
+                for (int t = 0; t < tokens; t++)
+                {
+                    float* yt = yp + (long)t * ldy + b0, ctt = ct + t;
+                    for (int r = 0; r < nb; r++)
+                        yt[r] = ctt[(long)r * tokens];
+                }
             }
         }
     }

@@ -470,7 +470,9 @@ public sealed unsafe class KernelTests
     // from WeightMatrix.PackedMinTokens tokens every format dequantizes its rows into the GEMM's 32-row panels: one or
     // several bands per product, bands that end inside a panel (narrow last panels of 1..16 and 17..31 rows), a band
     // starting mid-matrix, columns that are no multiple of 8 or of the reduction chunk (256), token counts that leave
-    // partial register tiles
+    // partial register tiles. Both orientations run (the weights packed, or the activations packed and the output
+    // transposed, chosen by shape): e.g. 70 rows x 300 columns at 48 and 53 tokens take the second, at 99 the first;
+    // 16,400 columns take the second in bands of 48 rows
     [Theory]
     [InlineData(WeightFormat.F32, 17)]
     [InlineData(WeightFormat.F32, 300)]
