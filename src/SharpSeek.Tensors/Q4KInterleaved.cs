@@ -21,7 +21,7 @@ using System.Runtime.Intrinsics.X86;
 namespace SharpSeek.Tensors;
 
 /// <summary>Q4_K weights with rows interleaved in groups of eight for the integer products.</summary>
-public sealed unsafe class Q4KInterleavedMatrix : WeightMatrix
+public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
 {
     public const int GroupRows = 8, GroupBlockBytes = 1184;
     private const int ScaleOffset = 32, MinOffset = 96, QuantOffset = 160, PrefetchDistance = 4096;
@@ -210,23 +210,6 @@ public sealed unsafe class Q4KInterleavedMatrix : WeightMatrix
                 }
             }
         }
-    }
-
-    public override float DotRow(int row, ReadOnlySpan<float> x)
-    {
-        Span<float> tmp = RowScratch(Cols).AsSpan(0, Cols);
-        ReadRow(row, tmp);
-        return System.Numerics.Tensors.TensorPrimitives.Dot(tmp, x.Slice(0, Cols));
-    }
-
-    public override void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount) => MatMul(x, 1, y, rowCount, rowStart, rowCount);
-
-    /// <summary>Quantizes the input into a per-thread buffer, then runs the integer product.</summary>
-    protected override void MatMulUnpacked(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
-    {
-        QuantizedInput q = InputScratch.Input;
-        q.Quantize(InputFormat, x, tokens, Cols);
-        MatMulQuantized(q, y, ldy, rowStart, rowCount);
     }
 
     public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount)
@@ -458,7 +441,7 @@ public sealed unsafe class Q4KInterleavedMatrix : WeightMatrix
 /// so resident memory still grows with use, not with the file. Rows are read, and GGUF export copies them, from the
 /// row layout.
 /// </summary>
-public sealed unsafe class Q4KRepackingMatrix : WeightMatrix
+public sealed unsafe class Q4KRepackingMatrix : QuantizedProductMatrix
 {
     private readonly Q4KMatrix _rows;
     private readonly object _gate = new();
@@ -485,19 +468,8 @@ public sealed unsafe class Q4KRepackingMatrix : WeightMatrix
 
     public override void ReadRow(int row, Span<float> dst) => _rows.ReadRow(row, dst);
 
-    public override float DotRow(int row, ReadOnlySpan<float> x) => _rows.DotRow(row, x);
-
-    public override void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount) => MatMul(x, 1, y, rowCount, rowStart, rowCount);
-
     public override void MatVecTransposedAdd(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount) =>
         _rows.MatVecTransposedAdd(x, y, rowStart, rowCount);
-
-    protected override void MatMulUnpacked(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
-    {
-        QuantizedInput q = InputScratch.Input;
-        q.Quantize(InputFormat, x, tokens, Cols);
-        MatMulQuantized(q, y, ldy, rowStart, rowCount);
-    }
 
     public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount) =>
         Packed().MatMulQuantized(x, y, ldy, rowStart, rowCount);

@@ -638,10 +638,39 @@ public sealed unsafe class Q4KMatrix : BlockQuantMatrix
 }
 
 /// <summary>
+/// Weights whose products take quantized activations (<see cref="WeightMatrix.InputFormat"/>): the float entry points
+/// quantize their input into a per-thread buffer and run <see cref="WeightMatrix.MatMulQuantized"/>; a single row's
+/// dot product goes through the dequantized row.
+/// </summary>
+public abstract class QuantizedProductMatrix : WeightMatrix
+{
+    protected QuantizedProductMatrix(int rows, int cols) : base(rows, cols)
+    {
+    }
+
+    public override float DotRow(int row, ReadOnlySpan<float> x)
+    {
+        Span<float> tmp = RowScratch(Cols).AsSpan(0, Cols);
+        ReadRow(row, tmp);
+        return System.Numerics.Tensors.TensorPrimitives.Dot(tmp, x.Slice(0, Cols));
+    }
+
+    public override void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount) => MatMul(x, 1, y, rowCount, rowStart, rowCount);
+
+    /// <summary>Quantizes the input into a per-thread buffer, then runs the integer product.</summary>
+    protected override void MatMulUnpacked(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
+    {
+        QuantizedInput q = InputScratch.Input;
+        q.Quantize(InputFormat, x, tokens, Cols);
+        MatMulQuantized(q, y, ldy, rowStart, rowCount);
+    }
+}
+
+/// <summary>
 /// Common part of the llama.cpp block formats: rows of fixed-size blocks over a <c>byte*</c> (a memory-mapped
 /// GGUF tensor or a native buffer kept alive by the owner), products through quantized activations.
 /// </summary>
-public abstract unsafe class BlockQuantMatrix : WeightMatrix
+public abstract unsafe class BlockQuantMatrix : QuantizedProductMatrix
 {
     private readonly byte* _data;
     private readonly object? _owner;
@@ -665,23 +694,6 @@ public abstract unsafe class BlockQuantMatrix : WeightMatrix
 
     /// <summary>Pointer to row r's blocks.</summary>
     public byte* RowPointer(int r) => _data + r * BytesPerRow;
-
-    public override float DotRow(int row, ReadOnlySpan<float> x)
-    {
-        Span<float> tmp = RowScratch(Cols).AsSpan(0, Cols);
-        ReadRow(row, tmp);
-        return System.Numerics.Tensors.TensorPrimitives.Dot(tmp, x.Slice(0, Cols));
-    }
-
-    public override void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount) => MatMul(x, 1, y, rowCount, rowStart, rowCount);
-
-    /// <summary>Quantizes the input into a per-thread buffer, then runs the integer product.</summary>
-    protected override void MatMulUnpacked(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
-    {
-        QuantizedInput q = InputScratch.Input;
-        q.Quantize(InputFormat, x, tokens, Cols);
-        MatMulQuantized(q, y, ldy, rowStart, rowCount);
-    }
 
     /// <summary>Writes one row of blocks from fp32 values.</summary>
     public delegate void RowQuantizer(ReadOnlySpan<float> values, byte* destination);
