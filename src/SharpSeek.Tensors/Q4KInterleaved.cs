@@ -26,7 +26,7 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
     public const int GroupRows = 8, GroupBlockBytes = 1184;
     private const int ScaleOffset = 32, MinOffset = 96, QuantOffset = 160, PrefetchDistance = 4096;
     private readonly byte* _data;
-    private readonly object? _owner;
+    private readonly object? _owner; // keeps the buffer alive as long as the matrix (a repacking matrix holds no other reference)
     private readonly Q4KMatrix? _tail;
 
     private Q4KInterleavedMatrix(byte* data, int rows, int cols, Q4KMatrix? tail, object? owner) : base(rows, cols)
@@ -47,8 +47,6 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
     public override WeightFormat Format => WeightFormat.Q4_K;
     public override ActivationFormat InputFormat => ActivationFormat.Q8K;
     public override long ByteSize => (long)Groups * Blocks * GroupBlockBytes + (_tail?.ByteSize ?? 0);
-
-    internal object? Owner => _owner;
 
     /// <summary>Repacks a row-layout Q4_K matrix (which is left as it was) into a new buffer added to <paramref name="owners"/>.</summary>
     public static Q4KInterleavedMatrix FromRows(Q4KMatrix m, List<IDisposable> owners) =>
