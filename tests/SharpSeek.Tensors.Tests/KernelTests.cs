@@ -344,6 +344,17 @@ public sealed unsafe class KernelTests
         Assert.True(lazy.IsRepacked);
         Assert.Equal(packed.ByteSize, lazy.ByteSize);
         Assert.True(y.AsSpan().SequenceEqual(expect), "products differ from the interleaved matrix's");
+        // one token: whole groups run two at a time (from the two halves of the range), the cut ones alone
+        var one = new QuantizedInput();
+        one.Quantize(ActivationFormat.Q8K, x.AsSpan(0, cols), 1, cols);
+        foreach ((int start, int count) in new[] { (0, rows), (1, 35), (8, 24), (5, 9), (0, 40 - 8) })
+        {
+            float[] a = new float[count], b = new float[count];
+            packed.MatMulQuantized(one, a, count, start, count);
+            q.MatMulQuantized(one, b, count, start, count);
+            for (int i = 0; i < count; i++)
+                Assert.True(Math.Abs(a[i] - b[i]) <= Math.Abs(b[i]) * 1e-5 + 1e-5, $"rows [{start}, +{count}), row {start + i}: {a[i]} vs {b[i]}");
+        }
         Assert.Throws<ArgumentException>(() => new Q4KRepackingMatrix(Q4KMatrix.Quantize(F32(Random(7 * 256, 1), 7, 256), owners)));
         owners.ForEach(o => o.Dispose());
     }
