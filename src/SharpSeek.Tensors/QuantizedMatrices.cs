@@ -149,6 +149,15 @@ public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
                     }
                 }
             }
+            if (T == 1 && Avx512BW.IsSupported)
+            {
+                // one token (decode): rows from the two halves of the range in turn, two memory streams (as the
+                // interleaved Q4_K product)
+                int half = (rowCount - i) / 2;
+                for (int k = 0; k < half; k++)
+                    DotPair(RowPointer(rowStart + i + k), RowPointer(rowStart + i + half + k), xq, xs, blocks, yp + i + k, yp + i + half + k);
+                i += 2 * half;
+            }
             for (; i < rowCount; i++)
             {
                 byte* w = RowPointer(rowStart + i);
@@ -255,6 +264,40 @@ public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
             return Vector256.Sum(acc) * xs[0];
         }
         return DotScalar(w, xq, xs, blocks);
+    }
+
+    /// <summary><see cref="Dot"/> of two rows against one token, two blocks of each in turn. Needs AVX-512BW.</summary>
+    private static void DotPair(byte* w0, byte* w1, short* xq, float* xs, int blocks, float* y0, float* y1)
+    {
+        Vector512<float> a0 = Vector512<float>.Zero, a1 = a0, b0 = a0, b1 = a0;
+        int b = 0;
+        for (; b + 2 <= blocks; b += 2)
+        {
+            long o = (long)b * BlockBytes;
+            short* xb = xq + b * BlockValues;
+            Sse.Prefetch0(w0 + o + PrefetchDistance);
+            Sse.Prefetch0(w1 + o + PrefetchDistance);
+            Vector512<short> x0 = Vector512.Load(xb), x1 = Vector512.Load(xb + 32);
+            Vector512<int> p0 = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w0 + o + 2))), x0);
+            Vector512<int> p1 = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w0 + o + BlockBytes + 2))), x1);
+            Vector512<int> q0 = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w1 + o + 2))), x0);
+            Vector512<int> q1 = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w1 + o + BlockBytes + 2))), x1);
+            a0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p0), Vector512.Create(Half16.ToFloat(*(ushort*)(w0 + o))), a0);
+            a1 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p1), Vector512.Create(Half16.ToFloat(*(ushort*)(w0 + o + BlockBytes))), a1);
+            b0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(q0), Vector512.Create(Half16.ToFloat(*(ushort*)(w1 + o))), b0);
+            b1 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(q1), Vector512.Create(Half16.ToFloat(*(ushort*)(w1 + o + BlockBytes))), b1);
+        }
+        for (; b < blocks; b++)
+        {
+            long o = (long)b * BlockBytes;
+            Vector512<short> x0 = Vector512.Load(xq + b * BlockValues);
+            a0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w0 + o + 2))), x0)),
+                                            Vector512.Create(Half16.ToFloat(*(ushort*)(w0 + o))), a0);
+            b0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w1 + o + 2))), x0)),
+                                            Vector512.Create(Half16.ToFloat(*(ushort*)(w1 + o))), b0);
+        }
+        *y0 = Vector512.Sum(a0 + a1) * xs[0];
+        *y1 = Vector512.Sum(b0 + b1) * xs[0];
     }
 
     /// <summary>The scalar definition of <see cref="Dot"/>.</summary>
