@@ -193,7 +193,16 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
         {
             if (Q6KVnni.IsSupported)
             {
-                for (int i = 0; i < rowCount; i++)
+                int i = 0;
+                if (T == 1)
+                {
+                    // one token (decode): rows from the two halves of the range in turn, two memory streams
+                    int half = rowCount / 2;
+                    for (int k = 0; k < half; k++)
+                        Q6KVnni.DotPair(RowPointer(rowStart + k), RowPointer(rowStart + half + k), xq, xd, gs, blocks, yp + k, yp + half + k);
+                    i = 2 * half;
+                }
+                for (; i < rowCount; i++)
                 {
                     byte* w = RowPointer(rowStart + i);
                     int t = 0;

@@ -96,20 +96,39 @@ internal static unsafe class Q6KVnni
     {
         Vector256<float> acc = Vector256<float>.Zero;
         for (int b = 0; b < blocks; b++)
-        {
-            byte* blk = w + (long)b * BlockBytes;
-            // decode streams the weights once: keep DRAM requests in flight 4 KB ahead (210-byte blocks)
-            Sse.Prefetch0(blk + 4096);
-            Sse.Prefetch0(blk + 4096 + 64);
-            Sse.Prefetch0(blk + 4096 + 128);
-            Sse.Prefetch0(blk + 4096 + 192);
-            Scales(blk, out var s0A, out var s0B, out var s1A, out var s1B, out var sc);
-            Codes(blk, 0, out var c00, out var c01, out var c02, out var c03);
-            Codes(blk, 1, out var c10, out var c11, out var c12, out var c13);
-            Vector256<int> isum = Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, xq + (long)b * 256, groupSums + (long)b * 16);
-            acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(isum), Vector256.Create(Half16.ToFloat(*(ushort*)(blk + DOffset)) * xd[b]), acc);
-        }
+            acc = Step(w + (long)b * BlockBytes, xq + (long)b * 256, xd[b], groupSums + (long)b * 16, acc);
         return Vector256.Sum(acc);
+    }
+
+    /// <summary><see cref="Dot"/> of two rows against one token, a block of each in turn: two memory streams for
+    /// the hardware prefetchers instead of one (decode).</summary>
+    public static void DotPair(byte* w0, byte* w1, sbyte* xq, float* xd, short* groupSums, int blocks, float* y0, float* y1)
+    {
+        Vector256<float> a0 = Vector256<float>.Zero, a1 = a0;
+        for (int b = 0; b < blocks; b++)
+        {
+            long o = (long)b * BlockBytes;
+            a0 = Step(w0 + o, xq + (long)b * 256, xd[b], groupSums + (long)b * 16, a0);
+            a1 = Step(w1 + o, xq + (long)b * 256, xd[b], groupSums + (long)b * 16, a1);
+        }
+        *y0 = Vector256.Sum(a0);
+        *y1 = Vector256.Sum(a1);
+    }
+
+    /// <summary>acc + d·d_x·(one block's Σ_j sc_j·Σ (code − 32)·x) for one token.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Step(byte* blk, sbyte* x, float dx, short* g, Vector256<float> acc)
+    {
+        // decode streams the weights once: keep DRAM requests in flight 4 KB ahead (210-byte blocks)
+        Sse.Prefetch0(blk + 4096);
+        Sse.Prefetch0(blk + 4096 + 64);
+        Sse.Prefetch0(blk + 4096 + 128);
+        Sse.Prefetch0(blk + 4096 + 192);
+        Scales(blk, out var s0A, out var s0B, out var s1A, out var s1B, out var sc);
+        Codes(blk, 0, out var c00, out var c01, out var c02, out var c03);
+        Codes(blk, 1, out var c10, out var c11, out var c12, out var c13);
+        Vector256<int> isum = Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, x, g);
+        return Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(isum), Vector256.Create(Half16.ToFloat(*(ushort*)(blk + DOffset)) * dx), acc);
     }
 
     /// <summary>One row against 4 tokens: codes and scales unpacked once per super-block for all four.</summary>

@@ -146,6 +146,17 @@ public sealed unsafe class GgufQuantKernelTests
                                 $"{blocks} blocks, row {r}, token {t}: kernel {got} vs scalar {want} (|diff| {Math.Abs(want - got)})");
                         }
                     }
+                    if (tokens == 1)
+                    {
+                        // a band starting mid-matrix (one token pairs the rows of its two halves)
+                        var band = new float[2];
+                        m.MatMulQuantized(q, band, 2, 1, 2);
+                        for (int r = 1; r < 3; r++)
+                        {
+                            float want = Q6KMatrix.DotScalar(m.RowPointer(r), q8, s, blocks);
+                            Assert.True(Math.Abs(want - band[r - 1]) <= Math.Abs(want) * 1e-5f + 1e-6f, $"{blocks} blocks, band row {r}: {band[r - 1]} vs {want}");
+                        }
+                    }
                 }
             }
         }
