@@ -1,7 +1,6 @@
 // Fast scalar fp16 → fp32 for the block scales of quantized formats (GGUF stores them as IEEE half).
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 
 namespace SharpSeek.Tensors;
 
@@ -33,17 +32,6 @@ public static class Half16
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static unsafe float ToFloat(ushort h) => s_table[h];
-
-    /// <summary>Two or four halves (in the low 16 bits of each lane) to fp32, the same numbers as <see cref="ToFloat(ushort)"/> for finite halves, without denormal intermediates.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector128<float> ToFloat(Vector128<uint> h)
-    {
-        Vector128<uint> m = h & Vector128.Create(0x7FFFu);
-        Vector128<float> normal = (Vector128.ShiftLeft(m, 13) + Vector128.Create(112u << 23)).AsSingle();
-        Vector128<float> small = Vector128.ConvertToSingle(m.AsInt32()) * Vector128.Create(5.9604644775390625e-8f);
-        Vector128<float> mag = Vector128.ConditionalSelect(Vector128.GreaterThanOrEqual(m.AsInt32(), Vector128.Create(0x400)).AsSingle(), normal, small);
-        return (mag.AsUInt32() | Vector128.ShiftLeft(h & Vector128.Create(0x8000u), 16)).AsSingle();
-    }
 
     /// <summary>
     /// The fp16 values at <paramref name="src"/>, <paramref name="src"/> + stride, ... (n of them) as fp32 by

@@ -212,8 +212,7 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
 
     public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount)
     {
-        if (rowStart < 0 || rowCount < 0 || rowStart + rowCount > Rows)
-            throw new ArgumentOutOfRangeException(nameof(rowCount), $"rows [{rowStart}, {rowStart + rowCount}) of {Rows}");
+        CheckRows(rowStart, rowCount);
         if (x.Format != ActivationFormat.Q8K || x.Cols != Cols)
             throw new ArgumentException("Q4_K product needs Q8K activations of the same width");
         int T = x.Tokens, end = rowStart + rowCount, grouped = Groups * GroupRows;
@@ -498,9 +497,6 @@ public sealed unsafe class Q4KRepackingMatrix : QuantizedProductMatrix
     public override long ByteSize => Volatile.Read(ref _packed)?.ByteSize ?? _rows.ByteSize;
 
     public override void ReadRow(int row, Span<float> dst) => _rows.ReadRow(row, dst);
-
-    public override void MatVecTransposedAdd(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount) =>
-        _rows.MatVecTransposedAdd(x, y, rowStart, rowCount);
 
     public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount) =>
         Packed().MatMulQuantized(x, y, ldy, rowStart, rowCount);

@@ -232,21 +232,13 @@ public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
                 Sse.Prefetch0(k + PrefetchDistance);
                 Sse.Prefetch0(k + PrefetchDistance + 64);
                 Sse.Prefetch0(k + PrefetchDistance + 128);
-                Vector512<int> p0 = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(k + 2))), Vector512.Load(xb));
-                Vector512<int> p1 = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(k + BlockBytes + 2))), Vector512.Load(xb + 32));
-                Vector512<int> p2 = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(k + 2 * BlockBytes + 2))), Vector512.Load(xb + 64));
-                Vector512<int> p3 = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(k + 3 * BlockBytes + 2))), Vector512.Load(xb + 96));
-                a0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p0), Vector512.Create(Half16.ToFloat(*(ushort*)k)), a0);
-                a1 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p1), Vector512.Create(Half16.ToFloat(*(ushort*)(k + BlockBytes))), a1);
-                a2 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p2), Vector512.Create(Half16.ToFloat(*(ushort*)(k + 2 * BlockBytes))), a2);
-                a3 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p3), Vector512.Create(Half16.ToFloat(*(ushort*)(k + 3 * BlockBytes))), a3);
+                a0 = BlockFma(k, xb, a0);
+                a1 = BlockFma(k + BlockBytes, xb + 32, a1);
+                a2 = BlockFma(k + 2 * BlockBytes, xb + 64, a2);
+                a3 = BlockFma(k + 3 * BlockBytes, xb + 96, a3);
             }
             for (; b < blocks; b++)
-            {
-                byte* k = w + b * BlockBytes;
-                Vector512<int> p = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(k + 2))), Vector512.Load(xq + b * BlockValues));
-                a0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p), Vector512.Create(Half16.ToFloat(*(ushort*)k)), a0);
-            }
+                a0 = BlockFma(w + b * BlockBytes, xq + b * BlockValues, a0);
             return Vector512.Sum((a0 + a1) + (a2 + a3)) * xs[0];
         }
         if (Avx2.IsSupported)
@@ -266,6 +258,14 @@ public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
         return DotScalar(w, xq, xs, blocks);
     }
 
+    /// <summary>acc + d_w·Σ q_w·q_x over one block (32 int8 weights widened against 32 int16 activations). Needs AVX-512BW.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> BlockFma(byte* blk, short* x, Vector512<float> acc)
+    {
+        Vector512<int> p = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(blk + 2))), Vector512.Load(x));
+        return Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p), Vector512.Create(Half16.ToFloat(*(ushort*)blk)), acc);
+    }
+
     /// <summary><see cref="Dot"/> of two rows against one token, two blocks of each in turn. Needs AVX-512BW.</summary>
     private static void DotPair(byte* w0, byte* w1, short* xq, float* xs, int blocks, float* y0, float* y1)
     {
@@ -277,24 +277,16 @@ public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
             short* xb = xq + b * BlockValues;
             Sse.Prefetch0(w0 + o + PrefetchDistance);
             Sse.Prefetch0(w1 + o + PrefetchDistance);
-            Vector512<short> x0 = Vector512.Load(xb), x1 = Vector512.Load(xb + 32);
-            Vector512<int> p0 = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w0 + o + 2))), x0);
-            Vector512<int> p1 = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w0 + o + BlockBytes + 2))), x1);
-            Vector512<int> q0 = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w1 + o + 2))), x0);
-            Vector512<int> q1 = Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w1 + o + BlockBytes + 2))), x1);
-            a0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p0), Vector512.Create(Half16.ToFloat(*(ushort*)(w0 + o))), a0);
-            a1 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p1), Vector512.Create(Half16.ToFloat(*(ushort*)(w0 + o + BlockBytes))), a1);
-            b0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(q0), Vector512.Create(Half16.ToFloat(*(ushort*)(w1 + o))), b0);
-            b1 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(q1), Vector512.Create(Half16.ToFloat(*(ushort*)(w1 + o + BlockBytes))), b1);
+            a0 = BlockFma(w0 + o, xb, a0);
+            a1 = BlockFma(w0 + o + BlockBytes, xb + 32, a1);
+            b0 = BlockFma(w1 + o, xb, b0);
+            b1 = BlockFma(w1 + o + BlockBytes, xb + 32, b1);
         }
         for (; b < blocks; b++)
         {
             long o = (long)b * BlockBytes;
-            Vector512<short> x0 = Vector512.Load(xq + b * BlockValues);
-            a0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w0 + o + 2))), x0)),
-                                            Vector512.Create(Half16.ToFloat(*(ushort*)(w0 + o))), a0);
-            b0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w1 + o + 2))), x0)),
-                                            Vector512.Create(Half16.ToFloat(*(ushort*)(w1 + o))), b0);
+            a0 = BlockFma(w0 + o, xq + b * BlockValues, a0);
+            b0 = BlockFma(w1 + o, xq + b * BlockValues, b0);
         }
         *y0 = Vector512.Sum(a0 + a1) * xs[0];
         *y1 = Vector512.Sum(b0 + b1) * xs[0];

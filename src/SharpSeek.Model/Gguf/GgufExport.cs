@@ -278,14 +278,7 @@ public static unsafe class GgufExport
         {
             for (int r = start; r < start + count; r++)
             {
-                if (m is Q4KInterleavedMatrix qi && type == GgmlType.Q4_K)
-                {
-                    // the repacked layout gives back its row bytes exactly
-                    qi.CopyStandardRow(r, bytes);
-                    s.Write(bytes);
-                    continue;
-                }
-                ReadOnlySpan<byte> raw = RawRow(m, r, type, rowBytes);
+                ReadOnlySpan<byte> raw = RawRow(m, r, type, rowBytes, bytes);
                 if (!raw.IsEmpty)
                 {
                     s.Write(raw);
@@ -323,8 +316,9 @@ public static unsafe class GgufExport
         }
     }
 
-    // the stored bytes of a row when the matrix already holds exactly the target format
-    private static ReadOnlySpan<byte> RawRow(WeightMatrix m, int r, GgmlType type, long rowBytes) => (m, type) switch
+    // the stored bytes of a row when the matrix already holds exactly the target format (the interleaved Q4_K layout
+    // gives them back exactly, copied into scratch)
+    private static ReadOnlySpan<byte> RawRow(WeightMatrix m, int r, GgmlType type, long rowBytes, byte[] scratch) => (m, type) switch
     {
         (F32Matrix f, GgmlType.F32) => System.Runtime.InteropServices.MemoryMarshal.AsBytes(f.Row(r)),
         (Bf16Matrix b, GgmlType.BF16) => System.Runtime.InteropServices.MemoryMarshal.AsBytes(b.Row(r)),
@@ -332,8 +326,15 @@ public static unsafe class GgufExport
         (Q8_0Matrix q, GgmlType.Q8_0) => new ReadOnlySpan<byte>(q.RowPointer(r), (int)rowBytes),
         (Q4KMatrix q, GgmlType.Q4_K) => new ReadOnlySpan<byte>(q.RowPointer(r), (int)rowBytes),
         (Q4KRepackingMatrix q, GgmlType.Q4_K) => new ReadOnlySpan<byte>(q.RowLayout.RowPointer(r), (int)rowBytes),
+        (Q4KInterleavedMatrix q, GgmlType.Q4_K) => StandardRow(q, r, scratch),
         (Q6KMatrix q, GgmlType.Q6_K) => new ReadOnlySpan<byte>(q.RowPointer(r), (int)rowBytes),
         (Q4_0Matrix q, GgmlType.Q4_0) => new ReadOnlySpan<byte>(q.RowPointer(r), (int)rowBytes),
         _ => default,
     };
+
+    private static ReadOnlySpan<byte> StandardRow(Q4KInterleavedMatrix q, int r, byte[] scratch)
+    {
+        q.CopyStandardRow(r, scratch);
+        return scratch;
+    }
 }
