@@ -68,8 +68,13 @@ public sealed class WorkerPool : IDisposable
         lock (_dispatch) // one job at a time; nested Run calls from inside a job run inline
         {
             long job = _generation + 1;
-            _work = work;
-            _chunks = chunks;
+            // Close the ticket under the new job id before the new work and count are visible: a worker still
+            // draining the previous job may read them, but its claim then fails on the job id. (Publishing the
+            // count first let a late worker take chunk k of a larger next job with the old ticket, k being the
+            // old job's count, and that chunk ran twice.)
+            Interlocked.Exchange(ref _ticket, (job << 32) | int.MaxValue);
+            Volatile.Write(ref _work, work);
+            Volatile.Write(ref _chunks, chunks);
             _done = 0;
             _error = null;
             Volatile.Write(ref _ticket, job << 32);
@@ -124,8 +129,10 @@ public sealed class WorkerPool : IDisposable
             if (gen != seen)
             {
                 seen = gen;
-                IChunkWork? work = _work;
-                int chunks = _chunks;
+                // Read before the ticket (Drain's first read), so that work and count newer than gen come with
+                // a ticket of a newer job too.
+                IChunkWork? work = Volatile.Read(ref _work);
+                int chunks = Volatile.Read(ref _chunks);
                 if (work is not null)
                     Drain(gen, work, chunks);
                 idle.Restart();

@@ -24,6 +24,23 @@ public sealed class WorkerPoolTests
         }
     }
 
+    [Fact]
+    public void Chunks_of_a_later_larger_job_never_run_twice_under_oversubscription()
+    {
+        // More threads than cores, so workers get preempted between seeing a job and claiming its chunks;
+        // each job is larger than the one before it in pairs, the case where a late worker could take a
+        // chunk of the next job with the previous job's ticket.
+        using var pool = new WorkerPool(3 * Environment.ProcessorCount + 1);
+        for (int job = 0; job < 20000; job++)
+        {
+            int n = job % 2 == 0 ? 2 : 2 + job % 29;
+            var w = new Count(n);
+            pool.Run(n, w);
+            for (int c = 0; c < n; c++)
+                Assert.True(w.Hits[c] == 1, $"job {job}: chunk {c} of {n} ran {w.Hits[c]} times");
+        }
+    }
+
     private sealed class Throws : IChunkWork
     {
         public void Execute(int chunk)
