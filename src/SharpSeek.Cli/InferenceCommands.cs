@@ -34,7 +34,7 @@ internal static class InferenceCommands
         public readonly Option<long?> Seed = new("--seed") { Description = "Random seed (same seed, same output)" };
         public readonly Option<string[]> Stop = new("--stop") { Description = "Stop string (repeatable); not printed", AllowMultipleArgumentsPerToken = false };
         public readonly Option<bool> IgnoreEos = new("--ignore-eos") { Description = "Do not stop at the EOS token" };
-        public readonly Option<string> CacheType = new("--cache-type") { Description = "Latent cache element type: f32 or bf16", DefaultValueFactory = _ => "f32" };
+        public readonly Option<string> CacheType = PerfCommands.CacheTypeOption("f32");
         public readonly Option<bool> Speculative = new("--speculative") { Description = "MTP speculative decoding (models with an MTP module)" };
         public readonly Option<int> Threads = new("--threads") { Description = "CPU threads", DefaultValueFactory = _ => Environment.ProcessorCount };
         public readonly Option<string> Dtype = PerfCommands.DtypeOption();
@@ -71,12 +71,7 @@ internal static class InferenceCommands
             return o;
         }
 
-        public CacheType Cache(ParseResult pr) => pr.GetValue(CacheType) switch
-        {
-            "f32" => SharpSeek.Model.CacheType.F32,
-            "bf16" => SharpSeek.Model.CacheType.BF16,
-            var v => throw new ArgumentException($"--cache-type must be f32 or bf16, got '{v}'"),
-        };
+        public CacheType Cache(ParseResult pr) => PerfCommands.ParseCacheType(pr.GetValue(CacheType));
 
         public ThreadedBackend Backend(ParseResult pr)
         {

@@ -32,6 +32,19 @@ internal static class PerfCommands
 
     internal static Option<string> DtypeOption() => new("--dtype") { Description = "In-memory weight format: stored (default), f32, bf16, fp8, q8_0, q4_k" };
 
+    /// <summary>The --cache-type option of the generating verbs.</summary>
+    internal static Option<string> CacheTypeOption(string defaultType) =>
+        new("--cache-type") { Description = "Latent cache element type: f32, bf16 or int8 (8 bits and two scales per token: half of bf16, lossy)", DefaultValueFactory = _ => defaultType };
+
+    /// <summary>Parses --cache-type; anything else is an error naming the option.</summary>
+    internal static CacheType ParseCacheType(string? name) => name switch
+    {
+        "f32" => CacheType.F32,
+        "bf16" => CacheType.BF16,
+        "int8" => CacheType.Int8,
+        _ => throw new ArgumentException($"--cache-type must be f32, bf16 or int8, got '{name}'"),
+    };
+
     internal static LoadOptions LoadOptionsFor(string? dtype) =>
         new() { Dtype = dtype is null or "stored" ? null : WeightConversion.ParseName(dtype) };
 
@@ -43,7 +56,7 @@ internal static class PerfCommands
         var gen = new Option<int>("--gen-tokens") { DefaultValueFactory = _ => 128 };
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => Environment.ProcessorCount };
         var runs = new Option<int>("--runs") { DefaultValueFactory = _ => 3 };
-        var cache = new Option<string>("--cache-type") { Description = "Latent cache element type: bf16 or f32", DefaultValueFactory = _ => "bf16" };
+        var cache = CacheTypeOption("bf16");
         var chunk = new Option<int>("--prefill-chunk") { Description = "Tokens per prefill call (0 = all)" };
         var compare = new Option<int>("--compare-context") { Description = "Also decode at this context length, alternating with the prompt's, in the same process (long-context ratio)" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
@@ -63,7 +76,7 @@ internal static class PerfCommands
                 PromptTokens = pr.GetValue(prompt),
                 GenTokens = pr.GetValue(gen),
                 Runs = pr.GetValue(runs),
-                Cache = pr.GetValue(cache) == "f32" ? CacheType.F32 : CacheType.BF16,
+                Cache = ParseCacheType(pr.GetValue(cache)),
                 PrefillChunk = pr.GetValue(chunk),
                 CompareContext = pr.GetValue(compare),
                 SkipRoofline = pr.GetValue(skip),
