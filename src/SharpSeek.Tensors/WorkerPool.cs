@@ -85,7 +85,7 @@ public sealed class WorkerPool : IDisposable
                 _wake.Set();
             Drain(job, work, chunks);
             // the last chunks usually finish within microseconds: poll tightly (a backing-off wait overshot by about
-            // half a microsecond per job, and decode runs ~200 jobs per token), then back off and yield, so that a
+            // half a microsecond per job, and decode runs ~140 jobs per token), then back off and yield, so that a
             // preempted worker on an oversubscribed machine gets the core
             var spin = new SpinWait();
             for (int polls = 0; Volatile.Read(ref _done) < chunks; polls++)
