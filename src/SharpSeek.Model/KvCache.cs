@@ -2,8 +2,6 @@
 // the kv_a_layernorm'd latent c and the RoPE'd shared key k_pe. Stored in fixed-size blocks, so growth never
 // copies what is cached, in fp32, bf16 or int8 (one scale for c and one for k_pe per token).
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using SharpSeek.Tensors;
 
 namespace SharpSeek.Model;
@@ -120,8 +118,8 @@ public sealed class LatentCache
                 ReadOnlySpan<sbyte> q = _i8[block].AsSpan(offset, Width);
                 int row = position % BlockTokens;
                 float s0 = _i8Scales[block][2 * row], s1 = _i8Scales[block][2 * row + 1];
-                Dequantize(q.Slice(0, _split), s0, scratch);
-                Dequantize(q.Slice(_split), s1, scratch.Slice(_split));
+                Ops.DequantizeInt8(q.Slice(0, _split), s0, scratch);
+                Ops.DequantizeInt8(q.Slice(_split), s1, scratch.Slice(_split));
                 return scratch.Slice(0, Width);
         }
     }
@@ -172,26 +170,6 @@ public sealed class LatentCache
     }
 
     private unsafe Span<ushort> Bf16Block(int block) => new(_bf16[block].Pointer, BlockTokens * Width);
-
-    /// <summary>dst[i] = q[i]·scale, 16 at a time.</summary>
-    private static unsafe void Dequantize(ReadOnlySpan<sbyte> q, float scale, Span<float> dst)
-    {
-        int n = q.Length, i = 0;
-        if (dst.Length < n)
-            throw new ArgumentException("destination shorter than the row");
-        fixed (sbyte* qp = q)
-        fixed (float* dp = dst)
-        {
-            if (Avx512F.IsSupported)
-            {
-                Vector512<float> s = Vector512.Create(scale);
-                for (; i + 16 <= n; i += 16)
-                    (Vector512.ConvertToSingle(Avx512F.ConvertToVector512Int32(Vector128.Load(qp + i))) * s).Store(dp + i);
-            }
-            for (; i < n; i++)
-                dp[i] = qp[i] * scale;
-        }
-    }
 
     private static float QuantizeInt8(ReadOnlySpan<float> x, Span<sbyte> q)
     {

@@ -2,12 +2,42 @@
 // RMSNorm (DeepSeek-V3 model.py RMSNorm, statistics in fp32), interleaved-pair RoPE (spec §3.4), SwiGLU, softmax.
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace SharpSeek.Tensors;
 
 /// <summary>Row kernels over fp32 spans.</summary>
 public static class Ops
 {
+    /// <summary>dst[i] = q[i]·scale for an int8 run with one scale (a Q8_0 block, a row part of the int8 latent
+    /// cache), 32 values per step.</summary>
+    public static unsafe void DequantizeInt8(ReadOnlySpan<sbyte> q, float scale, Span<float> dst)
+    {
+        int n = q.Length, i = 0;
+        if (dst.Length < n)
+            throw new ArgumentException($"DequantizeInt8: destination has {dst.Length} values, the input {n}", nameof(dst));
+        fixed (sbyte* qp = q)
+        fixed (float* dp = dst)
+        {
+            if (Vector256.IsHardwareAccelerated)
+            {
+                Vector256<float> s = Vector256.Create(scale);
+                for (; i + 32 <= n; i += 32)
+                {
+                    (Vector256<short> h0, Vector256<short> h1) = Vector256.Widen(Vector256.Load(qp + i));
+                    (Vector256<int> i0, Vector256<int> i1) = Vector256.Widen(h0);
+                    (Vector256<int> i2, Vector256<int> i3) = Vector256.Widen(h1);
+                    (Vector256.ConvertToSingle(i0) * s).Store(dp + i);
+                    (Vector256.ConvertToSingle(i1) * s).Store(dp + i + 8);
+                    (Vector256.ConvertToSingle(i2) * s).Store(dp + i + 16);
+                    (Vector256.ConvertToSingle(i3) * s).Store(dp + i + 24);
+                }
+            }
+            for (; i < n; i++)
+                dp[i] = qp[i] * scale;
+        }
+    }
+
     /// <summary>y = w ⊙ x / sqrt(mean(x²) + eps) for one row; returns rstd = 1/sqrt(mean(x²)+eps).</summary>
     public static float RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float eps, Span<float> y)
     {

@@ -56,29 +56,10 @@ public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
         if (dst.Length < Cols)
             throw new ArgumentException($"ReadRow: destination has {dst.Length} values, the row {Cols}", nameof(dst));
         byte* p = RowPointer(row);
-        fixed (float* o = dst)
+        for (int b = 0; b < Cols / BlockValues; b++)
         {
-            for (int b = 0; b < Cols / BlockValues; b++)
-            {
-                float d = Half16.ToFloat(*(ushort*)(p + b * BlockBytes));
-                sbyte* q = (sbyte*)(p + b * BlockBytes + 2);
-                float* ob = o + b * BlockValues;
-                if (Vector256.IsHardwareAccelerated)
-                {
-                    // the rows of W_UK and W_UV are read this way on every decoded token (absorbed attention)
-                    (Vector256<short> h0, Vector256<short> h1) = Vector256.Widen(Vector256.Load(q));
-                    (Vector256<int> i0, Vector256<int> i1) = Vector256.Widen(h0);
-                    (Vector256<int> i2, Vector256<int> i3) = Vector256.Widen(h1);
-                    Vector256<float> dv = Vector256.Create(d);
-                    (Vector256.ConvertToSingle(i0) * dv).Store(ob);
-                    (Vector256.ConvertToSingle(i1) * dv).Store(ob + 8);
-                    (Vector256.ConvertToSingle(i2) * dv).Store(ob + 16);
-                    (Vector256.ConvertToSingle(i3) * dv).Store(ob + 24);
-                    continue;
-                }
-                for (int i = 0; i < BlockValues; i++)
-                    ob[i] = d * q[i];
-            }
+            byte* blk = p + b * BlockBytes;
+            Ops.DequantizeInt8(new ReadOnlySpan<sbyte>(blk + 2, BlockValues), Half16.ToFloat(*(ushort*)blk), dst.Slice(b * BlockValues, BlockValues));
         }
     }
 

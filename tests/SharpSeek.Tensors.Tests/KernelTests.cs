@@ -397,6 +397,26 @@ public sealed unsafe class KernelTests
     }
 
     [Fact]
+    public void Int8_dequantization_matches_its_definition_at_awkward_lengths()
+    {
+        var rng = new Random(21);
+        foreach (int n in new[] { 0, 1, 31, 32, 33, 64, 100 })
+        {
+            var q = new sbyte[n];
+            for (int i = 0; i < n; i++)
+                q[i] = (sbyte)rng.Next(-128, 128);
+            float scale = 0.0173f;
+            var got = new float[n + 1];
+            got[n] = 42f; // past the input: untouched
+            Ops.DequantizeInt8(q, scale, got);
+            for (int i = 0; i < n; i++)
+                Assert.Equal(q[i] * scale, got[i]);
+            Assert.Equal(42f, got[n]);
+        }
+        Assert.Throws<ArgumentException>(() => Ops.DequantizeInt8(new sbyte[33], 1f, new float[32]));
+    }
+
+    [Fact]
     public void Permuted_sub_block_order()
     {
         Assert.Equal([0, 2, 1, 3, 4, 6, 5, 7], Enumerable.Range(0, 8).Select(QuantizedInput.PermutedSubBlock));
