@@ -180,21 +180,8 @@ public sealed unsafe class KernelTests
         // intermediates of the vpmaddubsw / vpackssdw paths must not saturate; d and dmin include zero and subnormal halves
         int rows = 6, cols = 768, blocks = cols / 256;
         var rng = new Random(11);
-        using var buf = new NativeBuffer((long)rows * blocks * Q4KMatrix.BlockBytes);
-        byte* p = (byte*)buf.Pointer;
-        ushort[] halves = [0x3C00, 0x0001, 0x03FF, 0x0000, 0x2E66, 0xB400, 0x7BFF];
-        for (int r = 0; r < rows; r++)
-        {
-            for (int b = 0; b < blocks; b++)
-            {
-                byte* blk = p + ((long)r * blocks + b) * Q4KMatrix.BlockBytes;
-                *(ushort*)blk = halves[(r + b) % halves.Length];
-                *(ushort*)(blk + 2) = halves[(r * 3 + b + 1) % halves.Length];
-                for (int i = 4; i < Q4KMatrix.BlockBytes; i++)
-                    blk[i] = r == 0 ? (byte)0xFF : (byte)rng.Next(256);
-            }
-        }
-        var q = new Q4KMatrix(p, rows, cols, buf);
+        using NativeBuffer buf = ExtremeQ4KBlocks(rows, cols, rng, [0x3C00, 0x0001, 0x03FF, 0x0000, 0x2E66, 0xB400, 0x7BFF], r => r == 0);
+        var q = new Q4KMatrix((byte*)buf.Pointer, rows, cols, buf);
         foreach (int tokens in new[] { 1, 4, 5 })
         {
             float[] x = new float[tokens * cols];
@@ -221,16 +208,14 @@ public sealed unsafe class KernelTests
         }
     }
 
-    [Fact]
-    public unsafe void Q4_K_rows_interleaved_by_eight_give_the_same_rows_and_products()
+    /// <summary>Q4_K blocks for rows x cols: d and dmin cycling through <paramref name="halves"/> (zero and subnormal
+    /// halves among them), every other byte 0xFF in the saturated rows (nibbles, 6-bit scales and mins at their maxima)
+    /// and random elsewhere (every scale and min value).</summary>
+    private static unsafe NativeBuffer ExtremeQ4KBlocks(int rows, int cols, Random rng, ushort[] halves, Func<int, bool> saturated)
     {
-        // 21 rows: two groups of eight and a five-row tail in the row layout; random block bytes (every 6-bit scale and
-        // min), all-0xFF rows (nibbles and scales at their maxima), zero and subnormal d/dmin
-        int rows = 21, cols = 768, blocks = cols / 256;
-        var rng = new Random(12);
-        using var buf = new NativeBuffer((long)rows * blocks * Q4KMatrix.BlockBytes);
+        int blocks = cols / 256;
+        var buf = new NativeBuffer((long)rows * blocks * Q4KMatrix.BlockBytes);
         byte* p = (byte*)buf.Pointer;
-        ushort[] halves = [0x3C00, 0x0001, 0x03FF, 0x0000, 0x2E66, 0xB400, 0x1C00];
         for (int r = 0; r < rows; r++)
         {
             for (int b = 0; b < blocks; b++)
@@ -239,9 +224,21 @@ public sealed unsafe class KernelTests
                 *(ushort*)blk = halves[(r + b) % halves.Length];
                 *(ushort*)(blk + 2) = halves[(r * 3 + b + 1) % halves.Length];
                 for (int i = 4; i < Q4KMatrix.BlockBytes; i++)
-                    blk[i] = r % 9 == 0 ? (byte)0xFF : (byte)rng.Next(256);
+                    blk[i] = saturated(r) ? (byte)0xFF : (byte)rng.Next(256);
             }
         }
+        return buf;
+    }
+
+    [Fact]
+    public unsafe void Q4_K_rows_interleaved_by_eight_give_the_same_rows_and_products()
+    {
+        // 21 rows: two groups of eight and a five-row tail in the row layout; random block bytes (every 6-bit scale and
+        // min), all-0xFF rows (nibbles and scales at their maxima), zero and subnormal d/dmin
+        int rows = 21, cols = 768, blocks = cols / 256;
+        var rng = new Random(12);
+        using NativeBuffer buf = ExtremeQ4KBlocks(rows, cols, rng, [0x3C00, 0x0001, 0x03FF, 0x0000, 0x2E66, 0xB400, 0x1C00], r => r % 9 == 0);
+        byte* p = (byte*)buf.Pointer;
         var q = new Q4KMatrix(p, rows, cols, buf);
         var owners = new List<IDisposable>();
         var qi = Q4KInterleavedMatrix.FromRows(q, owners);
