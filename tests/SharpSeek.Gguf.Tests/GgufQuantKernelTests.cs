@@ -1,4 +1,4 @@
-// Q6_K and Q4_0 (src/SharpSeek.Tensors/GgufQuantMatrices.cs): the SIMD dot kernels against their scalar
+// Q6_K and Q4_0 (src/SharpSeek.Tensors/Q6KMatrix.cs, Q4_0Matrix.cs): the SIMD dot kernels against their scalar
 // references at every block count up to 9, dequantization against an independent decoding of llama.cpp's block
 // layout, quantization error bounds, and the product against the fp32 product of the dequantized weights.
 // .ci/run reruns them with DOTNET_EnableAVXVNNI=0, DOTNET_EnableAVX512=0, DOTNET_EnableAVX2=0 and

@@ -1,0 +1,91 @@
+// The shared base of the quantized weight formats (Q8_0, Q4_K, Q6_K, Q4_0 and the interleaved Q4_K): float entry
+// points through quantized activations, block geometry, per-thread input scratch.
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace SharpSeek.Tensors;
+
+/// <summary>
+/// Weights whose products take quantized activations (<see cref="WeightMatrix.InputFormat"/>): the float entry points
+/// quantize their input into a per-thread buffer and run <see cref="WeightMatrix.MatMulQuantized"/>; a single row's
+/// dot product goes through the dequantized row.
+/// </summary>
+public abstract class QuantizedProductMatrix : WeightMatrix
+{
+    protected QuantizedProductMatrix(int rows, int cols) : base(rows, cols)
+    {
+    }
+
+    public override float DotRow(int row, ReadOnlySpan<float> x)
+    {
+        Span<float> tmp = RowScratch(Cols).AsSpan(0, Cols);
+        ReadRow(row, tmp);
+        return System.Numerics.Tensors.TensorPrimitives.Dot(tmp, x.Slice(0, Cols));
+    }
+
+    public override void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount) => MatMul(x, 1, y, rowCount, rowStart, rowCount);
+
+    /// <summary>Quantizes the input into a per-thread buffer, then runs the integer product.</summary>
+    protected override void MatMulUnpacked(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
+    {
+        QuantizedInput q = InputScratch.Input;
+        q.Quantize(InputFormat, x, tokens, Cols);
+        MatMulQuantized(q, y, ldy, rowStart, rowCount);
+    }
+}
+
+/// <summary>
+/// Common part of the llama.cpp block formats: rows of fixed-size blocks over a <c>byte*</c> (a memory-mapped
+/// GGUF tensor or a native buffer kept alive by the owner), products through quantized activations.
+/// </summary>
+public abstract unsafe class BlockQuantMatrix : QuantizedProductMatrix
+{
+    private readonly byte* _data;
+    private readonly object? _owner;
+
+    protected BlockQuantMatrix(byte* data, int rows, int cols, int blockValues, int blockBytes, string formatName, object? owner)
+        : base(rows, cols)
+    {
+        if (cols % blockValues != 0)
+            throw new ArgumentException($"{formatName} needs a multiple of {blockValues} columns, got {cols}");
+        _data = data;
+        _owner = owner;
+        BytesPerRow = (long)cols / blockValues * blockBytes;
+    }
+
+    /// <summary>Bytes of one row of blocks.</summary>
+    public long BytesPerRow { get; }
+
+    public override long ByteSize => BytesPerRow * Rows;
+
+    internal object? Owner => _owner;
+
+    /// <summary>Pointer to row r's blocks.</summary>
+    public byte* RowPointer(int r) => _data + r * BytesPerRow;
+
+    /// <summary>Writes one row of blocks from fp32 values.</summary>
+    public delegate void RowQuantizer(ReadOnlySpan<float> values, byte* destination);
+
+    /// <summary>A native buffer holding <paramref name="src"/> quantized row by row.</summary>
+    protected static NativeBuffer QuantizeRows(WeightMatrix src, long rowBytes, RowQuantizer quantizeRow, List<IDisposable> owners)
+    {
+        var buf = new NativeBuffer(rowBytes * src.Rows);
+        owners.Add(buf);
+        var row = new float[src.Cols];
+        for (int r = 0; r < src.Rows; r++)
+        {
+            src.ReadRow(r, row);
+            quantizeRow(row, buf.Pointer + r * rowBytes);
+        }
+        return buf;
+    }
+}
+
+/// <summary>Per-thread scratch for kernels that quantize their input themselves.</summary>
+internal static class InputScratch
+{
+    [ThreadStatic] private static QuantizedInput? t_input;
+
+    public static QuantizedInput Input => t_input ??= new QuantizedInput();
+}
