@@ -159,6 +159,35 @@ public sealed class BpeTrainerTests
         Assert.Equal(SpecialTokens.Pad, (string?)config["pad_token"]!["content"]);
     }
 
+    [Fact]
+    public void ShippedTokenizerEncodesAsWhenItWasTrained()
+    {
+        // models/sharpseek-mini was trained by this trainer (scripts/train-tokenizer.sh); the ids below are those of
+        // the trainer's former encoder, and the Rust tokenizer agrees on them.
+        string dir = Path.GetFullPath(Path.Combine(SharpSeek.Tests.Fixtures.Root, "..", "..", "models", "sharpseek-mini"));
+        BpeTokenizer tokenizer = BpeTokenizer.LoadFromDirectory(dir);
+        using var rust = new Tokenizers.DotNet.Tokenizer(Path.Combine(dir, "tokenizer.json"));
+        (string Text, int[] Ids)[] golden =
+        [
+            ("It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife.",
+                [1021, 332, 261, 1763, 533, 1924, 558, 3645, 873, 970, 14, 322, 261, 2962, 442, 290, 2194, 1806, 275, 261, 675, 3274, 14, 687, 301, 290, 922, 275, 261, 1346, 16]),
+            ("\"My dear Mr. Bennet,\" said his lady to him one day, \"have you heard that Netherfield Park is let at last?\"\n",
+                [4, 1869, 1545, 544, 16, 2811, 827, 475, 350, 2407, 285, 379, 486, 563, 14, 400, 270, 311, 339, 1087, 322, 525, 3068, 1997, 3335, 332, 754, 378, 1006, 2902]),
+        ];
+        foreach ((string text, int[] ids) in golden)
+        {
+            Assert.Equal(ids, tokenizer.EncodePlainText(text));
+            Assert.Equal(ids, tokenizer.Encode(text));
+            Assert.Equal(ids, rust.Encode(text).Select(i => (int)i).ToArray());
+            Assert.Equal(text, tokenizer.Decode(ids));
+        }
+        foreach (string doc in SampleDocuments(2).Concat(TrickyTexts.All))
+            Assert.Equal(rust.Encode(doc).Select(i => (int)i).ToArray(), tokenizer.EncodePlainText(doc));
+        Assert.Equal(0, tokenizer.BosId);
+        Assert.Equal(1, tokenizer.EosId);
+        Assert.Equal(4096, tokenizer.VocabSize);
+    }
+
     private static string[] MergeStrings(BpeVocabulary model) =>
         model.Merges.Select(m => model.Tokens[m.Left] + " " + model.Tokens[m.Right]).ToArray();
 
