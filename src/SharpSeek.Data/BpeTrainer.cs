@@ -5,9 +5,13 @@
 // pair: an entry whose count is stale is pushed back with the current count.
 // Determinism: the most frequent pair wins; ties go to the smaller (left id, right id), where byte tokens are
 // numbered in vocabulary order and learned tokens in the order they were made. Nothing depends on hash order.
+// Pre-tokens come from SharpSeek.Tokenizer's DeepSeek-V3 PreTokenizer and bytes map to GPT-2's alphabet by its
+// ByteLevel, so the vocabulary is learned on the same pieces that BpeTokenizer later encodes.
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Text;
+using SharpSeek.Tokenizer;
 
 namespace SharpSeek.Data;
 
@@ -37,7 +41,7 @@ public static class BpeTrainer
     /// Learns merges from <paramref name="documents"/> until the vocabulary has <see cref="BpeTrainerOptions.VocabSize"/>
     /// tokens or no pair reaches <see cref="BpeTrainerOptions.MinFrequency"/> (then the vocabulary is smaller).
     /// </summary>
-    public static BpeModel Train(IEnumerable<string> documents, BpeTrainerOptions options)
+    public static BpeVocabulary Train(IEnumerable<string> documents, BpeTrainerOptions options)
     {
         ArgumentNullException.ThrowIfNull(documents);
         ArgumentNullException.ThrowIfNull(options);
@@ -68,7 +72,7 @@ public static class BpeTrainer
         int w = 0;
         foreach ((string word, long count) in wordCounts)
         {
-            byte[] bytes = ByteLevel.Utf8.GetBytes(word);
+            byte[] bytes = Encoding.UTF8.GetBytes(word); // a lone surrogate became U+FFFD in the pre-tokenizer too
             int[] s = new int[bytes.Length];
             for (int i = 0; i < bytes.Length; i++)
                 s[i] = byteToId[bytes[i]];
@@ -173,13 +177,13 @@ public static class BpeTrainer
         }
 
         int baseCount = tokens.Count;
-        var added = new List<(int Id, SpecialToken Token)>();
+        var added = new List<AddedToken>(specials);
         for (int i = 0; i < options.LeadingSpecialTokens.Count; i++)
-            added.Add((i, options.LeadingSpecialTokens[i]));
+            added.Add(ToAddedToken(i, options.LeadingSpecialTokens[i]));
         for (int i = 0; i < options.TrailingSpecialTokens.Count; i++)
-            added.Add((baseCount + i, options.TrailingSpecialTokens[i]));
+            added.Add(ToAddedToken(baseCount + i, options.TrailingSpecialTokens[i]));
         options.Log?.WriteLine($"bpe: {merges.Count} merges, {learned} learned tokens, vocabulary {baseCount + options.TrailingSpecialTokens.Count}");
-        return BpeModel.Create(tokens, merges, added);
+        return new BpeVocabulary(tokens, merges, added);
 
         int AddToken(string token)
         {
@@ -196,16 +200,20 @@ public static class BpeTrainer
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
         Dictionary<string, long>.AlternateLookup<ReadOnlySpan<char>> lookup = counts.GetAlternateLookup<ReadOnlySpan<char>>();
         var pieces = new List<Range>();
+        var preTokenizer = new PreTokenizer(PreTokenizerKind.DeepSeekV3);
         foreach (string document in documents)
         {
             ArgumentNullException.ThrowIfNull(document, nameof(documents));
             pieces.Clear();
-            PreTokenizer.Split(document, pieces);
+            preTokenizer.Split(document, pieces);
             foreach (Range r in pieces)
                 CollectionsMarshal.GetValueRefOrAddDefault(lookup, document.AsSpan()[r], out _)++;
         }
         return counts;
     }
+
+    // matched as written (no lstrip/rstrip/single_word) and not normalized, as DeepSeek-V3's added_tokens are
+    private static AddedToken ToAddedToken(int id, SpecialToken token) => new(id, token.Content, token.Special);
 
     private static long Key(int left, int right) => ((long)left << 32) | (uint)right;
 

@@ -1,16 +1,18 @@
 // The special tokens of DeepSeek-V3's chat format (tokenizer_config.json chat_template) and of R1's reasoning
 // (<think>, </think>), as the trained tokenizer lays them out: BOS, EOS and pad first (ids 0-2, inside the BPE
 // vocabulary as in V3), the chat and tool markers after the learned tokens (added tokens, as in V3).
+using SharpSeek.Tokenizer;
+
 namespace SharpSeek.Data;
 
 /// <summary>One special token: its text and whether Hugging Face treats it as special (skipped when decoding with skip_special_tokens).</summary>
 public sealed record SpecialToken(string Content, bool Special);
 
-/// <summary>DeepSeek-V3's special token strings.</summary>
+/// <summary>DeepSeek-V3's special token strings; those SharpSeek.Tokenizer's chat template and parsers name are theirs.</summary>
 public static class SpecialTokens
 {
     /// <summary>Beginning of sequence.</summary>
-    public const string BeginOfSentence = "<｜begin▁of▁sentence｜>";
+    public const string BeginOfSentence = ChatTemplate.DefaultBosToken;
     /// <summary>End of sequence; also separates documents in token shards.</summary>
     public const string EndOfSentence = "<｜end▁of▁sentence｜>";
     /// <summary>Padding.</summary>
@@ -20,12 +22,12 @@ public static class SpecialTokens
     /// <summary>Starts an assistant turn.</summary>
     public const string Assistant = "<｜Assistant｜>";
     /// <summary>Opens reasoning.</summary>
-    public const string ThinkBegin = "<think>";
+    public const string ThinkBegin = ReasoningParser.StartTag;
     /// <summary>Closes reasoning.</summary>
-    public const string ThinkEnd = "</think>";
+    public const string ThinkEnd = ReasoningParser.EndTag;
     /// <summary>Tool-call markers of the chat template.</summary>
-    public const string ToolCallsBegin = "<｜tool▁calls▁begin｜>", ToolCallsEnd = "<｜tool▁calls▁end｜>",
-        ToolCallBegin = "<｜tool▁call▁begin｜>", ToolCallEnd = "<｜tool▁call▁end｜>", ToolSep = "<｜tool▁sep｜>",
+    public const string ToolCallsBegin = ToolCallParser.CallsBegin, ToolCallsEnd = ToolCallParser.CallsEnd,
+        ToolCallBegin = ToolCallParser.CallBegin, ToolCallEnd = ToolCallParser.CallEnd, ToolSep = ToolCallParser.Sep,
         ToolOutputsBegin = "<｜tool▁outputs▁begin｜>", ToolOutputsEnd = "<｜tool▁outputs▁end｜>",
         ToolOutputBegin = "<｜tool▁output▁begin｜>", ToolOutputEnd = "<｜tool▁output▁end｜>";
 

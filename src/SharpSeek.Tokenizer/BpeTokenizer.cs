@@ -234,6 +234,17 @@ public sealed class BpeTokenizer
             ids.Add(eos);
     }
 
+    /// <summary>Encodes <paramref name="text"/> as plain text: no added token is matched, so "&lt;think&gt;" or
+    /// "&lt;｜User｜&gt;" written in it go through the pre-tokenizer and BPE like any other text, and BOS/EOS are not
+    /// added. For training documents, whose text must not turn into control tokens.</summary>
+    public int[] EncodePlainText(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var ids = new List<int>(text.Length / 3 + 4);
+        EncodeOrdinary(text, ids);
+        return ids.ToArray();
+    }
+
     // text without added tokens: pre-tokenize, then BPE each piece
     private void EncodeOrdinary(ReadOnlySpan<char> text, List<int> ids)
     {

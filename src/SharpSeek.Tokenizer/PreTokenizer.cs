@@ -29,8 +29,22 @@ public enum PreTokenizerKind
     DeepSeekLlm,
 }
 
-internal sealed class PreTokenizer
+/// <summary>Splits text into pre-tokens (the pieces BPE encodes one by one) exactly as a DeepSeek tokenizer.json
+/// pre_tokenizer does; <see cref="BpeTokenizer"/> runs one, and so does BPE training. Thread-safe.</summary>
+public sealed class PreTokenizer
 {
+    /// <summary>The three Split regexes of DeepSeek-V3's pre_tokenizer, in order, as tokenizer.json writes them
+    /// (each with behavior Isolated, invert false, then ByteLevel without its own regex).</summary>
+    public static IReadOnlyList<string> DeepSeekV3SplitPatterns { get; } =
+    [
+        "\\p{N}{1,3}",
+        "[\u4E00-\u9FA5\u3040-\u309F\u30A0-\u30FF]+",
+        "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
+    ];
+
+    [ThreadStatic]
+    private static PieceList? t_pieces;
+
     private enum Step : byte { DigitGroups, V3Cjk, V3Main, CrLf, LlmLetters, LlmPunct, TrailingSpace, LlmCjk, SingleDigits }
 
     private static readonly Step[] V3Steps = [Step.DigitGroups, Step.V3Cjk, Step.V3Main];
@@ -39,6 +53,8 @@ internal sealed class PreTokenizer
 
     private readonly Step[] _steps;
 
+    /// <summary>A pre-tokenizer of the given kind.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The kind is not a defined <see cref="PreTokenizerKind"/>.</exception>
     public PreTokenizer(PreTokenizerKind kind)
     {
         Kind = kind;
@@ -50,11 +66,24 @@ internal sealed class PreTokenizer
         };
     }
 
+    /// <summary>Which DeepSeek pre-tokenizer this is.</summary>
     public PreTokenizerKind Kind { get; }
+
+    /// <summary>Appends the pieces of <paramref name="text"/> to <paramref name="pieces"/> as UTF-16 ranges; the
+    /// pieces are in order, not empty, and cover the text. A lone surrogate reads as U+FFFD, as UTF-8 writes it.</summary>
+    public void Split(ReadOnlySpan<char> text, List<Range> pieces)
+    {
+        ArgumentNullException.ThrowIfNull(pieces);
+        PieceList list = t_pieces ??= new PieceList();
+        list.Clear();
+        Split(text, list);
+        for (int i = 0; i < list.Count; i++)
+            pieces.Add(new Range(list.Start(i), list.End(i)));
+    }
 
     /// <summary>Splits <paramref name="text"/> into pieces, appended to <paramref name="pieces"/> as
     /// (start, end) offsets in UTF-16 units. The pieces are in order and cover the text.</summary>
-    public void Split(ReadOnlySpan<char> text, PieceList pieces)
+    internal void Split(ReadOnlySpan<char> text, PieceList pieces)
     {
         if (text.IsEmpty)
             return;

@@ -18,9 +18,7 @@ internal static class TokenizerJson
     // and "ByteLevel|add_prefix_space|use_regex".
     internal static readonly string[] V3Steps =
     [
-        "Split|\\p{N}{1,3}|Isolated|False",
-        "Split|[\u4E00-\u9FA5\u3040-\u309F\u30A0-\u30FF]+|Isolated|False",
-        "Split|[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+|Isolated|False",
+        .. PreTokenizer.DeepSeekV3SplitPatterns.Select(pattern => $"Split|{pattern}|Isolated|False"),
         "ByteLevel|False|False",
     ];
 

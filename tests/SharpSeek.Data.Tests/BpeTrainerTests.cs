@@ -1,6 +1,8 @@
 // BPE training: merge order and tie-breaking, determinism, vocabulary size, and the written tokenizer.json as
-// the Rust reference tokenizer (Hugging Face tokenizers) reads it.
+// the Rust reference tokenizer (Hugging Face tokenizers) reads it, and SharpSeek.Tokenizer's BpeTokenizer on it.
 using System.Text.Json.Nodes;
+using SharpSeek.Tokenizer;
+using SharpSeek.Tokenizer.Tests;
 
 namespace SharpSeek.Data.Tests;
 
@@ -37,7 +39,7 @@ public sealed class BpeTrainerTests
     public void MergesMostFrequentPairFirstAndBreaksTiesBySmallerIds()
     {
         // "ab" and " cd" once each: every pair has count 1, so ids decide: a < c < Ġ in vocabulary order.
-        BpeModel model = BpeTrainer.Train(["ab cd"], new BpeTrainerOptions { VocabSize = 300, MinFrequency = 1 });
+        BpeVocabulary model = BpeTrainer.Train(["ab cd"], new BpeTrainerOptions { VocabSize = 300, MinFrequency = 1 });
         Assert.Equal(new[] { "a b", "c d", "Ġ cd" }, MergeStrings(model));
 
         // Count first: (x, y) and (Ġ, x) occur 3 times, (x, y) has the smaller ids; then " xy", then (a, b) twice.
@@ -48,7 +50,7 @@ public sealed class BpeTrainerTests
     [Fact]
     public void StopsAtMinFrequency()
     {
-        BpeModel model = BpeTrainer.Train(["one two two"], new BpeTrainerOptions { VocabSize = 4096, MinFrequency = 2 });
+        BpeVocabulary model = BpeTrainer.Train(["one two two"], new BpeTrainerOptions { VocabSize = 4096, MinFrequency = 2 });
         Assert.Equal(new[] { "t w", "Ġ tw", "Ġtw o" }, MergeStrings(model)); // "one" occurs once: never merged
         Assert.Equal(3 + 256 + 3 + SpecialTokens.Trailing.Count, model.VocabSize);
     }
@@ -56,14 +58,20 @@ public sealed class BpeTrainerTests
     [Fact]
     public void ReachesTheRequestedVocabularyWithSpecialTokensInPlace()
     {
-        BpeModel model = BpeTrainer.Train(SampleDocuments(8), Small);
+        BpeVocabulary model = BpeTrainer.Train(SampleDocuments(8), Small);
+        BpeTokenizer tokenizer = model.CreateTokenizer();
         Assert.Equal(600, model.VocabSize);
-        Assert.Equal(0, model.SpecialTokenId(SpecialTokens.BeginOfSentence));
-        Assert.Equal(1, model.SpecialTokenId(SpecialTokens.EndOfSentence));
-        Assert.Equal(2, model.SpecialTokenId(SpecialTokens.Pad));
-        Assert.Equal("!", model.IdToToken(3));
-        Assert.Equal(600 - SpecialTokens.Trailing.Count, model.SpecialTokenId(SpecialTokens.User));
-        Assert.Equal(599, model.SpecialTokenId(SpecialTokens.ToolSep));
+        Assert.Equal(600, tokenizer.VocabSize);
+        Assert.Equal(0, SpecialTokenId(model, SpecialTokens.BeginOfSentence));
+        Assert.Equal(1, SpecialTokenId(model, SpecialTokens.EndOfSentence));
+        Assert.Equal(2, SpecialTokenId(model, SpecialTokens.Pad));
+        Assert.Equal("!", model.Tokens[3]);
+        Assert.Equal("!", tokenizer.IdToToken(3));
+        Assert.Equal(600 - SpecialTokens.Trailing.Count, SpecialTokenId(model, SpecialTokens.User));
+        Assert.Equal(599, SpecialTokenId(model, SpecialTokens.ToolSep));
+        Assert.Equal(599, tokenizer.TokenToId(SpecialTokens.ToolSep));
+        Assert.Equal(0, tokenizer.BosId);
+        Assert.Equal(1, tokenizer.EosId);
         Assert.Throws<ArgumentException>(() => BpeTrainer.Train(["x"], new BpeTrainerOptions { VocabSize = 200 }));
     }
 
@@ -81,17 +89,20 @@ public sealed class BpeTrainerTests
     public void RustTokenizerLoadsTheFileAndAgrees()
     {
         using var dir = new TempDirectory();
-        BpeModel model = BpeTrainer.Train(SampleDocuments(8), Small);
+        BpeVocabulary model = BpeTrainer.Train(SampleDocuments(8), Small);
+        BpeTokenizer tokenizer = model.CreateTokenizer();
         model.WriteHuggingFace(dir.Path);
         string path = dir.File("tokenizer.json");
         using var rust = new Tokenizers.DotNet.Tokenizer(path);
 
-        // The training text: same ids as the trainer's own encoder, and an exact round trip.
-        foreach (string doc in SampleDocuments(2).Concat(PreTokenizerTests.TrickyTexts))
+        // The training text: same ids as BpeTokenizer on the trained vocabulary, and an exact round trip.
+        foreach (string doc in SampleDocuments(2).Concat(TrickyTexts.All))
         {
             uint[] ids = rust.Encode(doc);
-            Assert.Equal(model.Encode(doc), ids.Select(i => (int)i).ToArray());
+            Assert.Equal(tokenizer.Encode(doc), ids.Select(i => (int)i).ToArray());
+            Assert.Equal(tokenizer.EncodePlainText(doc), ids.Select(i => (int)i).ToArray());
             Assert.Equal(doc, rust.Decode(ids));
+            Assert.Equal(doc, tokenizer.Decode(tokenizer.Encode(doc)));
         }
 
         // Frequent words were learned as single tokens.
@@ -99,20 +110,27 @@ public sealed class BpeTrainerTests
         {
             uint[] ids = rust.Encode(word);
             Assert.Single(ids);
-            Assert.Equal(model.TokenToId(ByteLevel.Encode(System.Text.Encoding.UTF8.GetBytes(word))), (int)ids[0]);
+            Assert.Equal(tokenizer.TokenToId(ByteLevel.Encode(System.Text.Encoding.UTF8.GetBytes(word))), (int)ids[0]);
         }
 
         // Chat markers are whole tokens at their ids.
         uint[] chat = rust.Encode(SpecialTokens.User + "Hi" + SpecialTokens.Assistant + SpecialTokens.ThinkBegin);
-        Assert.Equal(model.SpecialTokenId(SpecialTokens.User), (int)chat[0]);
-        Assert.Equal(model.SpecialTokenId(SpecialTokens.ThinkBegin), (int)chat[^1]);
-        Assert.Equal(model.SpecialTokenId(SpecialTokens.Assistant), (int)chat[^2]);
+        Assert.Equal(SpecialTokenId(model, SpecialTokens.User), (int)chat[0]);
+        Assert.Equal(SpecialTokenId(model, SpecialTokens.ThinkBegin), (int)chat[^1]);
+        Assert.Equal(SpecialTokenId(model, SpecialTokens.Assistant), (int)chat[^2]);
+        Assert.Equal(chat.Select(i => (int)i).ToArray(), tokenizer.Encode(SpecialTokens.User + "Hi" + SpecialTokens.Assistant + SpecialTokens.ThinkBegin));
 
-        // Our own loader reads the file back to the same model.
-        BpeModel loaded = BpeModel.Load(path);
+        // SharpSeek.Tokenizer reads the files back to the same vocabulary, merges and special tokens.
+        BpeTokenizer loaded = BpeTokenizer.LoadFromDirectory(dir.Path);
         Assert.Equal(model.VocabSize, loaded.VocabSize);
-        Assert.Equal(model.Merges, loaded.Merges);
+        Assert.Equal(MergeStrings(model), ((JsonArray)JsonNode.Parse(File.ReadAllText(path))!["model"]!["merges"]!).Select(m => (string?)m).ToArray());
         Assert.Equal(model.AddedTokens, loaded.AddedTokens);
+        for (int id = 0; id < model.VocabSize; id++)
+            Assert.Equal(tokenizer.IdToToken(id), loaded.IdToToken(id));
+        Assert.Equal(0, loaded.BosId);
+        Assert.Equal(1, loaded.EosId);
+        foreach (string doc in SampleDocuments(2).Concat(TrickyTexts.All))
+            Assert.Equal(tokenizer.Encode(doc, addSpecialTokens: true), loaded.Encode(doc, addSpecialTokens: true));
     }
 
     [Fact]
@@ -141,6 +159,37 @@ public sealed class BpeTrainerTests
         Assert.Equal(SpecialTokens.Pad, (string?)config["pad_token"]!["content"]);
     }
 
-    private static string[] MergeStrings(BpeModel model) =>
-        model.Merges.Select(m => model.IdToToken(m.Left) + " " + model.IdToToken(m.Right)).ToArray();
+    [Fact]
+    public void ShippedTokenizerEncodesAsWhenItWasTrained()
+    {
+        // models/sharpseek-mini was trained by this trainer (scripts/train-tokenizer.sh); the ids below are those of
+        // the trainer's former encoder, and the Rust tokenizer agrees on them.
+        string dir = Path.GetFullPath(Path.Combine(SharpSeek.Tests.Fixtures.Root, "..", "..", "models", "sharpseek-mini"));
+        BpeTokenizer tokenizer = BpeTokenizer.LoadFromDirectory(dir);
+        using var rust = new Tokenizers.DotNet.Tokenizer(Path.Combine(dir, "tokenizer.json"));
+        (string Text, int[] Ids)[] golden =
+        [
+            ("It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife.",
+                [1021, 332, 261, 1763, 533, 1924, 558, 3645, 873, 970, 14, 322, 261, 2962, 442, 290, 2194, 1806, 275, 261, 675, 3274, 14, 687, 301, 290, 922, 275, 261, 1346, 16]),
+            ("\"My dear Mr. Bennet,\" said his lady to him one day, \"have you heard that Netherfield Park is let at last?\"\n",
+                [4, 1869, 1545, 544, 16, 2811, 827, 475, 350, 2407, 285, 379, 486, 563, 14, 400, 270, 311, 339, 1087, 322, 525, 3068, 1997, 3335, 332, 754, 378, 1006, 2902]),
+        ];
+        foreach ((string text, int[] ids) in golden)
+        {
+            Assert.Equal(ids, tokenizer.EncodePlainText(text));
+            Assert.Equal(ids, tokenizer.Encode(text));
+            Assert.Equal(ids, rust.Encode(text).Select(i => (int)i).ToArray());
+            Assert.Equal(text, tokenizer.Decode(ids));
+        }
+        foreach (string doc in SampleDocuments(2).Concat(TrickyTexts.All))
+            Assert.Equal(rust.Encode(doc).Select(i => (int)i).ToArray(), tokenizer.EncodePlainText(doc));
+        Assert.Equal(0, tokenizer.BosId);
+        Assert.Equal(1, tokenizer.EosId);
+        Assert.Equal(4096, tokenizer.VocabSize);
+    }
+
+    private static string[] MergeStrings(BpeVocabulary model) =>
+        model.Merges.Select(m => model.Tokens[m.Left] + " " + model.Tokens[m.Right]).ToArray();
+
+    private static int SpecialTokenId(BpeVocabulary model, string content) => model.AddedTokens.Single(a => a.Content == content).Id;
 }

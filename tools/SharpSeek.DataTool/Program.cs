@@ -2,6 +2,7 @@
 using System.Diagnostics;
 using SharpSeek.Data;
 using SharpSeek.Data.Corpus;
+using SharpSeek.Tokenizer;
 
 namespace SharpSeek.DataTool;
 
@@ -46,18 +47,21 @@ public static class Program
         var documents = new List<string>();
         foreach (CorpusFile file in CorpusBuilder.Files.Where(f => !f.IsValidation))
             documents.AddRange(CorpusText.ReadDocuments(Path.Combine(corpus, file.FileName)));
-        BpeModel model = BpeTrainer.Train(documents, new BpeTrainerOptions { VocabSize = vocabSize, Log = Console.Out });
+        BpeVocabulary model = BpeTrainer.Train(documents, new BpeTrainerOptions { VocabSize = vocabSize, Log = Console.Out });
         model.WriteHuggingFace(output);
         Console.WriteLine($"wrote {Path.Combine(output, "tokenizer.json")}: {model.VocabSize} tokens, {model.MergeCount} merges, {watch.Elapsed.TotalSeconds:F1} s");
     }
 
-    // Writes one shard per corpus file (NAME.txt -> NAME.tokens) and reports tokens and bytes per token.
+    // Writes one shard per corpus file (NAME.txt -> NAME.tokens) and reports tokens and bytes per token. Documents
+    // are plain text: a special token's string in them is encoded as text, never as the token.
     private static void Shard(Dictionary<string, string> options)
     {
-        BpeModel model = BpeModel.Load(Required(options, "tokenizer"));
+        string tokenizerPath = Required(options, "tokenizer");
+        BpeTokenizer tokenizer = BpeTokenizer.Load(tokenizerPath);
         string corpus = Required(options, "corpus");
         string output = Required(options, "out");
-        int eos = model.SpecialTokenId(SpecialTokens.EndOfSentence);
+        int eos = tokenizer.TokenToId(SpecialTokens.EndOfSentence)
+            ?? throw new KeyNotFoundException($"{tokenizerPath}: the tokenizer has no special token '{SpecialTokens.EndOfSentence}'");
         long totalTokens = 0, totalBytes = 0;
         foreach (CorpusFile file in CorpusBuilder.Files)
         {
@@ -65,7 +69,7 @@ public static class Program
             List<string> documents = CorpusText.ReadDocuments(text);
             long bytes = documents.Sum(d => (long)CorpusText.Utf8.GetByteCount(d));
             string shard = Path.Combine(output, Path.ChangeExtension(file.FileName, ".tokens"));
-            (long tokens, long docs) = TokenShardWriter.WriteDocuments(shard, documents, model.Encode, model.VocabSize, eos);
+            (long tokens, long docs) = TokenShardWriter.WriteDocuments(shard, documents, tokenizer.EncodePlainText, tokenizer.VocabSize, eos);
             long textTokens = tokens - docs; // without the EOS after each document
             Console.WriteLine($"{Path.GetFileName(shard)}: {tokens:N0} tokens ({docs:N0} documents), {bytes:N0} text bytes, {(double)bytes / textTokens:F3} bytes/token{(file.IsValidation ? " [validation]" : "")}");
             if (!file.IsValidation)
