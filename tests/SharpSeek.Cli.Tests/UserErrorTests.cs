@@ -93,6 +93,16 @@ public sealed class UserErrorTests : IClassFixture<ScratchDirectory>
     }
 
     [Fact]
+    public void ChatReportsATurnLongerThanTheContextAndGoesOn()
+    {
+        string tooLong = string.Concat(Enumerable.Repeat("word ", 1500)); // the shipped model's context is 1024 tokens
+        CliResult r = Cli.Run(["chat", "--max-tokens", "2", "--temperature", "0", "--color", "never"], [], stdin: tooLong + "\nHello\n/exit\n");
+        Assert.True(r.Code == 0, r.ToString());
+        Assert.Contains("error: the conversation has ", r.Err, StringComparison.Ordinal);
+        Assert.Contains("the model's context is 1024", r.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void VerboseAddsTheTraceToAUserError()
     {
         CliResult r = Cli.Run(Expand("gguf-info --file {garbage.gguf} --verbose"));

@@ -93,6 +93,15 @@ internal static class ChatCommand
                     }
                 }
                 history.Add(new AiChatMessage(ChatRole.User, line));
+                var chatOptions = new ChatOptions { Instructions = system };
+                // a conversation that outgrows the context is the one error a turn reports and survives
+                int promptTokens = client.Tokenizer.Encode(client.RenderPrompt(history, chatOptions)).Length;
+                if (promptTokens >= client.Generator.ContextLength)
+                {
+                    Console.Error.WriteLine($"error: the conversation has {promptTokens} tokens; the model's context is {client.Generator.ContextLength} (/reset starts again)");
+                    history.RemoveAt(history.Count - 1);
+                    continue;
+                }
                 reply = new CancellationTokenSource();
                 var answer = new System.Text.StringBuilder();
                 UsageDetails? usage = null;
@@ -100,7 +109,6 @@ internal static class ChatCommand
                 var clock = Stopwatch.StartNew();
                 try
                 {
-                    var chatOptions = new ChatOptions { Instructions = system };
                     foreach (ChatResponseUpdate u in Sync(client.GetStreamingResponseAsync(history, chatOptions, reply.Token)))
                     {
                         foreach (AIContent c in u.Contents)
@@ -146,12 +154,6 @@ internal static class ChatCommand
                     Console.WriteLine(reset);
                     Console.Error.WriteLine("(reply stopped)");
                     history.Add(new AiChatMessage(ChatRole.Assistant, answer.ToString()));
-                }
-                catch (ArgumentException e)
-                {
-                    Console.WriteLine(reset);
-                    Console.Error.WriteLine("error: " + e.Message);
-                    history.RemoveAt(history.Count - 1);
                 }
                 finally
                 {
