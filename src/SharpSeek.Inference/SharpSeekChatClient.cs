@@ -7,7 +7,6 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.AI;
 using SharpSeek.Model;
-using SharpSeek.Model.Gguf;
 using SharpSeek.Tokenizer;
 using AiChatMessage = Microsoft.Extensions.AI.ChatMessage;
 using TemplateMessage = SharpSeek.Tokenizer.ChatMessage;
@@ -45,23 +44,26 @@ public sealed class SharpSeekChatClient : IChatClient
         _owned = owned;
     }
 
-    /// <summary>Loads a model directory (config.json, safetensors, tokenizer.json, tokenizer_config.json); the
-    /// client owns the weights (not the <paramref name="backend"/>, which the caller disposes after the client).</summary>
+    /// <summary>Loads a model directory (config.json, safetensors, tokenizer.json, tokenizer_config.json) or a .gguf file
+    /// through a <see cref="ModelSession"/>; the client owns the session (not the <paramref name="backend"/>, which the
+    /// caller disposes after the client).</summary>
     public static SharpSeekChatClient Load(string directory, CacheType cacheType = CacheType.F32, GenerationOptions? defaults = null,
                                            LoadOptions? loadOptions = null, SharpSeek.Tensors.ComputeBackend? backend = null)
     {
-        BpeTokenizer tokenizer = GgufModel.LoadTokenizerFor(directory);
-        ModelWeights weights = WeightLoader.Load(directory, null, loadOptions);
+        ModelSession session = ModelSession.Open(directory, new ModelSessionOptions
+        {
+            Dtype = loadOptions?.Dtype,
+            Backend = backend,
+            CacheType = cacheType,
+            Tokenizer = TokenizerLoad.Required,
+        });
         try
         {
-            if (tokenizer.VocabSize > weights.Config.VocabSize)
-                throw new InvalidDataException($"{directory}: the tokenizer has {tokenizer.VocabSize} tokens, the model {weights.Config.VocabSize}");
-            var generator = new Generator(new Transformer(weights, backend), tokenizer, cacheType);
-            return new SharpSeekChatClient(generator, null, defaults, Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory))), weights);
+            return new SharpSeekChatClient(session.CreateGenerator(), session.Template, defaults, session.ModelId, session);
         }
         catch
         {
-            weights.Dispose();
+            session.Dispose();
             throw;
         }
     }

@@ -1,43 +1,15 @@
-// Core verbs: logits (one uncached pass to a safetensors file), generate --prompt-ids (greedy with the cache),
-// inspect (architecture, parameters, cache and compute figures from config.json alone).
+// sharpseek inspect: architecture, parameter counts, KV-cache bytes and FLOPs per token from config.json alone
+// (no weights), or with --cost the training cost (CostView).
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using SharpSeek.Formats.Safetensors;
 using SharpSeek.Model;
-using SharpSeek.Model.Layers;
 
 namespace SharpSeek.Cli;
 
-internal static class CoreCommands
+internal static class InspectCommand
 {
-    public static IEnumerable<Command> Create() => [Logits(), Inspect()];
-
-    private static Command Logits()
-    {
-        var model = new Option<string>("--model") { Description = "Model directory (config.json + safetensors)", Required = true };
-        var ids = new Option<string>("--ids") { Description = "Comma-separated token ids", Required = true };
-        var output = new Option<string>("--out") { Description = "Output .safetensors file (F32 tensor 'logits' [T, V])", Required = true };
-        var attention = new Option<AttentionMode>("--attention") { Description = "MLA form: auto, naive or absorbed", DefaultValueFactory = _ => AttentionMode.Auto };
-        var dtype = PerfCommands.DtypeOption();
-        var cmd = new Command("logits", "Compute logits for token ids in one uncached pass") { model, ids, output, attention, dtype };
-        cmd.SetAction(pr => CliErrors.Run(() =>
-        {
-            int[] tokens = CliErrors.ParseIds(pr.GetValue(ids)!, "--ids");
-            using ModelWeights w = ModelLoading.Load(pr.GetValue(model)!, PerfCommands.LoadOptionsFor(pr.GetValue(dtype)));
-            var t = new Transformer(w);
-            float[] logits = t.Logits(tokens, new ForwardOptions { Attention = pr.GetValue(attention) });
-            var writer = new SafetensorsWriter();
-            writer.AddF32("logits", [tokens.Length, w.Config.VocabSize], logits);
-            writer.AddI64("input_ids", [tokens.Length], tokens.Select(i => (long)i).ToArray());
-            writer.Save(pr.GetValue(output)!);
-            Console.Error.WriteLine($"wrote logits [{tokens.Length}, {w.Config.VocabSize}] to {pr.GetValue(output)}");
-            return 0;
-        }));
-        return cmd;
-    }
-
-    private static Command Inspect()
+    public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "Model directory or config.json (weights not needed)", Required = true };
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
@@ -46,7 +18,7 @@ internal static class CoreCommands
         var cmd = new Command("inspect", "Architecture, parameter counts, KV-cache and FLOPs per token; --cost: training cost") { model, json, context };
         foreach (Option o in cost.All)
             cmd.Options.Add(o);
-        cmd.SetAction(pr => CliErrors.Run(() =>
+        cmd.SetAction(pr =>
         {
             ModelConfig c = ModelConfig.Load(pr.GetValue(model)!);
             if (pr.GetValue(cost.Cost))
@@ -54,7 +26,7 @@ internal static class CoreCommands
             ModelStats s = ModelStats.Compute(c);
             int ctx = pr.GetValue(context);
             if (ctx < 0)
-                throw new ArgumentException("--context must be >= 0");
+                throw new UserInputException($"--context must be >= 0, got {ctx}");
             long flopsAtCtx = s.FlopsPerToken + s.AttentionFlopsPerContextToken * ctx;
             if (pr.GetValue(json))
             {
@@ -100,23 +72,7 @@ internal static class CoreCommands
             if (c.Quantization is { } q)
                 Console.WriteLine($"quantization       {q.Method} {q.Format} blocks {q.BlockRows}x{q.BlockCols}");
             return 0;
-        }));
+        });
         return cmd;
-    }
-}
-
-/// <summary>Loads a model directory with a one-line progress report on stderr.</summary>
-internal static class ModelLoading
-{
-    public static ModelWeights Load(string dir, LoadOptions? options = null)
-    {
-        var sw = System.Diagnostics.Stopwatch.StartNew();
-        ModelConfig c = ModelConfig.Load(dir);
-        if (!Console.IsErrorRedirected)
-            Console.Error.Write($"loading {dir} ({c.ModelType}, {c.NumHiddenLayers} layers)... ");
-        ModelWeights w = WeightLoader.Load(dir, c, options);
-        if (!Console.IsErrorRedirected)
-            Console.Error.WriteLine($"done in {sw.Elapsed.TotalSeconds:0.00} s");
-        return w;
     }
 }

@@ -1,16 +1,15 @@
 // sharpseek export: a model (any format we load, a training checkpoint included) to a compact Hugging Face
 // checkpoint directory, with its tokenizer files.
 using System.CommandLine;
+using SharpSeek.Inference;
 using SharpSeek.Model;
 using SharpSeek.Tensors;
 
 namespace SharpSeek.Cli;
 
-internal static class ExportCommands
+internal static class ExportCommand
 {
-    public static IEnumerable<Command> Create() => [Export()];
-
-    private static Command Export()
+    public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "Model directory or .gguf file", Required = true };
         var output = new Option<string>("--out") { Description = "Output directory", Required = true };
@@ -18,14 +17,17 @@ internal static class ExportCommands
         var keep = new Option<bool>("--keep-mtp-copies") { Description = "Also write MTP embedding/head copies identical to the main ones" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Directory with tokenizer.json and tokenizer_config.json to copy (default: the model directory)" };
         var cmd = new Command("export", "Write a model as a Hugging Face checkpoint (config.json, model.safetensors, tokenizer files)") { model, output, type, keep, tokenizer };
-        cmd.SetAction(pr => CliErrors.Run(() =>
+        cmd.SetAction(pr =>
         {
             string src = pr.GetValue(model)!, dst = pr.GetValue(output)!;
-            WeightFormat dtype = WeightConversion.ParseName(pr.GetValue(type)!);
+            string typeName = pr.GetValue(type)!;
+            WeightFormat dtype = CliErrors.UserValue(() => WeightConversion.ParseName(typeName));
+            if (dtype is not (WeightFormat.BF16 or WeightFormat.F32))
+                throw new UserInputException($"--type must be bf16 or f32, got '{typeName}'");
             if (Path.GetFullPath(src).TrimEnd('/') == Path.GetFullPath(dst).TrimEnd('/'))
-                throw new ArgumentException("--out must differ from --model");
-            using ModelWeights w = ModelLoading.Load(src);
-            int n = HfExport.Write(w, dst, dtype, dropSharedMtpCopies: !pr.GetValue(keep));
+                throw new UserInputException("--out must differ from --model");
+            using ModelSession session = CliOptions.OpenSession(src, new ModelSessionOptions { Tokenizer = TokenizerLoad.None });
+            int n = HfExport.Write(session.Weights, dst, dtype, dropSharedMtpCopies: !pr.GetValue(keep));
             string? tokDir = pr.GetValue(tokenizer) ?? (Directory.Exists(src) ? src : null);
             if (tokDir is not null && File.Exists(tokDir))
                 tokDir = Path.GetDirectoryName(Path.GetFullPath(tokDir));
@@ -41,7 +43,7 @@ internal static class ExportCommands
             }
             Console.Error.WriteLine($"wrote {n} tensors to {dst} ({new FileInfo(Path.Combine(dst, "model.safetensors")).Length / 1e6:0.0} MB)");
             return 0;
-        }));
+        });
         return cmd;
     }
 }

@@ -1,0 +1,109 @@
+// sharpseek generate: from token ids or text, raw or wrapped in the chat template, with the KV cache; text is
+// streamed to stdout, or the generated ids printed on one line. Ctrl+C stops and reports (exit code 130).
+using System.CommandLine;
+using System.Globalization;
+using SharpSeek.Inference;
+using SharpSeek.Tokenizer;
+
+namespace SharpSeek.Cli;
+
+internal static class GenerateCommand
+{
+    public static Command Create()
+    {
+        var shared = new GenerationOptionSet(defaultMaxTokens: 256);
+        var promptIds = new Option<string>("--prompt-ids") { Description = "Prompt as comma-separated token ids" };
+        var prompt = new Option<string>("--prompt") { Description = "Prompt text (tokenized with the model's tokenizer.json)" };
+        var chat = new Option<bool>("--chat") { Description = "Wrap --prompt as a user message in the model's chat template" };
+        var system = new Option<string>("--system") { Description = "System prompt (with --chat)" };
+        var outputIds = new Option<bool>("--output-ids") { Description = "Print the generated ids comma-separated on one line instead of text" };
+        var stats = new Option<bool>("--stats") { Description = "Print timings and MTP acceptance to stderr" };
+        var cmd = new Command("generate", "Generate from a prompt with the KV cache (text streamed to stdout, or ids)")
+        { promptIds, prompt, chat, system, outputIds, stats };
+        foreach (Option o in shared.All)
+            cmd.Options.Add(o);
+        cmd.SetAction(pr =>
+        {
+            string dir = DefaultModel.Resolve(pr.GetValue(shared.Model));
+            string? ids = pr.GetValue(promptIds), text = pr.GetValue(prompt);
+            if ((ids is null) == (text is null))
+                throw new UsageException("give exactly one of --prompt-ids and --prompt");
+            if (pr.GetValue(chat) && text is null)
+                throw new UsageException("--chat needs --prompt");
+            if (pr.GetValue(system) is not null && !pr.GetValue(chat))
+                throw new UsageException("--system needs --chat");
+            GenerationOptions options = shared.Options(pr);
+            bool wantText = !pr.GetValue(outputIds);
+            int[]? promptTokens = ids is not null ? CliOptions.ParseIds(ids, "--prompt-ids") : null;
+            // text in, or stop strings: a tokenizer is required; text out: used when the model has one
+            TokenizerLoad tokenizerLoad = text is not null || options.StopStrings.Count > 0 ? TokenizerLoad.Required
+                                        : wantText ? TokenizerLoad.Optional : TokenizerLoad.None;
+            using ModelSession session = CliOptions.OpenSession(dir, shared.SessionOptions(pr, tokenizerLoad));
+            BpeTokenizer? tokenizer = session.Tokenizer;
+            if (promptTokens is null && pr.GetValue(chat))
+            {
+                var messages = new List<ChatMessage>();
+                if (pr.GetValue(system) is string s)
+                    messages.Add(ChatMessage.System(s));
+                messages.Add(ChatMessage.User(text!));
+                promptTokens = tokenizer!.Encode(session.Template!.Render(messages, addGenerationPrompt: true));
+            }
+            else
+                promptTokens ??= tokenizer!.Encode(text!, addSpecialTokens: true);
+            string promptOption = ids is not null ? "--prompt-ids" : "--prompt";
+            CliOptions.CheckIds(promptTokens, session.Config.VocabSize, promptOption);
+
+            Generator g = session.CreateGenerator();
+            using var cancel = new CancellationTokenSource();
+            // the generator checks the prompt (empty, longer than the context) before it starts
+            IEnumerable<GenerationUpdate> updates = CliErrors.UserValue(() => g.Stream(promptTokens, options, cancel.Token));
+            ConsoleCancelEventHandler onCancel = (_, e) =>
+            {
+                e.Cancel = true;
+                cancel.Cancel();
+            };
+            Console.CancelKeyPress += onCancel;
+            var output = new List<int>();
+            bool interrupted = false;
+            try
+            {
+                foreach (GenerationUpdate u in updates)
+                {
+                    output.Add(u.Token);
+                    if (wantText && tokenizer is not null)
+                    {
+                        Console.Out.Write(u.Text);
+                        Console.Out.Flush();
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                interrupted = true;
+            }
+            finally
+            {
+                Console.CancelKeyPress -= onCancel;
+            }
+            if (!wantText || tokenizer is null)
+                Console.WriteLine(string.Join(",", output));
+            else
+                Console.WriteLine();
+            GenerationStats st = g.LastStats;
+            if (pr.GetValue(stats) || interrupted)
+                Console.Error.WriteLine(Describe(st) + (interrupted ? " (interrupted)" : ""));
+            return interrupted ? ExitCodes.Interrupted : 0;
+        });
+        return cmd;
+    }
+
+    private static string Describe(GenerationStats s)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        string text = string.Create(inv, $"prompt {s.PromptTokens} tokens ({s.CachedPromptTokens} cached) in {s.PrefillSeconds:0.000} s, " +
+                                         $"{s.CompletionTokens} generated in {s.DecodeSeconds:0.000} s ({(s.CompletionTokens - 1) / Math.Max(s.DecodeSeconds, 1e-9):0.0} tok/s)");
+        if (s.DraftTokens > 0)
+            text += string.Create(inv, $", MTP drafts accepted {s.AcceptedDraftTokens}/{s.DraftTokens} ({100 * s.AcceptanceRate:0.0}%)");
+        return text;
+    }
+}

@@ -1,0 +1,37 @@
+// sharpseek logits: one uncached pass over token ids, the logits written to a safetensors file.
+using System.CommandLine;
+using SharpSeek.Formats.Safetensors;
+using SharpSeek.Inference;
+using SharpSeek.Model;
+using SharpSeek.Model.Layers;
+
+namespace SharpSeek.Cli;
+
+internal static class LogitsCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "Model directory (config.json + safetensors)", Required = true };
+        var ids = new Option<string>("--ids") { Description = "Comma-separated token ids", Required = true };
+        var output = new Option<string>("--out") { Description = "Output .safetensors file (F32 tensor 'logits' [T, V])", Required = true };
+        var attention = new Option<AttentionMode>("--attention") { Description = "MLA form: auto, naive or absorbed", DefaultValueFactory = _ => AttentionMode.Auto };
+        var dtype = CliOptions.Dtype();
+        var cmd = new Command("logits", "Compute logits for token ids in one uncached pass") { model, ids, output, attention, dtype };
+        cmd.SetAction(pr =>
+        {
+            int[] tokens = CliOptions.ParseIds(pr.GetValue(ids)!, "--ids");
+            var options = new ModelSessionOptions { Dtype = CliOptions.ParseDtype(pr.GetValue(dtype)), Tokenizer = TokenizerLoad.None };
+            using ModelSession session = CliOptions.OpenSession(pr.GetValue(model)!, options);
+            int V = session.Config.VocabSize;
+            CliOptions.CheckIds(tokens, V, "--ids");
+            float[] logits = session.CreateTransformer().Logits(tokens, new ForwardOptions { Attention = pr.GetValue(attention) });
+            var writer = new SafetensorsWriter();
+            writer.AddF32("logits", [tokens.Length, V], logits);
+            writer.AddI64("input_ids", [tokens.Length], tokens.Select(i => (long)i).ToArray());
+            writer.Save(pr.GetValue(output)!);
+            Console.Error.WriteLine($"wrote logits [{tokens.Length}, {V}] to {pr.GetValue(output)}");
+            return 0;
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,163 @@
+// A loaded model ready to run: weights, tokenizer, chat template and compute backend, read once from a Hugging Face
+// checkpoint directory or a .gguf file and checked against each other; it creates the generators, chat clients and
+// transformers that the CLI verbs and the HTTP server run. A .gguf file is read in one place, LoadGguf.
+using SharpSeek.Model;
+using SharpSeek.Model.Gguf;
+using SharpSeek.Tensors;
+using SharpSeek.Tokenizer;
+
+namespace SharpSeek.Inference;
+
+/// <summary>Whether <see cref="ModelSession.Open"/> loads the model's tokenizer.</summary>
+public enum TokenizerLoad
+{
+    /// <summary>Load it; a model without one is an error (text in, chat).</summary>
+    Required,
+
+    /// <summary>Load it when the model has one (text out when available).</summary>
+    Optional,
+
+    /// <summary>Do not load it (token ids only; EOS ids come from config.json alone).</summary>
+    None,
+}
+
+/// <summary>How <see cref="ModelSession.Open"/> loads and runs a model.</summary>
+public sealed class ModelSessionOptions
+{
+    /// <summary>In-memory format of the linear layers; null keeps the stored format.</summary>
+    public WeightFormat? Dtype { get; init; }
+
+    /// <summary>Worker threads of a backend the session creates and owns; 0 uses <see cref="Backend"/>, else the default CPU backend.</summary>
+    public int Threads { get; init; }
+
+    /// <summary>A backend owned by the caller (used when <see cref="Threads"/> is 0; disposed by the caller after the session).</summary>
+    public ComputeBackend? Backend { get; init; }
+
+    /// <summary>Element type of the caches of the generators the session creates.</summary>
+    public CacheType CacheType { get; init; } = CacheType.F32;
+
+    /// <summary>Whether to load the tokenizer (and with it the chat template).</summary>
+    public TokenizerLoad Tokenizer { get; init; } = TokenizerLoad.Optional;
+}
+
+/// <summary>
+/// A model loaded once from a checkpoint directory (config.json, safetensors, tokenizer.json, tokenizer_config.json)
+/// or a .gguf file, with its tokenizer and chat template, validated (the tokenizer's vocabulary fits the model's).
+/// Creates <see cref="Generator"/>s (one per concurrent sequence), <see cref="SharpSeekChatClient"/>s and
+/// <see cref="Transformer"/>s over the shared weights. Disposing it releases the weights and an owned backend.
+/// </summary>
+public sealed class ModelSession : IDisposable
+{
+    private readonly ThreadedBackend? _ownedBackend;
+    private readonly ModelSessionOptions _options;
+
+    private ModelSession(string path, ModelWeights weights, BpeTokenizer? tokenizer, ModelSessionOptions options, ThreadedBackend? ownedBackend)
+    {
+        Path = path;
+        ModelId = System.IO.Path.GetFileName(System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(path)));
+        Weights = weights;
+        Tokenizer = tokenizer;
+        Template = tokenizer is null ? null : ChatTemplate.FromConfig(tokenizer.Config);
+        _options = options;
+        _ownedBackend = ownedBackend;
+        Backend = ownedBackend ?? options.Backend ?? ComputeBackend.Cpu;
+    }
+
+    /// <summary>The checkpoint directory or .gguf file as given.</summary>
+    public string Path { get; }
+
+    /// <summary>The directory or file name, reported as the model id.</summary>
+    public string ModelId { get; }
+
+    /// <summary>The model configuration.</summary>
+    public ModelConfig Config => Weights.Config;
+
+    /// <summary>The weights, shared by everything the session creates.</summary>
+    public ModelWeights Weights { get; }
+
+    /// <summary>The tokenizer, or null (not requested, or the model has none).</summary>
+    public BpeTokenizer? Tokenizer { get; }
+
+    /// <summary>The chat template from the tokenizer's configuration, or null without a tokenizer.</summary>
+    public ChatTemplate? Template { get; }
+
+    /// <summary>The backend the transformers run on.</summary>
+    public ComputeBackend Backend { get; }
+
+    /// <summary>Loads a model and checks its parts against each other.</summary>
+    /// <param name="path">A checkpoint directory or a .gguf file.</param>
+    /// <param name="options">Load and run options; null uses the defaults.</param>
+    /// <exception cref="FileNotFoundException">A file of the model is missing.</exception>
+    /// <exception cref="DirectoryNotFoundException">The directory does not exist.</exception>
+    /// <exception cref="InvalidDataException">A file is malformed, or the tokenizer does not fit the model.</exception>
+    /// <exception cref="NotSupportedException">A model SharpSeek does not run.</exception>
+    public static ModelSession Open(string path, ModelSessionOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        options ??= new ModelSessionOptions();
+        ArgumentOutOfRangeException.ThrowIfNegative(options.Threads);
+        var load = new LoadOptions { Dtype = options.Dtype };
+        (ModelWeights weights, BpeTokenizer? tokenizer) = GgufModel.IsGgufPath(path)
+            ? LoadGguf(path, load, options.Tokenizer)
+            : LoadDirectory(path, load, options.Tokenizer);
+        ThreadedBackend? owned = null;
+        try
+        {
+            if (tokenizer is not null && tokenizer.VocabSize > weights.Config.VocabSize)
+                throw new InvalidDataException($"{path}: the tokenizer has {tokenizer.VocabSize} tokens but the model only {weights.Config.VocabSize}");
+            owned = options.Threads > 0 ? new ThreadedBackend(options.Threads) : null;
+            return new ModelSession(path, weights, tokenizer, options, owned);
+        }
+        catch
+        {
+            owned?.Dispose();
+            weights.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A transformer over the session's weights and backend (it holds its own scratch buffers).</summary>
+    public Transformer CreateTransformer() => new(Weights, Backend);
+
+    /// <summary>A generator with its own cache; one per concurrent sequence.</summary>
+    /// <param name="cacheType">The cache element type; null uses the session's <see cref="ModelSessionOptions.CacheType"/>.</param>
+    public Generator CreateGenerator(CacheType? cacheType = null) =>
+        new(CreateTransformer(), Tokenizer, cacheType ?? _options.CacheType);
+
+    /// <summary>A chat client over a new generator; the session keeps the weights (dispose it after the client).</summary>
+    /// <exception cref="InvalidOperationException">The session has no tokenizer.</exception>
+    public SharpSeekChatClient CreateChatClient(GenerationOptions? defaults = null)
+    {
+        if (Tokenizer is null)
+            throw new InvalidOperationException($"{Path}: chat needs a tokenizer; open the session with TokenizerLoad.Required");
+        return new SharpSeekChatClient(CreateGenerator(), Template, defaults, ModelId);
+    }
+
+    /// <summary>Releases the weights and the backend the session created.</summary>
+    public void Dispose()
+    {
+        _ownedBackend?.Dispose();
+        Weights.Dispose();
+    }
+
+    // The tokenizer first (a missing one fails before the weights are mapped), then config.json and the safetensors.
+    private static (ModelWeights, BpeTokenizer?) LoadDirectory(string directory, LoadOptions load, TokenizerLoad tokenizerLoad)
+    {
+        BpeTokenizer? tokenizer = tokenizerLoad switch
+        {
+            TokenizerLoad.Required => BpeTokenizer.LoadFromDirectory(directory),
+            TokenizerLoad.Optional when File.Exists(System.IO.Path.Combine(directory, "tokenizer.json")) => BpeTokenizer.LoadFromDirectory(directory),
+            _ => null,
+        };
+        return (WeightLoader.Load(directory, null, load), tokenizer);
+    }
+
+    // The only place the session reads a .gguf file.
+    private static (ModelWeights, BpeTokenizer?) LoadGguf(string file, LoadOptions load, TokenizerLoad tokenizerLoad)
+    {
+        BpeTokenizer? tokenizer = tokenizerLoad == TokenizerLoad.None ? null : GgufModel.LoadTokenizer(file);
+        if (tokenizer is null && tokenizerLoad == TokenizerLoad.Required)
+            throw new InvalidDataException($"{file}: the GGUF file has no tokenizer (tokenizer.ggml.* metadata); use token ids");
+        return (GgufModel.Load(file, null, load), tokenizer);
+    }
+}

@@ -1,0 +1,131 @@
+// Every verb's success path on the tiny fixtures and the shipped model: exit 0 and the expected output.
+using SharpSeek.Formats.Safetensors;
+
+namespace SharpSeek.Cli.Tests;
+
+public sealed class SuccessTests : IClassFixture<ScratchDirectory>
+{
+    private readonly ScratchDirectory _scratch;
+
+    public SuccessTests(ScratchDirectory scratch) => _scratch = scratch;
+
+    private static CliResult Ok(CliResult r)
+    {
+        Assert.True(r.Code == 0, r.ToString());
+        return r;
+    }
+
+    [Fact]
+    public void LogitsWritesTheLogits()
+    {
+        string output = _scratch.File("logits.safetensors");
+        CliResult r = Ok(Cli.Run("logits", "--model", Cli.Tiny, "--ids", "1,2,3", "--out", output));
+        Assert.Contains("wrote logits [3, 1024]", r.Err, StringComparison.Ordinal);
+        using var f = SafetensorsFile.Open(output);
+        Assert.Equal([3L, 1024L], f.Tensors["logits"].Shape);
+    }
+
+    [Fact]
+    public void GenerateIdsIsGreedyAndRepeatable()
+    {
+        string[] args = ["generate", "--model", Cli.Tiny, "--prompt-ids", "1,2,3", "--max-tokens", "6", "--temperature", "0", "--output-ids", "--ignore-eos"];
+        CliResult a = Ok(Cli.Run(args)), b = Ok(Cli.Run(args));
+        Assert.Equal(6, a.Out.Trim().Split(',').Length);
+        Assert.Equal(a.Out, b.Out);
+    }
+
+    [Fact]
+    public void GenerateTextWithTheDefaultModel()
+    {
+        CliResult r = Ok(Cli.Run("generate", "--prompt", "It was a fine morning, and", "--max-tokens", "8", "--temperature", "0", "--stats"));
+        Assert.True(r.Out.Trim().Length > 0, r.ToString());
+        Assert.Contains("generated in", r.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ChatAnswersFromStdin()
+    {
+        CliResult r = Ok(Cli.Run(["chat", "--max-tokens", "4", "--temperature", "0", "--color", "never"], [], stdin: "Hello\n/reset\n/exit\n"));
+        Assert.Contains("(conversation cleared)", r.Out, StringComparison.Ordinal);
+        Assert.Contains("chat with sharpseek-mini", r.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void InspectPrintsJson()
+    {
+        CliResult r = Ok(Cli.Run("inspect", "--model", Cli.Tiny, "--json"));
+        Assert.Contains("\"model_type\": \"deepseek_v3\"", r.Out, StringComparison.Ordinal);
+        r = Ok(Cli.Run("inspect", "--model", Cli.Tiny, "--cost", "--tokens", "1B"));
+        Assert.Contains("training cost of deepseek_v3", r.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void EvalScoresAText()
+    {
+        string text = _scratch.File("eval.txt", "It was a fine morning, and the sun was shining on the green hills of the country.");
+        CliResult r = Ok(Cli.Run("eval", "--text-file", text, "--window", "16", "--threads", "1", "--json"));
+        Assert.Contains("\"bits_per_byte\"", r.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ConvertThenGgufInfoThenGenerateFromTheGguf()
+    {
+        string gguf = _scratch.File("tiny.gguf");
+        Ok(Cli.Run("convert", "--model", Cli.Tiny, "--out", gguf, "--type", "f32"));
+        CliResult info = Ok(Cli.Run("gguf-info", "--file", gguf));
+        Assert.Contains("general.architecture", info.Out, StringComparison.Ordinal);
+        string[] fromDir = ["generate", "--model", Cli.Tiny, "--prompt-ids", "1,2,3", "--max-tokens", "5", "--temperature", "0", "--output-ids"];
+        string[] fromGguf = [.. fromDir];
+        fromGguf[2] = gguf;
+        Assert.Equal(Ok(Cli.Run(fromDir)).Out, Ok(Cli.Run(fromGguf)).Out);
+    }
+
+    [Fact]
+    public void ExportWritesACheckpoint()
+    {
+        string dir = Path.Combine(_scratch.Path, "export");
+        Ok(Cli.Run("export", "--model", Cli.Tiny, "--out", dir, "--type", "f32"));
+        Assert.True(File.Exists(Path.Combine(dir, "model.safetensors")));
+        Assert.True(File.Exists(Path.Combine(dir, "config.json")));
+    }
+
+    [Fact]
+    public void SynthWritesARandomCheckpoint()
+    {
+        string dir = Path.Combine(_scratch.Path, "synth");
+        Ok(Cli.Run("synth", "--config", Path.Combine(Cli.Tiny, "config.json"), "--out", dir));
+        Assert.True(File.Exists(Path.Combine(dir, "model.safetensors")));
+    }
+
+    [Fact]
+    public void BenchRunsOnATinyModel()
+    {
+        CliResult r = Ok(Cli.Run("bench", "--model", Cli.Tiny, "--prompt-tokens", "4", "--gen-tokens", "2", "--runs", "1", "--threads", "1",
+                                 "--skip-roofline", "--json"));
+        Assert.Contains("\"decode_tokens_per_s\"", r.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TokenizeAndTemplateSucceed()
+    {
+        // both write UTF-8 bytes to the process's stdout (not Console.Out): the exit code is checked here, the
+        // output by ../shared/tools/check-cli.sh tokenizer
+        Ok(Cli.Run("tokenize", "--tokenizer", Cli.MiniModel, "--text", "Hello"));
+        string messages = _scratch.File("chat.json", """[{"role": "user", "content": "Hi"}]""");
+        Ok(Cli.Run("template", "--model", Cli.MiniModel, "--messages-file", messages, "--add-generation-prompt"));
+    }
+
+    [Fact]
+    public void GradsWritesLossAndGradients()
+    {
+        string ids = _scratch.File("ids.safetensors");
+        var w = new SafetensorsWriter();
+        w.AddI64("input_ids", [1, 5], [1, 2, 3, 4, 5]);
+        w.Save(ids);
+        string output = _scratch.File("grads.safetensors");
+        CliResult r = Ok(Cli.Run("grads", "--model", Cli.Tiny, "--ids", ids, "--out", output, "--threads", "1"));
+        Assert.StartsWith("loss ", r.Err, StringComparison.Ordinal);
+        using var f = SafetensorsFile.Open(output);
+        Assert.Equal([1L], f.Tensors["loss"].Shape);
+    }
+}

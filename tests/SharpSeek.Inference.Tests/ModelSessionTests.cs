@@ -1,0 +1,91 @@
+// ModelSession: one load of weights, tokenizer and chat template from a checkpoint directory or a .gguf file, the
+// vocabulary check, and the generators and chat clients it creates (same output as a hand-built generator).
+using SharpSeek.Model;
+using SharpSeek.Model.Gguf;
+using SharpSeek.Tests;
+using SharpSeek.Tokenizer;
+
+namespace SharpSeek.Inference.Tests;
+
+public sealed class ModelSessionTests
+{
+    private static readonly GenerationOptions Greedy8 = new() { MaxTokens = 8, Sampling = new SamplingOptions { Temperature = 0 } };
+
+    [Fact]
+    public void DirectoryWithTokenizerLoadsTemplateAndGeneratesAsAHandBuiltGenerator()
+    {
+        using TinyChatModel m = TinyChatModel.Create();
+        using ModelSession s = ModelSession.Open(m.Directory, new ModelSessionOptions { Tokenizer = TokenizerLoad.Required, Threads = 2 });
+        Assert.Equal(Path.GetFileName(m.Directory), s.ModelId);
+        Assert.Equal(1024, s.Tokenizer!.VocabSize);
+        Assert.Equal(ChatTemplateKind.DeepSeekV3, s.Template!.Kind);
+        Assert.Equal(2, s.Backend.Workers);
+
+        int[] prompt = s.Tokenizer.Encode("Hello");
+        GenerationResult got = s.CreateGenerator().Generate(prompt, Greedy8);
+        GenerationResult want = new Generator(new Transformer(m.Weights), m.Tokenizer).Generate(prompt, Greedy8);
+        Assert.Equal(want.Tokens, got.Tokens);
+        Assert.NotSame(s.CreateGenerator().Model, s.CreateGenerator().Model); // own scratch per generator, shared weights
+
+        using SharpSeekChatClient client = s.CreateChatClient(Greedy8);
+        Assert.Same(s.Template, client.Template);
+        Assert.Equal(s.ModelId, client.Metadata.DefaultModelId);
+    }
+
+    [Fact]
+    public void TokenizerLoadDecidesWhatIsRead()
+    {
+        string dir = Fixtures.Hf("v3-tiny"); // no tokenizer.json
+        using (ModelSession s = ModelSession.Open(dir))
+        {
+            Assert.Null(s.Tokenizer);
+            Assert.Null(s.Template);
+            Assert.Same(SharpSeek.Tensors.ComputeBackend.Cpu, s.Backend);
+            Assert.Throws<InvalidOperationException>(() => s.CreateChatClient());
+        }
+        Assert.Throws<FileNotFoundException>(() => ModelSession.Open(dir, new ModelSessionOptions { Tokenizer = TokenizerLoad.Required }));
+
+        using TinyChatModel m = TinyChatModel.Create();
+        using ModelSession none = ModelSession.Open(m.Directory, new ModelSessionOptions { Tokenizer = TokenizerLoad.None, CacheType = CacheType.BF16 });
+        Assert.Null(none.Tokenizer);
+        Assert.Equal(CacheType.BF16, none.CreateGenerator().CacheType);
+    }
+
+    [Fact]
+    public void TokenizerLargerThanTheModelIsABadFile()
+    {
+        // v3-tiny's weights (vocabulary 1024) with the shipped model's tokenizer (4096 tokens)
+        using TinyChatModel m = TinyChatModel.Create();
+        string mini = Path.GetFullPath(Path.Combine(Fixtures.Root, "..", "..", "models", "sharpseek-mini"));
+        foreach (string f in new[] { "tokenizer.json", "tokenizer_config.json" })
+            File.Copy(Path.Combine(mini, f), Path.Combine(m.Directory, f), overwrite: true);
+        var e = Assert.Throws<InvalidDataException>(() => ModelSession.Open(m.Directory));
+        Assert.Contains("4096 tokens but the model only 1024", e.Message, StringComparison.Ordinal);
+        Assert.Null(Record.Exception(() => ModelSession.Open(m.Directory, new ModelSessionOptions { Tokenizer = TokenizerLoad.None }).Dispose()));
+    }
+
+    [Fact]
+    public void GgufFileLoadsInOnePlace()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "sharpseek-session-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string file = Path.Combine(dir, "tiny.gguf");
+            using (ModelWeights w = WeightLoader.Load(Fixtures.Hf("v3-tiny")))
+                GgufExport.Write(w, file, GgufFileType.F32, tokenizerJson: null, name: null, log: null);
+            using (ModelSession s = ModelSession.Open(file))
+            {
+                Assert.Null(s.Tokenizer);
+                Assert.Equal("tiny.gguf", s.ModelId);
+                Assert.Equal(8, s.CreateGenerator().Generate([1, 2, 3], Greedy8 with { IgnoreEos = true }).Tokens.Count);
+            }
+            var e = Assert.Throws<InvalidDataException>(() => ModelSession.Open(file, new ModelSessionOptions { Tokenizer = TokenizerLoad.Required }));
+            Assert.Contains(file, e.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
