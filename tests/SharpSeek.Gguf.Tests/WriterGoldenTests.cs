@@ -120,6 +120,30 @@ public sealed class WriterGoldenTests
     }
 
     [Theory]
+    [MemberData(nameof(Folders))]
+    public void Hf_to_f32_gguf_to_hf_keeps_every_tensor(string fixture)
+    {
+        // the GGUF drops the MTP modules and splits kv_b_proj; every other tensor comes back exactly, under its name
+        using var dir = new TempDir();
+        using ModelWeights w = WeightLoader.Load(Fixtures.Hf(fixture));
+        string gguf = dir.File("m.gguf"), back = Path.Combine(dir.Path, "back");
+        GgufExport.Write(w, gguf, GgufFileType.F32, tokenizerJson: null);
+        using (ModelWeights g = WeightLoader.Load(gguf))
+            HfExport.Write(g, back, WeightFormat.F32);
+        using ModelWeights r = WeightLoader.Load(back);
+        var original = w.Enumerate().ToDictionary(t => t.Name, t => t.Matrix?.ToFloatArray() ?? t.Vector!, StringComparer.Ordinal);
+        int n = 0;
+        foreach ((string name, WeightMatrix? m, float[]? v) in r.Enumerate())
+        {
+            Assert.True(original.TryGetValue(name, out float[]? want), name);
+            Assert.True(want.AsSpan().SequenceEqual(m?.ToFloatArray() ?? v!), name);
+            n++;
+        }
+        int mtp = w.Mtp.Sum(m => w.Enumerate().Count(t => t.Name.StartsWith(TensorNames.Layer(m.Layer.Index), StringComparison.Ordinal)));
+        Assert.Equal(original.Count - mtp, n);
+    }
+
+    [Theory]
     [MemberData(nameof(Configs))]
     public void Synthetic_tensor_lists_and_gguf_locations_are_unchanged(string config)
     {
