@@ -44,7 +44,7 @@ public sealed record ModelStats
         {
             if (!t.Spec.Learnable)
                 continue;
-            long n = t.Spec.Elements(c);
+            long n = t.Spec.Elements(c, t.Layer);
             total += n;
             if (t.Role is TensorRole.Embed or TensorRole.LmHead)
                 embedding += n;
@@ -61,7 +61,7 @@ public sealed record ModelStats
             {
                 if (!t.Spec.Learnable)
                     continue;
-                long n = t.Spec.Elements(c);
+                long n = t.Spec.Elements(c, l);
                 bool expert = t.Spec.Scope == TensorScope.Expert;
                 if (info.Mtp)
                 {

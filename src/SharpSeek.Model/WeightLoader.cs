@@ -151,14 +151,14 @@ public static class WeightLoader
     private static WeightMatrix Matrix(ModelConfig c, ArchitectureDescriptor arch, IWeightSource src, TensorRole role, int layer = -1, int expert = -1)
     {
         TensorSpec s = arch[role];
-        long[] shape = s.Shape(c);
+        long[] shape = s.Shape(c, layer);
         return src.Matrix(s.HfName(layer, expert), checked((int)shape[0]), checked((int)shape[1]));
     }
 
     private static float[] Vector(ModelConfig c, ArchitectureDescriptor arch, IWeightSource src, TensorRole role, int layer = -1)
     {
         TensorSpec s = arch[role];
-        return src.Vector(s.HfName(layer), checked((int)s.Shape(c)[0]));
+        return src.Vector(s.HfName(layer), checked((int)s.Shape(c, layer)[0]));
     }
 
     private static LayerWeights BuildLayer(ModelConfig c, ArchitectureDescriptor arch, IWeightSource src, int l)

@@ -11,7 +11,9 @@ public sealed class ArchitectureDescriptor
 {
     private readonly TensorSpec?[] _byRole;
     private readonly Dictionary<string, TensorSpec> _byHf = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, TensorSpec>.AlternateLookup<ReadOnlySpan<char>> _byHfSpan;
     private readonly int _firstLayerSpec, _endLayerSpec;
+    private readonly NameTemplate _layerPrefix;
 
     /// <param name="name">The family's name.</param>
     /// <param name="modelTypes">config.json model_type values of the family.</param>
@@ -28,6 +30,7 @@ public sealed class ArchitectureDescriptor
         ModelTypes = modelTypes;
         GgufArchitecture = ggufArchitecture;
         HfLayerPrefixTemplate = hfLayerPrefix;
+        _layerPrefix = new NameTemplate(hfLayerPrefix);
         HfScaleSuffix = hfScaleSuffix;
         HfIgnoredSuffixes = hfIgnoredSuffixes;
         Tensors = tensors;
@@ -43,6 +46,13 @@ public sealed class ArchitectureDescriptor
                 throw new ArgumentException($"{name}: {t.Role} is out of order (layer tensors must be one contiguous run)");
             _byRole[(int)t.Role] = t;
             _byHf.Add(t.Hf, t);
+        }
+        _byHfSpan = _byHf.GetAlternateLookup<ReadOnlySpan<char>>();
+        foreach (TensorSpec t in tensors)
+        {
+            // names parse back by their all-digit segments: a template must not have a literal one
+            if (!TryParseHf(t.HfName(3, 5), out TensorRef back) || back.Spec != t)
+                throw new ArgumentException($"{name}: checkpoint name template '{t.Hf}' does not parse back to {t.Role}");
         }
     }
 
@@ -82,7 +92,7 @@ public sealed class ArchitectureDescriptor
     public string GgufName(TensorRole role, int layer = -1) => this[role].GgufName(layer);
 
     /// <summary>Checkpoint prefix of layer <paramref name="layer"/>'s tensors.</summary>
-    public string HfLayerPrefix(int layer) => TensorSpec.Format(HfLayerPrefixTemplate, layer, -1);
+    public string HfLayerPrefix(int layer) => _layerPrefix.Format(layer, -1);
 
     /// <summary>True for a checkpoint tensor that is not a weight and is ignored when loading.</summary>
     public bool IsIgnoredHf(string name)
@@ -173,7 +183,10 @@ public sealed class ArchitectureDescriptor
     public bool TryParseHf(string name, out TensorRef tensor)
     {
         tensor = default;
-        if (!Normalize(name, out string template, out int layer, out int expert) || !_byHf.TryGetValue(template, out TensorSpec? s))
+        // the template is at most 3 characters per digit longer than the name ("7" -> "{e}")
+        Span<char> buffer = name.Length <= 200 ? stackalloc char[3 * name.Length] : new char[3 * name.Length];
+        if (!Normalize(name, buffer, out int length, out int layer, out int expert)
+            || !_byHfSpan.TryGetValue(buffer[..length], out TensorSpec? s))
             return false;
         tensor = new TensorRef(s, layer, expert);
         return true;
@@ -184,18 +197,17 @@ public sealed class ArchitectureDescriptor
     {
         if (!TryParseHf(hfName, out TensorRef t) || t.Spec.Gguf is not GgufForm g)
             return null;
-        return new GgufLocation(g.Kind, TensorSpec.Format(g.Name, t.Layer, -1), t.Layer, t.Expert);
+        return new GgufLocation(g.Kind, g.NameOf(t.Layer), t.Layer, t.Expert);
     }
 
     // "model.layers.12.mlp.experts.7.up_proj.weight" -> "model.layers.{l}.mlp.experts.{e}.up_proj.weight", 12, 7:
     // the first all-digit segment is the layer, the second the expert
-    private static bool Normalize(string name, out string template, out int layer, out int expert)
+    private static bool Normalize(string name, Span<char> template, out int length, out int layer, out int expert)
     {
         layer = expert = -1;
-        template = name;
-        System.Text.StringBuilder? sb = null;
+        length = 0;
         int start = 0;
-        while (start <= name.Length)
+        while (true)
         {
             int dot = name.IndexOf('.', start);
             int end = dot < 0 ? name.Length : dot;
@@ -204,30 +216,19 @@ public sealed class ArchitectureDescriptor
             {
                 if (!int.TryParse(seg, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int v) || expert >= 0)
                     return false;
-                sb ??= new System.Text.StringBuilder(name.Length).Append(name, 0, start);
                 if (layer < 0)
-                {
                     layer = v;
-                    sb.Append("{l}");
-                }
                 else
-                {
                     expert = v;
-                    sb.Append("{e}");
-                }
+                seg = expert < 0 ? "{l}" : "{e}";
             }
-            else
-            {
-                sb?.Append(seg);
-            }
+            seg.CopyTo(template[length..]);
+            length += seg.Length;
             if (dot < 0)
-                break;
-            sb?.Append('.');
+                return true;
+            template[length++] = '.';
             start = dot + 1;
         }
-        if (sb is not null)
-            template = sb.ToString();
-        return true;
     }
 
     /// <summary>DeepSeek-V2, V2.5, V2-Lite (softmax routing).</summary>

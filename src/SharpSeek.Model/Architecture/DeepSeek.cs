@@ -27,6 +27,7 @@ internal static class DeepSeek
     private static bool Mtp(ModelConfig c, LayerInfo l) => l.Mtp;
 
     private static GgufForm Plain(string name) => new(GgufTensorKind.Plain, name);
+    private static GgufForm Stacked(string name) => new(GgufTensorKind.Expert, name);
 
     private static TensorSpec Matrix(TensorRole role, TensorScope scope, string hf, GgufForm? gguf, Func<ModelConfig, LayerInfo, bool> exists,
                                      Func<ModelConfig, long> rows, Func<ModelConfig, long> cols,
@@ -37,7 +38,7 @@ internal static class DeepSeek
         Hf = hf,
         Gguf = gguf,
         Exists = exists,
-        Shape = c => [rows(c), cols(c)],
+        ShapeOf = (c, l) => [rows(c), cols(c)],
         Load = load,
         GgufType = ggufType,
     };
@@ -50,7 +51,7 @@ internal static class DeepSeek
         Hf = hf,
         Gguf = gguf,
         Exists = exists,
-        Shape = c => [length(c)],
+        ShapeOf = (c, l) => [length(c)],
         GgufType = null,
         IsVector = true,
     };
@@ -101,10 +102,10 @@ internal static class DeepSeek
             Vector(TensorRole.RouterBias, Ly, L + "mlp.gate.e_score_correction_bias", Plain(B + "exp_probs_b.bias"),
                    (c, l) => l.Moe && c.TopkMethod == TopKMethod.NoAuxTc, E) with { Learnable = false, Fp32 = true },
             // GGUF stacks the routed experts: ffn_*_exps {cols, rows, E}, expert e a slice
-            Matrix(TensorRole.ExpertGate, X, L + "mlp.experts.{e}.gate_proj.weight", new GgufForm(GgufTensorKind.Expert, B + "ffn_gate_exps.weight"), Moe, Ie, H),
-            Matrix(TensorRole.ExpertUp, X, L + "mlp.experts.{e}.up_proj.weight", new GgufForm(GgufTensorKind.Expert, B + "ffn_up_exps.weight"), Moe, Ie, H),
-            Matrix(TensorRole.ExpertDown, X, L + "mlp.experts.{e}.down_proj.weight", new GgufForm(GgufTensorKind.Expert, B + "ffn_down_exps.weight"), Moe,
-                   H, Ie, ggufType: FfnDown),
+            Matrix(TensorRole.ExpertGate, X, L + "mlp.experts.{e}.gate_proj.weight", Stacked(B + "ffn_gate_exps.weight"), Moe, Ie, H),
+            Matrix(TensorRole.ExpertUp, X, L + "mlp.experts.{e}.up_proj.weight", Stacked(B + "ffn_up_exps.weight"), Moe, Ie, H),
+            Matrix(TensorRole.ExpertDown, X, L + "mlp.experts.{e}.down_proj.weight", Stacked(B + "ffn_down_exps.weight"), Moe, H, Ie,
+                   ggufType: FfnDown),
             Matrix(TensorRole.SharedGate, Ly, L + "mlp.shared_experts.gate_proj.weight", Plain(B + "ffn_gate_shexp.weight"), Shared, Is, H),
             Matrix(TensorRole.SharedUp, Ly, L + "mlp.shared_experts.up_proj.weight", Plain(B + "ffn_up_shexp.weight"), Shared, Is, H),
             Matrix(TensorRole.SharedDown, Ly, L + "mlp.shared_experts.down_proj.weight", Plain(B + "ffn_down_shexp.weight"), Shared,

@@ -102,8 +102,36 @@ public readonly record struct LayerInfo(int Index, bool Moe, bool Mtp)
 }
 
 /// <summary>How a tensor is stored in a GGUF file of the architecture.</summary>
-/// <param name="Kind">Plain, a slice of a stacked expert tensor, or kv_b_proj split in two.</param>
-/// <param name="Name">The GGUF name template ({l} = layer); for <see cref="GgufTensorKind.KvB"/> the K half (attn_k_b).</param>
-/// <param name="Second">The V half (attn_v_b) of a split kv_b_proj.</param>
-/// <param name="Legacy">The unsplit kv_b_proj older files hold (attn_kv_b).</param>
-public sealed record GgufForm(GgufTensorKind Kind, string Name, string? Second = null, string? Legacy = null);
+public sealed class GgufForm
+{
+    private readonly NameTemplate _name, _second, _legacy;
+
+    /// <param name="kind">Plain, a slice of a stacked expert tensor, or kv_b_proj split in two.</param>
+    /// <param name="name">The GGUF name template ({l} = layer); for <see cref="GgufTensorKind.KvB"/> the K half (attn_k_b).</param>
+    /// <param name="second">The V half (attn_v_b) of a split kv_b_proj.</param>
+    /// <param name="legacy">The unsplit kv_b_proj older files hold (attn_kv_b).</param>
+    public GgufForm(GgufTensorKind kind, string name, string? second = null, string? legacy = null)
+    {
+        Kind = kind;
+        Name = name;
+        Second = second;
+        Legacy = legacy;
+        _name = new NameTemplate(name);
+        _second = new NameTemplate(second ?? "");
+        _legacy = new NameTemplate(legacy ?? "");
+    }
+
+    public GgufTensorKind Kind { get; }
+    public string Name { get; }
+    public string? Second { get; }
+    public string? Legacy { get; }
+
+    /// <summary>The name in layer <paramref name="layer"/> (-1 for model-level tensors).</summary>
+    public string NameOf(int layer) => _name.Format(layer, -1);
+
+    /// <summary>The V half's name of a split kv_b_proj in a layer.</summary>
+    public string SecondOf(int layer) => Second is null ? throw new InvalidOperationException($"{Name} is not split") : _second.Format(layer, -1);
+
+    /// <summary>The legacy unsplit name of kv_b_proj in a layer.</summary>
+    public string LegacyOf(int layer) => Legacy is null ? throw new InvalidOperationException($"{Name} has no legacy form") : _legacy.Format(layer, -1);
+}

@@ -103,7 +103,7 @@ public static unsafe class GgufExport
         if (t.Spec.Gguf is not GgufForm form)
             return;
         ModelConfig c = w.Config;
-        string name = TensorSpec.Format(form.Name, t.Layer, -1);
+        string name = form.NameOf(t.Layer);
         if (form.Kind == GgufTensorKind.Expert)
         {
             WeightMatrix[] experts = new WeightMatrix[c.NRoutedExperts];
@@ -116,7 +116,7 @@ public static unsafe class GgufExport
         if (v is not null)
             AddVector(g, name, v);
         else if (form.Kind == GgufTensorKind.KvB)
-            AddKvB(g, c, t.Layer, m!, type, name, TensorSpec.Format(form.Second!, t.Layer, -1));
+            AddKvB(g, c, t.Layer, m!, type, name, form.SecondOf(t.Layer));
         else
             AddMatrix(g, name, m!, MatrixType(type, t, m!.Cols, c));
     }

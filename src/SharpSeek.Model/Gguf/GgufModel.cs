@@ -213,10 +213,8 @@ public sealed unsafe class GgufWeightSource : IWeightSource
     {
         if (_arch.Locate(name) is not GgufLocation loc)
             return false;
-        return loc.Kind == GgufTensorKind.KvB ? _f.Contains(loc.Name) || _f.Contains(KvBName(_kvb.Legacy!, loc.Layer)) : _f.Contains(loc.Name);
+        return loc.Kind == GgufTensorKind.KvB ? _f.Contains(loc.Name) || _f.Contains(_kvb.LegacyOf(loc.Layer)) : _f.Contains(loc.Name);
     }
-
-    private static string KvBName(string template, int layer) => TensorSpec.Format(template, layer, -1);
 
     public WeightMatrix Matrix(string name, int rows, int cols)
     {
@@ -312,7 +310,7 @@ public sealed unsafe class GgufWeightSource : IWeightSource
     private WeightMatrix KvB(int l, string hfName, int rows, int cols)
     {
         int Nh = _c.NumAttentionHeads, Dn = _c.QkNopeHeadDim, Dv = _c.VHeadDim, R = cols;
-        string kName = KvBName(_kvb.Name, l), vName = KvBName(_kvb.Second!, l), legacyName = KvBName(_kvb.Legacy!, l);
+        string kName = _kvb.NameOf(l), vName = _kvb.SecondOf(l), legacyName = _kvb.LegacyOf(l);
         if (!_f.Contains(kName) && _f.Contains(legacyName))
         {
             GgufTensorInfo legacy = Use(legacyName);

@@ -10,6 +10,7 @@ namespace SharpSeek.Model.Gguf;
 public sealed class GgufModelFile : IDisposable
 {
     private readonly GgufFile _file;
+    private readonly Lock _read = new(); // Config and Tokenizer are read once even when first asked from two threads
     private ModelConfig? _config;
     private BpeTokenizer? _tokenizer;
     private bool _tokenizerRead, _disposed;
@@ -33,19 +34,29 @@ public sealed class GgufModelFile : IDisposable
     /// <summary>The model configuration (spec §9 metadata), read and validated on first use.</summary>
     /// <exception cref="NotSupportedException">Another architecture, or a feature SharpSeek does not run.</exception>
     /// <exception cref="InvalidDataException">A required key is missing or inconsistent.</exception>
-    public ModelConfig Config => _config ??= GgufModel.ReadConfig(File);
+    public ModelConfig Config
+    {
+        get
+        {
+            lock (_read)
+                return _config ??= GgufModel.ReadConfig(File);
+        }
+    }
 
     /// <summary>The tokenizer stored in the file (tokenizer.ggml.*), or null when it has none; read on first use.</summary>
     public BpeTokenizer? Tokenizer
     {
         get
         {
-            if (!_tokenizerRead)
+            lock (_read)
             {
-                _tokenizer = GgufTokenizer.Load(File);
-                _tokenizerRead = true;
+                if (!_tokenizerRead)
+                {
+                    _tokenizer = GgufTokenizer.Load(File);
+                    _tokenizerRead = true;
+                }
+                return _tokenizer;
             }
-            return _tokenizer;
         }
     }
 

@@ -28,8 +28,8 @@ public static class GgufNames
     public static string Output => A.GgufName(TensorRole.LmHead);
 
     public static string AttnKB(int l) => A.GgufName(TensorRole.WkvB, l);
-    public static string AttnVB(int l) => TensorSpec.Format(A[TensorRole.WkvB].Gguf!.Second!, l, -1);
-    public static string AttnKvB(int l) => TensorSpec.Format(A[TensorRole.WkvB].Gguf!.Legacy!, l, -1);
+    public static string AttnVB(int l) => A[TensorRole.WkvB].Gguf!.SecondOf(l);
+    public static string AttnKvB(int l) => A[TensorRole.WkvB].Gguf!.LegacyOf(l);
 
     /// <summary>The GGUF location of a checkpoint tensor, or null for a name deepseek2 GGUF files do not hold (MTP layers).</summary>
     public static GgufLocation? Locate(string hfName) => A.Locate(hfName);
