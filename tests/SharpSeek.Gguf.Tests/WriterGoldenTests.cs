@@ -12,7 +12,7 @@ namespace SharpSeek.Gguf.Tests;
 
 public sealed class WriterGoldenTests
 {
-    // recorded with the writers of commit 94e1fff (before the descriptor)
+    // recorded with the writers of commit 94e1fff (before the descriptor; the synth/ entries from a checkout of it)
     private static readonly Dictionary<string, string> Golden = new(StringComparer.Ordinal)
     {
         ["enumerate/v2-lite-tiny"] = "7EF1097B6923634F07E0A3183DC3C0E6E1955022A95276DD217643C5E64670AE",
@@ -53,6 +53,14 @@ public sealed class WriterGoldenTests
         ["synthetic/deepseek-v2-lite.json"] = "8430A49492AB1FF4E1DFD34936A6D60AC5BEAF04B34F5ED80F93DD9FFD1278CD",
         ["synthetic/deepseek-v3.json"] = "0561BE0824F7DE9159FC34D8419F792B4FDDB48FE59F7CE9CCBC3FDD30A1585F",
         ["synthetic/kimi-k2.json"] = "1941BC038F0443F6460E6F682DB096D3279ADDF466D6C28137787F8305DB38D0",
+        ["synth/v2-lite-tiny/0/False"] = "E3BF71DD8522FD3AB249223866E64C1B9D6BCC41133AB04B0119622A48CE06E8",
+        ["synth/v2-lite-tiny/1/True"] = "7C783BD674361DC0E0C24CFEE4D605E3DB29585249A2B6474092E814AFB4AD99",
+        ["synth/v3-fp8/1/False"] = "4D19C16441FC6F85DC5286C59EEF892BBEEB70C6B1AB1A76A21E7601A8FA9380",
+        ["synth/v3-fp8/1/True"] = "D79625D5F8C4B570957F794F85948B476EA373CFDBA419F86C12820B8FB111F2",
+        ["synth/v3-tiny/1/False"] = "15F203F7FA44F6E4C765022124DF2D4205DC46590EEF5694B68B69E681433C8D",
+        ["synth/v3-tiny/1/True"] = "ABCE403BADB68097D31CE7A4C0E87B8003934C094436D7914D147C5B17EED17C",
+        ["synth/v3-yarn-bf16/1/False"] = "EB8ADE73245D830E64FB8493737F52A69CA2E106E65F49726D46FD54AA2CA660",
+        ["synth/v3-yarn-bf16/1/True"] = "7069A58F55C59D4330C74BFC78448C987F1FC4C437F7A192D90971EE68697163",
     };
 
     public static IEnumerable<object[]> Folders() => Fixtures.HfFolders();
@@ -141,6 +149,20 @@ public sealed class WriterGoldenTests
         }
         int mtp = w.Mtp.Sum(m => w.Enumerate().Count(t => t.Name.StartsWith(TensorNames.Layer(m.Layer.Index), StringComparison.Ordinal)));
         Assert.Equal(original.Count - mtp, n);
+    }
+
+    [Theory]
+    [MemberData(nameof(Folders))]
+    public void Synthetic_checkpoints_are_byte_identical(string fixture)
+    {
+        ModelConfig c = ModelConfig.Load(Fixtures.Hf(fixture));
+        foreach (ModelConfig v in new[] { c, c with { NumNextnPredictLayers = 1, TieWordEmbeddings = !c.TieWordEmbeddings } })
+        {
+            using var dir = new TempDir();
+            SyntheticModel.Write(v, dir.Path, seed: 7);
+            Check($"synth/{fixture}/{v.NumNextnPredictLayers}/{v.TieWordEmbeddings}", Sha(File.ReadAllBytes(dir.File("model.safetensors"))));
+        }
+        AssertNoMismatch();
     }
 
     [Theory]
