@@ -1,9 +1,11 @@
 // Writes a loaded model back in the Hugging Face layout our loader (and transformers) read: config.json,
-// model.safetensors (bf16 or fp32; the router bias stays fp32) and generation_config.json, atomically.
+// model.safetensors (bf16 or fp32; what the architecture descriptor marks Fp32, the router bias, stays fp32) and
+// generation_config.json, atomically.
 // MTP embedding/head copies identical to the main model's are left out (the loader falls back to the shared
 // ones), which keeps small shipped models small.
 using System.Text.Json.Nodes;
 using SharpSeek.Formats.Safetensors;
+using SharpSeek.Model.Architecture;
 using SharpSeek.Tensors;
 
 namespace SharpSeek.Model;
@@ -21,19 +23,18 @@ public static class HfExport
         writer.AddMetadata("format", "pt");
         float[]? embed = null, head = null;
         int count = 0;
-        foreach ((string name, WeightMatrix? m, float[]? v) in w.Enumerate())
+        foreach ((TensorRef t, WeightMatrix? m, float[]? v) in w.EnumerateTensors())
         {
+            string name = t.HfName;
             if (m is not null)
             {
                 float[] values = m.ToFloatArray();
-                if (name == TensorNames.Embed)
+                if (t.Role == TensorRole.Embed)
                     embed = values;
-                if (name == TensorNames.LmHead || (name == TensorNames.Embed && w.Config.TieWordEmbeddings))
+                if (t.Role == TensorRole.LmHead || (t.Role == TensorRole.Embed && w.Config.TieWordEmbeddings))
                     head = values;
-                bool mtpEmbed = name.EndsWith(".embed_tokens.weight", StringComparison.Ordinal) && name != TensorNames.Embed;
-                bool mtpHead = name.EndsWith(".shared_head.head.weight", StringComparison.Ordinal);
-                if (dropSharedMtpCopies && ((mtpEmbed && embed is not null && values.AsSpan().SequenceEqual(embed))
-                                            || (mtpHead && head is not null && values.AsSpan().SequenceEqual(head))))
+                if (dropSharedMtpCopies && ((t.Role == TensorRole.MtpEmbed && embed is not null && values.AsSpan().SequenceEqual(embed))
+                                            || (t.Role == TensorRole.MtpHead && head is not null && values.AsSpan().SequenceEqual(head))))
                     continue;
                 long[] shape = [m.Rows, m.Cols];
                 if (dtype == WeightFormat.BF16)
@@ -43,8 +44,7 @@ public static class HfExport
             }
             else
             {
-                bool bias = name.EndsWith("e_score_correction_bias", StringComparison.Ordinal);
-                if (dtype == WeightFormat.BF16 && !bias)
+                if (dtype == WeightFormat.BF16 && !t.Spec.Fp32)
                     writer.AddBf16(name, [v!.Length], v);
                 else
                     writer.AddF32(name, [v!.Length], v);

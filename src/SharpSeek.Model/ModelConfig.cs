@@ -104,6 +104,9 @@ public sealed record ModelConfig
     public bool IsMoeLayer(int layer) =>
         NRoutedExperts > 0 && layer >= FirstKDenseReplace && layer % MoeLayerFreq == 0;
 
+    /// <summary>The architecture descriptor of the config's family: tensor names, shapes and format rules.</summary>
+    public Architecture.ArchitectureDescriptor GetArchitecture() => Architecture.ArchitectureDescriptor.For(this);
+
     /// <summary>Eps of q_a_layernorm and kv_a_layernorm: 1e-6, as transformers and DeepSeek's code build them (spec §7.4).</summary>
     public const double LatentNormEps = 1e-6;
 

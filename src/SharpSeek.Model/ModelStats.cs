@@ -1,6 +1,8 @@
-// Sizes and costs derived from a config alone (no weights): parameter counts (transformers' convention:
-// learnable weights of the main model, no MTP layer, no router bias buffer), activated parameters per token,
-// KV-cache bytes (MLA latent vs the decompressed multi-head cache, spec §8) and FLOPs per token.
+// Sizes and costs derived from a config alone (no weights): parameter counts from the architecture descriptor's
+// shapes (transformers' convention: learnable weights of the main model, no MTP layer, no router bias buffer),
+// activated parameters per token, KV-cache bytes (MLA latent vs the decompressed multi-head cache, spec §8) and FLOPs per token.
+using SharpSeek.Model.Architecture;
+
 namespace SharpSeek.Model;
 
 /// <summary>Parameter, memory and compute figures of a model configuration.</summary>
@@ -31,45 +33,55 @@ public sealed record ModelStats
     public static ModelStats Compute(ModelConfig c)
     {
         long H = c.HiddenSize, V = c.VocabSize, Nh = c.NumAttentionHeads, Dn = c.QkNopeHeadDim, Dr = c.QkRopeHeadDim, Dv = c.VHeadDim;
-        long R = c.KvLoraRank, Dq = c.QLoraRank, E = c.NRoutedExperts, K = c.NumExpertsPerTok, Ie = c.MoeIntermediateSize;
-        long attn = (Dq > 0 ? H * Dq + Dq + Dq * Nh * (Dn + Dr) : H * Nh * (Dn + Dr))
-                  + H * (R + Dr) + R + R * Nh * (Dn + Dv) + Nh * Dv * H;
-        long norms = 2 * H;
-        long expert = 3 * H * Ie;
-        long shared = c.NSharedExperts * expert;
-        long dense = 3 * H * c.IntermediateSize;
-        long router = E * H;
+        long R = c.KvLoraRank, E = c.NRoutedExperts, K = c.NumExpertsPerTok;
+        ArchitectureDescriptor arch = c.GetArchitecture();
 
-        long total = 0, active = 0, routed = 0;
+        // every learnable tensor of the descriptor, from the config's shapes; a routed expert's tensors count E times
+        // in the total and K times in the active weights
+        long total = 0, routed = 0, embedding = 0, vectors = 0, mtp = 0;
         int moeLayers = 0;
-        for (int l = 0; l < c.NumHiddenLayers; l++)
+        foreach (TensorRef t in arch.Leading(c).Concat(arch.Trailing(c)))
         {
-            total += attn + norms;
-            active += attn + norms;
-            if (c.IsMoeLayer(l))
-            {
+            if (!t.Spec.Learnable)
+                continue;
+            long n = t.Spec.Elements(c, t.Layer);
+            total += n;
+            if (t.Role is TensorRole.Embed or TensorRole.LmHead)
+                embedding += n;
+            if (t.Spec.IsVector)
+                vectors += n;
+        }
+        long active = total;
+        for (int l = 0; l < ArchitectureDescriptor.LayerCount(c); l++)
+        {
+            LayerInfo info = ArchitectureDescriptor.Layer(c, l);
+            if (!info.Mtp && info.Moe)
                 moeLayers++;
-                total += router + E * expert + shared;
-                active += router + K * expert + shared;
-                routed += E * expert;
-            }
-            else
+            foreach (TensorRef t in arch.LayerTensors(c, l, perExpert: false))
             {
-                total += dense;
-                active += dense;
+                if (!t.Spec.Learnable)
+                    continue;
+                long n = t.Spec.Elements(c, l);
+                bool expert = t.Spec.Scope == TensorScope.Expert;
+                if (info.Mtp)
+                {
+                    // MTP modules as stored, their embedding/head copies included
+                    mtp += expert ? E * n : n;
+                    continue;
+                }
+                total += expert ? E * n : n;
+                active += expert ? K * n : n;
+                if (expert)
+                    routed += E * n;
+                if (t.Spec.IsVector)
+                    vectors += n;
             }
         }
-        long embedding = V * H + (c.TieWordEmbeddings ? 0 : V * H);
-        total += embedding + H;
-        active += embedding + H;
 
-        // MTP module as stored: its own embed/head copies, enorm, hnorm, eh_proj, a MoE block, shared_head.norm
-        long mtpOne = 2 * V * H + 2 * H + 2 * H * H + attn + norms + router + E * expert + shared + H;
-        long mtp = c.NumNextnPredictLayers * mtpOne;
-
-        // matmul FLOPs: active weights minus the embedding lookup and the norm vectors
-        long normVectors = c.NumHiddenLayers * (norms + R + (Dq > 0 ? Dq : 0)) + H;
-        long matmulWeights = active - V * H - normVectors + (c.TieWordEmbeddings ? V * H : 0);
+        // matmul FLOPs: the active weights but the embedding lookup and the norm vectors, plus the head when it is the
+        // (tied) embedding
+        long embed = arch[TensorRole.Embed].Elements(c);
+        long matmulWeights = active - embed - vectors + (arch.Exists(TensorRole.LmHead, c) ? 0 : embed);
         return new ModelStats
         {
             ParametersTotal = total,

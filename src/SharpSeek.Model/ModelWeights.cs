@@ -1,5 +1,7 @@
 // The weights of a DeepSeek model as typed views (WeightMatrix) plus fp32 vectors for norms and router bias.
-// Names follow DeepSeek-V3 inference/model.py (WqA, WkvB, W1..W3); TensorNames maps them to the checkpoint.
+// Names follow DeepSeek-V3 inference/model.py (WqA, WkvB, W1..W3); Tensor(role) maps the architecture descriptor's
+// roles to them, and the descriptor maps roles to checkpoint and GGUF names.
+using SharpSeek.Model.Architecture;
 using SharpSeek.Tensors;
 
 namespace SharpSeek.Model;
@@ -103,69 +105,80 @@ public sealed class ModelWeights : IDisposable
     /// <summary>Every weight with its checkpoint name (matrices and vectors), in checkpoint order.</summary>
     public IEnumerable<(string Name, WeightMatrix? Matrix, float[]? Vector)> Enumerate()
     {
-        yield return (TensorNames.Embed, Embed, null);
+        foreach ((TensorRef t, WeightMatrix? m, float[]? v) in EnumerateTensors())
+            yield return (t.HfName, m, v);
+    }
+
+    /// <summary>
+    /// Every weight with its role, layer and expert (the config's architecture descriptor): the embedding, the
+    /// decoder layers, the final norm and head, then the MTP modules (layers L..).
+    /// </summary>
+    public IEnumerable<(TensorRef Tensor, WeightMatrix? Matrix, float[]? Vector)> EnumerateTensors()
+    {
+        ArchitectureDescriptor arch = Config.GetArchitecture();
+        foreach (TensorRef t in arch.Leading(Config))
+            yield return With(t);
         foreach (LayerWeights l in Layers)
         {
-            foreach (var t in EnumerateLayer(l))
-                yield return t;
+            foreach (TensorRef t in arch.LayerTensors(Config, l.Index))
+                yield return With(t);
         }
-        yield return (TensorNames.Norm, null, Norm);
-        if (!Config.TieWordEmbeddings)
-            yield return (TensorNames.LmHead, LmHead, null);
+        foreach (TensorRef t in arch.Trailing(Config))
+            yield return With(t);
         foreach (MtpWeights m in Mtp)
         {
-            int i = m.Layer.Index;
-            yield return (TensorNames.MtpEmbed(i), m.Embed, null);
-            yield return (TensorNames.MtpENorm(i), null, m.ENorm);
-            yield return (TensorNames.MtpHNorm(i), null, m.HNorm);
-            yield return (TensorNames.MtpEhProj(i), m.EhProj, null);
-            foreach (var t in EnumerateLayer(m.Layer))
-                yield return t;
-            yield return (TensorNames.MtpHeadNorm(i), null, m.HeadNorm);
-            yield return (TensorNames.MtpHead(i), m.Head, null);
+            foreach (TensorRef t in arch.LayerTensors(Config, m.Layer.Index))
+                yield return With(t);
         }
     }
 
-    private static IEnumerable<(string, WeightMatrix?, float[]?)> EnumerateLayer(LayerWeights l)
+    private (TensorRef, WeightMatrix?, float[]?) With(TensorRef t)
     {
-        int i = l.Index;
-        AttentionWeights a = l.Attn;
-        yield return (TensorNames.AttnNorm(i), null, l.AttnNorm);
-        if (a.Wq is not null) yield return (TensorNames.Wq(i), a.Wq, null);
-        if (a.WqA is not null) yield return (TensorNames.WqA(i), a.WqA, null);
-        if (a.QNorm is not null) yield return (TensorNames.QNorm(i), null, a.QNorm);
-        if (a.WqB is not null) yield return (TensorNames.WqB(i), a.WqB, null);
-        yield return (TensorNames.WkvA(i), a.WkvA, null);
-        yield return (TensorNames.KvNorm(i), null, a.KvNorm);
-        yield return (TensorNames.WkvB(i), a.WkvB, null);
-        yield return (TensorNames.Wo(i), a.Wo, null);
-        yield return (TensorNames.FfnNorm(i), null, l.FfnNorm);
-        if (l.Dense is { } d)
-        {
-            foreach (var t in EnumerateMlp(i, TensorNames.Dense, d))
-                yield return t;
-        }
-        if (l.Moe is { } moe)
-        {
-            yield return (TensorNames.Router(i), moe.Gate, null);
-            if (moe.Bias is not null) yield return (TensorNames.RouterBias(i), null, moe.Bias);
-            for (int e = 0; e < moe.Experts.Length; e++)
-            {
-                foreach (var t in EnumerateMlp(i, TensorNames.Expert(e), moe.Experts[e]))
-                    yield return t;
-            }
-            if (moe.Shared is { } s)
-            {
-                foreach (var t in EnumerateMlp(i, TensorNames.Shared, s))
-                    yield return t;
-            }
-        }
+        (WeightMatrix? m, float[]? v) = Tensor(t.Role, t.Layer, t.Expert);
+        if (m is null && v is null)
+            throw new InvalidOperationException($"the weights have no {t.Role} tensor for {t.HfName}, which their config has");
+        return (t, m, v);
     }
 
-    private static IEnumerable<(string, WeightMatrix?, float[]?)> EnumerateMlp(int l, string part, MlpWeights m)
+    /// <summary>The weight of a role in layer <paramref name="layer"/> (MTP modules are layers L..) and expert; nulls when absent.</summary>
+    public (WeightMatrix? Matrix, float[]? Vector) Tensor(TensorRole role, int layer = -1, int expert = -1)
     {
-        yield return (TensorNames.Mlp(l, part, TensorNames.Gate), m.W1, null);
-        yield return (TensorNames.Mlp(l, part, TensorNames.Up), m.W3, null);
-        yield return (TensorNames.Mlp(l, part, TensorNames.Down), m.W2, null);
+        MtpWeights? mtp = layer >= Layers.Length ? Mtp[layer - Layers.Length] : null;
+        LayerWeights? l = layer < 0 ? null : mtp is not null ? mtp.Layer : Layers[layer];
+        AttentionWeights? a = l?.Attn;
+        return role switch
+        {
+            TensorRole.Embed => (Embed, null),
+            TensorRole.FinalNorm => (null, Norm),
+            TensorRole.LmHead => (LmHead, null),
+            TensorRole.AttnNorm => (null, l?.AttnNorm),
+            TensorRole.Wq => (a?.Wq, null),
+            TensorRole.WqA => (a?.WqA, null),
+            TensorRole.QNorm => (null, a?.QNorm),
+            TensorRole.WqB => (a?.WqB, null),
+            TensorRole.WkvA => (a?.WkvA, null),
+            TensorRole.KvNorm => (null, a?.KvNorm),
+            TensorRole.WkvB => (a?.WkvB, null),
+            TensorRole.Wo => (a?.Wo, null),
+            TensorRole.FfnNorm => (null, l?.FfnNorm),
+            TensorRole.DenseGate => (l?.Dense?.W1, null),
+            TensorRole.DenseUp => (l?.Dense?.W3, null),
+            TensorRole.DenseDown => (l?.Dense?.W2, null),
+            TensorRole.Router => (l?.Moe?.Gate, null),
+            TensorRole.RouterBias => (null, l?.Moe?.Bias),
+            TensorRole.ExpertGate => (l?.Moe?.Experts[expert].W1, null),
+            TensorRole.ExpertUp => (l?.Moe?.Experts[expert].W3, null),
+            TensorRole.ExpertDown => (l?.Moe?.Experts[expert].W2, null),
+            TensorRole.SharedGate => (l?.Moe?.Shared?.W1, null),
+            TensorRole.SharedUp => (l?.Moe?.Shared?.W3, null),
+            TensorRole.SharedDown => (l?.Moe?.Shared?.W2, null),
+            TensorRole.MtpEmbed => (mtp?.Embed, null),
+            TensorRole.MtpENorm => (null, mtp?.ENorm),
+            TensorRole.MtpHNorm => (null, mtp?.HNorm),
+            TensorRole.MtpEhProj => (mtp?.EhProj, null),
+            TensorRole.MtpHeadNorm => (null, mtp?.HeadNorm),
+            TensorRole.MtpHead => (mtp?.Head, null),
+            _ => (null, null),
+        };
     }
 }

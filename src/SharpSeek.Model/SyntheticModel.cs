@@ -3,6 +3,7 @@
 // norm weights around 1, router bias N(0, 0.1), so every path carries signal like the reference fixtures.
 using SharpSeek.Formats;
 using SharpSeek.Formats.Safetensors;
+using SharpSeek.Model.Architecture;
 using SharpSeek.Tensors;
 
 namespace SharpSeek.Model;
@@ -13,70 +14,8 @@ public static class SyntheticModel
     /// <summary>Every tensor name of a config with its shape, in checkpoint order (matrices [rows, cols], vectors [n]).</summary>
     public static IEnumerable<(string Name, long[] Shape)> TensorShapes(ModelConfig c)
     {
-        int H = c.HiddenSize, V = c.VocabSize, Nh = c.NumAttentionHeads, Dqk = c.QkHeadDim, R = c.KvLoraRank;
-        yield return (TensorNames.Embed, [V, H]);
-        for (int l = 0; l < c.NumHiddenLayers + c.NumNextnPredictLayers; l++)
-        {
-            bool mtp = l >= c.NumHiddenLayers;
-            if (mtp)
-            {
-                yield return (TensorNames.MtpEmbed(l), [V, H]);
-                yield return (TensorNames.MtpENorm(l), [H]);
-                yield return (TensorNames.MtpHNorm(l), [H]);
-                yield return (TensorNames.MtpEhProj(l), [H, 2 * H]);
-            }
-            yield return (TensorNames.AttnNorm(l), [H]);
-            if (c.QLoraRank > 0)
-            {
-                yield return (TensorNames.WqA(l), [c.QLoraRank, H]);
-                yield return (TensorNames.QNorm(l), [c.QLoraRank]);
-                yield return (TensorNames.WqB(l), [Nh * Dqk, c.QLoraRank]);
-            }
-            else
-            {
-                yield return (TensorNames.Wq(l), [Nh * Dqk, H]);
-            }
-            yield return (TensorNames.WkvA(l), [R + c.QkRopeHeadDim, H]);
-            yield return (TensorNames.KvNorm(l), [R]);
-            yield return (TensorNames.WkvB(l), [Nh * (c.QkNopeHeadDim + c.VHeadDim), R]);
-            yield return (TensorNames.Wo(l), [H, Nh * c.VHeadDim]);
-            yield return (TensorNames.FfnNorm(l), [H]);
-            IEnumerable<(string, long[])> Mlp(string part, int width) =>
-            [
-                (TensorNames.Mlp(l, part, TensorNames.Gate), [width, H]),
-                (TensorNames.Mlp(l, part, TensorNames.Up), [width, H]),
-                (TensorNames.Mlp(l, part, TensorNames.Down), [H, width]),
-            ];
-            if (mtp || c.IsMoeLayer(l))
-            {
-                yield return (TensorNames.Router(l), [c.NRoutedExperts, H]);
-                if (c.TopkMethod == TopKMethod.NoAuxTc)
-                    yield return (TensorNames.RouterBias(l), [c.NRoutedExperts]);
-                for (int e = 0; e < c.NRoutedExperts; e++)
-                {
-                    foreach (var t in Mlp(TensorNames.Expert(e), c.MoeIntermediateSize))
-                        yield return t;
-                }
-                if (c.NSharedExperts > 0)
-                {
-                    foreach (var t in Mlp(TensorNames.Shared, c.MoeIntermediateSize * c.NSharedExperts))
-                        yield return t;
-                }
-            }
-            else
-            {
-                foreach (var t in Mlp(TensorNames.Dense, c.IntermediateSize))
-                    yield return t;
-            }
-            if (mtp)
-            {
-                yield return (TensorNames.MtpHeadNorm(l), [H]);
-                yield return (TensorNames.MtpHead(l), [V, H]);
-            }
-        }
-        yield return (TensorNames.Norm, [H]);
-        if (!c.TieWordEmbeddings)
-            yield return (TensorNames.LmHead, [V, H]);
+        foreach (TensorRef t in c.GetArchitecture().CheckpointTensors(c))
+            yield return (t.HfName, t.Shape(c));
     }
 
     /// <summary>Writes config.json and model.safetensors (bf16, router bias f32) into <paramref name="directory"/>.</summary>
@@ -86,11 +25,12 @@ public static class SyntheticModel
         var writer = new SafetensorsWriter();
         writer.AddMetadata("format", "pt");
         ulong i = 0;
-        foreach ((string name, long[] shape) in TensorShapes(c))
+        foreach (TensorRef t in c.GetArchitecture().CheckpointTensors(c))
         {
+            string name = t.HfName;
+            long[] shape = t.Shape(c);
             ulong tensorSeed = seed * 0x9E3779B97F4A7C15UL + ++i;
-            bool bias = name.EndsWith("e_score_correction_bias", StringComparison.Ordinal);
-            if (bias)
+            if (t.Role == TensorRole.RouterBias)
             {
                 var rng = new SplitMix(tensorSeed);
                 float[] b = new float[shape[0]];

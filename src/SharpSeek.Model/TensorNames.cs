@@ -1,46 +1,42 @@
-// Hugging Face checkpoint tensor names (spec §2). The only place that spells them.
+// Hugging Face checkpoint names of the DeepSeek weights (spec §2), as the architecture descriptor spells them
+// (Architecture/DeepSeek.cs); kept for callers that name single tensors. V2 and V3 share every name.
+using SharpSeek.Model.Architecture;
+
 namespace SharpSeek.Model;
 
-/// <summary>Checkpoint names of every weight.</summary>
+/// <summary>Checkpoint names of every weight (a facade over <see cref="ArchitectureDescriptor.DeepSeekV3"/>).</summary>
 public static class TensorNames
 {
-    public const string Embed = "model.embed_tokens.weight";
-    public const string Norm = "model.norm.weight";
-    public const string LmHead = "lm_head.weight";
+    private static ArchitectureDescriptor A => ArchitectureDescriptor.DeepSeekV3;
 
-    public static string Layer(int l) => $"model.layers.{l}.";
+    public static string Embed => A.HfName(TensorRole.Embed);
+    public static string Norm => A.HfName(TensorRole.FinalNorm);
+    public static string LmHead => A.HfName(TensorRole.LmHead);
 
-    public static string AttnNorm(int l) => Layer(l) + "input_layernorm.weight";
-    public static string FfnNorm(int l) => Layer(l) + "post_attention_layernorm.weight";
-    public static string Wq(int l) => Layer(l) + "self_attn.q_proj.weight";
-    public static string WqA(int l) => Layer(l) + "self_attn.q_a_proj.weight";
-    public static string QNorm(int l) => Layer(l) + "self_attn.q_a_layernorm.weight";
-    public static string WqB(int l) => Layer(l) + "self_attn.q_b_proj.weight";
-    public static string WkvA(int l) => Layer(l) + "self_attn.kv_a_proj_with_mqa.weight";
-    public static string KvNorm(int l) => Layer(l) + "self_attn.kv_a_layernorm.weight";
-    public static string WkvB(int l) => Layer(l) + "self_attn.kv_b_proj.weight";
-    public static string Wo(int l) => Layer(l) + "self_attn.o_proj.weight";
+    public static string Layer(int l) => A.HfLayerPrefix(l);
 
-    /// <summary>Dense MLP (prefix "mlp."), shared experts ("mlp.shared_experts.") or routed expert e ("mlp.experts.{e}.").</summary>
-    public static string Mlp(int l, string part, string proj) => Layer(l) + part + proj + ".weight";
-    public const string Dense = "mlp.";
-    public const string Shared = "mlp.shared_experts.";
-    public static string Expert(int e) => $"mlp.experts.{e}.";
-    public const string Gate = "gate_proj";
-    public const string Up = "up_proj";
-    public const string Down = "down_proj";
+    public static string AttnNorm(int l) => A.HfName(TensorRole.AttnNorm, l);
+    public static string FfnNorm(int l) => A.HfName(TensorRole.FfnNorm, l);
+    public static string Wq(int l) => A.HfName(TensorRole.Wq, l);
+    public static string WqA(int l) => A.HfName(TensorRole.WqA, l);
+    public static string QNorm(int l) => A.HfName(TensorRole.QNorm, l);
+    public static string WqB(int l) => A.HfName(TensorRole.WqB, l);
+    public static string WkvA(int l) => A.HfName(TensorRole.WkvA, l);
+    public static string KvNorm(int l) => A.HfName(TensorRole.KvNorm, l);
+    public static string WkvB(int l) => A.HfName(TensorRole.WkvB, l);
+    public static string Wo(int l) => A.HfName(TensorRole.Wo, l);
 
-    public static string Router(int l) => Layer(l) + "mlp.gate.weight";
-    public static string RouterBias(int l) => Layer(l) + "mlp.gate.e_score_correction_bias";
+    public static string Router(int l) => A.HfName(TensorRole.Router, l);
+    public static string RouterBias(int l) => A.HfName(TensorRole.RouterBias, l);
 
     // MTP module k is stored as layer L + k.
-    public static string MtpEmbed(int l) => Layer(l) + "embed_tokens.weight";
-    public static string MtpENorm(int l) => Layer(l) + "enorm.weight";
-    public static string MtpHNorm(int l) => Layer(l) + "hnorm.weight";
-    public static string MtpEhProj(int l) => Layer(l) + "eh_proj.weight";
-    public static string MtpHeadNorm(int l) => Layer(l) + "shared_head.norm.weight";
-    public static string MtpHead(int l) => Layer(l) + "shared_head.head.weight";
+    public static string MtpEmbed(int l) => A.HfName(TensorRole.MtpEmbed, l);
+    public static string MtpENorm(int l) => A.HfName(TensorRole.MtpENorm, l);
+    public static string MtpHNorm(int l) => A.HfName(TensorRole.MtpHNorm, l);
+    public static string MtpEhProj(int l) => A.HfName(TensorRole.MtpEhProj, l);
+    public static string MtpHeadNorm(int l) => A.HfName(TensorRole.MtpHeadNorm, l);
+    public static string MtpHead(int l) => A.HfName(TensorRole.MtpHead, l);
 
     /// <summary>Suffix of an FP8 weight's block-scale sibling.</summary>
-    public const string ScaleSuffix = "_scale_inv";
+    public static string ScaleSuffix => A.HfScaleSuffix;
 }

@@ -1,6 +1,7 @@
 // Builds ModelWeights from a weight source (a safetensors checkpoint, a GGUF file, random init), checking every
 // tensor's presence and shape, and that the checkpoint has no tensor the model does not use.
 using SharpSeek.Formats.Safetensors;
+using SharpSeek.Model.Architecture;
 using SharpSeek.Tensors;
 
 namespace SharpSeek.Model;
@@ -39,7 +40,7 @@ public static class WeightLoader
         try
         {
             var stored = new CheckpointSource(ckpt, config);
-            IWeightSource src = options?.Dtype is WeightFormat f ? new ConvertingSource(stored, f, owners) : stored;
+            IWeightSource src = options?.Dtype is WeightFormat f ? new ConvertingSource(stored, f, owners, config.GetArchitecture()) : stored;
             ModelWeights w = Build(config, src, owners);
             stored.CheckAllUsed();
             return w;
@@ -64,13 +65,19 @@ public static class WeightLoader
 
     /// <summary>
     /// Converts matrices to a target format as they are read: every linear layer of the decoder and the output
-    /// heads. The router keeps bf16 unless the target is fp32 or bf16; kv_b_proj (used band by band in absorbed
-    /// attention) becomes Q8_0 for the Q8_0 and Q4_K targets, bf16 for FP8; the embedding is read one row per token and
-    /// is converted only to fp32 or bf16.
+    /// heads, each by its role's <see cref="LoadRule"/> in the architecture descriptor. The router keeps bf16 unless
+    /// the target is fp32 or bf16; kv_b_proj (used band by band in absorbed attention) becomes Q8_0 for the Q8_0 and
+    /// Q4_K targets, bf16 for FP8; the embedding is read one row per token and is converted only to fp32 or bf16.
     /// Q4_K output heads use Q8_0, as llama.cpp's Q4_K_M keeps its output head at higher precision.
     /// </summary>
-    public sealed class ConvertingSource(IWeightSource inner, WeightFormat target, List<IDisposable> owners) : IWeightSource
+    public sealed class ConvertingSource(IWeightSource inner, WeightFormat target, List<IDisposable> owners, ArchitectureDescriptor arch) : IWeightSource
     {
+        /// <summary>Converts a source of DeepSeek checkpoint names (shared by the V2 and V3 families).</summary>
+        public ConvertingSource(IWeightSource inner, WeightFormat target, List<IDisposable> owners)
+            : this(inner, target, owners, ArchitectureDescriptor.DeepSeekV3)
+        {
+        }
+
         public bool Has(string name) => inner.Has(name);
 
         public float[] Vector(string name, int length) => inner.Vector(name, length);
@@ -78,48 +85,55 @@ public static class WeightLoader
         public WeightMatrix Matrix(string name, int rows, int cols)
         {
             WeightMatrix m = inner.Matrix(name, rows, cols);
-            return WeightConversion.Convert(m, TargetFor(name, target), owners);
+            return WeightConversion.Convert(m, TargetFor(arch, name, target), owners);
         }
 
-        /// <summary>The format a tensor gets when the model is loaded as <paramref name="target"/>.</summary>
-        public static WeightFormat TargetFor(string name, WeightFormat target)
+        /// <summary>The format a tensor of DeepSeek checkpoint name <paramref name="name"/> gets when the model is loaded as <paramref name="target"/>.</summary>
+        public static WeightFormat TargetFor(string name, WeightFormat target) => TargetFor(ArchitectureDescriptor.DeepSeekV3, name, target);
+
+        /// <summary>The format a tensor gets when the model is loaded as <paramref name="target"/> (names <paramref name="arch"/> does not know convert as linear layers).</summary>
+        public static WeightFormat TargetFor(ArchitectureDescriptor arch, string name, WeightFormat target) =>
+            TargetFor(arch.TryParseHf(name, out TensorRef t) ? t.Spec.Load : LoadRule.Linear, target);
+
+        /// <summary>The format a matrix of rule <paramref name="rule"/> gets when the model is loaded as <paramref name="target"/>.</summary>
+        public static WeightFormat TargetFor(LoadRule rule, WeightFormat target)
         {
             bool plain = target is WeightFormat.F32 or WeightFormat.BF16;
-            if (name.EndsWith("mlp.gate.weight", StringComparison.Ordinal) || name.EndsWith("embed_tokens.weight", StringComparison.Ordinal))
-                return plain ? target : WeightFormat.BF16;
-            // W_UK and W_UV are read band by band on every decoded token: Q8_0 (as llama.cpp's attn_k_b / attn_v_b in
-            // its quantized files) halves those bytes against bf16; FP8 keeps them bf16
-            if (name.Contains("kv_b_proj", StringComparison.Ordinal))
-                return plain ? target : target is WeightFormat.Q8_0 or WeightFormat.Q4_K ? WeightFormat.Q8_0 : WeightFormat.BF16;
-            bool head = name == TensorNames.LmHead || name.EndsWith("shared_head.head.weight", StringComparison.Ordinal);
-            if (head && target == WeightFormat.Q4_K)
-                return WeightFormat.Q8_0;
-            return target;
+            return rule switch
+            {
+                LoadRule.KeepBf16 => plain ? target : WeightFormat.BF16,
+                // W_UK and W_UV are read band by band on every decoded token: Q8_0 (as llama.cpp's attn_k_b / attn_v_b in
+                // its quantized files) halves those bytes against bf16; FP8 keeps them bf16
+                LoadRule.KvB => plain ? target : target is WeightFormat.Q8_0 or WeightFormat.Q4_K ? WeightFormat.Q8_0 : WeightFormat.BF16,
+                LoadRule.OutputHead when target == WeightFormat.Q4_K => WeightFormat.Q8_0,
+                _ => target,
+            };
         }
     }
 
     /// <summary>Builds the weights of <paramref name="c"/> from <paramref name="src"/>.</summary>
     public static ModelWeights Build(ModelConfig c, IWeightSource src, IDisposable? owner)
     {
-        int H = c.HiddenSize, V = c.VocabSize;
+        ArchitectureDescriptor arch = c.GetArchitecture();
         var layers = new LayerWeights[c.NumHiddenLayers];
         for (int l = 0; l < layers.Length; l++)
-            layers[l] = BuildLayer(c, src, l, c.IsMoeLayer(l));
-        WeightMatrix embed = src.Matrix(TensorNames.Embed, V, H);
-        WeightMatrix head = c.TieWordEmbeddings ? embed : src.Matrix(TensorNames.LmHead, V, H);
+            layers[l] = BuildLayer(c, arch, src, l);
+        WeightMatrix embed = Matrix(c, arch, src, TensorRole.Embed);
+        WeightMatrix head = arch.Exists(TensorRole.LmHead, c) ? Matrix(c, arch, src, TensorRole.LmHead) : embed;
         var mtp = new MtpWeights[c.NumNextnPredictLayers];
         for (int k = 0; k < mtp.Length; k++)
         {
             int l = c.NumHiddenLayers + k;
             mtp[k] = new MtpWeights
             {
-                Embed = src.Has(TensorNames.MtpEmbed(l)) ? src.Matrix(TensorNames.MtpEmbed(l), V, H) : embed,
-                ENorm = src.Vector(TensorNames.MtpENorm(l), H),
-                HNorm = src.Vector(TensorNames.MtpHNorm(l), H),
-                EhProj = src.Matrix(TensorNames.MtpEhProj(l), H, 2 * H),
-                Layer = BuildLayer(c, src, l, moe: true),
-                HeadNorm = src.Vector(TensorNames.MtpHeadNorm(l), H),
-                Head = src.Has(TensorNames.MtpHead(l)) ? src.Matrix(TensorNames.MtpHead(l), V, H) : head,
+                // released checkpoints hold copies of the embedding and head; files without them share the main ones
+                Embed = src.Has(arch.HfName(TensorRole.MtpEmbed, l)) ? Matrix(c, arch, src, TensorRole.MtpEmbed, l) : embed,
+                ENorm = Vector(c, arch, src, TensorRole.MtpENorm, l),
+                HNorm = Vector(c, arch, src, TensorRole.MtpHNorm, l),
+                EhProj = Matrix(c, arch, src, TensorRole.MtpEhProj, l),
+                Layer = BuildLayer(c, arch, src, l),
+                HeadNorm = Vector(c, arch, src, TensorRole.MtpHeadNorm, l),
+                Head = src.Has(arch.HfName(TensorRole.MtpHead, l)) ? Matrix(c, arch, src, TensorRole.MtpHead, l) : head,
             };
         }
         return new ModelWeights
@@ -127,59 +141,73 @@ public static class WeightLoader
             Config = c,
             Embed = embed,
             Layers = layers,
-            Norm = src.Vector(TensorNames.Norm, H),
+            Norm = Vector(c, arch, src, TensorRole.FinalNorm),
             LmHead = head,
             Mtp = mtp,
             Owner = owner,
         };
     }
 
-    private static LayerWeights BuildLayer(ModelConfig c, IWeightSource src, int l, bool moe)
+    private static WeightMatrix Matrix(ModelConfig c, ArchitectureDescriptor arch, IWeightSource src, TensorRole role, int layer = -1, int expert = -1)
     {
-        int H = c.HiddenSize, Nh = c.NumAttentionHeads, Dqk = c.QkHeadDim, R = c.KvLoraRank;
+        TensorSpec s = arch[role];
+        long[] shape = s.Shape(c, layer);
+        return src.Matrix(s.HfName(layer, expert), checked((int)shape[0]), checked((int)shape[1]));
+    }
+
+    private static float[] Vector(ModelConfig c, ArchitectureDescriptor arch, IWeightSource src, TensorRole role, int layer = -1)
+    {
+        TensorSpec s = arch[role];
+        return src.Vector(s.HfName(layer), checked((int)s.Shape(c, layer)[0]));
+    }
+
+    private static LayerWeights BuildLayer(ModelConfig c, ArchitectureDescriptor arch, IWeightSource src, int l)
+    {
+        LayerInfo info = ArchitectureDescriptor.Layer(c, l);
+        bool Has(TensorRole role) => arch[role].Exists(c, info);
+        WeightMatrix? OptMatrix(TensorRole role) => Has(role) ? Matrix(c, arch, src, role, l) : null;
         var attn = new AttentionWeights
         {
-            Wq = c.QLoraRank == 0 ? src.Matrix(TensorNames.Wq(l), Nh * Dqk, H) : null,
-            WqA = c.QLoraRank > 0 ? src.Matrix(TensorNames.WqA(l), c.QLoraRank, H) : null,
-            QNorm = c.QLoraRank > 0 ? src.Vector(TensorNames.QNorm(l), c.QLoraRank) : null,
-            WqB = c.QLoraRank > 0 ? src.Matrix(TensorNames.WqB(l), Nh * Dqk, c.QLoraRank) : null,
-            WkvA = src.Matrix(TensorNames.WkvA(l), R + c.QkRopeHeadDim, H),
-            KvNorm = src.Vector(TensorNames.KvNorm(l), R),
-            WkvB = src.Matrix(TensorNames.WkvB(l), Nh * (c.QkNopeHeadDim + c.VHeadDim), R),
-            Wo = src.Matrix(TensorNames.Wo(l), H, Nh * c.VHeadDim),
+            Wq = OptMatrix(TensorRole.Wq),
+            WqA = OptMatrix(TensorRole.WqA),
+            QNorm = Has(TensorRole.QNorm) ? Vector(c, arch, src, TensorRole.QNorm, l) : null,
+            WqB = OptMatrix(TensorRole.WqB),
+            WkvA = Matrix(c, arch, src, TensorRole.WkvA, l),
+            KvNorm = Vector(c, arch, src, TensorRole.KvNorm, l),
+            WkvB = Matrix(c, arch, src, TensorRole.WkvB, l),
+            Wo = Matrix(c, arch, src, TensorRole.Wo, l),
         };
-        MlpWeights Mlp(string part, int width) => new()
+        MlpWeights Mlp(TensorRole gate, TensorRole up, TensorRole down, int e = -1) => new()
         {
-            W1 = src.Matrix(TensorNames.Mlp(l, part, TensorNames.Gate), width, H),
-            W3 = src.Matrix(TensorNames.Mlp(l, part, TensorNames.Up), width, H),
-            W2 = src.Matrix(TensorNames.Mlp(l, part, TensorNames.Down), H, width),
+            W1 = Matrix(c, arch, src, gate, l, e),
+            W3 = Matrix(c, arch, src, up, l, e),
+            W2 = Matrix(c, arch, src, down, l, e),
         };
         MoeWeights? moeW = null;
         MlpWeights? dense = null;
-        if (moe)
+        if (Has(TensorRole.Router))
         {
-            int E = c.NRoutedExperts, Ie = c.MoeIntermediateSize;
-            var experts = new MlpWeights[E];
-            for (int e = 0; e < E; e++)
-                experts[e] = Mlp(TensorNames.Expert(e), Ie);
+            var experts = new MlpWeights[c.NRoutedExperts];
+            for (int e = 0; e < experts.Length; e++)
+                experts[e] = Mlp(TensorRole.ExpertGate, TensorRole.ExpertUp, TensorRole.ExpertDown, e);
             moeW = new MoeWeights
             {
-                Gate = src.Matrix(TensorNames.Router(l), E, H),
-                Bias = c.TopkMethod == TopKMethod.NoAuxTc ? src.Vector(TensorNames.RouterBias(l), E) : null,
+                Gate = Matrix(c, arch, src, TensorRole.Router, l),
+                Bias = Has(TensorRole.RouterBias) ? Vector(c, arch, src, TensorRole.RouterBias, l) : null,
                 Experts = experts,
-                Shared = c.NSharedExperts > 0 ? Mlp(TensorNames.Shared, Ie * c.NSharedExperts) : null,
+                Shared = Has(TensorRole.SharedGate) ? Mlp(TensorRole.SharedGate, TensorRole.SharedUp, TensorRole.SharedDown) : null,
             };
         }
         else
         {
-            dense = Mlp(TensorNames.Dense, c.IntermediateSize);
+            dense = Mlp(TensorRole.DenseGate, TensorRole.DenseUp, TensorRole.DenseDown);
         }
         return new LayerWeights
         {
             Index = l,
-            AttnNorm = src.Vector(TensorNames.AttnNorm(l), H),
+            AttnNorm = Vector(c, arch, src, TensorRole.AttnNorm, l),
             Attn = attn,
-            FfnNorm = src.Vector(TensorNames.FfnNorm(l), H),
+            FfnNorm = Vector(c, arch, src, TensorRole.FfnNorm, l),
             Dense = dense,
             Moe = moeW,
         };
@@ -189,13 +217,14 @@ public static class WeightLoader
     private sealed class CheckpointSource(Checkpoint ckpt, ModelConfig config) : IWeightSource
     {
         private readonly HashSet<string> _used = new(StringComparer.Ordinal);
+        private readonly ArchitectureDescriptor _arch = config.GetArchitecture();
 
         public bool Has(string name) => ckpt.Contains(name);
 
         public WeightMatrix Matrix(string name, int rows, int cols)
         {
             _used.Add(name);
-            string scale = name + TensorNames.ScaleSuffix;
+            string scale = name + _arch.HfScaleSuffix;
             if (ckpt.Contains(scale))
                 _used.Add(scale);
             int br = config.Quantization?.BlockRows ?? 128, bc = config.Quantization?.BlockCols ?? 128;
@@ -213,7 +242,7 @@ public static class WeightLoader
         {
             foreach (string name in ckpt.Names.Order(StringComparer.Ordinal))
             {
-                if (!_used.Contains(name) && !name.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal))
+                if (!_used.Contains(name) && !_arch.IsIgnoredHf(name))
                 {
                     string file = ckpt.Info(name).FilePath;
                     throw new InvalidDataException($"{file}: unexpected tensor '{name}' (not part of a {config.ModelType} model with this config.json)");

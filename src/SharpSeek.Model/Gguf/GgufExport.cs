@@ -14,6 +14,7 @@
 //     q_lora-less model of any other depth written without it fails to load; with 0 it loads and uses attn_q.
 //   - MTP layers are dropped (the converter's skip_mtp), so nextn_predict_layers is not written.
 using SharpSeek.Formats.Gguf;
+using SharpSeek.Model.Architecture;
 using SharpSeek.Tensors;
 
 namespace SharpSeek.Model.Gguf;
@@ -73,62 +74,55 @@ public static unsafe class GgufExport
         if (tokenizerJson is not null)
             GgufTokenizer.Write(g, tokenizerJson, c.VocabSize, c.BosTokenId, c.EosTokenIds.Length > 0 ? c.EosTokenIds[0] : null);
 
-        AddMatrix(g, GgufNames.Embed, w.Embed, TypeFor(type, TensorRole.Embedding, w.Embed.Cols, c, -1));
+        // the descriptor's order: embedding, per layer (experts stacked, MTP layers dropped), output norm, output head
+        ArchitectureDescriptor arch = c.GetArchitecture();
+        foreach (TensorRef t in arch.Leading(c))
+            Add(g, w, t, type);
         foreach (LayerWeights l in w.Layers)
         {
-            int i = l.Index;
-            string b = GgufNames.Block(i);
-            AttentionWeights a = l.Attn;
-            AddVector(g, b + "attn_norm.weight", l.AttnNorm);
-            if (a.Wq is { } wq)
-                AddMatrix(g, b + "attn_q.weight", wq, TypeFor(type, TensorRole.Other, wq.Cols, c, i));
-            if (a.WqA is { } wqa)
-            {
-                AddMatrix(g, b + "attn_q_a.weight", wqa, TypeFor(type, TensorRole.Other, wqa.Cols, c, i));
-                AddVector(g, b + "attn_q_a_norm.weight", a.QNorm!);
-                AddMatrix(g, b + "attn_q_b.weight", a.WqB!, TypeFor(type, TensorRole.Other, a.WqB!.Cols, c, i));
-            }
-            AddMatrix(g, b + "attn_kv_a_mqa.weight", a.WkvA, TypeFor(type, TensorRole.Other, a.WkvA.Cols, c, i));
-            AddVector(g, b + "attn_kv_a_norm.weight", a.KvNorm);
-            AddKvB(g, c, i, a.WkvB, type);
-            AddMatrix(g, b + "attn_output.weight", a.Wo, TypeFor(type, TensorRole.AttnOutput, a.Wo.Cols, c, i));
-            AddVector(g, b + "ffn_norm.weight", l.FfnNorm);
-            if (l.Dense is { } d)
-            {
-                AddMatrix(g, b + "ffn_gate.weight", d.W1, TypeFor(type, TensorRole.Other, d.W1.Cols, c, i));
-                AddMatrix(g, b + "ffn_up.weight", d.W3, TypeFor(type, TensorRole.Other, d.W3.Cols, c, i));
-                AddMatrix(g, b + "ffn_down.weight", d.W2, TypeFor(type, TensorRole.FfnDown, d.W2.Cols, c, i));
-            }
-            if (l.Moe is { } m)
-            {
-                AddMatrix(g, b + "ffn_gate_inp.weight", m.Gate, GgmlType.F32);
-                if (m.Bias is { } bias)
-                    AddVector(g, b + "exp_probs_b.bias", bias);
-                WeightMatrix e0 = m.Experts[0].W1, d0 = m.Experts[0].W2;
-                AddExperts(g, GgufNames.Experts(i, "gate"), m.Experts.Select(e => e.W1).ToArray(), TypeFor(type, TensorRole.Other, e0.Cols, c, i));
-                AddExperts(g, GgufNames.Experts(i, "up"), m.Experts.Select(e => e.W3).ToArray(), TypeFor(type, TensorRole.Other, e0.Cols, c, i));
-                AddExperts(g, GgufNames.Experts(i, "down"), m.Experts.Select(e => e.W2).ToArray(), TypeFor(type, TensorRole.FfnDown, d0.Cols, c, i));
-                if (m.Shared is { } s)
-                {
-                    AddMatrix(g, b + "ffn_gate_shexp.weight", s.W1, TypeFor(type, TensorRole.Other, s.W1.Cols, c, i));
-                    AddMatrix(g, b + "ffn_up_shexp.weight", s.W3, TypeFor(type, TensorRole.Other, s.W3.Cols, c, i));
-                    AddMatrix(g, b + "ffn_down_shexp.weight", s.W2, TypeFor(type, TensorRole.FfnDown, s.W2.Cols, c, i));
-                }
-            }
+            foreach (TensorRef t in arch.LayerTensors(c, l.Index, perExpert: false))
+                Add(g, w, t, type);
         }
-        AddVector(g, GgufNames.OutputNorm, w.Norm);
-        if (!c.TieWordEmbeddings)
-            AddMatrix(g, GgufNames.Output, w.LmHead, TypeFor(type, TensorRole.Output, w.LmHead.Cols, c, -1));
+        foreach (TensorRef t in arch.Trailing(c))
+            Add(g, w, t, type);
         if (log is not null)
         {
+            var layerEnds = new HashSet<string>(w.Layers.Select(l => arch.GgufName(Architecture.TensorRole.FfnNorm, l.Index)), StringComparer.Ordinal);
             g.Progress = (done, total, tensor) =>
             {
-                if (tensor.EndsWith("ffn_norm.weight", StringComparison.Ordinal) || done == total)
+                if (layerEnds.Contains(tensor) || done == total)
                     log($"{done}/{total} tensors written ({tensor})");
             };
         }
         return g;
     }
+
+    // one descriptor tensor as its GGUF form: vectors F32, matrices by the role's type rule, experts stacked, kv_b split
+    private static void Add(GgufWriter g, ModelWeights w, TensorRef t, GgufFileType type)
+    {
+        if (t.Spec.Gguf is not GgufForm form)
+            return;
+        ModelConfig c = w.Config;
+        string name = form.NameOf(t.Layer);
+        if (form.Kind == GgufTensorKind.Expert)
+        {
+            WeightMatrix[] experts = new WeightMatrix[c.NRoutedExperts];
+            for (int e = 0; e < experts.Length; e++)
+                experts[e] = w.Tensor(t.Role, t.Layer, e).Matrix!;
+            AddExperts(g, name, experts, MatrixType(type, t, experts[0].Cols, c));
+            return;
+        }
+        (WeightMatrix? m, float[]? v) = w.Tensor(t.Role, t.Layer);
+        if (v is not null)
+            AddVector(g, name, v);
+        else if (form.Kind == GgufTensorKind.KvB)
+            AddKvB(g, c, t.Layer, m!, type, name, form.SecondOf(t.Layer));
+        else
+            AddMatrix(g, name, m!, MatrixType(type, t, m!.Cols, c));
+    }
+
+    private static GgmlType MatrixType(GgufFileType type, TensorRef t, int cols, ModelConfig c) =>
+        t.Spec.GgufType is TensorRole role ? TypeFor(type, role, cols, c, t.Layer) : GgmlType.F32;
 
     /// <summary>Adds the general.* and deepseek2.* keys of <paramref name="c"/> (spec §9).</summary>
     public static void WriteMetadata(GgufWriter g, ModelConfig c, GgufFileType type, string name)
@@ -239,11 +233,11 @@ public static unsafe class GgufExport
     }
 
     // attn_k_b {Dn, R, Nh}: per head the Dn rows of W_UK transposed to R rows of Dn; attn_v_b {R, Dv, Nh}: the Dv rows of W_UV
-    private static void AddKvB(GgufWriter g, ModelConfig c, int layer, WeightMatrix kvb, GgufFileType type)
+    private static void AddKvB(GgufWriter g, ModelConfig c, int layer, WeightMatrix kvb, GgufFileType type, string kName, string vName)
     {
         int Nh = c.NumAttentionHeads, Dn = c.QkNopeHeadDim, Dv = c.VHeadDim, R = c.KvLoraRank;
         GgmlType kType = TypeFor(type, TensorRole.Other, Dn, c, layer), vType = TypeFor(type, TensorRole.Other, R, c, layer);
-        g.AddTensor(GgufNames.AttnKB(layer), kType, [Dn, R, Nh], s =>
+        g.AddTensor(kName, kType, [Dn, R, Nh], s =>
         {
             var wuk = new float[Dn * R];
             var kb = new float[R * Dn];
@@ -260,7 +254,7 @@ public static unsafe class GgufExport
                 WriteRows(s, m, 0, R, kType);
             }
         });
-        g.AddTensor(GgufNames.AttnVB(layer), vType, [R, Dv, Nh], s =>
+        g.AddTensor(vName, vType, [R, Dv, Nh], s =>
         {
             for (int h = 0; h < Nh; h++)
                 WriteRows(s, kvb, h * (Dn + Dv) + Dn, Dv, vType);

@@ -3,7 +3,10 @@
 // the memory map (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K); stacked experts are sliced as views; kv_b_proj is
 // rebuilt from the split attn_k_b / attn_v_b (a small [Nh·(Dn+Dv), R] matrix, materialized in fp32 when a half is
 // F32 or F16, else in bf16: exact for bf16 halves, a rounding far below a quantized half's) or taken from a legacy attn_kv_b.
+// Tensor names and storage kinds come from the config's architecture descriptor; GgufModel.Open (GgufModelFile)
+// parses a file once for its configuration, tokenizer and weights.
 using SharpSeek.Formats.Gguf;
+using SharpSeek.Model.Architecture;
 using SharpSeek.Tensors;
 using SharpSeek.Tokenizer;
 
@@ -21,18 +24,25 @@ public static class GgufModel
     public static bool IsGgufPath(string path) =>
         path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase) && !Directory.Exists(path);
 
+    /// <summary>
+    /// Opens a GGUF file once for its configuration, tokenizer and weights (each read on first use). Dispose it when
+    /// done; weights loaded from it keep the mapping alive until they are disposed too.
+    /// </summary>
+    /// <param name="path">The .gguf file.</param>
+    public static GgufModelFile Open(string path) => new(GgufFile.Open(path));
+
     /// <summary>Reads the model configuration of a GGUF file.</summary>
     public static ModelConfig LoadConfig(string path)
     {
-        using GgufFile f = GgufFile.Open(path);
-        return ReadConfig(f);
+        using GgufModelFile m = Open(path);
+        return m.Config;
     }
 
     /// <summary>Reads the tokenizer of a GGUF file (null when it has none).</summary>
     public static BpeTokenizer? LoadTokenizer(string path)
     {
-        using GgufFile f = GgufFile.Open(path);
-        return GgufTokenizer.Load(f);
+        using GgufModelFile m = Open(path);
+        return m.Tokenizer;
     }
 
     /// <summary>The tokenizer of a model path: the tokenizer stored in a .gguf file, else tokenizer.json
@@ -58,22 +68,18 @@ public static class GgufModel
     /// <param name="options">Load options (Dtype converts the linear layers as for checkpoints).</param>
     public static ModelWeights Load(string path, ModelConfig? config = null, LoadOptions? options = null)
     {
-        GgufFile f = GgufFile.Open(path);
-        var owners = new WeightLoader.OwnerList { f };
-        try
-        {
-            config ??= ReadConfig(f);
-            var stored = new GgufWeightSource(f, config, owners);
-            IWeightSource src = options?.Dtype is WeightFormat fmt ? new WeightLoader.ConvertingSource(stored, fmt, owners) : stored;
-            ModelWeights w = WeightLoader.Build(config, src, owners);
-            stored.CheckAllUsed();
-            return w;
-        }
-        catch
-        {
-            owners.Dispose();
-            throw;
-        }
+        using GgufModelFile m = Open(path);
+        return config is null ? m.LoadWeights(options) : m.LoadWeights(config, options);
+    }
+
+    /// <summary>Builds the weights of <paramref name="config"/> from an open file; <paramref name="owners"/> holds what keeps them alive.</summary>
+    internal static ModelWeights Load(GgufFile f, ModelConfig config, LoadOptions? options, WeightLoader.OwnerList owners)
+    {
+        var stored = new GgufWeightSource(f, config, owners);
+        IWeightSource src = options?.Dtype is WeightFormat fmt ? new WeightLoader.ConvertingSource(stored, fmt, owners, config.GetArchitecture()) : stored;
+        ModelWeights w = WeightLoader.Build(config, src, owners);
+        stored.CheckAllUsed();
+        return w;
     }
 
     /// <summary>Maps deepseek2 metadata to a <see cref="ModelConfig"/> (spec §9), validated.</summary>
@@ -82,7 +88,7 @@ public static class GgufModel
     public static ModelConfig ReadConfig(GgufFile f)
     {
         string arch = f.GetString("general.architecture") ?? throw Missing(f, "general.architecture");
-        if (arch != Architecture)
+        if (arch != Architecture || ArchitectureDescriptor.ForGguf(arch) is not ArchitectureDescriptor family)
             throw new NotSupportedException($"{f.FilePath}: general.architecture is '{arch}'; SharpSeek runs '{Architecture}' (DeepSeek-V2/V3 family)");
         int Req(string key, int min = 0) => (int)(f.GetInteger(A + key, min, int.MaxValue) ?? throw Missing(f, A + key));
         int Opt(string key, int fallback, int min = 0) => (int)(f.GetInteger(A + key, min, int.MaxValue) ?? fallback);
@@ -114,7 +120,7 @@ public static class GgufModel
             : groups > 1 ? TopKMethod.GroupLimitedGreedy : TopKMethod.Greedy;
         string[]? tokens = f.GetStringArray("tokenizer.ggml.tokens");
         int vocab = (int)(f.GetInteger(A + "vocab_size", 1, int.MaxValue) ?? tokens?.Length
-            ?? (f.TryGetTensor(GgufNames.Embed, out GgufTensorInfo te) && te.Dims.Length == 2 ? te.Dims[1] : throw Missing(f, A + "vocab_size")));
+            ?? (f.TryGetTensor(family.GgufName(TensorRole.Embed), out GgufTensorInfo te) && te.Dims.Length == 2 ? te.Dims[1] : throw Missing(f, A + "vocab_size")));
         long? bos = f.GetInteger("tokenizer.ggml.bos_token_id", 0, vocab - 1);
         long? eos = f.GetInteger("tokenizer.ggml.eos_token_id", 0, vocab - 1);
 
@@ -143,7 +149,7 @@ public static class GgufModel
             RoutedScalingFactor = f.GetNumber(A + "expert_weights_scale") is double s && s != 0 ? s : 1.0,
             FirstKDenseReplace = Opt("leading_dense_block_count", 0),
             NumNextnPredictLayers = 0, // the deepseek2 converter drops MTP layers
-            TieWordEmbeddings = !f.Contains(GgufNames.Output),
+            TieWordEmbeddings = !f.Contains(family.GgufName(TensorRole.LmHead)),
             RmsNormEps = f.GetNumber(A + "attention.layer_norm_rms_epsilon") ?? throw Missing(f, A + "attention.layer_norm_rms_epsilon"),
             MaxPositionEmbeddings = Opt("context_length", 4096, 1),
             Rope = ReadRope(f),
@@ -191,24 +197,28 @@ public sealed unsafe class GgufWeightSource : IWeightSource
     private readonly ModelConfig _c;
     private readonly List<IDisposable> _owners;
     private readonly HashSet<string> _used = new(StringComparer.Ordinal);
+    private readonly ArchitectureDescriptor _arch;
+    private readonly GgufForm _kvb;
 
     public GgufWeightSource(GgufFile file, ModelConfig config, List<IDisposable> owners)
     {
         _f = file;
         _c = config;
         _owners = owners;
+        _arch = config.GetArchitecture();
+        _kvb = _arch[TensorRole.WkvB].Gguf!;
     }
 
     public bool Has(string name)
     {
-        if (GgufNames.Locate(name) is not GgufLocation loc)
+        if (_arch.Locate(name) is not GgufLocation loc)
             return false;
-        return loc.Kind == GgufTensorKind.KvB ? _f.Contains(loc.Name) || _f.Contains(GgufNames.AttnKvB(loc.Layer)) : _f.Contains(loc.Name);
+        return loc.Kind == GgufTensorKind.KvB ? _f.Contains(loc.Name) || _f.Contains(_kvb.LegacyOf(loc.Layer)) : _f.Contains(loc.Name);
     }
 
     public WeightMatrix Matrix(string name, int rows, int cols)
     {
-        GgufLocation loc = GgufNames.Locate(name) ?? throw new InvalidDataException($"{_f.FilePath}: no deepseek2 GGUF tensor holds '{name}'");
+        GgufLocation loc = _arch.Locate(name) ?? throw new InvalidDataException($"{_f.FilePath}: no deepseek2 GGUF tensor holds '{name}'");
         switch (loc.Kind)
         {
             case GgufTensorKind.Expert:
@@ -231,7 +241,7 @@ public sealed unsafe class GgufWeightSource : IWeightSource
 
     public float[] Vector(string name, int length)
     {
-        GgufLocation loc = GgufNames.Locate(name) ?? throw new InvalidDataException($"{_f.FilePath}: no deepseek2 GGUF tensor holds '{name}'");
+        GgufLocation loc = _arch.Locate(name) ?? throw new InvalidDataException($"{_f.FilePath}: no deepseek2 GGUF tensor holds '{name}'");
         GgufTensorInfo t = Use(loc.Name);
         CheckDims(t, name, length);
         byte* p = _f.Pointer(t);
@@ -300,13 +310,14 @@ public sealed unsafe class GgufWeightSource : IWeightSource
     private WeightMatrix KvB(int l, string hfName, int rows, int cols)
     {
         int Nh = _c.NumAttentionHeads, Dn = _c.QkNopeHeadDim, Dv = _c.VHeadDim, R = cols;
-        if (!_f.Contains(GgufNames.AttnKB(l)) && _f.Contains(GgufNames.AttnKvB(l)))
+        string kName = _kvb.NameOf(l), vName = _kvb.SecondOf(l), legacyName = _kvb.LegacyOf(l);
+        if (!_f.Contains(kName) && _f.Contains(legacyName))
         {
-            GgufTensorInfo legacy = Use(GgufNames.AttnKvB(l));
+            GgufTensorInfo legacy = Use(legacyName);
             CheckDims(legacy, hfName, cols, rows);
             return View(legacy, hfName, 0, rows, cols);
         }
-        GgufTensorInfo kt = Use(GgufNames.AttnKB(l)), vt = Use(GgufNames.AttnVB(l));
+        GgufTensorInfo kt = Use(kName), vt = Use(vName);
         CheckDims(kt, hfName, Dn, R, Nh);
         CheckDims(vt, hfName, R, Dv, Nh);
         WeightMatrix k = View(kt, hfName, 0, Nh * R, Dn), v = View(vt, hfName, 0, Nh * Dv, R);
