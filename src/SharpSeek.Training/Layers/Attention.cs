@@ -12,7 +12,6 @@
 // fixed head order) run in parallel over rows.
 using SharpSeek.Model;
 using SharpSeek.Tensors;
-using SharpSeek.Training.Kernels;
 
 namespace SharpSeek.Training.Layers;
 

@@ -2,7 +2,6 @@
 // FFN = dense SwiGLU MLP or DeepSeekMoE. Used for the main layers and for the MTP module's block.
 using SharpSeek.Model;
 using SharpSeek.Tensors;
-using SharpSeek.Training.Kernels;
 
 namespace SharpSeek.Training.Layers;
 

@@ -2,7 +2,6 @@
 // in parallel over rows; the backward splits the table into fixed id ranges, each adding its tokens in token order,
 // so every row of dE sees the same additions in the same order on any number of threads.
 using SharpSeek.Tensors;
-using SharpSeek.Training.Kernels;
 
 namespace SharpSeek.Training.Layers;
 

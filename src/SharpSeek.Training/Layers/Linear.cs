@@ -1,7 +1,6 @@
 // A bias-free linear layer on fp32 master weights (llm.c matmul_forward / matmul_backward):
 // y = x Wᵀ; backward dx += dy W, dW += dyᵀ x. A null backend runs on the calling thread.
 using SharpSeek.Tensors;
-using SharpSeek.Training.Kernels;
 
 namespace SharpSeek.Training.Layers;
 

@@ -12,7 +12,6 @@ using System.Numerics.Tensors;
 using SharpSeek.Model;
 using SharpSeek.Model.Layers;
 using SharpSeek.Tensors;
-using SharpSeek.Training.Kernels;
 
 namespace SharpSeek.Training.Layers;
 

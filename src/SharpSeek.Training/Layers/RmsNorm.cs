@@ -4,7 +4,6 @@
 // do not depend on the thread count. Strided overloads address rows that live inside wider rows (latents, MTP input).
 using System.Numerics;
 using SharpSeek.Tensors;
-using SharpSeek.Training.Kernels;
 
 namespace SharpSeek.Training.Layers;
 

@@ -3,7 +3,6 @@
 // dg = dh·u·σ(g)·(1 + g·(1 − σ(g))), du = dh·g·σ(g). One fused pass each way (σ with FastExp); large
 // arrays run in parallel chunks of 16K elements.
 using SharpSeek.Tensors;
-using SharpSeek.Training.Kernels;
 
 namespace SharpSeek.Training.Layers;
 
