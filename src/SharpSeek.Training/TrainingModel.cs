@@ -10,7 +10,6 @@
 using SharpSeek.Model;
 using SharpSeek.Model.Layers;
 using SharpSeek.Tensors;
-using SharpSeek.Training.Layers;
 
 namespace SharpSeek.Training;
 

@@ -5,7 +5,7 @@
 using System.Numerics;
 using SharpSeek.Tensors;
 
-namespace SharpSeek.Training.Layers;
+namespace SharpSeek.Model.Layers;
 
 /// <summary>Row-wise RMSNorm with its backward pass.</summary>
 public static unsafe class RmsNorm

@@ -1,9 +1,8 @@
 // Pre-norm decoder block (spec §3.1): x_mid = x + MLA(RMSNorm_in(x)); x_out = x_mid + FFN(RMSNorm_post(x_mid)),
 // FFN = dense SwiGLU MLP or DeepSeekMoE. Used for the main layers and for the MTP module's block.
-using SharpSeek.Model;
 using SharpSeek.Tensors;
 
-namespace SharpSeek.Training.Layers;
+namespace SharpSeek.Model.Layers;
 
 /// <summary>Saved activations of one decoder block for a [B, S] batch.</summary>
 public sealed class BlockActivations
@@ -13,7 +12,7 @@ public sealed class BlockActivations
         int N = B * S, H = c.HiddenSize;
         Xn1 = new float[N * H];
         Rstd1 = new float[N];
-        Attn = new AttentionActivations(c, B, S);
+        Attn = new MlaActivations(c, B, S);
         XMid = new float[N * H];
         Xn2 = new float[N * H];
         Rstd2 = new float[N];
@@ -31,7 +30,7 @@ public sealed class BlockActivations
 
     public float[] Xn1 { get; }
     public float[] Rstd1 { get; }
-    public AttentionActivations Attn { get; }
+    public MlaActivations Attn { get; }
     public float[] XMid { get; }
     public float[] Xn2 { get; }
     public float[] Rstd2 { get; }
@@ -48,8 +47,8 @@ public sealed class DecoderBlock
 {
     private readonly ModelConfig _c;
     private readonly int _n;
-    private readonly Attention _attn;
-    private readonly MixtureOfExperts? _moe;
+    private readonly MlaTraining _attn;
+    private readonly MoeTraining? _moe;
     private readonly float[] _y, _dXn, _dh, _dg, _du;
 
     public DecoderBlock(ModelConfig c, int B, int S, bool anyMoe, bool anyDense)
@@ -57,8 +56,8 @@ public sealed class DecoderBlock
         _c = c;
         _n = B * S;
         int N = _n, H = c.HiddenSize, I = anyDense ? c.IntermediateSize : 0;
-        _attn = new Attention(c, B, S);
-        _moe = anyMoe ? new MixtureOfExperts(c, B, S) : null;
+        _attn = new MlaTraining(c, B, S);
+        _moe = anyMoe ? new MoeTraining(c, B, S) : null;
         _y = new float[N * H];
         _dXn = new float[N * H];
         _dh = new float[N * I];

@@ -3,7 +3,7 @@
 // so every row of dE sees the same additions in the same order on any number of threads.
 using SharpSeek.Tensors;
 
-namespace SharpSeek.Training.Layers;
+namespace SharpSeek.Model.Layers;
 
 /// <summary>Embedding lookup and its backward pass.</summary>
 public static unsafe class Embedding

@@ -5,7 +5,7 @@
 using System.Numerics.Tensors;
 using SharpSeek.Tensors;
 
-namespace SharpSeek.Training.Layers;
+namespace SharpSeek.Training;
 
 /// <summary>Fused softmax cross-entropy and its gradient.</summary>
 public static class CrossEntropy

@@ -4,7 +4,7 @@
 // arrays run in parallel chunks of 16K elements.
 using SharpSeek.Tensors;
 
-namespace SharpSeek.Training.Layers;
+namespace SharpSeek.Model.Layers;
 
 /// <summary>SwiGLU gating and its backward pass.</summary>
 public static unsafe class SwiGlu

@@ -9,11 +9,9 @@
 // L = α·Σ_i f_i·P_i per sequence, averaged over sequences, with f_i = E/(K·S)·#{t: i routed} (the experts
 // actually selected, i.e. with the bias; f is a constant) and P_i = mean_t s_i,t/Σ_j s_j,t, adds its gradient to s.
 using System.Numerics.Tensors;
-using SharpSeek.Model;
-using SharpSeek.Model.Layers;
 using SharpSeek.Tensors;
 
-namespace SharpSeek.Training.Layers;
+namespace SharpSeek.Model.Layers;
 
 /// <summary>Saved activations of one MoE layer for a [B, S] batch.</summary>
 public sealed class MoeActivations
@@ -80,7 +78,7 @@ public sealed class MoeActivations
 }
 
 /// <summary>Forward and backward of a DeepSeekMoE block.</summary>
-public sealed unsafe class MixtureOfExperts
+public sealed unsafe class MoeTraining
 {
     private const int RowBlock = 64;
     private readonly ModelConfig _c;
@@ -90,7 +88,7 @@ public sealed unsafe class MixtureOfExperts
     private MoeActivations? _a;
     private MoeWeights? _w, _gw;
 
-    public MixtureOfExperts(ModelConfig c, int B, int S)
+    public MoeTraining(ModelConfig c, int B, int S)
     {
         _c = c;
         int N = B * S, E = c.NRoutedExperts, K = c.NumExpertsPerTok, H = c.HiddenSize, Ie = c.MoeIntermediateSize;
@@ -119,7 +117,7 @@ public sealed unsafe class MixtureOfExperts
             throw new ArgumentException($"MoE: x and y must hold {N} x {H}");
 
         // route
-        Linear.Forward(be, x, Params.F32(w.Gate), a.Logits, N);
+        Linear.Forward(be, x, Linear.F32(w.Gate), a.Logits, N);
         Rows.For(be, N, RowBlock, new RouteJob(c, a, w.Bias));
 
         // group: rows of each expert in token order
@@ -267,7 +265,7 @@ public sealed unsafe class MixtureOfExperts
 
         // router: weights → scores (normalization), + balance loss, scores → logits
         Rows.For(be, N, RowBlock, new RouterBackJob(c, a, _dw, _dlogits, alpha));
-        Linear.Backward(be, _dlogits.AsSpan(0, N * E), x, Params.F32(w.Gate), dx, Params.F32(dw.Gate).Data, N);
+        Linear.Backward(be, _dlogits.AsSpan(0, N * E), x, Linear.F32(w.Gate), dx, Linear.F32(dw.Gate).Data, N);
     }
 
     private readonly struct CombineBackJob(MoeActivations a, float* dy, float[] dye, float[] dw, int K, int H) : IRowJob
