@@ -121,20 +121,7 @@ public sealed unsafe class MoeTraining
         Rows.For(be, N, RowBlock, new RouteJob(c, a, w.Bias));
 
         // group: rows of each expert in token order
-        Array.Clear(a.Count);
-        for (int i = 0; i < N * K; i++)
-            a.Count[a.Experts[i]]++;
-        a.Offset[0] = 0;
-        for (int e = 0; e < E; e++)
-            a.Offset[e + 1] = a.Offset[e] + a.Count[e];
-        Span<int> fill = E <= 1024 ? stackalloc int[E] : new int[E];
-        fill.Clear();
-        for (int i = 0; i < N * K; i++)
-        {
-            int e = a.Experts[i], j = a.Offset[e] + fill[e]++;
-            a.Slot[j] = i;
-            a.Pos[i] = j;
-        }
+        Moe.Group(a.Experts.AsSpan(0, N * K), E, a.Count, a.Offset, a.Slot, a.Pos);
         fixed (float* px = x, py = y)
         {
             Rows.For(be, N * K, RowBlock, new GatherJob(px, a.Xe, a.Slot, K, H));
@@ -149,7 +136,7 @@ public sealed unsafe class MoeTraining
             if (w.Shared is { } shared)
                 Mlp.Forward(be, shared, x, N, a.Gs, a.Us, a.Hs, a.Ys);
 
-            // combine in ascending expert order, then + the shared experts
+            // combine (Moe.Combine: ascending expert id), then + the shared experts
             Rows.For(be, N, RowBlock, new CombineJob(a, K, H, w.Shared is not null, py));
         }
 
@@ -177,19 +164,9 @@ public sealed unsafe class MoeTraining
         {
             int E = c.NRoutedExperts, K = c.NumExpertsPerTok;
             Span<float> scratch = stackalloc float[E + c.NGroup];
-            // affinities as Router.Route computes them (sigmoid is elementwise: one call for the block's rows)
-            if (c.ScoringFunc == ScoringFunc.Sigmoid)
-                TensorPrimitives.Sigmoid(a.Logits.AsSpan(r0 * E, (r1 - r0) * E), a.Scores.AsSpan(r0 * E, (r1 - r0) * E));
+            Router.Affinities(c, a.Logits.AsSpan(r0 * E, (r1 - r0) * E), a.Scores.AsSpan(r0 * E, (r1 - r0) * E));
             for (int t = r0; t < r1; t++)
-            {
-                Span<float> s = a.Scores.AsSpan(t * E, E);
-                if (c.ScoringFunc != ScoringFunc.Sigmoid)
-                {
-                    a.Logits.AsSpan(t * E, E).CopyTo(s);
-                    Ops.Softmax(s);
-                }
-                Router.Select(c, s, bias, a.Experts.AsSpan(t * K, K), a.Weights.AsSpan(t * K, K), scratch);
-            }
+                Router.Select(c, a.Scores.AsSpan(t * E, E), bias, a.Experts.AsSpan(t * K, K), a.Weights.AsSpan(t * K, K), scratch);
         }
     }
 
@@ -206,17 +183,10 @@ public sealed unsafe class MoeTraining
     {
         public void Run(int block, int r0, int r1)
         {
-            Span<int> order = stackalloc int[K];
             for (int t = r0; t < r1; t++)
             {
-                SortByExpert(a.Experts.AsSpan(t * K, K), order);
                 var yt = new Span<float>(y + (long)t * H, H);
-                yt.Clear();
-                for (int k = 0; k < K; k++)
-                {
-                    int i = t * K + order[k];
-                    TensorPrimitives.MultiplyAdd(a.Ye.AsSpan(a.Pos[i] * H, H), a.Weights[i], yt, yt);
-                }
+                Moe.Combine(a.Experts.AsSpan(t * K, K), a.Weights.AsSpan(t * K, K), a.Pos.AsSpan(t * K, K), a.Ye, yt);
                 if (shared)
                     TensorPrimitives.Add(yt, a.Ys.AsSpan(t * H, H), yt);
             }
@@ -298,38 +268,20 @@ public sealed unsafe class MoeTraining
         }
     }
 
-    // per row: ds = d(weights)/d(scores)ᵀ dw (+ balance-loss gradient), then dlogits = ds ⊙ σ' (or the softmax Jacobian)
+    // per row: ds = d(weights)/d(scores)ᵀ dw (Router.WeightsBackward) + the balance-loss gradient, then dlogits = ds ⊙ σ'
+    // or the softmax Jacobian (Router.AffinitiesBackward)
     private readonly struct RouterBackJob(ModelConfig c, MoeActivations a, float[] dw, float[] dlogits, float alpha) : IRowJob
     {
         public void Run(int block, int r0, int r1)
         {
             int S = a.S, E = c.NRoutedExperts, K = c.NumExpertsPerTok;
-            float rsf = (float)c.RoutedScalingFactor;
-            bool v2 = c.ModelType == "deepseek_v2";
-            bool normalize = c.NormTopkProb && (!v2 || K > 1);
-            float outScale = normalize && v2 ? 1f : rsf;
             float kBal = alpha / (a.B * S);
             Span<float> dst = E <= 1024 ? stackalloc float[E] : new float[E];
             for (int t = r0; t < r1; t++)
             {
                 ReadOnlySpan<float> s = a.Scores.AsSpan(t * E, E);
                 dst.Clear();
-                if (normalize)
-                {
-                    // w_k = scale·s_k / Z, Z = 1e-20 + Σ_j s_j (over the selected experts, as Router.Route)
-                    float z = 1e-20f, dot = 0f;
-                    for (int k = 0; k < K; k++)
-                        z += s[a.Experts[t * K + k]];
-                    for (int k = 0; k < K; k++)
-                        dot += dw[t * K + k] * s[a.Experts[t * K + k]];
-                    for (int k = 0; k < K; k++)
-                        dst[a.Experts[t * K + k]] += outScale / z * (dw[t * K + k] - dot / z);
-                }
-                else
-                {
-                    for (int k = 0; k < K; k++)
-                        dst[a.Experts[t * K + k]] += rsf * dw[t * K + k];
-                }
+                Router.WeightsBackward(c, s, a.Experts.AsSpan(t * K, K), dw.AsSpan(t * K, K), dst);
                 if (alpha > 0)
                 {
                     // dL/ds'_i,t = α·f_i/(B·S); s' = s/Z → ds_j = (g_j − Σ_i g_i s'_i) / Z
@@ -338,18 +290,7 @@ public sealed unsafe class MoeTraining
                     for (int e = 0; e < E; e++)
                         dst[e] += kBal * (f[e] - dotb) / zb;
                 }
-                Span<float> dlt = dlogits.AsSpan(t * E, E);
-                if (c.ScoringFunc == ScoringFunc.Sigmoid)
-                {
-                    for (int e = 0; e < E; e++)
-                        dlt[e] = dst[e] * s[e] * (1f - s[e]);
-                }
-                else
-                {
-                    float dot = TensorPrimitives.Dot(dst, s);
-                    for (int e = 0; e < E; e++)
-                        dlt[e] = s[e] * (dst[e] - dot);
-                }
+                Router.AffinitiesBackward(c, s, dst, dlogits.AsSpan(t * E, E));
             }
         }
     }
@@ -396,20 +337,5 @@ public sealed unsafe class MoeTraining
             total += alpha * lb;
         }
         return total / B;
-    }
-
-    /// <summary>order[k] = index into experts of the k-th smallest expert id (insertion sort; K is small).</summary>
-    private static void SortByExpert(ReadOnlySpan<int> experts, Span<int> order)
-    {
-        for (int k = 0; k < order.Length; k++)
-        {
-            int j = k;
-            while (j > 0 && experts[order[j - 1]] > experts[k])
-            {
-                order[j] = order[j - 1];
-                j--;
-            }
-            order[j] = k;
-        }
     }
 }
