@@ -98,26 +98,13 @@ public sealed unsafe class MlaTraining
         ModelConfig c = _c;
         int B = a.B, S = a.S, N = B * S, Nh = c.NumAttentionHeads, Dn = c.QkNopeHeadDim, Dr = c.QkRopeHeadDim;
         int Dqk = Dn + Dr, R = c.KvLoraRank, half = Dr / 2;
-        float latentEps = (float)ModelConfig.LatentNormEps;
 
-        // queries
-        if (w.Wq is not null)
-        {
-            Linear.Forward(be, x, Linear.F32(w.Wq), a.Q, N);
-        }
-        else
-        {
-            Linear.Forward(be, x, Linear.F32(w.WqA!), a.Cqa, N);
-            RmsNorm.Forward(be, a.Cqa, w.QNorm, latentEps, a.CqRstd, a.Cq, N);
-            Linear.Forward(be, a.Cq, Linear.F32(w.WqB!), a.Q, N);
-        }
-
-        // latent, shared rotary key, RoPE on every head's q_pe
-        Linear.Forward(be, x, Linear.F32(w.WkvA), a.Kva, N);
+        // queries and latents (Mla.Project); per row the latent, shared rotary key, RoPE on every head's q_pe (Mla.Latent)
+        Mla.Project(new TrainingOps(be), w, x, N, a.Cqa, a.CqRstd, a.Cq, a.Q, a.Kva);
         if (cos.Length < S * half || sin.Length < S * half)
             throw new ArgumentException($"cos/sin must hold {S} positions");
         fixed (float* pkva = a.Kva, pn = w.KvNorm, pcr = a.CRstd, pcl = a.C, pkpe = a.Kpe, pq = a.Q, pc = cos, ps = sin)
-            Rows.For(be, N, 32, new LatentJob(pkva, pn, latentEps, pcr, pcl, pkpe, pq, pc, ps, S, R, Dr, Nh, Dqk, Dn));
+            Rows.For(be, N, 32, new LatentJob(pkva, pn, pcr, pcl, pkpe, pq, pc, ps, S, R, Dr, Nh, Dqk, Dn));
         Linear.Forward(be, a.C, Linear.F32(w.WkvB), a.Kv, N);
 
         // causal attention per (sequence, head)
@@ -127,8 +114,8 @@ public sealed unsafe class MlaTraining
         Linear.Forward(be, a.O, Linear.F32(w.Wo), y, N);
     }
 
-    // c = RMSNorm_kva(a[:R]), k_pe = RoPE(a[R:]), q_pe ← RoPE(q_pe) for every head
-    private readonly struct LatentJob(float* kva, float* norm, float eps, float* crstd, float* clat, float* kpe, float* q, float* cos, float* sin,
+    // c = RMSNorm_kva(a[:R]), k_pe = RoPE(a[R:]), q_pe ← RoPE(q_pe) for every head (Mla.Latent)
+    private readonly struct LatentJob(float* kva, float* norm, float* crstd, float* clat, float* kpe, float* q, float* cos, float* sin,
                                       int S, int R, int Dr, int Nh, int Dqk, int Dn) : IRowJob
     {
         public void Run(int block, int r0, int r1)
@@ -138,15 +125,10 @@ public sealed unsafe class MlaTraining
             for (int n = r0; n < r1; n++)
             {
                 int s = n % S;
-                var ct = new ReadOnlySpan<float>(cos + s * half, half);
-                var st = new ReadOnlySpan<float>(sin + s * half, half);
-                float* row = kva + (long)n * (R + Dr);
-                crstd[n] = Ops.RmsNorm(new ReadOnlySpan<float>(row, R), ns, eps, new Span<float>(clat + (long)n * R, R));
-                var k = new Span<float>(kpe + (long)n * Dr, Dr);
-                new ReadOnlySpan<float>(row + R, Dr).CopyTo(k);
-                Ops.RopeInterleaved(k, ct, st);
-                for (int h = 0; h < Nh; h++)
-                    Ops.RopeInterleaved(new Span<float>(q + ((long)n * Nh + h) * Dqk + Dn, Dr), ct, st);
+                crstd[n] = Mla.Latent(new ReadOnlySpan<float>(kva + (long)n * (R + Dr), R + Dr), ns,
+                                      new ReadOnlySpan<float>(cos + s * half, half), new ReadOnlySpan<float>(sin + s * half, half),
+                                      new Span<float>(clat + (long)n * R, R), new Span<float>(kpe + (long)n * Dr, Dr),
+                                      new Span<float>(q + (long)n * Nh * Dqk, Nh * Dqk), Dn);
             }
         }
     }
@@ -253,23 +235,10 @@ public sealed unsafe class MlaTraining
         Linear.Backward(be, _dKv.AsSpan(0, N * Nh * W), a.C, Linear.F32(w.WkvB), dC, Linear.F32(dw.WkvB).Data, N, accumulateDx: false);
         Span<float> dKva = _dKva.AsSpan(0, N * (R + Dr));
         RmsNorm.Backward(be, dC, R, a.Kva, R + Dr, w.KvNorm, a.CRstd, dKva, R + Dr, dw.KvNorm, N, accumulate: false);
-        Linear.Backward(be, dKva, x, Linear.F32(w.WkvA), dx, Linear.F32(dw.WkvA).Data, N);
 
-        // queries
-        Span<float> dQ = _dQ.AsSpan(0, N * Nh * Dqk);
-        if (w.Wq is not null)
-        {
-            Linear.Backward(be, dQ, x, Linear.F32(w.Wq), dx, Linear.F32(dw.Wq!).Data, N);
-        }
-        else
-        {
-            int Dq = c.QLoraRank;
-            Span<float> dCq = _dCq.AsSpan(0, N * Dq);
-            Linear.Backward(be, dQ, a.Cq, Linear.F32(w.WqB!), dCq, Linear.F32(dw.WqB!).Data, N, accumulateDx: false);
-            Span<float> dCqa = _dCqa.AsSpan(0, N * Dq);
-            RmsNorm.Backward(be, dCq, Dq, a.Cqa, Dq, w.QNorm, a.CqRstd, dCqa, Dq, dw.QNorm, N, accumulate: false);
-            Linear.Backward(be, dCqa, x, Linear.F32(w.WqA!), dx, Linear.F32(dw.WqA!).Data, N);
-        }
+        // the projections
+        Mla.ProjectBackward(be, w, dw, x, N, a.Cqa, a.CqRstd, a.Cq, _dQ.AsSpan(0, N * Nh * Dqk), dKva,
+                            _dCq.AsSpan(0, N * c.QLoraRank), _dCqa.AsSpan(0, N * c.QLoraRank), dx);
     }
 
     private readonly struct RopeBackJob(float* dkva, float* dkh, float* dq, float* cos, float* sin, int N, int S, int R, int Dr, int Nh, int Dqk, int Dn) : IRowJob
@@ -288,9 +257,7 @@ public sealed unsafe class MlaTraining
                 Buffer.MemoryCopy(dkh + (long)n * Dr, dk, Dr * 4L, Dr * 4L);
                 for (int h = 1; h < Nh; h++)
                     Vec.Add(dk, dkh + ((long)h * N + n) * Dr, dk, Dr);
-                RotaryEmbedding.Backward(new Span<float>(dk, Dr), ct, st);
-                for (int h = 0; h < Nh; h++)
-                    RotaryEmbedding.Backward(new Span<float>(dq + ((long)n * Nh + h) * Dqk + Dn, Dr), ct, st);
+                Mla.LatentBackward(new Span<float>(dk, Dr), new Span<float>(dq + (long)n * Nh * Dqk, Nh * Dqk), Dn, ct, st);
             }
         }
     }

@@ -53,37 +53,22 @@ public sealed partial class Mla
         Grow(ref _kva, T * (R + Dr));
         Grow(ref _o, T * Nh * Dv);
         Grow(ref _latent, R + Dr);
-        Span<float> q = _q.AsSpan(0, T * Nh * Dqk);
-
-        // queries
-        if (w.Wq is not null)
+        Span<float> q = _q.AsSpan(0, T * Nh * Dqk), kva = _kva.AsSpan(0, T * (R + Dr));
+        Span<float> cq = default;
+        if (w.Wq is null)
         {
-            be.MatMul(w.Wq, x, T, q);
-        }
-        else
-        {
-            int Dq = _c.QLoraRank;
-            Grow(ref _cq, T * Dq);
-            Span<float> cq = _cq.AsSpan(0, T * Dq);
-            be.MatMul(w.WqA!, x, T, cq);
-            Ops.RmsNormRows(cq, w.QNorm, (float)ModelConfig.LatentNormEps, cq, T);
-            be.MatMul(w.WqB!, cq, T, q);
+            Grow(ref _cq, T * _c.QLoraRank);
+            cq = _cq.AsSpan(0, T * _c.QLoraRank); // normalized in place
         }
 
-        // latents → cache; RoPE on q_pe of every head
-        Span<float> kva = _kva.AsSpan(0, T * (R + Dr));
-        be.MatMul(w.WkvA, x, T, kva);
+        // queries and latents; each latent → cache, RoPE on q_pe of every head
+        Project(new InferenceOps(be), w, x, T, cq, default, cq, q, kva);
         Span<float> latent = _latent.AsSpan(0, R + Dr);
         for (int t = 0; t < T; t++)
         {
-            ReadOnlySpan<float> ct = cos.Slice(t * half, half), st = sin.Slice(t * half, half);
-            Span<float> a = kva.Slice(t * (R + Dr), R + Dr);
-            Ops.RmsNorm(a.Slice(0, R), w.KvNorm, (float)ModelConfig.LatentNormEps, latent.Slice(0, R));
-            a.Slice(R, Dr).CopyTo(latent.Slice(R, Dr));
-            RotaryEmbedding.Apply(latent.Slice(R, Dr), ct, st);
+            Latent(kva.Slice(t * (R + Dr), R + Dr), w.KvNorm, cos.Slice(t * half, half), sin.Slice(t * half, half),
+                   latent.Slice(0, R), latent.Slice(R, Dr), q.Slice(t * Nh * Dqk, Nh * Dqk), Dn);
             caches[slots[t].Sequence].Layers[layer].Write(slots[t].Position, latent);
-            for (int h = 0; h < Nh; h++)
-                RotaryEmbedding.Apply(q.Slice((t * Nh + h) * Dqk + Dn, Dr), ct, st);
         }
 
         // attention, per sequence of the batch
@@ -123,6 +108,76 @@ public sealed partial class Mla
             }
         }
         be.MatMul(w.Wo, o, T, y);
+    }
+
+    /// <summary>
+    /// The projections of MLA, shared by inference and training (ILayerOps): q [T, Nh·(Dn+Dr)] = Wq x, or
+    /// cqa = WqA x [T, Dq], cq = RMSNorm_q(cqa) [T, Dq] (may alias cqa; rstd [T] where the ops keep it), q = WqB cq;
+    /// then kva [T, R+Dr] = WkvA x.
+    /// </summary>
+    public static void Project<TOps>(TOps ops, AttentionWeights w, ReadOnlySpan<float> x, int T, Span<float> cqa, Span<float> cqRstd,
+                                     Span<float> cq, Span<float> q, Span<float> kva) where TOps : ILayerOps
+    {
+        if (w.Wq is not null)
+        {
+            ops.MatMul(w.Wq, x, T, q);
+        }
+        else
+        {
+            ops.MatMul(w.WqA!, x, T, cqa);
+            ops.RmsNorm(cqa, w.QNorm, (float)ModelConfig.LatentNormEps, cqRstd, cq, T);
+            ops.MatMul(w.WqB!, cq, T, q);
+        }
+        ops.MatMul(w.WkvA, x, T, kva);
+    }
+
+    /// <summary>
+    /// Backward of <see cref="Project"/> (training, fp32 masters): dkva [N, R+Dr] and dq [N, Nh·(Dn+Dr)] → dx [N, H] (+=)
+    /// and the weight gradients (+=), from the saved cqa, cqRstd, cq; dcq and dcqa [N, Dq] are scratch.
+    /// </summary>
+    public static void ProjectBackward(ComputeBackend? be, AttentionWeights w, AttentionWeights dw, ReadOnlySpan<float> x, int N,
+                                       ReadOnlySpan<float> cqa, ReadOnlySpan<float> cqRstd, ReadOnlySpan<float> cq,
+                                       ReadOnlySpan<float> dq, ReadOnlySpan<float> dkva, Span<float> dcq, Span<float> dcqa, Span<float> dx)
+    {
+        Linear.Backward(be, dkva, x, Linear.F32(w.WkvA), dx, Linear.F32(dw.WkvA).Data, N);
+        if (w.Wq is not null)
+        {
+            Linear.Backward(be, dq, x, Linear.F32(w.Wq), dx, Linear.F32(dw.Wq!).Data, N);
+        }
+        else
+        {
+            int Dq = w.WqA!.Rows;
+            Linear.Backward(be, dq, cq, Linear.F32(w.WqB!), dcq, Linear.F32(dw.WqB!).Data, N, accumulateDx: false);
+            RmsNorm.Backward(be, dcq, Dq, cqa, Dq, w.QNorm, cqRstd, dcqa, Dq, dw.QNorm, N, accumulate: false);
+            Linear.Backward(be, dcqa, x, Linear.F32(w.WqA!), dx, Linear.F32(dw.WqA!).Data, N);
+        }
+    }
+
+    /// <summary>
+    /// One token's latent and rotations, shared by inference and training: from its row kva [R+Dr] of WkvA x,
+    /// c [R] = RMSNorm_kv(kva[:R]) and the shared rotary key k_pe [Dr] = RoPE(kva[R:]); RoPE on q_pe of every head of its
+    /// queries q [Nh, Dn+Dr] in place. cos/sin [Dr/2] of its position. Returns c's rstd.
+    /// </summary>
+    public static float Latent(ReadOnlySpan<float> kva, ReadOnlySpan<float> kvNorm, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin,
+                               Span<float> c, Span<float> kpe, Span<float> q, int Dn)
+    {
+        int R = c.Length, Dr = kpe.Length, Dqk = Dn + Dr;
+        float rstd = Ops.RmsNorm(kva.Slice(0, R), kvNorm, (float)ModelConfig.LatentNormEps, c);
+        kva.Slice(R, Dr).CopyTo(kpe);
+        RotaryEmbedding.Apply(kpe, cos, sin);
+        for (int h = 0; h < q.Length / Dqk; h++)
+            RotaryEmbedding.Apply(q.Slice(h * Dqk + Dn, Dr), cos, sin);
+        return rstd;
+    }
+
+    /// <summary>Backward of <see cref="Latent"/>'s rotations: dkpe [Dr] and q_pe of every head of dq [Nh, Dn+Dr] are rotated
+    /// back in place (the norm's backward runs over all rows at once, <see cref="RmsNorm.Backward(ComputeBackend?, ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int, Span{float}, int, bool)"/>).</summary>
+    public static void LatentBackward(Span<float> dkpe, Span<float> dq, int Dn, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin)
+    {
+        int Dr = dkpe.Length, Dqk = Dn + Dr;
+        RotaryEmbedding.Backward(dkpe, cos, sin);
+        for (int h = 0; h < dq.Length / Dqk; h++)
+            RotaryEmbedding.Backward(dq.Slice(h * Dqk + Dn, Dr), cos, sin);
     }
 
     /// <summary>
