@@ -1,8 +1,20 @@
 // Pre-norm decoder block (spec §3.1): x_mid = x + MLA(RMSNorm_in(x)); x_out = x_mid + FFN(RMSNorm_post(x_mid)),
-// FFN = dense SwiGLU MLP or DeepSeekMoE. Used for the main layers and for the MTP module's block.
+// FFN = dense SwiGLU MLP or DeepSeekMoE. Used for the main layers and for the MTP module's block. The assembly is
+// written once (DecoderBlock.Run) for the inference forward (Transformer) and the training forward (below), which
+// pass their own ops and sublayers; the training backward follows.
 using SharpSeek.Tensors;
 
 namespace SharpSeek.Model.Layers;
+
+/// <summary>The two sublayers of a decoder block, as one forward path runs them.</summary>
+public interface IBlockSublayers
+{
+    /// <summary>xn [T, H] (normalized) → y [T, H] = MLA(xn).</summary>
+    void Attention(ReadOnlySpan<float> xn, Span<float> y);
+
+    /// <summary>xn [T, H] (normalized) → y [T, H] = MoE(xn) or the dense MLP.</summary>
+    void Ffn(ReadOnlySpan<float> xn, Span<float> y);
+}
 
 /// <summary>Saved activations of one decoder block for a [B, S] batch.</summary>
 public sealed class BlockActivations
@@ -65,21 +77,64 @@ public sealed class DecoderBlock
         _du = new float[N * I];
     }
 
+    /// <summary>
+    /// The pre-norm residual block over T rows, shared by inference and training: xn1 = RMSNorm_in(xIn) (rstd1),
+    /// y = attention(xn1), xMid = xIn + y, xn2 = RMSNorm_post(xMid) (rstd2), y = FFN(xn2), xOut = xMid + y.
+    /// Inference runs it in place (xIn, xMid and xOut the same rows, xn1 and xn2 too); training keeps every buffer.
+    /// </summary>
+    public static void Run<TOps, TSublayers>(TOps ops, TSublayers sublayers, LayerWeights w, float eps, ReadOnlySpan<float> xIn,
+                                             Span<float> xn1, Span<float> rstd1, Span<float> y, Span<float> xMid, Span<float> xn2,
+                                             Span<float> rstd2, Span<float> xOut, int T)
+        where TOps : ILayerOps
+        where TSublayers : IBlockSublayers, allows ref struct
+    {
+        ops.RmsNorm(xIn, w.AttnNorm, eps, rstd1, xn1, T);
+        sublayers.Attention(xn1, y);
+        ops.AddRmsNorm(xIn, y, xMid, w.FfnNorm, eps, rstd2, xn2, T);
+        sublayers.Ffn(xn2, y);
+        ops.Add(xMid, y, xOut);
+    }
+
     /// <summary>xIn [N, H] → xOut [N, H] (may not alias xIn). alpha: balance-loss coefficient for MoE blocks.</summary>
     public void Forward(ComputeBackend be, LayerWeights w, ReadOnlySpan<float> xIn, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin,
                         BlockActivations a, Span<float> xOut, float alpha)
     {
         int N = _n, H = _c.HiddenSize;
-        float eps = (float)_c.RmsNormEps;
-        Span<float> y = _y.AsSpan(0, N * H);
-        RmsNorm.Forward(be, xIn, w.AttnNorm, eps, a.Rstd1, a.Xn1, N);
-        _attn.Forward(be, w.Attn, a.Xn1, cos, sin, a.Attn, y);
-        RmsNorm.AddForward(be, xIn, y, a.XMid, w.FfnNorm, eps, a.Rstd2, a.Xn2, N);
-        if (w.Moe is { } moe)
-            _moe!.Forward(be, moe, a.Xn2, a.Moe!, y, alpha);
-        else
-            Mlp.Forward(be, w.Dense!, a.Xn2, N, a.G, a.U, a.Hd, y);
-        ParallelOps.Add(be, a.XMid, y, xOut.Slice(0, N * H));
+        Run(new TrainingOps(be), new TrainingSublayers(this, be, w, cos, sin, a, alpha), w, (float)_c.RmsNormEps, xIn,
+            a.Xn1, a.Rstd1, _y.AsSpan(0, N * H), a.XMid, a.Xn2, a.Rstd2, xOut.Slice(0, N * H), N);
+    }
+
+    /// <summary>The training sublayers: naive MLA and MoE / MLP with their activations saved.</summary>
+    private readonly ref struct TrainingSublayers : IBlockSublayers
+    {
+        private readonly DecoderBlock _b;
+        private readonly ComputeBackend _be;
+        private readonly LayerWeights _w;
+        private readonly ReadOnlySpan<float> _cos, _sin;
+        private readonly BlockActivations _a;
+        private readonly float _alpha;
+
+        public TrainingSublayers(DecoderBlock b, ComputeBackend be, LayerWeights w, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin,
+                                 BlockActivations a, float alpha)
+        {
+            _b = b;
+            _be = be;
+            _w = w;
+            _cos = cos;
+            _sin = sin;
+            _a = a;
+            _alpha = alpha;
+        }
+
+        public void Attention(ReadOnlySpan<float> xn, Span<float> y) => _b._attn.Forward(_be, _w.Attn, xn, _cos, _sin, _a.Attn, y);
+
+        public void Ffn(ReadOnlySpan<float> xn, Span<float> y)
+        {
+            if (_w.Moe is { } moe)
+                _b._moe!.Forward(_be, moe, xn, _a.Moe!, y, _alpha);
+            else
+                Mlp.Forward(_be, _w.Dense!, xn, _b._n, _a.G, _a.U, _a.Hd, y);
+        }
     }
 
     /// <summary>
