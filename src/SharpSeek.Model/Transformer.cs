@@ -125,13 +125,8 @@ public sealed class Transformer
         Span<float> u = _u.AsSpan(0, T * 2 * H), x = _x.AsSpan(0, T * H), xn = _xn.AsSpan(0, T * H);
         float eps = (float)c.RmsNormEps;
         for (int t = 0; t < T; t++)
-        {
-            // u = [enorm(embed(t[i+1])) ; hnorm(h_i)]: embedding first, hidden second (vLLM, SGLang, Megatron)
             m.Embed.ReadRow(slots[t].Token, xn.Slice(t * H, H));
-            Ops.RmsNorm(xn.Slice(t * H, H), m.ENorm, eps, u.Slice(t * 2 * H, H));
-            Ops.RmsNorm(hidden.Slice(t * H, H), m.HNorm, eps, u.Slice(t * 2 * H + H, H));
-        }
-        Backend.MatMul(m.EhProj, u, T, x);
+        Mtp.Input(new InferenceOps(Backend), m, eps, xn, hidden, T, default, default, u, x);
         DecoderLayer(m.Layer, c.NumHiddenLayers + module, slots, caches, x, options.Attention);
         Ops.RmsNormRows(x, m.HeadNorm, eps, xn, T);
         if (!moduleHidden.IsEmpty)
