@@ -1,7 +1,6 @@
 // The DeepSeek decoder (spec §3.1): h = embed(ids); per layer h += MLA(RMSNorm(h)); h += FFN(RMSNorm(h));
 // logits = lm_head(RMSNorm(h)). Runs a batch of token slots against per-sequence latent caches, plus the
 // multi-token-prediction modules (spec §5, postnorm convention).
-using System.Numerics.Tensors;
 using SharpSeek.Model.Layers;
 using SharpSeek.Tensors;
 

@@ -124,7 +124,7 @@ public sealed unsafe class MoeTraining
         Moe.Group(a.Experts.AsSpan(0, N * K), E, a.Count, a.Offset, a.Slot, a.Pos);
         fixed (float* px = x, py = y)
         {
-            Rows.For(be, N * K, RowBlock, new GatherJob(px, a.Xe, a.Slot, K, H));
+            Rows.For(be, N * K, RowBlock, new GatherJob(px, N * H, a.Xe, a.Slot, K, H));
 
             // experts (in parallel, largest first), each on the calling worker; then the shared experts
             _a = a;
@@ -170,13 +170,10 @@ public sealed unsafe class MoeTraining
         }
     }
 
-    private readonly struct GatherJob(float* x, float[] xe, int[] slot, int K, int H) : IRowJob
+    private readonly struct GatherJob(float* x, int n, float[] xe, int[] slot, int K, int H) : IRowJob
     {
-        public void Run(int block, int r0, int r1)
-        {
-            for (int j = r0; j < r1; j++)
-                new ReadOnlySpan<float>(x + (long)(slot[j] / K) * H, H).CopyTo(xe.AsSpan(j * H, H));
-        }
+        public void Run(int block, int r0, int r1) =>
+            Moe.Gather(new ReadOnlySpan<float>(x, n), slot.AsSpan(r0, r1 - r0), K, H, xe.AsSpan(r0 * H));
     }
 
     private readonly struct CombineJob(MoeActivations a, int K, int H, bool shared, float* y) : IRowJob

@@ -112,8 +112,7 @@ public sealed class Moe
     {
         int H = _c.HiddenSize, K = _c.NumExpertsPerTok, I = _c.MoeIntermediateSize, n = _count[e], j0 = _offset[e];
         float[] xe = Scratch(ref t_xe, n * H), gate = Scratch(ref t_gate, n * I), up = Scratch(ref t_up, n * I);
-        for (int j = 0; j < n; j++)
-            _xArr.AsSpan(_slot[j0 + j] / K * H, H).CopyTo(xe.AsSpan(j * H, H));
+        Gather(_xArr, _slot.AsSpan(j0, n), K, H, xe);
         Mlp.Forward(be, _w!.Experts[e], xe.AsSpan(0, n * H), n, _out.AsSpan(j0 * H, n * H), gate, up);
     }
 
@@ -139,6 +138,14 @@ public sealed class Moe
             slot[j] = i;
             pos[i] = j;
         }
+    }
+
+    /// <summary>Gathers the input rows of grouped rows: xe[j] = x[slot[j] / K] for the j of <paramref name="slot"/>; x [T, H],
+    /// xe [slot.Length, H].</summary>
+    public static void Gather(ReadOnlySpan<float> x, ReadOnlySpan<int> slot, int K, int H, Span<float> xe)
+    {
+        for (int j = 0; j < slot.Length; j++)
+            x.Slice(slot[j] / K * H, H).CopyTo(xe.Slice(j * H, H));
     }
 
     /// <summary>
