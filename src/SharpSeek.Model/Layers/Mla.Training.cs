@@ -1,5 +1,7 @@
 // Multi-head Latent Attention in its naive (decompressed) form for training (spec §3.2, DeepSeek-V3 model.py MLA
-// with attn_impl="naive"), over B sequences of S positions (rows n = b·S + s):
+// with attn_impl="naive"), over B sequences of S positions (rows n = b·S + s). The projections and the latent step are
+// the inference forward's own (Mla.Project, Mla.Latent in Mla.cs, their backward beside them); this file adds the
+// saved activations and the causal attention over the decompressed keys and values, forward and backward:
 //   q = W_qb RMSNorm_qa(W_qa x)  (or q = W_q x);  q_pe ← RoPE(q_pe)
 //   a = W_kva x;  c = RMSNorm_kva(a[:R]);  k_pe = RoPE(a[R:]) (one key shared by all heads)
 //   [k_nope; v] = W_kvb c;  p = softmax_causal(σ (q_nope·k_nope + q_pe·k_pe));  o = p v;  y = W_o o
