@@ -1,5 +1,5 @@
 // DeepSeekMoE for training (spec §4, §10), as explicit steps (docs/design.md seam 6):
-//   route:   logits = W_g x (fp32); experts and weights per row by Model's Router.Route (bias for selection only)
+//   route:   logits = W_g x (fp32); experts and weights per row by Router.RouteRows (bias for selection only)
 //   group:   rows of each expert in token order (counting sort)
 //   experts: each expert's SwiGLU MLP over its rows (experts run in parallel)
 //   combine: y[t] = Σ_k w[t,k]·E_k(x[t]) in ascending expert order, then + shared MLP(x[t]) (as Model's Moe)
@@ -164,9 +164,9 @@ public sealed unsafe class MoeTraining
         {
             int E = c.NRoutedExperts, K = c.NumExpertsPerTok;
             Span<float> scratch = stackalloc float[E + c.NGroup];
-            Router.Affinities(c, a.Logits.AsSpan(r0 * E, (r1 - r0) * E), a.Scores.AsSpan(r0 * E, (r1 - r0) * E));
-            for (int t = r0; t < r1; t++)
-                Router.Select(c, a.Scores.AsSpan(t * E, E), bias, a.Experts.AsSpan(t * K, K), a.Weights.AsSpan(t * K, K), scratch);
+            int n = r1 - r0;
+            Router.RouteRows(c, a.Logits.AsSpan(r0 * E, n * E), bias, a.Scores.AsSpan(r0 * E, n * E), a.Experts.AsSpan(r0 * K, n * K),
+                             a.Weights.AsSpan(r0 * K, n * K), scratch);
         }
     }
 

@@ -11,7 +11,7 @@ namespace SharpSeek.Model.Layers;
 public sealed class Moe
 {
     private readonly ModelConfig _c;
-    private float[] _logits = [], _scratch = [], _weights = [], _gate = [], _up = [];
+    private float[] _logits = [], _scores = [], _scratch = [], _weights = [], _gate = [], _up = [];
     private int[] _experts = [], _count = [], _offset = [], _slot = [], _pos = [];
 
     public Moe(ModelConfig c) => _c = c;
@@ -27,6 +27,7 @@ public sealed class Moe
     {
         int H = _c.HiddenSize, E = _c.NRoutedExperts, K = _c.NumExpertsPerTok;
         Grow(ref _logits, T * E);
+        Grow(ref _scores, T * E);
         Grow(ref _scratch, Router.ScratchSize(_c));
         Grow(ref _weights, T * K);
         Grow(ref _experts, T * K);
@@ -38,9 +39,7 @@ public sealed class Moe
         // route
         Span<float> logits = _logits.AsSpan(0, T * E);
         be.MatMul(w.Gate, x, T, logits);
-        ReadOnlySpan<float> bias = w.Bias;
-        for (int t = 0; t < T; t++)
-            Router.Route(_c, logits.Slice(t * E, E), bias, _experts.AsSpan(t * K, K), _weights.AsSpan(t * K, K), _scratch);
+        Router.RouteRows(_c, logits, w.Bias, _scores.AsSpan(0, T * E), _experts.AsSpan(0, T * K), _weights.AsSpan(0, T * K), _scratch);
 
         // group: rows of each expert, in token order
         Span<int> count = _count.AsSpan(0, E);

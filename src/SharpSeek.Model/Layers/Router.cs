@@ -22,10 +22,20 @@ public static class Router
                              Span<int> experts, Span<float> weights, Span<float> scratch)
     {
         int E = c.NRoutedExperts;
-        Span<float> scores = scratch.Slice(0, E);
+        RouteRows(c, logits.Slice(0, E), bias, scratch.Slice(0, E), experts, weights, scratch.Slice(E));
+    }
 
-        Affinities(c, logits.Slice(0, E), scores);
-        Select(c, scores, bias, experts, weights, scratch.Slice(E));
+    /// <summary>
+    /// The route step of n tokens (inference and training): logits [n·E] → scores [n·E] (the affinities, which training
+    /// keeps for the backward), experts [n·K] and weights [n·K] per token. scratch: E + n_group floats.
+    /// </summary>
+    public static void RouteRows(ModelConfig c, ReadOnlySpan<float> logits, ReadOnlySpan<float> bias, Span<float> scores,
+                                 Span<int> experts, Span<float> weights, Span<float> scratch)
+    {
+        int E = c.NRoutedExperts, K = c.NumExpertsPerTok;
+        Affinities(c, logits, scores);
+        for (int t = 0; t < logits.Length / E; t++)
+            Select(c, scores.Slice(t * E, E), bias, experts.Slice(t * K, K), weights.Slice(t * K, K), scratch);
     }
 
     /// <summary>Step 1, affinities of whole rows: logits [n·E] → scores [n·E], sigmoid (elementwise, one call) or a
