@@ -103,11 +103,11 @@ public unsafe class DecodeAttentionPhaseBench : DecodeAttentionBase
                     fixed (ushort* rp = Caches[layer].Bf16Rows(s, Tile, _copy))
                     {
                         for (int j = 0; j < Tile; j += 2)
-                            Mla.ScorePairHeads8(q, W, rp + j * W, rp + (j + 1) * W, 0.07f, sp + j, true);
+                            AttentionKernels.ScorePairHeads8(q, W, rp + j * W, rp + (j + 1) * W, 0.07f, sp + j, true);
                         if (phases >= 2)
-                            Mla.SoftmaxTile(sp, Nh, Tile, null, m, l, o, R, R);
+                            AttentionKernels.SoftmaxTile(sp, Nh, Tile, null, m, l, o, R, R);
                         if (phases >= 3)
-                            Mla.AccumulateBf16Heads8(o, R, rp, W, sp, Tile);
+                            AttentionKernels.AccumulateBf16Heads8(o, R, rp, W, sp, Tile);
                     }
                 }
             }

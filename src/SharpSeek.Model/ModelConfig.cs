@@ -100,6 +100,10 @@ public sealed record ModelConfig
     /// <summary>Values cached per token per layer by MLA: R + Dr.</summary>
     public int LatentDim => KvLoraRank + QkRopeHeadDim;
 
+    /// <summary>Whether the router's top-K weights are normalized XOR scaled (DeepSeek-V2's remote code: normalized when
+    /// norm_topk_prob and K > 1, else multiplied by routed_scaling_factor); the V3 family normalizes, then always scales.</summary>
+    public bool RouterNormalizesXorScales => ModelType == "deepseek_v2";
+
     /// <summary>Whether decoder layer <paramref name="layer"/> uses MoE (else the dense MLP).</summary>
     public bool IsMoeLayer(int layer) =>
         NRoutedExperts > 0 && layer >= FirstKDenseReplace && layer % MoeLayerFreq == 0;

@@ -1,7 +1,6 @@
 // The DeepSeek decoder (spec §3.1): h = embed(ids); per layer h += MLA(RMSNorm(h)); h += FFN(RMSNorm(h));
 // logits = lm_head(RMSNorm(h)). Runs a batch of token slots against per-sequence latent caches, plus the
 // multi-token-prediction modules (spec §5, postnorm convention).
-using System.Numerics.Tensors;
 using SharpSeek.Model.Layers;
 using SharpSeek.Tensors;
 
@@ -125,13 +124,8 @@ public sealed class Transformer
         Span<float> u = _u.AsSpan(0, T * 2 * H), x = _x.AsSpan(0, T * H), xn = _xn.AsSpan(0, T * H);
         float eps = (float)c.RmsNormEps;
         for (int t = 0; t < T; t++)
-        {
-            // u = [enorm(embed(t[i+1])) ; hnorm(h_i)]: embedding first, hidden second (vLLM, SGLang, Megatron)
             m.Embed.ReadRow(slots[t].Token, xn.Slice(t * H, H));
-            Ops.RmsNorm(xn.Slice(t * H, H), m.ENorm, eps, u.Slice(t * 2 * H, H));
-            Ops.RmsNorm(hidden.Slice(t * H, H), m.HNorm, eps, u.Slice(t * 2 * H + H, H));
-        }
-        Backend.MatMul(m.EhProj, u, T, x);
+        Mtp.Input(new InferenceOps(Backend), m, eps, xn, hidden, T, default, default, u, x);
         DecoderLayer(m.Layer, c.NumHiddenLayers + module, slots, caches, x, options.Attention);
         Ops.RmsNormRows(x, m.HeadNorm, eps, xn, T);
         if (!moduleHidden.IsEmpty)
@@ -141,26 +135,52 @@ public sealed class Transformer
 
     private static readonly ForwardOptions Default = new();
 
-    /// <summary>Pre-norm residual block: x += MLA(norm(x)); x += FFN(norm(x)). Layer index selects the cache.</summary>
+    /// <summary>Pre-norm residual block in place (DecoderBlock.Run): x += MLA(norm(x)); x += FFN(norm(x)). Layer index
+    /// selects the cache.</summary>
     private void DecoderLayer(LayerWeights w, int cacheLayer, ReadOnlySpan<TokenSlot> slots, IReadOnlyList<KvCache> caches,
                               Span<float> x, AttentionMode mode)
     {
-        ModelConfig c = Config;
-        int T = slots.Length, H = c.HiddenSize;
-        float eps = (float)c.RmsNormEps;
-        Span<float> xn = _xn.AsSpan(0, T * H), y = _y.AsSpan(0, T * H);
-        int half = c.QkRopeHeadDim / 2;
+        int T = slots.Length, H = Config.HiddenSize;
+        Span<float> xn = _xn.AsSpan(0, T * H);
+        DecoderBlock.Run(new InferenceOps(Backend), new Sublayers(this, w, cacheLayer, slots, caches, mode), w, (float)Config.RmsNormEps,
+                         x, xn, default, _y.AsSpan(0, T * H), x, xn, default, x, T);
+    }
 
-        Ops.RmsNormRows(x, w.AttnNorm, eps, xn, T);
-        _mla.Forward(Backend, w.Attn, cacheLayer, slots, caches, xn, _cos.AsSpan(0, T * half), _sin.AsSpan(0, T * half), y, mode);
-        TensorPrimitives.Add(x, y, x);
+    /// <summary>The inference sublayers: MLA over the latent caches, MoE or the dense MLP.</summary>
+    private readonly ref struct Sublayers : IBlockSublayers
+    {
+        private readonly Transformer _m;
+        private readonly LayerWeights _w;
+        private readonly int _cacheLayer;
+        private readonly ReadOnlySpan<TokenSlot> _slots;
+        private readonly IReadOnlyList<KvCache> _caches;
+        private readonly AttentionMode _mode;
 
-        Ops.RmsNormRows(x, w.FfnNorm, eps, xn, T);
-        if (w.Moe is { } moe)
-            _moe.Forward(Backend, moe, xn, T, y);
-        else
-            Mlp.Forward(Backend, w.Dense!, xn, T, y, Grown(ref _gate, T * c.IntermediateSize), Grown(ref _up, T * c.IntermediateSize));
-        TensorPrimitives.Add(x, y, x);
+        public Sublayers(Transformer m, LayerWeights w, int cacheLayer, ReadOnlySpan<TokenSlot> slots, IReadOnlyList<KvCache> caches,
+                         AttentionMode mode)
+        {
+            _m = m;
+            _w = w;
+            _cacheLayer = cacheLayer;
+            _slots = slots;
+            _caches = caches;
+            _mode = mode;
+        }
+
+        public void Attention(ReadOnlySpan<float> xn, Span<float> y)
+        {
+            int T = _slots.Length, half = _m.Config.QkRopeHeadDim / 2;
+            _m._mla.Forward(_m.Backend, _w.Attn, _cacheLayer, _slots, _caches, xn, _m._cos.AsSpan(0, T * half), _m._sin.AsSpan(0, T * half), y, _mode);
+        }
+
+        public void Ffn(ReadOnlySpan<float> xn, Span<float> y)
+        {
+            int T = _slots.Length, I = _m.Config.IntermediateSize;
+            if (_w.Moe is { } moe)
+                _m._moe.Forward(_m.Backend, moe, xn, T, y);
+            else
+                Mlp.Forward(_m.Backend, _w.Dense!, xn, T, y, Grown(ref _m._gate, T * I), Grown(ref _m._up, T * I));
+        }
     }
 
     /// <summary>Expert-load counts of the last MoE layer run (per expert).</summary>

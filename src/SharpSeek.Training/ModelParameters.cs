@@ -55,8 +55,7 @@ public sealed class Parameter
 public static class Params
 {
     /// <summary>The fp32 master matrix behind a weight view; training needs fp32 masters.</summary>
-    public static F32Matrix F32(WeightMatrix w) =>
-        w as F32Matrix ?? throw new ArgumentException($"training needs fp32 master weights, got a {w.Format} matrix [{w.Rows}, {w.Cols}]");
+    public static F32Matrix F32(WeightMatrix w) => SharpSeek.Model.Layers.Linear.F32(w);
 }
 
 /// <summary>fp32 master weights, gradients and the trainable tensor list of one model.</summary>

@@ -10,8 +10,6 @@
 using SharpSeek.Model;
 using SharpSeek.Model.Layers;
 using SharpSeek.Tensors;
-using SharpSeek.Training.Kernels;
-using SharpSeek.Training.Layers;
 
 namespace SharpSeek.Training;
 
@@ -393,10 +391,7 @@ public sealed unsafe class TrainingModel
         fixed (float* pp = prev, ph = s.HIn)
             Rows.For(_be, N, 64, new ShiftJob(pp, ph, S, prevS, H, toPrev: false));
         Embedding.Forward(_be, s.Tokens, Params.F32(w.Embed), s.EIn);
-        // u = [enorm(embedding) ; hnorm(hidden)]: embedding first (vLLM, SGLang, Megatron)
-        RmsNorm.Forward(_be, s.EIn, H, w.ENorm, eps, s.RstdE, s.U, 2 * H, N);
-        RmsNorm.Forward(_be, s.HIn, H, w.HNorm, eps, s.RstdH, s.U.AsSpan(H), 2 * H, N);
-        Linear.Forward(_be, s.U, Params.F32(w.EhProj), s.X0, N);
+        Mtp.Input(new TrainingOps(_be), w, eps, s.EIn, s.HIn, N, s.RstdE, s.RstdH, s.U, s.X0);
         s.Block.Forward(_be, w.Layer, s.X0, _cos, _sin, s.Acts, s.X1, _o.BalanceAlpha);
         _counts[_counts.Length - _mtp.Length + k - 1].AsSpan().Clear();
         s.Acts.Moe!.Count.CopyTo(_counts[_counts.Length - _mtp.Length + k - 1], 0);
@@ -432,13 +427,11 @@ public sealed unsafe class TrainingModel
         int S = s.S, N = _B * S, H = _H;
         RmsNorm.Backward(_be, s.DOut, H, s.X1, H, w.HeadNorm, s.RstdO, s.DX1, H, g.HeadNorm, N, accumulate: false);
         s.Block.Backward(_be, w.Layer, g.Layer, s.X0, _cos, _sin, s.Acts, s.DX1, s.DX0, _o.BalanceAlpha);
-        Linear.Backward(_be, s.DX0, s.U, Params.F32(w.EhProj), s.DU, Params.F32(g.EhProj).Data, N, accumulateDx: false);
-        // split du into the embedding and hidden halves; the hidden half flows to h^{k-1}
+        // the input's embedding and hidden halves; the hidden half flows to h^{k-1}
         Span<float> dPrev = k == 1 ? _dh : _mtp[k - 2].DOut;
         int prevS = k == 1 ? _T : _mtp[k - 2].S;
         Span<float> dE = s.DX1.AsSpan(0, N * H), dH = s.DX0.AsSpan(0, N * H); // free now: reuse
-        RmsNorm.Backward(_be, s.DU, 2 * H, s.EIn, H, w.ENorm, s.RstdE, dE, H, g.ENorm, N, accumulate: false);
-        RmsNorm.Backward(_be, s.DU.AsSpan(H), 2 * H, s.HIn, H, w.HNorm, s.RstdH, dH, H, g.HNorm, N, accumulate: false);
+        Mtp.InputBackward(_be, w, g, s.EIn, s.HIn, N, s.RstdE, s.RstdH, s.U, s.DX0, s.DU, dE, dH);
         fixed (float* pp = dPrev, ph = dH)
             Rows.For(_be, N, 64, new ShiftJob(pp, ph, S, prevS, H, toPrev: true));
         Embedding.Backward(_be, s.Tokens, dE, Params.F32(g.Embed).Data, H);

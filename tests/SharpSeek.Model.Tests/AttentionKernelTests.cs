@@ -1,4 +1,4 @@
-// The score kernel of absorbed attention (Mla.Scores: 4 heads x 4 positions register blocks, a dot-product fallback
+// The score kernel of absorbed attention (AttentionKernels.Scores: 4 heads x 4 positions register blocks, a dot-product fallback
 // for the rest) against a double-precision dot product, at head counts, tile sizes and row widths around the blocks.
 using SharpSeek.Model.Layers;
 using SharpSeek.Tensors;
@@ -24,7 +24,7 @@ public sealed unsafe class AttentionKernelTests
                 for (int i = 0; i < rows.Length; i++) rows[i] = rng.NextSingle() * 2 - 1;
                 Array.Fill(sp, float.NaN);
                 fixed (float* qp = q, rp = rows, s = sp)
-                    Mla.Scores(qp, nh, rp, nb, w, 0.125f, s);
+                    AttentionKernels.Scores(qp, nh, rp, nb, w, 0.125f, s);
                 for (int h = 0; h < nh; h++)
                 {
                     for (int j = 0; j < 8; j++)
@@ -68,7 +68,7 @@ public sealed unsafe class AttentionKernelTests
                 want[k] += (double)e[j] * rows[j * stride + k];
         }
         fixed (float* op = o, rp = rows)
-            Mla.AccumulateRows(op, n, rp, stride, e, nb);
+            AttentionKernels.AccumulateRows(op, n, rp, stride, e, nb);
         for (int k = 0; k < n; k++)
             Assert.True(Math.Abs(want[k] - o[k]) <= 1e-5, $"n {n}, {nb} rows, column {k}: |diff| {Math.Abs(want[k] - o[k])}");
     }
@@ -98,7 +98,7 @@ public sealed unsafe class AttentionKernelTests
             }
         }
         fixed (float* pa = oa, pb = ob, rp = rows)
-            Mla.AccumulateRows2(pa, pb, n, rp, stride, ea, eb);
+            AttentionKernels.AccumulateRows2(pa, pb, n, rp, stride, ea, eb);
         for (int k = 0; k < n; k++)
         {
             Assert.True(Math.Abs(wa[k] - oa[k]) <= 1e-5, $"n {n}, first accumulator, column {k}: |diff| {Math.Abs(wa[k] - oa[k])}");
@@ -117,7 +117,7 @@ public sealed unsafe class AttentionKernelTests
         for (int i = 0; i < sp.Length; i++) sp[i] = rng.NextSingle();
         float[] before = (float[])sp.Clone();
         fixed (float* qp = q, rp = rows, s = sp)
-            Mla.Scores(qp, qStride, nh, rp, rowStride, nb, w, 0.5f, s, accumulate: true);
+            AttentionKernels.Scores(qp, qStride, nh, rp, rowStride, nb, w, 0.5f, s, accumulate: true);
         for (int h = 0; h < nh; h++)
         {
             for (int j = 0; j < 8; j++)
@@ -159,7 +159,7 @@ public sealed unsafe class AttentionKernelTests
         float[] s0 = (float[])s.Clone(), m0 = (float[])m.Clone(), l0 = (float[])l.Clone(), o0 = (float[])o.Clone();
         fixed (float* sp = s, mp = m, lp = l, op = o)
         fixed (int* vp = valid)
-            Mla.SoftmaxTile(sp, rows, nb, vp, mp, lp, op, n, n);
+            AttentionKernels.SoftmaxTile(sp, rows, nb, vp, mp, lp, op, n, n);
         for (int i = 0; i < rows; i++)
         {
             double mi = m0[i];
@@ -280,14 +280,14 @@ public sealed unsafe class AttentionKernelTests
                 fixed (float* pp = perm)
                 {
                     Bf16.EvenOdd(op, pp, o.Length);
-                    Mla.AccumulateBf16Heads8(pp, R, r16, stride, ep, nb);
+                    AttentionKernels.AccumulateBf16Heads8(pp, R, r16, stride, ep, nb);
                     Bf16.Interleave(pp, o.Length);
                 }
                 perm.CopyTo(o, 0);
             }
             else
             {
-                Mla.AccumulateHeads8(op, R, rp, stride, ep, nb);
+                AttentionKernels.AccumulateHeads8(op, R, rp, stride, ep, nb);
             }
         }
         double diff = 0;

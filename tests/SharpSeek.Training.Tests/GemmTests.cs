@@ -2,7 +2,6 @@
 // register tile (6 rows) and panel (16/32 columns) and the reduction chunk (256), serial and threaded; and the
 // same bits whatever the thread count.
 using SharpSeek.Tensors;
-using SharpSeek.Training.Kernels;
 
 namespace SharpSeek.Training.Tests;
 

@@ -12,7 +12,7 @@
 // Layer level: RMSNorm, RoPE, SwiGLU and cross-entropy against central differences in fp64 math on the same fp32
 // kernels with a random upstream gradient r (loss Σ r⊙y).
 using SharpSeek.Model;
-using SharpSeek.Training.Layers;
+using SharpSeek.Model.Layers;
 using Xunit.Abstractions;
 
 namespace SharpSeek.Training.Tests;
@@ -143,7 +143,7 @@ public sealed class GradientCheckTests(ITestOutputHelper output)
             return Dot(r, y);
         }
         float[] g = (float[])r.Clone();
-        Rope.Backward(g, cos, sin);
+        RotaryEmbedding.Backward(g, cos, sin);
         CheckAll(x, g, Loss, "RoPE");
     }
 

@@ -1,6 +1,5 @@
 // The fused row kernels: FastExp accuracy, softmax recomputed bit for bit, cross-entropy and SwiGLU against fp64.
 using SharpSeek.Tensors;
-using SharpSeek.Training.Kernels;
 
 namespace SharpSeek.Training.Tests;
 

@@ -68,4 +68,18 @@ public sealed class RotaryEmbedding
 
     /// <summary>Rotates x [2·Half] in place with precomputed cos/sin.</summary>
     public static void Apply(Span<float> x, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin) => Ops.RopeInterleaved(x, cos, sin);
+
+    /// <summary>Backward of <see cref="Apply"/>: the map is linear, so the gradient g [2·Half] is rotated in place by its
+    /// transpose, (g0, g1) → (c·g0 + s·g1, −s·g0 + c·g1).</summary>
+    public static void Backward(Span<float> g, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin)
+    {
+        int half = cos.Length;
+        g = g.Slice(0, 2 * half);
+        for (int i = 0; i < half; i++)
+        {
+            float g0 = g[2 * i], g1 = g[2 * i + 1], c = cos[i], s = sin[i];
+            g[2 * i] = c * g0 + s * g1;
+            g[2 * i + 1] = -s * g0 + c * g1;
+        }
+    }
 }

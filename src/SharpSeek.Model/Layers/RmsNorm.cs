@@ -4,9 +4,8 @@
 // do not depend on the thread count. Strided overloads address rows that live inside wider rows (latents, MTP input).
 using System.Numerics;
 using SharpSeek.Tensors;
-using SharpSeek.Training.Kernels;
 
-namespace SharpSeek.Training.Layers;
+namespace SharpSeek.Model.Layers;
 
 /// <summary>Row-wise RMSNorm with its backward pass.</summary>
 public static unsafe class RmsNorm

@@ -1,5 +1,7 @@
 // Multi-head Latent Attention in its naive (decompressed) form for training (spec §3.2, DeepSeek-V3 model.py MLA
-// with attn_impl="naive"), over B sequences of S positions (rows n = b·S + s):
+// with attn_impl="naive"), over B sequences of S positions (rows n = b·S + s). The projections and the latent step are
+// the inference forward's own (Mla.Project, Mla.Latent in Mla.cs, their backward beside them); this file adds the
+// saved activations and the causal attention over the decompressed keys and values, forward and backward:
 //   q = W_qb RMSNorm_qa(W_qa x)  (or q = W_q x);  q_pe ← RoPE(q_pe)
 //   a = W_kva x;  c = RMSNorm_kva(a[:R]);  k_pe = RoPE(a[R:]) (one key shared by all heads)
 //   [k_nope; v] = W_kvb c;  p = softmax_causal(σ (q_nope·k_nope + q_pe·k_pe));  o = p v;  y = W_o o
@@ -10,16 +12,14 @@
 // GEMM over Dn+Dr (column panels above the diagonal skipped), the softmax, and p·v. Backward goes by blocks of 64 keys
 // (FlashAttention-2 order, see BackwardHead). Row-wise steps (latent norm, RoPE, the per-head k_pe gradient sum in a
 // fixed head order) run in parallel over rows.
-using SharpSeek.Model;
 using SharpSeek.Tensors;
-using SharpSeek.Training.Kernels;
 
-namespace SharpSeek.Training.Layers;
+namespace SharpSeek.Model.Layers;
 
 /// <summary>Saved activations of one MLA layer for a [B, S] batch.</summary>
-public sealed class AttentionActivations
+public sealed class MlaActivations
 {
-    public AttentionActivations(ModelConfig c, int B, int S)
+    public MlaActivations(ModelConfig c, int B, int S)
     {
         int N = B * S, Nh = c.NumAttentionHeads;
         this.B = B;
@@ -63,18 +63,18 @@ public sealed class AttentionActivations
 }
 
 /// <summary>Forward and backward of naive MLA with causal attention.</summary>
-public sealed unsafe class Attention
+public sealed unsafe class MlaTraining
 {
     private const int Block = 64; // query rows per causal block
     private readonly ModelConfig _c;
     private readonly float _scale;
     // backward scratch
     private readonly float[] _dO, _dQ, _dKv, _dKpeHeads, _dC, _dKva, _dCq, _dCqa;
-    private AttentionActivations? _a;
+    private MlaActivations? _a;
     private float* _dOp, _dQp, _dKvp, _dKpeHp;
     private readonly Action<int> _fwdHead, _bwdHead;
 
-    public Attention(ModelConfig c, int B, int S)
+    public MlaTraining(ModelConfig c, int B, int S)
     {
         _c = c;
         _scale = (float)c.SoftmaxScale;
@@ -95,42 +95,29 @@ public sealed unsafe class Attention
     /// x [N, H] (normalized input) → y [N, H]. cos/sin [S, Dr/2] hold the rotation of positions 0..S-1.
     /// </summary>
     public void Forward(ComputeBackend be, AttentionWeights w, ReadOnlySpan<float> x, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin,
-                        AttentionActivations a, Span<float> y)
+                        MlaActivations a, Span<float> y)
     {
         ModelConfig c = _c;
         int B = a.B, S = a.S, N = B * S, Nh = c.NumAttentionHeads, Dn = c.QkNopeHeadDim, Dr = c.QkRopeHeadDim;
         int Dqk = Dn + Dr, R = c.KvLoraRank, half = Dr / 2;
-        float latentEps = (float)ModelConfig.LatentNormEps;
 
-        // queries
-        if (w.Wq is not null)
-        {
-            Linear.Forward(be, x, Params.F32(w.Wq), a.Q, N);
-        }
-        else
-        {
-            Linear.Forward(be, x, Params.F32(w.WqA!), a.Cqa, N);
-            RmsNorm.Forward(be, a.Cqa, w.QNorm, latentEps, a.CqRstd, a.Cq, N);
-            Linear.Forward(be, a.Cq, Params.F32(w.WqB!), a.Q, N);
-        }
-
-        // latent, shared rotary key, RoPE on every head's q_pe
-        Linear.Forward(be, x, Params.F32(w.WkvA), a.Kva, N);
+        // queries and latents (Mla.Project); per row the latent, shared rotary key, RoPE on every head's q_pe (Mla.Latent)
+        Mla.Project(new TrainingOps(be), w, x, N, a.Cqa, a.CqRstd, a.Cq, a.Q, a.Kva);
         if (cos.Length < S * half || sin.Length < S * half)
             throw new ArgumentException($"cos/sin must hold {S} positions");
         fixed (float* pkva = a.Kva, pn = w.KvNorm, pcr = a.CRstd, pcl = a.C, pkpe = a.Kpe, pq = a.Q, pc = cos, ps = sin)
-            Rows.For(be, N, 32, new LatentJob(pkva, pn, latentEps, pcr, pcl, pkpe, pq, pc, ps, S, R, Dr, Nh, Dqk, Dn));
-        Linear.Forward(be, a.C, Params.F32(w.WkvB), a.Kv, N);
+            Rows.For(be, N, 32, new LatentJob(pkva, pn, pcr, pcl, pkpe, pq, pc, ps, S, R, Dr, Nh, Dqk, Dn));
+        Linear.Forward(be, a.C, Linear.F32(w.WkvB), a.Kv, N);
 
         // causal attention per (sequence, head)
         _a = a;
         be.For(B * Nh, _fwdHead);
         _a = null;
-        Linear.Forward(be, a.O, Params.F32(w.Wo), y, N);
+        Linear.Forward(be, a.O, Linear.F32(w.Wo), y, N);
     }
 
-    // c = RMSNorm_kva(a[:R]), k_pe = RoPE(a[R:]), q_pe ← RoPE(q_pe) for every head
-    private readonly struct LatentJob(float* kva, float* norm, float eps, float* crstd, float* clat, float* kpe, float* q, float* cos, float* sin,
+    // c = RMSNorm_kva(a[:R]), k_pe = RoPE(a[R:]), q_pe ← RoPE(q_pe) for every head (Mla.Latent)
+    private readonly struct LatentJob(float* kva, float* norm, float* crstd, float* clat, float* kpe, float* q, float* cos, float* sin,
                                       int S, int R, int Dr, int Nh, int Dqk, int Dn) : IRowJob
     {
         public void Run(int block, int r0, int r1)
@@ -140,15 +127,10 @@ public sealed unsafe class Attention
             for (int n = r0; n < r1; n++)
             {
                 int s = n % S;
-                var ct = new ReadOnlySpan<float>(cos + s * half, half);
-                var st = new ReadOnlySpan<float>(sin + s * half, half);
-                float* row = kva + (long)n * (R + Dr);
-                crstd[n] = Ops.RmsNorm(new ReadOnlySpan<float>(row, R), ns, eps, new Span<float>(clat + (long)n * R, R));
-                var k = new Span<float>(kpe + (long)n * Dr, Dr);
-                new ReadOnlySpan<float>(row + R, Dr).CopyTo(k);
-                Ops.RopeInterleaved(k, ct, st);
-                for (int h = 0; h < Nh; h++)
-                    Ops.RopeInterleaved(new Span<float>(q + ((long)n * Nh + h) * Dqk + Dn, Dr), ct, st);
+                crstd[n] = Mla.Latent(new ReadOnlySpan<float>(kva + (long)n * (R + Dr), R + Dr), ns,
+                                      new ReadOnlySpan<float>(cos + s * half, half), new ReadOnlySpan<float>(sin + s * half, half),
+                                      new Span<float>(clat + (long)n * R, R), new Span<float>(kpe + (long)n * Dr, Dr),
+                                      new Span<float>(q + (long)n * Nh * Dqk, Nh * Dqk), Dn);
             }
         }
     }
@@ -178,7 +160,7 @@ public sealed unsafe class Attention
 
     private void ForwardHead(int task)
     {
-        AttentionActivations a = _a!;
+        MlaActivations a = _a!;
         ModelConfig c = _c;
         int S = a.S, Nh = c.NumAttentionHeads, Dn = c.QkNopeHeadDim, Dr = c.QkRopeHeadDim, Dv = c.VHeadDim;
         int Dqk = Dn + Dr, W = Dn + Dv;
@@ -222,7 +204,7 @@ public sealed unsafe class Attention
     /// dy [N, H] → dx [N, H] (+=) and weight gradients (+=), from the activations of the matching Forward.
     /// </summary>
     public void Backward(ComputeBackend be, AttentionWeights w, AttentionWeights dw, ReadOnlySpan<float> x,
-                         ReadOnlySpan<float> cos, ReadOnlySpan<float> sin, AttentionActivations a, ReadOnlySpan<float> dy, Span<float> dx)
+                         ReadOnlySpan<float> cos, ReadOnlySpan<float> sin, MlaActivations a, ReadOnlySpan<float> dy, Span<float> dx)
     {
         ModelConfig c = _c;
         int B = a.B, S = a.S, N = B * S, Nh = c.NumAttentionHeads, Dn = c.QkNopeHeadDim, Dr = c.QkRopeHeadDim, Dv = c.VHeadDim;
@@ -230,7 +212,7 @@ public sealed unsafe class Attention
 
         // y = W_o o
         Span<float> dO = _dO.AsSpan(0, N * Nh * Dv);
-        Linear.Backward(be, dy, a.O, Params.F32(w.Wo), dO, Params.F32(dw.Wo).Data, N, accumulateDx: false);
+        Linear.Backward(be, dy, a.O, Linear.F32(w.Wo), dO, Linear.F32(dw.Wo).Data, N, accumulateDx: false);
 
         // attention per (sequence, head): dq, dk_nope, dv, per-head dk_pe (all overwritten)
         fixed (float* pdo = _dO, pdq = _dQ, pdkv = _dKv, pdkh = _dKpeHeads)
@@ -252,26 +234,13 @@ public sealed unsafe class Attention
 
         // [k_nope; v] = W_kvb c, then c = RMSNorm_kva(a[:R])
         Span<float> dC = _dC.AsSpan(0, N * R);
-        Linear.Backward(be, _dKv.AsSpan(0, N * Nh * W), a.C, Params.F32(w.WkvB), dC, Params.F32(dw.WkvB).Data, N, accumulateDx: false);
+        Linear.Backward(be, _dKv.AsSpan(0, N * Nh * W), a.C, Linear.F32(w.WkvB), dC, Linear.F32(dw.WkvB).Data, N, accumulateDx: false);
         Span<float> dKva = _dKva.AsSpan(0, N * (R + Dr));
         RmsNorm.Backward(be, dC, R, a.Kva, R + Dr, w.KvNorm, a.CRstd, dKva, R + Dr, dw.KvNorm, N, accumulate: false);
-        Linear.Backward(be, dKva, x, Params.F32(w.WkvA), dx, Params.F32(dw.WkvA).Data, N);
 
-        // queries
-        Span<float> dQ = _dQ.AsSpan(0, N * Nh * Dqk);
-        if (w.Wq is not null)
-        {
-            Linear.Backward(be, dQ, x, Params.F32(w.Wq), dx, Params.F32(dw.Wq!).Data, N);
-        }
-        else
-        {
-            int Dq = c.QLoraRank;
-            Span<float> dCq = _dCq.AsSpan(0, N * Dq);
-            Linear.Backward(be, dQ, a.Cq, Params.F32(w.WqB!), dCq, Params.F32(dw.WqB!).Data, N, accumulateDx: false);
-            Span<float> dCqa = _dCqa.AsSpan(0, N * Dq);
-            RmsNorm.Backward(be, dCq, Dq, a.Cqa, Dq, w.QNorm, a.CqRstd, dCqa, Dq, dw.QNorm, N, accumulate: false);
-            Linear.Backward(be, dCqa, x, Params.F32(w.WqA!), dx, Params.F32(dw.WqA!).Data, N);
-        }
+        // the projections
+        Mla.ProjectBackward(be, w, dw, x, N, a.Cqa, a.CqRstd, a.Cq, _dQ.AsSpan(0, N * Nh * Dqk), dKva,
+                            _dCq.AsSpan(0, N * c.QLoraRank), _dCqa.AsSpan(0, N * c.QLoraRank), dx);
     }
 
     private readonly struct RopeBackJob(float* dkva, float* dkh, float* dq, float* cos, float* sin, int N, int S, int R, int Dr, int Nh, int Dqk, int Dn) : IRowJob
@@ -290,9 +259,7 @@ public sealed unsafe class Attention
                 Buffer.MemoryCopy(dkh + (long)n * Dr, dk, Dr * 4L, Dr * 4L);
                 for (int h = 1; h < Nh; h++)
                     Vec.Add(dk, dkh + ((long)h * N + n) * Dr, dk, Dr);
-                Rope.Backward(new Span<float>(dk, Dr), ct, st);
-                for (int h = 0; h < Nh; h++)
-                    Rope.Backward(new Span<float>(dq + ((long)n * Nh + h) * Dqk + Dn, Dr), ct, st);
+                Mla.LatentBackward(new Span<float>(dk, Dr), new Span<float>(dq + (long)n * Nh * Dqk, Nh * Dqk), Dn, ct, st);
             }
         }
     }
@@ -304,7 +271,7 @@ public sealed unsafe class Attention
 
     private void BackwardHead(int task)
     {
-        AttentionActivations a = _a!;
+        MlaActivations a = _a!;
         ModelConfig c = _c;
         int S = a.S, N = a.B * S, Nh = c.NumAttentionHeads, Dn = c.QkNopeHeadDim, Dr = c.QkRopeHeadDim, Dv = c.VHeadDim;
         int Dqk = Dn + Dr, W = Dn + Dv, ldq = Nh * Dqk, ldkv = Nh * W, ldo = Nh * Dv;

@@ -1,7 +1,7 @@
 // Small pointer-based vector loops of the training kernels (System.Numerics.Vector, scalar tails).
 using System.Numerics;
 
-namespace SharpSeek.Training.Kernels;
+namespace SharpSeek.Tensors;
 
 /// <summary>Elementwise helpers on raw float pointers.</summary>
 internal static unsafe class Vec
@@ -47,7 +47,7 @@ internal static unsafe class ParallelOps
     private const int Chunk = 1 << 14;
 
     /// <summary>dst = a + b.</summary>
-    public static void Add(Tensors.ComputeBackend? be, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> dst)
+    public static void Add(ComputeBackend? be, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> dst)
     {
         int n = dst.Length;
         if (a.Length < n || b.Length < n)
@@ -57,7 +57,7 @@ internal static unsafe class ParallelOps
     }
 
     /// <summary>dst = src.</summary>
-    public static void Copy(Tensors.ComputeBackend? be, ReadOnlySpan<float> src, Span<float> dst)
+    public static void Copy(ComputeBackend? be, ReadOnlySpan<float> src, Span<float> dst)
     {
         int n = dst.Length;
         if (src.Length < n)
@@ -67,7 +67,7 @@ internal static unsafe class ParallelOps
     }
 
     /// <summary>dst = 0.</summary>
-    public static void Clear(Tensors.ComputeBackend? be, Span<float> dst)
+    public static void Clear(ComputeBackend? be, Span<float> dst)
     {
         fixed (float* pd = dst)
             Rows.For(be, dst.Length, Chunk, new ClearJob(pd));

@@ -2,9 +2,8 @@
 // in parallel over rows; the backward splits the table into fixed id ranges, each adding its tokens in token order,
 // so every row of dE sees the same additions in the same order on any number of threads.
 using SharpSeek.Tensors;
-using SharpSeek.Training.Kernels;
 
-namespace SharpSeek.Training.Layers;
+namespace SharpSeek.Model.Layers;
 
 /// <summary>Embedding lookup and its backward pass.</summary>
 public static unsafe class Embedding

@@ -3,8 +3,9 @@
 // logits are overwritten by their gradient scale·(softmax(l) − onehot(y)). Target −1 ignores the row (zero
 // loss and gradient).
 using System.Numerics.Tensors;
+using SharpSeek.Tensors;
 
-namespace SharpSeek.Training.Layers;
+namespace SharpSeek.Training;
 
 /// <summary>Fused softmax cross-entropy and its gradient.</summary>
 public static class CrossEntropy
@@ -22,7 +23,7 @@ public static class CrossEntropy
         unsafe
         {
             fixed (float* l = logits)
-                return Kernels.RowOps.CrossEntropy(l, logits.Length, target, scale);
+                return RowOps.CrossEntropy(l, logits.Length, target, scale);
         }
     }
 

@@ -2,7 +2,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace SharpSeek.Training.Kernels;
+namespace SharpSeek.Tensors;
 
 /// <summary>Pinned, aligned storage of <see cref="Length"/> floats.</summary>
 internal sealed unsafe class PinnedBuffer

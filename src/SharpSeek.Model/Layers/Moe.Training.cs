@@ -1,5 +1,5 @@
 // DeepSeekMoE for training (spec §4, §10), as explicit steps (docs/design.md seam 6):
-//   route:   logits = W_g x (fp32); experts and weights per row by Model's Router.Route (bias for selection only)
+//   route:   logits = W_g x (fp32); experts and weights per row by Router.RouteRows (bias for selection only)
 //   group:   rows of each expert in token order (counting sort)
 //   experts: each expert's SwiGLU MLP over its rows (experts run in parallel)
 //   combine: y[t] = Σ_k w[t,k]·E_k(x[t]) in ascending expert order, then + shared MLP(x[t]) (as Model's Moe)
@@ -9,12 +9,9 @@
 // L = α·Σ_i f_i·P_i per sequence, averaged over sequences, with f_i = E/(K·S)·#{t: i routed} (the experts
 // actually selected, i.e. with the bias; f is a constant) and P_i = mean_t s_i,t/Σ_j s_j,t, adds its gradient to s.
 using System.Numerics.Tensors;
-using SharpSeek.Model;
-using SharpSeek.Model.Layers;
 using SharpSeek.Tensors;
-using SharpSeek.Training.Kernels;
 
-namespace SharpSeek.Training.Layers;
+namespace SharpSeek.Model.Layers;
 
 /// <summary>Saved activations of one MoE layer for a [B, S] batch.</summary>
 public sealed class MoeActivations
@@ -81,7 +78,7 @@ public sealed class MoeActivations
 }
 
 /// <summary>Forward and backward of a DeepSeekMoE block.</summary>
-public sealed unsafe class MixtureOfExperts
+public sealed unsafe class MoeTraining
 {
     private const int RowBlock = 64;
     private readonly ModelConfig _c;
@@ -91,7 +88,7 @@ public sealed unsafe class MixtureOfExperts
     private MoeActivations? _a;
     private MoeWeights? _w, _gw;
 
-    public MixtureOfExperts(ModelConfig c, int B, int S)
+    public MoeTraining(ModelConfig c, int B, int S)
     {
         _c = c;
         int N = B * S, E = c.NRoutedExperts, K = c.NumExpertsPerTok, H = c.HiddenSize, Ie = c.MoeIntermediateSize;
@@ -120,27 +117,14 @@ public sealed unsafe class MixtureOfExperts
             throw new ArgumentException($"MoE: x and y must hold {N} x {H}");
 
         // route
-        Linear.Forward(be, x, Params.F32(w.Gate), a.Logits, N);
+        Linear.Forward(be, x, Linear.F32(w.Gate), a.Logits, N);
         Rows.For(be, N, RowBlock, new RouteJob(c, a, w.Bias));
 
         // group: rows of each expert in token order
-        Array.Clear(a.Count);
-        for (int i = 0; i < N * K; i++)
-            a.Count[a.Experts[i]]++;
-        a.Offset[0] = 0;
-        for (int e = 0; e < E; e++)
-            a.Offset[e + 1] = a.Offset[e] + a.Count[e];
-        Span<int> fill = E <= 1024 ? stackalloc int[E] : new int[E];
-        fill.Clear();
-        for (int i = 0; i < N * K; i++)
-        {
-            int e = a.Experts[i], j = a.Offset[e] + fill[e]++;
-            a.Slot[j] = i;
-            a.Pos[i] = j;
-        }
+        Moe.Group(a.Experts.AsSpan(0, N * K), E, a.Count, a.Offset, a.Slot, a.Pos);
         fixed (float* px = x, py = y)
         {
-            Rows.For(be, N * K, RowBlock, new GatherJob(px, a.Xe, a.Slot, K, H));
+            Rows.For(be, N * K, RowBlock, new GatherJob(px, N * H, a.Xe, a.Slot, K, H));
 
             // experts (in parallel, largest first), each on the calling worker; then the shared experts
             _a = a;
@@ -152,7 +136,7 @@ public sealed unsafe class MixtureOfExperts
             if (w.Shared is { } shared)
                 Mlp.Forward(be, shared, x, N, a.Gs, a.Us, a.Hs, a.Ys);
 
-            // combine in ascending expert order, then + the shared experts
+            // combine (Moe.Combine: ascending expert id), then + the shared experts
             Rows.For(be, N, RowBlock, new CombineJob(a, K, H, w.Shared is not null, py));
         }
 
@@ -180,46 +164,26 @@ public sealed unsafe class MixtureOfExperts
         {
             int E = c.NRoutedExperts, K = c.NumExpertsPerTok;
             Span<float> scratch = stackalloc float[E + c.NGroup];
-            // affinities as Router.Route computes them (sigmoid is elementwise: one call for the block's rows)
-            if (c.ScoringFunc == ScoringFunc.Sigmoid)
-                TensorPrimitives.Sigmoid(a.Logits.AsSpan(r0 * E, (r1 - r0) * E), a.Scores.AsSpan(r0 * E, (r1 - r0) * E));
-            for (int t = r0; t < r1; t++)
-            {
-                Span<float> s = a.Scores.AsSpan(t * E, E);
-                if (c.ScoringFunc != ScoringFunc.Sigmoid)
-                {
-                    a.Logits.AsSpan(t * E, E).CopyTo(s);
-                    Ops.Softmax(s);
-                }
-                Router.Select(c, s, bias, a.Experts.AsSpan(t * K, K), a.Weights.AsSpan(t * K, K), scratch);
-            }
+            int n = r1 - r0;
+            Router.RouteRows(c, a.Logits.AsSpan(r0 * E, n * E), bias, a.Scores.AsSpan(r0 * E, n * E), a.Experts.AsSpan(r0 * K, n * K),
+                             a.Weights.AsSpan(r0 * K, n * K), scratch);
         }
     }
 
-    private readonly struct GatherJob(float* x, float[] xe, int[] slot, int K, int H) : IRowJob
+    private readonly struct GatherJob(float* x, int n, float[] xe, int[] slot, int K, int H) : IRowJob
     {
-        public void Run(int block, int r0, int r1)
-        {
-            for (int j = r0; j < r1; j++)
-                new ReadOnlySpan<float>(x + (long)(slot[j] / K) * H, H).CopyTo(xe.AsSpan(j * H, H));
-        }
+        public void Run(int block, int r0, int r1) =>
+            Moe.Gather(new ReadOnlySpan<float>(x, n), slot.AsSpan(r0, r1 - r0), K, H, xe.AsSpan(r0 * H));
     }
 
     private readonly struct CombineJob(MoeActivations a, int K, int H, bool shared, float* y) : IRowJob
     {
         public void Run(int block, int r0, int r1)
         {
-            Span<int> order = stackalloc int[K];
             for (int t = r0; t < r1; t++)
             {
-                SortByExpert(a.Experts.AsSpan(t * K, K), order);
                 var yt = new Span<float>(y + (long)t * H, H);
-                yt.Clear();
-                for (int k = 0; k < K; k++)
-                {
-                    int i = t * K + order[k];
-                    TensorPrimitives.MultiplyAdd(a.Ye.AsSpan(a.Pos[i] * H, H), a.Weights[i], yt, yt);
-                }
+                Moe.Combine(a.Experts.AsSpan(t * K, K), a.Weights.AsSpan(t * K, K), a.Pos.AsSpan(t * K, K), a.Ye, yt);
                 if (shared)
                     TensorPrimitives.Add(yt, a.Ys.AsSpan(t * H, H), yt);
             }
@@ -268,7 +232,7 @@ public sealed unsafe class MixtureOfExperts
 
         // router: weights → scores (normalization), + balance loss, scores → logits
         Rows.For(be, N, RowBlock, new RouterBackJob(c, a, _dw, _dlogits, alpha));
-        Linear.Backward(be, _dlogits.AsSpan(0, N * E), x, Params.F32(w.Gate), dx, Params.F32(dw.Gate).Data, N);
+        Linear.Backward(be, _dlogits.AsSpan(0, N * E), x, Linear.F32(w.Gate), dx, Linear.F32(dw.Gate).Data, N);
     }
 
     private readonly struct CombineBackJob(MoeActivations a, float* dy, float[] dye, float[] dw, int K, int H) : IRowJob
@@ -301,38 +265,20 @@ public sealed unsafe class MixtureOfExperts
         }
     }
 
-    // per row: ds = d(weights)/d(scores)ᵀ dw (+ balance-loss gradient), then dlogits = ds ⊙ σ' (or the softmax Jacobian)
+    // per row: ds = d(weights)/d(scores)ᵀ dw (Router.WeightsBackward) + the balance-loss gradient, then dlogits = ds ⊙ σ'
+    // or the softmax Jacobian (Router.AffinitiesBackward)
     private readonly struct RouterBackJob(ModelConfig c, MoeActivations a, float[] dw, float[] dlogits, float alpha) : IRowJob
     {
         public void Run(int block, int r0, int r1)
         {
             int S = a.S, E = c.NRoutedExperts, K = c.NumExpertsPerTok;
-            float rsf = (float)c.RoutedScalingFactor;
-            bool v2 = c.ModelType == "deepseek_v2";
-            bool normalize = c.NormTopkProb && (!v2 || K > 1);
-            float outScale = normalize && v2 ? 1f : rsf;
             float kBal = alpha / (a.B * S);
             Span<float> dst = E <= 1024 ? stackalloc float[E] : new float[E];
             for (int t = r0; t < r1; t++)
             {
                 ReadOnlySpan<float> s = a.Scores.AsSpan(t * E, E);
                 dst.Clear();
-                if (normalize)
-                {
-                    // w_k = scale·s_k / Z, Z = 1e-20 + Σ_j s_j (over the selected experts, as Router.Route)
-                    float z = 1e-20f, dot = 0f;
-                    for (int k = 0; k < K; k++)
-                        z += s[a.Experts[t * K + k]];
-                    for (int k = 0; k < K; k++)
-                        dot += dw[t * K + k] * s[a.Experts[t * K + k]];
-                    for (int k = 0; k < K; k++)
-                        dst[a.Experts[t * K + k]] += outScale / z * (dw[t * K + k] - dot / z);
-                }
-                else
-                {
-                    for (int k = 0; k < K; k++)
-                        dst[a.Experts[t * K + k]] += rsf * dw[t * K + k];
-                }
+                Router.WeightsBackward(c, s, a.Experts.AsSpan(t * K, K), dw.AsSpan(t * K, K), dst);
                 if (alpha > 0)
                 {
                     // dL/ds'_i,t = α·f_i/(B·S); s' = s/Z → ds_j = (g_j − Σ_i g_i s'_i) / Z
@@ -341,18 +287,7 @@ public sealed unsafe class MixtureOfExperts
                     for (int e = 0; e < E; e++)
                         dst[e] += kBal * (f[e] - dotb) / zb;
                 }
-                Span<float> dlt = dlogits.AsSpan(t * E, E);
-                if (c.ScoringFunc == ScoringFunc.Sigmoid)
-                {
-                    for (int e = 0; e < E; e++)
-                        dlt[e] = dst[e] * s[e] * (1f - s[e]);
-                }
-                else
-                {
-                    float dot = TensorPrimitives.Dot(dst, s);
-                    for (int e = 0; e < E; e++)
-                        dlt[e] = s[e] * (dst[e] - dot);
-                }
+                Router.AffinitiesBackward(c, s, dst, dlogits.AsSpan(t * E, E));
             }
         }
     }
@@ -399,20 +334,5 @@ public sealed unsafe class MixtureOfExperts
             total += alpha * lb;
         }
         return total / B;
-    }
-
-    /// <summary>order[k] = index into experts of the k-th smallest expert id (insertion sort; K is small).</summary>
-    private static void SortByExpert(ReadOnlySpan<int> experts, Span<int> order)
-    {
-        for (int k = 0; k < order.Length; k++)
-        {
-            int j = k;
-            while (j > 0 && experts[order[j - 1]] > experts[k])
-            {
-                order[j] = order[j - 1];
-                j--;
-            }
-            order[j] = k;
-        }
     }
 }

@@ -1,9 +1,8 @@
 // Row-parallel loops without allocation: a job is a struct (its fields are the loop's operands) run over fixed blocks
 // of rows, spread over a backend's workers. Blocks do not depend on the thread count, so a job that reduces within a
 // block and then combines the blocks in order gives the same bits on any number of threads.
-using SharpSeek.Tensors;
 
-namespace SharpSeek.Training.Kernels;
+namespace SharpSeek.Tensors;
 
 /// <summary>The body of a row-parallel loop: rows [r0, r1) of block <c>block</c>.</summary>
 internal interface IRowJob

@@ -3,9 +3,8 @@
 // dg = dh·u·σ(g)·(1 + g·(1 − σ(g))), du = dh·g·σ(g). One fused pass each way (σ with FastExp); large
 // arrays run in parallel chunks of 16K elements.
 using SharpSeek.Tensors;
-using SharpSeek.Training.Kernels;
 
-namespace SharpSeek.Training.Layers;
+namespace SharpSeek.Model.Layers;
 
 /// <summary>SwiGLU gating and its backward pass.</summary>
 public static unsafe class SwiGlu

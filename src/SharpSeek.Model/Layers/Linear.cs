@@ -1,13 +1,16 @@
 // A bias-free linear layer on fp32 master weights (llm.c matmul_forward / matmul_backward):
 // y = x Wᵀ; backward dx += dy W, dW += dyᵀ x. A null backend runs on the calling thread.
 using SharpSeek.Tensors;
-using SharpSeek.Training.Kernels;
 
-namespace SharpSeek.Training.Layers;
+namespace SharpSeek.Model.Layers;
 
 /// <summary>Linear projection y = x Wᵀ and its gradients.</summary>
 public static class Linear
 {
+    /// <summary>The fp32 master matrix behind a weight view; training needs fp32 masters.</summary>
+    public static F32Matrix F32(WeightMatrix w) =>
+        w as F32Matrix ?? throw new ArgumentException($"training needs fp32 master weights, got a {w.Format} matrix [{w.Rows}, {w.Cols}]");
+
     /// <summary>x [N, In], w [Out, In] → y [N, Out] (overwritten).</summary>
     public static void Forward(ComputeBackend? be, ReadOnlySpan<float> x, F32Matrix w, Span<float> y, int N) =>
         Gemm.Run(be, GemmKind.NT, N, w.Rows, w.Cols, x, w.Data, y, accumulate: false);

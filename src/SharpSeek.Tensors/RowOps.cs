@@ -4,9 +4,8 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using SharpSeek.Tensors;
 
-namespace SharpSeek.Training.Kernels;
+namespace SharpSeek.Tensors;
 
 /// <summary>Softmax, cross-entropy and SwiGLU row kernels.</summary>
 internal static unsafe class RowOps

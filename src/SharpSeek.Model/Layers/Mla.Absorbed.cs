@@ -1,0 +1,170 @@
+// MLA, absorbed form (decode): q̃ = W_UKᵀ q_nope, score = q̃·c + q_pe·k_pe, ō = Σ p c, o = W_UV ō, one query token
+// over the latent cache without decompressing it (DeepSeek-V3 model.py attn_impl="absorb"). Kernels: AttentionKernels.
+using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using SharpSeek.Tensors;
+using static SharpSeek.Tensors.AttentionKernels;
+
+namespace SharpSeek.Model.Layers;
+
+public sealed partial class Mla
+{
+    // ---- absorbed attention (decode): one query token over the latent cache, split by positions across workers ----
+    // Per chunk of positions and every head: m = max score, l = Σ e^(score−m), ō = Σ e^(score−m)·c (flash-decoding);
+    // the chunks are merged per head, then o^h = W_UV^h ō^h. Each cached row is converted once and used by all heads.
+
+    private AttentionWeights? _w;
+    private LatentCache? _cache;
+    private int _pos, _slot, _chunkLen, _chunks;
+    private float[] _qtAll = [], _partO = [], _partM = [], _partL = [], _rowScratch = [], _scoreScratch = [];
+    private Action<int>? _absorbHead, _attendChunk, _outputHead;
+
+    private void AbsorbedToken(ComputeBackend be, AttentionWeights w, LatentCache cache, int pos, int slot)
+    {
+        int Nh = _c.NumAttentionHeads, R = _c.KvLoraRank, Dr = _c.QkRopeHeadDim;
+        int S = pos + 1, workers = be.Workers;
+        _w = w;
+        _cache = cache;
+        _pos = pos;
+        _slot = slot;
+        // chunks of at least 32 positions, about two per worker
+        _chunks = Math.Max(1, Math.Min(2 * workers, S / 32));
+        _chunkLen = ((S + _chunks - 1) / _chunks + Tile - 1) / Tile * Tile; // whole tiles, so that no tile straddles two cache blocks
+        _chunks = (S + _chunkLen - 1) / _chunkLen;
+        Grow(ref _qtAll, Nh * (R + Dr));
+        Grow(ref _partO, _chunks * Nh * R);
+        Grow(ref _partM, _chunks * Nh);
+        Grow(ref _partL, _chunks * Nh);
+        Grow(ref _rowScratch, _chunks * (Tile + Nh) * (R + Dr));
+        Grow(ref _scoreScratch, _chunks * Nh * Tile);
+        _absorbHead ??= AbsorbHead;
+        _attendChunk ??= AttendChunk;
+        _outputHead ??= OutputHead;
+        be.For(Nh, _absorbHead);
+        be.For(_chunks, _attendChunk);
+        be.For(Nh, _outputHead);
+        _w = null;
+        _cache = null;
+    }
+
+    /// <summary>Row h of the absorbed query [R + Dr]: q̃^h = W_UK^hᵀ q_nope^h, then q_pe^h, so that a score is one dot
+    /// product with a cached latent row [c_kv | k_pe].</summary>
+    private void AbsorbHead(int h)
+    {
+        int Nh = _c.NumAttentionHeads, Dn = _c.QkNopeHeadDim, Dr = _c.QkRopeHeadDim, Dv = _c.VHeadDim, R = _c.KvLoraRank;
+        Span<float> qt = _qtAll.AsSpan(h * (R + Dr), R);
+        qt.Clear();
+        _w!.WkvB.MatVecTransposedAdd(_q.AsSpan((_slot * Nh + h) * (Dn + Dr), Dn), qt, h * (Dn + Dv), Dn);
+        _q.AsSpan((_slot * Nh + h) * (Dn + Dr) + Dn, Dr).CopyTo(_qtAll.AsSpan(h * (R + Dr) + R, Dr));
+    }
+
+    private unsafe void AttendChunk(int chunk)
+    {
+        int Nh = _c.NumAttentionHeads, Dr = _c.QkRopeHeadDim, R = _c.KvLoraRank, W = R + Dr;
+        int s0 = chunk * _chunkLen, s1 = Math.Min(_pos + 1, s0 + _chunkLen);
+        fixed (float* qt = _qtAll, m = &_partM[chunk * Nh], l = &_partL[chunk * Nh], o = &_partO[chunk * Nh * R])
+        fixed (float* rows = &_rowScratch[chunk * (Tile + Nh) * W], sp = &_scoreScratch[chunk * Nh * Tile])
+            AttendRange(qt, Nh, R, Dr, _cache!, s0, s1, _scale, m, l, o, rows, sp);
+    }
+
+    /// <summary>
+    /// Absorbed attention of <paramref name="nh"/> query rows qt[h·(R+Dr) ..] over the cached positions [s0, s1), one
+    /// tile of 8 positions at a time: the tile's rows are scored for every head (sp: nh·8 scratch), one online-softmax
+    /// step for all heads, then every head's accumulator o[h·R ..] gains Σ e·c. m, l, o start at −∞, 0, 0 and end
+    /// unnormalized (o/l is the attention output of the range). rows: (8 + nh)·(R+Dr) floats of scratch. A bf16 cache
+    /// with whole groups of 8 heads is read as bf16 in the products themselves (<see cref="AttendRangeBf16"/>); other
+    /// caches have each tile's rows converted to fp32 once.
+    /// </summary>
+    public static unsafe void AttendRange(float* qt, int nh, int R, int Dr, LatentCache cache, int s0, int s1, float scale,
+                                          float* m, float* l, float* o, float* rows, float* sp)
+    {
+        int W = R + Dr;
+        new Span<float>(m, nh).Fill(float.NegativeInfinity);
+        new Span<float>(l, nh).Clear();
+        new Span<float>(o, nh * R).Clear();
+        if (Bf16Path(cache, nh, R, Dr))
+        {
+            AttendRangeBf16(qt, nh, R, W, cache, s0, s1, scale, m, l, o, rows, sp);
+            return;
+        }
+        for (int s = s0; s < s1; s += Tile)
+        {
+            int nb = Math.Min(Tile, s1 - s);
+            ReadOnlySpan<float> tile = cache.Rows(s, nb, new Span<float>(rows, Tile * W));
+            fixed (float* rp = tile)
+            {
+                // score[h, j] = (q̃^h · c_j + q_pe^h · k_pe_j) · scale, then e[h, j] = e^(score − m_h) in place
+                Scores(qt, nh, rp, nb, W, scale, sp);
+                SoftmaxTile(sp, nh, nb, null, m, l, o, R, R);
+                int h = 0;
+                if (Vector512.IsHardwareAccelerated && R % 32 == 0)
+                {
+                    for (; h + 8 <= nh; h += 8)
+                        AccumulateHeads8(o + h * R, R, rp, W, sp + h * Tile, nb);
+                }
+                if (nb == Tile)
+                {
+                    // two heads per pass over the tile's rows: the row loads, which bound the accumulation, are shared
+                    for (; h + 2 <= nh; h += 2)
+                        AccumulateRows2(o + h * R, o + (h + 1) * R, R, rp, W, new ReadOnlySpan<float>(sp + h * Tile, Tile), new ReadOnlySpan<float>(sp + (h + 1) * Tile, Tile));
+                }
+                for (; h < nh; h++)
+                    AccumulateRows(o + h * R, R, rp, W, new ReadOnlySpan<float>(sp + h * Tile, Tile), nb);
+            }
+        }
+    }
+
+    /// <summary>Whether <see cref="AttendRange"/> takes the bf16 path: a bf16 cache, AVX-512, heads in groups of 8 and
+    /// R, Dr multiples of 32.</summary>
+    private static bool Bf16Path(LatentCache cache, int nh, int R, int Dr) =>
+        cache.Type == CacheType.BF16 && Avx512F.IsSupported && nh % 8 == 0 && R % 32 == 0 && Dr % 32 == 0;
+
+    // The bf16 path never writes an fp32 copy of the rows: they are read as bf16 in the products (Bf16.Even / Bf16.Odd),
+    // with the queries permuted to match (Bf16.EvenOdd) and the accumulators put back in order at the end.
+
+    private static unsafe void AttendRangeBf16(float* qt, int nh, int R, int W, LatentCache cache, int s0, int s1, float scale,
+                                               float* m, float* l, float* o, float* scratch, float* sp)
+    {
+        ushort* tileCopy = (ushort*)scratch; // a tile whose rows straddle two cache blocks is copied here (8·W bf16)
+        float* qp = scratch + Tile * W;
+        Bf16.EvenOdd(qt, qp, nh * W);
+        for (int s = s0; s < s1; s += Tile)
+        {
+            int nb = Math.Min(Tile, s1 - s);
+            ReadOnlySpan<ushort> tile = cache.Bf16Rows(s, nb, new Span<ushort>(tileCopy, Tile * W));
+            fixed (ushort* rp = tile)
+            {
+                for (int g = 0; g < nh; g += 8)
+                {
+                    for (int j = 0; j < nb; j += 2)
+                        ScorePairHeads8(qp + g * W, W, rp + j * W, rp + Math.Min(j + 1, nb - 1) * W, scale, sp + g * Tile + j, j + 1 < nb);
+                }
+                SoftmaxTile(sp, nh, nb, null, m, l, o, R, R);
+                for (int g = 0; g < nh; g += 8)
+                    AccumulateBf16Heads8(o + g * R, R, rp, W, sp + g * Tile, nb);
+            }
+        }
+        Bf16.Interleave(o, nh * R);
+    }
+
+    /// <summary>Merges the chunks of head h and applies W_UV^h.</summary>
+    private void OutputHead(int h)
+    {
+        int Nh = _c.NumAttentionHeads, Dn = _c.QkNopeHeadDim, Dv = _c.VHeadDim, R = _c.KvLoraRank;
+        float mMax = float.NegativeInfinity;
+        for (int k = 0; k < _chunks; k++)
+            mMax = Math.Max(mMax, _partM[k * Nh + h]);
+        Span<float> ob = _partO.AsSpan(h * R, R); // chunk 0's slot receives the merged sum
+        float f0 = MathF.Exp(_partM[h] - mMax), L = _partL[h] * f0;
+        TensorPrimitives.Multiply(ob, f0, ob);
+        for (int k = 1; k < _chunks; k++)
+        {
+            float f = MathF.Exp(_partM[k * Nh + h] - mMax);
+            L += _partL[k * Nh + h] * f;
+            TensorPrimitives.MultiplyAdd(_partO.AsSpan((k * Nh + h) * R, R), f, ob, ob);
+        }
+        TensorPrimitives.Multiply(ob, 1f / L, ob);
+        _w!.WkvB.MatVec(ob, _o.AsSpan((_slot * Nh + h) * Dv, Dv), h * (Dn + Dv) + Dn, Dv);
+    }
+}
