@@ -1,4 +1,4 @@
-// Options, streamed updates and results of text generation (docs/design.md §7: one options object per concern).
+// Options, streamed updates and results of text generation (docs/design.md seam 7: one options object per concern).
 namespace SharpSeek.Inference;
 
 /// <summary>Why generation ended.</summary>

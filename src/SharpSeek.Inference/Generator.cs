@@ -1,4 +1,4 @@
-// Autoregressive generation over the latent KV cache (docs/design.md §2: every call is a batch of token slots).
+// Autoregressive generation over the latent KV cache (docs/design.md seam 2: every call is a batch of token slots).
 //   prefill: the prompt in chunks of PrefillChunkTokens slots of one sequence, logits for the last slot only;
 //            the cached prefix shared with the previous call is reused, not recomputed;
 //   decode:  one slot per step (or, batched, one slot per live sequence), sample, detokenize, check stops.

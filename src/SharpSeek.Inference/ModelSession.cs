@@ -155,9 +155,11 @@ public sealed class ModelSession : IDisposable
     // The only place the session reads a .gguf file.
     private static (ModelWeights, BpeTokenizer?) LoadGguf(string file, LoadOptions load, TokenizerLoad tokenizerLoad)
     {
-        BpeTokenizer? tokenizer = tokenizerLoad == TokenizerLoad.None ? null : GgufModel.LoadTokenizer(file);
+        // one parse of the file for the tokenizer, the config and the weights (the weights keep the mapping alive)
+        using GgufModelFile gguf = GgufModel.Open(file);
+        BpeTokenizer? tokenizer = tokenizerLoad == TokenizerLoad.None ? null : gguf.Tokenizer;
         if (tokenizer is null && tokenizerLoad == TokenizerLoad.Required)
             throw new InvalidDataException($"{file}: the GGUF file has no tokenizer (tokenizer.ggml.* metadata); use token ids");
-        return (GgufModel.Load(file, null, load), tokenizer);
+        return (gguf.LoadWeights(load), tokenizer);
     }
 }

@@ -1,4 +1,4 @@
-// Sampling options (one options object per concern, docs/design.md §7): the knobs of Hugging Face
+// Sampling options (one options object per concern, docs/design.md seam 7): the knobs of Hugging Face
 // transformers' GenerationConfig, llama.cpp's common_params_sampling and OpenAI's chat completions.
 namespace SharpSeek.Inference;
 

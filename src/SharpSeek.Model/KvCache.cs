@@ -1,4 +1,4 @@
-// The MLA latent cache (spec §3.3, docs/design.md seam 3): per sequence and layer, (R + Dr) values per token:
+// The MLA latent cache (docs/deepseek-architecture.md §3.3, docs/design.md seam 3): per sequence and layer, (R + Dr) values per token:
 // the kv_a_layernorm'd latent c and the RoPE'd shared key k_pe. Stored in fixed-size blocks, so growth never
 // copies what is cached, in fp32, bf16 or int8 (one scale for c and one for k_pe per token).
 using System.Runtime.InteropServices;

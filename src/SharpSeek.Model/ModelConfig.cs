@@ -111,7 +111,7 @@ public sealed record ModelConfig
     /// <summary>The architecture descriptor of the config's family: tensor names, shapes and format rules.</summary>
     public Architecture.ArchitectureDescriptor GetArchitecture() => Architecture.ArchitectureDescriptor.For(this);
 
-    /// <summary>Eps of q_a_layernorm and kv_a_layernorm: 1e-6, as transformers and DeepSeek's code build them (spec §7.4).</summary>
+    /// <summary>Eps of q_a_layernorm and kv_a_layernorm: 1e-6, as transformers and DeepSeek's code build them (docs/deepseek-architecture.md §7.4).</summary>
     public const double LatentNormEps = 1e-6;
 
     /// <summary>YaRN mscale: 1 if factor ≤ 1, else 0.1·m·ln(factor) + 1.</summary>

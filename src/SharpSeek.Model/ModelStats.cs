@@ -1,6 +1,6 @@
 // Sizes and costs derived from a config alone (no weights): parameter counts from the architecture descriptor's
 // shapes (transformers' convention: learnable weights of the main model, no MTP layer, no router bias buffer),
-// activated parameters per token, KV-cache bytes (MLA latent vs the decompressed multi-head cache, spec §8) and FLOPs per token.
+// activated parameters per token, KV-cache bytes (MLA latent vs the decompressed multi-head cache, docs/deepseek-architecture.md §8) and FLOPs per token.
 using SharpSeek.Model.Architecture;
 
 namespace SharpSeek.Model;

@@ -66,7 +66,7 @@ public sealed class LayerWeights
     public MoeWeights? Moe { get; init; }
 }
 
-/// <summary>One multi-token-prediction module (spec §5), stored as layer L + k.</summary>
+/// <summary>One multi-token-prediction module (docs/deepseek-architecture.md §5), stored as layer L + k.</summary>
 public sealed class MtpWeights
 {
     /// <summary>enorm [H], applied to the embedding of the next token.</summary>

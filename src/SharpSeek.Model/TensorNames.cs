@@ -1,4 +1,4 @@
-// Hugging Face checkpoint names of the DeepSeek weights (spec §2), as the architecture descriptor spells them
+// Hugging Face checkpoint names of the DeepSeek weights (docs/deepseek-architecture.md §2), as the architecture descriptor spells them
 // (Architecture/DeepSeek.cs); kept for callers that name single tensors. V2 and V3 share every name.
 using SharpSeek.Model.Architecture;
 

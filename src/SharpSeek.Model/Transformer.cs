@@ -1,6 +1,6 @@
-// The DeepSeek decoder (spec §3.1): h = embed(ids); per layer h += MLA(RMSNorm(h)); h += FFN(RMSNorm(h));
+// The DeepSeek decoder (docs/deepseek-architecture.md §3.1): h = embed(ids); per layer h += MLA(RMSNorm(h)); h += FFN(RMSNorm(h));
 // logits = lm_head(RMSNorm(h)). Runs a batch of token slots against per-sequence latent caches, plus the
-// multi-token-prediction modules (spec §5, postnorm convention).
+// multi-token-prediction modules (docs/deepseek-architecture.md §5, postnorm convention).
 using SharpSeek.Model.Layers;
 using SharpSeek.Tensors;
 

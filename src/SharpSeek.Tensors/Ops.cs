@@ -1,5 +1,5 @@
 // Elementwise and row kernels of the model, fp32, each with its scalar definition in the comment:
-// RMSNorm (DeepSeek-V3 model.py RMSNorm, statistics in fp32), interleaved-pair RoPE (spec §3.4), SwiGLU, softmax.
+// RMSNorm (DeepSeek-V3 model.py RMSNorm, statistics in fp32), interleaved-pair RoPE (docs/deepseek-architecture.md §3.4), SwiGLU, softmax.
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;

@@ -1,4 +1,4 @@
-// Auxiliary-loss-free load balancing (DeepSeek-V3 §2.1.2, spec §10): after each step every router bias moves by
+// Auxiliary-loss-free load balancing (DeepSeek-V3 §2.1.2, docs/deepseek-architecture.md §10): after each step every router bias moves by
 // b_i += γ·sign(mean_load − load_i), with load_i the tokens routed to expert i over the whole batch. The bias only
 // changes which experts are selected, never the gating weights. Also the per-layer load statistics for logs.
 namespace SharpSeek.Training;

@@ -1,7 +1,7 @@
 // Learning-rate schedules (step t counts from 0):
 //   constant
 //   cosine:  linear warm-up to lr over W steps, then cosine from lr to min_lr at the last step
-//   wsd:     DeepSeek-V3's warm-up / stable / decay (spec §10): linear warm-up over W steps, constant lr, then a
+//   wsd:     DeepSeek-V3's warm-up / stable / decay (docs/deepseek-architecture.md §10): linear warm-up over W steps, constant lr, then a
 //            cosine decay to min_lr over the last D steps (decay_steps), min_lr after that
 namespace SharpSeek.Training;
 

@@ -2,7 +2,7 @@
 // model's layers and Transformer run on them directly), plus the flat list of trainable tensors the optimizer,
 // clipping and checkpoints walk. Loaded from any checkpoint (bf16 and fp8 weights are widened to fp32) or drawn
 // at random. The MTP module's embedding and output head are shared with the main model when the checkpoint's
-// copies are identical to them (DeepSeek-V3's design, spec §5), and saved back as copies.
+// copies are identical to them (DeepSeek-V3's design, docs/deepseek-architecture.md §5), and saved back as copies.
 using System.Runtime.InteropServices;
 using SharpSeek.Formats;
 using SharpSeek.Formats.Safetensors;

@@ -1,6 +1,6 @@
 // Forward and backward of the whole model for a [B, T] batch (llm.c gpt2_forward / gpt2_backward):
 //   x0 = embed(inputs); x_{l+1} = block_l(x_l); h = RMSNorm(x_L); CE(lm_head(h), targets)
-//   MTP module k (spec §5, postnorm convention): row (b, i), i < T−k: u = eh_proj([enorm(embed(inputs[b, i+k]));
+//   MTP module k (docs/deepseek-architecture.md §5, postnorm convention): row (b, i), i < T−k: u = eh_proj([enorm(embed(inputs[b, i+k]));
 //   hnorm(h^{k−1}[b, i])]), h^k = shared_head.norm(block_k(u)), CE(shared_head.head(h^k), targets[b, i+k]);
 //   h^0 = h, positions i; L_MTP = (λ/D)·Σ_k mean CE_k.
 //   Total = CE + L_MTP + Σ_layers balance loss (α, MoE layers only).

@@ -1,4 +1,4 @@
-// deepseek2 metadata <-> ModelConfig (spec §9): every config the project knows survives the trip, and the
+// deepseek2 metadata <-> ModelConfig (docs/deepseek-architecture.md §9): every config the project knows survives the trip, and the
 // legacy encodings (yarn_log_multiplier = 0.1 x mscale_all_dim, gating func absent = softmax, no q_lora_rank) read as llama.cpp reads them.
 using SharpSeek.Formats.Gguf;
 using SharpSeek.Model;

@@ -116,7 +116,7 @@ public sealed class ArchitectureTests
         Assert.Equal([3072L, 2048], b[TensorRole.Wq].Shape(lite));
         Assert.Equal([2816L, 2048], b[TensorRole.SharedUp].Shape(lite));
         Assert.Equal([2048L, 10944], b[TensorRole.DenseDown].Shape(lite));
-        // spec §2: 91,991 tensors in the V3 checkpoint, 3 per FP8 weight's scale aside: 61 layers + MTP
+        // docs/deepseek-architecture.md §2: 91,991 tensors in the V3 checkpoint, 3 per FP8 weight's scale aside: 61 layers + MTP
         int fp8 = a.CheckpointTensors(v3).Count(t => !t.Spec.IsVector && t.Role is not (TensorRole.Embed or TensorRole.LmHead
             or TensorRole.Router or TensorRole.MtpEmbed or TensorRole.MtpHead or TensorRole.MtpEhProj));
         Assert.Equal(91_991, a.CheckpointTensors(v3).Count() + fp8);

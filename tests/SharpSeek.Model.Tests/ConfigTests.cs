@@ -12,9 +12,9 @@ public sealed class ConfigTests
     {
         ModelStats s = ModelStats.Compute(ModelConfig.Load(Cfg("deepseek-v3.json")));
         Assert.Equal(671_026_404_352, s.ParametersTotal);
-        // spec §2: activated 37.55B counting the full embedding and head
+        // docs/deepseek-architecture.md §2: activated 37.55B counting the full embedding and head
         Assert.InRange(s.ParametersActive, 37_540_000_000, 37_560_000_000);
-        // MTP including its embedding/head copies: 13.46B (spec §2)
+        // MTP including its embedding/head copies: 13.46B (docs/deepseek-architecture.md §2)
         Assert.InRange(s.MtpParameters, 13_450_000_000, 13_470_000_000);
         Assert.Equal(70_272, s.KvCacheBytesPerToken);
         Assert.Equal(4_997_120, s.KvCacheBytesPerTokenMha);

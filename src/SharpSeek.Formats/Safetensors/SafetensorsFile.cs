@@ -1,6 +1,6 @@
 // safetensors reader: 8-byte little-endian header length N, N bytes of JSON, then the tensor bytes.
 // The file is memory-mapped; tensors are views into the mapping. Every offset, size and count from the
-// header is checked against the file before anything is read or allocated (docs/design.md, STYLE.md errors).
+// header is checked against the file before anything is read or allocated (docs/design.md).
 using System.IO.MemoryMappedFiles;
 using System.Text.Json;
 

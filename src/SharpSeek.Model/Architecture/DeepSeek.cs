@@ -1,4 +1,4 @@
-// The DeepSeek-V2 and V3 families (spec §2 checkpoint names, §9 GGUF deepseek2 names as llama.cpp gguf-py
+// The DeepSeek-V2 and V3 families (docs/deepseek-architecture.md §2 checkpoint names, §9 GGUF deepseek2 names as llama.cpp gguf-py
 // constants.py MODEL_TENSORS[DEEPSEEK2] and tensor_mapping.py spell them). The only place that spells a tensor name.
 // V2 and V3 share every name and shape rule (presence follows the config: q_lora_rank, noaux_tc, n_shared_experts,
 // MTP modules); they are two descriptors so that a later family (V3.2: V3 plus an indexer per layer) derives from
@@ -75,7 +75,7 @@ internal static class DeepSeek
         [
             Matrix(TensorRole.Embed, M, "model.embed_tokens.weight", Plain("token_embd.weight"), Always, V, H,
                    LoadRule.KeepBf16, GgufExport.TensorRole.Embedding),
-            // MTP module k = layer L + k: enorm(embed(next token)), hnorm(h) -> eh_proj -> block -> shared_head (spec §5)
+            // MTP module k = layer L + k: enorm(embed(next token)), hnorm(h) -> eh_proj -> block -> shared_head (docs/deepseek-architecture.md §5)
             Matrix(TensorRole.MtpEmbed, Ly, L + "embed_tokens.weight", null, Mtp, V, H, LoadRule.KeepBf16),
             Vector(TensorRole.MtpENorm, Ly, L + "enorm.weight", null, Mtp, H),
             Vector(TensorRole.MtpHNorm, Ly, L + "hnorm.weight", null, Mtp, H),

@@ -1,5 +1,5 @@
 // Writing a loaded model as a GGUF deepseek2 file the way llama.cpp's convert_hf_to_gguf.py (DeepseekV2Model) and
-// llama-quantize (llama_tensor_get_type) would: metadata keys of spec §9, split attn_k_b / attn_v_b, stacked experts,
+// llama-quantize (llama_tensor_get_type) would: metadata keys of docs/deepseek-architecture.md §9, split attn_k_b / attn_v_b, stacked experts,
 // router and norms in F32, and the linear layers in the requested type:
 //   f32, bf16: every matrix in that type.
 //   q8_0: Q8_0 (F16 where a row is not a multiple of 32, as the converter does).
@@ -124,7 +124,7 @@ public static unsafe class GgufExport
     private static GgmlType MatrixType(GgufFileType type, TensorRef t, int cols, ModelConfig c) =>
         t.Spec.GgufType is TensorRole role ? TypeFor(type, role, cols, c, t.Layer) : GgmlType.F32;
 
-    /// <summary>Adds the general.* and deepseek2.* keys of <paramref name="c"/> (spec §9).</summary>
+    /// <summary>Adds the general.* and deepseek2.* keys of <paramref name="c"/> (docs/deepseek-architecture.md §9).</summary>
     public static void WriteMetadata(GgufWriter g, ModelConfig c, GgufFileType type, string name)
     {
         const string A = GgufModel.Architecture + ".";

@@ -1,4 +1,4 @@
-// Loading a GGUF deepseek2 file (as llama.cpp's converter writes it, spec §9) as a SharpSeek model: metadata ->
+// Loading a GGUF deepseek2 file (as llama.cpp's converter writes it, docs/deepseek-architecture.md §9) as a SharpSeek model: metadata ->
 // ModelConfig, tensors -> an IWeightSource keyed by Hugging Face checkpoint names. Tensors are used in place from
 // the memory map (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K); stacked experts are sliced as views; kv_b_proj is
 // rebuilt from the split attn_k_b / attn_v_b (a small [Nh·(Dn+Dv), R] matrix, materialized in fp32 when a half is
@@ -82,7 +82,7 @@ public static class GgufModel
         return w;
     }
 
-    /// <summary>Maps deepseek2 metadata to a <see cref="ModelConfig"/> (spec §9), validated.</summary>
+    /// <summary>Maps deepseek2 metadata to a <see cref="ModelConfig"/> (docs/deepseek-architecture.md §9), validated.</summary>
     /// <exception cref="NotSupportedException">Another architecture, or a feature SharpSeek does not run.</exception>
     /// <exception cref="InvalidDataException">A required key is missing or inconsistent (named with the file).</exception>
     public static ModelConfig ReadConfig(GgufFile f)

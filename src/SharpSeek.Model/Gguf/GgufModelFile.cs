@@ -31,7 +31,7 @@ public sealed class GgufModelFile : IDisposable
         }
     }
 
-    /// <summary>The model configuration (spec §9 metadata), read and validated on first use.</summary>
+    /// <summary>The model configuration (docs/deepseek-architecture.md §9 metadata), read and validated on first use.</summary>
     /// <exception cref="NotSupportedException">Another architecture, or a feature SharpSeek does not run.</exception>
     /// <exception cref="InvalidDataException">A required key is missing or inconsistent.</exception>
     public ModelConfig Config

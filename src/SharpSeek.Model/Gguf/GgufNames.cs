@@ -1,4 +1,4 @@
-// Hugging Face checkpoint names <-> GGUF deepseek2 tensor names (spec §9), as the architecture descriptor
+// Hugging Face checkpoint names <-> GGUF deepseek2 tensor names (docs/deepseek-architecture.md §9), as the architecture descriptor
 // (Architecture/DeepSeek.cs) spells them; kept for callers that name single GGUF tensors.
 using SharpSeek.Model.Architecture;
 

@@ -1,4 +1,4 @@
-// Pre-norm decoder block (spec §3.1): x_mid = x + MLA(RMSNorm_in(x)); x_out = x_mid + FFN(RMSNorm_post(x_mid)),
+// Pre-norm decoder block (docs/deepseek-architecture.md §3.1): x_mid = x + MLA(RMSNorm_in(x)); x_out = x_mid + FFN(RMSNorm_post(x_mid)),
 // FFN = dense SwiGLU MLP or DeepSeekMoE. Used for the main layers and for the MTP module's block. The assembly is
 // written once (DecoderBlock.Run) for the inference forward (Transformer) and the training forward (below), which
 // pass their own ops and sublayers; the training backward follows.

@@ -1,4 +1,4 @@
-// Token embedding (no scaling, spec §3.1): x[t] = E[ids[t]]; backward dE[ids[t]] += dx[t] in token order. Lookups run
+// Token embedding (no scaling, docs/deepseek-architecture.md §3.1): x[t] = E[ids[t]]; backward dE[ids[t]] += dx[t] in token order. Lookups run
 // in parallel over rows; the backward splits the table into fixed id ranges, each adding its tokens in token order,
 // so every row of dE sees the same additions in the same order on any number of threads.
 using SharpSeek.Tensors;

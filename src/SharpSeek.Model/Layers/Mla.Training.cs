@@ -1,4 +1,4 @@
-// Multi-head Latent Attention in its naive (decompressed) form for training (spec §3.2, DeepSeek-V3 model.py MLA
+// Multi-head Latent Attention in its naive (decompressed) form for training (docs/deepseek-architecture.md §3.2, DeepSeek-V3 model.py MLA
 // with attn_impl="naive"), over B sequences of S positions (rows n = b·S + s). The projections and the latent step are
 // the inference forward's own (Mla.Project, Mla.Latent in Mla.cs, their backward beside them); this file adds the
 // saved activations and the causal attention over the decompressed keys and values, forward and backward:

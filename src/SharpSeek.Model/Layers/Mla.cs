@@ -1,4 +1,4 @@
-// Multi-head Latent Attention (spec §3, DeepSeek-V3 inference/model.py MLA, llama.cpp src/models/deepseek2.cpp).
+// Multi-head Latent Attention (docs/deepseek-architecture.md §3, DeepSeek-V3 inference/model.py MLA, llama.cpp src/models/deepseek2.cpp).
 // Every token's latent (c = kv_a_layernorm(W_kva x)[:R], k_pe = RoPE(W_kva x)[R:]) goes to the cache; attention
 // then runs in one of two exact forms over that cache:
 //   naive:    decompress k_nope, v = W_kvb c for the cached positions, per-head attention of width Dn+Dr;

@@ -1,4 +1,4 @@
-// SwiGLU MLP (dense layers, routed and shared experts, spec §4): y = W2( silu(W1 x) ⊙ W3 x ), over T rows at once.
+// SwiGLU MLP (dense layers, routed and shared experts, docs/deepseek-architecture.md §4): y = W2( silu(W1 x) ⊙ W3 x ), over T rows at once.
 // One forward for inference and training (ILayerOps), the backward below it.
 using SharpSeek.Tensors;
 

@@ -1,11 +1,11 @@
-// DeepSeekMoE for training (spec §4, §10), as explicit steps (docs/design.md seam 6):
+// DeepSeekMoE for training (docs/deepseek-architecture.md §4, §10), as explicit steps (docs/design.md seam 6):
 //   route:   logits = W_g x (fp32); experts and weights per row by Router.RouteRows (bias for selection only)
 //   group:   rows of each expert in token order (counting sort)
 //   experts: each expert's SwiGLU MLP over its rows (experts run in parallel)
 //   combine: y[t] = Σ_k w[t,k]·E_k(x[t]) in ascending expert order, then + shared MLP(x[t]) (as Model's Moe)
 // Backward reaches routed experts, shared experts and the router through the gating weights (top-k choice not
 // differentiated): dw[t,k] = dy[t]·E_k(x[t]); through normalization w = rsf·s/Σs (or w = rsf·s) to the scores
-// s; through sigmoid or softmax to the logits. The sequence-wise balance loss (spec §10, DeepSeek-V3 eqs. 17-20)
+// s; through sigmoid or softmax to the logits. The sequence-wise balance loss (docs/deepseek-architecture.md §10, DeepSeek-V3 eqs. 17-20)
 // L = α·Σ_i f_i·P_i per sequence, averaged over sequences, with f_i = E/(K·S)·#{t: i routed} (the experts
 // actually selected, i.e. with the bias; f is a constant) and P_i = mean_t s_i,t/Σ_j s_j,t, adds its gradient to s.
 using System.Numerics.Tensors;

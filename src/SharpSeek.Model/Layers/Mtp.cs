@@ -1,4 +1,4 @@
-// Input of a multi-token-prediction module (spec §5, postnorm convention): for the next token's embedding e and the
+// Input of a multi-token-prediction module (docs/deepseek-architecture.md §5, postnorm convention): for the next token's embedding e and the
 // previous depth's hidden state h, u = [enorm(e) ; hnorm(h)] (embedding first, as vLLM, SGLang and Megatron) and
 // x0 = eh_proj u, the input of the module's decoder block. Forward shared by inference (Transformer.ForwardMtp) and
 // training (TrainingModel), Backward below it.

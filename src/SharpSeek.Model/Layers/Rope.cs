@@ -1,4 +1,4 @@
-// Rotary position embedding on interleaved pairs with optional YaRN (spec §3.4; transformers
+// Rotary position embedding on interleaved pairs with optional YaRN (docs/deepseek-architecture.md §3.4; transformers
 // _compute_yarn_parameters / _compute_default_rope_parameters, computed the way they are: fp32 frequencies,
 // fp32 angle = position · inv_freq, cos/sin multiplied by the attention factor).
 using SharpSeek.Tensors;

@@ -1,9 +1,9 @@
-// DeepSeekMoE routing (spec §4): scores, group-limited selection, top-K, weights.
+// DeepSeekMoE routing (docs/deepseek-architecture.md §4): scores, group-limited selection, top-K, weights.
 //   V3 (noaux_tc, sigmoid): select on s + bias with groups scored by the sum of their top-2; weights from s.
 //   V2 (softmax): greedy, or group_limited_greedy with groups scored by their max.
 // Backward (training): weights → scores (WeightsBackward), scores → logits (AffinitiesBackward).
-// Dropped groups are masked with -inf (DeepSeek's code; transformers uses 0.0, spec §7.2).
-// Ties: the higher value wins, then the lower index (spec §4.1, UNCONFIRMED in every source).
+// Dropped groups are masked with -inf (DeepSeek's code; transformers uses 0.0, docs/deepseek-architecture.md §7.2).
+// Ties: the higher value wins, then the lower index (docs/deepseek-architecture.md §4.1, UNCONFIRMED in every source).
 using System.Numerics.Tensors;
 using SharpSeek.Tensors;
 
