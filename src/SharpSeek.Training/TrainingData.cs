@@ -30,7 +30,7 @@ public sealed class ShardData : ITrainingData
         if (_loader.VocabSize > vocabSize)
         {
             _loader.Dispose();
-            throw new ArgumentException($"the shards hold ids below {_loader.VocabSize}, more than the model's vocabulary of {vocabSize}");
+            throw new InvalidDataException($"{shards[0]}{(shards.Count > 1 ? $" (and {shards.Count - 1} more shards)" : "")}: the shards hold ids below {_loader.VocabSize}, more than the model's vocabulary of {vocabSize} (a tokenizer larger than the model's?)");
         }
     }
 
