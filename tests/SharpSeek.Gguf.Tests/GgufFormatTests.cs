@@ -86,6 +86,34 @@ public sealed class GgufFormatTests
     }
 
     [Fact]
+    public void Arrays_are_tagged_by_their_exact_element_type()
+    {
+        // the runtime lets int[] pass as uint[], sbyte[] as byte[], short[] as ushort[], long[] as ulong[]: the tag must
+        // still be the signed type (it was UINT32 for int[], which llama.cpp refuses for tokenizer.ggml.token_type)
+        (Array Values, GgufValueType Type)[] cases =
+        [
+            (new byte[] { 1 }, GgufValueType.UInt8), (new sbyte[] { -1 }, GgufValueType.Int8),
+            (new ushort[] { 1 }, GgufValueType.UInt16), (new short[] { -1 }, GgufValueType.Int16),
+            (new uint[] { 1 }, GgufValueType.UInt32), (new int[] { -1 }, GgufValueType.Int32),
+            (new ulong[] { 1 }, GgufValueType.UInt64), (new long[] { -1 }, GgufValueType.Int64),
+            (new float[] { 1 }, GgufValueType.Float32), (new double[] { 1 }, GgufValueType.Float64),
+            (new bool[] { true }, GgufValueType.Bool), (new[] { "a" }, GgufValueType.String),
+        ];
+        var w = new GgufWriter();
+        for (int i = 0; i < cases.Length; i++)
+        {
+            Assert.Equal(cases[i].Type, GgufValue.Array(cases[i].Values).ElementType);
+            w.Add($"k{i}", GgufValue.Array(cases[i].Values));
+        }
+        var ms = new MemoryStream();
+        w.WriteTo(ms);
+        using GgufFile f = GgufFile.FromMemory(ms.ToArray(), "arrays.gguf");
+        for (int i = 0; i < cases.Length; i++)
+            Assert.Equal(cases[i].Type, f.Get($"k{i}")!.ElementType);
+        Assert.Equal([-1], f.GetInt32Array("k5")!);
+    }
+
+    [Fact]
     public void Files_are_memory_mapped_and_written_atomically()
     {
         using var dir = new TempDir();

@@ -43,6 +43,8 @@ public sealed class GgufTokenizerTests : IDisposable
         Assert.Equal("deepseek-v3", f.GetString("tokenizer.ggml.pre"));
         string[] tokens = f.GetStringArray("tokenizer.ggml.tokens")!;
         int[] types = f.GetInt32Array("tokenizer.ggml.token_type")!;
+        // INT32 elements, as gguf-py writes them: current llama.cpp refuses any other type for token_type
+        Assert.Equal(GgufValueType.Int32, f.Get("tokenizer.ggml.token_type")!.ElementType);
         Assert.Equal(129280, tokens.Length);
         Assert.Equal(tokens.Length, types.Length);
         Assert.Equal("<｜begin▁of▁sentence｜>", tokens[0]);

@@ -204,8 +204,8 @@ public sealed unsafe class GgufFile : IDisposable
     {
         if (Get(key) is not { } v)
             return null;
-        if (v.Value is int[] i)
-            return i;
+        if (v.Value.GetType() == typeof(int[])) // exact: a uint[] also passes 'is int[]'
+            return (int[])v.Value;
         if (v.Type != GgufValueType.Array || v.Value is string[] or bool[] or float[] or double[])
             throw TypeError(key, v, "an array of integers");
         var a = (Array)v.Value;

@@ -61,22 +61,23 @@ public sealed class GgufValue
     public static GgufValue Array(Array values)
     {
         ArgumentNullException.ThrowIfNull(values);
-        GgufValueType e = values switch
-        {
-            byte[] => GgufValueType.UInt8,
-            sbyte[] => GgufValueType.Int8,
-            ushort[] => GgufValueType.UInt16,
-            short[] => GgufValueType.Int16,
-            uint[] => GgufValueType.UInt32,
-            int[] => GgufValueType.Int32,
-            float[] => GgufValueType.Float32,
-            bool[] => GgufValueType.Bool,
-            string[] s => s.Any(x => x is null) ? throw new ArgumentException("null string in array", nameof(values)) : GgufValueType.String,
-            ulong[] => GgufValueType.UInt64,
-            long[] => GgufValueType.Int64,
-            double[] => GgufValueType.Float64,
-            _ => throw new ArgumentException($"{values.GetType().Name} is not a GGUF array type", nameof(values)),
-        };
+        // by the exact element type: the runtime lets an int[] pass as uint[] (and sbyte[] as byte[], long[] as ulong[]...),
+        // so type patterns would tag a signed array as unsigned (llama.cpp refuses a UINT32 tokenizer.ggml.token_type)
+        Type t = values.GetType().GetElementType()!;
+        GgufValueType e =
+            t == typeof(byte) ? GgufValueType.UInt8 :
+            t == typeof(sbyte) ? GgufValueType.Int8 :
+            t == typeof(ushort) ? GgufValueType.UInt16 :
+            t == typeof(short) ? GgufValueType.Int16 :
+            t == typeof(uint) ? GgufValueType.UInt32 :
+            t == typeof(int) ? GgufValueType.Int32 :
+            t == typeof(float) ? GgufValueType.Float32 :
+            t == typeof(bool) ? GgufValueType.Bool :
+            t == typeof(string) ? (((string[])values).Any(x => x is null) ? throw new ArgumentException("null string in array", nameof(values)) : GgufValueType.String) :
+            t == typeof(ulong) ? GgufValueType.UInt64 :
+            t == typeof(long) ? GgufValueType.Int64 :
+            t == typeof(double) ? GgufValueType.Float64 :
+            throw new ArgumentException($"{values.GetType().Name} is not a GGUF array type", nameof(values));
         return new GgufValue(GgufValueType.Array, e, values);
     }
 
