@@ -146,7 +146,7 @@ public sealed class ModelSession : IDisposable
         BpeTokenizer? tokenizer = tokenizerLoad switch
         {
             TokenizerLoad.Required => BpeTokenizer.LoadFromDirectory(directory),
-            TokenizerLoad.Optional when File.Exists(System.IO.Path.Combine(directory, "tokenizer.json")) => BpeTokenizer.LoadFromDirectory(directory),
+            TokenizerLoad.Optional => GgufModel.TryLoadTokenizerFor(directory),
             _ => null,
         };
         return (WeightLoader.Load(directory, null, load), tokenizer);
@@ -157,9 +157,12 @@ public sealed class ModelSession : IDisposable
     {
         // one parse of the file for the tokenizer, the config and the weights (the weights keep the mapping alive)
         using GgufModelFile gguf = GgufModel.Open(file);
-        BpeTokenizer? tokenizer = tokenizerLoad == TokenizerLoad.None ? null : gguf.Tokenizer;
-        if (tokenizer is null && tokenizerLoad == TokenizerLoad.Required)
-            throw new InvalidDataException($"{file}: the GGUF file has no tokenizer (tokenizer.ggml.* metadata); use token ids");
+        BpeTokenizer? tokenizer = tokenizerLoad switch
+        {
+            TokenizerLoad.Required => gguf.RequireTokenizer(),
+            TokenizerLoad.Optional => gguf.Tokenizer,
+            _ => null,
+        };
         return (gguf.LoadWeights(load), tokenizer);
     }
 }

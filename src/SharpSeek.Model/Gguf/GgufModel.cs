@@ -48,10 +48,13 @@ public static class GgufModel
     /// <summary>The tokenizer of a model path: the tokenizer stored in a .gguf file, else tokenizer.json
     /// (+ tokenizer_config.json) of a checkpoint directory.</summary>
     /// <exception cref="InvalidDataException">A GGUF file without tokenizer metadata.</exception>
-    public static BpeTokenizer LoadTokenizerFor(string modelPath) =>
-        IsGgufPath(modelPath)
-            ? LoadTokenizer(modelPath) ?? throw new InvalidDataException($"{modelPath}: the GGUF file has no tokenizer (tokenizer.ggml.* metadata); use token ids")
-            : BpeTokenizer.LoadFromDirectory(modelPath);
+    public static BpeTokenizer LoadTokenizerFor(string modelPath)
+    {
+        if (!IsGgufPath(modelPath))
+            return BpeTokenizer.LoadFromDirectory(modelPath);
+        using GgufModelFile m = Open(modelPath);
+        return m.RequireTokenizer();
+    }
 
     /// <summary>As <see cref="LoadTokenizerFor"/>, but null when the path has no tokenizer (a .gguf file without
     /// tokenizer metadata, a directory without tokenizer.json); the file is read once either way.</summary>

@@ -60,6 +60,11 @@ public sealed class GgufModelFile : IDisposable
         }
     }
 
+    /// <summary>The tokenizer stored in the file, for callers that cannot run without one.</summary>
+    /// <exception cref="InvalidDataException">The file has no tokenizer metadata.</exception>
+    public BpeTokenizer RequireTokenizer() =>
+        Tokenizer ?? throw new InvalidDataException($"{Path}: the GGUF file has no tokenizer (tokenizer.ggml.* metadata); use token ids");
+
     /// <summary>Loads the weights of the file's own <see cref="Config"/>.</summary>
     /// <param name="options">Load options (Dtype converts the linear layers as for checkpoints).</param>
     public ModelWeights LoadWeights(LoadOptions? options = null) => LoadWeights(Config, options);
