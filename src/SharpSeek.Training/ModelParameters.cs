@@ -6,6 +6,7 @@
 using System.Runtime.InteropServices;
 using SharpSeek.Formats;
 using SharpSeek.Formats.Safetensors;
+using SharpSeek.Model.Architecture;
 using SharpSeek.Model;
 using SharpSeek.Tensors;
 
@@ -138,10 +139,11 @@ public sealed class ModelParameters
     private static ModelParameters WithGrads(ModelWeights w)
     {
         var sharedNames = new HashSet<string>(StringComparer.Ordinal);
+        ArchitectureDescriptor arch = w.Config.GetArchitecture();
         foreach (MtpWeights m in w.Mtp)
         {
-            if (!ReferenceEquals(m.Embed, w.Embed)) sharedNames.Add(TensorNames.MtpEmbed(m.Layer.Index));
-            if (!ReferenceEquals(m.Head, w.LmHead)) sharedNames.Add(TensorNames.MtpHead(m.Layer.Index));
+            if (!ReferenceEquals(m.Embed, w.Embed)) sharedNames.Add(arch.HfName(TensorRole.MtpEmbed, m.Layer.Index));
+            if (!ReferenceEquals(m.Head, w.LmHead)) sharedNames.Add(arch.HfName(TensorRole.MtpHead, m.Layer.Index));
         }
         ModelWeights g = WeightLoader.Build(w.Config, new ZeroSource(sharedNames), owner: null);
         return new ModelParameters(w, g);

@@ -3,6 +3,7 @@
 // formats by name. The descriptor refactor must not change a byte; a change here is a format change, not a refactor.
 using System.Security.Cryptography;
 using System.Text;
+using SharpSeek.Model.Architecture;
 using SharpSeek.Model;
 using SharpSeek.Model.Gguf;
 using SharpSeek.Tensors;
@@ -147,7 +148,7 @@ public sealed class WriterGoldenTests
             Assert.True(want.AsSpan().SequenceEqual(m?.ToFloatArray() ?? v!), name);
             n++;
         }
-        int mtp = w.Mtp.Sum(m => w.Enumerate().Count(t => t.Name.StartsWith(TensorNames.Layer(m.Layer.Index), StringComparison.Ordinal)));
+        int mtp = w.Mtp.Sum(m => w.Enumerate().Count(t => t.Name.StartsWith(ArchitectureDescriptor.DeepSeekV3.HfLayerPrefix(m.Layer.Index), StringComparison.Ordinal)));
         Assert.Equal(original.Count - mtp, n);
     }
 
@@ -175,7 +176,7 @@ public sealed class WriterGoldenTests
         foreach ((string name, long[] shape) in SyntheticModel.TensorShapes(c))
         {
             shapes.Append(name).Append(' ').Append(string.Join(",", shape)).Append('\n');
-            locations.Append(name).Append(" -> ").Append(GgufNames.Locate(name)?.ToString() ?? "none").Append('\n');
+            locations.Append(name).Append(" -> ").Append(ArchitectureDescriptor.DeepSeekV3.Locate(name)?.ToString() ?? "none").Append('\n');
         }
         Check($"synthetic/{config}", Sha(shapes.ToString()));
         Check($"locate/{config}", Sha(locations.ToString()));

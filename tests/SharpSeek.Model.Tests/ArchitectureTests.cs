@@ -78,10 +78,10 @@ public sealed class ArchitectureTests
         Assert.Equal("model.layers.61.", a.HfLayerPrefix(61));
         Assert.Equal("_scale_inv", a.HfScaleSuffix);
         Assert.True(a.IsIgnoredHf("model.layers.0.self_attn.rotary_emb.inv_freq"));
-        // the facades read the same descriptor
-        Assert.Equal("model.layers.3.self_attn.o_proj.weight", TensorNames.Wo(3));
-        Assert.Equal("blk.3.attn_v_b.weight", GgufNames.AttnVB(3));
-        Assert.Equal("blk.3.attn_kv_b.weight", GgufNames.AttnKvB(3));
+        // the per-layer names of the split and legacy kv_b
+        Assert.Equal("model.layers.3.self_attn.o_proj.weight", a.HfName(TensorRole.Wo, 3));
+        Assert.Equal("blk.3.attn_v_b.weight", kvb.SecondOf(3));
+        Assert.Equal("blk.3.attn_kv_b.weight", kvb.LegacyOf(3));
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 // Every in-memory weight format on every fixture: logits against the reference (max abs and KL divergence,
 // printed as the quantization-error report), greedy tokens, and the threaded backend against the single thread.
+using SharpSeek.Model.Architecture;
 using SharpSeek.Formats.Safetensors;
 using SharpSeek.Model.Layers;
 using SharpSeek.Tensors;
@@ -69,7 +70,7 @@ public sealed class FormatTests(ITestOutputHelper output)
         // Q8_0 for rows shorter than its 256-value super-block, as on most fixtures).
         bool storedBf16;
         using (var ck = Checkpoint.Open(dir))
-            storedBf16 = ck.Info(TensorNames.Wo(0)).DType == SharpSeek.Formats.DType.BF16;
+            storedBf16 = ck.Info(ArchitectureDescriptor.DeepSeekV3.HfName(TensorRole.Wo, 0)).DType == SharpSeek.Formats.DType.BF16;
         // The mean KL is dominated by the few tokens whose routing flipped (per-token KL 0.1-1 against ~1e-4 for the
         // rest, on v3-yarn-bf16 whose 2 groups pick 1: a flip swaps half the experts), so each format has a tight bound
         // on the median (the quantization error itself) and a loose one on the mean (flips allowed, a broken kernel not).

@@ -1,5 +1,6 @@
 // Loss, every gradient and five AdamW steps against the transformers reference of each fixture that has a
 // train_reference.safetensors (../shared/fixtures/README.md).
+using SharpSeek.Model.Architecture;
 using SharpSeek.Model;
 using SharpSeek.Tests;
 using Xunit.Abstractions;
@@ -41,7 +42,7 @@ public sealed class FixtureGradientTests(ITestOutputHelper output)
         int L = p.Config.NumHiddenLayers;
         foreach (Parameter t in p.Trainable)
         {
-            bool mtp = t.Name.StartsWith(TensorNames.Layer(L), StringComparison.Ordinal) || (p.Config.NumNextnPredictLayers > 1 && t.Name.StartsWith("model.layers.", StringComparison.Ordinal) && int.Parse(t.Name.Split('.')[2]) >= L);
+            bool mtp = t.Name.StartsWith(ArchitectureDescriptor.DeepSeekV3.HfLayerPrefix(L), StringComparison.Ordinal) || (p.Config.NumNextnPredictLayers > 1 && t.Name.StartsWith("model.layers.", StringComparison.Ordinal) && int.Parse(t.Name.Split('.')[2]) >= L);
             Assert.True(mtp || r.HasGrad(t.Name), $"reference has no gradient for '{t.Name}'");
         }
     }
