@@ -24,6 +24,19 @@ internal static class CliOptions
     public static Option<string> CacheType(string defaultType) =>
         new("--cache-type") { Description = "Latent cache element type: f32, bf16 or int8 (8 bits and two scales per token: half of bf16, lossy)", DefaultValueFactory = _ => defaultType };
 
+    /// <summary>The --indexer-precision option of the verbs that run a model (DeepSeek-V3.2's indexer).</summary>
+    public static Option<string?> IndexerPrecision() =>
+        new("--indexer-precision") { Description = "DeepSeek-V3.2 indexer arithmetic: fp8 (DeepSeek's reference, default) or f32 (as llama.cpp)" };
+
+    /// <summary>Parses --indexer-precision (null when not given).</summary>
+    public static IndexerPrecision? ParseIndexerPrecision(string? name) => name switch
+    {
+        null => null,
+        "fp8" => Model.IndexerPrecision.Fp8,
+        "f32" => Model.IndexerPrecision.F32,
+        _ => throw new UserInputException($"--indexer-precision must be fp8 or f32, got '{name}'"),
+    };
+
     public static CacheType ParseCacheType(string? name) => name switch
     {
         "f32" => Model.CacheType.F32,
@@ -137,6 +150,7 @@ internal sealed class GenerationOptionSet
     public readonly Option<bool> Speculative = new("--speculative") { Description = "MTP speculative decoding (models with an MTP module)" };
     public readonly Option<int> Threads = CliOptions.Threads("CPU threads");
     public readonly Option<string> Dtype = CliOptions.Dtype();
+    public readonly Option<string?> IndexerPrecision = CliOptions.IndexerPrecision();
 
     public GenerationOptionSet(int defaultMaxTokens)
     {
@@ -144,7 +158,7 @@ internal sealed class GenerationOptionSet
     }
 
     public IEnumerable<Option> All => [Model, MaxTokens, Temperature, TopK, TopP, MinP, RepeatPenalty, PresencePenalty, FrequencyPenalty,
-                                       Seed, Stop, IgnoreEos, CacheType, Speculative, Threads, Dtype];
+                                       Seed, Stop, IgnoreEos, CacheType, Speculative, Threads, Dtype, IndexerPrecision];
 
     /// <summary>The generation options, validated (a bad value is the user's mistake).</summary>
     public GenerationOptions Options(ParseResult pr)
@@ -178,5 +192,6 @@ internal sealed class GenerationOptionSet
         Threads = CliOptions.PositiveThreads(pr.GetValue(Threads)),
         CacheType = CliOptions.ParseCacheType(pr.GetValue(CacheType)),
         Tokenizer = tokenizer,
+        IndexerPrecision = CliOptions.ParseIndexerPrecision(pr.GetValue(IndexerPrecision)),
     };
 }

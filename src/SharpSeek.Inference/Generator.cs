@@ -259,7 +259,7 @@ public sealed class Generator
         _cached.RemoveRange(q, _cached.Count - q);
         _cached.EnsureCapacity(Math.Min(P + o.MaxTokens + 1, ContextLength + 1));
         for (int l = L; l < Cache.Layers.Length; l++)
-            Cache.Layers[l].Truncate(Math.Min(Cache.Layers[l].Length, mtpKeep));
+            Cache.TruncateLayer(l, mtpKeep);
 
         int chunk = o.PrefillChunkTokens;
         for (int a = q; a < P; a += chunk)

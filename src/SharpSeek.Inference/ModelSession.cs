@@ -38,6 +38,9 @@ public sealed class ModelSessionOptions
 
     /// <summary>Whether to load the tokenizer (and with it the chat template).</summary>
     public TokenizerLoad Tokenizer { get; init; } = TokenizerLoad.Optional;
+
+    /// <summary>How a V3.2 indexer scores; null: fp8, as DeepSeek's reference.</summary>
+    public IndexerPrecision? IndexerPrecision { get; init; }
 }
 
 /// <summary>
@@ -96,7 +99,7 @@ public sealed class ModelSession : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(path);
         options ??= new ModelSessionOptions();
         ArgumentOutOfRangeException.ThrowIfNegative(options.Threads);
-        var load = new LoadOptions { Dtype = options.Dtype };
+        var load = new LoadOptions { Dtype = options.Dtype, IndexerPrecision = options.IndexerPrecision };
         (ModelWeights weights, BpeTokenizer? tokenizer) = GgufModel.IsGgufPath(path)
             ? LoadGguf(path, load, options.Tokenizer)
             : LoadDirectory(path, load, options.Tokenizer);

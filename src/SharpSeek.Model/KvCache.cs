@@ -191,16 +191,33 @@ public sealed class LatentCache
     }
 }
 
-/// <summary>The caches of one sequence: one latent cache per main layer, then one per MTP module.</summary>
+/// <summary>
+/// The caches of one sequence: one latent cache per main layer, then one per MTP module; beside each, the state of the
+/// family's attention variant when it has one (<see cref="Layers.IAttentionVariant"/>: V3.2's indexer keys).
+/// </summary>
 public sealed class KvCache
 {
     public KvCache(ModelConfig c, CacheType type = CacheType.F32)
     {
         Type = type;
-        Layers = new LatentCache[c.NumHiddenLayers + c.NumNextnPredictLayers];
-        for (int l = 0; l < Layers.Length; l++)
+        int n = c.NumHiddenLayers + c.NumNextnPredictLayers;
+        Layers = new LatentCache[n];
+        Extensions = new Layers.IVariantCache?[n];
+        Layers.IAttentionVariant? variant = c.GetAttentionVariant();
+        for (int l = 0; l < n; l++)
+        {
             Layers[l] = new LatentCache(c.LatentDim, type, c.KvLoraRank);
+            Extensions[l] = variant?.CreateCache(l, type);
+        }
         MainLayers = c.NumHiddenLayers;
+    }
+
+    private KvCache(CacheType type, LatentCache[] layers, Layers.IVariantCache?[] extensions, int mainLayers)
+    {
+        Type = type;
+        Layers = layers;
+        Extensions = extensions;
+        MainLayers = mainLayers;
     }
 
     public CacheType Type { get; }
@@ -208,25 +225,45 @@ public sealed class KvCache
     /// <summary>Layer caches: main layers 0..L-1, then MTP modules.</summary>
     public LatentCache[] Layers { get; }
 
+    /// <summary>The attention variant's state per layer (null where the family has none).</summary>
+    public Layers.IVariantCache?[] Extensions { get; }
+
     public int MainLayers { get; }
 
     /// <summary>Tokens cached by the main model.</summary>
     public int Length => Layers[0].Length;
 
-    /// <summary>Bytes held by the main model's cache.</summary>
-    public long Bytes => Layers.Take(MainLayers).Sum(l => l.Bytes);
+    /// <summary>Bytes held by the main model's cache (latents and variant state).</summary>
+    public long Bytes
+    {
+        get
+        {
+            long b = 0;
+            for (int l = 0; l < MainLayers; l++)
+                b += Layers[l].Bytes + (Extensions[l]?.Bytes ?? 0);
+            return b;
+        }
+    }
 
     /// <summary>Forgets main-model positions ≥ length.</summary>
     public void Truncate(int length)
     {
         for (int l = 0; l < MainLayers; l++)
-            Layers[l].Truncate(Math.Min(length, Layers[l].Length));
+            TruncateLayer(l, length);
+    }
+
+    /// <summary>Forgets positions ≥ length of one layer (MTP modules are layers L..).</summary>
+    public void TruncateLayer(int layer, int length)
+    {
+        Layers[layer].Truncate(Math.Min(length, Layers[layer].Length));
+        if (Extensions[layer] is Layers.IVariantCache e)
+            e.Truncate(Math.Min(length, e.Length));
     }
 
     /// <summary>Empties every layer.</summary>
     public void Clear()
     {
-        foreach (LatentCache l in Layers)
-            l.Truncate(0);
+        for (int l = 0; l < Layers.Length; l++)
+            TruncateLayer(l, 0);
     }
 }

@@ -53,6 +53,18 @@ public sealed record RopeConfig
     public bool Truncate { get; init; } = true;
 }
 
+/// <summary>DeepSeek-V3.2's lightning indexer (DeepSeek Sparse Attention): <c>index_n_heads</c>, <c>index_head_dim</c>, <c>index_topk</c>.</summary>
+public sealed record IndexerConfig(int Heads, int HeadDim, int TopK);
+
+/// <summary>How the indexer scores (DeepSeek's reference quantizes its rotated q and k to FP8; llama.cpp keeps f32).</summary>
+public enum IndexerPrecision
+{
+    /// <summary>Hadamard-rotated q and k as FP8 e4m3 with one scale per 128 values, as DeepSeek's inference/model.py.</summary>
+    Fp8,
+    /// <summary>fp32 throughout, as llama.cpp (and, without the rotation, which does not change the scores, transformers).</summary>
+    F32,
+}
+
 /// <summary>FP8 block quantization settings (<c>quantization_config</c>).</summary>
 public sealed record QuantizationConfig(string Method, string Format, int BlockRows, int BlockCols, string ActivationScheme);
 
@@ -93,6 +105,10 @@ public sealed record ModelConfig
     public int[] EosTokenIds { get; init; } = [];
     /// <summary>Aux-loss coefficient from the config (training only).</summary>
     public double AuxLossAlpha { get; init; }
+    /// <summary>The lightning indexer of each layer (deepseek_v32), else null.</summary>
+    public IndexerConfig? Indexer { get; init; }
+    /// <summary>The indexer's arithmetic (a load option, not a config.json field).</summary>
+    public IndexerPrecision IndexerPrecision { get; init; } = IndexerPrecision.Fp8;
 
     /// <summary>Dn + Dr, the per-head query/key width.</summary>
     public int QkHeadDim => QkNopeHeadDim + QkRopeHeadDim;
@@ -110,6 +126,9 @@ public sealed record ModelConfig
 
     /// <summary>The architecture descriptor of the config's family: tensor names, shapes and format rules.</summary>
     public Architecture.ArchitectureDescriptor GetArchitecture() => Architecture.ArchitectureDescriptor.For(this);
+
+    /// <summary>The family's addition to MLA (V3.2's indexer), or null.</summary>
+    public Layers.IAttentionVariant? GetAttentionVariant() => GetArchitecture().Attention?.Invoke(this);
 
     /// <summary>Eps of q_a_layernorm and kv_a_layernorm: 1e-6, as transformers and DeepSeek's code build them (docs/deepseek-architecture.md §7.4).</summary>
     public const double LatentNormEps = 1e-6;
@@ -173,8 +192,8 @@ public sealed record ModelConfig
         }
         var r = new Reader(o, source);
         string modelType = r.String("model_type") ?? throw r.Error("model_type", "is missing");
-        if (modelType is not ("deepseek_v3" or "deepseek_v2" or "kimi_k2"))
-            throw r.Error("model_type", $"is '{modelType}'; supported: deepseek_v3, deepseek_v2, kimi_k2");
+        if (!Architecture.ArchitectureDescriptor.All.Any(a => a.ModelTypes.Contains(modelType)))
+            throw r.Error("model_type", $"is '{modelType}'; supported: {string.Join(", ", Architecture.ArchitectureDescriptor.All.SelectMany(a => a.ModelTypes))}");
 
         int nRouted = r.IntOrNull("n_routed_experts") ?? 0;
         string topk = r.String("topk_method") ?? (modelType == "deepseek_v2" ? "greedy" : "noaux_tc");
@@ -234,6 +253,9 @@ public sealed record ModelConfig
             BosTokenId = r.IntOrNull("bos_token_id"),
             EosTokenIds = r.IntList("eos_token_id"),
             AuxLossAlpha = r.Double("aux_loss_alpha") ?? 0,
+            Indexer = modelType == "deepseek_v32"
+                ? new IndexerConfig(r.Int("index_n_heads", min: 1), r.Int("index_head_dim", min: 1), r.Int("index_topk", min: 1))
+                : null,
         };
         cfg.Validate(source);
         return cfg;
@@ -355,6 +377,15 @@ public sealed record ModelConfig
             throw Err("rope_scaling.beta_fast", "and beta_slow must be positive");
         if (!(Rope.Theta > 1))
             throw Err("rope_theta", $"is {Rope.Theta}; must be > 1");
+        if (Indexer is { } ix)
+        {
+            if (QLoraRank <= 0)
+                throw Err("q_lora_rank", "must be set: the indexer's queries come from MLA's query latent");
+            if (ix.HeadDim < QkRopeHeadDim || ix.HeadDim % 2 != 0)
+                throw Err("index_head_dim", $"is {ix.HeadDim}; must be even and at least qk_rope_head_dim = {QkRopeHeadDim}");
+            if ((ix.HeadDim & (ix.HeadDim - 1)) != 0)
+                throw Err("index_head_dim", $"is {ix.HeadDim}; the Hadamard rotation needs a power of two");
+        }
         if (BosTokenId is int b && (b < 0 || b >= VocabSize))
             throw Err("bos_token_id", $"is {b}; outside the vocabulary of {VocabSize}");
         foreach (int e in EosTokenIds)
@@ -369,7 +400,7 @@ public sealed record ModelConfig
     {
         var o = new JsonObject
         {
-            ["architectures"] = new JsonArray(ModelType == "deepseek_v2" ? "DeepseekV2ForCausalLM" : "DeepseekV3ForCausalLM"),
+            ["architectures"] = new JsonArray(GetArchitecture().HfArchitecture),
             ["model_type"] = ModelType,
             ["vocab_size"] = VocabSize,
             ["hidden_size"] = HiddenSize,
@@ -407,6 +438,12 @@ public sealed record ModelConfig
         };
         if (AuxLossAlpha != 0)
             o["aux_loss_alpha"] = AuxLossAlpha;
+        if (Indexer is { } ix)
+        {
+            o["index_n_heads"] = ix.Heads;
+            o["index_head_dim"] = ix.HeadDim;
+            o["index_topk"] = ix.TopK;
+        }
         if (Quantization is { } q)
         {
             o["quantization_config"] = new JsonObject

@@ -26,6 +26,10 @@ public sealed record ModelStats
     public required long FlopsPerToken { get; init; }
     /// <summary>Extra forward FLOPs per token per token of context in attention (scores and weighted sum, naive form).</summary>
     public required long AttentionFlopsPerContextToken { get; init; }
+    /// <summary>Weights of the family's attention variant in the main layers (V3.2's indexers), included in the totals.</summary>
+    public long AttentionVariantParameters { get; init; }
+    /// <summary>What the attention variant caches per token, all main layers (V3.2: the indexer keys, fp8 + scales).</summary>
+    public long VariantCacheBytesPerToken { get; init; }
     /// <summary>Main layers using MoE.</summary>
     public required int MoeLayers { get; init; }
 
@@ -38,7 +42,7 @@ public sealed record ModelStats
 
         // every learnable tensor of the descriptor, from the config's shapes; a routed expert's tensors count E times
         // in the total and K times in the active weights
-        long total = 0, routed = 0, embedding = 0, vectors = 0, mtp = 0;
+        long total = 0, routed = 0, embedding = 0, vectors = 0, mtp = 0, variant = 0;
         int moeLayers = 0;
         foreach (TensorRef t in arch.Leading(c).Concat(arch.Trailing(c)))
         {
@@ -71,6 +75,8 @@ public sealed record ModelStats
                 }
                 total += expert ? E * n : n;
                 active += expert ? K * n : n;
+                if (t.Spec.Extension)
+                    variant += n;
                 if (expert)
                     routed += E * n;
                 if (t.Spec.IsVector)
@@ -90,6 +96,8 @@ public sealed record ModelStats
             RoutedExpertParameters = routed,
             EmbeddingParameters = embedding,
             KvCacheBytesPerToken = c.NumHiddenLayers * (R + Dr) * 2,
+            AttentionVariantParameters = variant,
+            VariantCacheBytesPerToken = c.NumHiddenLayers * (c.GetAttentionVariant()?.CacheBytesPerToken(CacheType.BF16) ?? 0),
             KvCacheBytesPerTokenMha = c.NumHiddenLayers * Nh * (Dn + Dr + Dv) * 2,
             FlopsPerToken = 2 * matmulWeights,
             AttentionFlopsPerContextToken = 2 * c.NumHiddenLayers * Nh * (Dn + Dr + Dv),

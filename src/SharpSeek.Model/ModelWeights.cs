@@ -25,6 +25,42 @@ public sealed class AttentionWeights
     public required WeightMatrix WkvB { get; init; }
     /// <summary>o_proj [H, Nh·Dv].</summary>
     public required WeightMatrix Wo { get; init; }
+    /// <summary>The tensors of the family's attention variant (V3.2's indexer), by role: the descriptor's extension roles.</summary>
+    public ExtensionTensors Extensions { get; init; } = ExtensionTensors.Empty;
+}
+
+/// <summary>
+/// The tensors of an attention variant in one layer, by role (descriptor roles with <see cref="TensorSpec.Extension"/>),
+/// loaded without typed fields so that a variant adds no code to the loader.
+/// </summary>
+public sealed class ExtensionTensors
+{
+    private readonly Dictionary<TensorRole, WeightMatrix> _matrices;
+    private readonly Dictionary<TensorRole, float[]> _vectors;
+
+    public ExtensionTensors(Dictionary<TensorRole, WeightMatrix> matrices, Dictionary<TensorRole, float[]> vectors)
+    {
+        _matrices = matrices;
+        _vectors = vectors;
+    }
+
+    /// <summary>No tensors.</summary>
+    public static ExtensionTensors Empty { get; } = new([], []);
+
+    /// <summary>True when the layer has no variant tensors.</summary>
+    public bool IsEmpty => _matrices.Count == 0 && _vectors.Count == 0;
+
+    /// <summary>The matrix of a role.</summary>
+    public WeightMatrix Matrix(TensorRole role) =>
+        _matrices.TryGetValue(role, out WeightMatrix? m) ? m : throw new InvalidOperationException($"the layer has no {role} matrix");
+
+    /// <summary>The vector of a role.</summary>
+    public float[] Vector(TensorRole role) =>
+        _vectors.TryGetValue(role, out float[]? v) ? v : throw new InvalidOperationException($"the layer has no {role} vector");
+
+    /// <summary>The matrix or vector of a role; nulls when absent.</summary>
+    public (WeightMatrix? Matrix, float[]? Vector) Find(TensorRole role) =>
+        (_matrices.GetValueOrDefault(role), _vectors.GetValueOrDefault(role));
 }
 
 /// <summary>A SwiGLU MLP: W2(silu(W1 x) ⊙ W3 x).</summary>
@@ -178,7 +214,7 @@ public sealed class ModelWeights : IDisposable
             TensorRole.MtpEhProj => (mtp?.EhProj, null),
             TensorRole.MtpHeadNorm => (null, mtp?.HeadNorm),
             TensorRole.MtpHead => (mtp?.Head, null),
-            _ => (null, null),
+            _ => a?.Extensions.Find(role) ?? (null, null),
         };
     }
 }

@@ -24,6 +24,12 @@ public sealed record LoadOptions
 {
     /// <summary>In-memory format of the linear layers; null keeps the checkpoint's own (memory-mapped, no copy).</summary>
     public WeightFormat? Dtype { get; init; }
+
+    /// <summary>How a V3.2 indexer scores (null: the default, fp8 as DeepSeek's reference).</summary>
+    public IndexerPrecision? IndexerPrecision { get; init; }
+
+    /// <summary>The config with these options' runtime settings applied.</summary>
+    public ModelConfig Apply(ModelConfig c) => IndexerPrecision is { } p ? c with { IndexerPrecision = p } : c;
 }
 
 /// <summary>Builds the weight structure of a config from a source.</summary>
@@ -34,7 +40,7 @@ public static class WeightLoader
     {
         if (Gguf.GgufModel.IsGgufPath(directory))
             return Gguf.GgufModel.Load(directory, config, options);
-        config ??= ModelConfig.Load(directory);
+        config = options?.Apply(config ?? ModelConfig.Load(directory)) ?? config ?? ModelConfig.Load(directory);
         Checkpoint ckpt = Checkpoint.Open(directory);
         var owners = new OwnerList { ckpt };
         try
@@ -176,6 +182,7 @@ public static class WeightLoader
             KvNorm = Vector(c, arch, src, TensorRole.KvNorm, l),
             WkvB = Matrix(c, arch, src, TensorRole.WkvB, l),
             Wo = Matrix(c, arch, src, TensorRole.Wo, l),
+            Extensions = Extensions(c, arch, src, l),
         };
         MlpWeights Mlp(TensorRole gate, TensorRole up, TensorRole down, int e = -1) => new()
         {
@@ -211,6 +218,23 @@ public static class WeightLoader
             Dense = dense,
             Moe = moeW,
         };
+    }
+
+    // the attention variant's tensors of layer l, by role (TensorSpec.Extension)
+    private static ExtensionTensors Extensions(ModelConfig c, ArchitectureDescriptor arch, IWeightSource src, int l)
+    {
+        Dictionary<TensorRole, WeightMatrix>? matrices = null;
+        Dictionary<TensorRole, float[]>? vectors = null;
+        foreach (TensorRef t in arch.LayerTensors(c, l, perExpert: false))
+        {
+            if (!t.Spec.Extension)
+                continue;
+            if (t.Spec.IsVector)
+                (vectors ??= [])[t.Role] = Vector(c, arch, src, t.Role, l);
+            else
+                (matrices ??= [])[t.Role] = Matrix(c, arch, src, t.Role, l);
+        }
+        return matrices is null && vectors is null ? ExtensionTensors.Empty : new ExtensionTensors(matrices ?? [], vectors ?? []);
     }
 
     /// <summary>A checkpoint as a weight source; records which tensors were used.</summary>

@@ -210,6 +210,11 @@ public static class AttentionKernels
             Vector256<float> mx = Vector256.Max(x, Vector256.Shuffle(x, Vector256.Create(1, 0, 3, 2, 5, 4, 7, 6)));
             mx = Vector256.Max(mx, Vector256.Shuffle(mx, Vector256.Create(2, 3, 0, 1, 6, 7, 4, 5)));
             float tmax = Math.Max(mx.GetElement(0), mx.GetElement(4));
+            if (float.IsNegativeInfinity(tmax))
+            {
+                ninf.Store(si); // every position of the tile masked: weights 0, whatever the running max
+                continue;
+            }
             if (tmax > m[i])
                 RaiseMax(i, tmax, m, l, o, n, oStride);
             // weights below e^-80 (1.8e-35, far under fp32 resolution next to the max's weight of 1) are made exactly 0:

@@ -49,7 +49,9 @@ public sealed class GgufConfigTests
             Quantization = null,
             AuxLossAlpha = 0,
             TieWordEmbeddings = true,
-            ModelType = c.ScoringFunc == ScoringFunc.Sigmoid ? "deepseek_v3" : "deepseek_v2",
+            // deepseek2 files name V2 or V3 by their routing; later architectures (deepseek32) name their family
+            ModelType = c.GetArchitecture().GgufArchitecture != GgufModel.Architecture ? c.ModelType
+                : c.ScoringFunc == ScoringFunc.Sigmoid ? "deepseek_v3" : "deepseek_v2",
             EosTokenIds = [],
             BosTokenId = null,
             RmsNormEps = back.RmsNormEps,

@@ -12,6 +12,7 @@ internal static class BenchCommand
     {
         var model = new Option<string>("--model") { Description = "Model directory", Required = true };
         var dtype = CliOptions.Dtype();
+        var indexer = CliOptions.IndexerPrecision();
         var prompt = new Option<int>("--prompt-tokens") { DefaultValueFactory = _ => 512 };
         var gen = new Option<int>("--gen-tokens") { DefaultValueFactory = _ => 128 };
         var threads = CliOptions.Threads();
@@ -22,12 +23,13 @@ internal static class BenchCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
         var skip = new Option<bool>("--skip-roofline") { Description = "Skip the bandwidth, peak and product-alone measurements (their keys are 0)" };
         var cmd = new Command("bench", "Prefill/decode throughput, weight bytes per token and the measured rooflines")
-        { model, dtype, prompt, gen, threads, runs, cache, chunk, compare, json, skip };
+        { model, dtype, indexer, prompt, gen, threads, runs, cache, chunk, compare, json, skip };
         cmd.SetAction(pr =>
         {
             var options = new ModelSessionOptions
             {
                 Dtype = CliOptions.ParseDtype(pr.GetValue(dtype)),
+                IndexerPrecision = CliOptions.ParseIndexerPrecision(pr.GetValue(indexer)),
                 Threads = CliOptions.PositiveThreads(pr.GetValue(threads)),
                 Tokenizer = TokenizerLoad.None,
             };

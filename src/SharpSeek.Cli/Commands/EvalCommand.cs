@@ -15,7 +15,8 @@ internal static class EvalCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
         var threads = CliOptions.Threads();
         var dtype = CliOptions.Dtype();
-        var cmd = new Command("eval", "Perplexity and bits per byte of a text") { model, file, window, json, threads, dtype };
+        var indexer = CliOptions.IndexerPrecision();
+        var cmd = new Command("eval", "Perplexity and bits per byte of a text") { model, file, window, json, threads, dtype, indexer };
         cmd.SetAction(pr =>
         {
             string dir = DefaultModel.Resolve(pr.GetValue(model));
@@ -29,6 +30,7 @@ internal static class EvalCommand
             var options = new ModelSessionOptions
             {
                 Dtype = CliOptions.ParseDtype(pr.GetValue(dtype)),
+                IndexerPrecision = CliOptions.ParseIndexerPrecision(pr.GetValue(indexer)),
                 Threads = Math.Max(1, pr.GetValue(threads)),
                 Tokenizer = TokenizerLoad.Required,
             };

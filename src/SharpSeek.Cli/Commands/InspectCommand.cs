@@ -54,6 +54,14 @@ internal static class InspectCommand
                     ["flops_per_token_at_context"] = flopsAtCtx,
                     ["softmax_scale"] = c.SoftmaxScale,
                 };
+                if (c.GetAttentionVariant() is { } variant)
+                {
+                    o["attention_variant"] = variant.Settings;
+                    o["attention_variant_parameters"] = s.AttentionVariantParameters;
+                    o["attention_variant_share_of_parameters"] = (double)s.AttentionVariantParameters / s.ParametersTotal;
+                    o["attention_variant_cache_bytes_per_token"] = s.VariantCacheBytesPerToken;
+                    o["cache_bytes_per_token"] = s.KvCacheBytesPerToken + s.VariantCacheBytesPerToken;
+                }
                 Console.WriteLine(JsonSerializer.Serialize(o, new JsonSerializerOptions { WriteIndented = true }));
                 return 0;
             }
@@ -68,6 +76,11 @@ internal static class InspectCommand
             Console.WriteLine($"parameters         {s.ParametersTotal.ToString("N0", inv)} total ({B(s.ParametersTotal)}), {s.ParametersActive.ToString("N0", inv)} active per token ({B(s.ParametersActive)})");
             Console.WriteLine($"MTP parameters     {s.MtpParameters.ToString("N0", inv)}");
             Console.WriteLine($"KV cache / token   {s.KvCacheBytesPerToken.ToString("N0", inv)} bytes MLA latent (bf16) vs {s.KvCacheBytesPerTokenMha.ToString("N0", inv)} multi-head ({(double)s.KvCacheBytesPerTokenMha / s.KvCacheBytesPerToken:0.0}x)");
+            if (c.GetAttentionVariant() is { } v)
+            {
+                Console.WriteLine($"attention variant  {v.Description}");
+                Console.WriteLine($"                   {s.AttentionVariantParameters.ToString("N0", inv)} parameters ({(100.0 * s.AttentionVariantParameters / s.ParametersTotal).ToString("0.00", inv)}% of total), caches {s.VariantCacheBytesPerToken.ToString("N0", inv)} bytes/token; with the latent {(s.KvCacheBytesPerToken + s.VariantCacheBytesPerToken).ToString("N0", inv)} bytes/token");
+            }
             Console.WriteLine($"FLOPs / token      {B(s.FlopsPerToken)} in weights + {B(s.AttentionFlopsPerContextToken)} per context token = {B(flopsAtCtx)} at {ctx} tokens");
             if (c.Quantization is { } q)
                 Console.WriteLine($"quantization       {q.Method} {q.Format} blocks {q.BlockRows}x{q.BlockCols}");

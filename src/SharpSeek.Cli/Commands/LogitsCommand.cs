@@ -16,11 +16,17 @@ internal static class LogitsCommand
         var output = new Option<string>("--out") { Description = "Output .safetensors file (F32 tensor 'logits' [T, V])", Required = true };
         var attention = new Option<AttentionMode>("--attention") { Description = "MLA form: auto, naive or absorbed", DefaultValueFactory = _ => AttentionMode.Auto };
         var dtype = CliOptions.Dtype();
-        var cmd = new Command("logits", "Compute logits for token ids in one uncached pass") { model, ids, output, attention, dtype };
+        var indexer = CliOptions.IndexerPrecision();
+        var cmd = new Command("logits", "Compute logits for token ids in one uncached pass") { model, ids, output, attention, dtype, indexer };
         cmd.SetAction(pr =>
         {
             int[] tokens = CliOptions.ParseIds(pr.GetValue(ids)!, "--ids");
-            var options = new ModelSessionOptions { Dtype = CliOptions.ParseDtype(pr.GetValue(dtype)), Tokenizer = TokenizerLoad.None };
+            var options = new ModelSessionOptions
+            {
+                Dtype = CliOptions.ParseDtype(pr.GetValue(dtype)),
+                Tokenizer = TokenizerLoad.None,
+                IndexerPrecision = CliOptions.ParseIndexerPrecision(pr.GetValue(indexer)),
+            };
             using ModelSession session = CliOptions.OpenSession(pr.GetValue(model)!, options);
             int V = session.Config.VocabSize;
             CliOptions.CheckIds(tokens, V, "--ids");

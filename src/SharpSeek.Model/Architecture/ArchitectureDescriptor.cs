@@ -59,6 +59,19 @@ public sealed class ArchitectureDescriptor
     /// <summary>The family's name.</summary>
     public string Name { get; }
 
+    /// <summary>config.json <c>architectures</c> entry (the transformers model class).</summary>
+    public string HfArchitecture { get; init; } = "DeepseekV3ForCausalLM";
+
+    /// <summary>The family's own GGUF metadata keys of a config (after the "{arch}." prefix), as llama.cpp's converter writes them (uint32).</summary>
+    public Func<ModelConfig, IEnumerable<(string Key, uint Value)>>? GgufKeys { get; init; }
+
+    /// <summary>Reads the family's own GGUF keys into a config read from the common ones; the function it is given
+    /// returns a required key's value (after the "{arch}." prefix) or throws naming the file and key.</summary>
+    public Func<ModelConfig, Func<string, int>, ModelConfig>? ReadGgufKeys { get; init; }
+
+    /// <summary>The family's addition to MLA for a config (V3.2's indexer: <see cref="Layers.IAttentionVariant"/>), or null for plain MLA.</summary>
+    public Func<ModelConfig, Layers.IAttentionVariant?>? Attention { get; init; }
+
     /// <summary>config.json model_type values of the family.</summary>
     public IReadOnlyList<string> ModelTypes { get; }
 
@@ -237,8 +250,8 @@ public sealed class ArchitectureDescriptor
     /// <summary>DeepSeek-V3, R1, V3.1 and Kimi K2 (sigmoid routing with a correction bias, MTP modules).</summary>
     public static ArchitectureDescriptor DeepSeekV3 { get; } = DeepSeek.V3();
 
-    /// <summary>The registered families.</summary>
-    public static IReadOnlyList<ArchitectureDescriptor> All { get; } = [DeepSeekV2, DeepSeekV3];
+    /// <summary>The registered families (DeepSeek.cs lists them, oldest first).</summary>
+    public static IReadOnlyList<ArchitectureDescriptor> All { get; } = DeepSeek.Families(DeepSeekV2, DeepSeekV3);
 
     /// <summary>The family of a config (by model_type; DeepSeek-V3's for unknown types, which validation rejects elsewhere).</summary>
     public static ArchitectureDescriptor For(ModelConfig c) => For(c.ModelType);

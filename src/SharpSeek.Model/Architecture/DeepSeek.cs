@@ -19,6 +19,49 @@ internal static class DeepSeek
     public static ArchitectureDescriptor V3() =>
         new("deepseek-v3", ["deepseek_v3", "kimi_k2"], GgufModel.Architecture, L, "_scale_inv", [".rotary_emb.inv_freq"], Tensors());
 
+    /// <summary>Every family, oldest first (a GGUF architecture is read by the latest family that writes it).</summary>
+    public static ArchitectureDescriptor[] Families(ArchitectureDescriptor v2, ArchitectureDescriptor v3) => [v2, v3, V32()];
+
+    /// <summary>DeepSeek-V3.2 (-Exp): V3 plus a lightning indexer in every layer (Layers/Indexer.cs); GGUF deepseek32.</summary>
+    public static ArchitectureDescriptor V32() =>
+        new("deepseek-v3.2", ["deepseek_v32"], "deepseek32", L, "_scale_inv", [".rotary_emb.inv_freq"], Tensors(IndexerTensors()))
+        {
+            HfArchitecture = "DeepseekV32ForCausalLM",
+            Attention = c => new Layers.Indexer(c),
+            GgufKeys = c =>
+            [
+                ("attention.indexer.head_count", (uint)c.Indexer!.Heads),
+                ("attention.indexer.key_length", (uint)c.Indexer.HeadDim),
+                ("attention.indexer.top_k", (uint)c.Indexer.TopK),
+            ],
+            ReadGgufKeys = (c, key) => c with
+            {
+                Indexer = new IndexerConfig(key("attention.indexer.head_count"), key("attention.indexer.key_length"), key("attention.indexer.top_k")),
+            },
+        };
+
+    // the indexer's tensors (transformers' deepseek_v32 and DeepSeek's checkpoint names; llama.cpp's deepseek32 GGUF names)
+    private static TensorSpec[] IndexerTensors()
+    {
+        const TensorScope Ly = TensorScope.Layer;
+        static long Hi(ModelConfig c) => c.Indexer!.Heads;
+        static long Di(ModelConfig c) => c.Indexer!.HeadDim;
+        return
+        [
+            Matrix(TensorRole.IndexerWqB, Ly, L + "self_attn.indexer.wq_b.weight", Plain(B + "indexer.attn_q_b.weight"), Always,
+                   c => Hi(c) * Di(c), Dq) with { Extension = true },
+            Matrix(TensorRole.IndexerWk, Ly, L + "self_attn.indexer.wk.weight", Plain(B + "indexer.attn_k.weight"), Always, Di, H)
+                with { Extension = true },
+            Vector(TensorRole.IndexerKNorm, Ly, L + "self_attn.indexer.k_norm.weight", Plain(B + "indexer.k_norm.weight"), Always, Di)
+                with { Extension = true },
+            Vector(TensorRole.IndexerKNormBias, Ly, L + "self_attn.indexer.k_norm.bias", Plain(B + "indexer.k_norm.bias"), Always, Di)
+                with { Extension = true },
+            // stored bf16 and used in fp32 by the reference (weights_proj): kept bf16 when loading converted
+            Matrix(TensorRole.IndexerWeights, Ly, L + "self_attn.indexer.weights_proj.weight", Plain(B + "indexer.proj.weight"), Always,
+                   Hi, H, LoadRule.KeepBf16) with { Extension = true },
+        ];
+    }
+
     private static bool Always(ModelConfig c, LayerInfo l) => true;
     private static bool QLora(ModelConfig c, LayerInfo l) => c.QLoraRank > 0;
     private static bool Dense(ModelConfig c, LayerInfo l) => !l.Moe;
@@ -67,7 +110,8 @@ internal static class DeepSeek
     private static long Ie(ModelConfig c) => c.MoeIntermediateSize;
     private static long Is(ModelConfig c) => (long)c.MoeIntermediateSize * c.NSharedExperts;
 
-    private static TensorSpec[] Tensors()
+    // the V2/V3 tensors, with a family's attention-variant tensors after o_proj
+    private static TensorSpec[] Tensors(TensorSpec[]? attention = null)
     {
         const TensorScope M = TensorScope.Model, Ly = TensorScope.Layer, X = TensorScope.Expert;
         const GgufExport.TensorRole FfnDown = GgufExport.TensorRole.FfnDown;
@@ -94,6 +138,7 @@ internal static class DeepSeek
                    c => (long)c.NumAttentionHeads * (c.QkNopeHeadDim + c.VHeadDim), R, LoadRule.KvB),
             Matrix(TensorRole.Wo, Ly, L + "self_attn.o_proj.weight", Plain(B + "attn_output.weight"), Always,
                    H, c => (long)c.NumAttentionHeads * c.VHeadDim, ggufType: GgufExport.TensorRole.AttnOutput),
+            .. attention ?? [],
             Vector(TensorRole.FfnNorm, Ly, L + "post_attention_layernorm.weight", Plain(B + "ffn_norm.weight"), Always, H),
             Matrix(TensorRole.DenseGate, Ly, L + "mlp.gate_proj.weight", Plain(B + "ffn_gate.weight"), Dense, I, H),
             Matrix(TensorRole.DenseUp, Ly, L + "mlp.up_proj.weight", Plain(B + "ffn_up.weight"), Dense, I, H),

@@ -68,6 +68,16 @@ public enum TensorRole
     MtpHeadNorm,
     /// <summary>An MTP module's shared_head.head [V, H].</summary>
     MtpHead,
+    /// <summary>V3.2 indexer wq_b [Hi·Di, Dq]: its queries from MLA's query latent.</summary>
+    IndexerWqB,
+    /// <summary>V3.2 indexer wk [Di, H]: its key.</summary>
+    IndexerWk,
+    /// <summary>V3.2 indexer k_norm weight [Di] (a LayerNorm).</summary>
+    IndexerKNorm,
+    /// <summary>V3.2 indexer k_norm bias [Di].</summary>
+    IndexerKNormBias,
+    /// <summary>V3.2 indexer weights_proj [Hi, H]: the per-head weights of the index score.</summary>
+    IndexerWeights,
 }
 
 /// <summary>How a tensor's names are indexed.</summary>

@@ -49,6 +49,10 @@ public sealed record TensorSpec
     /// <summary>Stored in fp32 even in bf16 checkpoints (the router bias, which transformers keeps in fp32).</summary>
     public bool Fp32 { get; init; }
 
+    /// <summary>A tensor of the family's attention variant, held in <see cref="AttentionWeights.Extensions"/> by role
+    /// (loaded, exported and counted like any other; read by the variant's layer code).</summary>
+    public bool Extension { get; init; }
+
     /// <summary>True for [n] tensors.</summary>
     public bool IsVector { get; init; }
 

@@ -127,8 +127,9 @@ public static unsafe class GgufExport
     /// <summary>Adds the general.* and deepseek2.* keys of <paramref name="c"/> (docs/deepseek-architecture.md §9).</summary>
     public static void WriteMetadata(GgufWriter g, ModelConfig c, GgufFileType type, string name)
     {
-        const string A = GgufModel.Architecture + ".";
-        g.Add("general.architecture", GgufModel.Architecture);
+        ArchitectureDescriptor family = c.GetArchitecture();
+        string A = family.GgufArchitecture + ".";
+        g.Add("general.architecture", family.GgufArchitecture);
         g.Add("general.type", "model");
         g.Add("general.name", name);
         g.Add(A + "block_count", (uint)c.NumHiddenLayers);
@@ -175,6 +176,8 @@ public static unsafe class GgufExport
             g.Add(A + "rope.scaling.yarn_beta_fast", (float)c.Rope.BetaFast);
             g.Add(A + "rope.scaling.yarn_beta_slow", (float)c.Rope.BetaSlow);
         }
+        foreach ((string key, uint value) in family.GgufKeys?.Invoke(c) ?? [])
+            g.Add(A + key, value);
         g.Add("general.quantization_version", 2u);
     }
 

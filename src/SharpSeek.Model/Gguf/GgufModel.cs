@@ -18,7 +18,6 @@ public static class GgufModel
     /// <summary>The architecture name llama.cpp uses for DeepSeek-V2/V3-family models.</summary>
     public const string Architecture = "deepseek2";
 
-    private const string A = Architecture + ".";
 
     /// <summary>True for a path that names a GGUF file (by its extension), which loaders take instead of a directory.</summary>
     public static bool IsGgufPath(string path) =>
@@ -78,6 +77,7 @@ public static class GgufModel
     /// <summary>Builds the weights of <paramref name="config"/> from an open file; <paramref name="owners"/> holds what keeps them alive.</summary>
     internal static ModelWeights Load(GgufFile f, ModelConfig config, LoadOptions? options, WeightLoader.OwnerList owners)
     {
+        config = options?.Apply(config) ?? config;
         var stored = new GgufWeightSource(f, config, owners);
         IWeightSource src = options?.Dtype is WeightFormat fmt ? new WeightLoader.ConvertingSource(stored, fmt, owners, config.GetArchitecture()) : stored;
         ModelWeights w = WeightLoader.Build(config, src, owners);
@@ -91,8 +91,9 @@ public static class GgufModel
     public static ModelConfig ReadConfig(GgufFile f)
     {
         string arch = f.GetString("general.architecture") ?? throw Missing(f, "general.architecture");
-        if (arch != Architecture || ArchitectureDescriptor.ForGguf(arch) is not ArchitectureDescriptor family)
-            throw new NotSupportedException($"{f.FilePath}: general.architecture is '{arch}'; SharpSeek runs '{Architecture}' (DeepSeek-V2/V3 family)");
+        if (ArchitectureDescriptor.ForGguf(arch) is not ArchitectureDescriptor family)
+            throw new NotSupportedException($"{f.FilePath}: general.architecture is '{arch}'; SharpSeek runs {string.Join(", ", ArchitectureDescriptor.All.Select(a => a.GgufArchitecture).Distinct())}");
+        string A = arch + ".";
         int Req(string key, int min = 0) => (int)(f.GetInteger(A + key, min, int.MaxValue) ?? throw Missing(f, A + key));
         int Opt(string key, int fallback, int min = 0) => (int)(f.GetInteger(A + key, min, int.MaxValue) ?? fallback);
 
@@ -100,6 +101,12 @@ public static class GgufModel
         int layers = Req("block_count", 1);
         if (layers > 1 << 16)
             throw new InvalidDataException($"{f.FilePath}: {A}block_count is {layers}; at most {1 << 16} are supported");
+        // deepseek32 files may append the MTP blocks (nextn_predict_layers) after the main ones; SharpSeek reads the
+        // main model and leaves those blocks unread (GgufWeightSource.CheckAllUsed)
+        int nextn = Opt("nextn_predict_layers", 0);
+        if (nextn >= layers)
+            throw new InvalidDataException($"{f.FilePath}: {A}nextn_predict_layers is {nextn}, not fewer than block_count {layers}");
+        layers -= nextn;
         int heads = Req("attention.head_count", 1);
         int rope = Req("rope.dimension_count");
         // split-MLA files carry the per-head sizes as *_mla; legacy files as the plain MHA key/value lengths
@@ -129,7 +136,8 @@ public static class GgufModel
 
         var cfg = new ModelConfig
         {
-            ModelType = scoring == ScoringFunc.Sigmoid ? "deepseek_v3" : "deepseek_v2",
+            // deepseek2 files hold both V2 (softmax routing) and V3; later architectures name one family
+            ModelType = arch != Architecture ? family.ModelTypes[0] : scoring == ScoringFunc.Sigmoid ? "deepseek_v3" : "deepseek_v2",
             VocabSize = vocab,
             HiddenSize = Req("embedding_length", 1),
             IntermediateSize = Opt("feed_forward_length", 0),
@@ -155,15 +163,17 @@ public static class GgufModel
             TieWordEmbeddings = !f.Contains(family.GgufName(TensorRole.LmHead)),
             RmsNormEps = f.GetNumber(A + "attention.layer_norm_rms_epsilon") ?? throw Missing(f, A + "attention.layer_norm_rms_epsilon"),
             MaxPositionEmbeddings = Opt("context_length", 4096, 1),
-            Rope = ReadRope(f),
+            Rope = ReadRope(f, A),
             BosTokenId = bos is long b ? (int)b : null,
             EosTokenIds = eos is long e ? [(int)e] : [],
         };
+        if (family.ReadGgufKeys is { } own)
+            cfg = own(cfg, key => Req(key, 1));
         cfg.Validate(f.FilePath);
         return cfg;
     }
 
-    private static RopeConfig ReadRope(GgufFile f)
+    private static RopeConfig ReadRope(GgufFile f, string A)
     {
         double theta = f.GetNumber(A + "rope.freq_base") ?? 10000;
         string type = f.GetString(A + "rope.scaling.type") ?? "none";
@@ -210,7 +220,10 @@ public sealed unsafe class GgufWeightSource : IWeightSource
         _owners = owners;
         _arch = config.GetArchitecture();
         _kvb = _arch[TensorRole.WkvB].Gguf!;
+        _layers = config.NumHiddenLayers;
     }
+
+    private readonly int _layers;
 
     public bool Has(string name)
     {
@@ -271,9 +284,19 @@ public sealed unsafe class GgufWeightSource : IWeightSource
     {
         foreach (GgufTensorInfo t in _f.Tensors)
         {
-            if (!_used.Contains(t.Name))
-                throw new InvalidDataException($"{_f.FilePath}: unexpected tensor '{t.Name}' {t.DimsText} (not part of this deepseek2 model)");
+            if (!_used.Contains(t.Name) && !IsMtpBlock(t.Name))
+                throw new InvalidDataException($"{_f.FilePath}: unexpected tensor '{t.Name}' {t.DimsText} (not part of this {_arch.GgufArchitecture} model)");
         }
+    }
+
+    // a tensor of an appended MTP block (blk.N.* with N >= the main layers), which SharpSeek does not load from GGUF files
+    private bool IsMtpBlock(string name)
+    {
+        if (!name.StartsWith("blk.", StringComparison.Ordinal))
+            return false;
+        int dot = name.IndexOf('.', 4);
+        return dot > 4 && int.TryParse(name.AsSpan(4, dot - 4), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int l)
+            && l >= _layers;
     }
 
     private GgufTensorInfo Use(string ggufName)

@@ -1,6 +1,8 @@
 // MLA, absorbed form (decode): q̃ = W_UKᵀ q_nope, score = q̃·c + q_pe·k_pe, ō = Σ p c, o = W_UV ō, one query token
 // over the latent cache without decompressing it (DeepSeek-V3 model.py attn_impl="absorb"). Kernels: AttentionKernels.
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using SharpSeek.Tensors;
@@ -16,18 +18,31 @@ public sealed partial class Mla
 
     private AttentionWeights? _w;
     private LatentCache? _cache;
-    private int _pos, _slot, _chunkLen, _chunks;
+    private int _pos, _slot, _chunkLen, _chunks, _attended;
+    private int[]? _positions; // the slot's selected positions (sparse attention), else null: all of 0.._pos
     private float[] _qtAll = [], _partO = [], _partM = [], _partL = [], _rowScratch = [], _scoreScratch = [];
     private Action<int>? _absorbHead, _attendChunk, _outputHead;
 
     private void AbsorbedToken(ComputeBackend be, AttentionWeights w, LatentCache cache, int pos, int slot)
     {
         int Nh = _c.NumAttentionHeads, R = _c.KvLoraRank, Dr = _c.QkRopeHeadDim;
-        int S = pos + 1, workers = be.Workers;
+        int workers = be.Workers;
         _w = w;
         _cache = cache;
         _pos = pos;
         _slot = slot;
+        // a sparse slot attends to its selected positions only: those rows are gathered, the rest never read
+        _positions = _sel.IsDense(slot) ? null : _selPositions ??= [];
+        if (_positions is not null)
+        {
+            ReadOnlySpan<int> p = _sel.Positions(slot);
+            if (_selPositions!.Length < p.Length)
+                _selPositions = new int[p.Length];
+            p.CopyTo(_selPositions);
+            _positions = _selPositions;
+            _attended = p.Length;
+        }
+        int S = _positions is null ? pos + 1 : _attended;
         // chunks of at least 32 positions, about two per worker
         _chunks = Math.Max(1, Math.Min(2 * workers, S / 32));
         _chunkLen = ((S + _chunks - 1) / _chunks + Tile - 1) / Tile * Tile; // whole tiles, so that no tile straddles two cache blocks
@@ -46,7 +61,10 @@ public sealed partial class Mla
         be.For(Nh, _outputHead);
         _w = null;
         _cache = null;
+        _positions = null;
     }
+
+    private int[]? _selPositions;
 
     /// <summary>Row h of the absorbed query [R + Dr]: q̃^h = W_UK^hᵀ q_nope^h, then q_pe^h, so that a score is one dot
     /// product with a cached latent row [c_kv | k_pe].</summary>
@@ -62,10 +80,15 @@ public sealed partial class Mla
     private unsafe void AttendChunk(int chunk)
     {
         int Nh = _c.NumAttentionHeads, Dr = _c.QkRopeHeadDim, R = _c.KvLoraRank, W = R + Dr;
-        int s0 = chunk * _chunkLen, s1 = Math.Min(_pos + 1, s0 + _chunkLen);
+        int s0 = chunk * _chunkLen, s1 = Math.Min(_positions is null ? _pos + 1 : _attended, s0 + _chunkLen);
         fixed (float* qt = _qtAll, m = &_partM[chunk * Nh], l = &_partL[chunk * Nh], o = &_partO[chunk * Nh * R])
         fixed (float* rows = &_rowScratch[chunk * (Tile + Nh) * W], sp = &_scoreScratch[chunk * Nh * Tile])
-            AttendRange(qt, Nh, R, Dr, _cache!, s0, s1, _scale, m, l, o, rows, sp);
+        {
+            if (_positions is null)
+                AttendRange(qt, Nh, R, Dr, _cache!, s0, s1, _scale, m, l, o, rows, sp);
+            else
+                AttendPositions(qt, Nh, R, Dr, _cache!, _positions.AsSpan(s0, s1 - s0), _scale, m, l, o, rows, sp);
+        }
     }
 
     /// <summary>
@@ -112,6 +135,34 @@ public sealed partial class Mla
                 for (; h < nh; h++)
                     AccumulateRows(o + h * R, R, rp, W, new ReadOnlySpan<float>(sp + h * Tile, Tile), nb);
             }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="AttendRange"/> over the listed cached positions (sparse attention): each tile of 8 positions is gathered
+    /// into <paramref name="rows"/> as fp32, then scored and accumulated as a contiguous tile.
+    /// </summary>
+    public static unsafe void AttendPositions(float* qt, int nh, int R, int Dr, LatentCache cache, ReadOnlySpan<int> positions, float scale,
+                                              float* m, float* l, float* o, float* rows, float* sp)
+    {
+        int W = R + Dr;
+        new Span<float>(m, nh).Fill(float.NegativeInfinity);
+        new Span<float>(l, nh).Clear();
+        new Span<float>(o, nh * R).Clear();
+        for (int i = 0; i < positions.Length; i += Tile)
+        {
+            int nb = Math.Min(Tile, positions.Length - i);
+            for (int j = 0; j < nb; j++)
+            {
+                var dst = new Span<float>(rows + j * W, W);
+                ReadOnlySpan<float> row = cache.Row(positions[i + j], dst);
+                if (!Unsafe.AreSame(ref MemoryMarshal.GetReference(row), ref MemoryMarshal.GetReference(dst)))
+                    row.CopyTo(dst);
+            }
+            Scores(qt, nh, rows, nb, W, scale, sp);
+            SoftmaxTile(sp, nh, nb, null, m, l, o, R, R);
+            for (int h = 0; h < nh; h++)
+                AccumulateRows(o + h * R, R, rows, W, new ReadOnlySpan<float>(sp + h * Tile, Tile), nb);
         }
     }
 

@@ -89,7 +89,19 @@ public sealed partial class Mla
                     Scores(q, Dqk, nq, kv + ((long)s0 * Nh + h) * W, Nh * W, nb, Dn, _scale, s, false);
                     Scores(q + Dn, Dqk, nq, lat + (long)s0 * (R + Dr) + R, R + Dr, nb, Dr, _scale, s, true);
                     for (int i = 0; i < nq; i++)
+                    {
                         valid[i] = n[i] - s0; // causal: positions < n[i]
+                        int u = _naiveSlots[i0 + i].Sequence;
+                        if (!_sel.IsDense(u))
+                        {
+                            // sparse attention: positions the slot did not select score −∞
+                            for (int j = 0; j < nb; j++)
+                            {
+                                if (!_sel.IsSelected(u, s0 + j))
+                                    s[i * Tile + j] = float.NegativeInfinity;
+                            }
+                        }
+                    }
                     SoftmaxTile(s, nq, nb, valid, m, l, o, Dv, Dv);
                     for (int i = 0; i < nq; i++)
                     {

@@ -32,11 +32,14 @@ public sealed partial class Mla
     private readonly ModelConfig _c;
     private readonly float _scale;
     private float[] _q = [], _cq = [], _kva = [], _o = [], _latent = [], _kv = [], _c2 = [], _cc = [];
+    private readonly IAttentionSelector? _selector; // the family's attention variant (V3.2's indexer), if any
+    private readonly PositionSelection _sel = new();
 
     public Mla(ModelConfig c)
     {
         _c = c;
         _scale = (float)c.SoftmaxScale;
+        _selector = c.GetAttentionVariant()?.CreateSelector();
     }
 
     /// <summary>
@@ -70,6 +73,17 @@ public sealed partial class Mla
                    latent.Slice(0, R), latent.Slice(R, Dr), q.Slice(t * Nh * Dqk, Nh * Dqk), Dn);
             caches[slots[t].Sequence].Layers[layer].Write(slots[t].Position, latent);
         }
+        // the attention variant caches its own state and picks the positions each slot attends to (else all)
+        _sel.Reset(T, 0);
+        _selector?.Select(be, w, layer, slots, caches, x, cq, cos, sin, _sel);
+        bool sparse = _sel.AnySparse;
+        if (sparse)
+        {
+            int maxPos = 0;
+            foreach (TokenSlot s in slots)
+                maxPos = Math.Max(maxPos, s.Position);
+            _sel.BuildMasks(maxPos + 1);
+        }
 
         // attention, per sequence of the batch
         Span<float> o = _o.AsSpan(0, T * Nh * Dv);
@@ -78,17 +92,18 @@ public sealed partial class Mla
         {
             if (done[t])
                 continue;
-            int seq = slots[t].Sequence, n = 0, maxPos = 0;
+            int seq = slots[t].Sequence, n = 0, maxPos = 0, attended = 0;
             for (int u = t; u < T; u++)
             {
                 if (slots[u].Sequence == seq)
                 {
                     n++;
                     maxPos = Math.Max(maxPos, slots[u].Position);
+                    attended = Math.Max(attended, _sel.IsDense(u) ? slots[u].Position + 1 : _sel.Positions(u).Length);
                 }
             }
             LatentCache cache = caches[seq].Layers[layer];
-            bool naive = mode == AttentionMode.Naive || (mode == AttentionMode.Auto && NaiveIsCheaper(n, maxPos + 1));
+            bool naive = mode == AttentionMode.Naive || (mode == AttentionMode.Auto && NaiveIsCheaper(n, maxPos + 1, attended));
             if (naive)
             {
                 NaiveSequence(be, w, cache, slots, seq, t, maxPos + 1);
@@ -182,13 +197,14 @@ public sealed partial class Mla
 
     /// <summary>
     /// Multiply-adds of the two forms for n new tokens over S positions: naive decompresses every cached position
-    /// (S·Nh·R·(Dn+Dv)) then attends at width Dn+Dr+Dv; absorbed attends at width 2R+Dr and absorbs per token.
+    /// (S·Nh·R·(Dn+Dv)) then attends at width Dn+Dr+Dv (masking unselected positions); absorbed attends at width 2R+Dr
+    /// over the positions each token attends to (at most <paramref name="attended"/>) and absorbs per token.
     /// </summary>
-    private bool NaiveIsCheaper(int n, int S)
+    private bool NaiveIsCheaper(int n, int S, int attended)
     {
         double Nh = _c.NumAttentionHeads, Dn = _c.QkNopeHeadDim, Dr = _c.QkRopeHeadDim, Dv = _c.VHeadDim, R = _c.KvLoraRank;
         double naive = S * Nh * R * (Dn + Dv) + (double)n * S * Nh * (Dn + Dr + Dv);
-        double absorbed = n * Nh * R * (Dn + Dv) + (double)n * S * Nh * (2 * R + Dr);
+        double absorbed = n * Nh * R * (Dn + Dv) + (double)n * attended * Nh * (2 * R + Dr);
         return naive < absorbed;
     }
 
