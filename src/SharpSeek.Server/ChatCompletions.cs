@@ -17,7 +17,7 @@ internal static class ChatCompletions
     {
         ChatRequest req;
         using (JsonDocument doc = await SharpSeekServer.ReadJson(ctx).ConfigureAwait(false))
-            req = OpenAiRequests.ParseChat(doc.RootElement);
+            req = SharpSeekServer.Parse(doc, OpenAiRequests.ParseChat);
         server.CheckModel(req.Model);
 
         var messages = new List<ChatMessage>();

@@ -186,6 +186,19 @@ public sealed class SharpSeekServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Parses a request; a string that is not valid UTF-8 (found only when it is read) is a 400.</summary>
+    internal static T Parse<T>(JsonDocument doc, Func<JsonElement, T> parse)
+    {
+        try
+        {
+            return parse(doc.RootElement);
+        }
+        catch (InvalidOperationException e) when (e.InnerException is DecoderFallbackException or ArgumentException)
+        {
+            throw ApiException.BadRequest($"the request body is not valid UTF-8: {e.Message}");
+        }
+    }
+
     internal static async Task Json<T>(HttpContext ctx, T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info, int status = 200)
     {
         ctx.Response.StatusCode = status;

@@ -13,7 +13,7 @@ internal static class TextCompletions
     {
         CompletionRequest req;
         using (JsonDocument doc = await SharpSeekServer.ReadJson(ctx).ConfigureAwait(false))
-            req = OpenAiRequests.ParseCompletion(doc.RootElement);
+            req = SharpSeekServer.Parse(doc, OpenAiRequests.ParseCompletion);
         server.CheckModel(req.Model);
         int[] ids = req.PromptIds ?? server.Tokenizer.Encode(req.PromptText!, addSpecialTokens: true);
         int V = server.Session.Config.VocabSize;
