@@ -44,6 +44,7 @@ public static class Program
             GradsCommand.Create(),
             InspectCommand.Create(),
             LogitsCommand.Create(),
+            ServeCommand.Create(),
             SynthCommand.Create(),
             TemplateCommand.Create(),
             TokenizeCommand.Create(),

@@ -288,22 +288,7 @@ public sealed class SharpSeekChatClient : IChatClient
         });
     }
 
-    // DeepSeek-V3's template renders no tool list, so the tools are described in a system message that shows the
-    // call markup the model was trained to emit.
-    private static string DescribeTools(IList<AITool> tools)
-    {
-        var sb = new StringBuilder("## Tools\n\nYou have access to the following tools:\n");
-        foreach (AITool t in tools)
-        {
-            sb.Append("\n### ").Append(t.Name).Append('\n');
-            if (!string.IsNullOrEmpty(t.Description))
-                sb.Append("Description: ").Append(t.Description).Append('\n');
-            if (t is AIFunctionDeclaration f)
-                sb.Append("Parameters: ").Append(f.JsonSchema.GetRawText()).Append('\n');
-        }
-        sb.Append("\nTo call tools, answer exactly in this format:\n")
-          .Append(ToolCallParser.CallsBegin).Append(ToolCallParser.CallBegin).Append("function").Append(ToolCallParser.Sep)
-          .Append("TOOL_NAME\n```json\nARGUMENTS\n```").Append(ToolCallParser.CallEnd).Append(ToolCallParser.CallsEnd);
-        return sb.ToString();
-    }
+    // DeepSeek-V3's template renders no tool list: the tools go in a system message (ToolPrompt)
+    private static string DescribeTools(IList<AITool> tools) =>
+        ToolPrompt.Describe(tools.Select(t => new ToolDescription(t.Name, t.Description, (t as AIFunctionDeclaration)?.JsonSchema.GetRawText())));
 }
