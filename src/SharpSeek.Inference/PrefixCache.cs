@@ -119,6 +119,9 @@ internal sealed class PrefixCache
                 src.Read(p, _row);
                 dst.Write(p, _row);
             }
+            // the attention variant's state (V3.2's indexer keys) goes with the latent rows
+            if (from.Extensions[l] is { } ext)
+                to.Extensions[l] = ext.Copy(count);
         }
     }
 
@@ -127,6 +130,8 @@ internal sealed class PrefixCache
         long bytes = 0;
         foreach (LatentCache l in cache.Layers)
             bytes += l.AllocatedBytes;
+        foreach (SharpSeek.Model.Layers.IVariantCache? e in cache.Extensions)
+            bytes += e?.Bytes ?? 0;
         return bytes;
     }
 
