@@ -288,6 +288,15 @@ public sealed class ChatTemplateDsmlTests
     }
 
     [Fact]
+    public void Floats_are_written_as_json_dumps_writes_them()
+    {
+        JsonElement[] floats = s_v4.GetProperty("floats").EnumerateArray().ToArray();
+        Assert.True(floats.Length > 300);
+        foreach (JsonElement f in floats)
+            Assert.Equal(f[1].GetString(), PythonJson.Number(f[0].GetString()!));
+    }
+
+    [Fact]
     public void Strings_escape_as_json_dumps_without_ascii()
     {
         Assert.Equal("\"a\\\"b\\\\c\\n\\t\\u0001深度 🌍\"", PythonJson.Quote("a\"b\\c\n\t\u0001深度 🌍"));

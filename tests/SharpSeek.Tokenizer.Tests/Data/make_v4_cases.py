@@ -138,7 +138,13 @@ def main():
                 except (ValueError, AssertionError) as e:
                     replies.append({"text": reply, "error": str(e)})
             at = text.find(marker, start)
-    out = {"generator": "make_v4_cases.py over encoding_dsv4.py", "cases": cases, "replies": replies}
+    # floats as json.dumps writes them (repr), from a 17-digit exponent form that is not the shortest
+    import random
+    rng = random.Random(20260424)
+    values = [rng.uniform(-1, 1) * 10 ** rng.randint(-30, 30) for _ in range(300)]
+    values += [1e16, 1e15, 123456789012345.6, 1e-4, 9.999e-5, 0.1, 0.5, 100.0, 2.0 ** 60, 5e-324, 1.7976931348623157e308]
+    floats = [["%.17e" % v, json.dumps(v)] for v in values]
+    out = {"generator": "make_v4_cases.py over encoding_dsv4.py", "cases": cases, "replies": replies, "floats": floats}
     with open(os.path.join(HERE, "v4_cases.json"), "w", encoding="utf-8") as f:
         json.dump(out, f, ensure_ascii=False, indent=1)
         f.write("\n")
