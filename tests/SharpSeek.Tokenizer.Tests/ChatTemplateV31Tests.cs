@@ -90,6 +90,10 @@ public sealed class ChatTemplateV31Tests
         Assert.Equal(ChatTemplateKind.DeepSeekV4, ChatTemplate.DetectKind(null, "deepseek_v4"));
         Assert.Equal(ChatTemplateKind.DeepSeekV32, ChatTemplate.DetectKind(null, "deepseek_v32"));
         Assert.Equal(ChatTemplateKind.DeepSeekV3, ChatTemplate.DetectKind(null, "deepseek_v3"));
+        // llama.cpp's Jinja versions of the encoders (models/templates): both have the V3.1-style toggle, told apart by DSML's block
+        Assert.Equal(ChatTemplateKind.DeepSeekV32, ChatTemplate.DetectKind("{% if not thinking is defined %}{% set dsml_token = '｜DSML｜' %}<' + dsml_token + 'function_calls>"));
+        Assert.Equal(ChatTemplateKind.DeepSeekV4, ChatTemplate.DetectKind("{% if not thinking is defined %}{% set dsml_token = '｜DSML｜' %}<' + dsml_token + 'tool_calls>"));
+        Assert.Equal(ChatTemplateKind.DeepSeekV31, ChatTemplate.DetectKind("{% if not thinking is defined %}{{'<｜Assistant｜><think></think>'}}"));
     }
 
     [Fact]
