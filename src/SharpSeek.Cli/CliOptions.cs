@@ -1,10 +1,12 @@
 // Options several verbs share and their parsing: --model (with the default model), --dtype, --cache-type, --threads,
-// token id lists, the sampling options of generate and chat, and opening a model session with a progress line.
+// token id lists, the sampling options of generate and chat, --template/--think of the chat verbs, and opening a
+// model session with a progress line.
 // Bad values throw UserInputException naming the option.
 using System.CommandLine;
 using SharpSeek.Inference;
 using SharpSeek.Model;
 using SharpSeek.Tensors;
+using SharpSeek.Tokenizer;
 
 namespace SharpSeek.Cli;
 
@@ -186,12 +188,51 @@ internal sealed class GenerationOptionSet
     }
 
     /// <summary>Session options from --dtype, --threads and --cache-type.</summary>
-    public ModelSessionOptions SessionOptions(ParseResult pr, TokenizerLoad tokenizer) => new()
+    public ModelSessionOptions SessionOptions(ParseResult pr, TokenizerLoad tokenizer, ChatTemplateKind? template = null) => new()
     {
+        Template = template,
         Dtype = CliOptions.ParseDtype(pr.GetValue(Dtype)),
         Threads = CliOptions.PositiveThreads(pr.GetValue(Threads)),
         CacheType = CliOptions.ParseCacheType(pr.GetValue(CacheType)),
         Tokenizer = tokenizer,
         IndexerPrecision = CliOptions.ParseIndexerPrecision(pr.GetValue(IndexerPrecision)),
     };
+}
+
+/// <summary>--template and --think, which chat, generate --chat and template share (a server can take the same): the
+/// chat template and the thinking mode of the hybrid templates.</summary>
+internal sealed class ChatFormatOptionSet
+{
+    public readonly Option<string> Template = new("--template")
+    {
+        Description = $"Chat template: {ChatTemplate.Names} (default: recognised from tokenizer_config.json, or config.json's model_type for v3.2/v4)",
+    };
+
+    public readonly Option<string> Think = new("--think")
+    {
+        Description = "Thinking mode of the v3.1, v3.2 and v4 templates: on or off (default: off for v3.1 and v3.2, on for v4)",
+    };
+
+    public IEnumerable<Option> All => [Template, Think];
+
+    /// <summary>Whether either option was given.</summary>
+    public bool Given(ParseResult pr) => pr.GetValue(Template) is not null || pr.GetValue(Think) is not null;
+
+    /// <summary>The --template choice, or null; a bad name is the user's mistake.</summary>
+    public ChatTemplateKind? Kind(ParseResult pr) =>
+        pr.GetValue(Template) is string name ? CliErrors.UserValue(() => ChatTemplate.ParseName(name)) : null;
+
+    /// <summary>The --think choice, or null; a bad value is the user's mistake.</summary>
+    public bool? Thinking(ParseResult pr) =>
+        pr.GetValue(Think) is string value ? CliErrors.UserValue(() => ChatRenderOptions.ParseThinkSwitch(value)) : null;
+
+    /// <summary>Rendering options for <paramref name="template"/>; --think on a template without the toggle is an error.</summary>
+    public ChatRenderOptions Render(ParseResult pr, ChatTemplate template, bool addGenerationPrompt = true)
+    {
+        bool? thinking = Thinking(pr);
+        if (thinking is not null && !template.SupportsThinking)
+            throw new UserInputException($"--think: the {ChatTemplate.NameOf(template.Kind)} template has no thinking toggle " +
+                                         $"({(template.Kind == ChatTemplateKind.DeepSeekR1 ? "R1 always thinks" : "V3 never thinks")}; use --template v3.1, v3.2 or v4)");
+        return new ChatRenderOptions { Thinking = thinking, AddGenerationPrompt = addGenerationPrompt };
+    }
 }

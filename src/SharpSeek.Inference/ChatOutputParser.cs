@@ -1,4 +1,5 @@
-// Splits streamed chat output into reasoning (the R1 <think> block), answer text and DeepSeek tool calls, by
+// Splits streamed chat output into reasoning (the <think> block of R1, or of V3.1/V3.2/V4 in thinking mode), answer
+// text and DeepSeek tool calls (V3/R1, V3.1 or DSML markup, as the template says), by
 // chaining the tokenizer project's ReasoningParser and StreamingToolCallParser: only answer text is searched for
 // tool-call markup. Partial tags are held back by each, so the pieces concatenate to the whole split.
 using SharpSeek.Tokenizer;
@@ -19,12 +20,22 @@ public readonly record struct ChatDelta(string Reasoning, string Content, IReadO
 public sealed class ChatOutputParser
 {
     private readonly ReasoningParser _reasoning;
-    private readonly StreamingToolCallParser _tools = new();
+    private readonly StreamingToolCallParser _tools;
 
-    /// <param name="startsInReasoning">The prompt opened the think block (DeepSeek-R1's template).</param>
-    public ChatOutputParser(bool startsInReasoning)
+    /// <param name="startsInReasoning">The prompt opened the think block (R1's template; V3.1, V3.2 and V4 in thinking
+    /// mode: <see cref="ChatTemplate.StartsInReasoning"/>).</param>
+    /// <param name="format">The tool-call markup the model writes (<see cref="ChatTemplate.ToolCallFormat"/>).</param>
+    public ChatOutputParser(bool startsInReasoning, ToolCallFormat format = ToolCallFormat.DeepSeekV3)
     {
         _reasoning = new ReasoningParser(startsInReasoning);
+        _tools = new StreamingToolCallParser(format);
+    }
+
+    /// <summary>A parser for a reply to a prompt rendered by <paramref name="template"/> with <paramref name="options"/>.</summary>
+    public static ChatOutputParser For(ChatTemplate template, ChatRenderOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(template);
+        return new ChatOutputParser(template.StartsInReasoning(options), template.ToolCallFormat);
     }
 
     /// <summary>Whether text now goes to the reasoning.</summary>

@@ -41,6 +41,10 @@ public sealed class ModelSessionOptions
 
     /// <summary>How a V3.2 indexer scores; null: fp8, as DeepSeek's reference.</summary>
     public IndexerPrecision? IndexerPrecision { get; init; }
+
+    /// <summary>The chat template to use (<c>--template</c>); null recognises it from tokenizer_config.json and
+    /// config.json's model_type (<see cref="ChatTemplate.FromConfig"/>).</summary>
+    public ChatTemplateKind? Template { get; init; }
 }
 
 /// <summary>
@@ -60,7 +64,7 @@ public sealed class ModelSession : IDisposable
         ModelId = System.IO.Path.GetFileName(System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(path)));
         Weights = weights;
         Tokenizer = tokenizer;
-        Template = tokenizer is null ? null : ChatTemplate.FromConfig(tokenizer.Config);
+        Template = tokenizer is null ? null : ChatTemplate.FromConfig(tokenizer.Config, options.Template, weights.Config.ModelType);
         _options = options;
         _ownedBackend = ownedBackend;
         Backend = ownedBackend ?? options.Backend ?? ComputeBackend.Cpu;
@@ -128,12 +132,14 @@ public sealed class ModelSession : IDisposable
         new(CreateTransformer(), Tokenizer, cacheType ?? _options.CacheType);
 
     /// <summary>A chat client over a new generator; the session keeps the weights (dispose it after the client).</summary>
+    /// <param name="defaults">Generation options where a request sets none.</param>
+    /// <param name="render">Rendering defaults (thinking, reasoning effort) where a request sets none.</param>
     /// <exception cref="InvalidOperationException">The session has no tokenizer.</exception>
-    public SharpSeekChatClient CreateChatClient(GenerationOptions? defaults = null)
+    public SharpSeekChatClient CreateChatClient(GenerationOptions? defaults = null, ChatRenderOptions? render = null)
     {
         if (Tokenizer is null)
             throw new InvalidOperationException($"{Path}: chat needs a tokenizer; open the session with TokenizerLoad.Required");
-        return new SharpSeekChatClient(CreateGenerator(), Template, defaults, ModelId);
+        return new SharpSeekChatClient(CreateGenerator(), Template, defaults, ModelId) { RenderDefaults = render ?? new ChatRenderOptions() };
     }
 
     /// <summary>Releases the weights and the backend the session created.</summary>

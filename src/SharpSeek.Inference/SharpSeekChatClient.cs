@@ -16,7 +16,9 @@ namespace SharpSeek.Inference;
 /// <summary>
 /// An <see cref="IChatClient"/> that runs a DeepSeek model in-process. <see cref="ChatOptions"/> map to sampling:
 /// Temperature, TopP, TopK, MaxOutputTokens, StopSequences, Seed, FrequencyPenalty, PresencePenalty, and in
-/// AdditionalProperties "min_p" and "repetition_penalty". Thread-safe: concurrent requests wait their turn.
+/// AdditionalProperties "min_p" and "repetition_penalty"; and to rendering: Tools, and in AdditionalProperties DeepSeek's
+/// API fields "thinking" (<c>{"type": "enabled"|"disabled"}</c>) and "reasoning_effort" ("low", "high", "max").
+/// Thread-safe: concurrent requests wait their turn.
 /// </summary>
 public sealed class SharpSeekChatClient : IChatClient
 {
@@ -80,6 +82,11 @@ public sealed class SharpSeekChatClient : IChatClient
     /// <summary>Options where a request's <see cref="ChatOptions"/> leave a field unset.</summary>
     public GenerationOptions Defaults { get; }
 
+    /// <summary>Rendering where a request sets nothing: thinking (null: the template's default), reasoning effort.
+    /// Its <see cref="ChatRenderOptions.Tools"/> and <see cref="ChatRenderOptions.AddGenerationPrompt"/> are not used
+    /// (a request's tools come from <see cref="ChatOptions.Tools"/>; the prompt always ends with the generation prompt).</summary>
+    public ChatRenderOptions RenderDefaults { get; init; } = new();
+
     /// <summary>Provider "sharpseek" and the model id.</summary>
     public ChatClientMetadata Metadata { get; }
 
@@ -93,12 +100,13 @@ public sealed class SharpSeekChatClient : IChatClient
                                                                                 [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(messages);
+        ChatRenderOptions render = RenderOptionsFor(options);
         string prompt = RenderPrompt(messages, options);
         int[] ids = Tokenizer.Encode(prompt);
         GenerationOptions o = MapOptions(options, ids.Length);
         string responseId = $"chatcmpl-{Interlocked.Increment(ref _calls)}-{Guid.NewGuid():N}"[..32];
         DateTimeOffset created = DateTimeOffset.UtcNow;
-        var parser = new ChatOutputParser(startsInReasoning: Template.Kind == ChatTemplateKind.DeepSeekR1);
+        var parser = ChatOutputParser.For(Template, render);
         int reasoningTokens = 0;
 
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -136,17 +144,65 @@ public sealed class SharpSeekChatClient : IChatClient
     }
 
     /// <summary>The prompt text the template renders for these messages (with the generation prompt).</summary>
+    /// <exception cref="ArgumentException">A message or option the template cannot render (the message names it).</exception>
     public string RenderPrompt(IEnumerable<AiChatMessage> messages, ChatOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(messages);
+        ChatRenderOptions render = RenderOptionsFor(options);
         var list = new List<TemplateMessage>();
         if (!string.IsNullOrEmpty(options?.Instructions))
             list.Add(TemplateMessage.System(options.Instructions));
+        bool encoderTools = Template.Kind is ChatTemplateKind.DeepSeekV32 or ChatTemplateKind.DeepSeekV4;
         if (options?.Tools is { Count: > 0 } toolList)
-            list.Add(TemplateMessage.System(DescribeTools(toolList)));
+        {
+            if (encoderTools)
+                render = render with { Tools = [.. toolList.Select(ToDefinition)] };
+            else
+                list.Add(TemplateMessage.System(DescribeTools(toolList, Template.Kind)));
+        }
         foreach (AiChatMessage m in messages)
             Convert(m, list);
-        return Template.Render(list, addGenerationPrompt: true);
+        return Template.Render(list, render);
+    }
+
+    /// <summary>The rendering options of a request: <see cref="RenderDefaults"/> overridden by the request's
+    /// AdditionalProperties "thinking" and "reasoning_effort" (DeepSeek's API fields), with the generation prompt.</summary>
+    /// <exception cref="ArgumentException">A field has a value DeepSeek's API does not define (the message names it).</exception>
+    public ChatRenderOptions RenderOptionsFor(ChatOptions? options)
+    {
+        ChatRenderOptions r = RenderDefaults with { AddGenerationPrompt = true, Tools = null };
+        if (options?.AdditionalProperties is { } extra)
+        {
+            if (extra.TryGetValue("thinking", out object? thinking) && thinking is not null)
+                r = r with { Thinking = ChatRenderOptions.ParseApiThinking(AsJson(thinking)) ?? r.Thinking };
+            if (extra.TryGetValue("reasoning_effort", out object? effort) && effort is not null)
+                r = r with { ReasoningEffort = ChatRenderOptions.ParseReasoningEffort(effort as string ?? AsJson(effort).ToString()) };
+        }
+        return r;
+    }
+
+    private static JsonElement AsJson(object value) =>
+        value as JsonElement? ?? JsonSerializer.SerializeToElement(value, AIJsonUtilities.DefaultOptions.GetTypeInfo(value.GetType()));
+
+    // an M.E.AI tool as the OpenAI function object the V3.2/V4 encoders print: name, description, parameters
+    private static ToolDefinition ToDefinition(AITool tool)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream))
+        {
+            w.WriteStartObject();
+            w.WriteString("name", tool.Name);
+            if (!string.IsNullOrEmpty(tool.Description))
+                w.WriteString("description", tool.Description);
+            if (tool is AIFunctionDeclaration f)
+            {
+                w.WritePropertyName("parameters");
+                f.JsonSchema.WriteTo(w);
+            }
+            w.WriteEndObject();
+        }
+        using JsonDocument doc = JsonDocument.Parse(stream.ToArray());
+        return ToolDefinition.FromFunction(doc.RootElement, $"tool '{tool.Name}'");
     }
 
     /// <inheritdoc />
@@ -288,7 +344,7 @@ public sealed class SharpSeekChatClient : IChatClient
         });
     }
 
-    // DeepSeek-V3's template renders no tool list: the tools go in a system message (ToolPrompt)
-    private static string DescribeTools(IList<AITool> tools) =>
-        ToolPrompt.Describe(tools.Select(t => new ToolDescription(t.Name, t.Description, (t as AIFunctionDeclaration)?.JsonSchema.GetRawText())));
+    // The V3, R1 and V3.1 templates render no tool list: the tools go in a system message (ToolPrompt)
+    private static string DescribeTools(IList<AITool> tools, ChatTemplateKind kind) =>
+        ToolPrompt.Describe(tools.Select(t => new ToolDescription(t.Name, t.Description, (t as AIFunctionDeclaration)?.JsonSchema.GetRawText())), kind);
 }

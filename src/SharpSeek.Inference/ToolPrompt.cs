@@ -13,8 +13,9 @@ public sealed record ToolDescription(string Name, string? Description, string? P
 /// <summary>Writes the system message that offers tools and the markup to call them.</summary>
 public static class ToolPrompt
 {
-    /// <summary>The system message describing <paramref name="tools"/>.</summary>
-    public static string Describe(IEnumerable<ToolDescription> tools)
+    /// <summary>The system message describing <paramref name="tools"/>, with the call markup of the template kind
+    /// (V3.1's as its model card gives it; V3's otherwise).</summary>
+    public static string Describe(IEnumerable<ToolDescription> tools, ChatTemplateKind kind = ChatTemplateKind.DeepSeekV3)
     {
         ArgumentNullException.ThrowIfNull(tools);
         var sb = new StringBuilder("## Tools\n\nYou have access to the following tools:\n");
@@ -25,6 +26,16 @@ public static class ToolPrompt
                 sb.Append("Description: ").Append(t.Description).Append('\n');
             if (t.ParametersJson is not null)
                 sb.Append("Parameters: ").Append(t.ParametersJson).Append('\n');
+        }
+        if (kind == ChatTemplateKind.DeepSeekV31)
+        {
+            sb.Append("\nIMPORTANT: ALWAYS adhere to this exact format for tool use:\n")
+              .Append(ToolCallParser.CallsBegin).Append(ToolCallParser.CallBegin).Append("tool_call_name").Append(ToolCallParser.Sep)
+              .Append("tool_call_arguments").Append(ToolCallParser.CallEnd).Append("{{additional_tool_calls}}").Append(ToolCallParser.CallsEnd)
+              .Append("\n\nWhere:\n- `tool_call_name` must be an exact match to one of the available tools\n")
+              .Append("- `tool_call_arguments` must be valid JSON that strictly follows the tool's Parameters Schema\n")
+              .Append("- For multiple tool calls, chain them directly without separators or spaces");
+            return sb.ToString();
         }
         sb.Append("\nTo call tools, answer exactly in this format:\n")
           .Append(ToolCallParser.CallsBegin).Append(ToolCallParser.CallBegin).Append("function").Append(ToolCallParser.Sep)

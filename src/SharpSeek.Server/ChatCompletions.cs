@@ -22,7 +22,7 @@ internal static class ChatCompletions
 
         var messages = new List<ChatMessage>();
         if (req.Tools.Count > 0 && req.ToolChoice != ToolChoiceKind.None)
-            messages.Add(ChatMessage.System(ToolPrompt.Describe(req.Tools)));
+            messages.Add(ChatMessage.System(ToolPrompt.Describe(req.Tools, server.Template.Kind)));
         messages.AddRange(req.Messages);
         string prompt;
         try

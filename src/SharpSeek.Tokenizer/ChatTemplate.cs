@@ -19,7 +19,9 @@
 //   assistant without tool_calls  content after the last </think> (earlier reasoning dropped), except right after tool output
 //   later tool outputs            no "\n" before <｜tool▁output▁begin｜>
 //   generation prompt             <｜Assistant｜><think>\n
+// V3.1 (ChatTemplate.V31.cs), V3.2 and V4 (ChatTemplate.Dsml.cs) have their own renderers.
 using System.Text;
+using System.Text.Json;
 
 namespace SharpSeek.Tokenizer;
 
@@ -31,10 +33,22 @@ public enum ChatTemplateKind
 
     /// <summary>DeepSeek-R1: reasoning stripped from earlier turns, the generation prompt opens a &lt;think&gt; block.</summary>
     DeepSeekR1,
+
+    /// <summary>DeepSeek-V3.1 / V3.1-Terminus: hybrid thinking (the reply opens with &lt;think&gt; or &lt;/think&gt;),
+    /// tool calls as NAME&lt;｜tool▁sep｜&gt;ARGUMENTS (the Jinja of the V3.1 release's tokenizer_config.json).</summary>
+    DeepSeekV31,
+
+    /// <summary>DeepSeek-V3.2 / V3.2-Exp: DeepSeek's Python encoder (encoding_dsv32.py): hybrid thinking, tools in the
+    /// system prompt, DSML tool calls in a &lt;｜DSML｜function_calls&gt; block, results in &lt;function_results&gt;.</summary>
+    DeepSeekV32,
+
+    /// <summary>DeepSeek-V4: DeepSeek's Python encoder (encoding_dsv4.py): hybrid thinking, DSML tool calls in a
+    /// &lt;｜DSML｜tool_calls&gt; block, tool results merged into user turns, quick-instruction tasks.</summary>
+    DeepSeekV4,
 }
 
 /// <summary>Renders chat messages into the prompt text of a DeepSeek model, exactly as its Jinja chat template does.</summary>
-public sealed class ChatTemplate
+public sealed partial class ChatTemplate
 {
     private const string User = "<｜User｜>";
     private const string Assistant = "<｜Assistant｜>";
@@ -74,28 +88,134 @@ public sealed class ChatTemplate
     }
 
     /// <summary>The template of a model directory's tokenizer_config.json (its <c>chat_template</c> recognised by
-    /// <see cref="DetectKind"/>, and its <c>bos_token</c>), or <paramref name="overrideKind"/> when given.</summary>
-    public static ChatTemplate FromConfig(TokenizerConfig? config, ChatTemplateKind? overrideKind = null) =>
-        Create(overrideKind ?? DetectKind(config?.ChatTemplate), config?.BosToken ?? DefaultBosToken);
+    /// <see cref="DetectKind(string?, string?)"/>, and its <c>bos_token</c>), or <paramref name="overrideKind"/> when given.</summary>
+    /// <param name="config">tokenizer_config.json, or null.</param>
+    /// <param name="overrideKind">The template to use whatever the config says (<c>--template</c>).</param>
+    /// <param name="modelType">config.json's <c>model_type</c>: V3.2 and V4 ship no Jinja template and are recognised by it.</param>
+    public static ChatTemplate FromConfig(TokenizerConfig? config, ChatTemplateKind? overrideKind = null, string? modelType = null) =>
+        Create(overrideKind ?? DetectKind(config?.ChatTemplate, modelType), config?.BosToken ?? DefaultBosToken);
 
-    /// <summary>Recognises a Jinja chat template: DeepSeek-R1's when its generation prompt opens
-    /// <c>&lt;think&gt;</c> or it strips reasoning up to <c>&lt;/think&gt;</c>, else DeepSeek-V3's (also for null).</summary>
-    public static ChatTemplateKind DetectKind(string? jinjaSource)
+    /// <summary>Recognises a Jinja chat template: DeepSeek-V3.1's when it has the <c>thinking</c> toggle (the reply
+    /// opens with <c>&lt;/think&gt;</c> or <c>&lt;think&gt;</c>), DeepSeek-R1's when its generation prompt opens
+    /// <c>&lt;think&gt;\n</c> or it strips reasoning up to <c>&lt;/think&gt;</c>, else DeepSeek-V3's (also for null).</summary>
+    public static ChatTemplateKind DetectKind(string? jinjaSource) => DetectKind(jinjaSource, null);
+
+    /// <summary>Recognises the template from the Jinja source and config.json's <c>model_type</c>: a model without a
+    /// Jinja template whose type is <c>deepseek_v32</c> or <c>deepseek_v4</c> uses DeepSeek's encoder of that release;
+    /// otherwise as <see cref="DetectKind(string?)"/>.</summary>
+    public static ChatTemplateKind DetectKind(string? jinjaSource, string? modelType)
     {
         if (jinjaSource is null)
-            return ChatTemplateKind.DeepSeekV3;
+        {
+            return modelType switch
+            {
+                "deepseek_v32" => ChatTemplateKind.DeepSeekV32,
+                "deepseek_v4" => ChatTemplateKind.DeepSeekV4,
+                _ => ChatTemplateKind.DeepSeekV3,
+            };
+        }
+        if (jinjaSource.Contains("｜DSML｜", StringComparison.Ordinal))
+            return jinjaSource.Contains("function_calls", StringComparison.Ordinal) ? ChatTemplateKind.DeepSeekV32 : ChatTemplateKind.DeepSeekV4;
+        if (jinjaSource.Contains("thinking is defined", StringComparison.Ordinal)) // V3.1's toggle (llama.cpp's copy too)
+            return ChatTemplateKind.DeepSeekV31;
         bool r1 = jinjaSource.Contains("<｜Assistant｜><think>\\n", StringComparison.Ordinal)
                   || jinjaSource.Contains("<｜Assistant｜><think>\n", StringComparison.Ordinal)
                   || jinjaSource.Contains("split('</think>')", StringComparison.Ordinal);
         return r1 ? ChatTemplateKind.DeepSeekR1 : ChatTemplateKind.DeepSeekV3;
     }
 
+    /// <summary>The name <c>--template</c> takes for a kind: v3, r1, v3.1, v3.2, v4.</summary>
+    public static string NameOf(ChatTemplateKind kind) => kind switch
+    {
+        ChatTemplateKind.DeepSeekV3 => "v3",
+        ChatTemplateKind.DeepSeekR1 => "r1",
+        ChatTemplateKind.DeepSeekV31 => "v3.1",
+        ChatTemplateKind.DeepSeekV32 => "v3.2",
+        ChatTemplateKind.DeepSeekV4 => "v4",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown chat template"),
+    };
+
+    /// <summary>The template names <see cref="ParseName"/> accepts, for messages.</summary>
+    public const string Names = "v3, r1, v3.1, v3.2 or v4";
+
+    /// <summary>Parses a <c>--template</c> name (v3, r1, v3.1 (also v3.1-terminus), v3.2 (also v3.2-exp), v4).</summary>
+    /// <exception cref="ArgumentException">An unknown name (the message names the option and the choices).</exception>
+    public static ChatTemplateKind ParseName(string name, string option = "--template")
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return name.Trim().ToLowerInvariant() switch
+        {
+            "v3" => ChatTemplateKind.DeepSeekV3,
+            "r1" => ChatTemplateKind.DeepSeekR1,
+            "v3.1" or "v3.1-terminus" => ChatTemplateKind.DeepSeekV31,
+            "v3.2" or "v3.2-exp" => ChatTemplateKind.DeepSeekV32,
+            "v4" => ChatTemplateKind.DeepSeekV4,
+            _ => throw new ArgumentException($"{option}: '{name}' is not {Names}"),
+        };
+    }
+
+    /// <summary>Whether the template has a thinking toggle (V3.1, V3.2, V4).</summary>
+    public bool SupportsThinking => Kind is ChatTemplateKind.DeepSeekV31 or ChatTemplateKind.DeepSeekV32 or ChatTemplateKind.DeepSeekV4;
+
+    /// <summary>Thinking mode when <see cref="ChatRenderOptions.Thinking"/> is null: off for V3.1 and V3.2 (their
+    /// templates' default), on for V4 (DeepSeek's API default for V4); R1 always thinks, V3 never.</summary>
+    public bool DefaultThinking => Kind is ChatTemplateKind.DeepSeekV4 or ChatTemplateKind.DeepSeekR1;
+
+    /// <summary>Whether thinking is on for these options.</summary>
+    /// <exception cref="ArgumentException">Thinking is set for a template without the toggle.</exception>
+    public bool IsThinking(ChatRenderOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Thinking is not null && !SupportsThinking)
+            throw new ArgumentException($"thinking: the {NameOf(Kind)} template has no thinking toggle " +
+                                        $"({(Kind == ChatTemplateKind.DeepSeekR1 ? "R1 always thinks" : "V3 never thinks")}; " +
+                                        $"v3.1, v3.2 and v4 have one)");
+        return options.Thinking ?? DefaultThinking;
+    }
+
+    /// <summary>Whether the model's reply starts inside a think block when the prompt ends with the generation prompt:
+    /// R1 always, V3.1/V3.2/V4 in thinking mode (the prompt ends with &lt;think&gt;).</summary>
+    public bool StartsInReasoning(ChatRenderOptions options) => Kind switch
+    {
+        ChatTemplateKind.DeepSeekR1 => true,
+        ChatTemplateKind.DeepSeekV3 => false,
+        _ => IsThinking(options),
+    };
+
+    /// <summary>The tool-call markup the model writes with this template.</summary>
+    public ToolCallFormat ToolCallFormat => Kind switch
+    {
+        ChatTemplateKind.DeepSeekV31 => ToolCallFormat.DeepSeekV31,
+        ChatTemplateKind.DeepSeekV32 => ToolCallFormat.DsmlV32,
+        ChatTemplateKind.DeepSeekV4 => ToolCallFormat.DsmlV4,
+        _ => ToolCallFormat.DeepSeekV3,
+    };
+
     /// <summary>Renders the messages; with <paramref name="addGenerationPrompt"/>, the text that makes the model
     /// answer as the assistant is appended (unless the last message is a tool result, as in the Jinja).</summary>
     /// <exception cref="ArgumentException">A message lacks the content its branch concatenates (the Jinja fails there too).</exception>
-    public string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt)
+    public string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt) =>
+        Render(messages, new ChatRenderOptions { AddGenerationPrompt = addGenerationPrompt });
+
+    /// <summary>Renders the messages with the given options (generation prompt, thinking, tools, reasoning effort).</summary>
+    /// <exception cref="ArgumentException">A message lacks the content its branch needs, a tool call's arguments are
+    /// not the JSON object the encoder needs, or an option does not apply to this template (the message names it).</exception>
+    public string Render(IReadOnlyList<ChatMessage> messages, ChatRenderOptions options)
     {
         ArgumentNullException.ThrowIfNull(messages);
+        ArgumentNullException.ThrowIfNull(options);
+        bool thinking = IsThinking(options);
+        return Kind switch
+        {
+            ChatTemplateKind.DeepSeekV31 => RenderV31(messages, options.AddGenerationPrompt, thinking),
+            ChatTemplateKind.DeepSeekV32 => RenderV32(WithTools(messages, options.Tools), thinking, options.DropThinking),
+            ChatTemplateKind.DeepSeekV4 => RenderV4(WithTools(messages, options.Tools), thinking, options.DropThinking, options.ReasoningEffort),
+            _ => RenderV3OrR1(messages, options.AddGenerationPrompt),
+        };
+    }
+
+    private string RenderV3OrR1(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt)
+    {
         var sb = new StringBuilder();
         sb.Append(BosToken);
         bool firstSystem = true;
@@ -213,6 +333,17 @@ public sealed class ChatTemplate
     {
         int end = content.LastIndexOf("</think>", StringComparison.Ordinal);
         return end < 0 ? content : content[(end + "</think>".Length)..];
+    }
+
+    // request-level tools go on the first message when it is a system message without tools, else on a new empty
+    // system message put first (DeepSeek's encoder tests attach them to messages[0], the system prompt)
+    private static IReadOnlyList<ChatMessage> WithTools(IReadOnlyList<ChatMessage> messages, IReadOnlyList<ToolDefinition>? tools)
+    {
+        if (tools is null || tools.Count == 0)
+            return messages;
+        if (messages.Count > 0 && messages[0].Role == "system" && messages[0].Tools is null)
+            return [messages[0] with { Tools = tools }, .. messages.Skip(1)];
+        return [new ChatMessage("system", "") { Tools = tools }, .. messages];
     }
 
     private static string Required(ChatMessage m, int index) =>

@@ -113,6 +113,26 @@ public sealed class SuccessTests : IClassFixture<ScratchDirectory>
         Ok(Cli.Run("tokenize", "--tokenizer", Cli.MiniModel, "--text", "Hello"));
         string messages = _scratch.File("chat.json", """[{"role": "user", "content": "Hi"}]""");
         Ok(Cli.Run("template", "--model", Cli.MiniModel, "--messages-file", messages, "--add-generation-prompt"));
+        foreach (string kind in (string[])["v3.1", "v3.2", "v4"])
+        {
+            foreach (string think in (string[])["on", "off"])
+                Ok(Cli.Run("template", "--model", Cli.MiniModel, "--messages-file", messages, "--add-generation-prompt", "--template", kind, "--think", think));
+        }
+        string request = _scratch.File("request.json", """{"messages": [{"role": "user", "content": "Hi"}], "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]}""");
+        Ok(Cli.Run("template", "--model", Cli.MiniModel, "--messages-file", request, "--template", "v4", "--ids"));
+    }
+
+    [Fact]
+    public void GenerateChatRendersTheThinkingPrompt()
+    {
+        // --output-ids: the prompt is not printed, but the generated ids follow from it; greedy on the shipped model,
+        // thinking on and off give different prompts and so (almost surely) different continuations
+        string[] Args(string think) => ["generate", "--prompt", "Why is the sky blue?", "--chat", "--template", "v3.1", "--think", think,
+                                        "--max-tokens", "6", "--temperature", "0", "--output-ids", "--threads", "1"];
+        CliResult on = Ok(Cli.Run(Args("on")));
+        CliResult off = Ok(Cli.Run(Args("off")));
+        Assert.Matches(@"^\d+(,\d+)*\n$", on.Out);
+        Assert.NotEqual(on.Out, off.Out);
     }
 
     [Fact]

@@ -45,6 +45,14 @@ public sealed class UserErrorTests : IClassFixture<ScratchDirectory>
         { "bench --model {tiny} --runs 0", "--runs" },
         { "bench --model {tiny} --threads 0", "--threads" },
         { "template --model {mini} --messages-file {messages} --template v9", "--template" },
+        { "template --model {mini} --messages-file {messages} --template v3.1 --think maybe", "--think" },
+        { "template --model {mini} --messages-file {messages} --think on", "--think" }, // the V3 template has no toggle
+        { "template --model {mini} --messages-file {messages} --template r1 --think off", "--think" },
+        { "generate --model {mini} --prompt hi --chat --template v9", "--template" },
+        { "generate --model {mini} --prompt hi --chat --think yes-please", "--think" },
+        { "generate --model {mini} --prompt hi --chat --think on", "--think" },
+        { "chat --model {mini} --think sometimes", "--think" },
+        { "chat --model {mini} --template v3.3", "--template" },
         { "bench-train --config {tiny} --batch 0", "--batch" },
     };
 
@@ -78,6 +86,8 @@ public sealed class UserErrorTests : IClassFixture<ScratchDirectory>
         { "template --model {missing} --messages-file {messages}", "{missing}" },
         { "template --model {mini} --messages-file {badjson}", "{badjson}" },
         { "template --model {mini} --messages-file {nocontent}", "no content" },
+        { "template --model {mini} --messages-file {badargs} --template v3.2", "tool_calls[0].function.arguments" },
+        { "template --model {mini} --messages-file {badtools} --template v4", "tools[0]" },
         { "grads --model {tiny} --ids {missing} --out {out}", "{missing}" },
         { "grads --model {tiny} --ids {bigids} --out {out}", "{bigids}" },
         { "train --config {missing}", "{missing}" },
@@ -125,6 +135,8 @@ public sealed class UserErrorTests : IClassFixture<ScratchDirectory>
         .Replace("{empty}", _scratch.File("empty.txt", "a"), StringComparison.Ordinal)
         .Replace("{messages}", _scratch.File("messages.json", """[{"role": "user", "content": "Hi"}]"""), StringComparison.Ordinal)
         .Replace("{nocontent}", _scratch.File("nocontent.json", """[{"role": "user", "content": null}]"""), StringComparison.Ordinal)
+        .Replace("{badargs}", _scratch.File("badargs.json", """[{"role": "user", "content": "x"}, {"role": "assistant", "content": null, "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{bad"}}]}, {"role": "tool", "content": "r"}]"""), StringComparison.Ordinal)
+        .Replace("{badtools}", _scratch.File("badtools.json", """{"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]}"""), StringComparison.Ordinal)
         .Replace("{badjson}", _scratch.File("bad.json", "[{"), StringComparison.Ordinal)
         .Replace("{bigids}", BigIds(), StringComparison.Ordinal)).ToArray();
 

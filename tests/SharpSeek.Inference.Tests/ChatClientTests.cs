@@ -1,6 +1,7 @@
 // The IChatClient on the tiny model with a tokenizer (garbage text from random weights, but real counts, options,
 // streaming and template handling), and the output splitter on crafted DeepSeek output.
 using System.Text;
+using System.Text.Json;
 using Microsoft.Extensions.AI;
 using SharpSeek.Model;
 using SharpSeek.Tokenizer;
@@ -197,5 +198,113 @@ public class ChatClientTests
         Assert.Equal("", a.Reasoning + b.Reasoning + c.Reasoning);
         Assert.Equal("Hello <things>", a.Content + b.Content + c.Content);
         Assert.True(new ChatDelta("", "", []).IsEmpty);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4)]
+    [InlineData(1000)]
+    public void V31OutputSplitsInBothModes(int chunk)
+    {
+        string calls = ToolCallParser.CallsBegin + ToolCallParser.CallBegin + "get_weather" + ToolCallParser.Sep + "{\"city\": \"Paris\"}"
+            + ToolCallParser.CallEnd + ToolCallParser.CallBegin + "get_time" + ToolCallParser.Sep + "{}" + ToolCallParser.CallEnd + ToolCallParser.CallsEnd;
+        ChatTemplate v31 = ChatTemplate.Create(ChatTemplateKind.DeepSeekV31);
+        // thinking: the prompt ended with <think>, the reply closes it
+        (string reasoning, string content, List<ToolCall> found) = Split(ChatOutputParser.For(v31, new ChatRenderOptions { Thinking = true }),
+                                                                          "The user wants weather.</think>Checking." + calls, chunk);
+        Assert.Equal("The user wants weather.", reasoning);
+        Assert.Equal("Checking.", content);
+        Assert.Equal(["get_weather", "get_time"], found.Select(c => c.Name));
+        Assert.Equal("{\"city\": \"Paris\"}", found[0].Arguments);
+        Assert.Equal("{}", found[1].Arguments);
+        // non-thinking: the prompt ended with </think>, all text is content
+        (reasoning, content, found) = Split(ChatOutputParser.For(v31, new ChatRenderOptions { Thinking = false }), "Sure." + calls, chunk);
+        Assert.Equal("", reasoning);
+        Assert.Equal("Sure.", content);
+        Assert.Equal(2, found.Count);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(1000)]
+    public void V4DsmlOutputSplits(int chunk)
+    {
+        string output = "Need data.</think>Let me look.\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"search\">\n"
+            + "<｜DSML｜parameter name=\"q\" string=\"true\">深度 \"x\"</｜DSML｜parameter>\n<｜DSML｜parameter name=\"n\" string=\"false\">3</｜DSML｜parameter>\n"
+            + "</｜DSML｜invoke>\n</｜DSML｜tool_calls>";
+        ChatOutputParser p = ChatOutputParser.For(ChatTemplate.Create(ChatTemplateKind.DeepSeekV4), new ChatRenderOptions());
+        (string reasoning, string content, List<ToolCall> found) = Split(p, output, chunk);
+        Assert.Equal("Need data.", reasoning);
+        Assert.Equal("Let me look.", content);
+        ToolCall call = Assert.Single(found);
+        Assert.Equal("search", call.Name);
+        Assert.Equal("{\"q\": \"深度 \\\"x\\\"\", \"n\": 3}", call.Arguments);
+        Assert.Equal(1, p.ToolCallCount);
+    }
+
+    private static (string Reasoning, string Content, List<ToolCall> Calls) Split(ChatOutputParser p, string output, int chunk)
+    {
+        var reasoning = new StringBuilder();
+        var content = new StringBuilder();
+        var calls = new List<ToolCall>();
+        for (int i = 0; i < output.Length; i += chunk)
+            Add(p.Push(output.Substring(i, Math.Min(chunk, output.Length - i))));
+        Add(p.Flush());
+        return (reasoning.ToString(), content.ToString(), calls);
+
+        void Add(ChatDelta d)
+        {
+            reasoning.Append(d.Reasoning);
+            content.Append(d.Content);
+            calls.AddRange(d.ToolCalls);
+        }
+    }
+
+    [Fact]
+    public void ThinkingFollowsTheRequestFieldThenTheDefaults()
+    {
+        using TinyChatModel m = TinyChatModel.Create();
+        var g = new Generator(new Transformer(m.Weights), m.Tokenizer);
+        using var client = new SharpSeekChatClient(g, ChatTemplate.Create(ChatTemplateKind.DeepSeekV31));
+        AiChatMessage[] chat = [new(ChatRole.User, "Hi")];
+        Assert.EndsWith("<｜Assistant｜></think>", client.RenderPrompt(chat), StringComparison.Ordinal); // V3.1's default: off
+        var on = new ChatOptions { AdditionalProperties = new() { ["thinking"] = JsonDocument.Parse("{\"type\": \"enabled\"}").RootElement } };
+        Assert.EndsWith("<｜Assistant｜><think>", client.RenderPrompt(chat, on), StringComparison.Ordinal);
+        var off = new ChatOptions { AdditionalProperties = new() { ["thinking"] = new Dictionary<string, string> { ["type"] = "disabled" } } };
+        using var thinkingClient = new SharpSeekChatClient(g, ChatTemplate.Create(ChatTemplateKind.DeepSeekV31)) { RenderDefaults = new ChatRenderOptions { Thinking = true } };
+        Assert.EndsWith("<｜Assistant｜><think>", thinkingClient.RenderPrompt(chat), StringComparison.Ordinal);
+        Assert.EndsWith("<｜Assistant｜></think>", thinkingClient.RenderPrompt(chat, off), StringComparison.Ordinal);
+        var bad = new ChatOptions { AdditionalProperties = new() { ["thinking"] = "sometimes" } };
+        Assert.StartsWith("thinking.type", Assert.Throws<ArgumentException>(() => client.RenderPrompt(chat, bad)).Message, StringComparison.Ordinal);
+        // the V3 template has no toggle
+        using var v3 = new SharpSeekChatClient(g, ChatTemplate.Create(ChatTemplateKind.DeepSeekV3));
+        Assert.Throws<ArgumentException>(() => v3.RenderPrompt(chat, on));
+    }
+
+    [Fact]
+    public async Task V31ThinkingReplyIsReasoningUntilItCloses()
+    {
+        using TinyChatModel m = TinyChatModel.Create();
+        using var client = new SharpSeekChatClient(new Generator(new Transformer(m.Weights), m.Tokenizer), ChatTemplate.Create(ChatTemplateKind.DeepSeekV31),
+                                                   new GenerationOptions { MaxTokens = 64, IgnoreEos = true }) { RenderDefaults = new ChatRenderOptions { Thinking = true } };
+        ChatResponse r = await client.GetResponseAsync([new AiChatMessage(ChatRole.User, "Think")], Greedy20);
+        string reasoning = string.Concat(r.Messages.SelectMany(x => x.Contents).OfType<TextReasoningContent>().Select(c => c.Text));
+        // random weights never write </think>: every token is reasoning
+        Assert.False(string.IsNullOrEmpty(reasoning));
+        Assert.Equal("", r.Text);
+        Assert.Equal(20, r.Usage!.ReasoningTokenCount);
+    }
+
+    [Fact]
+    public void V4ToolsArePrintedByTheEncoder()
+    {
+        using TinyChatModel m = TinyChatModel.Create();
+        using var client = new SharpSeekChatClient(new Generator(new Transformer(m.Weights), m.Tokenizer), ChatTemplate.Create(ChatTemplateKind.DeepSeekV4));
+        AIFunction weather = AIFunctionFactory.Create((string city) => "sunny", "get_weather", "Weather of a city");
+        string prompt = client.RenderPrompt([new AiChatMessage(ChatRole.User, "Paris?")], new ChatOptions { Tools = [weather], Instructions = "Be brief." });
+        Assert.StartsWith("<｜begin▁of▁sentence｜>Be brief.\n\n## Tools\n", prompt, StringComparison.Ordinal);
+        Assert.Contains("{\"name\": \"get_weather\", \"description\": \"Weather of a city\", \"parameters\": {", prompt, StringComparison.Ordinal);
+        Assert.EndsWith("<｜User｜>Paris?<｜Assistant｜><think>", prompt, StringComparison.Ordinal);
     }
 }

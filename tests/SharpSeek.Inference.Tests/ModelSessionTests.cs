@@ -33,6 +33,19 @@ public sealed class ModelSessionTests
     }
 
     [Fact]
+    public void TemplateOverrideAndRenderDefaultsReachTheChatClient()
+    {
+        using TinyChatModel m = TinyChatModel.Create();
+        using ModelSession s = ModelSession.Open(m.Directory, new ModelSessionOptions { Tokenizer = TokenizerLoad.Required, Template = ChatTemplateKind.DeepSeekV31 });
+        Assert.Equal(ChatTemplateKind.DeepSeekV31, s.Template!.Kind);
+        using SharpSeekChatClient thinking = s.CreateChatClient(Greedy8, new ChatRenderOptions { Thinking = true });
+        using SharpSeekChatClient plain = s.CreateChatClient(Greedy8);
+        Microsoft.Extensions.AI.ChatMessage[] chat = [new(Microsoft.Extensions.AI.ChatRole.User, "Hi")];
+        Assert.Equal("<｜begin▁of▁sentence｜><｜User｜>Hi<｜Assistant｜><think>", thinking.RenderPrompt(chat));
+        Assert.Equal("<｜begin▁of▁sentence｜><｜User｜>Hi<｜Assistant｜></think>", plain.RenderPrompt(chat));
+    }
+
+    [Fact]
     public void TokenizerLoadDecidesWhatIsRead()
     {
         string dir = Fixtures.Hf("v3-tiny"); // no tokenizer.json

@@ -1,10 +1,11 @@
 // sharpseek chat: an interactive conversation read from stdin line by line (/reset, /system TEXT, /exit), streamed
-// through the model's IChatClient; R1 reasoning is dimmed on a terminal.
+// through the model's IChatClient; reasoning (R1, or V3.1/V3.2/V4 with --think on) is dimmed on a terminal.
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.Extensions.AI;
 using SharpSeek.Inference;
+using SharpSeek.Tokenizer;
 using AiChatMessage = Microsoft.Extensions.AI.ChatMessage;
 
 namespace SharpSeek.Cli;
@@ -16,8 +17,9 @@ internal static class ChatCommand
         var shared = new GenerationOptionSet(defaultMaxTokens: 1024);
         var system = new Option<string>("--system") { Description = "System prompt" };
         var color = new Option<string>("--color") { Description = "auto (ANSI when stdout is a terminal and NO_COLOR is unset), always or never", DefaultValueFactory = _ => "auto" };
+        var format = new ChatFormatOptionSet();
         var cmd = new Command("chat", "Interactive chat: reads stdin line by line; /reset, /system TEXT, /exit") { system, color };
-        foreach (Option o in shared.All)
+        foreach (Option o in shared.All.Concat(format.All))
             cmd.Options.Add(o);
         cmd.SetAction(pr =>
         {
@@ -30,8 +32,10 @@ internal static class ChatCommand
                 "auto" => !Console.IsOutputRedirected && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NO_COLOR")),
                 var v => throw new UserInputException($"--color must be auto, always or never, got '{v}'"),
             };
-            using ModelSession session = CliOptions.OpenSession(dir, shared.SessionOptions(pr, TokenizerLoad.Required));
-            using SharpSeekChatClient client = session.CreateChatClient(options);
+            ChatTemplateKind? kind = format.Kind(pr);
+            format.Thinking(pr); // a bad --think value fails before the model loads
+            using ModelSession session = CliOptions.OpenSession(dir, shared.SessionOptions(pr, TokenizerLoad.Required, kind));
+            using SharpSeekChatClient client = session.CreateChatClient(options, format.Render(pr, session.Template!));
             return RunChat(client, pr.GetValue(system), ansi);
         });
         return cmd;
@@ -42,7 +46,8 @@ internal static class ChatCommand
         bool interactive = !Console.IsInputRedirected;
         string dim = ansi ? "\u001b[2m" : "", reset = ansi ? "\u001b[0m" : "";
         var history = new List<AiChatMessage>();
-        Console.Error.WriteLine($"chat with {client.Metadata.DefaultModelId} ({client.Generator.Model.Config.ModelType}, {client.Template.Kind} template, " +
+        string thinking = client.Template.SupportsThinking ? $", thinking {(client.RenderOptionsFor(null).Thinking ?? client.Template.DefaultThinking ? "on" : "off")}" : "";
+        Console.Error.WriteLine($"chat with {client.Metadata.DefaultModelId} ({client.Generator.Model.Config.ModelType}, {ChatTemplate.NameOf(client.Template.Kind)} template{thinking}, " +
                                 $"context {client.Generator.ContextLength}); commands: /reset, /system TEXT, /exit");
         CancellationTokenSource? reply = null;
         ConsoleCancelEventHandler onCancel = (_, e) =>

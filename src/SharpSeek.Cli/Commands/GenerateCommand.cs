@@ -18,9 +18,10 @@ internal static class GenerateCommand
         var system = new Option<string>("--system") { Description = "System prompt (with --chat)" };
         var outputIds = new Option<bool>("--output-ids") { Description = "Print the generated ids comma-separated on one line instead of text" };
         var stats = new Option<bool>("--stats") { Description = "Print timings and MTP acceptance to stderr" };
+        var format = new ChatFormatOptionSet();
         var cmd = new Command("generate", "Generate from a prompt with the KV cache (text streamed to stdout, or ids)")
         { promptIds, prompt, chat, system, outputIds, stats };
-        foreach (Option o in shared.All)
+        foreach (Option o in shared.All.Concat(format.All))
             cmd.Options.Add(o);
         cmd.SetAction(pr =>
         {
@@ -32,13 +33,17 @@ internal static class GenerateCommand
                 throw new UsageException("--chat needs --prompt");
             if (pr.GetValue(system) is not null && !pr.GetValue(chat))
                 throw new UsageException("--system needs --chat");
+            if (format.Given(pr) && !pr.GetValue(chat))
+                throw new UsageException("--template and --think need --chat");
+            ChatTemplateKind? kind = format.Kind(pr);
+            format.Thinking(pr); // a bad --think value fails before the model loads
             GenerationOptions options = shared.Options(pr);
             bool wantText = !pr.GetValue(outputIds);
             int[]? promptTokens = ids is not null ? CliOptions.ParseIds(ids, "--prompt-ids") : null;
             // text in, or stop strings: a tokenizer is required; text out: used when the model has one
             TokenizerLoad tokenizerLoad = text is not null || options.StopStrings.Count > 0 ? TokenizerLoad.Required
                                         : wantText ? TokenizerLoad.Optional : TokenizerLoad.None;
-            using ModelSession session = CliOptions.OpenSession(dir, shared.SessionOptions(pr, tokenizerLoad));
+            using ModelSession session = CliOptions.OpenSession(dir, shared.SessionOptions(pr, tokenizerLoad, kind));
             BpeTokenizer? tokenizer = session.Tokenizer;
             if (promptTokens is null && pr.GetValue(chat))
             {
@@ -46,7 +51,8 @@ internal static class GenerateCommand
                 if (pr.GetValue(system) is string s)
                     messages.Add(ChatMessage.System(s));
                 messages.Add(ChatMessage.User(text!));
-                promptTokens = tokenizer!.Encode(session.Template!.Render(messages, addGenerationPrompt: true));
+                ChatRenderOptions render = format.Render(pr, session.Template!);
+                promptTokens = tokenizer!.Encode(session.Template!.Render(messages, render));
             }
             else
                 promptTokens ??= tokenizer!.Encode(text!, addSpecialTokens: true);
