@@ -32,7 +32,7 @@ internal static class ConvertCommand
             var sw = System.Diagnostics.Stopwatch.StartNew();
             using ModelSession session = CliOptions.OpenSession(src, new ModelSessionOptions { Tokenizer = TokenizerLoad.None });
             if (tok is null)
-                Console.Error.WriteLine("warning: no tokenizer.json: the GGUF file gets no tokenizer.ggml.* keys (llama.cpp needs them to load it)");
+                Console.Error.WriteLine("warning: no tokenizer.json: the GGUF file gets no vocabulary (tokenizer.ggml.model no_vocab): llama.cpp and SharpSeek run it on token ids only");
             if (session.Config.NumNextnPredictLayers > 0)
                 Console.Error.WriteLine($"note: {session.Config.NumNextnPredictLayers} MTP layer(s) dropped, as llama.cpp's deepseek2 converter does");
             string outPath = pr.GetValue(output)!;

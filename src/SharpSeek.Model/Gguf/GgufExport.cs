@@ -73,6 +73,8 @@ public static unsafe class GgufExport
         WriteMetadata(g, c, type, name ?? c.ModelType);
         if (tokenizerJson is not null)
             GgufTokenizer.Write(g, tokenizerJson, c.VocabSize, c.BosTokenId, c.EosTokenIds.Length > 0 ? c.EosTokenIds[0] : null);
+        else
+            g.Add("tokenizer.ggml.model", "no_vocab"); // gguf-py's NoVocab: llama.cpp then runs on token ids (it refuses a file without the key)
 
         // the descriptor's order: embedding, per layer (experts stacked, MTP layers dropped), output norm, output head
         ArchitectureDescriptor arch = c.GetArchitecture();
