@@ -58,6 +58,9 @@ public sealed class ExtensionTensors
     public float[] Vector(TensorRole role) =>
         _vectors.TryGetValue(role, out float[]? v) ? v : throw new InvalidOperationException($"the layer has no {role} vector");
 
+    /// <summary>Every tensor (matrices, then vectors), to tell the variant's parameters apart (training).</summary>
+    public IEnumerable<object> Tensors => _matrices.Values.Cast<object>().Concat(_vectors.Values);
+
     /// <summary>The matrix or vector of a role; nulls when absent.</summary>
     public (WeightMatrix? Matrix, float[]? Vector) Find(TensorRole role) =>
         (_matrices.GetValueOrDefault(role), _vectors.GetValueOrDefault(role));

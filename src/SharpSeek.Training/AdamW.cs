@@ -33,7 +33,9 @@ public sealed class AdamW
     private readonly Action<int> _update, _norm;
     private float _lr, _step1, _bc2Sqrt, _clipScale;
 
-    public AdamW(IReadOnlyList<Parameter> parameters, AdamWOptions options)
+    /// <param name="updates">The parameters it updates (and whose gradients the norm covers); null: all. The others keep
+    /// their values and zero moments (frozen, as the main model in the indexer's warm-up).</param>
+    public AdamW(IReadOnlyList<Parameter> parameters, AdamWOptions options, Func<Parameter, bool>? updates = null)
     {
         _params = parameters;
         _o = options;
@@ -42,6 +44,8 @@ public sealed class AdamW
         var chunks = new List<(int, int, int)>();
         for (int i = 0; i < parameters.Count; i++)
         {
+            if (updates is not null && !updates(parameters[i]))
+                continue;
             for (int s = 0; s < parameters[i].Length; s += Chunk)
                 chunks.Add((i, s, Math.Min(Chunk, parameters[i].Length - s)));
         }

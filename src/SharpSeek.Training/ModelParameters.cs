@@ -102,6 +102,16 @@ public sealed class ModelParameters
     /// <summary>Every trainable tensor once, in checkpoint order.</summary>
     public IReadOnlyList<Parameter> Trainable { get; }
 
+    /// <summary>The trainable tensors of the main layers' attention variant (V3.2's indexer), in checkpoint order.</summary>
+    public IReadOnlyList<Parameter> VariantParameters
+    {
+        get
+        {
+            var own = new HashSet<object>(Weights.Layers.SelectMany(l => l.Attn.Extensions.Tensors), ReferenceEqualityComparer.Instance);
+            return Trainable.Where(p => own.Contains((object?)p.Matrix ?? p.Vector!)).ToArray();
+        }
+    }
+
     /// <summary>Router selection biases (noaux_tc), main layers then MTP layers.</summary>
     public IReadOnlyList<float[]> RouterBiases { get; }
 

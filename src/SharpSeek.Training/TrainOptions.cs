@@ -7,7 +7,10 @@
 //   "beta1": 0.9, "beta2": 0.95, "eps": 1e-8, "weight_decay": 0.1, "decay_norms": true, "clip": 1.0,
 //   "mtp_lambda": 0.3, "balance_alpha": 0.0001, "bias_gamma": 0.001,
 //   "checkpoint_dir": "run/ckpt", "checkpoint_interval": 100, "keep_checkpoints": 2, "resume": true,
-//   "seed": 1234, "threads": 2, "recompute": false, "log_csv": "run/train.csv", "plot": "run/loss.png"
+//   "seed": 1234, "threads": 2, "recompute": false, "log_csv": "run/train.csv", "plot": "run/loss.png",
+//   "indexer": { "stage": "warmup" | "sparse", "loss_weight": 1.0 }   (DeepSeek-V3.2 models only; absent: dense MLA,
+//              the indexer untouched. warmup: only the indexer learns, by KL to the dense attention; sparse: attention
+//              over the indexer's top-k, the indexer by KL on its selection, the rest by the LM loss)
 // }
 // Relative paths are relative to the directory of train.json.
 using System.Text.Json;
@@ -56,6 +59,8 @@ public sealed record TrainOptions
     public int Threads { get; init; }
     public bool Recompute { get; init; }
     public string? LogCsv { get; init; }
+    /// <summary>Training of V3.2's lightning indexer ("indexer"): stage and loss weight; null: not trained, attention dense.</summary>
+    public SharpSeek.Model.Layers.VariantTrainingOptions? Indexer { get; init; }
     public string? Plot { get; init; }
 
     /// <summary>Tokens per step, B·T.</summary>
@@ -192,6 +197,28 @@ public sealed record TrainOptions
         };
         if (opt.Beta1 is < 0 or >= 1 || opt.Beta2 is < 0 or >= 1)
             throw Err("beta1", "and beta2 must be in [0, 1)");
+        SharpSeek.Model.Layers.VariantTrainingOptions? indexer = null;
+        if (o["indexer"] is JsonNode ixNode)
+        {
+            if (ixNode is not JsonObject ix)
+                throw Err("indexer", "must be an object: {\"stage\": \"warmup\" | \"sparse\", \"loss_weight\": 1.0}");
+            foreach (var kv in ix)
+            {
+                if (kv.Key is not ("stage" or "loss_weight"))
+                    throw Err("indexer." + kv.Key, "is not a known setting (known: stage, loss_weight)");
+            }
+            string stage = ix["stage"] is JsonNode sn && sn.GetValueKind() == JsonValueKind.String ? sn.GetValue<string>()
+                : throw Err("indexer.stage", "is missing or not a string: give \"warmup\" or \"sparse\"");
+            double weight = Num(ix, "loss_weight", 1.0, "indexer.");
+            if (!(weight > 0))
+                throw Err("indexer.loss_weight", $"must be positive, got {weight}");
+            indexer = new SharpSeek.Model.Layers.VariantTrainingOptions(stage switch
+            {
+                "warmup" => SharpSeek.Model.Layers.VariantStage.Warmup,
+                "sparse" => SharpSeek.Model.Layers.VariantStage.Sparse,
+                _ => throw Err("indexer.stage", $"is '{stage}'; expected warmup or sparse"),
+            }, (float)weight);
+        }
         return new TrainOptions
         {
             Model = config,
@@ -219,6 +246,7 @@ public sealed record TrainOptions
             Recompute = Bool(o, "recompute", false),
             LogCsv = Path_(o["log_csv"], "log_csv"),
             Plot = Path_(o["plot"], "plot"),
+            Indexer = indexer,
         };
     }
 
@@ -227,5 +255,6 @@ public sealed record TrainOptions
         "model", "data", "batch_size", "seq_len", "steps", "tokens", "lr", "min_lr", "schedule", "warmup_steps", "decay_steps",
         "beta1", "beta2", "eps", "weight_decay", "decay_norms", "clip", "mtp_lambda", "balance_alpha", "bias_gamma",
         "checkpoint_dir", "checkpoint_interval", "keep_checkpoints", "resume", "seed", "threads", "recompute", "log_csv", "plot",
+        "indexer",
     ];
 }

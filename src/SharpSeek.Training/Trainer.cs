@@ -4,6 +4,7 @@
 // a resumed run continues with exactly the numbers an uninterrupted run would produce (same thread count).
 using System.Diagnostics;
 using SharpSeek.Model;
+using SharpSeek.Model.Layers;
 using SharpSeek.Tensors;
 
 namespace SharpSeek.Training;
@@ -11,8 +12,9 @@ namespace SharpSeek.Training;
 /// <summary>One logged training step.</summary>
 /// <param name="Step">Steps completed (1 for the first).</param>
 /// <param name="Tokens">Training tokens consumed so far.</param>
+/// <param name="Indexer">The attention variant's loss (V3.2 indexer KL, mean over layers); 0 when none is trained.</param>
 public sealed record StepResult(long Step, long Tokens, double Loss, double Ce, double Mtp, double Balance, double Lr,
-                                double GradNorm, double TokensPerSecond, double Imbalance);
+                                double GradNorm, double TokensPerSecond, double Imbalance, double Indexer = 0);
 
 /// <summary>Runs training as configured by <see cref="TrainOptions"/>.</summary>
 public sealed class Trainer : IDisposable
@@ -48,8 +50,18 @@ public sealed class Trainer : IDisposable
             MtpLambda = o.MtpLambda,
             BalanceAlpha = o.BalanceAlpha,
             Backend = _be,
+            Variant = o.Indexer,
         });
-        Optimizer = new AdamW(p.Trainable, o.Optimizer);
+        if (o.Indexer is { Stage: VariantStage.Warmup })
+        {
+            // warm-up: only the indexer learns
+            var own = new HashSet<Parameter>(p.VariantParameters);
+            Optimizer = new AdamW(p.Trainable, o.Optimizer, own.Contains);
+        }
+        else
+        {
+            Optimizer = new AdamW(p.Trainable, o.Optimizer);
+        }
         _inputs = new int[o.BatchSize * o.SequenceLength];
         _targets = new int[_inputs.Length];
         _rng = new Rng(Rng.Mix(o.Seed ^ 0x7261696E));
@@ -81,6 +93,8 @@ public sealed class Trainer : IDisposable
         ModelParameters p = o.InitFrom is not null
             ? ModelParameters.Load(o.InitFrom)
             : ModelParameters.Random(o.Model!, o.Seed, o.InitStd);
+        if (o.Indexer is not null && p.Config.Indexer is null)
+            throw new InvalidDataException($"train.json: field 'indexer' needs a model with a lightning indexer (deepseek_v32), not {p.Config.ModelType}");
         if (data is null)
         {
             IReadOnlyList<string> shards = o.Shards;
@@ -134,13 +148,14 @@ public sealed class Trainer : IDisposable
         LossBreakdown loss = Model.ForwardBackward(_inputs, _targets);
         double lr = Options.Schedule.At(Step);
         double norm = Optimizer.Update(_be, lr, Options.Clip);
-        LoadBalancing.UpdateBiases(Model, Options.BiasGamma);
+        if (Options.Indexer is not { Stage: VariantStage.Warmup }) // warm-up: the main model (router biases too) is frozen
+            LoadBalancing.UpdateBiases(Model, Options.BiasGamma);
         double imbalance = LoadBalancing.MeanMaxViolation(Model);
         Step++;
         Tokens += Options.TokensPerStep;
         double seconds = sw.Elapsed.TotalSeconds;
         var r = new StepResult(Step, Tokens, loss.Total, loss.Ce, loss.Mtp, loss.Balance, lr, norm,
-                               Options.TokensPerStep / Math.Max(seconds, 1e-9), imbalance);
+                               Options.TokensPerStep / Math.Max(seconds, 1e-9), imbalance, loss.Variant);
         _history.Add(r);
         return r;
     }

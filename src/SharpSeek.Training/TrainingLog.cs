@@ -8,7 +8,7 @@ namespace SharpSeek.Training;
 /// <summary>CSV and PNG outputs of a run.</summary>
 public static class TrainingLog
 {
-    public const string CsvHeader = "step,tokens,loss,ce,mtp,bal,lr,grad_norm,tokens_per_s,expert_imbalance";
+    public const string CsvHeader = "step,tokens,loss,ce,mtp,bal,lr,grad_norm,tokens_per_s,expert_imbalance,indexer";
 
     /// <summary>One CSV row (invariant culture, round-trip precision for the losses).</summary>
     public static string CsvRow(StepResult r)
@@ -16,7 +16,7 @@ public static class TrainingLog
         var inv = CultureInfo.InvariantCulture;
         return string.Join(',', r.Step.ToString(inv), r.Tokens.ToString(inv), r.Loss.ToString("R", inv), r.Ce.ToString("R", inv),
                            r.Mtp.ToString("R", inv), r.Balance.ToString("R", inv), r.Lr.ToString("G6", inv), r.GradNorm.ToString("G6", inv),
-                           r.TokensPerSecond.ToString("F1", inv), r.Imbalance.ToString("G4", inv));
+                           r.TokensPerSecond.ToString("F1", inv), r.Imbalance.ToString("G4", inv), r.Indexer.ToString("R", inv));
     }
 
     /// <summary>Writes the whole history as CSV (atomically).</summary>
@@ -39,6 +39,12 @@ public static class TrainingLog
         var ce = plt.Add.Scatter(steps, rows.Select(r => r.Ce).ToArray());
         ce.LegendText = "cross-entropy";
         ce.MarkerSize = 0;
+        if (rows.Any(r => r.Indexer != 0))
+        {
+            var ix = plt.Add.Scatter(steps, rows.Select(r => r.Indexer).ToArray());
+            ix.LegendText = "indexer KL";
+            ix.MarkerSize = 0;
+        }
         if (rows.Any(r => r.Mtp != 0))
         {
             var mtp = plt.Add.Scatter(steps, rows.Select(r => r.Mtp).ToArray());

@@ -3,7 +3,12 @@
 //   MTP module k (docs/deepseek-architecture.md §5, postnorm convention): row (b, i), i < T−k: u = eh_proj([enorm(embed(inputs[b, i+k]));
 //   hnorm(h^{k−1}[b, i])]), h^k = shared_head.norm(block_k(u)), CE(shared_head.head(h^k), targets[b, i+k]);
 //   h^0 = h, positions i; L_MTP = (λ/D)·Σ_k mean CE_k.
-//   Total = CE + L_MTP + Σ_layers balance loss (α, MoE layers only).
+//   Total = CE + L_MTP + Σ_layers balance loss (α, MoE layers only) [+ w_I·L_I, the attention variant's loss].
+// With a trained attention variant (DeepSeek-V3.2's indexer, options.Variant): L_I = mean over the main layers of the
+// variant's loss against the layer's attention distribution; its gradient reaches only the variant's tensors (added
+// during each layer's forward). Warm-up stage: dense attention, the main model frozen (no backward but the variant's,
+// Total = w_I·L_I, CE reported only); sparse stage: attention over the variant's selection, every loss as above. The
+// MTP modules keep plain dense MLA.
 // Activations are preallocated for the batch shape; with Recompute only each block's input is kept and the
 // block's forward is rerun right before its backward (same numbers, less memory). Gradients are added into
 // ModelParameters.Grads (zero them once per step).
@@ -33,10 +38,16 @@ public sealed record TrainingModelOptions
 
     /// <summary>Where kernels and parallel loops run.</summary>
     public ComputeBackend Backend { get; init; } = ComputeBackend.Cpu;
+
+    /// <summary>Training of the config's attention variant (train.json "indexer"); null: plain dense MLA, the variant untouched.</summary>
+    public VariantTrainingOptions? Variant { get; init; }
 }
 
-/// <summary>Losses of one step: Total = Ce + MtpLambda·Mtp + Balance.</summary>
-public readonly record struct LossBreakdown(double Total, double Ce, double Mtp, double Balance);
+/// <summary>
+/// Losses of one step: Total = Ce + MtpLambda·Mtp + Balance + w_I·Variant (warm-up: Total = w_I·Variant). Variant: the
+/// attention variant's loss (the indexer's KL), mean over layers.
+/// </summary>
+public readonly record struct LossBreakdown(double Total, double Ce, double Mtp, double Balance, double Variant = 0);
 
 /// <summary>Trains a model: fused forward + backward over one batch shape.</summary>
 public sealed unsafe class TrainingModel
@@ -90,7 +101,16 @@ public sealed unsafe class TrainingModel
         {
             if (c.IsMoeLayer(l)) anyMoe = true; else anyDense = true;
         }
-        _block = new DecoderBlock(c, _B, _T, anyMoe, anyDense);
+        if (options.Variant is { } v)
+        {
+            if (c.GetAttentionVariant() is null)
+                throw new ArgumentException($"the model ({c.ModelType}) has no attention variant to train (an indexer needs deepseek_v32)");
+            if (!(v.LossWeight > 0) || !float.IsFinite(v.LossWeight))
+                throw new ArgumentException($"the variant's loss weight must be positive, got {v.LossWeight}");
+        }
+        // the variant's loss is averaged over layers: each layer's gradient carries w_I / L
+        VariantTrainingOptions? perLayer = options.Variant is { } vo ? vo with { LossWeight = vo.LossWeight / L } : null;
+        _block = new DecoderBlock(c, _B, _T, anyMoe, anyDense, perLayer);
         _x = new float[L + 1][];
         for (int l = 0; l <= L; l++)
             _x[l] = new float[_N * _H];
@@ -164,12 +184,18 @@ public sealed unsafe class TrainingModel
         ModelWeights w = _p.Weights, g = _p.Grads;
         int L = _c.NumHiddenLayers, N = _N, H = _H;
         float alpha = _o.BalanceAlpha;
-        double balance = ForwardBlocks(inputs);
+        double balance = ForwardBlocks(inputs, g);
         RmsNorm.Forward(_be, _x[L], w.Norm, (float)_c.RmsNormEps, _rstdF, _hpost, N);
 
         // main head: loss and dh (overwritten), dLmHead
         int valid = CountValid(targets);
         targets.CopyTo(_tgt);
+        if (_o.Variant is { Stage: VariantStage.Warmup } warm)
+        {
+            // main model frozen: the variant's gradient was added during the forward; CE is only reported
+            double ce0 = HeadLoss(Params.F32(w.LmHead), null, _hpost, _tgt, N, 1f, _dh, backward: false) / Math.Max(1, valid);
+            return new LossBreakdown(warm.LossWeight * _variantLoss, ce0, 0, 0, _variantLoss);
+        }
         double ce = HeadLoss(Params.F32(w.LmHead), Params.F32(g.LmHead), _hpost, _tgt, N, valid == 0 ? 0f : 1f / valid, _dh, backward: true) / Math.Max(1, valid);
 
         // MTP modules: forward in order, backward in reverse (module k feeds module k+1)
@@ -197,8 +223,8 @@ public sealed unsafe class TrainingModel
             dxNext = tmp;
         }
         Embedding.Backward(_be, inputs, dx, Params.F32(g.Embed).Data, H);
-        double total = ce + _o.MtpLambda * mtp + balance;
-        return new LossBreakdown(total, ce, mtp, balance);
+        double total = ce + _o.MtpLambda * mtp + balance + (_o.Variant?.LossWeight ?? 0) * _variantLoss;
+        return new LossBreakdown(total, ce, mtp, balance, _variantLoss);
     }
 
     /// <summary>Mean next-token cross-entropy of the main model without gradients (evaluation).</summary>
@@ -243,16 +269,28 @@ public sealed unsafe class TrainingModel
         return n;
     }
 
-    /// <summary>Embedding and every block; returns the summed balance loss.</summary>
-    private double ForwardBlocks(ReadOnlySpan<int> inputs)
+    /// <summary>Per main layer, the positions each row attended to in the last forward (sparse stage), else null.</summary>
+    public IReadOnlyList<PositionSelection?> Selections => _acts.Select(a => a.Attn.Selection).ToArray();
+
+    /// <summary>The attention variant's loss of the last forward (mean over layers; 0 without a trained variant).</summary>
+    public double VariantLoss => _variantLoss;
+
+    private double _variantLoss;
+
+    /// <summary>
+    /// Embedding and every block; returns the summed balance loss. A trained attention variant adds its gradient into
+    /// <paramref name="grads"/> when given, and its loss into <see cref="VariantLoss"/>.
+    /// </summary>
+    private double ForwardBlocks(ReadOnlySpan<int> inputs, ModelWeights? grads = null)
     {
         ModelWeights w = _p.Weights;
         Embedding.Forward(_be, inputs, Params.F32(w.Embed), _x[0]);
-        double balance = 0;
+        double balance = 0, variant = 0;
         int m = 0;
         for (int l = 0; l < _c.NumHiddenLayers; l++)
         {
-            _block.Forward(_be, w.Layers[l], _x[l], _cos, _sin, _acts[l], _x[l + 1], _o.BalanceAlpha);
+            _block.Forward(_be, w.Layers[l], _x[l], _cos, _sin, _acts[l], _x[l + 1], _o.BalanceAlpha, grads?.Layers[l]);
+            variant += _acts[l].Attn.VariantLoss;
             if (_acts[l].Moe is { } moe && w.Layers[l].Moe is not null)
             {
                 moe.Count.CopyTo(_counts[m], 0);
@@ -260,6 +298,7 @@ public sealed unsafe class TrainingModel
                 balance += moe.BalanceLoss;
             }
         }
+        _variantLoss = _o.Variant is null ? 0 : variant / _c.NumHiddenLayers;
         return balance;
     }
 

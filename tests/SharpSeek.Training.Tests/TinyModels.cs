@@ -22,6 +22,25 @@ internal static class TinyModels
         }
         """);
 
+    /// <summary>
+    /// V3.2-style dense layers (no routing, no MTP): V3 attention plus a lightning indexer of 2 heads x 8 keeping
+    /// <paramref name="topK"/> positions.
+    /// </summary>
+    public static ModelConfig V32(int topK, int vocab = 97) => ModelConfig.Parse(V32Json(topK, vocab));
+
+    /// <summary>The config.json text of <see cref="V32"/>.</summary>
+    public static string V32Json(int topK, int vocab = 97) => $$"""
+        {
+          "model_type": "deepseek_v32", "vocab_size": {{vocab}}, "hidden_size": 24, "intermediate_size": 40, "moe_intermediate_size": 12,
+          "num_hidden_layers": 2, "num_attention_heads": 2, "n_shared_experts": 1, "n_routed_experts": 8, "num_experts_per_tok": 3,
+          "n_group": 2, "topk_group": 2, "routed_scaling_factor": 2.5, "norm_topk_prob": true, "scoring_func": "sigmoid",
+          "topk_method": "noaux_tc", "first_k_dense_replace": 2, "q_lora_rank": 16, "kv_lora_rank": 12, "qk_nope_head_dim": 8,
+          "qk_rope_head_dim": 4, "v_head_dim": 6, "max_position_embeddings": 64, "rms_norm_eps": 1e-6, "rope_theta": 10000,
+          "num_nextn_predict_layers": 0, "bos_token_id": 0, "eos_token_id": 1,
+          "index_n_heads": 2, "index_head_dim": 8, "index_topk": {{topK}}
+        }
+        """;
+
     /// <summary>V2-style: plain q_proj, softmax greedy router without normalization, YaRN with mscale, no MTP.</summary>
     public static ModelConfig V2(int vocab = 89) => ModelConfig.Parse($$"""
         {

@@ -34,7 +34,8 @@ internal static class TrainCommand
             if (t.History.Count > 0)
             {
                 StepResult last = t.History[^1];
-                Console.Error.WriteLine($"step {last.Step}: loss {last.Loss.ToString("F4", inv)} (ce {last.Ce.ToString("F4", inv)}, mtp {last.Mtp.ToString("F4", inv)}, bal {last.Balance.ToString("G3", inv)})" +
+                Console.Error.WriteLine($"step {last.Step}: loss {last.Loss.ToString("F4", inv)} (ce {last.Ce.ToString("F4", inv)}, mtp {last.Mtp.ToString("F4", inv)}, bal {last.Balance.ToString("G3", inv)}" +
+                                        (o.Indexer is not null ? $", indexer KL {last.Indexer.ToString("F4", inv)}" : "") + ")" +
                                         (o.CheckpointDir is not null ? $"; checkpoints in {o.CheckpointDir}" : ""));
             }
             return 0;
@@ -50,7 +51,7 @@ internal static class TrainCommand
         public void Update(StepResult r)
         {
             var inv = CultureInfo.InvariantCulture;
-            string stats = $"step {r.Step}/{total} loss {r.Loss.ToString("F4", inv)} lr {r.Lr.ToString("G3", inv)} |g| {r.GradNorm.ToString("F3", inv)} {r.TokensPerSecond.ToString("F0", inv)} tok/s";
+            string stats = $"step {r.Step}/{total} loss {r.Loss.ToString("F4", inv)}{(r.Indexer != 0 ? $" (indexer KL {r.Indexer.ToString("F4", inv)})" : "")} lr {r.Lr.ToString("G3", inv)} |g| {r.GradNorm.ToString("F3", inv)} {r.TokensPerSecond.ToString("F0", inv)} tok/s";
             if (plain)
             {
                 Console.Error.WriteLine(stats);

@@ -25,6 +25,48 @@ public interface IAttentionVariant
 
     /// <summary>Its settings as JSON-ready values, for <c>inspect --json</c>.</summary>
     IReadOnlyDictionary<string, object> Settings { get; }
+
+    /// <summary>Its training half for [B, S] batches (<see cref="MlaTraining"/>), or null when it cannot be trained.</summary>
+    IVariantTraining? CreateTraining(int B, int S) => null;
+}
+
+/// <summary>How a trained variant takes part in a training step (train.json "indexer").</summary>
+public enum VariantStage
+{
+    /// <summary>Dense attention; only the variant learns, from its loss against the attention distribution (main model frozen).</summary>
+    Warmup,
+
+    /// <summary>Attention over the variant's selection; the model learns from the LM loss, the variant from its own loss on the selection.</summary>
+    Sparse,
+}
+
+/// <summary>Training settings of an attention variant.</summary>
+/// <param name="Stage">Warm-up (dense) or sparse.</param>
+/// <param name="LossWeight">Factor of the variant's loss in the total, per layer (its gradient is scaled by it).</param>
+public sealed record VariantTrainingOptions(VariantStage Stage, float LossWeight);
+
+/// <summary>
+/// The training half of a variant for one [B, S] batch shape (rows n = b·S + t). Its inputs are detached: it adds
+/// gradients only into its own tensors, from its own loss against the main attention's distribution.
+/// </summary>
+public interface IVariantTraining
+{
+    /// <summary>
+    /// Runs the variant on the attention sublayer's normalized input x [N, H] and MLA's normalized query latent cq
+    /// [N, Dq] (cos/sin [S, Dr/2] the rotation of positions 0..S-1); with a selection (sparse stage) chooses the
+    /// positions of its sequence each row attends to (selection slots are rows, positions 0..t of its sequence).
+    /// </summary>
+    void Forward(ComputeBackend be, AttentionWeights w, ReadOnlySpan<float> x, ReadOnlySpan<float> cq,
+                 ReadOnlySpan<float> cos, ReadOnlySpan<float> sin, PositionSelection? selection);
+
+    /// <summary>
+    /// Its loss against target [B, S, S] (row b·S + t: the main attention's distribution over positions 0..t, summed
+    /// over heads and normalized), over the selected positions when a selection is given, after <see cref="Forward"/>.
+    /// Adds <paramref name="weight"/> × its gradient into the variant's tensors of dw when dw is not null (x and cq as
+    /// given to Forward). Returns the mean loss per row.
+    /// </summary>
+    double Loss(ComputeBackend be, AttentionWeights w, AttentionWeights? dw, ReadOnlySpan<float> x, ReadOnlySpan<float> cq,
+                ReadOnlySpan<float> target, PositionSelection? selection, float weight);
 }
 
 /// <summary>One sequence's per-layer state of a variant, kept in step with the latent cache.</summary>

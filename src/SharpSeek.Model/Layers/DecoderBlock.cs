@@ -63,12 +63,13 @@ public sealed class DecoderBlock
     private readonly MoeTraining? _moe;
     private readonly float[] _y, _dXn, _dh, _dg, _du;
 
-    public DecoderBlock(ModelConfig c, int B, int S, bool anyMoe, bool anyDense)
+    /// <param name="variant">Training settings of the config's attention variant (V3.2's indexer); null: plain MLA.</param>
+    public DecoderBlock(ModelConfig c, int B, int S, bool anyMoe, bool anyDense, VariantTrainingOptions? variant = null)
     {
         _c = c;
         _n = B * S;
         int N = _n, H = c.HiddenSize, I = anyDense ? c.IntermediateSize : 0;
-        _attn = new MlaTraining(c, B, S);
+        _attn = new MlaTraining(c, B, S, variant);
         _moe = anyMoe ? new MoeTraining(c, B, S) : null;
         _y = new float[N * H];
         _dXn = new float[N * H];
@@ -95,12 +96,18 @@ public sealed class DecoderBlock
         ops.Add(xMid, y, xOut);
     }
 
-    /// <summary>xIn [N, H] → xOut [N, H] (may not alias xIn). alpha: balance-loss coefficient for MoE blocks.</summary>
+    /// <summary>The block's attention (its variant's training half is <see cref="MlaTraining.Variant"/>).</summary>
+    public MlaTraining Attention => _attn;
+
+    /// <summary>
+    /// xIn [N, H] → xOut [N, H] (may not alias xIn). alpha: balance-loss coefficient for MoE blocks. With a trained
+    /// attention variant, its gradient goes into dw (when given) during this forward.
+    /// </summary>
     public void Forward(ComputeBackend be, LayerWeights w, ReadOnlySpan<float> xIn, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin,
-                        BlockActivations a, Span<float> xOut, float alpha)
+                        BlockActivations a, Span<float> xOut, float alpha, LayerWeights? dw = null)
     {
         int N = _n, H = _c.HiddenSize;
-        Run(new TrainingOps(be), new TrainingSublayers(this, be, w, cos, sin, a, alpha), w, (float)_c.RmsNormEps, xIn,
+        Run(new TrainingOps(be), new TrainingSublayers(this, be, w, dw, cos, sin, a, alpha), w, (float)_c.RmsNormEps, xIn,
             a.Xn1, a.Rstd1, _y.AsSpan(0, N * H), a.XMid, a.Xn2, a.Rstd2, xOut.Slice(0, N * H), N);
     }
 
@@ -110,23 +117,25 @@ public sealed class DecoderBlock
         private readonly DecoderBlock _b;
         private readonly ComputeBackend _be;
         private readonly LayerWeights _w;
+        private readonly LayerWeights? _dw;
         private readonly ReadOnlySpan<float> _cos, _sin;
         private readonly BlockActivations _a;
         private readonly float _alpha;
 
-        public TrainingSublayers(DecoderBlock b, ComputeBackend be, LayerWeights w, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin,
-                                 BlockActivations a, float alpha)
+        public TrainingSublayers(DecoderBlock b, ComputeBackend be, LayerWeights w, LayerWeights? dw, ReadOnlySpan<float> cos,
+                                 ReadOnlySpan<float> sin, BlockActivations a, float alpha)
         {
             _b = b;
             _be = be;
             _w = w;
+            _dw = dw;
             _cos = cos;
             _sin = sin;
             _a = a;
             _alpha = alpha;
         }
 
-        public void Attention(ReadOnlySpan<float> xn, Span<float> y) => _b._attn.Forward(_be, _w.Attn, xn, _cos, _sin, _a.Attn, y);
+        public void Attention(ReadOnlySpan<float> xn, Span<float> y) => _b._attn.Forward(_be, _w.Attn, xn, _cos, _sin, _a.Attn, y, _dw?.Attn);
 
         public void Ffn(ReadOnlySpan<float> xn, Span<float> y)
         {

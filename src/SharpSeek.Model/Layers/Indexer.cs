@@ -13,7 +13,7 @@ using SharpSeek.Tensors;
 namespace SharpSeek.Model.Layers;
 
 /// <summary>The V3.2 lightning indexer: selects the cached positions MLA attends to.</summary>
-public sealed class Indexer : IAttentionVariant
+public sealed partial class Indexer : IAttentionVariant
 {
     /// <summary>LayerNorm epsilon of k_norm (model.py LayerNorm default).</summary>
     public const float KNormEps = 1e-6f;

@@ -12,6 +12,10 @@
 // GEMM over Dn+Dr (column panels above the diagonal skipped), the softmax, and p·v. Backward goes by blocks of 64 keys
 // (FlashAttention-2 order, see BackwardHead). Row-wise steps (latent norm, RoPE, the per-head k_pe gradient sum in a
 // fixed head order) run in parallel over rows.
+// With a trained attention variant (V3.2's indexer, VariantTrainingOptions): the variant runs on the sublayer's input
+// and cq (detached), in the sparse stage each query's softmax covers only the positions it selected (masked in
+// forward, P and dS zeroed there in backward), and the attention probabilities, summed over heads and normalized, are
+// the target of the variant's loss, whose gradient it adds into its own tensors during this forward.
 using SharpSeek.Tensors;
 
 namespace SharpSeek.Model.Layers;
@@ -60,6 +64,10 @@ public sealed class MlaActivations
     public float[] Stats { get; }
     /// <summary>Attention output before W_o [N, Nh·Dv].</summary>
     public float[] O { get; }
+    /// <summary>The positions each row attended to in the sparse stage (slots are rows b·S + t), else null (dense).</summary>
+    public PositionSelection? Selection { get; set; }
+    /// <summary>The attention variant's loss in the last forward (mean per row), 0 without one.</summary>
+    public double VariantLoss { get; set; }
 }
 
 /// <summary>Forward and backward of naive MLA with causal attention.</summary>
@@ -72,11 +80,25 @@ public sealed unsafe class MlaTraining
     private readonly float[] _dO, _dQ, _dKv, _dKpeHeads, _dC, _dKva, _dCq, _dCqa;
     private MlaActivations? _a;
     private float* _dOp, _dQp, _dKvp, _dKpeHp;
-    private readonly Action<int> _fwdHead, _bwdHead;
+    private readonly Action<int> _fwdHead, _bwdHead, _targetRow;
+    // attention variant (null: plain MLA)
+    private readonly IVariantTraining? _variant;
+    private readonly VariantTrainingOptions? _vopt;
+    private readonly float[] _probs = [], _target = [];
+    private PositionSelection? _sel;
 
-    public MlaTraining(ModelConfig c, int B, int S)
+    public MlaTraining(ModelConfig c, int B, int S, VariantTrainingOptions? variant = null)
     {
         _c = c;
+        if (variant is not null)
+        {
+            _variant = c.GetAttentionVariant()?.CreateTraining(B, S)
+                ?? throw new ArgumentException($"{c.ModelType} has no trainable attention variant (only DeepSeek-V3.2's indexer is)");
+            _vopt = variant;
+            _probs = new float[checked(B * c.NumAttentionHeads * S * S)];
+            _target = new float[checked(B * S * S)];
+        }
+        _targetRow = TargetRow;
         _scale = (float)c.SoftmaxScale;
         int N = B * S, Nh = c.NumAttentionHeads;
         _dO = new float[N * Nh * c.VHeadDim];
@@ -91,11 +113,15 @@ public sealed unsafe class MlaTraining
         _bwdHead = BackwardHead;
     }
 
+    /// <summary>The attention variant's training half, when one is trained.</summary>
+    public IVariantTraining? Variant => _variant;
+
     /// <summary>
-    /// x [N, H] (normalized input) → y [N, H]. cos/sin [S, Dr/2] hold the rotation of positions 0..S-1.
+    /// x [N, H] (normalized input) → y [N, H]. cos/sin [S, Dr/2] hold the rotation of positions 0..S-1. With a trained
+    /// variant its loss lands in a.VariantLoss, and its gradient in dw's variant tensors when dw is given.
     /// </summary>
     public void Forward(ComputeBackend be, AttentionWeights w, ReadOnlySpan<float> x, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin,
-                        MlaActivations a, Span<float> y)
+                        MlaActivations a, Span<float> y, AttentionWeights? dw = null)
     {
         ModelConfig c = _c;
         int B = a.B, S = a.S, N = B * S, Nh = c.NumAttentionHeads, Dn = c.QkNopeHeadDim, Dr = c.QkRopeHeadDim;
@@ -109,11 +135,61 @@ public sealed unsafe class MlaTraining
             Rows.For(be, N, 32, new LatentJob(pkva, pn, pcr, pcl, pkpe, pq, pc, ps, S, R, Dr, Nh, Dqk, Dn));
         Linear.Forward(be, a.C, Linear.F32(w.WkvB), a.Kv, N);
 
+        // the variant (detached inputs); in the sparse stage it chooses the positions of each query
+        a.Selection = null;
+        if (_variant is not null)
+        {
+            PositionSelection? sel = _vopt!.Stage == VariantStage.Sparse ? a.Selection = new PositionSelection() : null;
+            _variant.Forward(be, w, x, a.Cq, cos, sin, sel);
+            sel?.BuildMasks(S);
+        }
+
         // causal attention per (sequence, head)
         _a = a;
+        _sel = a.Selection;
         be.For(B * Nh, _fwdHead);
+        if (_variant is not null)
+        {
+            be.For(N, _targetRow);
+            a.VariantLoss = _variant.Loss(be, w, dw, x, a.Cq, _target, a.Selection, _vopt!.LossWeight);
+        }
+        _sel = null;
         _a = null;
         Linear.Forward(be, a.O, Linear.F32(w.Wo), y, N);
+    }
+
+    // the variant's target: row n = b·S + t of the attention probabilities summed over heads, L1-normalized (÷ Nh)
+    private void TargetRow(int n)
+    {
+        int S = _a!.S, Nh = _c.NumAttentionHeads, b = n / S, t = n % S;
+        Span<float> dst = _target.AsSpan(n * S, S);
+        dst.Clear();
+        for (int h = 0; h < Nh; h++)
+            System.Numerics.Tensors.TensorPrimitives.Add(dst.Slice(0, t + 1), _probs.AsSpan(((b * Nh + h) * S + t) * S, t + 1), dst.Slice(0, t + 1));
+        System.Numerics.Tensors.TensorPrimitives.Multiply(dst.Slice(0, t + 1), 1f / Nh, dst.Slice(0, t + 1));
+    }
+
+    // softmax(σ·x) over the selected positions of row x[0..n) (slot: its selection row), zero elsewhere
+    private static void MaskedSoftmax(float* x, int n, float scale, PositionSelection sel, int slot, out float max, out float sum)
+    {
+        float m = float.NegativeInfinity;
+        for (int s = 0; s < n; s++)
+        {
+            if (sel.IsSelected(slot, s))
+                m = MathF.Max(m, scale * x[s]);
+        }
+        float z = 0;
+        for (int s = 0; s < n; s++)
+        {
+            float e = sel.IsSelected(slot, s) ? MathF.Exp(scale * x[s] - m) : 0f;
+            x[s] = e;
+            z += e;
+        }
+        float inv = 1f / z;
+        for (int s = 0; s < n; s++)
+            x[s] *= inv;
+        max = m;
+        sum = z;
     }
 
     // c = RMSNorm_kva(a[:R]), k_pe = RoPE(a[R:]), q_pe ← RoPE(q_pe) for every head (Mla.Latent)
@@ -188,10 +264,16 @@ public sealed unsafe class MlaTraining
                 {
                     int t = t0 + i;
                     float* row = sc + (long)i * S;
-                    // softmax(σ·scores), keeping max and sum for Backward
-                    RowOps.Softmax(row, t + 1, scale, out float max, out float sum);
+                    // softmax(σ·scores), keeping max and sum for Backward (over the selection in the sparse stage)
+                    float max, sum;
+                    if (_sel is { } sel && !sel.IsDense(b * S + t))
+                        MaskedSoftmax(row, t + 1, scale, sel, b * S + t, out max, out sum);
+                    else
+                        RowOps.Softmax(row, t + 1, scale, out max, out sum);
                     sth[2 * t] = max;
                     sth[2 * t + 1] = sum;
+                    if (_probs.Length > 0)
+                        new ReadOnlySpan<float>(row, t + 1).CopyTo(_probs.AsSpan((task * S + t) * S, t + 1));
                     new Span<float>(row + t + 1, t1 - t - 1).Clear(); // masked: s > t
                 }
                 // o = p v
@@ -222,7 +304,9 @@ public sealed unsafe class MlaTraining
             _dQp = pdq;
             _dKvp = pdkv;
             _dKpeHp = pdkh;
+            _sel = a.Selection;
             be.For(B * Nh, _bwdHead);
+            _sel = null;
             _a = null;
         }
 
@@ -304,6 +388,8 @@ public sealed unsafe class MlaTraining
                 Gemm.RunPacked(GemmKind.NT, R, S, Dqk, qh + (long)s0 * ldq, ldq, pk, Dqk, sc - s0, KeyBlock, false, 0, R, s0, s1);
                 Gemm.RunPacked(GemmKind.NT, R, S, Dv, doh + (long)s0 * ldo, ldo, pvt, Dv, ds - s0, KeyBlock, false, 0, R, s0, s1);
                 RowOps.SoftmaxGradBlock(sc, ds, KeyBlock, R, kb, 0, scale, sth + 2 * s0, dd + s0);
+                if (_sel is { } sel)
+                    MaskBlock(sel, b * S + s0, s0, R, kb, sc, ds);
                 // dv_s = Σ_t P[t, s] dO_t and [dk_nope; dk_pe]_s = Σ_t dS[t, s] q_t over the queries t ≥ s0
                 Gemm.Run(GemmKind.TN, kb, Dv, R, sc, KeyBlock, doh + (long)s0 * ldo, ldo, dkh + Dn + (long)s0 * ldkv, ldkv, accumulate: false);
                 Gemm.Run(GemmKind.TN, kb, Dqk, R, ds, KeyBlock, qh + (long)s0 * ldq, ldq, dkc + (long)s0 * Dqk, Dqk, accumulate: false);
@@ -315,6 +401,25 @@ public sealed unsafe class MlaTraining
             {
                 Buffer.MemoryCopy(dkc + (long)s * Dqk, dkh + (long)s * ldkv, Dn * 4L, Dn * 4L);
                 Buffer.MemoryCopy(dkc + (long)s * Dqk + Dn, dkp + (long)s * Dr, Dr * 4L, Dr * 4L);
+            }
+        }
+    }
+
+    // sparse stage: P and dS of the queries t = s0 + i (rows slot0 + i) are zero at the causal keys s0 + j they did not select
+    private static void MaskBlock(PositionSelection sel, int slot0, int s0, int R, int kb, float* p, float* ds)
+    {
+        for (int i = 0; i < R; i++)
+        {
+            if (sel.IsDense(slot0 + i))
+                continue;
+            int live = Math.Min(kb, i + 1);
+            for (int j = 0; j < live; j++)
+            {
+                if (!sel.IsSelected(slot0 + i, s0 + j))
+                {
+                    p[(long)i * KeyBlock + j] = 0;
+                    ds[(long)i * KeyBlock + j] = 0;
+                }
             }
         }
     }
