@@ -23,6 +23,8 @@ public sealed record TrainerState
     public string DataState { get; init; } = "";
     /// <summary>Logged rows so far (so a resumed run's log and plot cover the whole run).</summary>
     public IReadOnlyList<StepResult> History { get; init; } = [];
+    /// <summary>What a loop other than the pre-training one records (GRPO: its step log), as JSON.</summary>
+    public string Extra { get; init; } = "";
 }
 
 /// <summary>Writes and reads training checkpoints.</summary>
