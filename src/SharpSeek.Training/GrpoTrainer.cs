@@ -68,6 +68,22 @@ public sealed class GrpoTrainer : IDisposable
     {
         Options = o;
         TrainOptions t = o.Train;
+        Tokenizer = BpeTokenizer.LoadFromDirectory(o.TokenizerDir);
+        Parameters = ModelParameters.Load(t.InitFrom!);
+        if (o.Beta > 0)
+            _ref = ModelParameters.Load(t.InitFrom!);
+        Optimizer = new AdamW(Parameters.Trainable, t.Optimizer);
+        _tasks = TaskSet.Read(o.TasksFile);
+        ChatTemplate template = R1Format.Template(Tokenizer);
+        _promptIds = _tasks.Select(x => R1Format.EncodePrompt(Tokenizer, template, x.Prompt)).ToArray();
+        int context = Math.Min(Parameters.Config.MaxPositionEmbeddings, ModelSession.ReadTrainedLength(t.InitFrom!) ?? int.MaxValue);
+        for (int i = 0; i < _promptIds.Length; i++)
+        {
+            if (_promptIds[i].Length + o.MaxCompletionTokens > context)
+                throw new InvalidDataException($"{o.TasksFile}: task {i + 1} has a prompt of {_promptIds[i].Length} tokens; with max_completion_tokens {o.MaxCompletionTokens} it passes the model's context of {context}");
+        }
+        // checkpoints carry the R1 chat template, so chat opens the think block the policy learns to close
+        _checkpointTokenizer = t.CheckpointDir is null ? o.TokenizerDir : R1Format.WriteTokenizerDirectory(o.TokenizerDir, Path.Combine(t.CheckpointDir, "tokenizer"));
         int threads = t.Threads > 0 ? t.Threads : Environment.ProcessorCount;
         if (threads > 1)
         {
@@ -79,23 +95,7 @@ public sealed class GrpoTrainer : IDisposable
         {
             _be = ComputeBackend.Cpu;
         }
-        Tokenizer = BpeTokenizer.LoadFromDirectory(o.TokenizerDir);
-        Parameters = ModelParameters.Load(t.InitFrom!);
-        if (o.Beta > 0)
-            _ref = ModelParameters.Load(t.InitFrom!);
-        Optimizer = new AdamW(Parameters.Trainable, t.Optimizer);
-        _tasks = TaskSet.Read(o.TasksFile);
-        ChatTemplate template = R1Format.Template(Tokenizer);
-        _promptIds = _tasks.Select(x => R1Format.EncodePrompt(Tokenizer, template, x.Prompt)).ToArray();
-        int context = Parameters.Config.MaxPositionEmbeddings;
-        for (int i = 0; i < _promptIds.Length; i++)
-        {
-            if (_promptIds[i].Length + o.MaxCompletionTokens > context)
-                throw new InvalidDataException($"{o.TasksFile}: task {i + 1} has a prompt of {_promptIds[i].Length} tokens; with max_completion_tokens {o.MaxCompletionTokens} it passes the model's context of {context}");
-        }
-        _generator = new Generator(new Transformer(Parameters.Weights, _be), Tokenizer);
-        // checkpoints carry the R1 chat template, so chat opens the think block the policy learns to close
-        _checkpointTokenizer = t.CheckpointDir is null ? o.TokenizerDir : R1Format.WriteTokenizerDirectory(o.TokenizerDir, Path.Combine(t.CheckpointDir, "tokenizer"));
+        _generator = new Generator(new Transformer(Parameters.Weights, _be), Tokenizer, contextLength: context);
         StartEpoch(0);
     }
 
@@ -201,7 +201,7 @@ public sealed class GrpoTrainer : IDisposable
             DataState = JsonSerializer.Serialize(new[] { _epoch, _cursor }),
             Extra = JsonSerializer.Serialize(_history),
         };
-        return TrainCheckpoint.Save(root, Parameters, Optimizer, state, _checkpointTokenizer, t.KeepCheckpoints);
+        return TrainCheckpoint.Save(root, Parameters, Optimizer, state, _checkpointTokenizer, t.KeepCheckpoints, Inference.ModelSession.ReadTrainedLength(t.InitFrom!));
     }
 
     /// <summary>One completion of a step, for inspection.</summary>

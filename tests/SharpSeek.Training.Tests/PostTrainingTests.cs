@@ -250,6 +250,25 @@ public sealed class PostTrainingTests(ITestOutputHelper output) : IDisposable
         Assert.StartsWith($"{bad}:2: field 'response'", err.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void GenerationStopsAtTheRecordedTrainingLength()
+    {
+        string dir = ModelDir("ctx");
+        Assert.Null(Inference.ModelSession.ReadTrainedLength(dir));
+        TrainCheckpoint.RecordLength(dir, 40);
+        using var session = Inference.ModelSession.Open(dir, new Inference.ModelSessionOptions { Tokenizer = Inference.TokenizerLoad.Required });
+        Assert.Equal(40, session.TrainedLength);
+        Assert.Equal(40, session.ContextLength);
+        Inference.Generator g = session.CreateGenerator();
+        int[] prompt = TinyModels.Ids(30, 4096, 2);
+        Inference.GenerationResult r = g.Generate(prompt, new Inference.GenerationOptions { MaxTokens = 100, IgnoreEos = true, Sampling = Inference.SamplingOptions.Greedy });
+        Assert.Equal(Inference.FinishReason.Length, r.FinishReason);
+        Assert.Equal(11, r.Tokens.Count); // positions 30..39 computed; the last token is the prediction of position 39
+        File.WriteAllText(Path.Combine(dir, "generation_config.json"), "{\"max_length\": \"long\"}");
+        var e = Assert.Throws<InvalidDataException>(() => Inference.ModelSession.ReadTrainedLength(dir));
+        Assert.Contains("field 'max_length'", e.Message, StringComparison.Ordinal);
+    }
+
     // ---- GRPO objective ----
 
     [Fact]
