@@ -38,10 +38,14 @@ public sealed class Generator
     private int _busy;
 
     /// <summary>Creates a generator over <paramref name="model"/>; <paramref name="tokenizer"/> (optional) gives text
-    /// deltas, stop strings and its EOS token.</summary>
-    public Generator(Transformer model, BpeTokenizer? tokenizer = null, CacheType cacheType = CacheType.F32)
+    /// deltas, stop strings and its EOS token; <paramref name="contextLength"/> (optional) limits prompt plus output
+    /// below <c>max_position_embeddings</c> (the length the model was trained on).</summary>
+    public Generator(Transformer model, BpeTokenizer? tokenizer = null, CacheType cacheType = CacheType.F32, int? contextLength = null)
     {
         ArgumentNullException.ThrowIfNull(model);
+        if (contextLength is < 2)
+            throw new ArgumentOutOfRangeException(nameof(contextLength), $"context length must be at least 2, got {contextLength}");
+        ContextLength = Math.Min(model.Config.MaxPositionEmbeddings, contextLength ?? int.MaxValue);
         Model = model;
         Tokenizer = tokenizer;
         CacheType = cacheType;
@@ -70,8 +74,10 @@ public sealed class Generator
     /// <summary>EOS ids that stop generation: config.json's, then the tokenizer's.</summary>
     public IReadOnlyList<int> EosTokenIds => _eosIds;
 
-    /// <summary>Positions the model supports (<c>max_position_embeddings</c>); prompt plus output must fit.</summary>
-    public int ContextLength => Model.Config.MaxPositionEmbeddings;
+    /// <summary>Positions generation uses: <c>max_position_embeddings</c>, or less when the model records the length it
+    /// was trained on (<see cref="ModelSession.ContextLength"/>); prompt plus output must fit, and output stops there
+    /// with <see cref="FinishReason.Length"/>.</summary>
+    public int ContextLength { get; }
 
     /// <summary>Counts and timings of the last finished or stopped single-sequence call.</summary>
     public GenerationStats LastStats { get; private set; } = new();

@@ -60,6 +60,8 @@ public sealed class ModelSession : IDisposable
 
     private ModelSession(string path, ModelWeights weights, BpeTokenizer? tokenizer, ModelSessionOptions options, ThreadedBackend? ownedBackend)
     {
+        TrainedLength = Directory.Exists(path) ? ReadTrainedLength(path) : null;
+        ContextLength = Math.Min(weights.Config.MaxPositionEmbeddings, TrainedLength ?? int.MaxValue);
         Path = path;
         ModelId = System.IO.Path.GetFileName(System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(path)));
         Weights = weights;
@@ -90,6 +92,35 @@ public sealed class ModelSession : IDisposable
 
     /// <summary>The backend the transformers run on.</summary>
     public ComputeBackend Backend { get; }
+
+    /// <summary>The length the model records it was trained on (generation_config.json <c>max_length</c>), or null.</summary>
+    public int? TrainedLength { get; }
+
+    /// <summary>Prompt plus output of the generators: <c>max_position_embeddings</c>, or <see cref="TrainedLength"/> when smaller.</summary>
+    public int ContextLength { get; }
+
+    /// <summary>generation_config.json's <c>max_length</c> in <paramref name="directory"/> (Hugging Face's default limit of
+    /// prompt plus generated tokens), or null when the file or the field is absent.</summary>
+    /// <exception cref="InvalidDataException">The file is not JSON, or the field is not a positive integer.</exception>
+    public static int? ReadTrainedLength(string directory)
+    {
+        string file = System.IO.Path.Combine(directory, "generation_config.json");
+        if (!File.Exists(file))
+            return null;
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(file));
+            if (doc.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object || !doc.RootElement.TryGetProperty("max_length", out var v)
+                || v.ValueKind == System.Text.Json.JsonValueKind.Null)
+                return null;
+            return v.ValueKind == System.Text.Json.JsonValueKind.Number && v.TryGetInt32(out int n) && n >= 2 ? n
+                : throw new InvalidDataException($"{file}: field 'max_length' must be an integer >= 2, got {v.GetRawText()}");
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new InvalidDataException($"{file}: not valid JSON: {e.Message}", e);
+        }
+    }
 
     /// <summary>Loads a model and checks its parts against each other.</summary>
     /// <param name="path">A checkpoint directory or a .gguf file.</param>
@@ -129,7 +160,7 @@ public sealed class ModelSession : IDisposable
     /// <summary>A generator with its own cache; one per concurrent sequence.</summary>
     /// <param name="cacheType">The cache element type; null uses the session's <see cref="ModelSessionOptions.CacheType"/>.</param>
     public Generator CreateGenerator(CacheType? cacheType = null) =>
-        new(CreateTransformer(), Tokenizer, cacheType ?? _options.CacheType);
+        new(CreateTransformer(), Tokenizer, cacheType ?? _options.CacheType, ContextLength);
 
     /// <summary>A chat client over a new generator; the session keeps the weights (dispose it after the client).</summary>
     /// <param name="defaults">Generation options where a request sets none.</param>

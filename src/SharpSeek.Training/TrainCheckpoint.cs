@@ -23,6 +23,8 @@ public sealed record TrainerState
     public string DataState { get; init; } = "";
     /// <summary>Logged rows so far (so a resumed run's log and plot cover the whole run).</summary>
     public IReadOnlyList<StepResult> History { get; init; } = [];
+    /// <summary>What a loop other than the pre-training one records (GRPO: its step log), as JSON.</summary>
+    public string Extra { get; init; } = "";
 }
 
 /// <summary>Writes and reads training checkpoints.</summary>
@@ -34,7 +36,7 @@ public static class TrainCheckpoint
     public static string StepName(long step) => $"step-{step:D8}";
 
     /// <summary>Writes a complete checkpoint of <paramref name="p"/> and <paramref name="opt"/>; returns its directory.</summary>
-    public static string Save(string root, ModelParameters p, AdamW opt, TrainerState state, string? tokenizer, int keep)
+    public static string Save(string root, ModelParameters p, AdamW opt, TrainerState state, string? tokenizer, int keep, int? trainedLength = null)
     {
         Directory.CreateDirectory(root);
         string name = StepName(state.Step), final = Path.Combine(root, name);
@@ -43,6 +45,8 @@ public static class TrainCheckpoint
         try
         {
             WriteModel(tmp, p, tokenizer);
+            if (trainedLength is int length)
+                RecordLength(tmp, length);
             var ow = new SafetensorsWriter();
             for (int i = 0; i < p.Trainable.Count; i++)
             {
@@ -90,6 +94,19 @@ public static class TrainCheckpoint
                     File.Copy(f, Path.Combine(dir, Path.GetFileName(f)), overwrite: true);
             }
         }
+    }
+
+    /// <summary>
+    /// Records in <paramref name="dir"/>/generation_config.json (max_length, Hugging Face's default limit of prompt plus
+    /// generated tokens) the sequence length the model was trained on, so generation stops there rather than running on
+    /// to max_position_embeddings.
+    /// </summary>
+    public static void RecordLength(string dir, int length)
+    {
+        string file = Path.Combine(dir, "generation_config.json");
+        JsonObject gen = File.Exists(file) ? JsonNode.Parse(File.ReadAllText(file)) as JsonObject ?? new JsonObject() : new JsonObject();
+        gen["max_length"] = length;
+        AtomicFile.WriteText(file, gen.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
 
     /// <summary>The newest complete checkpoint under <paramref name="root"/>, or null.</summary>

@@ -75,18 +75,29 @@ public sealed record TrainOptions
     }
 
     /// <summary>Parses train.json text; relative paths resolve against <paramref name="baseDir"/>.</summary>
-    public static TrainOptions Parse(string json, string baseDir, string source = "train.json")
+    public static TrainOptions Parse(string json, string baseDir, string source = "train.json") =>
+        Parse(ParseObject(json, source), baseDir, source, [], dataRequired: true);
+
+    /// <summary>Reads a JSON object with comments and trailing commas allowed; errors name <paramref name="source"/>.</summary>
+    internal static JsonObject ParseObject(string json, string source)
     {
-        JsonObject o;
         try
         {
-            o = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip }) as JsonObject
+            return JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip }) as JsonObject
                 ?? throw new InvalidDataException($"{source}: not a JSON object");
         }
         catch (JsonException e)
         {
             throw new InvalidDataException($"{source}: not valid JSON: {e.Message}", e);
         }
+    }
+
+    /// <summary>
+    /// The training settings of a config object; keys in <paramref name="extraKnown"/> belong to the caller (sft.json,
+    /// grpo.json) and are skipped; without <paramref name="dataRequired"/> the "data" section is the caller's too.
+    /// </summary>
+    internal static TrainOptions Parse(JsonObject o, string baseDir, string source, IReadOnlyCollection<string> extraKnown, bool dataRequired)
+    {
         InvalidDataException Err(string field, string msg) => new($"{source}: field '{field}' {msg}");
         string? Path_(JsonNode? n, string field) => n is null ? null : n.GetValueKind() == JsonValueKind.String
             ? Path.GetFullPath(Path.Combine(baseDir, n.GetValue<string>())) : throw Err(field, "must be a string");
@@ -112,8 +123,8 @@ public sealed record TrainOptions
         }
         foreach (var kv in o)
         {
-            if (!Known.Contains(kv.Key))
-                throw Err(kv.Key, $"is not a known setting (known: {string.Join(", ", Known)})");
+            if (!Known.Contains(kv.Key) && !extraKnown.Contains(kv.Key))
+                throw Err(kv.Key, $"is not a known setting (known: {string.Join(", ", Known.Where(k => dataRequired || k != "data").Concat(extraKnown))})");
         }
 
         // model
@@ -147,24 +158,28 @@ public sealed record TrainOptions
             throw Err("model.init_std", "must be positive");
 
         // data
-        if (o["data"] is not JsonObject d)
-            throw Err("data", "is missing: give {\"shards\": [...]} or {\"text\": ..., \"tokenizer\": ...}");
         var shards = new List<string>();
-        if (d["shards"] is JsonArray sa)
+        string? text = null, tok = Path_(m["tokenizer"], "model.tokenizer");
+        if (dataRequired)
         {
-            foreach (JsonNode? s in sa)
-                shards.Add(Path_(s, "data.shards") ?? throw Err("data.shards", "must hold file paths"));
+            if (o["data"] is not JsonObject d)
+                throw Err("data", "is missing: give {\"shards\": [...]} or {\"text\": ..., \"tokenizer\": ...}");
+            if (d["shards"] is JsonArray sa)
+            {
+                foreach (JsonNode? s in sa)
+                    shards.Add(Path_(s, "data.shards") ?? throw Err("data.shards", "must hold file paths"));
+            }
+            else if (d["shards"] is not null)
+            {
+                throw Err("data.shards", "must be an array of paths");
+            }
+            text = Path_(d["text"], "data.text");
+            tok = Path_(d["tokenizer"] ?? m["tokenizer"], "data.tokenizer");
+            if ((shards.Count == 0) == (text is null))
+                throw Err("data", "needs exactly one of 'shards' and 'text'");
+            if (text is not null && tok is null)
+                throw Err("data.tokenizer", "is needed to tokenize a text file");
         }
-        else if (d["shards"] is not null)
-        {
-            throw Err("data.shards", "must be an array of paths");
-        }
-        string? text = Path_(d["text"], "data.text");
-        string? tok = Path_(d["tokenizer"] ?? m["tokenizer"], "data.tokenizer");
-        if ((shards.Count == 0) == (text is null))
-            throw Err("data", "needs exactly one of 'shards' and 'text'");
-        if (text is not null && tok is null)
-            throw Err("data.tokenizer", "is needed to tokenize a text file");
 
         int B = Int(o, "batch_size", 4, 1), T = Int(o, "seq_len", 128, 2);
         long budget = (long)Num(o, "tokens", 0);

@@ -192,7 +192,8 @@ public sealed class Trainer : IDisposable
             DataState = _data.SaveState(),
             History = _history.ToArray(),
         };
-        return TrainCheckpoint.Save(root, Parameters, Optimizer, state, Options.Tokenizer, Options.KeepCheckpoints);
+        int trained = Math.Max(Options.SequenceLength, Options.InitFrom is null ? 0 : Inference.ModelSession.ReadTrainedLength(Options.InitFrom) ?? 0);
+        return TrainCheckpoint.Save(root, Parameters, Optimizer, state, Options.Tokenizer, Options.KeepCheckpoints, trained);
     }
 
     public void Dispose()

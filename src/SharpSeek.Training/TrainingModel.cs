@@ -12,6 +12,7 @@
 // Activations are preallocated for the batch shape; with Recompute only each block's input is kept and the
 // block's forward is rerun right before its backward (same numbers, less memory). Gradients are added into
 // ModelParameters.Grads (zero them once per step).
+using System.Numerics.Tensors;
 using SharpSeek.Model;
 using SharpSeek.Model.Layers;
 using SharpSeek.Tensors;
@@ -44,6 +45,12 @@ public sealed record TrainingModelOptions
 }
 
 /// <summary>
+/// A per-token objective over log-probabilities: row r (= b·T + t) whose target has log-probability
+/// <paramref name="logProb"/>; returns the row's loss and sets <paramref name="dLogProb"/> = dloss/dlogProb.
+/// </summary>
+public delegate double TokenObjective(int row, float logProb, out float dLogProb);
+
+/// <summary>
 /// Losses of one step: Total = Ce + MtpLambda·Mtp + Balance + w_I·Variant (warm-up: Total = w_I·Variant). Variant: the
 /// attention variant's loss (the indexer's KL), mean over layers.
 /// </summary>
@@ -63,6 +70,9 @@ public sealed unsafe class TrainingModel
     private readonly DecoderBlock _block;
     private readonly float[] _rstdF, _hpost, _dh, _dxA, _dxB, _logits;
     private readonly double[] _rowLoss;
+    private readonly float[] _rowLogProb;        // log p(target) per row in log-probability mode
+    private TokenObjective? _objective;
+    private bool _logProbsOnly;
     private readonly int[] _tgt;
     private readonly MtpState[] _mtp;
     private readonly int[][] _counts;            // expert load per MoE layer (main, then MTP) of the last forward
@@ -134,6 +144,7 @@ public sealed unsafe class TrainingModel
         _headF = new PinnedBuffer(Gemm.PackedLength(_V, _H));
         _headB = new PinnedBuffer(Gemm.PackedLength(_H, _V));
         _rowLoss = new double[_N];
+        _rowLogProb = new float[_N];
         _tgt = new int[_N];
 
         int D = options.MtpLambda > 0 ? Math.Min(parameters.Weights.Mtp.Length, _T - 1) : 0;
@@ -210,7 +221,78 @@ public sealed unsafe class TrainingModel
         for (int k = D; k >= 1; k--)
             MtpBackward(k, inputs);
 
-        // final norm, blocks in reverse, embedding
+        BackwardBlocks(inputs);
+        double total = ce + _o.MtpLambda * mtp + balance + (_o.Variant?.LossWeight ?? 0) * _variantLoss;
+        return new LossBreakdown(total, ce, mtp, balance, _variantLoss);
+    }
+
+    /// <summary>
+    /// Forward and backward of a per-token objective over the log-probabilities of the targets (policy-gradient
+    /// losses such as GRPO's): for every row r with targets[r] ≥ 0, <paramref name="objective"/> gets
+    /// lp = log p(targets[r] | inputs[..r]) and returns that row's loss and dloss/dlp; the gradient
+    /// dloss/dlogits = dloss/dlp · (onehot − softmax) flows back through the model into
+    /// <see cref="ModelParameters.Grads"/> (+=). <paramref name="objective"/> is called from several threads at once.
+    /// The log-probabilities are left in <paramref name="logProbs"/> [B·T] (0 where targets[r] = −1). Returns the
+    /// summed loss. Needs a model built with MtpLambda 0 (MTP is not part of such objectives).
+    /// </summary>
+    public double ForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, TokenObjective objective, Span<float> logProbs)
+    {
+        ArgumentNullException.ThrowIfNull(objective);
+        if (_mtp.Length > 0)
+            throw new InvalidOperationException("a per-token objective trains the main model only: build the TrainingModel with MtpLambda 0");
+        if (logProbs.Length < _N)
+            throw new ArgumentException($"logProbs must hold B*T = {_N} values");
+        CheckBatch(inputs, targets);
+        ModelWeights w = _p.Weights, g = _p.Grads;
+        ForwardBlocks(inputs);
+        RmsNorm.Forward(_be, _x[_c.NumHiddenLayers], w.Norm, (float)_c.RmsNormEps, _rstdF, _hpost, _N);
+        targets.CopyTo(_tgt);
+        _objective = objective;
+        double loss;
+        try
+        {
+            loss = HeadLoss(Params.F32(w.LmHead), Params.F32(g.LmHead), _hpost, _tgt, _N, 1f, _dh, backward: true);
+        }
+        finally
+        {
+            _objective = null;
+        }
+        _rowLogProb.AsSpan(0, _N).CopyTo(logProbs);
+        BackwardBlocks(inputs);
+        return loss;
+    }
+
+    /// <summary>
+    /// log p(targets[r] | inputs[..r]) of every row into <paramref name="logProbs"/> [B·T] (0 where targets[r] = −1),
+    /// without gradients; the same numbers the objective of
+    /// <see cref="ForwardBackward(ReadOnlySpan{int}, ReadOnlySpan{int}, TokenObjective, Span{float})"/> receives.
+    /// </summary>
+    public void LogProbs(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, Span<float> logProbs)
+    {
+        if (logProbs.Length < _N)
+            throw new ArgumentException($"logProbs must hold B*T = {_N} values");
+        CheckBatch(inputs, targets);
+        ForwardBlocks(inputs);
+        RmsNorm.Forward(_be, _x[_c.NumHiddenLayers], _p.Weights.Norm, (float)_c.RmsNormEps, _rstdF, _hpost, _N);
+        targets.CopyTo(_tgt);
+        _logProbsOnly = true;
+        try
+        {
+            HeadLoss(Params.F32(_p.Weights.LmHead), null, _hpost, _tgt, _N, 1f, _dh, backward: false);
+        }
+        finally
+        {
+            _logProbsOnly = false;
+        }
+        _rowLogProb.AsSpan(0, _N).CopyTo(logProbs);
+    }
+
+    // final norm, blocks in reverse, embedding: from _dh (dloss/d post-norm hidden) into the gradients
+    private void BackwardBlocks(ReadOnlySpan<int> inputs)
+    {
+        ModelWeights w = _p.Weights, g = _p.Grads;
+        int L = _c.NumHiddenLayers, N = _N, H = _H;
+        float alpha = _o.BalanceAlpha;
         Span<float> dx = _dxA.AsSpan(0, N * H), dxNext = _dxB.AsSpan(0, N * H);
         RmsNorm.Backward(_be, _dh, H, _x[L], H, w.Norm, _rstdF, dx, H, g.Norm, N, accumulate: false);
         for (int l = L - 1; l >= 0; l--)
@@ -223,8 +305,6 @@ public sealed unsafe class TrainingModel
             dxNext = tmp;
         }
         Embedding.Backward(_be, inputs, dx, Params.F32(g.Embed).Data, H);
-        double total = ce + _o.MtpLambda * mtp + balance + (_o.Variant?.LossWeight ?? 0) * _variantLoss;
-        return new LossBreakdown(total, ce, mtp, balance, _variantLoss);
     }
 
     /// <summary>Mean next-token cross-entropy of the main model without gradients (evaluation).</summary>
@@ -359,7 +439,21 @@ public sealed unsafe class TrainingModel
         {
             var row = new Span<float>(j.Logits + (long)i * V, V);
             int r = j.Row0 + i;
-            _rowLoss[r] = j.Backward ? CrossEntropy.ForwardBackward(row, j.Targets[r], j.Scale) : CrossEntropy.Loss(row, j.Targets[r]);
+            if (_objective is null && !_logProbsOnly)
+            {
+                _rowLoss[r] = j.Backward ? CrossEntropy.ForwardBackward(row, j.Targets[r], j.Scale) : CrossEntropy.Loss(row, j.Targets[r]);
+                continue;
+            }
+            // log-probability mode: the fused kernel leaves softmax − onehot in the row, which the objective scales
+            int target = j.Targets[r];
+            float lp = -(float)CrossEntropy.ForwardBackward(row, target, 1f); // target −1: 0, row cleared
+            _rowLogProb[r] = lp;
+            _rowLoss[r] = 0;
+            if (_objective is { } f && target >= 0)
+            {
+                _rowLoss[r] = f(r, lp, out float dlp);
+                TensorPrimitives.Multiply(row, -dlp, row); // dloss/dlogits = dlp · (onehot − softmax)
+            }
         }
         if (j.Backward)
             Gemm.RunPacked(GemmKind.NN, j.M, H, V, j.Logits, V, j.PackB, V, j.Dx, H, false, i0, i1, 0, H);

@@ -36,19 +36,20 @@ internal static class ChatCommand
             format.Thinking(pr); // a bad --think value fails before the model loads
             using ModelSession session = CliOptions.OpenSession(dir, shared.SessionOptions(pr, TokenizerLoad.Required, kind));
             using SharpSeekChatClient client = session.CreateChatClient(options, format.Render(pr, session.Template!));
-            return RunChat(client, pr.GetValue(system), ansi);
+            return RunChat(client, pr.GetValue(system), ansi, session.Config.MaxPositionEmbeddings);
         });
         return cmd;
     }
 
-    private static int RunChat(SharpSeekChatClient client, string? system, bool ansi)
+    private static int RunChat(SharpSeekChatClient client, string? system, bool ansi, int configContext)
     {
         bool interactive = !Console.IsInputRedirected;
         string dim = ansi ? "\u001b[2m" : "", reset = ansi ? "\u001b[0m" : "";
         var history = new List<AiChatMessage>();
         string thinking = client.Template.SupportsThinking ? $", thinking {(client.RenderOptionsFor(null).Thinking ?? client.Template.DefaultThinking ? "on" : "off")}" : "";
         Console.Error.WriteLine($"chat with {client.Metadata.DefaultModelId} ({client.Generator.Model.Config.ModelType}, {ChatTemplate.NameOf(client.Template.Kind)} template{thinking}, " +
-                                $"context {client.Generator.ContextLength}); commands: /reset, /system TEXT, /exit");
+                                $"context {client.Generator.ContextLength}{(client.Generator.ContextLength < configContext ? $" tokens, the length it was trained on; config allows {configContext}" : "")}); " +
+                                "commands: /reset, /system TEXT, /exit");
         CancellationTokenSource? reply = null;
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {
@@ -110,6 +111,7 @@ internal static class ChatCommand
                 reply = new CancellationTokenSource();
                 var answer = new System.Text.StringBuilder();
                 UsageDetails? usage = null;
+                ChatFinishReason? finish = null;
                 bool inReasoning = false;
                 var clock = Stopwatch.StartNew();
                 try
@@ -141,11 +143,14 @@ internal static class ChatCommand
                                     break;
                             }
                         }
+                        finish = u.FinishReason ?? finish;
                         Console.Out.Flush();
                     }
                     if (inReasoning)
                         Console.Write((ansi ? "" : "</think>") + reset);
                     Console.WriteLine();
+                    if (finish == ChatFinishReason.Length)
+                        Console.Error.WriteLine($"{dim}(finish reason: length; the reply reached --max-tokens or the context of {client.Generator.ContextLength} tokens){reset}");
                     history.Add(new AiChatMessage(ChatRole.Assistant, answer.ToString()));
                     if (usage is not null && interactive)
                     {

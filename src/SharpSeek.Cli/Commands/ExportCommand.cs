@@ -28,6 +28,8 @@ internal static class ExportCommand
                 throw new UserInputException("--out must differ from --model");
             using ModelSession session = CliOptions.OpenSession(src, new ModelSessionOptions { Tokenizer = TokenizerLoad.None });
             int n = HfExport.Write(session.Weights, dst, dtype, dropSharedMtpCopies: !pr.GetValue(keep));
+            if (session.TrainedLength is int trained)
+                Training.TrainCheckpoint.RecordLength(dst, trained); // the length it was trained on stays with the model
             string? tokDir = pr.GetValue(tokenizer) ?? (Directory.Exists(src) ? src : null);
             if (tokDir is not null && File.Exists(tokDir))
                 tokDir = Path.GetDirectoryName(Path.GetFullPath(tokDir));

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The reasoning model of issue 17, end to end: task data, a base model pre-trained with arithmetic text at sequence
+# length 512, R1-Zero (GRPO straight from the base), R1 (SFT on worked solutions, then GRPO), held-out accuracy of
+# each stage on the 3,000-problem arith test split, and Persuasion bits per byte. Every stage resumes from its newest
+# checkpoint if interrupted; every command is printed before it runs and timed.
+#
+#   scripts/train-r1-model.sh            the real run: configs in models/recipes/sharpseek-r1, output in runs/sharpseek-r1
+#   scripts/train-r1-model.sh --dry-run  the same pipeline at toy scale (configs in models/recipes/sharpseek-r1/dry, output
+#                                        in runs/sharpseek-r1-dry, no corpus needed): checks that every stage runs
+#
+# The real run needs the corpus shards (scripts/build-corpus.sh, scripts/build-shards.sh). To ship the result as the
+# default model, copy runs/sharpseek-r1/r1-model/* into models/sharpseek-mini (its README then needs the new numbers).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+recipe=models/recipes/sharpseek-r1
+run=runs/sharpseek-r1
+train=10000; validation=100; test=1000; limit=3000; max_tokens=512
+if [ "${1:-}" = --dry-run ]; then
+  recipe=$recipe/dry; run=runs/sharpseek-r1-dry
+  train=40; validation=4; test=4; limit=12; max_tokens=48
+else
+  [ -f data/shards/kjv.tokens ] || { [ -f data/corpus/persuasion.txt ] || scripts/build-corpus.sh; scripts/build-shards.sh; }
+fi
+mkdir -p "$run/data" "$run/eval"
+dotnet build src/SharpSeek.Cli -c Release -v q -nologo >/dev/null
+step() { echo "+ $*" >&2; local t0=$SECONDS; "$@"; echo "  ($((SECONDS - t0)) s)" >&2; }
+latest() { echo "$1/$(cat "$1/latest")"; }
+
+# 1. tasks: train / validation / test splits (deduplicated), and the train splits as pre-training text
+for family in arith word; do
+  step ./sharpseek tasks --family $family --out "$run/data" --train $train --validation $validation --test $test --seed 17 \
+    --text "$run/data/$family.txt" --shard "$run/data/$family.tokens" --tokenizer models/sharpseek-mini
+done
+
+# 2. base model: corpus + arithmetic text, sequence length 512
+step ./sharpseek train --config $recipe/pretrain.json
+step ./sharpseek export --model "$(latest $run/pretrain)" --out $run/base --tokenizer models/sharpseek-mini
+
+evaluate() { # NAME MODEL
+  step ./sharpseek eval-tasks --model "$2" --tasks "$run/data/arith-test.jsonl" --limit $limit --max-tokens $max_tokens \
+    --threads 2 --json --samples "$run/eval/$1-samples.jsonl" > "$run/eval/$1.json"
+  grep -E '^  "(accuracy|format_ok|mean_completion_tokens|tokens_per_s)"' "$run/eval/$1.json" >&2
+}
+evaluate base $run/base
+
+# 3. R1-Zero: GRPO from the base model
+step ./sharpseek grpo --config $recipe/grpo-zero.json
+step ./sharpseek export --model "$(latest $run/grpo-zero)" --out $run/r1-zero-model
+evaluate r1-zero $run/r1-zero-model
+
+# 4. R1: SFT on worked solutions, then GRPO
+step ./sharpseek sft --config $recipe/sft.json
+step ./sharpseek export --model "$(latest $run/sft)" --out $run/sft-model
+evaluate sft $run/sft-model
+step ./sharpseek grpo --config $recipe/grpo.json
+step ./sharpseek export --model "$(latest $run/grpo)" --out $run/r1-model
+evaluate r1 $run/r1-model
+
+# 5. language modelling cost of the post-training
+if [ -f data/corpus/persuasion.txt ]; then
+  step ./sharpseek eval --model $run/base --text-file data/corpus/persuasion.txt --json > "$run/eval/base-persuasion.json"
+  step ./sharpseek eval --model $run/r1-model --text-file data/corpus/persuasion.txt --json > "$run/eval/r1-persuasion.json"
+fi
+echo "done: $run/r1-model (evaluations in $run/eval)" >&2

@@ -1,0 +1,184 @@
+// Group Relative Policy Optimization (DeepSeekMath §4.1.2, DeepSeek-R1 §2.2.1), outcome supervision:
+//   for each prompt q, G completions o_1..o_G from the old policy; rule-based rewards r_i;
+//   advantage of every token of o_i:  A_i = (r_i − mean(r)) / (std(r) + eps)   (population std over the group)
+//   J = 1/N Σ_i 1/|o_i| Σ_t [ min(ρ_t A_i, clip(ρ_t, 1 − ε, 1 + ε) A_i) − β D_t ],  ρ_t = π(o_t) / π_old(o_t)
+//   D_t = π_ref(o_t)/π(o_t) − log(π_ref(o_t)/π(o_t)) − 1   (Schulman's k3 estimator, unbiased and ≥ 0)
+// and the loss is −J. Everything per token depends on the token's own log-probability lp only, so the gradient is
+//   dloss/dlp = −w_i [ (ρ A_i if the unclipped branch is the minimum, else 0) − β (1 − exp(lp_ref − lp)) ],  w_i = 1/(N |o_i|)
+// which TrainingModel's per-token objective turns into dloss/dlogits = dloss/dlp · (onehot − softmax).
+//
+// grpo.json: the train.json settings (model.init_from, lr, schedule, AdamW, clip, checkpoints, seed, threads, plot)
+// plus
+//   "data": { "train": "tasks.jsonl", "tokenizer": "dir (default: model.init_from)" },
+//   "prompts_per_step": 4, "group_size": 8, "max_completion_tokens": 160, "temperature": 1.0, "top_p": 1.0,
+//   "clip_eps": 0.2, "beta": 0.04, "ppo_epochs": 1, "micro_batch": 8,
+//   "reward": { "accuracy": 1.0, "format": 0.1 }, "log_jsonl": "run/grpo.jsonl"
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace SharpSeek.Training;
+
+/// <summary>The GRPO objective's pieces, as plain functions (tested against finite differences).</summary>
+public static class GrpoMath
+{
+    /// <summary>Std floor of the advantage normalisation.</summary>
+    public const double Eps = 1e-4;
+
+    /// <summary>
+    /// Group-normalised advantages: rewards [groups·G] in consecutive groups of <paramref name="groupSize"/>;
+    /// A = (r − mean) / (std + eps) with the population std of the group; 0 for a group whose rewards are all equal.
+    /// </summary>
+    public static void Advantages(ReadOnlySpan<double> rewards, int groupSize, Span<double> advantages)
+    {
+        if (groupSize < 1 || rewards.Length % groupSize != 0 || advantages.Length < rewards.Length)
+            throw new ArgumentException($"{rewards.Length} rewards do not form groups of {groupSize}");
+        for (int g0 = 0; g0 < rewards.Length; g0 += groupSize)
+        {
+            ReadOnlySpan<double> r = rewards.Slice(g0, groupSize);
+            double mean = 0;
+            foreach (double x in r)
+                mean += x;
+            mean /= groupSize;
+            double var = 0;
+            foreach (double x in r)
+                var += (x - mean) * (x - mean);
+            double std = Math.Sqrt(var / groupSize);
+            for (int i = 0; i < groupSize; i++)
+                advantages[g0 + i] = r[i] == mean ? 0 : (r[i] - mean) / (std + Eps);
+        }
+    }
+
+    /// <summary>The k3 estimate of KL(π || π_ref) at one token: exp(ref − lp) − (ref − lp) − 1.</summary>
+    public static double KlK3(double logProb, double refLogProb)
+    {
+        double d = refLogProb - logProb;
+        return Math.Exp(d) - d - 1;
+    }
+
+    /// <summary>
+    /// Loss of one token, −w [min(ρA, clip(ρ)A) − βD], and its derivative with respect to the token's log-probability
+    /// (<paramref name="dLogProb"/>); <paramref name="clipped"/> is true when the clipped branch is the minimum (no
+    /// policy gradient then).
+    /// </summary>
+    public static double TokenLoss(double logProb, double oldLogProb, double refLogProb, double advantage, double weight,
+                                   double clipEps, double beta, out double dLogProb, out bool clipped)
+    {
+        double ratio = Math.Exp(logProb - oldLogProb);
+        double unclipped = ratio * advantage;
+        double clippedValue = Math.Clamp(ratio, 1 - clipEps, 1 + clipEps) * advantage;
+        clipped = clippedValue < unclipped;
+        double surrogate = clipped ? clippedValue : unclipped;
+        double loss = -weight * surrogate, grad = clipped ? 0 : -weight * unclipped;
+        if (beta != 0)
+        {
+            double e = Math.Exp(refLogProb - logProb);
+            loss += weight * beta * (e - (refLogProb - logProb) - 1);
+            grad += weight * beta * (1 - e);
+        }
+        dLogProb = grad;
+        return loss;
+    }
+}
+
+/// <summary>The settings of a GRPO run (grpo.json).</summary>
+public sealed record GrpoOptions
+{
+    public required TrainOptions Train { get; init; }
+    public required string TasksFile { get; init; }
+    public required string TokenizerDir { get; init; }
+    public int PromptsPerStep { get; init; } = 4;
+    public int GroupSize { get; init; } = 8;
+    public int MaxCompletionTokens { get; init; } = 160;
+    public float Temperature { get; init; } = 1f;
+    public float TopP { get; init; } = 1f;
+    public double ClipEps { get; init; } = 0.2;
+    public double Beta { get; init; } = 0.04;
+    public int PpoEpochs { get; init; } = 1;
+    public int MicroBatch { get; init; } = 8;
+    public Tasks.RewardWeights Reward { get; init; } = new();
+    public string? LogJsonl { get; init; }
+
+    private static readonly string[] Extra =
+    [
+        "data", "prompts_per_step", "group_size", "max_completion_tokens", "temperature", "top_p", "clip_eps", "beta",
+        "ppo_epochs", "micro_batch", "reward", "log_jsonl",
+    ];
+
+    /// <summary>Reads grpo.json; errors name the file and the field.</summary>
+    public static GrpoOptions Load(string path)
+    {
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"GRPO config not found: {path}", path);
+        return Parse(File.ReadAllText(path), Path.GetDirectoryName(Path.GetFullPath(path))!, path);
+    }
+
+    public static GrpoOptions Parse(string json, string baseDir, string source = "grpo.json")
+    {
+        JsonObject o = TrainOptions.ParseObject(json, source);
+        InvalidDataException Err(string field, string msg) => new($"{source}: field '{field}' {msg}");
+        TrainOptions train = TrainOptions.Parse(o, baseDir, source, Extra, dataRequired: false);
+        if (train.InitFrom is null)
+            throw Err("model.init_from", "is missing: GRPO starts from a trained model (the reference policy)");
+        if (train.MtpLambda != 0 || train.BalanceAlpha != 0)
+            throw Err(train.MtpLambda != 0 ? "mtp_lambda" : "balance_alpha", "must be 0 for GRPO (its loss is the policy objective only)");
+        if (o["data"] is not JsonObject d)
+            throw Err("data", "is missing: give {\"train\": \"tasks.jsonl\"}");
+        foreach (var kv in d)
+        {
+            if (kv.Key is not ("train" or "tokenizer"))
+                throw Err("data." + kv.Key, "is not a known setting (known: train, tokenizer)");
+        }
+        string Str(JsonNode? n, string field) => n is JsonValue v && v.GetValueKind() == JsonValueKind.String
+            ? Path.GetFullPath(Path.Combine(baseDir, v.GetValue<string>())) : throw Err(field, "must be a path string");
+        string tasks = Str(d["train"], "data.train");
+        string tokenizer = d["tokenizer"] is JsonNode tn ? Str(tn, "data.tokenizer") : train.InitFrom;
+        if (!File.Exists(Path.Combine(tokenizer, "tokenizer.json")))
+            throw Err(d["tokenizer"] is null ? "model.init_from" : "data.tokenizer", $"names {tokenizer}, which has no tokenizer.json (give data.tokenizer)");
+        double Num(JsonObject obj, string key, double dflt, double min, double max, string prefix = "")
+        {
+            JsonNode? n = obj[key];
+            if (n is null)
+                return dflt;
+            if (n.GetValueKind() != JsonValueKind.Number)
+                throw Err(prefix + key, $"must be a number, got {n.ToJsonString()}");
+            double v = n.GetValue<double>();
+            return v >= min && v <= max ? v : throw Err(prefix + key, $"must be in [{min}, {max}], got {v}");
+        }
+        int Int(string key, int dflt, int min, int max)
+        {
+            double v = Num(o, key, dflt, min, max);
+            return v == Math.Floor(v) ? (int)v : throw Err(key, $"must be an integer, got {v}");
+        }
+        var reward = new Tasks.RewardWeights();
+        if (o["reward"] is JsonObject r)
+        {
+            foreach (var kv in r)
+            {
+                if (kv.Key is not ("accuracy" or "format"))
+                    throw Err("reward." + kv.Key, "is not a known setting (known: accuracy, format)");
+            }
+            reward = new Tasks.RewardWeights { Accuracy = Num(r, "accuracy", 1, 0, 1e6, "reward."), Format = Num(r, "format", 0.1, 0, 1e6, "reward.") };
+        }
+        else if (o["reward"] is not null)
+        {
+            throw Err("reward", "must be an object {\"accuracy\": 1, \"format\": 0.1}");
+        }
+        return new GrpoOptions
+        {
+            Train = train,
+            TasksFile = tasks,
+            TokenizerDir = tokenizer,
+            PromptsPerStep = Int("prompts_per_step", 4, 1, 4096),
+            GroupSize = Int("group_size", 8, 2, 1024),
+            MaxCompletionTokens = Int("max_completion_tokens", 160, 1, 1 << 20),
+            Temperature = (float)Num(o, "temperature", 1, 1e-3, 100),
+            TopP = (float)Num(o, "top_p", 1, 1e-6, 1),
+            ClipEps = Num(o, "clip_eps", 0.2, 0, 10),
+            Beta = Num(o, "beta", 0.04, 0, 1e6),
+            PpoEpochs = Int("ppo_epochs", 1, 1, 64),
+            MicroBatch = Int("micro_batch", 8, 1, 4096),
+            Reward = reward,
+            LogJsonl = o["log_jsonl"] is JsonNode lj ? Str(lj, "log_jsonl") : null,
+        };
+    }
+}

@@ -1,0 +1,490 @@
+// The GRPO loop (Grpo.cs has the objective). Per step:
+//   1. the next prompts_per_step tasks (a shuffled order per epoch, resumable), each rendered with the R1 template;
+//   2. group_size completions per prompt from the current policy through Generator.GenerateBatch (one forward per
+//      decode step over every unfinished completion: the inference engine's batched path over the same fp32 weights
+//      the trainer updates), seeded by (seed, step);
+//   3. rewards (Tasks.Answers: accuracy of the last \boxed{} after </think>, format), group-normalised advantages;
+//   4. ppo_epochs passes over the completions in micro-batches (rows sorted by length, padded to a multiple of 32
+//      tokens; padding and prompt tokens have no loss): reference log-probabilities (β > 0) from the frozen initial
+//      model, the per-token objective's backward through the training model, one AdamW step per pass. The old
+//      policy's log-probabilities are those of the first pass (ratio 1 there, exactly);
+//   5. the step's log row (reward, accuracy, format rate, completion length, KL, clip fraction, tokens/s).
+// Checkpoints hold weights, AdamW moments, the step, the task position and the log, so a resumed run continues
+// exactly like an uninterrupted one (same thread count).
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using SharpSeek.Inference;
+using SharpSeek.Model;
+using SharpSeek.Tensors;
+using SharpSeek.Tokenizer;
+using SharpSeek.Training.Tasks;
+
+namespace SharpSeek.Training;
+
+/// <summary>One logged GRPO step.</summary>
+public sealed record GrpoStep
+{
+    public long Step { get; init; }
+    public double Reward { get; init; }
+    public double RewardStd { get; init; }
+    public double Accuracy { get; init; }
+    public double FormatRate { get; init; }
+    public double CompletionLength { get; init; }
+    /// <summary>Mean k3 KL to the reference per completion token (first pass).</summary>
+    public double Kl { get; init; }
+    /// <summary>Fraction of completion tokens whose clipped branch was the minimum (over all passes).</summary>
+    public double ClipFraction { get; init; }
+    public double Loss { get; init; }
+    public double GradNorm { get; init; }
+    public double Lr { get; init; }
+    /// <summary>Completion tokens sampled per second.</summary>
+    public double SamplingTokensPerSecond { get; init; }
+    /// <summary>Sequence tokens (prompt and completion) through forward and backward per second.</summary>
+    public double TrainingTokensPerSecond { get; init; }
+    public double SamplingSeconds { get; init; }
+    public double TrainingSeconds { get; init; }
+}
+
+/// <summary>Runs GRPO as configured by <see cref="GrpoOptions"/>.</summary>
+public sealed class GrpoTrainer : IDisposable
+{
+    private const int LengthBucket = 32;
+    private readonly ComputeBackend _be;
+    private readonly IDisposable? _ownedBackend;
+    private readonly ModelParameters? _ref;
+    private readonly Dictionary<int, TrainingModel> _models = [], _refModels = [];
+    private readonly List<TaskExample> _tasks;
+    private readonly int[][] _promptIds;
+    private readonly Generator _generator;
+    private readonly List<GrpoStep> _history = [];
+    private readonly string _checkpointTokenizer;
+    private Func<TaskExample, IReadOnlyList<int>, double>? _reward;
+    private int[] _order = [];
+    private long _epoch, _cursor;
+
+    private GrpoTrainer(GrpoOptions o)
+    {
+        Options = o;
+        TrainOptions t = o.Train;
+        Tokenizer = BpeTokenizer.LoadFromDirectory(o.TokenizerDir);
+        Parameters = ModelParameters.Load(t.InitFrom!);
+        if (o.Beta > 0)
+            _ref = ModelParameters.Load(t.InitFrom!);
+        Optimizer = new AdamW(Parameters.Trainable, t.Optimizer);
+        _tasks = TaskSet.Read(o.TasksFile);
+        ChatTemplate template = R1Format.Template(Tokenizer);
+        _promptIds = _tasks.Select(x => R1Format.EncodePrompt(Tokenizer, template, x.Prompt)).ToArray();
+        int context = Math.Min(Parameters.Config.MaxPositionEmbeddings, ModelSession.ReadTrainedLength(t.InitFrom!) ?? int.MaxValue);
+        for (int i = 0; i < _promptIds.Length; i++)
+        {
+            if (_promptIds[i].Length + o.MaxCompletionTokens > context)
+                throw new InvalidDataException($"{o.TasksFile}: task {i + 1} has a prompt of {_promptIds[i].Length} tokens; with max_completion_tokens {o.MaxCompletionTokens} it passes the model's context of {context}");
+        }
+        // checkpoints carry the R1 chat template, so chat opens the think block the policy learns to close
+        _checkpointTokenizer = t.CheckpointDir is null ? o.TokenizerDir : R1Format.WriteTokenizerDirectory(o.TokenizerDir, Path.Combine(t.CheckpointDir, "tokenizer"));
+        int threads = t.Threads > 0 ? t.Threads : Environment.ProcessorCount;
+        if (threads > 1)
+        {
+            var tb = new ThreadedBackend(threads);
+            _be = tb;
+            _ownedBackend = tb;
+        }
+        else
+        {
+            _be = ComputeBackend.Cpu;
+        }
+        _generator = new Generator(new Transformer(Parameters.Weights, _be), Tokenizer, contextLength: context);
+        StartEpoch(0);
+    }
+
+    public GrpoOptions Options { get; }
+    public ModelParameters Parameters { get; }
+    public AdamW Optimizer { get; }
+    public BpeTokenizer Tokenizer { get; }
+
+    /// <summary>Steps completed.</summary>
+    public long Step { get; private set; }
+
+    /// <summary>Every step logged so far (including those before a resume).</summary>
+    public IReadOnlyList<GrpoStep> History => _history;
+
+    /// <summary>The checkpoint this run resumed from, if any.</summary>
+    public string? ResumedFrom { get; private set; }
+
+    /// <summary>Loads the policy and the reference, and resumes from the latest checkpoint when configured.</summary>
+    public static GrpoTrainer Create(GrpoOptions o) => Create(o, null);
+
+    /// <summary>As <see cref="Create(GrpoOptions)"/>, with a reward (task, completion ids with EOS) replacing the rule-based one (tests).</summary>
+    internal static GrpoTrainer Create(GrpoOptions o, Func<TaskExample, IReadOnlyList<int>, double>? reward)
+    {
+        var g = new GrpoTrainer(o) { _reward = reward };
+        try
+        {
+            if (o.Train.CheckpointDir is string dir)
+            {
+                TrainCheckpoint.CleanTemporaries(dir);
+                if (o.Train.Resume && TrainCheckpoint.Latest(dir) is string latest)
+                    g.Resume(latest);
+            }
+            return g;
+        }
+        catch
+        {
+            g.Dispose();
+            throw;
+        }
+    }
+
+    private void Resume(string dir)
+    {
+        TrainerState s = TrainCheckpoint.Load(dir, Parameters, Optimizer);
+        Step = s.Step;
+        long[] pos = JsonSerializer.Deserialize<long[]>(s.DataState) ?? throw new InvalidDataException($"{dir}: empty task position");
+        if (pos.Length != 2)
+            throw new InvalidDataException($"{dir}/trainer_state.json: task position '{s.DataState}' is not [epoch, index]");
+        StartEpoch(pos[0]);
+        _cursor = pos[1];
+        _history.Clear();
+        if (s.Extra.Length > 0)
+            _history.AddRange(JsonSerializer.Deserialize<List<GrpoStep>>(s.Extra) ?? []);
+        ResumedFrom = dir;
+    }
+
+    private void StartEpoch(long epoch)
+    {
+        _epoch = epoch;
+        _cursor = 0;
+        _order = Enumerable.Range(0, _tasks.Count).ToArray();
+        var rng = new Rng(Rng.Mix(Options.Train.Seed ^ Rng.Mix((ulong)epoch + 0x4752504FUL)));
+        for (int i = _order.Length - 1; i > 0; i--)
+        {
+            int j = (int)(rng.NextUInt64() % (ulong)(i + 1));
+            (_order[i], _order[j]) = (_order[j], _order[i]);
+        }
+    }
+
+    private int NextTask()
+    {
+        if (_cursor >= _order.Length)
+            StartEpoch(_epoch + 1);
+        return _order[_cursor++];
+    }
+
+    /// <summary>Trains until the configured steps (or <paramref name="maxSteps"/> more), checkpointing as configured.</summary>
+    public void Run(Action<GrpoStep>? onStep = null, int maxSteps = int.MaxValue, CancellationToken cancel = default)
+    {
+        TrainOptions t = Options.Train;
+        int done = 0;
+        while (Step < t.Steps && done < maxSteps)
+        {
+            cancel.ThrowIfCancellationRequested();
+            GrpoStep r = TrainStep(cancel);
+            done++;
+            onStep?.Invoke(r);
+            bool last = Step == t.Steps;
+            if (t.CheckpointDir is not null && (last || (t.CheckpointInterval > 0 && Step % t.CheckpointInterval == 0)))
+                SaveCheckpoint();
+        }
+    }
+
+    /// <summary>Writes a checkpoint; returns its directory.</summary>
+    public string SaveCheckpoint()
+    {
+        TrainOptions t = Options.Train;
+        string root = t.CheckpointDir ?? throw new InvalidOperationException("no checkpoint_dir configured");
+        var state = new TrainerState
+        {
+            Step = Step,
+            OptimizerStep = Optimizer.Step,
+            DataState = JsonSerializer.Serialize(new[] { _epoch, _cursor }),
+            Extra = JsonSerializer.Serialize(_history),
+        };
+        return TrainCheckpoint.Save(root, Parameters, Optimizer, state, _checkpointTokenizer, t.KeepCheckpoints, Inference.ModelSession.ReadTrainedLength(t.InitFrom!));
+    }
+
+    /// <summary>One completion of a step, for inspection.</summary>
+    public sealed record Sample(int Task, string Text, int Tokens, bool Correct, bool FormatOk, double Reward, double Advantage);
+
+    /// <summary>The completions of the last step.</summary>
+    public IReadOnlyList<Sample> LastSamples { get; private set; } = [];
+
+    /// <summary>Samples, scores and trains one step; returns its log row.</summary>
+    public GrpoStep TrainStep(CancellationToken cancel = default)
+    {
+        GrpoOptions o = Options;
+        int P = o.PromptsPerStep, G = o.GroupSize, N = P * G;
+
+        // 1-2. prompts and their groups of completions
+        var taskOf = new int[N];
+        var prompts = new IReadOnlyList<int>[N];
+        for (int p = 0; p < P; p++)
+        {
+            int task = NextTask();
+            for (int g = 0; g < G; g++)
+            {
+                taskOf[p * G + g] = task;
+                prompts[p * G + g] = _promptIds[task];
+            }
+        }
+        var clock = Stopwatch.StartNew();
+        var gen = new GenerationOptions
+        {
+            MaxTokens = o.MaxCompletionTokens,
+            SkipSpecialTokens = false,
+            Sampling = new SamplingOptions { Temperature = o.Temperature, TopP = o.TopP, Seed = (long)(Rng.Mix(o.Train.Seed ^ Rng.Mix((ulong)Step + 1)) >> 2) },
+        };
+        IReadOnlyList<GenerationResult> results = _generator.GenerateBatch(prompts, gen, cancel);
+        double sampleSeconds = clock.Elapsed.TotalSeconds;
+
+        // 3. rewards and advantages
+        var rewards = new double[N];
+        var adv = new double[N];
+        int correct = 0, formatted = 0;
+        long completionTokens = 0;
+        var verdicts = new Verdict[N];
+        var texts = new string[N];
+        for (int i = 0; i < N; i++)
+        {
+            GenerationResult r = results[i];
+            bool eos = r.FinishReason == FinishReason.Stop;
+            int n = r.Tokens.Count - (eos ? 1 : 0);
+            texts[i] = Tokenizer.Decode(r.Tokens.Take(n).ToArray());
+            verdicts[i] = Answers.Judge(texts[i], _tasks[taskOf[i]].Answer, eos);
+            rewards[i] = _reward is null ? o.Reward.Of(verdicts[i]) : _reward(_tasks[taskOf[i]], r.Tokens);
+            correct += verdicts[i].Correct ? 1 : 0;
+            formatted += verdicts[i].FormatOk ? 1 : 0;
+            completionTokens += r.Tokens.Count;
+        }
+        GrpoMath.Advantages(rewards, G, adv);
+        LastSamples = Enumerable.Range(0, N).Select(i => new Sample(taskOf[i], texts[i], results[i].Tokens.Count, verdicts[i].Correct,
+                                                                      verdicts[i].FormatOk, rewards[i], adv[i])).ToArray();
+
+        // 4. sequences, micro-batches by length
+        var seqs = new int[N][];
+        var promptLen = new int[N];
+        for (int i = 0; i < N; i++)
+        {
+            promptLen[i] = prompts[i].Count;
+            seqs[i] = [.. prompts[i], .. results[i].Tokens];
+        }
+        int[] byLength = Enumerable.Range(0, N).OrderBy(i => seqs[i].Length).ThenBy(i => i).ToArray();
+        int M = o.MicroBatch;
+        var oldLp = new float[N][];   // per sequence, per completion token: the first pass's log-probabilities
+        var refLp = new float[N][];
+        for (int i = 0; i < N; i++)
+        {
+            oldLp[i] = new float[seqs[i].Length - promptLen[i]];
+            refLp[i] = new float[oldLp[i].Length];
+        }
+        clock.Restart();
+        double lr = o.Train.Schedule.At(Step), norm = 0, loss = 0, klSum = 0;
+        long clippedTokens = 0, lossTokens = 0, trainTokens = 0;
+        for (int epoch = 0; epoch < o.PpoEpochs; epoch++)
+        {
+            Parameters.ZeroGrad(_be);
+            loss = 0;
+            for (int m0 = 0; m0 < N; m0 += M)
+            {
+                int rows = Math.Min(M, N - m0);
+                int maxLen = 0;
+                for (int k = 0; k < rows; k++)
+                    maxLen = Math.Max(maxLen, seqs[byLength[m0 + k]].Length - 1);
+                int T = (maxLen + LengthBucket - 1) / LengthBucket * LengthBucket;
+                TrainingModel model = ModelFor(_models, Parameters, M, T);
+                var inputs = new int[M * T];
+                var targets = new int[M * T];
+                Array.Fill(targets, -1);
+                var rowSeq = new int[M];
+                Array.Fill(rowSeq, -1);
+                for (int k = 0; k < rows; k++)
+                {
+                    int i = byLength[m0 + k];
+                    rowSeq[k] = i;
+                    int[] s = seqs[i];
+                    for (int t = 0; t < s.Length - 1; t++)
+                    {
+                        inputs[k * T + t] = s[t];
+                        if (t + 1 >= promptLen[i])
+                            targets[k * T + t] = s[t + 1];
+                    }
+                    trainTokens += s.Length - 1;
+                }
+                var refRow = new float[M * T];
+                if (_ref is not null && epoch == 0)
+                {
+                    ModelFor(_refModels, _ref, M, T).LogProbs(inputs, targets, refRow);
+                    for (int k = 0; k < rows; k++)
+                    {
+                        int i = rowSeq[k];
+                        for (int j = 0; j < refLp[i].Length; j++)
+                            refLp[i][j] = refRow[k * T + promptLen[i] - 1 + j];
+                    }
+                }
+                var objective = new Objective(o, T, rowSeq, promptLen, adv, oldLp, refLp, firstPass: epoch == 0, N);
+                var lp = new float[M * T];
+                loss += model.ForwardBackward(inputs, targets, objective.Run, lp);
+                if (epoch == 0)
+                {
+                    for (int k = 0; k < rows; k++)
+                    {
+                        int i = rowSeq[k];
+                        for (int j = 0; j < oldLp[i].Length; j++)
+                            oldLp[i][j] = lp[k * T + promptLen[i] - 1 + j];
+                    }
+                }
+                foreach (byte c in objective.Clipped)
+                    clippedTokens += c;
+                if (epoch == 0)
+                {
+                    foreach (double kl in objective.Kl)
+                        klSum += kl;
+                }
+                lossTokens += objective.Tokens;
+            }
+            norm = Optimizer.Update(_be, lr, o.Train.Clip);
+        }
+        double trainSeconds = clock.Elapsed.TotalSeconds;
+        Step++;
+        double meanReward = rewards.Average();
+        var row = new GrpoStep
+        {
+            Step = Step,
+            Reward = meanReward,
+            RewardStd = Math.Sqrt(rewards.Select(r => (r - meanReward) * (r - meanReward)).Average()),
+            Accuracy = (double)correct / N,
+            FormatRate = (double)formatted / N,
+            CompletionLength = (double)completionTokens / N,
+            Kl = klSum / Math.Max(1, completionTokens),
+            ClipFraction = (double)clippedTokens / Math.Max(1, lossTokens),
+            Loss = loss,
+            GradNorm = norm,
+            Lr = lr,
+            SamplingTokensPerSecond = completionTokens / Math.Max(sampleSeconds, 1e-9),
+            TrainingTokensPerSecond = trainTokens / Math.Max(trainSeconds, 1e-9),
+            SamplingSeconds = sampleSeconds,
+            TrainingSeconds = trainSeconds,
+        };
+        _history.Add(row);
+        return row;
+    }
+
+    private TrainingModel ModelFor(Dictionary<int, TrainingModel> cache, ModelParameters p, int rows, int T)
+    {
+        if (!cache.TryGetValue(T, out TrainingModel? m))
+        {
+            m = new TrainingModel(p, new TrainingModelOptions { BatchSize = rows, SequenceLength = T, Recompute = Options.Train.Recompute, Backend = _be });
+            cache[T] = m;
+        }
+        return m;
+    }
+
+    // The per-token objective of one micro-batch: row r = k·T + t predicts token t+1 of sequence rowSeq[k]
+    // (completion token j = t + 1 − promptLen). Called from several threads; writes only its own row's slots.
+    private sealed class Objective
+    {
+        private readonly GrpoOptions _o;
+        private readonly int _T, _n;
+        private readonly int[] _rowSeq, _promptLen;
+        private readonly double[] _adv;
+        private readonly float[][] _old, _ref;
+        private readonly bool _first;
+
+        public Objective(GrpoOptions o, int T, int[] rowSeq, int[] promptLen, double[] adv, float[][] old, float[][] refLp, bool firstPass, int sequences)
+        {
+            _o = o;
+            _T = T;
+            _rowSeq = rowSeq;
+            _promptLen = promptLen;
+            _adv = adv;
+            _old = old;
+            _ref = refLp;
+            _first = firstPass;
+            _n = sequences;
+            Clipped = new byte[rowSeq.Length * T];
+            Kl = new double[rowSeq.Length * T];
+            int tokens = 0;
+            foreach (int i in rowSeq)
+            {
+                if (i >= 0)
+                    tokens += old[i].Length;
+            }
+            Tokens = tokens;
+        }
+
+        public byte[] Clipped { get; }
+        public double[] Kl { get; }
+        public int Tokens { get; }
+
+        public double Run(int row, float logProb, out float dLogProb)
+        {
+            int k = row / _T, t = row % _T, i = _rowSeq[k];
+            int j = t + 1 - _promptLen[i];
+            double old = _first ? logProb : _old[i][j];
+            double refLp = _o.Beta > 0 ? _ref[i][j] : logProb;
+            double weight = 1.0 / (_n * (double)_old[i].Length);
+            double loss = GrpoMath.TokenLoss(logProb, old, refLp, _adv[i], weight, _o.ClipEps, _o.Beta, out double d, out bool clipped);
+            Clipped[row] = clipped ? (byte)1 : (byte)0;
+            Kl[row] = _o.Beta > 0 ? GrpoMath.KlK3(logProb, refLp) : 0;
+            dLogProb = (float)d;
+            return loss;
+        }
+    }
+
+    /// <summary>The log as JSON lines (atomically).</summary>
+    public static void WriteLog(string path, IEnumerable<GrpoStep> rows)
+    {
+        var sb = new StringBuilder();
+        foreach (GrpoStep r in rows)
+            sb.Append(JsonSerializer.Serialize(r, LogJson)).Append('\n');
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        Formats.Safetensors.AtomicFile.WriteText(path, sb.ToString());
+    }
+
+    /// <summary>Reward and accuracy against the step into <paramref name="path"/>, completion length into PATH-length.png.</summary>
+    public static void WritePlots(string path, IReadOnlyList<GrpoStep> rows, string title = "GRPO")
+    {
+        double[] steps = rows.Select(r => (double)r.Step).ToArray();
+        void Save(string file, string ylabel, params (string Name, double[] Values)[] series)
+        {
+            var plt = new ScottPlot.Plot();
+            foreach ((string name, double[] values) in series)
+            {
+                var s = plt.Add.Scatter(steps, values);
+                s.LegendText = name;
+                s.MarkerSize = rows.Count > 60 ? 0 : 4;
+            }
+            plt.Title(title);
+            plt.XLabel("step");
+            plt.YLabel(ylabel);
+            plt.ShowLegend();
+            string dir = Path.GetDirectoryName(Path.GetFullPath(file))!;
+            Directory.CreateDirectory(dir);
+            string tmp = Path.Combine(dir, $".{Path.GetFileName(file)}.{Environment.ProcessId}.tmp.png");
+            plt.SavePng(tmp, 800, 500);
+            File.Move(tmp, file, overwrite: true);
+        }
+        Save(path, "reward / rate", ("reward", rows.Select(r => r.Reward).ToArray()), ("accuracy", rows.Select(r => r.Accuracy).ToArray()),
+             ("format", rows.Select(r => r.FormatRate).ToArray()));
+        string lengthPlot = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, Path.GetFileNameWithoutExtension(path) + "-length.png");
+        Save(lengthPlot, "tokens", ("mean completion length", rows.Select(r => r.CompletionLength).ToArray()));
+    }
+
+    private static readonly JsonSerializerOptions LogJson = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public void Dispose() => _ownedBackend?.Dispose();
+
+    /// <summary>A one-line summary of a step (CLI progress).</summary>
+    public static string Describe(GrpoStep r, long total)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        return $"step {r.Step}/{total} reward {r.Reward.ToString("F3", inv)} acc {r.Accuracy.ToString("F3", inv)} fmt {r.FormatRate.ToString("F2", inv)} " +
+               $"len {r.CompletionLength.ToString("F1", inv)} kl {r.Kl.ToString("G3", inv)} clip {r.ClipFraction.ToString("F3", inv)} " +
+               $"sample {r.SamplingTokensPerSecond.ToString("F0", inv)} tok/s train {r.TrainingTokensPerSecond.ToString("F0", inv)} tok/s";
+    }
+}
