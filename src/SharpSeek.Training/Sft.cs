@@ -243,25 +243,9 @@ public sealed class SftData : ITrainingData
     /// </summary>
     public static List<SftExample> Read(string path, BpeTokenizer tokenizer, ChatTemplate template, int maxTokens)
     {
-        if (!File.Exists(path))
-            throw new FileNotFoundException($"SFT data file not found: {path}", path);
         var list = new List<SftExample>();
-        int lineNo = 0;
-        foreach (string line in File.ReadLines(path))
+        foreach ((JsonObject o, Func<string, InvalidDataException> Err) in JsonLines.Read(path, "SFT data file"))
         {
-            lineNo++;
-            if (string.IsNullOrWhiteSpace(line))
-                continue;
-            InvalidDataException Err(string msg) => new($"{path}:{lineNo}: {msg}");
-            JsonObject o;
-            try
-            {
-                o = JsonNode.Parse(line) as JsonObject ?? throw Err("not a JSON object");
-            }
-            catch (JsonException e)
-            {
-                throw Err($"not valid JSON ({e.Message})");
-            }
             IReadOnlyList<ChatMessage> context;
             string reply;
             if (o["messages"] is JsonNode mn)

@@ -116,25 +116,9 @@ public static class TaskSet
     /// </summary>
     public static List<TaskExample> Read(string path, bool requireResponse = false)
     {
-        if (!File.Exists(path))
-            throw new FileNotFoundException($"task file not found: {path}", path);
         var list = new List<TaskExample>();
-        int lineNo = 0;
-        foreach (string line in File.ReadLines(path))
+        foreach ((JsonObject o, Func<string, InvalidDataException> Err) in JsonLines.Read(path, "task file"))
         {
-            lineNo++;
-            if (string.IsNullOrWhiteSpace(line))
-                continue;
-            InvalidDataException Err(string msg) => new($"{path}:{lineNo}: {msg}");
-            JsonObject o;
-            try
-            {
-                o = JsonNode.Parse(line) as JsonObject ?? throw Err("not a JSON object");
-            }
-            catch (JsonException e)
-            {
-                throw Err($"not valid JSON ({e.Message})");
-            }
             string prompt = o["prompt"] is JsonValue pv && pv.GetValueKind() == JsonValueKind.String ? pv.GetValue<string>()
                 : throw Err("field 'prompt' is missing or not a string");
             if (prompt.Length == 0)
