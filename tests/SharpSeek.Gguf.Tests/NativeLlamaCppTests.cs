@@ -80,10 +80,27 @@ public sealed class NativeLlamaCppTests(ConvertedFixtures files, ITestOutputHelp
             Assert.True(types.ContainsKey(SharpSeek.Formats.Gguf.GgmlType.Q4_K) && types.ContainsKey(SharpSeek.Formats.Gguf.GgmlType.Q6_K),
                 $"{shape}: the Q4_K_M file should hold Q4_K and Q6_K tensors");
         }
-        AssertAgree($"{shape} {type}", gguf, ids, c.VocabSize, type);
+        AssertAgree($"{shape} {type}", gguf, ids, c.VocabSize, type, minMargin: 0.05f);
     }
 
-    private void AssertAgree(string what, string gguf, int[] ids, int V, GgufFileType type)
+    [LlamaCppTheory]
+    [InlineData(GgufFileType.BF16)]
+    [InlineData(GgufFileType.Q8_0)]
+    public void Native_llama_cpp_runs_the_default_model_converted_with_its_trained_tokenizer(GgufFileType type)
+    {
+        // the real vocabulary (BPE merges, special tokens, chat template) through llama.cpp's vocabulary loader
+        string dir = Path.GetFullPath(Path.Combine(Fixtures.Root, "..", "..", "models", "sharpseek-mini"));
+        using var tmp = new TempDir();
+        string gguf = tmp.File($"sharpseek-mini-{type}.gguf");
+        using (ModelWeights w = WeightLoader.Load(dir))
+            GgufExport.Write(w, gguf, type, Path.Combine(dir, "tokenizer.json"));
+        int[] ids = SharpSeek.Tokenizer.BpeTokenizer.LoadFromDirectory(dir).Encode("It is a truth universally acknowledged, that a single man", addSpecialTokens: true);
+        AssertAgree($"sharpseek-mini {type}", gguf, ids, ModelConfig.Load(dir).VocabSize, type);
+    }
+
+    // minMargin: the top token is compared only where llama.cpp's top two logits differ by that much (the synthetic
+    // models' logits are nearly flat: near-ties flip under activation quantization while the distributions agree)
+    private void AssertAgree(string what, string gguf, int[] ids, int V, GgufFileType type, float minMargin = 0)
     {
         float[] llama = NativeLlamaCpp.Logits(gguf, ids, V);
         float[] ours = FixtureModels.SharpSeekLogits(gguf, ids);
@@ -91,7 +108,43 @@ public sealed class NativeLlamaCppTests(ConvertedFixtures files, ITestOutputHelp
         double tol = type == GgufFileType.BF16 ? 1e-4 : 0.02;
         double kl = Logits.MeanKl(llama, ours, V);
         Assert.True(kl <= tol, $"{what}: SharpSeek vs native llama.cpp on {Path.GetFileName(gguf)}: mean KL {kl:G3} > {tol:G3} ({Logits.Describe(llama, ours, V)})");
-        Assert.True(Logits.ArgmaxAgreement(llama, ours, V) >= 0.8, $"{what}: top tokens differ too often ({Logits.Describe(llama, ours, V)})");
+        (double agree, int compared) = ArgmaxAgreement(llama, ours, V, minMargin);
+        log.WriteLine($"{what}: top token agrees at {agree:P1} of {compared} positions (top-2 margin >= {minMargin})");
+        Assert.True(compared > 0 && agree >= 0.8, $"{what}: top tokens differ too often: {agree:P1} of {compared} positions ({Logits.Describe(llama, ours, V)})");
+    }
+
+    private static (double Agreement, int Compared) ArgmaxAgreement(float[] want, float[] got, int V, float minMargin)
+    {
+        int compared = 0, same = 0;
+        for (int t = 0; t < want.Length / V; t++)
+        {
+            ReadOnlySpan<float> w = want.AsSpan(t * V, V), g = got.AsSpan(t * V, V);
+            int best = 0, second = -1;
+            for (int i = 1; i < V; i++)
+            {
+                if (w[i] > w[best])
+                {
+                    second = best;
+                    best = i;
+                }
+                else if (second < 0 || w[i] > w[second])
+                {
+                    second = i;
+                }
+            }
+            if (w[best] - w[second] < minMargin)
+                continue;
+            compared++;
+            int top = 0;
+            for (int i = 1; i < V; i++)
+            {
+                if (g[i] > g[top])
+                    top = i;
+            }
+            if (top == best)
+                same++;
+        }
+        return (compared == 0 ? 0 : (double)same / compared, compared);
     }
 
     // rows of 256 (hidden, q_lora, kv_lora, expert width) so Q4_K_M keeps Q4_K and Q6_K; MTP written to the checkpoint
