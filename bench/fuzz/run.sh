@@ -19,9 +19,11 @@ for seed in $SEEDS; do
   for t in $TARGETS; do
     log=$(mktemp)
     if SHARPSEEK_FUZZ_CASES=$CASES SHARPSEEK_FUZZ_SEED=$seed SHARPSEEK_FUZZ_ARTIFACTS=$ARTIFACTS \
-       dotnet test tests/SharpSeek.Gguf.Tests -c Release --no-build --filter "FullyQualifiedName~FuzzTests&DisplayName~\"$t\"" \
+       dotnet test tests/SharpSeek.Gguf.Tests -c Release --no-build --filter "FullyQualifiedName~FuzzTests&DisplayName~name: \\\"$t\\\"" \
        --logger "console;verbosity=detailed" >"$log" 2>&1; then r=ok; else r=FINDINGS; status=1; fi
-    echo "seed $seed $r: $(grep -m1 -E "^ $t: [0-9]+ cases" "$log" | sed 's/^ //')"
+    summary=$(grep -m1 -E "^ $t: [0-9]+ cases" "$log" | sed 's/^ //' || true)
+    [ -n "$summary" ] || { r="NO RUN"; status=1; summary="no test ran (target '$t'?)"; }
+    echo "seed $seed $r: $summary"
     [ $r = ok ] || grep -E "^ finding in" "$log" | sed 's/^ /  /'
     rm -f "$log"
   done
