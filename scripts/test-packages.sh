@@ -15,6 +15,9 @@ export NUGET_PACKAGES=$work/packages   # a fresh package cache: never an older b
 version=$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' src/Directory.Build.props)
 libs="SharpSeek.Tensors SharpSeek.Tokenizer SharpSeek.Formats SharpSeek.Model SharpSeek.Inference SharpSeek.Data SharpSeek.Training"
 fail() { echo "test-packages: $*" >&2; exit 1; }
+# package contents through python3's zipfile (no unzip needed)
+ziplist() { python3 -c 'import sys, zipfile; print("\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))' "$1"; }
+zipcat() { python3 -c 'import sys, zipfile; sys.stdout.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]).decode())' "$1" "$2"; }
 
 for p in $libs SharpSeek.Cli; do
   dotnet pack "src/$p" -c Release -o "$feed" -v q -nologo >"$work/pack-$p.log" 2>&1 || { cat "$work/pack-$p.log"; fail "dotnet pack src/$p failed"; }
@@ -23,14 +26,14 @@ for id in $libs SharpSeek.Tool; do
   pkg=$feed/$id.$version.nupkg
   [ -f "$pkg" ] || fail "$pkg was not produced"
   [ -f "$feed/$id.$version.snupkg" ] || fail "$id: no symbols package"
-  nuspec=$(unzip -p "$pkg" "$id.nuspec")
+  nuspec=$(zipcat "$pkg" "$id.nuspec")
   grep -q '<license type="expression">MIT</license>' <<<"$nuspec" || fail "$id: license is not MIT"
   grep -q '<readme>README.md</readme>' <<<"$nuspec" || fail "$id: no readme"
   grep -q '<description>.\{40,\}' <<<"$nuspec" || fail "$id: no description"
-  unzip -l "$pkg" | grep -c ' README.md$' >/dev/null || fail "$id: README.md is not in the package"
+  ziplist "$pkg" | grep -c '^README.md$' >/dev/null || fail "$id: README.md is not in the package"
   echo "ok: $id $version ($(stat -c %s "$pkg") bytes, symbols $(stat -c %s "$feed/$id.$version.snupkg") bytes)"
 done
-unzip -l "$feed/SharpSeek.Tool.$version.nupkg" | grep -c 'tools/net10.0/any/sharpseek.dll' >/dev/null || fail "SharpSeek.Tool is not a .NET tool package"
+ziplist "$feed/SharpSeek.Tool.$version.nupkg" | grep -c '^tools/net10.0/any/sharpseek.dll$' >/dev/null || fail "SharpSeek.Tool is not a .NET tool package"
 
 # the tool, installed from the local feed and run on fixtures
 dotnet tool install SharpSeek.Tool --version "$version" --tool-path "$work/tool" --add-source "$feed" >"$work/tool.log" 2>&1 || { cat "$work/tool.log"; fail "tool install failed"; }
