@@ -323,6 +323,13 @@ public sealed record ModelConfig
             throw Err("moe_layer_freq", $"is {MoeLayerFreq}; must be >= 1");
         if (NumNextnPredictLayers < 0)
             throw Err("num_nextn_predict_layers", $"is {NumNextnPredictLayers}; must be >= 0");
+        // layer counts size per-layer arrays (and the loop below) before any tensor is looked up: an untrusted count
+        // of 10^9 would allocate gigabytes; bounded as the GGUF reader bounds block_count
+        const int MaxLayers = 1 << 16;
+        if (NumHiddenLayers > MaxLayers)
+            throw Err("num_hidden_layers", $"is {NumHiddenLayers}; at most {MaxLayers} are supported");
+        if (NumNextnPredictLayers > MaxLayers)
+            throw Err("num_nextn_predict_layers", $"is {NumNextnPredictLayers}; at most {MaxLayers} are supported");
         if (!(RmsNormEps > 0))
             throw Err("rms_norm_eps", $"is {RmsNormEps}; must be positive");
         bool anyDense = false, anyMoe = false;

@@ -55,6 +55,21 @@ public sealed class FuzzRegressionTests : IDisposable
         Refused<InvalidDataException>(() => ModelConfig.Parse(json, "heads/config.json"), "heads/config.json");
     }
 
+    // finding: 800 MB and 8 GB allocated for a 790-byte config.json whose num_nextn_predict_layers was 10^8 / 10^9
+    // (per-layer arrays sized before any tensor was looked up); the same for num_hidden_layers
+    [Theory]
+    [InlineData("num_nextn_predict_layers", 1, 100_000_000)]
+    [InlineData("num_hidden_layers", 3, 1_000_000_007)]
+    public void Layer_counts_beyond_any_model_are_invalid_data_before_anything_is_allocated(string field, int was, int value)
+    {
+        string json = ConfigJson().Replace($"\"{field}\": {was}", $"\"{field}\": {value}", StringComparison.Ordinal);
+        Assert.NotEqual(ConfigJson(), json);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Refused<InvalidDataException>(() => ModelConfig.Parse(json, "layers/config.json"), "layers/config.json");
+        Assert.Contains(field, e.Message);
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 10 << 20, "allocated more than 10 MB");
+    }
+
     private string Tokenizer(Action<JsonObject> edit)
     {
         JsonObject o = JsonNode.Parse(FixtureModels.ByteLevelTokenizerJson())!.AsObject();
