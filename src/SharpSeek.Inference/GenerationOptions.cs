@@ -31,8 +31,9 @@ public sealed record GenerationOptions
     public bool IgnoreEos { get; init; }
 
     /// <summary>Multi-token-prediction speculative decoding: the model's MTP module drafts one token greedily and
-    /// one forward pass over [token, draft] verifies it. Same output distribution (same tokens when greedy);
-    /// ignored by <see cref="Generator.GenerateBatch"/>.</summary>
+    /// one forward pass over [token, draft] verifies it, on the steps where the generator's
+    /// <see cref="Generator.Speculation"/> policy predicts a speed-up (measured step costs, acceptance). Same output
+    /// distribution (same tokens when greedy); ignored by <see cref="Generator.GenerateBatch"/>.</summary>
     public bool Speculative { get; init; }
 
     /// <summary>Prompt tokens per forward call while prefilling (bounds activation memory). Default 256.</summary>
@@ -89,6 +90,24 @@ public sealed record GenerationStats
 
     /// <summary>Seconds spent generating after the prefill.</summary>
     public double DecodeSeconds { get; init; }
+
+    /// <summary>Speculative generation: decode steps taken without a draft (the policy found drafts would not pay).</summary>
+    public int PlainSteps { get; init; }
+
+    /// <summary>Speculative generation: the generator's moving average of a plain decode step's seconds (NaN otherwise).</summary>
+    public double PlainStepSeconds { get; init; } = double.NaN;
+
+    /// <summary>Speculative generation: moving average of a draft-and-verify step's seconds (NaN otherwise).</summary>
+    public double SpeculativeStepSeconds { get; init; } = double.NaN;
+
+    /// <summary>SpeculativeStepSeconds / PlainStepSeconds: what verifying a draft costs against one plain step.</summary>
+    public double CostRatio => SpeculativeStepSeconds / PlainStepSeconds;
+
+    /// <summary>Speculative generation: (1 + acceptance) / cost ratio at the end, the policy's predicted speed-up.</summary>
+    public double PredictedSpeedup { get; init; } = double.NaN;
+
+    /// <summary>Speculative generation: the cost ratio showed drafts cannot pay on this model, so the generator stopped drafting.</summary>
+    public bool SpeculationStopped { get; init; }
 
     /// <summary>AcceptedDraftTokens / DraftTokens, or 0 with no drafts.</summary>
     public double AcceptanceRate => DraftTokens == 0 ? 0 : (double)AcceptedDraftTokens / DraftTokens;

@@ -8,7 +8,9 @@
 //   sampled at N+1 is kept either way; if it equals d the one at N+2 is kept too, else d's cache entry is
 //   truncated. Each kept token is a draw from the main model's own distribution given the kept prefix, so
 //   greedy output equals plain decoding exactly. The module's own cache trails the main one: its entry i pairs
-//   h[i] with token i+1, so it is filled for positions [mtpLength, N) just before each draft.
+//   h[i] with token i+1, so it is filled for positions [mtpLength, N) just before each draft. Whether a step drafts
+//   is the SpeculationPolicy's call (measured step costs and acceptance); plain steps in between keep their hidden
+//   states pending so the module catches up at the next draft, and a model where drafts cannot pay stops drafting.
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using SharpSeek.Model;
@@ -34,7 +36,7 @@ public sealed class Generator
     private float[] _logits;                // [2, V]: last prefill row, or the two verify rows
     private float[] _hidden = [];           // [chunk, H] post-norm hidden of the prefill chunk
     private float[] _pending = [];          // [rows, H] main hidden of positions [MtpLength, N) not yet fed to MTP
-    private float[] _mtpLogits = [];        // [rows, V]
+    private float[] _mtpLogits = [];        // [1, V] the draft's logits
     private int _busy;
 
     /// <summary>Creates a generator over <paramref name="model"/>; <paramref name="tokenizer"/> (optional) gives text
@@ -58,6 +60,9 @@ public sealed class Generator
 
     /// <summary>The model run.</summary>
     public Transformer Model { get; }
+
+    /// <summary>When speculative generation drafts: step costs measured on this generator's model, acceptance per sequence.</summary>
+    public SpeculationPolicy Speculation { get; set; } = new();
 
     /// <summary>The tokenizer, or null (then updates carry ids only).</summary>
     public BpeTokenizer? Tokenizer { get; }
@@ -164,16 +169,18 @@ public sealed class Generator
         {
             ModelConfig c = Model.Config;
             int V = c.VocabSize, H = c.HiddenSize, maxPos = ContextLength;
-            bool spec = o.Speculative;
-            if (spec && c.NumNextnPredictLayers == 0)
+            if (o.Speculative && c.NumNextnPredictLayers == 0)
                 throw new NotSupportedException("speculative decoding needs a multi-token-prediction module; this model has none");
+            SpeculationPolicy policy = Speculation;
+            policy.StartSequence();
+            bool spec = o.Speculative && !policy.NeverSpeculate;
             var state = new SequenceState(V, prompt, o, o.Sampling, Tokenizer, _eosIds, collectText);
             started = state;
             onStart?.Invoke(state);
             var clock = Stopwatch.StartNew();
             int reused = Prefill(prompt, o, spec, ct);
             double prefillSeconds = clock.Elapsed.TotalSeconds;
-            int drafted = 0, accepted = 0;
+            int drafted = 0, accepted = 0, plainSteps = 0;
             stats = () => new GenerationStats
             {
                 PromptTokens = prompt.Length,
@@ -183,6 +190,11 @@ public sealed class Generator
                 AcceptedDraftTokens = accepted,
                 PrefillSeconds = prefillSeconds,
                 DecodeSeconds = clock.Elapsed.TotalSeconds - prefillSeconds,
+                PlainSteps = o.Speculative ? plainSteps : 0,
+                PlainStepSeconds = o.Speculative ? policy.PlainSeconds : double.NaN,
+                SpeculativeStepSeconds = o.Speculative ? policy.SpeculativeSeconds : double.NaN,
+                PredictedSpeedup = o.Speculative ? policy.PredictedSpeedup : double.NaN,
+                SpeculationStopped = o.Speculative && policy.NeverSpeculate,
             };
 
             GenerationUpdate u = state.SampleAndTake(_logits.AsSpan(0, V), Cache.Length >= maxPos);
@@ -195,8 +207,10 @@ public sealed class Generator
             {
                 ct.ThrowIfCancellationRequested();
                 int N = Cache.Length;
-                if (synced && o.MaxTokens - state.Output.Count >= 2 && N + 1 < maxPos)
+                synced &= !policy.NeverSpeculate;
+                if (synced && o.MaxTokens - state.Output.Count >= 2 && N + 1 < maxPos && policy.ShouldSpeculate())
                 {
+                    long t0 = Stopwatch.GetTimestamp();
                     int d = Draft(x);
                     drafted++;
                     Verify(x, d);
@@ -212,6 +226,7 @@ public sealed class Generator
                         _cached.RemoveAt(_cached.Count - 1);
                         _hidden.AsSpan(0, H).CopyTo(_pending);
                     }
+                    policy.RecordSpeculative(Stopwatch.GetElapsedTime(t0).TotalSeconds, s1 == d);
                     u = state.Take(s1, N + 1 >= maxPos);
                     x = s1;
                     if (u.FinishReason is not null)
@@ -223,12 +238,23 @@ public sealed class Generator
                     u = state.SampleAndTake(_logits.AsSpan(V, V), N + 2 >= maxPos);
                     x = u.Token;
                 }
-                else
+                else if (synced)
                 {
-                    synced = false;
-                    Feed(x);
+                    // a plain step that keeps its hidden state pending, so the module can catch up at the next draft
+                    long t0 = Stopwatch.GetTimestamp();
+                    int m = MtpLength;
+                    Feed(x, GrownKeeping(ref _pending, (N + 1 - m) * H).Slice((N - m) * H, H));
                     u = state.SampleAndTake(_logits.AsSpan(0, V), N + 1 >= maxPos);
                     x = u.Token;
+                    plainSteps++;
+                    policy.RecordPlain(Stopwatch.GetElapsedTime(t0).TotalSeconds);
+                }
+                else
+                {
+                    Feed(x, default);
+                    u = state.SampleAndTake(_logits.AsSpan(0, V), N + 1 >= maxPos);
+                    x = u.Token;
+                    plainSteps++;
                 }
                 if (u.FinishReason is not null)
                     LastStats = stats();
@@ -289,7 +315,7 @@ public sealed class Generator
                 Span<TokenSlot> ms = Slots(n);
                 for (int t = 0; t < n; t++)
                     ms[t] = new TokenSlot(0, i + t, prompt[i + t + 1]);
-                Model.ForwardMtp(0, ms, _caches, hidden.Slice((i - a) * H, n * H), Grown(ref _mtpLogits, n * c.VocabSize));
+                Model.ForwardMtp(0, ms, _caches, hidden.Slice((i - a) * H, n * H), logitRows: default, logits: default);
             }
             if (b == P)
                 hidden.Slice((T - 1) * H, H).CopyTo(Grown(ref _pending, 2 * H));
@@ -300,18 +326,23 @@ public sealed class Generator
     // Length of the first MTP module's cache.
     private int MtpLength => Cache.Layers[Model.Config.NumHiddenLayers].Length;
 
-    // Runs the MTP module on entries [MtpLength, N) (token i+1 and the pending hidden of i; token N is x) and
-    // returns the greedy draft for position N+1.
+    // Runs the MTP module on entries [MtpLength, N) (token i+1 and the pending hidden of i; token N is x), in calls of
+    // at most MtpRowsPerCall rows, and returns the greedy draft for position N+1 (the head runs for that row only).
     private int Draft(int x)
     {
-        int N = Cache.Length, m = MtpLength, n = N - m, H = Model.Config.HiddenSize, V = Model.Config.VocabSize;
-        Debug.Assert(n is 1 or 2);
-        Span<TokenSlot> slots = Slots(n);
-        for (int t = 0; t < n; t++)
-            slots[t] = new TokenSlot(0, m + t, m + t + 1 < N ? _cached[m + t + 1] : x);
-        Span<float> logits = Grown(ref _mtpLogits, n * V);
-        Model.ForwardMtp(0, slots, _caches, _pending.AsSpan(0, n * H), logits);
-        return Sampler.ArgMax(logits.Slice((n - 1) * V, V));
+        int N = Cache.Length, m = MtpLength, H = Model.Config.HiddenSize, V = Model.Config.VocabSize;
+        Debug.Assert(N > m);
+        Span<float> logits = Grown(ref _mtpLogits, V);
+        for (int a = m; a < N; a += MtpRowsPerCall)
+        {
+            int n = Math.Min(MtpRowsPerCall, N - a);
+            Span<TokenSlot> slots = Slots(n);
+            for (int t = 0; t < n; t++)
+                slots[t] = new TokenSlot(0, a + t, a + t + 1 < N ? _cached[a + t + 1] : x);
+            _rows[0] = n - 1;
+            Model.ForwardMtp(0, slots, _caches, _pending.AsSpan((a - m) * H, n * H), _rows.AsSpan(0, a + n == N ? 1 : 0), logits);
+        }
+        return Sampler.ArgMax(logits);
     }
 
     // One main forward over [x at N, d at N+1]: logits of both into _logits, hidden states into _hidden.
@@ -328,13 +359,13 @@ public sealed class Generator
         _cached.Add(d);
     }
 
-    // One plain decode step: x at position N, logits into _logits[0..V).
-    private void Feed(int x)
+    // One plain decode step: x at position N, logits into _logits[0..V), its hidden state into hidden (when given).
+    private void Feed(int x, Span<float> hidden)
     {
         Span<TokenSlot> slots = Slots(1);
         slots[0] = new TokenSlot(0, Cache.Length, x);
         _rows[0] = 0;
-        Model.Forward(slots, _caches, _rows.AsSpan(0, 1), _logits);
+        Model.Forward(slots, _caches, _rows.AsSpan(0, 1), _logits, hidden);
         _cached.Add(x);
     }
 
@@ -464,6 +495,14 @@ public sealed class Generator
         if (_rows.Length < 2)
             _rows = new int[2];
         return _slots.AsSpan(0, n);
+    }
+
+    // as Grown, keeping the contents (amortized doubling)
+    private static Span<float> GrownKeeping(ref float[] a, int n)
+    {
+        if (a.Length < n)
+            Array.Resize(ref a, Math.Max(n, 2 * a.Length));
+        return a.AsSpan(0, n);
     }
 
     private static Span<float> Grown(ref float[] a, int n)

@@ -183,10 +183,15 @@ public sealed record ModelConfig
         JsonObject o;
         try
         {
-            o = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, MaxDepth = 32 }) as JsonObject
+            o = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, MaxDepth = 32, AllowDuplicateProperties = false }) as JsonObject
                 ?? throw new InvalidDataException($"{source}: not a JSON object");
+            Materialize(o);
         }
         catch (JsonException e)
+        {
+            throw new InvalidDataException($"{source}: not valid JSON: {e.Message}", e);
+        }
+        catch (InvalidOperationException e) // JsonNode unescapes lazily: a lone surrogate escape ("\ud800") fails on first access
         {
             throw new InvalidDataException($"{source}: not valid JSON: {e.Message}", e);
         }
@@ -340,6 +345,13 @@ public sealed record ModelConfig
             throw Err("moe_layer_freq", $"is {MoeLayerFreq}; must be >= 1");
         if (NumNextnPredictLayers < 0)
             throw Err("num_nextn_predict_layers", $"is {NumNextnPredictLayers}; must be >= 0");
+        // layer counts size per-layer arrays (and the loop below) before any tensor is looked up: an untrusted count
+        // of 10^9 would allocate gigabytes; bounded as the GGUF reader bounds block_count
+        const int MaxLayers = 1 << 16;
+        if (NumHiddenLayers > MaxLayers)
+            throw Err("num_hidden_layers", $"is {NumHiddenLayers}; at most {MaxLayers} are supported");
+        if (NumNextnPredictLayers > MaxLayers)
+            throw Err("num_nextn_predict_layers", $"is {NumNextnPredictLayers}; at most {MaxLayers} are supported");
         if (!(RmsNormEps > 0))
             throw Err("rms_norm_eps", $"is {RmsNormEps}; must be positive");
         bool anyDense = false, anyMoe = false;
@@ -386,6 +398,13 @@ public sealed record ModelConfig
             if ((ix.HeadDim & (ix.HeadDim - 1)) != 0)
                 throw Err("index_head_dim", $"is {ix.HeadDim}; the Hadamard rotation needs a power of two");
         }
+        // widths that are multiplied into one matrix dimension must fit an int (a config or GGUF header is untrusted)
+        if ((long)NumAttentionHeads * Math.Max(QkHeadDim, QkNopeHeadDim + VHeadDim) > int.MaxValue)
+            throw Err("num_attention_heads", $"is {NumAttentionHeads}; times the head width {Math.Max(QkHeadDim, QkNopeHeadDim + VHeadDim)} it overflows a matrix dimension");
+        if ((long)MoeIntermediateSize * NSharedExperts > int.MaxValue)
+            throw Err("n_shared_experts", $"is {NSharedExperts}; times moe_intermediate_size {MoeIntermediateSize} it overflows a matrix dimension");
+        if ((long)KvLoraRank + QkRopeHeadDim > int.MaxValue || 2L * HiddenSize > int.MaxValue)
+            throw Err("kv_lora_rank", "or hidden_size is too large for a matrix dimension");
         if (BosTokenId is int b && (b < 0 || b >= VocabSize))
             throw Err("bos_token_id", $"is {b}; outside the vocabulary of {VocabSize}");
         foreach (int e in EosTokenIds)
@@ -471,6 +490,26 @@ public sealed record ModelConfig
         if (Rope.MscaleAllDim is double ma) y["mscale_all_dim"] = ma;
         if (Rope.AttentionFactor is double af) y["attention_factor"] = af;
         return y;
+    }
+
+    // JsonNode builds objects and unescapes strings on first access; walking the tree once here makes every such error
+    // (a duplicate key, an unpaired surrogate escape) surface inside Parse's catch as a JSON error naming the file
+    private static void Materialize(JsonNode? n)
+    {
+        switch (n)
+        {
+            case JsonObject o:
+                foreach (KeyValuePair<string, JsonNode?> kv in o)
+                    Materialize(kv.Value);
+                break;
+            case JsonArray a:
+                foreach (JsonNode? e in a)
+                    Materialize(e);
+                break;
+            case JsonValue v when v.GetValueKind() == JsonValueKind.String:
+                v.GetValue<string>();
+                break;
+        }
     }
 
     /// <summary>Typed field access with errors that name the field.</summary>

@@ -108,7 +108,21 @@ public sealed class Transformer
     /// The module keeps its own latent cache in caches[seq].Layers[L + module].
     /// </summary>
     public void ForwardMtp(int module, ReadOnlySpan<TokenSlot> slots, IReadOnlyList<KvCache> caches, ReadOnlySpan<float> hidden,
-                           Span<float> logits, Span<float> moduleHidden = default, ForwardOptions? options = null)
+                           Span<float> logits, Span<float> moduleHidden = default, ForwardOptions? options = null) =>
+        ForwardMtp(module, slots, caches, hidden, logits, allRows: true, default, moduleHidden, options);
+
+    /// <summary>
+    /// As <see cref="ForwardMtp(int, ReadOnlySpan{TokenSlot}, IReadOnlyList{KvCache}, ReadOnlySpan{float}, Span{float}, Span{float}, ForwardOptions?)"/>,
+    /// with logits [logitRows.Length, V] for the slots <paramref name="logitRows"/> only (none when empty): the
+    /// module's output head is as large as the model's, so filling the module's cache for a prompt, or drafting from
+    /// the last of several pending rows, needs no head product for the other rows.
+    /// </summary>
+    public void ForwardMtp(int module, ReadOnlySpan<TokenSlot> slots, IReadOnlyList<KvCache> caches, ReadOnlySpan<float> hidden,
+                           ReadOnlySpan<int> logitRows, Span<float> logits, Span<float> moduleHidden = default, ForwardOptions? options = null) =>
+        ForwardMtp(module, slots, caches, hidden, logits, allRows: false, logitRows, moduleHidden, options);
+
+    private void ForwardMtp(int module, ReadOnlySpan<TokenSlot> slots, IReadOnlyList<KvCache> caches, ReadOnlySpan<float> hidden,
+                            Span<float> logits, bool allRows, ReadOnlySpan<int> logitRows, Span<float> moduleHidden, ForwardOptions? options)
     {
         ModelConfig c = Config;
         if ((uint)module >= (uint)Weights.Mtp.Length)
@@ -116,7 +130,7 @@ public sealed class Transformer
         MtpWeights m = Weights.Mtp[module];
         int T = slots.Length, H = c.HiddenSize, V = c.VocabSize;
         Validate(slots, caches);
-        if (hidden.Length < (long)T * H || logits.Length < (long)T * V)
+        if (hidden.Length < (long)T * H || logits.Length < (long)(allRows ? T : logitRows.Length) * V)
             throw new ArgumentException("ForwardMtp: hidden or logits buffer too small");
         options ??= Default;
         Prepare(slots);
@@ -130,7 +144,10 @@ public sealed class Transformer
         Ops.RmsNormRows(x, m.HeadNorm, eps, xn, T);
         if (!moduleHidden.IsEmpty)
             xn.CopyTo(moduleHidden);
-        Backend.MatMul(m.Head, xn, T, logits);
+        if (allRows)
+            Backend.MatMul(m.Head, xn, T, logits);
+        else if (!logitRows.IsEmpty)
+            Head(m.Head, xn, logitRows, T, logits);
     }
 
     private static readonly ForwardOptions Default = new();

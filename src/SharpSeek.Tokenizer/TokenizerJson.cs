@@ -45,10 +45,14 @@ internal static class TokenizerJson
     {
         if (!File.Exists(path))
             throw new FileNotFoundException($"tokenizer file not found: {path}", path);
+        byte[] bytes = File.ReadAllBytes(path);
+        // JsonDocument checks UTF-8 only where it unescapes: a property name with invalid bytes would fail on first use
+        if (!System.Text.Unicode.Utf8.IsValid(bytes))
+            throw new InvalidDataException($"{path}: not valid UTF-8");
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            doc = JsonDocument.Parse(bytes);
         }
         catch (JsonException e)
         {
@@ -56,28 +60,65 @@ internal static class TokenizerJson
         }
         using (doc)
         {
-            JsonElement root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-                throw new InvalidDataException($"{path}: expected a JSON object at the top level");
-            if (!root.TryGetProperty("model", out JsonElement model) || model.ValueKind != JsonValueKind.Object)
-                throw new InvalidDataException($"{path}: missing object field 'model'");
-            if (model.TryGetProperty("type", out JsonElement type) && !type.ValueEquals("BPE"))
-                throw new NotSupportedException($"{path}: model.type '{type}' is not supported (only BPE)");
-            CheckModelOptions(model, path);
-            CheckNormalizer(root, path);
-            CheckDecoder(root, path);
-            PreTokenizerKind kind = ReadPreTokenizer(root, path);
-            Dictionary<string, int> vocab = ReadVocab(model, path);
-            List<(string, string)> merges = ReadMerges(model, path);
-            bool ignoreMerges = model.TryGetProperty("ignore_merges", out JsonElement im) && im.ValueKind == JsonValueKind.True;
-            List<AddedToken> added = ReadAddedTokens(root, path);
-            return new Contents(vocab, merges, ignoreMerges, added, kind);
+            try
+            {
+                Unescape(doc.RootElement);
+            }
+            catch (InvalidOperationException e)
+            {
+                // strings are unescaped on access: an escape of an unpaired surrogate ("\ud800") fails there
+                throw new InvalidDataException($"{path}: not valid JSON: {e.Message}", e);
+            }
+            return Read(doc, path);
         }
+    }
+
+    // every property name and string once, so unescaping errors surface here rather than wherever a string is read
+    private static void Unescape(JsonElement e)
+    {
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (JsonProperty p in e.EnumerateObject())
+                {
+                    _ = p.Name;
+                    Unescape(p.Value);
+                }
+                break;
+            case JsonValueKind.Array:
+                foreach (JsonElement x in e.EnumerateArray())
+                    Unescape(x);
+                break;
+            case JsonValueKind.String:
+                e.GetString();
+                break;
+        }
+    }
+
+    private static Contents Read(JsonDocument doc, string path)
+    {
+        JsonElement root = doc.RootElement;
+        if (root.ValueKind != JsonValueKind.Object)
+            throw new InvalidDataException($"{path}: expected a JSON object at the top level");
+        if (!root.TryGetProperty("model", out JsonElement model) || model.ValueKind != JsonValueKind.Object)
+            throw new InvalidDataException($"{path}: missing object field 'model'");
+        if (model.TryGetProperty("type", out JsonElement type) && !IsString(type, "BPE"))
+            throw new NotSupportedException($"{path}: model.type '{type}' is not supported (only BPE)");
+        CheckModelOptions(model, path);
+        CheckNormalizer(root, path);
+        CheckDecoder(root, path);
+        PreTokenizerKind kind = ReadPreTokenizer(root, path);
+        Dictionary<string, int> vocab = ReadVocab(model, path);
+        List<(string, string)> merges = ReadMerges(model, path);
+        bool ignoreMerges = model.TryGetProperty("ignore_merges", out JsonElement im) && im.ValueKind == JsonValueKind.True;
+        List<AddedToken> added = ReadAddedTokens(root, path);
+        CheckIds(vocab, added, path);
+        return new Contents(vocab, merges, ignoreMerges, added, kind);
     }
 
     private static void CheckModelOptions(JsonElement model, string path)
     {
-        if (model.TryGetProperty("dropout", out JsonElement d) && d.ValueKind == JsonValueKind.Number && d.GetDouble() != 0)
+        if (model.TryGetProperty("dropout", out JsonElement d) && d.ValueKind == JsonValueKind.Number && !(d.TryGetDouble(out double p) && p == 0))
             throw new NotSupportedException($"{path}: model.dropout {d} is not supported");
         foreach (string field in (string[])["continuing_subword_prefix", "end_of_word_suffix"])
         {
@@ -92,7 +133,7 @@ internal static class TokenizerJson
     {
         if (!root.TryGetProperty("normalizer", out JsonElement n) || n.ValueKind == JsonValueKind.Null)
             return;
-        if (n.TryGetProperty("type", out JsonElement t) && t.ValueEquals("Sequence")
+        if (n.ValueKind == JsonValueKind.Object && n.TryGetProperty("type", out JsonElement t) && IsString(t, "Sequence")
             && n.TryGetProperty("normalizers", out JsonElement list) && list.ValueKind == JsonValueKind.Array
             && list.GetArrayLength() == 0)
             return;
@@ -103,7 +144,7 @@ internal static class TokenizerJson
     {
         if (!root.TryGetProperty("decoder", out JsonElement d) || d.ValueKind == JsonValueKind.Null)
             return;
-        if (d.TryGetProperty("type", out JsonElement t) && t.ValueEquals("ByteLevel"))
+        if (d.ValueKind == JsonValueKind.Object && d.TryGetProperty("type", out JsonElement t) && IsString(t, "ByteLevel"))
             return;
         throw new NotSupportedException($"{path}: decoder {Shorten(d)} is not supported (only ByteLevel)");
     }
@@ -113,7 +154,7 @@ internal static class TokenizerJson
         if (!root.TryGetProperty("pre_tokenizer", out JsonElement p) || p.ValueKind != JsonValueKind.Object)
             throw new NotSupportedException($"{path}: missing 'pre_tokenizer' (a DeepSeek Sequence of Split steps is expected)");
         var steps = new List<string>();
-        if (p.TryGetProperty("type", out JsonElement t) && t.ValueEquals("Sequence")
+        if (p.TryGetProperty("type", out JsonElement t) && IsString(t, "Sequence")
             && p.TryGetProperty("pretokenizers", out JsonElement list) && list.ValueKind == JsonValueKind.Array)
         {
             foreach (JsonElement step in list.EnumerateArray())
@@ -129,6 +170,8 @@ internal static class TokenizerJson
 
     private static string Describe(JsonElement step)
     {
+        if (step.ValueKind != JsonValueKind.Object)
+            return step.ValueKind.ToString();
         string type = Str(step, "type");
         return type switch
         {
@@ -160,6 +203,26 @@ internal static class TokenizerJson
         }
         return vocab;
     }
+
+    // ids index arrays of the largest id + 1: a sparse id far beyond the number of tokens would size them by the file's
+    // word rather than its contents (HF vocabularies are dense: DeepSeek-V3's 128815 ids hold 128815 tokens)
+    private static void CheckIds(Dictionary<string, int> vocab, List<AddedToken> added, string path)
+    {
+        long limit = (long)vocab.Count + added.Count + MaxIdGap;
+        foreach ((string token, int id) in vocab)
+        {
+            if (id >= limit)
+                throw new InvalidDataException($"{path}: model.vocab['{token}'] has id {id}, beyond the {vocab.Count + added.Count} tokens by more than {MaxIdGap}");
+        }
+        foreach (AddedToken t in added)
+        {
+            if (t.Id >= limit)
+                throw new InvalidDataException($"{path}: added token '{t.Content}' has id {t.Id}, beyond the {vocab.Count + added.Count} tokens by more than {MaxIdGap}");
+        }
+    }
+
+    // how far ids may run past the token count (unused ids a model pads its vocabulary with)
+    private const int MaxIdGap = 1 << 20;
 
     // "merges": ["a b", ...] (legacy, "#version" lines skipped) or [["a", "b"], ...]
     private static List<(string, string)> ReadMerges(JsonElement model, string path)
@@ -206,7 +269,7 @@ internal static class TokenizerJson
         foreach (JsonElement e in list.EnumerateArray())
         {
             if (e.ValueKind != JsonValueKind.Object
-                || !e.TryGetProperty("id", out JsonElement id) || !id.TryGetInt32(out int idValue) || idValue < 0
+                || !e.TryGetProperty("id", out JsonElement id) || id.ValueKind != JsonValueKind.Number || !id.TryGetInt32(out int idValue) || idValue < 0
                 || !e.TryGetProperty("content", out JsonElement content) || content.ValueKind != JsonValueKind.String)
                 throw new InvalidDataException($"{path}: added_tokens[{i}] needs a non-negative integer 'id' and a string 'content'");
             // defaults of HF AddedToken: normalized true, the rest false
@@ -222,6 +285,8 @@ internal static class TokenizerJson
                 ? v.ValueKind == JsonValueKind.True
                 : missing;
     }
+
+    private static bool IsString(JsonElement e, string value) => e.ValueKind == JsonValueKind.String && e.ValueEquals(value);
 
     private static string Shorten(JsonElement e)
     {

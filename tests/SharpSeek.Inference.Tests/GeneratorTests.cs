@@ -69,7 +69,8 @@ public class GeneratorTests
         using ModelWeights w = WeightLoader.Load(dir);
         var t = new Transformer(w);
         (int[] prompt, _) = Reference(dir);
-        GenerationResult r = new Generator(t).Generate(prompt, Greedy24 with { Speculative = true });
+        // drafting on every step (the adaptive policy would mix in plain steps)
+        GenerationResult r = new Generator(t) { Speculation = new SpeculationPolicy(adaptive: false) }.Generate(prompt, Greedy24 with { Speculative = true });
         int[] seq = [.. prompt, .. r.Tokens];
         int T = seq.Length, H = w.Config.HiddenSize, V = w.Config.VocabSize;
         var hidden = new float[T * H];

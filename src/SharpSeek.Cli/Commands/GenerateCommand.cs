@@ -17,10 +17,14 @@ internal static class GenerateCommand
         var chat = new Option<bool>("--chat") { Description = "Wrap --prompt as a user message in the model's chat template" };
         var system = new Option<string>("--system") { Description = "System prompt (with --chat)" };
         var outputIds = new Option<bool>("--output-ids") { Description = "Print the generated ids comma-separated on one line instead of text" };
-        var stats = new Option<bool>("--stats") { Description = "Print timings and MTP acceptance to stderr" };
+        var stats = new Option<bool>("--stats") { Description = "Print timings, MTP acceptance and speculation costs to stderr" };
+        var draftAlways = new Option<bool>("--draft-always")
+        {
+            Description = "With --speculative: draft on every step, not only where the measured step costs and acceptance predict a gain",
+        };
         var format = new ChatFormatOptionSet();
         var cmd = new Command("generate", "Generate from a prompt with the KV cache (text streamed to stdout, or ids)")
-        { promptIds, prompt, chat, system, outputIds, stats };
+        { promptIds, prompt, chat, system, outputIds, stats, draftAlways };
         foreach (Option o in shared.All.Concat(format.All))
             cmd.Options.Add(o);
         cmd.SetAction(pr =>
@@ -59,7 +63,11 @@ internal static class GenerateCommand
             string promptOption = ids is not null ? "--prompt-ids" : "--prompt";
             CliOptions.CheckIds(promptTokens, session.Config.VocabSize, promptOption);
 
+            if (pr.GetValue(draftAlways) && !options.Speculative)
+                throw new UsageException("--draft-always needs --speculative");
             Generator g = session.CreateGenerator();
+            if (pr.GetValue(draftAlways))
+                g.Speculation = new SpeculationPolicy(adaptive: false);
             using var cancel = new CancellationTokenSource();
             // the generator checks the prompt (empty, longer than the context) before it starts
             IEnumerable<GenerationUpdate> updates = CliErrors.UserValue(() => g.Stream(promptTokens, options, cancel.Token));
@@ -110,6 +118,14 @@ internal static class GenerateCommand
                                          $"{s.CompletionTokens} generated in {s.DecodeSeconds:0.000} s ({(s.CompletionTokens - 1) / Math.Max(s.DecodeSeconds, 1e-9):0.0} tok/s)");
         if (s.DraftTokens > 0)
             text += string.Create(inv, $", MTP drafts accepted {s.AcceptedDraftTokens}/{s.DraftTokens} ({100 * s.AcceptanceRate:0.0}%)");
+        if (!double.IsNaN(s.PlainStepSeconds) || !double.IsNaN(s.SpeculativeStepSeconds))
+        {
+            // measured: tokens per second of the speculative steps against the plain steps' rate
+            double specRate = (1 + s.AcceptanceRate) / s.SpeculativeStepSeconds, plainRate = 1 / s.PlainStepSeconds;
+            text += string.Create(inv, $"; speculation: {s.DraftTokens} draft steps, {s.PlainSteps} plain, step cost {1e3 * s.SpeculativeStepSeconds:0.00} ms vs {1e3 * s.PlainStepSeconds:0.00} ms plain (ratio {s.CostRatio:0.00}), predicted speed-up {s.PredictedSpeedup:0.00}x, measured {specRate / plainRate:0.00}x per draft step");
+            if (s.SpeculationStopped)
+                text += " (drafts cannot pay on this model: stopped drafting)";
+        }
         return text;
     }
 }

@@ -1,0 +1,107 @@
+// When MTP speculation pays (issue 16). A speculative step (the module's draft, then one forward over [x, draft])
+// costs r plain decode steps and yields 1 + a tokens, a being the acceptance, so it changes decode speed by
+// (1 + a) / r. r belongs to the model on this machine: near 1 for models whose decode streams their weights (two rows
+// read them once), about 2 or more for small ones that fit in cache and compute (models/sharpseek-mini: two rows cost
+// twice one, and the module's output head is as large as the model's), where no acceptance can pay. So the policy
+// measures both step costs on the running model (moving averages; the first steps of each mode, which run freshly
+// compiled code, left out),
+// follows this sequence's acceptance, speculates while the predicted speed-up is above 1, and takes one step of the
+// other mode every ProbeInterval steps to keep both numbers current. Once r >= NeverPays after warm-up, it stops
+// speculating for good: the generator then neither drafts nor keeps the module's cache.
+namespace SharpSeek.Inference;
+
+/// <summary>Decides, step by step, whether speculative decoding is faster than plain decoding on this model.</summary>
+public sealed class SpeculationPolicy
+{
+    /// <summary>Steps of each mode left out of the averages (JIT tiers, first touches of the module's weights).</summary>
+    public const int UnmeasuredSteps = 2;
+
+    /// <summary>Measured steps of each mode before the policy decides (after the unmeasured ones).</summary>
+    public const int WarmupSteps = 4;
+
+    /// <summary>One step of the mode not chosen every this many steps, to refresh its cost or the acceptance.</summary>
+    public const int ProbeInterval = 16;
+
+    /// <summary>Cost ratio beyond which speculation cannot pay (even with every draft accepted), with a margin for noise.</summary>
+    public const double NeverPays = 2.2;
+
+    private const double Alpha = 0.2;            // weight of a new step time in its moving average
+    private const double AcceptanceAlpha = 0.1;  // weight of a new draft outcome in the sequence's acceptance
+    private const double AcceptancePrior = 0.5;  // acceptance assumed when a sequence starts
+
+    private readonly bool _adaptive;
+    private int _plainSeen, _specSeen, _sinceProbe;
+
+    /// <param name="adaptive">False drafts on every step it can (to measure speculation itself, or to replay it in tests).</param>
+    public SpeculationPolicy(bool adaptive = true) => _adaptive = adaptive;
+
+    /// <summary>Moving average of a plain decode step's seconds (NaN until measured).</summary>
+    public double PlainSeconds { get; private set; } = double.NaN;
+
+    /// <summary>Moving average of a speculative step's seconds: draft and verify (NaN until measured).</summary>
+    public double SpeculativeSeconds { get; private set; } = double.NaN;
+
+    /// <summary>Moving average of this sequence's draft acceptance.</summary>
+    public double Acceptance { get; private set; } = AcceptancePrior;
+
+    /// <summary>Speculative step cost over plain step cost (NaN until both are measured).</summary>
+    public double CostRatio => SpeculativeSeconds / PlainSeconds;
+
+    /// <summary>Predicted decode speed-up of speculating now: (1 + acceptance) / cost ratio.</summary>
+    public double PredictedSpeedup => (1 + Acceptance) / CostRatio;
+
+    /// <summary>True once the model's cost ratio shows that speculation cannot pay on it.</summary>
+    public bool NeverSpeculate { get; private set; }
+
+    private bool Warm => _plainSeen >= UnmeasuredSteps + WarmupSteps && _specSeen >= UnmeasuredSteps + WarmupSteps;
+
+    /// <summary>A new sequence: its acceptance starts from the prior; the model's step costs are kept.</summary>
+    public void StartSequence()
+    {
+        Acceptance = AcceptancePrior;
+        _sinceProbe = 0;
+    }
+
+    /// <summary>Whether the next step should draft and verify.</summary>
+    public bool ShouldSpeculate()
+    {
+        if (!_adaptive)
+            return true;
+        if (NeverSpeculate)
+            return false;
+        if (!Warm)
+            return _specSeen <= _plainSeen; // alternate until both are measured
+        bool pays = PredictedSpeedup > 1;
+        if (++_sinceProbe >= ProbeInterval)
+        {
+            _sinceProbe = 0;
+            return !pays;
+        }
+        return pays;
+    }
+
+    /// <summary>Records a plain decode step.</summary>
+    public void RecordPlain(double seconds)
+    {
+        if (_plainSeen++ >= UnmeasuredSteps)
+            PlainSeconds = Average(PlainSeconds, seconds);
+        Decide();
+    }
+
+    /// <summary>Records a speculative step and whether its draft was accepted.</summary>
+    public void RecordSpeculative(double seconds, bool accepted)
+    {
+        if (_specSeen++ >= UnmeasuredSteps)
+            SpeculativeSeconds = Average(SpeculativeSeconds, seconds);
+        Acceptance += AcceptanceAlpha * ((accepted ? 1 : 0) - Acceptance);
+        Decide();
+    }
+
+    private void Decide()
+    {
+        if (_adaptive && Warm && CostRatio >= NeverPays)
+            NeverSpeculate = true;
+    }
+
+    private static double Average(double average, double x) => double.IsNaN(average) ? x : average + Alpha * (x - average);
+}

@@ -1,0 +1,122 @@
+// The speculation policy's decisions on simulated step costs and draft outcomes: a model where verifying costs more
+// than two plain steps stops drafting after warm-up (sharpseek-mini measured 0.5-0.6x with drafts on every step); a
+// model where drafts pay keeps drafting, probing plain steps now and then; a sequence whose acceptance collapses falls
+// back to plain steps and comes back when probes find acceptance again. And on a fixture: the adaptive generator mixes
+// plain and draft steps and still gives the greedy tokens of plain decoding.
+using SharpSeek.Inference;
+using SharpSeek.Model;
+using SharpSeek.Tests;
+
+namespace SharpSeek.Inference.Tests;
+
+public sealed class SpeculationPolicyTests
+{
+    // runs n steps; a speculative step costs ratio x a plain one; draft i is accepted when accept(i)
+    private static (int Spec, int Plain) Simulate(SpeculationPolicy p, int n, double ratio, Func<int, bool> accept, double plain = 1e-3)
+    {
+        int spec = 0, plainSteps = 0;
+        for (int i = 0; i < n; i++)
+        {
+            if (p.ShouldSpeculate())
+            {
+                p.RecordSpeculative(ratio * plain, accept(spec));
+                spec++;
+            }
+            else
+            {
+                p.RecordPlain(plain);
+                plainSteps++;
+            }
+        }
+        return (spec, plainSteps);
+    }
+
+    [Fact]
+    public void A_model_where_verifying_costs_more_than_two_steps_stops_drafting_after_warm_up()
+    {
+        var p = new SpeculationPolicy();
+        (int spec, int plain) = Simulate(p, 200, ratio: 2.5, accept: _ => true); // even with every draft accepted
+        Assert.True(p.NeverSpeculate);
+        Assert.Equal(2.5, p.CostRatio, 3);
+        Assert.Equal((1 + p.Acceptance) / 2.5, p.PredictedSpeedup, 6);
+        Assert.True(p.PredictedSpeedup < 0.8);
+        int warmup = SpeculationPolicy.UnmeasuredSteps + SpeculationPolicy.WarmupSteps;
+        Assert.InRange(spec, warmup, warmup + 1); // the warm-up only
+        Assert.Equal(200 - spec, plain);
+        p.StartSequence(); // a new sequence on the same model does not try again
+        Assert.False(p.ShouldSpeculate());
+    }
+
+    [Fact]
+    public void A_model_where_drafts_pay_keeps_drafting_and_probes_plain_steps()
+    {
+        var p = new SpeculationPolicy();
+        (int spec, int plain) = Simulate(p, 400, ratio: 1.2, accept: i => i % 5 != 0); // 80% accepted
+        Assert.False(p.NeverSpeculate);
+        Assert.True(p.PredictedSpeedup > 1.3, $"predicted {p.PredictedSpeedup}");
+        // warm-up, then one probe every ProbeInterval steps
+        int warmup = SpeculationPolicy.UnmeasuredSteps + SpeculationPolicy.WarmupSteps;
+        Assert.InRange(plain, warmup, warmup + 1 + 400 / SpeculationPolicy.ProbeInterval);
+        Assert.Equal(400 - plain, spec);
+    }
+
+    [Fact]
+    public void Low_acceptance_falls_back_to_plain_steps_and_recovers_when_probes_are_accepted_again()
+    {
+        var p = new SpeculationPolicy();
+        Simulate(p, 100, ratio: 1.5, accept: _ => false);
+        Assert.True(p.PredictedSpeedup < 1);
+        (int spec, int plain) = Simulate(p, 160, ratio: 1.5, accept: _ => false);
+        Assert.InRange(spec, 160 / SpeculationPolicy.ProbeInterval - 1, 160 / SpeculationPolicy.ProbeInterval + 1); // probes only
+        Assert.False(p.NeverSpeculate); // full acceptance could still pay on this model
+        // acceptance returns: the probes see it, and drafting takes over again
+        (spec, plain) = Simulate(p, 600, ratio: 1.5, accept: _ => true);
+        Assert.True(spec > 400, $"{spec} draft steps, {plain} plain");
+        Assert.True(p.PredictedSpeedup > 1);
+    }
+
+    [Fact]
+    public void Each_sequence_starts_from_the_acceptance_prior_and_keeps_the_model_costs()
+    {
+        var p = new SpeculationPolicy();
+        Simulate(p, 100, ratio: 1.5, accept: _ => false);
+        double ratio = p.CostRatio;
+        Assert.True(p.Acceptance < 0.3, $"acceptance {p.Acceptance}");
+        p.StartSequence();
+        Assert.Equal(0.5, p.Acceptance);
+        Assert.Equal(ratio, p.CostRatio);
+    }
+
+    [Fact]
+    public void The_non_adaptive_policy_always_drafts()
+    {
+        var p = new SpeculationPolicy(adaptive: false);
+        (int spec, int plain) = Simulate(p, 100, ratio: 3, accept: _ => false);
+        Assert.Equal((100, 0), (spec, plain));
+        Assert.False(p.NeverSpeculate);
+    }
+
+    [Theory]
+    [InlineData("v3-tiny")]
+    [InlineData("v3-yarn-bf16")]
+    public void The_adaptive_generator_mixes_plain_and_draft_steps_and_keeps_greedy_tokens(string name)
+    {
+        string dir = Fixtures.Hf(name);
+        using ModelWeights w = WeightLoader.Load(dir);
+        var t = new Transformer(w);
+        int[] prompt = [1, 5, 9, 13, 17, 21, 25, 29];
+        var o = new GenerationOptions { MaxTokens = 40, Sampling = SamplingOptions.Greedy, IgnoreEos = true };
+        GenerationResult plain = new Generator(t).Generate(prompt, o);
+        var g = new Generator(t);
+        GenerationResult spec = g.Generate(prompt, o with { Speculative = true });
+        Assert.Equal(plain.Tokens, spec.Tokens);
+        // the warm-up alternates, so plain steps with pending hidden states were caught up by later drafts
+        Assert.True(spec.Stats.DraftTokens >= SpeculationPolicy.WarmupSteps, $"{spec.Stats.DraftTokens} drafts");
+        Assert.True(spec.Stats.PlainSteps >= SpeculationPolicy.WarmupSteps, $"{spec.Stats.PlainSteps} plain steps");
+        Assert.False(double.IsNaN(spec.Stats.CostRatio));
+        // a second sequence on the same generator: prefix reuse with the module's cache in step
+        GenerationResult again = g.Generate([.. prompt, .. spec.Tokens.Take(5)], o with { Speculative = true, MaxTokens = 20 });
+        GenerationResult againPlain = new Generator(t).Generate([.. prompt, .. spec.Tokens.Take(5)], o with { MaxTokens = 20 });
+        Assert.Equal(againPlain.Tokens, again.Tokens);
+    }
+}
