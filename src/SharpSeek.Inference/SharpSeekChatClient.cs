@@ -106,7 +106,7 @@ public sealed class SharpSeekChatClient : IChatClient
         GenerationOptions o = MapOptions(options, ids.Length);
         string responseId = $"chatcmpl-{Interlocked.Increment(ref _calls)}-{Guid.NewGuid():N}"[..32];
         DateTimeOffset created = DateTimeOffset.UtcNow;
-        var parser = ChatOutputParser.For(Template, render);
+        var parser = ChatOutputParser.For(Template, render, prompt);
         int reasoningTokens = 0;
 
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
