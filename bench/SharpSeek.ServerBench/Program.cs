@@ -1,7 +1,8 @@
 // Load client for `sharpseek serve` over loopback HTTP (bench/server/run.sh drives it); prints Markdown tables.
 //   throughput  S concurrent streamed chat requests (distinct prompts, greedy, the same max_tokens), R rounds per S:
-//               aggregate decode tokens/s = sum(completion tokens - 1) / (last token - first first-token), its ratio to
-//               one stream, and p50/p99 time to first token (first non-empty delta, as a client sees it)
+//               steady decode tokens/s = deltas received while all S requests were decoding (after the last first
+//               token, before the first end) / that window's length, its ratio to one stream; overall tokens/s =
+//               completion tokens / wall time (prefill included); p50/p99 time to first token (first non-empty delta)
 //   prefix      a 10-turn chat (each turn sends the whole conversation): cached_tokens and TTFT per turn; then turn 10's
 //               messages with the first character of the system prompt changed (same length, nothing reusable)
 //   load        N requests from C workers: mixed prompt lengths and max_tokens, half streamed, a share of the streamed
@@ -47,14 +48,14 @@ internal static class Program
 
     private static async Task<int> Throughput(HttpClient http, Options o)
     {
-        Console.WriteLine($"| streams | requests | prompt tokens (mean) | completion tokens | aggregate decode tok/s | vs 1 stream | per-stream decode tok/s (median) | TTFT p50 (s) | TTFT p99 (s) | wall (s) |");
-        Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        Console.WriteLine($"| streams | requests | prompt tokens (mean) | completion tokens | steady decode tok/s (all streams decoding) | vs 1 stream | overall tok/s (incl. prefill) | vs 1 stream | TTFT p50 (s) | TTFT p99 (s) | wall (s) |");
+        Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         // warm-up (JIT, buffers): one request alone, then the largest batch, a few tokens each, not measured
         var warm = new Random(o.Seed - 1);
         await Chat(http, [("user", "Warm-up: " + Prompt(warm, o.PromptWords))], 4, null, Stopwatch.GetTimestamp());
         await Task.WhenAll(Enumerable.Range(0, o.Streams.Max()).Select(i =>
             Chat(http, [("user", $"Warm-up {i}: " + Prompt(warm, o.PromptWords))], 4, null, Stopwatch.GetTimestamp())));
-        double? single = null;
+        double? single = null, singleOverall = null;
         int id = 0;
         foreach (int streams in o.Streams)
         {
@@ -67,19 +68,24 @@ internal static class Program
                 Task<StreamResult>[] tasks = [.. Enumerable.Range(0, streams).Select(_ =>
                     Chat(http, [("user", $"Request {id++}: " + Prompt(rng, o.PromptWords))], o.MaxTokens, cancelAfter: null, start))];
                 StreamResult[] done = await Task.WhenAll(tasks);
-                double firstToken = done.Min(r => r.FirstToken), end = done.Max(r => r.End);
-                decodeTokens += done.Sum(r => r.CompletionTokens - 1);
-                decodeSeconds += end - firstToken;
                 wall += Stopwatch.GetElapsedTime(start).TotalSeconds;
+                // the window in which every request of the round was decoding: each delta in it is one step's token
+                double from = done.Max(r => r.FirstToken), to = done.Min(r => r.End);
+                if (to > from)
+                {
+                    decodeTokens += done.Sum(r => r.DeltaTimes.Count(t => t > from && t <= to));
+                    decodeSeconds += to - from;
+                }
                 results.AddRange(done);
             }
-            double aggregate = decodeTokens / decodeSeconds;
-            single ??= streams == 1 ? aggregate : null;
+            double steady = decodeSeconds > 0 ? decodeTokens / decodeSeconds : double.NaN;
+            double overall = results.Sum(r => r.CompletionTokens) / wall;
+            single ??= streams == 1 ? steady : null;
+            singleOverall ??= streams == 1 ? overall : null;
             double[] ttft = [.. results.Select(r => r.FirstToken).Order()];
-            double[] perStream = [.. results.Where(r => r.CompletionTokens > 1).Select(r => (r.CompletionTokens - 1) / (r.End - r.FirstToken)).Order()];
             int stopped = results.Count(r => r.Finish != "length");
             Console.WriteLine($"| {streams} | {results.Count} | {results.Average(r => r.PromptTokens):F0} | {results.Sum(r => r.CompletionTokens)}{(stopped > 0 ? $" ({stopped} ended early)" : "")} | " +
-                              $"{aggregate:F2} | {(single is double s ? $"{aggregate / s:F2}x" : "-")} | {Percentile(perStream, 0.5):F2} | " +
+                              $"{steady:F2} | {(single is double s ? $"{steady / s:F2}x" : "-")} | {overall:F2} | {(singleOverall is double so ? $"{overall / so:F2}x" : "-")} | " +
                               $"{Percentile(ttft, 0.5):F2} | {Percentile(ttft, 0.99):F2} | {wall:F1} |");
         }
         return 0;
@@ -244,7 +250,7 @@ internal static class Program
 
     /// <summary>A streamed chat request's timings (seconds from <c>start</c>), counts and text.</summary>
     private record struct StreamResult(double FirstToken, double End, int PromptTokens, int CachedTokens, int CompletionTokens,
-                                       string Finish, string Text, bool Cancelled);
+                                       string Finish, string Text, bool Cancelled, List<double> DeltaTimes);
 
     private static string Prompt(Random rng, int words)
     {
@@ -295,6 +301,7 @@ internal static class Program
             throw new HttpRequestException($"HTTP {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cts.Token));
         var text = new StringBuilder();
+        var times = new List<double>(maxTokens);
         double first = 0, end = 0;
         int chunks = 0, promptTokens = 0, cached = 0, completion = 0;
         string finish = "";
@@ -333,11 +340,12 @@ internal static class Program
                 if (first == 0)
                     first = now;
                 end = now;
+                times.Add(now);
                 text.Append(piece);
                 if (++chunks == cancelAfter)
                 {
                     cts.Cancel(); // hang up mid-stream: the server drops the sequence at its next step
-                    return new StreamResult(first, end, 0, 0, chunks, "cancelled", text.ToString(), Cancelled: true);
+                    return new StreamResult(first, end, 0, 0, chunks, "cancelled", text.ToString(), Cancelled: true, times);
                 }
             }
         }
@@ -346,7 +354,7 @@ internal static class Program
         end = Stopwatch.GetElapsedTime(start).TotalSeconds;
         if (first == 0)
             first = end; // nothing visible was generated (for example EOS first)
-        return new StreamResult(first, end, promptTokens, cached, completion, finish, text.ToString(), Cancelled: false);
+        return new StreamResult(first, end, promptTokens, cached, completion, finish, text.ToString(), Cancelled: false, times);
     }
 
     private static async Task<int> Whole(HttpClient http, string prompt, int maxTokens)
