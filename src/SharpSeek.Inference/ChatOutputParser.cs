@@ -28,6 +28,7 @@ public sealed class ChatOutputParser
     public ChatOutputParser(bool startsInReasoning, ToolCallFormat format = ToolCallFormat.DeepSeekV3)
     {
         _reasoning = new ReasoningParser(startsInReasoning);
+        StartsInReasoning = startsInReasoning;
         _tools = new StreamingToolCallParser(format);
     }
 
@@ -37,6 +38,22 @@ public sealed class ChatOutputParser
         ArgumentNullException.ThrowIfNull(template);
         return new ChatOutputParser(template.StartsInReasoning(options), template.ToolCallFormat);
     }
+
+    /// <summary>A parser for the reply to <paramref name="prompt"/>, which <paramref name="template"/> rendered with
+    /// <paramref name="options"/>: in thinking mode the reply starts in reasoning only when the prompt leaves a think
+    /// block open (its last &lt;think&gt; comes after its last &lt;/think&gt;). V3.1 opens none after tool output, where
+    /// its answer follows directly, and a prefix message may already have closed it.</summary>
+    public static ChatOutputParser For(ChatTemplate template, ChatRenderOptions options, string prompt)
+    {
+        ArgumentNullException.ThrowIfNull(template);
+        ArgumentNullException.ThrowIfNull(prompt);
+        bool open = template.StartsInReasoning(options)
+                    && prompt.LastIndexOf(ReasoningParser.StartTag, StringComparison.Ordinal) > prompt.LastIndexOf(ReasoningParser.EndTag, StringComparison.Ordinal);
+        return new ChatOutputParser(open, template.ToolCallFormat);
+    }
+
+    /// <summary>Whether the reply started inside the think block.</summary>
+    public bool StartsInReasoning { get; }
 
     /// <summary>Whether text now goes to the reasoning.</summary>
     public bool InReasoning => _reasoning.InReasoning;

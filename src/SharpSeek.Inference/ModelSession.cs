@@ -173,6 +173,20 @@ public sealed class ModelSession : IDisposable
         return new SharpSeekChatClient(CreateGenerator(), Template, defaults, ModelId) { RenderDefaults = render ?? new ChatRenderOptions() };
     }
 
+    /// <summary>A chat client over a new <see cref="BatchScheduler"/> (which it owns): concurrent requests run in one
+    /// continuous batch, and conversations reuse their prefixes from its prefix cache.</summary>
+    /// <param name="batching">The scheduler's options; null uses the defaults with the session's cache type.</param>
+    /// <param name="defaults">Generation options where a request sets none.</param>
+    /// <param name="render">Rendering defaults (thinking, reasoning effort) where a request sets none.</param>
+    /// <exception cref="InvalidOperationException">The session has no tokenizer.</exception>
+    public SharpSeekChatClient CreateBatchedChatClient(BatchSchedulerOptions? batching = null, GenerationOptions? defaults = null, ChatRenderOptions? render = null)
+    {
+        if (Tokenizer is null)
+            throw new InvalidOperationException($"{Path}: chat needs a tokenizer; open the session with TokenizerLoad.Required");
+        var scheduler = new BatchScheduler(CreateTransformer(), Tokenizer, batching ?? new BatchSchedulerOptions { CacheType = _options.CacheType });
+        return new SharpSeekChatClient(scheduler, Template, defaults, ModelId, owned: scheduler) { RenderDefaults = render ?? new ChatRenderOptions() };
+    }
+
     /// <summary>Releases the weights and the backend the session created.</summary>
     public void Dispose()
     {

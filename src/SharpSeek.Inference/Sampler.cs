@@ -29,14 +29,20 @@ public sealed class Sampler
     private Xoshiro256 _rng;
 
     /// <summary>Creates a sampler for a vocabulary of <paramref name="vocabSize"/> logits.</summary>
+    /// <param name="options">Penalties, temperature, truncation, seed.</param>
+    /// <param name="vocabSize">Logits per draw (the model's vocabulary).</param>
+    /// <param name="drawableTokens">Ids from this one up are never drawn: a model's vocabulary padded beyond its
+    /// tokenizer's (DeepSeek-V3's 129,280 rows for 128,815 tokens) has rows no text belongs to. 0: all are drawable.</param>
     /// <exception cref="ArgumentException">An option is out of range.</exception>
-    public Sampler(SamplingOptions options, int vocabSize)
+    public Sampler(SamplingOptions options, int vocabSize, int drawableTokens = 0)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfLessThan(vocabSize, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(drawableTokens);
         options.Validate();
         Options = options;
         VocabSize = vocabSize;
+        DrawableTokens = drawableTokens == 0 ? vocabSize : Math.Min(drawableTokens, vocabSize);
         _work = new float[vocabSize];
         _keys = new float[vocabSize];
         _ids = new int[vocabSize];
@@ -52,6 +58,9 @@ public sealed class Sampler
 
     /// <summary>Number of logits per draw.</summary>
     public int VocabSize { get; }
+
+    /// <summary>Ids below this one can be drawn (<see cref="VocabSize"/> unless the constructor limited it).</summary>
+    public int DrawableTokens { get; }
 
     /// <summary>The seed in use (<see cref="SamplingOptions.Seed"/>, or the one drawn when it is null).</summary>
     public ulong Seed { get; }
@@ -156,6 +165,8 @@ public sealed class Sampler
         Span<float> w = _work;
         logits.CopyTo(w);
         ApplyPenalties(w);
+        if (DrawableTokens < VocabSize)
+            w[DrawableTokens..].Fill(float.NegativeInfinity); // weight exp(-inf) = 0, never the argmax
         if (Options.IsGreedy)
             return 0;
 
@@ -286,13 +297,17 @@ public sealed class Sampler
         foreach (float key in keys)
             total -= key;
         double u = _rng.NextDouble() * total, cum = 0;
+        int last = 0;
         for (int i = 0; i < keys.Length; i++)
         {
+            if (keys[i] >= 0)
+                break; // weight 0 (sorted last): never drawn
             cum -= keys[i];
+            last = i;
             if (u < cum)
                 return ids[i];
         }
-        return ids[^1];
+        return ids[last]; // rounding left u at the very top
     }
 
     private void See(int token)

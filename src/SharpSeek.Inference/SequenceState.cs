@@ -17,7 +17,8 @@ internal sealed class SequenceState
     public SequenceState(int vocabSize, ReadOnlySpan<int> prompt, GenerationOptions o, SamplingOptions sampling,
                          BpeTokenizer? tokenizer, IEnumerable<int> eosIds, bool collectText)
     {
-        Sampler = new Sampler(sampling, vocabSize);
+        // ids past the tokenizer's vocabulary (padding rows of the model's) have no text: never drawn
+        Sampler = new Sampler(sampling, vocabSize, tokenizer?.VocabSize ?? 0);
         Sampler.AddPrompt(prompt);
         PromptTokens = prompt.Length;
         _maxTokens = o.MaxTokens;

@@ -1,7 +1,8 @@
 // Microsoft.Extensions.AI IChatClient over a local model: M.E.AI messages -> DeepSeek chat template -> tokens ->
-// Generator; the streamed text is split into reasoning (R1 <think> block, TextReasoningContent), answer text
-// (TextContent) and DeepSeek tool-call markup (FunctionCallContent). Requests run one at a time, so consecutive turns
-// of one conversation reuse the cached prompt prefix.
+// a Generator or a BatchScheduler; the streamed text is split into reasoning (the think block, TextReasoningContent),
+// answer text (TextContent) and the template's tool-call markup (FunctionCallContent). Over a Generator requests run
+// one at a time and the next turn of a conversation reuses the generator's cache; over a BatchScheduler concurrent
+// requests share its batched steps and reuse prefixes from its prefix cache.
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
@@ -18,7 +19,8 @@ namespace SharpSeek.Inference;
 /// Temperature, TopP, TopK, MaxOutputTokens, StopSequences, Seed, FrequencyPenalty, PresencePenalty, and in
 /// AdditionalProperties "min_p" and "repetition_penalty"; and to rendering: Tools, and in AdditionalProperties DeepSeek's
 /// API fields "thinking" (<c>{"type": "enabled"|"disabled"}</c>) and "reasoning_effort" ("low", "high", "max").
-/// Thread-safe: concurrent requests wait their turn.
+/// Thread-safe: over a <see cref="Inference.Generator"/> concurrent requests wait their turn; over a
+/// <see cref="BatchScheduler"/> they run together in its continuous batch.
 /// </summary>
 public sealed class SharpSeekChatClient : IChatClient
 {
@@ -35,14 +37,39 @@ public sealed class SharpSeekChatClient : IChatClient
     /// <param name="owned">Disposed with the client (for example the weights).</param>
     public SharpSeekChatClient(Generator generator, ChatTemplate? template = null, GenerationOptions? defaults = null,
                                string? modelId = null, IDisposable? owned = null)
+        : this(generator ?? throw new ArgumentNullException(nameof(generator)), null,
+               generator.Tokenizer ?? throw new ArgumentException("the generator needs a tokenizer for chat", nameof(generator)),
+               generator.Model.Config, generator.ContextLength, template, defaults, modelId, owned)
     {
-        ArgumentNullException.ThrowIfNull(generator);
+    }
+
+    /// <summary>Creates a client over a batch scheduler that has a tokenizer: concurrent requests (from any thread)
+    /// share its batched steps, and a conversation's next turn takes its prefix from the scheduler's prefix cache.</summary>
+    /// <param name="scheduler">Runs the model; must have a <see cref="BatchScheduler.Tokenizer"/>.</param>
+    /// <param name="template">The chat template; null reads it from the tokenizer's tokenizer_config.json.</param>
+    /// <param name="defaults">Generation options used where <see cref="ChatOptions"/> say nothing (MaxTokens 1024 if null).</param>
+    /// <param name="modelId">Reported as the model id.</param>
+    /// <param name="owned">Disposed with the client (for example the scheduler).</param>
+    public SharpSeekChatClient(BatchScheduler scheduler, ChatTemplate? template = null, GenerationOptions? defaults = null,
+                               string? modelId = null, IDisposable? owned = null)
+        : this(null, scheduler ?? throw new ArgumentNullException(nameof(scheduler)),
+               scheduler.Tokenizer ?? throw new ArgumentException("the scheduler needs a tokenizer for chat", nameof(scheduler)),
+               scheduler.Config, scheduler.ContextLength, template, defaults, modelId, owned)
+    {
+    }
+
+    private SharpSeekChatClient(Generator? generator, BatchScheduler? scheduler, BpeTokenizer tokenizer, ModelConfig config, int contextLength,
+                                ChatTemplate? template, GenerationOptions? defaults, string? modelId, IDisposable? owned)
+    {
         Generator = generator;
-        Tokenizer = generator.Tokenizer ?? throw new ArgumentException("the generator needs a tokenizer for chat", nameof(generator));
+        Scheduler = scheduler;
+        Tokenizer = tokenizer;
+        Config = config;
+        ContextLength = contextLength;
         Template = template ?? ChatTemplate.FromConfig(Tokenizer.Config);
         Defaults = defaults ?? new GenerationOptions { MaxTokens = 1024 };
         Defaults.Validate();
-        Metadata = new ChatClientMetadata("sharpseek", null, modelId ?? Generator.Model.Config.ModelType);
+        Metadata = new ChatClientMetadata("sharpseek", null, modelId ?? config.ModelType);
         _owned = owned;
     }
 
@@ -70,8 +97,17 @@ public sealed class SharpSeekChatClient : IChatClient
         }
     }
 
-    /// <summary>The generator (its cache holds the last conversation).</summary>
-    public Generator Generator { get; }
+    /// <summary>The generator (its cache holds the last conversation), or null over a scheduler.</summary>
+    public Generator? Generator { get; }
+
+    /// <summary>The batch scheduler, or null over a generator.</summary>
+    public BatchScheduler? Scheduler { get; }
+
+    /// <summary>The model's configuration.</summary>
+    public ModelConfig Config { get; }
+
+    /// <summary>Positions a conversation may use, prompt plus reply.</summary>
+    public int ContextLength { get; }
 
     /// <summary>The tokenizer.</summary>
     public BpeTokenizer Tokenizer { get; }
@@ -106,13 +142,20 @@ public sealed class SharpSeekChatClient : IChatClient
         GenerationOptions o = MapOptions(options, ids.Length);
         string responseId = $"chatcmpl-{Interlocked.Increment(ref _calls)}-{Guid.NewGuid():N}"[..32];
         DateTimeOffset created = DateTimeOffset.UtcNow;
-        var parser = ChatOutputParser.For(Template, render);
+        var parser = ChatOutputParser.For(Template, render, prompt);
         int reasoningTokens = 0;
 
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        // over a scheduler the request joins its batch (a full queue throws SchedulerFullException); over a generator
+        // it waits for the one sequence
+        ScheduledGeneration? scheduled = Scheduler?.Submit(ids, o, cancellationToken);
+        if (scheduled is null)
+            await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await foreach (GenerationUpdate u in Generator.StreamAsync(ids, o, cancellationToken).ConfigureAwait(false))
+            IAsyncEnumerable<GenerationUpdate> updates = scheduled is not null
+                ? scheduled.ReadAllAsync(cancellationToken)
+                : Generator!.StreamAsync(ids, o, cancellationToken);
+            await foreach (GenerationUpdate u in updates.ConfigureAwait(false))
             {
                 if (parser.InReasoning)
                     reasoningTokens++;
@@ -126,7 +169,7 @@ public sealed class SharpSeekChatClient : IChatClient
                         InputTokenCount = u.PromptTokens,
                         OutputTokenCount = u.CompletionTokens,
                         TotalTokenCount = u.PromptTokens + u.CompletionTokens,
-                        CachedInputTokenCount = Generator.LastStats.CachedPromptTokens,
+                        CachedInputTokenCount = scheduled?.CachedPromptTokens ?? Generator!.LastStats.CachedPromptTokens,
                         ReasoningTokenCount = reasoningTokens,
                     }));
                     yield return Update(contents, responseId, created,
@@ -139,7 +182,8 @@ public sealed class SharpSeekChatClient : IChatClient
         }
         finally
         {
-            _gate.Release();
+            if (scheduled is null)
+                _gate.Release();
         }
     }
 
@@ -215,14 +259,16 @@ public sealed class SharpSeekChatClient : IChatClient
             return Metadata;
         if (serviceType.IsInstanceOfType(this))
             return this;
-        if (serviceType.IsInstanceOfType(Generator))
+        if (Generator is not null && serviceType.IsInstanceOfType(Generator))
             return Generator;
+        if (Scheduler is not null && serviceType.IsInstanceOfType(Scheduler))
+            return Scheduler;
         if (serviceType.IsInstanceOfType(Tokenizer))
             return Tokenizer;
         return serviceType.IsInstanceOfType(Template) ? Template : null;
     }
 
-    /// <summary>Releases the owned weights.</summary>
+    /// <summary>Releases what the client owns (the weights, the scheduler).</summary>
     public void Dispose()
     {
         _owned?.Dispose();
@@ -252,9 +298,9 @@ public sealed class SharpSeekChatClient : IChatClient
             if (options.StopSequences is { Count: > 0 } extra)
                 stops = [.. stops, .. extra];
         }
-        int room = Generator.ContextLength - promptTokens;
+        int room = ContextLength - promptTokens;
         if (room < 1)
-            throw new ArgumentException($"the conversation has {promptTokens} tokens; the model's context is {Generator.ContextLength}");
+            throw new ArgumentException($"the conversation has {promptTokens} tokens; the model's context is {ContextLength}");
         return d with { Sampling = s, MaxTokens = Math.Min(maxTokens, room), StopStrings = stops };
     }
 

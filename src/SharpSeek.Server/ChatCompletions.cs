@@ -1,8 +1,10 @@
-// POST /v1/chat/completions: messages -> the model's DeepSeek chat template (tools described in a system message,
-// ToolPrompt) -> tokens -> the batch scheduler; the generated text is split by ChatOutputParser into reasoning
-// (reasoning_content, as DeepSeek's own API returns R1's think block), content and DeepSeek tool-call markup
-// (tool_calls). tool_choice "required" or a named function starts the answer with the call markup (and the name), so
-// the model completes a call. Streamed as server-sent events (chat.completion.chunk, then data: [DONE]) or whole.
+// POST /v1/chat/completions: messages -> the model's DeepSeek chat template (V3, R1, V3.1, V3.2 or V4; docs/chat-formats.md)
+// rendered with the request's DeepSeek fields "thinking" and "reasoning_effort" over the server's defaults (serve
+// --think); tools are printed by the V3.2/V4 encoders, or described in a system message for V3/R1/V3.1 (ToolPrompt)
+// -> tokens -> the batch scheduler. The generated text is split by ChatOutputParser into reasoning (reasoning_content,
+// as DeepSeek's API returns it), content and the template's tool-call markup (V3, V3.1 or DSML -> tool_calls).
+// tool_choice "required" or a named function starts the answer with that markup (and the name), so the model
+// completes a call. Streamed as server-sent events (chat.completion.chunk, then data: [DONE]) or whole.
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
@@ -20,45 +22,76 @@ internal static class ChatCompletions
             req = SharpSeekServer.Parse(doc, OpenAiRequests.ParseChat);
         server.CheckModel(req.Model);
 
+        ChatTemplate template = server.Template;
+        if (req.Thinking is not null && !template.SupportsThinking)
+            throw ApiException.BadRequest($"'thinking' is not supported by this model's {ChatTemplate.NameOf(template.Kind)} chat template " +
+                                          $"({(template.Kind == ChatTemplateKind.DeepSeekR1 ? "R1 always thinks" : "V3 never thinks")})", "thinking");
+        ChatRenderOptions render = server.Options.RenderDefaults with
+        {
+            AddGenerationPrompt = true,
+            Thinking = req.Thinking ?? server.Options.RenderDefaults.Thinking,
+            ReasoningEffort = req.ReasoningEffort ?? server.Options.RenderDefaults.ReasoningEffort,
+            Tools = null,
+        };
+        bool offerTools = req.Tools.Count > 0 && req.ToolChoice != ToolChoiceKind.None;
         var messages = new List<ChatMessage>();
-        if (req.Tools.Count > 0 && req.ToolChoice != ToolChoiceKind.None)
-            messages.Add(ChatMessage.System(ToolPrompt.Describe(req.Tools, server.Template.Kind)));
+        if (offerTools && template.ToolCallFormat is ToolCallFormat.DsmlV32 or ToolCallFormat.DsmlV4)
+            render = render with { Tools = req.ToolDefinitions }; // the encoders print the schemas themselves
+        else if (offerTools)
+            messages.Add(ChatMessage.System(ToolPrompt.Describe(req.Tools, template.Kind))); // V3, R1, V3.1 render no tool list
         messages.AddRange(req.Messages);
         string prompt;
         try
         {
-            prompt = server.Template.Render(messages, addGenerationPrompt: true);
+            prompt = template.Render(messages, render);
         }
         catch (ArgumentException e)
         {
             throw ApiException.BadRequest(e.Message, "messages");
         }
-        bool startsInReasoning = server.Template.Kind == ChatTemplateKind.DeepSeekR1 && prompt.EndsWith("<think>\n", StringComparison.Ordinal);
-        string forced = ForcedPrefix(req, startsInReasoning);
+        var parser = ChatOutputParser.For(template, render, prompt);
+        string forced = ForcedPrefix(req, template, parser.StartsInReasoning);
         int[] ids = server.Tokenizer.Encode(prompt + forced);
         GenerationOptions options = server.Generation(req, ids.Length);
         ScheduledGeneration g = server.Submit(ids, options, ctx.RequestAborted);
 
-        var parser = new ChatOutputParser(startsInReasoning);
         parser.Push(forced); // the forced start of a call is markup the parser must see, never content
-        var reply = new Reply(server, g, "chatcmpl-" + Guid.NewGuid().ToString("N")[..24], startsInReasoning);
+        var reply = new Reply(server, g, "chatcmpl-" + Guid.NewGuid().ToString("N")[..24], parser.StartsInReasoning);
         if (req.Stream)
             await Stream(ctx, server, req, g, parser, reply).ConfigureAwait(false);
         else
             await Whole(ctx, server, g, parser, reply).ConfigureAwait(false);
     }
 
-    // tool_choice "required": the answer starts a call; a named function: a call of it, up to its arguments
-    private static string ForcedPrefix(ChatRequest req, bool inReasoning)
+    // tool_choice "required": the answer starts a call in the template's markup; a named function: a call of it, up
+    // to its arguments. A reply still in its think block closes it first (so forcing skips the reasoning).
+    private static string ForcedPrefix(ChatRequest req, ChatTemplate template, bool inReasoning)
     {
         if (req.ToolChoice is not (ToolChoiceKind.Required or ToolChoiceKind.Named))
             return "";
         var sb = new StringBuilder();
-        if (inReasoning)
-            sb.Append(ReasoningParser.EndTag).Append("\n\n");
-        sb.Append(ToolCallParser.CallsBegin).Append(ToolCallParser.CallBegin).Append("function").Append(ToolCallParser.Sep);
-        if (req.ToolChoice == ToolChoiceKind.Named)
-            sb.Append(req.ToolChoiceName).Append("\n```json\n");
+        if (inReasoning) // R1 writes a blank line after its think block; V3.1, V3.2 and V4 none
+            sb.Append(ReasoningParser.EndTag).Append(template.Kind == ChatTemplateKind.DeepSeekR1 ? "\n\n" : "");
+        string? name = req.ToolChoice == ToolChoiceKind.Named ? req.ToolChoiceName : null;
+        switch (template.ToolCallFormat)
+        {
+            case ToolCallFormat.DeepSeekV31: // NAME<sep>ARGS
+                sb.Append(ToolCallParser.CallsBegin).Append(ToolCallParser.CallBegin);
+                if (name is not null)
+                    sb.Append(name).Append(ToolCallParser.Sep);
+                break;
+            case ToolCallFormat.DsmlV32 or ToolCallFormat.DsmlV4: // \n\n<｜DSML｜BLOCK>\n<｜DSML｜invoke name="NAME">\n
+                sb.Append("\n\n").Append(DsmlParser.BlockStart(template.ToolCallFormat)).Append('\n')
+                  .Append('<').Append(ChatTemplate.DsmlToken).Append("invoke name=\"");
+                if (name is not null)
+                    sb.Append(name).Append("\">\n");
+                break;
+            default: // function<sep>NAME\n```json\nARGS\n```
+                sb.Append(ToolCallParser.CallsBegin).Append(ToolCallParser.CallBegin).Append("function").Append(ToolCallParser.Sep);
+                if (name is not null)
+                    sb.Append(name).Append("\n```json\n");
+                break;
+        }
         return sb.ToString();
     }
 

@@ -26,7 +26,16 @@ internal sealed record ChatRequest : GenerationRequest
 {
     public required IReadOnlyList<ChatMessage> Messages { get; init; }
     public IReadOnlyList<ToolDescription> Tools { get; init; } = [];
+
+    /// <summary>The same tools as the <c>function</c> objects the V3.2/V4 encoders print.</summary>
+    public IReadOnlyList<ToolDefinition> ToolDefinitions { get; init; } = [];
     public ToolChoiceKind ToolChoice { get; init; }
+
+    /// <summary>DeepSeek's <c>thinking</c> field: null when absent (the server's default applies).</summary>
+    public bool? Thinking { get; init; }
+
+    /// <summary>DeepSeek's <c>reasoning_effort</c> field (OpenAI's, too), or null.</summary>
+    public ReasoningEffort? ReasoningEffort { get; init; }
     public string? ToolChoiceName { get; init; }
 }
 
@@ -67,7 +76,8 @@ internal static class OpenAiRequests
             messages.Add(msg with { Role = role });
         }
         GenerationRequest g = ParseGeneration(root, "max_completion_tokens");
-        (IReadOnlyList<ToolDescription> tools, ToolChoiceKind choice, string? name) = ParseTools(root);
+        (IReadOnlyList<ToolDescription> tools, IReadOnlyList<ToolDefinition> definitions, ToolChoiceKind choice, string? name) = ParseTools(root);
+        (bool? thinking, ReasoningEffort? effort) = ParseThinking(root);
         return new ChatRequest
         {
             Model = g.Model,
@@ -78,8 +88,11 @@ internal static class OpenAiRequests
             IncludeUsage = g.IncludeUsage,
             Messages = messages,
             Tools = tools,
+            ToolDefinitions = definitions,
             ToolChoice = choice,
             ToolChoiceName = name,
+            Thinking = thinking,
+            ReasoningEffort = effort,
         };
     }
 
@@ -180,9 +193,34 @@ internal static class OpenAiRequests
         };
     }
 
-    private static (IReadOnlyList<ToolDescription>, ToolChoiceKind, string?) ParseTools(JsonElement root)
+    // DeepSeek's API fields: "thinking": {"type": "enabled"|"disabled"} and "reasoning_effort": "low"|"high"|"max"
+    // (ChatRenderOptions parses both; its messages start with the field, which becomes the error's param)
+    private static (bool?, ReasoningEffort?) ParseThinking(JsonElement root)
+    {
+        bool? thinking;
+        try
+        {
+            thinking = ChatRenderOptions.ParseApiThinking(root.TryGetProperty("thinking", out JsonElement t) ? t : null);
+        }
+        catch (ArgumentException e)
+        {
+            throw ApiException.BadRequest(e.Message, e.Message.StartsWith("thinking.type:", StringComparison.Ordinal) ? "thinking.type" : "thinking");
+        }
+        string? level = String(root, "reasoning_effort");
+        try
+        {
+            return (thinking, ChatRenderOptions.ParseReasoningEffort(level));
+        }
+        catch (ArgumentException e)
+        {
+            throw ApiException.BadRequest(e.Message, "reasoning_effort");
+        }
+    }
+
+    private static (IReadOnlyList<ToolDescription>, IReadOnlyList<ToolDefinition>, ToolChoiceKind, string?) ParseTools(JsonElement root)
     {
         var tools = new List<ToolDescription>();
+        var definitions = new List<ToolDefinition>();
         if (root.TryGetProperty("tools", out JsonElement ts) && ts.ValueKind != JsonValueKind.Null)
         {
             if (ts.ValueKind != JsonValueKind.Array)
@@ -206,6 +244,7 @@ internal static class OpenAiRequests
                     parameters = ps.GetRawText();
                 }
                 tools.Add(new ToolDescription(name, String(f, "description", where + ".function.description"), parameters));
+                definitions.Add(ToolDefinition.FromFunction(f, where));
             }
         }
         ToolChoiceKind choice = ToolChoiceKind.Auto;
@@ -236,7 +275,7 @@ internal static class OpenAiRequests
             if (choice == ToolChoiceKind.Named && !tools.Any(t => t.Name == named))
                 throw ApiException.BadRequest($"'tool_choice' names function '{named}', which is not in 'tools'", "tool_choice");
         }
-        return (tools, choice, named);
+        return (tools, definitions, choice, named);
     }
 
     private static IReadOnlyList<string> Stops(JsonElement root)

@@ -1,5 +1,6 @@
 // Options of the HTTP server (one options object per concern, docs/design.md seam 7).
 using SharpSeek.Inference;
+using SharpSeek.Tokenizer;
 
 namespace SharpSeek.Server;
 
@@ -21,6 +22,11 @@ public sealed record ServerOptions
     /// <summary>The model id reported by <c>/v1/models</c> and accepted in requests; null uses the session's.</summary>
     public string? ModelId { get; init; }
 
+    /// <summary>Rendering where a request sets nothing (<c>serve --think</c>): <see cref="ChatRenderOptions.Thinking"/> (null:
+    /// the template's default) and <see cref="ChatRenderOptions.ReasoningEffort"/>; a request's <c>thinking</c> and
+    /// <c>reasoning_effort</c> fields override them. Its tools and generation-prompt switch are not used.</summary>
+    public ChatRenderOptions RenderDefaults { get; init; } = new();
+
     /// <summary>The batching scheduler's options.</summary>
     public BatchSchedulerOptions Batching { get; init; } = new();
 
@@ -34,6 +40,7 @@ public sealed record ServerOptions
             throw new ArgumentException("the API key is empty");
         if (MaxRequestBodyBytes < 1024)
             throw new ArgumentException($"the body limit must be at least 1024 bytes, got {MaxRequestBodyBytes}");
+        ArgumentNullException.ThrowIfNull(RenderDefaults);
         ArgumentNullException.ThrowIfNull(Batching);
         Batching.Validate();
     }

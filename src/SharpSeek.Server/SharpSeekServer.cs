@@ -112,6 +112,7 @@ public sealed class SharpSeekServer : IAsyncDisposable
         options.Validate();
         if (session.Tokenizer is null || session.Template is null)
             throw new ArgumentException($"{session.Path}: serving needs the model's tokenizer");
+        session.Template.IsThinking(options.RenderDefaults); // a default thinking mode the template has no toggle for
         return new SharpSeekServer(session, options, logger);
     }
 

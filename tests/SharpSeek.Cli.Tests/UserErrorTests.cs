@@ -53,6 +53,10 @@ public sealed class UserErrorTests : IClassFixture<ScratchDirectory>
         { "generate --model {mini} --prompt hi --chat --think on", "--think" },
         { "chat --model {mini} --think sometimes", "--think" },
         { "chat --model {mini} --template v3.3", "--template" },
+        { "serve --model {mini} --port 0 --template v9", "--template" },
+        { "serve --model {mini} --port 0 --think maybe", "--think" },
+        { "serve --model {mini} --port 0 --think on", "--think" }, // the V3 template has no toggle
+        { "serve --model {mini} --port 0 --template r1 --think off", "--think" },
         { "bench-train --config {tiny} --batch 0", "--batch" },
     };
 

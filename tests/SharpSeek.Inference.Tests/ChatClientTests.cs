@@ -6,6 +6,7 @@ using Microsoft.Extensions.AI;
 using SharpSeek.Model;
 using SharpSeek.Tokenizer;
 using AiChatMessage = Microsoft.Extensions.AI.ChatMessage;
+using TemplateMessage = SharpSeek.Tokenizer.ChatMessage;
 
 namespace SharpSeek.Inference.Tests;
 
@@ -222,6 +223,39 @@ public class ChatClientTests
         Assert.Equal("", reasoning);
         Assert.Equal("Sure.", content);
         Assert.Equal(2, found.Count);
+    }
+
+    [Fact]
+    public void TheReplyStartsInReasoningOnlyWhereThePromptLeavesTheThinkBlockOpen()
+    {
+        var thinking = new ChatRenderOptions { Thinking = true };
+        TemplateMessage[] asked = [TemplateMessage.User("Weather in Paris?")];
+        TemplateMessage[] answered =
+        [
+            .. asked,
+            new TemplateMessage("assistant", null) { ToolCalls = [new ToolCall("c1", "get_weather", "{\"city\": \"Paris\"}")] },
+            TemplateMessage.Tool("{\"sky\": \"clear\"}", "c1"),
+        ];
+        foreach (ChatTemplateKind kind in new[] { ChatTemplateKind.DeepSeekV31, ChatTemplateKind.DeepSeekV32, ChatTemplateKind.DeepSeekV4 })
+        {
+            ChatTemplate t = ChatTemplate.Create(kind);
+            Assert.True(ChatOutputParser.For(t, thinking, t.Render(asked, thinking)).StartsInReasoning, $"{kind} after the user");
+            Assert.False(ChatOutputParser.For(t, thinking with { Thinking = false }, t.Render(asked, thinking with { Thinking = false })).StartsInReasoning);
+        }
+        // V3.1 opens no think block after tool output (the answer follows directly), V3.2 and V4 do
+        ChatTemplate v31 = ChatTemplate.Create(ChatTemplateKind.DeepSeekV31);
+        string prompt = v31.Render(answered, thinking);
+        Assert.EndsWith("<｜tool▁output▁end｜>", prompt);
+        ChatOutputParser p = ChatOutputParser.For(v31, thinking, prompt);
+        Assert.False(p.StartsInReasoning);
+        Assert.Equal("It is sunny.", p.Push("It is sunny.").Content);
+        foreach (ChatTemplateKind kind in new[] { ChatTemplateKind.DeepSeekV32, ChatTemplateKind.DeepSeekV4 })
+        {
+            ChatTemplate t = ChatTemplate.Create(kind);
+            Assert.True(ChatOutputParser.For(t, thinking, t.Render(answered, thinking)).StartsInReasoning, $"{kind} after tool results");
+        }
+        ChatTemplate r1 = ChatTemplate.Create(ChatTemplateKind.DeepSeekR1);
+        Assert.True(ChatOutputParser.For(r1, new ChatRenderOptions(), r1.Render(asked, new ChatRenderOptions())).StartsInReasoning);
     }
 
     [Theory]

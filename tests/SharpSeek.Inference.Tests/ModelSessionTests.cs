@@ -46,6 +46,39 @@ public sealed class ModelSessionTests
     }
 
     [Fact]
+    public async Task TheBatchedChatClientAnswersConcurrentConversationsAsTheGeneratorClientDoesAlone()
+    {
+        using TinyChatModel m = TinyChatModel.Create();
+        using ModelSession s = ModelSession.Open(m.Directory, new ModelSessionOptions { Tokenizer = TokenizerLoad.Required });
+        var options = new Microsoft.Extensions.AI.ChatOptions { Temperature = 0, MaxOutputTokens = 12 };
+        Microsoft.Extensions.AI.ChatMessage[][] chats = [.. Enumerable.Range(0, 6).Select(i => new Microsoft.Extensions.AI.ChatMessage[]
+            { new(Microsoft.Extensions.AI.ChatRole.User, $"Question {i}: " + string.Concat(Enumerable.Repeat("why ", i * 3))) })];
+        string[] alone;
+        using (SharpSeekChatClient single = s.CreateChatClient())
+        {
+            alone = new string[chats.Length];
+            for (int i = 0; i < chats.Length; i++)
+                alone[i] = (await single.GetResponseAsync(chats[i], options)).Text;
+        }
+
+        using SharpSeekChatClient batched = s.CreateBatchedChatClient(new BatchSchedulerOptions { MaxParallel = 4 });
+        Assert.Null(batched.Generator);
+        BatchScheduler scheduler = Assert.IsType<BatchScheduler>(batched.Scheduler);
+        Assert.Same(scheduler, batched.GetService(typeof(BatchScheduler)));
+        Assert.Equal(s.Config.MaxPositionEmbeddings, batched.ContextLength);
+        Microsoft.Extensions.AI.ChatResponse[] together = await Task.WhenAll(chats.Select(c => batched.GetResponseAsync(c, options)));
+        Assert.Equal(alone, together.Select(r => r.Text));
+        Assert.All(together, r => Assert.Equal(12, r.Usage!.OutputTokenCount));
+        Assert.True(scheduler.Stats.Steps < chats.Length * 12, $"{scheduler.Stats.Steps} steps: the requests did not share steps");
+
+        // the next turn of a conversation takes its prefix from the scheduler's prefix cache
+        Microsoft.Extensions.AI.ChatMessage[] next = [.. chats[5], .. together[5].Messages, new(Microsoft.Extensions.AI.ChatRole.User, "And then?")];
+        Microsoft.Extensions.AI.ChatResponse turn2 = await batched.GetResponseAsync(next, options);
+        Assert.True(turn2.Usage!.CachedInputTokenCount >= together[5].Usage!.InputTokenCount, $"cached {turn2.Usage.CachedInputTokenCount}");
+        Assert.Equal(0, scheduler.Stats.CachesUnaccounted);
+    }
+
+    [Fact]
     public void TokenizerLoadDecidesWhatIsRead()
     {
         string dir = Fixtures.Hf("v3-tiny"); // no tokenizer.json

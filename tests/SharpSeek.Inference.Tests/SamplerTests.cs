@@ -43,10 +43,10 @@ public class SamplerTests
         return k * Math.Pow(1 - 2 / (9 * k) + z * Math.Sqrt(2 / (9 * k)), 3);
     }
 
-    private static void AssertDrawsFollow(float[] logits, SamplingOptions o, int draws = 40_000)
+    private static void AssertDrawsFollow(float[] logits, SamplingOptions o, int draws = 40_000, int drawable = 0)
     {
-        Dictionary<int, double> want = Expected(logits, o);
-        var sampler = new Sampler(o, logits.Length);
+        Dictionary<int, double> want = Expected(drawable > 0 ? logits[..drawable] : logits, o);
+        var sampler = new Sampler(o, logits.Length, drawable);
         var counts = new int[logits.Length];
         for (int i = 0; i < draws; i++)
             counts[sampler.Sample(logits)]++;
@@ -86,6 +86,22 @@ public class SamplerTests
     [Fact]
     public void FiltersCombineInOrder() =>
         AssertDrawsFollow(Logits, new SamplingOptions { TopK = 7, TopP = 0.9f, MinP = 0.1f, Temperature = 1.3f, Seed = 7 });
+
+    [Theory]
+    [InlineData(0, 1f, 0f, 1f)]
+    [InlineData(4, 1f, 0f, 0.8f)]
+    [InlineData(0, 0.8f, 0f, 1f)]
+    [InlineData(0, 1f, 0.3f, 1f)]
+    public void IdsPastTheDrawableOnesAreNeverDrawn(int topK, float topP, float minP, float temperature)
+    {
+        // Logits' argmax (id 7) is past the 7 drawable ids: the draws follow the distribution over ids 0..6
+        var o = new SamplingOptions { TopK = topK, TopP = topP, MinP = minP, Temperature = temperature, Seed = 11 };
+        AssertDrawsFollow(Logits, o, drawable: 7);
+        var greedy = new Sampler(SamplingOptions.Greedy, Logits.Length, drawableTokens: 7);
+        Assert.Equal(2, greedy.Sample(Logits));
+        Assert.Equal(7, greedy.DrawableTokens);
+        Assert.Equal(Logits.Length, new Sampler(o, Logits.Length).DrawableTokens);
+    }
 
     [Fact]
     public void TinyTopPLeavesOnlyTheArgmax() => AssertDrawsFollow(Logits, new SamplingOptions { TopP = 0.01f, Seed = 8 }, draws: 1000);

@@ -34,12 +34,20 @@ internal sealed class TestServer : IAsyncDisposable
 
     /// <summary>The tiny model; <paramref name="chains"/> (prompt end, text) rewrites its weights so that greedy decoding
     /// after each prompt end emits the text and EOS.</summary>
-    public static async Task<TestServer> Start(ServerOptions? options = null, bool r1 = false, params (string PromptEnd, string[] Segments)[] chains)
+    public static Task<TestServer> Start(ServerOptions? options = null, bool r1 = false, params (string PromptEnd, string[] Segments)[] chains) =>
+        Start(options, r1, null, [], chains);
+
+    /// <summary>The tiny model served with <paramref name="template"/>'s chat format (as <c>serve --template</c>);
+    /// <paramref name="tokens"/> are added to the vocabulary so that a prompt end can be one token (a chain key).</summary>
+    public static Task<TestServer> Start(ChatTemplateKind template, ServerOptions? options, string[] tokens, params (string PromptEnd, string[] Segments)[] chains) =>
+        Start(options, false, template, tokens, chains);
+
+    private static async Task<TestServer> Start(ServerOptions? options, bool r1, ChatTemplateKind? template, string[] tokens, (string PromptEnd, string[] Segments)[] chains)
     {
         TinyChatModel m = TinyChatModel.Create(r1);
         if (chains.Length > 0)
-            ChainModel.Rewrite(m.Directory, chains);
-        ModelSession session = ModelSession.Open(m.Directory, new ModelSessionOptions { Tokenizer = TokenizerLoad.Required });
+            ChainModel.Rewrite(m.Directory, chains, tokens);
+        ModelSession session = ModelSession.Open(m.Directory, new ModelSessionOptions { Tokenizer = TokenizerLoad.Required, Template = template });
         SharpSeekServer server = SharpSeekServer.Create(session, (options ?? new ServerOptions()) with { Port = 0 });
         await server.StartAsync();
         return new TestServer(m, session, server);
@@ -59,11 +67,13 @@ internal sealed class TestServer : IAsyncDisposable
 /// becomes one token (a new added token where the tokenizer has none; the vocabulary, embeddings and heads grow), the
 /// attention and FFN outputs (o_proj, every down_proj) are zeroed so the final hidden state is the current token's
 /// embedding, each chain key gets its own unit vector as embedding, and lm_head gives its successor a logit of 100
-/// along it. A chain ends with EOS; keys must be distinct.
+/// along it (so the context can grow to 2048 positions: attention no longer reaches the output). A chain ends with
+/// EOS; keys must be distinct. Extra <c>tokens</c> are added too (so that a prompt end
+/// such as "\n\n&lt;/think&gt;" can be a key of its own).
 /// </summary>
 internal static class ChainModel
 {
-    public static void Rewrite(string dir, (string PromptEnd, string[] Segments)[] chains)
+    public static void Rewrite(string dir, (string PromptEnd, string[] Segments)[] chains, string[]? tokens = null)
     {
         BpeTokenizer tokenizer = BpeTokenizer.LoadFromDirectory(dir);
         int V = tokenizer.VocabSize;
@@ -71,7 +81,7 @@ internal static class ChainModel
         JsonNode tok = JsonNode.Parse(File.ReadAllText(tokPath))!;
         JsonArray added = tok["added_tokens"]!.AsArray();
         int newV = V;
-        foreach (string seg in chains.SelectMany(c => c.Segments).Distinct())
+        foreach (string seg in chains.SelectMany(c => c.Segments).Concat(tokens ?? []).Distinct())
         {
             if (tokenizer.Encode(seg).Length != 1)
                 added.Add(new JsonObject { ["id"] = newV++, ["content"] = seg, ["single_word"] = false, ["lstrip"] = false, ["rstrip"] = false, ["normalized"] = false, ["special"] = false });
@@ -79,6 +89,7 @@ internal static class ChainModel
         File.WriteAllText(tokPath, tok.ToJsonString());
         JsonNode config = JsonNode.Parse(File.ReadAllText(configPath))!;
         config["vocab_size"] = newV;
+        config["max_position_embeddings"] = 2048; // room for V3.2/V4's tool prompts; positions do not matter here
         File.WriteAllText(configPath, config.ToJsonString());
         tokenizer = BpeTokenizer.LoadFromDirectory(dir);
 

@@ -47,8 +47,8 @@ internal static class ChatCommand
         string dim = ansi ? "\u001b[2m" : "", reset = ansi ? "\u001b[0m" : "";
         var history = new List<AiChatMessage>();
         string thinking = client.Template.SupportsThinking ? $", thinking {(client.RenderOptionsFor(null).Thinking ?? client.Template.DefaultThinking ? "on" : "off")}" : "";
-        Console.Error.WriteLine($"chat with {client.Metadata.DefaultModelId} ({client.Generator.Model.Config.ModelType}, {ChatTemplate.NameOf(client.Template.Kind)} template{thinking}, " +
-                                $"context {client.Generator.ContextLength}{(client.Generator.ContextLength < configContext ? $" tokens, the length it was trained on; config allows {configContext}" : "")}); " +
+        Console.Error.WriteLine($"chat with {client.Metadata.DefaultModelId} ({client.Config.ModelType}, {ChatTemplate.NameOf(client.Template.Kind)} template{thinking}, " +
+                                $"context {client.ContextLength}{(client.ContextLength < configContext ? $" tokens, the length it was trained on; config allows {configContext}" : "")}); " +
                                 "commands: /reset, /system TEXT, /exit");
         CancellationTokenSource? reply = null;
         ConsoleCancelEventHandler onCancel = (_, e) =>
@@ -82,7 +82,7 @@ internal static class ChatCommand
                             return 0;
                         case "/reset":
                             history.Clear();
-                            client.Generator.Reset();
+                            client.Generator?.Reset();
                             Console.WriteLine("(conversation cleared)");
                             continue;
                         case "/system":
@@ -102,9 +102,9 @@ internal static class ChatCommand
                 var chatOptions = new ChatOptions { Instructions = system };
                 // a conversation that outgrows the context is the one error a turn reports and survives
                 int promptTokens = client.Tokenizer.Encode(client.RenderPrompt(history, chatOptions)).Length;
-                if (promptTokens >= client.Generator.ContextLength)
+                if (promptTokens >= client.ContextLength)
                 {
-                    Console.Error.WriteLine($"error: the conversation has {promptTokens} tokens; the model's context is {client.Generator.ContextLength} (/reset starts again)");
+                    Console.Error.WriteLine($"error: the conversation has {promptTokens} tokens; the model's context is {client.ContextLength} (/reset starts again)");
                     history.RemoveAt(history.Count - 1);
                     continue;
                 }
@@ -150,7 +150,7 @@ internal static class ChatCommand
                         Console.Write((ansi ? "" : "</think>") + reset);
                     Console.WriteLine();
                     if (finish == ChatFinishReason.Length)
-                        Console.Error.WriteLine($"{dim}(finish reason: length; the reply reached --max-tokens or the context of {client.Generator.ContextLength} tokens){reset}");
+                        Console.Error.WriteLine($"{dim}(finish reason: length; the reply reached --max-tokens or the context of {client.ContextLength} tokens){reset}");
                     history.Add(new AiChatMessage(ChatRole.Assistant, answer.ToString()));
                     if (usage is not null && interactive)
                     {

@@ -1,9 +1,11 @@
 // sharpseek serve: the OpenAI-compatible HTTP server (SharpSeek.Server) over one model with continuous batching.
 // Binds 127.0.0.1 unless --host says otherwise; --api-key (or $SHARPSEEK_API_KEY) guards every endpoint but /health
-// and the chat page. Prints the URL once listening; Ctrl+C or SIGTERM stops it.
+// and the chat page. --template and --think (as chat's) set the chat format and the default thinking mode, which a
+// request's "thinking" field overrides. Prints the URL once listening; Ctrl+C or SIGTERM stops it.
 using System.CommandLine;
 using SharpSeek.Inference;
 using SharpSeek.Server;
+using SharpSeek.Tokenizer;
 
 namespace SharpSeek.Cli;
 
@@ -24,8 +26,11 @@ internal static class ServeCommand
         var threads = CliOptions.Threads();
         var dtype = CliOptions.Dtype();
         var cacheType = CliOptions.CacheType("f32");
+        var format = new ChatFormatOptionSet();
         var cmd = new Command("serve", "Serve the model over HTTP with the OpenAI API (chat, completions, models, health, metrics) and a chat page")
         { model, host, port, apiKey, parallel, maxQueue, ctx, stepTokens, prefixCache, maxBody, threads, dtype, cacheType };
+        foreach (Option o in format.All)
+            cmd.Options.Add(o);
         cmd.SetAction(pr =>
         {
             string dir = DefaultModel.Resolve(pr.GetValue(model));
@@ -44,6 +49,8 @@ internal static class ServeCommand
                 throw new UserInputException($"--prefix-cache-mb must be >= 0, got {pr.GetValue(prefixCache)}");
             if (pr.GetValue(maxBody) < 1)
                 throw new UserInputException($"--max-body-kb must be >= 1, got {pr.GetValue(maxBody)}");
+            ChatTemplateKind? kind = format.Kind(pr);
+            format.Thinking(pr); // a bad --think value fails before the model loads
             string? key = pr.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("SHARPSEEK_API_KEY");
             if (key is { Length: 0 })
                 key = null;
@@ -53,6 +60,7 @@ internal static class ServeCommand
                 Threads = CliOptions.PositiveThreads(pr.GetValue(threads)),
                 CacheType = CliOptions.ParseCacheType(pr.GetValue(cacheType)),
                 Tokenizer = TokenizerLoad.Required,
+                Template = kind,
             };
             using ModelSession session = CliOptions.OpenSession(dir, sessionOptions);
             if (c > session.Config.MaxPositionEmbeddings)
@@ -63,6 +71,7 @@ internal static class ServeCommand
                 Port = p,
                 ApiKey = key,
                 MaxRequestBodyBytes = pr.GetValue(maxBody) * 1024L,
+                RenderDefaults = format.Render(pr, session.Template!),
                 Batching = new BatchSchedulerOptions
                 {
                     MaxParallel = n,
@@ -91,7 +100,10 @@ internal static class ServeCommand
             {
                 throw new UserInputException($"cannot listen on {options.Host}:{options.Port}: {e.Message}", e);
             }
-            Console.WriteLine($"serving {server.ModelId} at {server.Url}/ (OpenAI API under {server.Url}/v1{(options.ApiKey is null ? "" : ", API key required")}); Ctrl+C stops");
+            ChatTemplate t = server.Session.Template!;
+            string thinking = t.SupportsThinking ? $", thinking {(t.IsThinking(options.RenderDefaults) ? "on" : "off")} by default" : "";
+            Console.WriteLine($"serving {server.ModelId} ({ChatTemplate.NameOf(t.Kind)} template{thinking}) at {server.Url}/ " +
+                              $"(OpenAI API under {server.Url}/v1{(options.ApiKey is null ? "" : ", API key required")}); Ctrl+C stops");
             await server.WaitForShutdownAsync().ConfigureAwait(false);
         }
         return 0;
