@@ -99,6 +99,7 @@ public sealed partial class Indexer : IAttentionVariant
         private IndexerKeyCache? _cache;
         private int _slot, _chunkGroups;
         private Action<int>? _scoreChunk, _selectSlot;
+        private TokenSlot[] _slotBuf = []; // the batch's slots, for the workers (kept: no allocation per call)
         private ReadOnlyMemory<TokenSlot> _slots;
         private IReadOnlyList<KvCache>? _caches;
         private int _layer;
@@ -147,7 +148,10 @@ public sealed partial class Indexer : IAttentionVariant
             }
             if (sparse == 0)
                 return;
-            _slots = slots.ToArray(); // small (T slots); the workers read it
+            if (_slotBuf.Length < T)
+                _slotBuf = new TokenSlot[T];
+            slots.CopyTo(_slotBuf);
+            _slots = _slotBuf.AsMemory(0, T);
             _caches = caches;
             _layer = layer;
             _sel = sel;

@@ -18,8 +18,8 @@ public sealed partial class Mla
 
     private AttentionWeights? _w;
     private LatentCache? _cache;
-    private int _pos, _slot, _chunkLen, _chunks, _attended;
-    private int[]? _positions; // the slot's selected positions (sparse attention), else null: all of 0.._pos
+    private int _slot, _chunkLen, _chunks, _attended;
+    private bool _sparse; // the slot attends to _sel.Positions(_slot) (_attended of them), else to all of 0..pos
     private float[] _qtAll = [], _partO = [], _partM = [], _partL = [], _rowScratch = [], _scoreScratch = [];
     private Action<int>? _absorbHead, _attendChunk, _outputHead;
 
@@ -29,20 +29,11 @@ public sealed partial class Mla
         int workers = be.Workers;
         _w = w;
         _cache = cache;
-        _pos = pos;
         _slot = slot;
         // a sparse slot attends to its selected positions only: those rows are gathered, the rest never read
-        _positions = _sel.IsDense(slot) ? null : _selPositions ??= [];
-        if (_positions is not null)
-        {
-            ReadOnlySpan<int> p = _sel.Positions(slot);
-            if (_selPositions!.Length < p.Length)
-                _selPositions = new int[p.Length];
-            p.CopyTo(_selPositions);
-            _positions = _selPositions;
-            _attended = p.Length;
-        }
-        int S = _positions is null ? pos + 1 : _attended;
+        _sparse = !_sel.IsDense(slot);
+        _attended = _sparse ? _sel.Positions(slot).Length : pos + 1;
+        int S = _attended;
         // chunks of at least 32 positions, about two per worker
         _chunks = Math.Max(1, Math.Min(2 * workers, S / 32));
         _chunkLen = ((S + _chunks - 1) / _chunks + Tile - 1) / Tile * Tile; // whole tiles, so that no tile straddles two cache blocks
@@ -61,10 +52,7 @@ public sealed partial class Mla
         be.For(Nh, _outputHead);
         _w = null;
         _cache = null;
-        _positions = null;
     }
-
-    private int[]? _selPositions;
 
     /// <summary>Row h of the absorbed query [R + Dr]: q̃^h = W_UK^hᵀ q_nope^h, then q_pe^h, so that a score is one dot
     /// product with a cached latent row [c_kv | k_pe].</summary>
@@ -80,14 +68,14 @@ public sealed partial class Mla
     private unsafe void AttendChunk(int chunk)
     {
         int Nh = _c.NumAttentionHeads, Dr = _c.QkRopeHeadDim, R = _c.KvLoraRank, W = R + Dr;
-        int s0 = chunk * _chunkLen, s1 = Math.Min(_positions is null ? _pos + 1 : _attended, s0 + _chunkLen);
+        int s0 = chunk * _chunkLen, s1 = Math.Min(_attended, s0 + _chunkLen);
         fixed (float* qt = _qtAll, m = &_partM[chunk * Nh], l = &_partL[chunk * Nh], o = &_partO[chunk * Nh * R])
         fixed (float* rows = &_rowScratch[chunk * (Tile + Nh) * W], sp = &_scoreScratch[chunk * Nh * Tile])
         {
-            if (_positions is null)
-                AttendRange(qt, Nh, R, Dr, _cache!, s0, s1, _scale, m, l, o, rows, sp);
+            if (_sparse)
+                AttendPositions(qt, Nh, R, Dr, _cache!, _sel.Positions(_slot).Slice(s0, s1 - s0), _scale, m, l, o, rows, sp);
             else
-                AttendPositions(qt, Nh, R, Dr, _cache!, _positions.AsSpan(s0, s1 - s0), _scale, m, l, o, rows, sp);
+                AttendRange(qt, Nh, R, Dr, _cache!, s0, s1, _scale, m, l, o, rows, sp);
         }
     }
 

@@ -76,14 +76,9 @@ public sealed partial class Mla
         // the attention variant caches its own state and picks the positions each slot attends to (else all)
         _sel.Reset(T, 0);
         _selector?.Select(be, w, layer, slots, caches, x, cq, cos, sin, _sel);
-        bool sparse = _sel.AnySparse;
-        if (sparse)
-        {
-            int maxPos = 0;
-            foreach (TokenSlot s in slots)
-                maxPos = Math.Max(maxPos, s.Position);
-            _sel.BuildMasks(maxPos + 1);
-        }
+        // the naive form masks unselected positions by bitmap, built once per call when it first needs one (the
+        // absorbed form reads the selected positions directly)
+        bool masksNeeded = _sel.AnySparse;
 
         // attention, per sequence of the batch
         Span<float> o = _o.AsSpan(0, T * Nh * Dv);
@@ -106,6 +101,14 @@ public sealed partial class Mla
             bool naive = mode == AttentionMode.Naive || (mode == AttentionMode.Auto && NaiveIsCheaper(n, maxPos + 1, attended));
             if (naive)
             {
+                if (masksNeeded)
+                {
+                    int last = 0;
+                    foreach (TokenSlot s in slots)
+                        last = Math.Max(last, s.Position);
+                    _sel.BuildMasks(last + 1);
+                    masksNeeded = false;
+                }
                 NaiveSequence(be, w, cache, slots, seq, t, maxPos + 1);
                 for (int u = t; u < T; u++)
                     done[u] |= slots[u].Sequence == seq;
