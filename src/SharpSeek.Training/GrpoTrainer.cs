@@ -122,12 +122,7 @@ public sealed class GrpoTrainer : IDisposable
         var g = new GrpoTrainer(o) { _reward = reward };
         try
         {
-            if (o.Train.CheckpointDir is string dir)
-            {
-                TrainCheckpoint.CleanTemporaries(dir);
-                if (o.Train.Resume && TrainCheckpoint.Latest(dir) is string latest)
-                    g.Resume(latest);
-            }
+            TrainCheckpoint.Open(o.Train.CheckpointDir, o.Train.Resume, g.Resume);
             return g;
         }
         catch

@@ -145,6 +145,20 @@ public static class TrainCheckpoint
         return s;
     }
 
+    /// <summary>
+    /// Prepares checkpoint directory <paramref name="root"/> for a run (null: no checkpoints): removes the temporaries an
+    /// interrupted save left, then, when <paramref name="resume"/>, calls <paramref name="restore"/> with the latest
+    /// checkpoint if there is one.
+    /// </summary>
+    public static void Open(string? root, bool resume, Action<string> restore)
+    {
+        if (root is null)
+            return;
+        CleanTemporaries(root);
+        if (resume && Latest(root) is string latest)
+            restore(latest);
+    }
+
     /// <summary>Removes temporary directories of interrupted saves.</summary>
     public static void CleanTemporaries(string root)
     {

@@ -111,12 +111,7 @@ public sealed class Trainer : IDisposable
         var t = new Trainer(o, p, data);
         try
         {
-            if (o.CheckpointDir is not null)
-            {
-                TrainCheckpoint.CleanTemporaries(o.CheckpointDir);
-                if (o.Resume && TrainCheckpoint.Latest(o.CheckpointDir) is string dir)
-                    t.Resume(dir);
-            }
+            TrainCheckpoint.Open(o.CheckpointDir, o.Resume, t.Resume);
             return t;
         }
         catch
