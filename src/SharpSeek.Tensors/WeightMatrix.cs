@@ -363,54 +363,194 @@ public sealed unsafe class Bf16Matrix : WeightMatrix
     /// <summary>
     /// y[i] = W[rowStart + i, :] · x four rows at a time, the rows read as bf16 in the products (<see cref="Bf16.Even"/>,
     /// <see cref="Bf16.Odd"/>: two ALU operations per 32 values instead of two widenings and two shifts) against x
-    /// permuted once per call (decode of a bf16 model, and W_UV of absorbed attention on every token).
+    /// permuted once per call (decode of a bf16 model, and W_UV of absorbed attention on every token). The same kernel
+    /// as <see cref="MatMulUnpacked"/> with one token, so a row's sum does not depend on how many tokens share the call.
     /// </summary>
     public override void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount)
     {
         CheckRows(rowStart, rowCount);
         if (x.Length < Cols || y.Length < rowCount)
             throw new ArgumentException($"MatVec: x has {x.Length} (need {Cols}), y has {y.Length} (need {rowCount})");
-        if (!Avx512F.IsSupported || Cols % 32 != 0)
+        if (!EvenOddKernel)
         {
             base.MatVec(x, y, rowStart, rowCount);
             return;
         }
-        float[] perm = RowScratch(Cols);
-        fixed (float* xp = x, pp = perm)
+        MatMulEvenOdd(x, 1, y, rowCount, rowStart, rowCount);
+    }
+
+    /// <summary>Whether the products run <see cref="MatMulEvenOdd"/>: AVX-512 and whole groups of 32 columns.</summary>
+    private bool EvenOddKernel => Avx512F.IsSupported && Cols % 32 == 0;
+
+    /// <summary>
+    /// Below <see cref="WeightMatrix.PackedMinTokens"/> tokens (a routed expert's share of a batched decode step): the
+    /// bf16 rows read in the products themselves, four rows against four tokens at a time, with no fp32 copy of the
+    /// rows. Each row's sum for each token is formed exactly as <see cref="MatVec(ReadOnlySpan{float}, Span{float}, int, int)"/>
+    /// forms it for that token alone: batched decoding gives the same logits as decoding one sequence.
+    /// </summary>
+    protected override void MatMulUnpacked(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
+    {
+        if (!EvenOddKernel)
         {
-            Bf16.EvenOdd(xp, pp, Cols);
+            base.MatMulUnpacked(x, tokens, y, ldy, rowStart, rowCount);
+            return;
+        }
+        MatMulEvenOdd(x, tokens, y, ldy, rowStart, rowCount);
+    }
+
+    private void MatMulEvenOdd(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
+    {
+        float[] perm = RowScratch(tokens * Cols);
+        fixed (float* xp = x, pp = perm, yp = y)
+        {
+            for (int t = 0; t < tokens; t++)
+                Bf16.EvenOdd(xp + (long)t * Cols, pp + (long)t * Cols, Cols);
             int i = 0;
             for (; i + 4 <= rowCount; i += 4)
             {
-                ushort* r0 = _data + (long)(rowStart + i) * Cols, r1 = r0 + Cols, r2 = r1 + Cols, r3 = r2 + Cols;
-                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-                for (int c = 0; c < Cols; c += 32)
+                ushort* r0 = _data + (long)(rowStart + i) * Cols;
+                int t = 0;
+                // the first pass over a group of rows reads them from memory; the ones after it, from L1
+                for (; t + 4 <= tokens; t += 4)
+                    Rows4<Tokens4>(r0, Cols, pp + (long)t * Cols, yp + (long)t * ldy + i, ldy, t == 0);
+                switch (tokens - t)
                 {
-                    // decode streams the weights once: request the same columns two groups of rows ahead (one 4 KB ahead,
-                    // as for a single row, fell inside this group for 2 KB rows and left the stream 10% slower than the
-                    // per-row dot product from memory)
-                    Sse.Prefetch0(r0 + c + 8 * Cols);
-                    Sse.Prefetch0(r1 + c + 8 * Cols);
-                    Sse.Prefetch0(r2 + c + 8 * Cols);
-                    Sse.Prefetch0(r3 + c + 8 * Cols);
-                    Vector512<float> xe = Vector512.Load(pp + c), xo = Vector512.Load(pp + c + 16);
-                    Vector512<uint> w = Vector512.Load((uint*)(r0 + c));
-                    a0 = Vector512.FusedMultiplyAdd(Bf16.Odd(w), xo, Vector512.FusedMultiplyAdd(Bf16.Even(w), xe, a0));
-                    w = Vector512.Load((uint*)(r1 + c));
-                    a1 = Vector512.FusedMultiplyAdd(Bf16.Odd(w), xo, Vector512.FusedMultiplyAdd(Bf16.Even(w), xe, a1));
-                    w = Vector512.Load((uint*)(r2 + c));
-                    a2 = Vector512.FusedMultiplyAdd(Bf16.Odd(w), xo, Vector512.FusedMultiplyAdd(Bf16.Even(w), xe, a2));
-                    w = Vector512.Load((uint*)(r3 + c));
-                    a3 = Vector512.FusedMultiplyAdd(Bf16.Odd(w), xo, Vector512.FusedMultiplyAdd(Bf16.Even(w), xe, a3));
+                    case 3: Rows4<Tokens3>(r0, Cols, pp + (long)t * Cols, yp + (long)t * ldy + i, ldy, t == 0); break;
+                    case 2: Rows4<Tokens2>(r0, Cols, pp + (long)t * Cols, yp + (long)t * ldy + i, ldy, t == 0); break;
+                    case 1: Rows4<Tokens1>(r0, Cols, pp + (long)t * Cols, yp + (long)t * ldy + i, ldy, t == 0); break;
                 }
-                y[i] = Vector512.Sum(a0);
-                y[i + 1] = Vector512.Sum(a1);
-                y[i + 2] = Vector512.Sum(a2);
-                y[i + 3] = Vector512.Sum(a3);
             }
             for (; i < rowCount; i++)
-                y[i] = DotRow(rowStart + i, x);
+            {
+                ushort* r = _data + (long)(rowStart + i) * Cols;
+                for (int t = 0; t < tokens; t++)
+                    yp[(long)t * ldy + i] = Row1(r, Cols, pp + (long)t * Cols);
+            }
         }
+    }
+
+    /// <summary>Token counts of <see cref="Rows4"/>'s tiles: the JIT compiles one kernel per count, keeping only the
+    /// accumulators it uses.</summary>
+    private interface ITokenCount
+    {
+        static abstract int N { get; }
+    }
+
+    private struct Tokens1 : ITokenCount { public static int N => 1; }
+
+    private struct Tokens2 : ITokenCount { public static int N => 2; }
+
+    private struct Tokens3 : ITokenCount { public static int N => 3; }
+
+    private struct Tokens4 : ITokenCount { public static int N => 4; }
+
+    /// <summary>
+    /// y[t·ldy + r] = row r · x_t for the 4 rows from r0 (stride <paramref name="cols"/>) and the N tokens of xp (each
+    /// permuted by <see cref="Bf16.EvenOdd"/>, stride cols): per 32 columns the rows are split into even and odd lanes
+    /// once and feed 2·N FMAs each. acc = fma(odd, x_odd, fma(even, x_even, acc)), then one horizontal sum: the order
+    /// <see cref="Row1"/> uses.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Rows4<TN>(ushort* r0, int cols, float* xp, float* y, int ldy, bool prefetch) where TN : struct, ITokenCount
+    {
+        ushort* r1 = r0 + cols, r2 = r1 + cols, r3 = r2 + cols;
+        float* x1 = xp + cols, x2 = x1 + cols, x3 = x2 + cols;
+        Vector512<float> a00 = default, a10 = default, a20 = default, a30 = default;
+        Vector512<float> a01 = default, a11 = default, a21 = default, a31 = default;
+        Vector512<float> a02 = default, a12 = default, a22 = default, a32 = default;
+        Vector512<float> a03 = default, a13 = default, a23 = default, a33 = default;
+        for (int c = 0; c < cols; c += 32)
+        {
+            if (prefetch)
+            {
+                // the same columns two groups of rows ahead (one 4 KB ahead, as for a single row, fell inside this group
+                // for 2 KB rows and left the stream 10% slower than the per-row dot product from memory)
+                Sse.Prefetch0(r0 + c + 8 * cols);
+                Sse.Prefetch0(r1 + c + 8 * cols);
+                Sse.Prefetch0(r2 + c + 8 * cols);
+                Sse.Prefetch0(r3 + c + 8 * cols);
+            }
+            Vector512<uint> w = Vector512.Load((uint*)(r0 + c));
+            Vector512<float> e0 = Bf16.Even(w), o0 = Bf16.Odd(w);
+            w = Vector512.Load((uint*)(r1 + c));
+            Vector512<float> e1 = Bf16.Even(w), o1 = Bf16.Odd(w);
+            w = Vector512.Load((uint*)(r2 + c));
+            Vector512<float> e2 = Bf16.Even(w), o2 = Bf16.Odd(w);
+            w = Vector512.Load((uint*)(r3 + c));
+            Vector512<float> e3 = Bf16.Even(w), o3 = Bf16.Odd(w);
+            Vector512<float> xe = Vector512.Load(xp + c), xo = Vector512.Load(xp + c + 16);
+            a00 = Vector512.FusedMultiplyAdd(o0, xo, Vector512.FusedMultiplyAdd(e0, xe, a00));
+            a10 = Vector512.FusedMultiplyAdd(o1, xo, Vector512.FusedMultiplyAdd(e1, xe, a10));
+            a20 = Vector512.FusedMultiplyAdd(o2, xo, Vector512.FusedMultiplyAdd(e2, xe, a20));
+            a30 = Vector512.FusedMultiplyAdd(o3, xo, Vector512.FusedMultiplyAdd(e3, xe, a30));
+            if (TN.N > 1)
+            {
+                xe = Vector512.Load(x1 + c);
+                xo = Vector512.Load(x1 + c + 16);
+                a01 = Vector512.FusedMultiplyAdd(o0, xo, Vector512.FusedMultiplyAdd(e0, xe, a01));
+                a11 = Vector512.FusedMultiplyAdd(o1, xo, Vector512.FusedMultiplyAdd(e1, xe, a11));
+                a21 = Vector512.FusedMultiplyAdd(o2, xo, Vector512.FusedMultiplyAdd(e2, xe, a21));
+                a31 = Vector512.FusedMultiplyAdd(o3, xo, Vector512.FusedMultiplyAdd(e3, xe, a31));
+            }
+            if (TN.N > 2)
+            {
+                xe = Vector512.Load(x2 + c);
+                xo = Vector512.Load(x2 + c + 16);
+                a02 = Vector512.FusedMultiplyAdd(o0, xo, Vector512.FusedMultiplyAdd(e0, xe, a02));
+                a12 = Vector512.FusedMultiplyAdd(o1, xo, Vector512.FusedMultiplyAdd(e1, xe, a12));
+                a22 = Vector512.FusedMultiplyAdd(o2, xo, Vector512.FusedMultiplyAdd(e2, xe, a22));
+                a32 = Vector512.FusedMultiplyAdd(o3, xo, Vector512.FusedMultiplyAdd(e3, xe, a32));
+            }
+            if (TN.N > 3)
+            {
+                xe = Vector512.Load(x3 + c);
+                xo = Vector512.Load(x3 + c + 16);
+                a03 = Vector512.FusedMultiplyAdd(o0, xo, Vector512.FusedMultiplyAdd(e0, xe, a03));
+                a13 = Vector512.FusedMultiplyAdd(o1, xo, Vector512.FusedMultiplyAdd(e1, xe, a13));
+                a23 = Vector512.FusedMultiplyAdd(o2, xo, Vector512.FusedMultiplyAdd(e2, xe, a23));
+                a33 = Vector512.FusedMultiplyAdd(o3, xo, Vector512.FusedMultiplyAdd(e3, xe, a33));
+            }
+        }
+        y[0] = Vector512.Sum(a00);
+        y[1] = Vector512.Sum(a10);
+        y[2] = Vector512.Sum(a20);
+        y[3] = Vector512.Sum(a30);
+        if (TN.N > 1)
+        {
+            float* y1 = y + ldy;
+            y1[0] = Vector512.Sum(a01);
+            y1[1] = Vector512.Sum(a11);
+            y1[2] = Vector512.Sum(a21);
+            y1[3] = Vector512.Sum(a31);
+        }
+        if (TN.N > 2)
+        {
+            float* y2 = y + 2 * ldy;
+            y2[0] = Vector512.Sum(a02);
+            y2[1] = Vector512.Sum(a12);
+            y2[2] = Vector512.Sum(a22);
+            y2[3] = Vector512.Sum(a32);
+        }
+        if (TN.N > 3)
+        {
+            float* y3 = y + 3 * ldy;
+            y3[0] = Vector512.Sum(a03);
+            y3[1] = Vector512.Sum(a13);
+            y3[2] = Vector512.Sum(a23);
+            y3[3] = Vector512.Sum(a33);
+        }
+    }
+
+    /// <summary>One row against one permuted token, in <see cref="Rows4"/>'s order.</summary>
+    private static float Row1(ushort* r, int cols, float* xp)
+    {
+        Vector512<float> a = default;
+        for (int c = 0; c < cols; c += 32)
+        {
+            Vector512<uint> w = Vector512.Load((uint*)(r + c));
+            a = Vector512.FusedMultiplyAdd(Bf16.Odd(w), Vector512.Load(xp + c + 16), Vector512.FusedMultiplyAdd(Bf16.Even(w), Vector512.Load(xp + c), a));
+        }
+        return Vector512.Sum(a);
     }
 
     /// <summary>

@@ -557,6 +557,49 @@ public sealed unsafe class KernelTests
         owners.ForEach(o => o.Dispose());
     }
 
+    // a batched decode step: every token count below the packed threshold (tiles of 4 tokens and a remainder of 1-3),
+    // rows in groups of 4 and a remainder, a band starting mid-matrix; each token's results must be bit-identical to
+    // the same token's matrix-vector product (batched decoding gives the logits of decoding alone) and close to double
+    [Theory]
+    [InlineData(0, 12, 64)]
+    [InlineData(3, 9, 512)]
+    [InlineData(1, 6, 32)]
+    [InlineData(2, 37, 96)]
+    public void Bf16_small_batch_products_equal_the_matvec_of_each_token(int rowStart, int rowCount, int cols)
+    {
+        int rows = rowStart + rowCount + 2;
+        var owners = new List<IDisposable>();
+        WeightMatrix m = WeightConversion.Convert(F32(Random(rows * cols, rows * 3 + cols), rows, cols), WeightFormat.BF16, owners);
+        float[] w = m.ToFloatArray();
+        using var be = new ThreadedBackend(2);
+        for (int tokens = 1; tokens < WeightMatrix.PackedMinTokens; tokens++)
+        {
+            float[] x = Random(tokens * cols, tokens * 7 + cols);
+            int ldy = rowCount + 3;
+            var y = new float[tokens * ldy];
+            var yt = new float[tokens * ldy];
+            m.MatMul(x, tokens, y, ldy, rowStart, rowCount);
+            be.MatMul(m, x, tokens, yt, ldy, rowStart, rowCount);
+            var alone = new float[rowCount];
+            double maxDiff = 0;
+            for (int t = 0; t < tokens; t++)
+            {
+                m.MatVec(x.AsSpan(t * cols, cols), alone, rowStart, rowCount);
+                for (int r = 0; r < rowCount; r++)
+                {
+                    Assert.True(alone[r] == y[t * ldy + r], $"{tokens} tokens, token {t}, row {r}: batched {y[t * ldy + r]} vs alone {alone[r]}");
+                    Assert.True(alone[r] == yt[t * ldy + r], $"{tokens} tokens (2 threads), token {t}, row {r}: batched {yt[t * ldy + r]} vs alone {alone[r]}");
+                    double want = 0;
+                    for (int c = 0; c < cols; c++)
+                        want += (double)w[(rowStart + r) * cols + c] * x[t * cols + c];
+                    maxDiff = Math.Max(maxDiff, Math.Abs(want - y[t * ldy + r]));
+                }
+            }
+            Assert.True(maxDiff <= 1e-5 * Math.Sqrt(cols), $"{tokens} tokens, rows [{rowStart}, +{rowCount}) x {cols}: max |diff| {maxDiff}");
+        }
+        owners.ForEach(o => o.Dispose());
+    }
+
     [Fact]
     public void Fp8_quantization_round_trips_within_e4m3_precision()
     {
