@@ -71,7 +71,8 @@ public sealed record BatchSchedulerOptions
 /// <param name="DecodeSlots">Slots that decoded one token each.</param>
 /// <param name="PrefillSlots">Prompt slots computed.</param>
 /// <param name="Seconds">Wall time of the step (forward and sampling).</param>
-public readonly record struct BatchStep(int Sequences, int DecodeSlots, int PrefillSlots, double Seconds);
+/// <param name="ForwardSeconds">Wall time of the forward pass alone.</param>
+public readonly record struct BatchStep(int Sequences, int DecodeSlots, int PrefillSlots, double Seconds, double ForwardSeconds);
 
 /// <summary>Counters of a <see cref="BatchScheduler"/> (a snapshot).</summary>
 public sealed record BatchSchedulerStats
@@ -447,7 +448,9 @@ public sealed class BatchScheduler : IDisposable
         bool noRows = _rows.Count == 0;
         if (noRows)
             _rows.Add(_slots.Count - 1); // Forward wants at least one logits row; unused
+        long forwardStart = Stopwatch.GetTimestamp();
         _model.Forward(CollectionsMarshal.AsSpan(_slots), _caches, CollectionsMarshal.AsSpan(_rows), _logits);
+        double forwardSeconds = Stopwatch.GetElapsedTime(forwardStart).TotalSeconds;
 
         bool ended = false;
         for (int r = 0; r < _rowSeq.Count; r++)
@@ -482,7 +485,7 @@ public sealed class BatchScheduler : IDisposable
             _activeCount = _active.Count;
         }
         _options.StepCompleted?.Invoke(new BatchStep(_caches.Count, decode, prefill,
-                                                     Stopwatch.GetElapsedTime(start).TotalSeconds));
+                                                     Stopwatch.GetElapsedTime(start).TotalSeconds, forwardSeconds));
     }
 
     // Ends a sequence: a finished one's cache (prompt + output but the last token, which was never fed) goes to the

@@ -17,6 +17,8 @@ internal sealed class ServerMetrics
     private readonly Histogram _latency = new([0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]);
     private readonly Histogram _batch = new([1, 2, 4, 8, 16, 32, 64, 128]);
     private readonly Histogram _stepTokens = new([1, 4, 16, 64, 256, 1024]);
+    private static readonly double[] StepBounds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+    private readonly Histogram _stepSeconds = new(StepBounds), _forwardSeconds = new(StepBounds);
     private long _promptTokens, _completionTokens, _cachedTokens;
 
     public void Request(string endpoint, int status) => _requests.AddOrUpdate((endpoint, status), 1, static (_, n) => n + 1);
@@ -36,6 +38,8 @@ internal sealed class ServerMetrics
     {
         _batch.Observe(s.Sequences);
         _stepTokens.Observe(s.DecodeSlots + s.PrefillSlots);
+        _stepSeconds.Observe(s.Seconds);
+        _forwardSeconds.Observe(s.ForwardSeconds);
     }
 
     public string Render(BatchSchedulerStats st)
@@ -59,6 +63,8 @@ internal sealed class ServerMetrics
         Gauge(sb, "sharpseek_prefix_cache_bytes", "Bytes allocated by the prefix cache", st.PrefixBytes);
         _batch.Render(sb, "sharpseek_batch_sequences", "Sequences per batched forward step");
         _stepTokens.Render(sb, "sharpseek_batch_tokens", "Token slots per batched forward step");
+        _stepSeconds.Render(sb, "sharpseek_step_seconds", "Wall time of a scheduler step (forward pass and sampling)");
+        _forwardSeconds.Render(sb, "sharpseek_forward_seconds", "Wall time of a step's forward pass");
         _ttft.Render(sb, "sharpseek_time_to_first_token_seconds", "Time from request to first generated token");
         _latency.Render(sb, "sharpseek_request_duration_seconds", "Time from request to last generated token");
         using Process p = Process.GetCurrentProcess();

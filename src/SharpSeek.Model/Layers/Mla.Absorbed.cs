@@ -12,70 +12,99 @@ namespace SharpSeek.Model.Layers;
 
 public sealed partial class Mla
 {
-    // ---- absorbed attention (decode): one query token over the latent cache, split by positions across workers ----
+    // ---- absorbed attention (decode): each query token over its latent cache, split by positions across workers ----
     // Per chunk of positions and every head: m = max score, l = Σ e^(score−m), ō = Σ e^(score−m)·c (flash-decoding);
     // the chunks are merged per head, then o^h = W_UV^h ō^h. Each cached row is converted once and used by all heads.
+    // The absorbed tokens of a step (one per decoding sequence of a batch) run together, in three parallel phases
+    // over all of them: absorb (per head: every token's q̃^h, so W_UK^h is read once for the step), attend (every
+    // token's chunks), output (per head: merge and W_UV^h for every token). A token's chunks and sums are those it
+    // has alone, so a batched step gives the same outputs as one sequence's.
 
     private AttentionWeights? _w;
-    private LatentCache? _cache;
-    private int _slot, _chunkLen, _chunks, _attended;
-    private bool _sparse; // the slot attends to _sel.Positions(_slot) (_attended of them), else to all of 0..pos
+    private readonly List<AbsorbedSlot> _absorbed = [];
+    private int[] _chunkToken = [];
+    private int _totalChunks;
     private float[] _qtAll = [], _partO = [], _partM = [], _partL = [], _rowScratch = [], _scoreScratch = [];
     private Action<int>? _absorbHead, _attendChunk, _outputHead;
 
-    private void AbsorbedToken(ComputeBackend be, AttentionWeights w, LatentCache cache, int pos, int slot)
+    /// <summary>An absorbed query: its slot in the batch, its cache, the positions it attends (all of 0..Position, or
+    /// a sparse selection of Attended), and its chunks [Chunk0, Chunk0 + Chunks) of ChunkLen positions.</summary>
+    private record struct AbsorbedSlot(int Slot, LatentCache Cache, bool Sparse, int Attended, int Chunk0, int Chunks, int ChunkLen);
+
+    /// <summary>Queues the absorbed attention of slot <paramref name="slot"/> (at <paramref name="pos"/>) for <see cref="RunAbsorbed"/>.</summary>
+    private void AddAbsorbed(ComputeBackend be, LatentCache cache, int pos, int slot)
     {
-        int Nh = _c.NumAttentionHeads, R = _c.KvLoraRank, Dr = _c.QkRopeHeadDim;
-        int workers = be.Workers;
-        _w = w;
-        _cache = cache;
-        _slot = slot;
         // a sparse slot attends to its selected positions only: those rows are gathered, the rest never read
-        _sparse = !_sel.IsDense(slot);
-        _attended = _sparse ? _sel.Positions(slot).Length : pos + 1;
-        int S = _attended;
+        bool sparse = !_sel.IsDense(slot);
+        int S = sparse ? _sel.Positions(slot).Length : pos + 1;
         // chunks of at least 32 positions, about two per worker
-        _chunks = Math.Max(1, Math.Min(2 * workers, S / 32));
-        _chunkLen = ((S + _chunks - 1) / _chunks + Tile - 1) / Tile * Tile; // whole tiles, so that no tile straddles two cache blocks
-        _chunks = (S + _chunkLen - 1) / _chunkLen;
-        Grow(ref _qtAll, Nh * (R + Dr));
-        Grow(ref _partO, _chunks * Nh * R);
-        Grow(ref _partM, _chunks * Nh);
-        Grow(ref _partL, _chunks * Nh);
-        Grow(ref _rowScratch, _chunks * (Tile + Nh) * (R + Dr));
-        Grow(ref _scoreScratch, _chunks * Nh * Tile);
+        int chunks = Math.Max(1, Math.Min(2 * be.Workers, S / 32));
+        int chunkLen = ((S + chunks - 1) / chunks + Tile - 1) / Tile * Tile; // whole tiles, so that no tile straddles two cache blocks
+        chunks = (S + chunkLen - 1) / chunkLen;
+        _absorbed.Add(new AbsorbedSlot(slot, cache, sparse, S, _totalChunks, chunks, chunkLen));
+        _totalChunks += chunks;
+    }
+
+    /// <summary>Runs the queued absorbed tokens (<see cref="AddAbsorbed"/>) into their rows of _o.</summary>
+    private void RunAbsorbed(ComputeBackend be, AttentionWeights w)
+    {
+        int U = _absorbed.Count;
+        if (U == 0)
+            return;
+        int Nh = _c.NumAttentionHeads, R = _c.KvLoraRank, Dr = _c.QkRopeHeadDim, C = _totalChunks;
+        _w = w;
+        Grow(ref _qtAll, U * Nh * (R + Dr));
+        Grow(ref _partO, C * Nh * R);
+        Grow(ref _partM, C * Nh);
+        Grow(ref _partL, C * Nh);
+        Grow(ref _rowScratch, C * (Tile + Nh) * (R + Dr));
+        Grow(ref _scoreScratch, C * Nh * Tile);
+        if (_chunkToken.Length < C)
+            _chunkToken = new int[C];
+        for (int u = 0; u < U; u++)
+        {
+            AbsorbedSlot a = _absorbed[u];
+            _chunkToken.AsSpan(a.Chunk0, a.Chunks).Fill(u);
+        }
         _absorbHead ??= AbsorbHead;
         _attendChunk ??= AttendChunk;
         _outputHead ??= OutputHead;
         be.For(Nh, _absorbHead);
-        be.For(_chunks, _attendChunk);
+        be.For(C, _attendChunk);
         be.For(Nh, _outputHead);
         _w = null;
-        _cache = null;
+        _absorbed.Clear();
+        _totalChunks = 0;
     }
 
-    /// <summary>Row h of the absorbed query [R + Dr]: q̃^h = W_UK^hᵀ q_nope^h, then q_pe^h, so that a score is one dot
+    /// <summary>Head h of every absorbed query [R + Dr]: q̃^h = W_UK^hᵀ q_nope^h, then q_pe^h, so that a score is one dot
     /// product with a cached latent row [c_kv | k_pe].</summary>
     private void AbsorbHead(int h)
     {
         int Nh = _c.NumAttentionHeads, Dn = _c.QkNopeHeadDim, Dr = _c.QkRopeHeadDim, Dv = _c.VHeadDim, R = _c.KvLoraRank;
-        Span<float> qt = _qtAll.AsSpan(h * (R + Dr), R);
-        qt.Clear();
-        _w!.WkvB.MatVecTransposedAdd(_q.AsSpan((_slot * Nh + h) * (Dn + Dr), Dn), qt, h * (Dn + Dv), Dn);
-        _q.AsSpan((_slot * Nh + h) * (Dn + Dr) + Dn, Dr).CopyTo(_qtAll.AsSpan(h * (R + Dr) + R, Dr));
+        for (int u = 0; u < _absorbed.Count; u++)
+        {
+            int slot = _absorbed[u].Slot, at = (u * Nh + h) * (R + Dr);
+            Span<float> qt = _qtAll.AsSpan(at, R);
+            qt.Clear();
+            _w!.WkvB.MatVecTransposedAdd(_q.AsSpan((slot * Nh + h) * (Dn + Dr), Dn), qt, h * (Dn + Dv), Dn);
+            _q.AsSpan((slot * Nh + h) * (Dn + Dr) + Dn, Dr).CopyTo(_qtAll.AsSpan(at + R, Dr));
+        }
     }
 
     private unsafe void AttendChunk(int chunk)
     {
         int Nh = _c.NumAttentionHeads, Dr = _c.QkRopeHeadDim, R = _c.KvLoraRank, W = R + Dr;
-        int s0 = chunk * _chunkLen, s1 = Math.Min(_attended, s0 + _chunkLen);
-        fixed (float* qt = _qtAll, m = &_partM[chunk * Nh], l = &_partL[chunk * Nh], o = &_partO[chunk * Nh * R])
+        int u = _chunkToken[chunk];
+        AbsorbedSlot a = _absorbed[u];
+        int s0 = (chunk - a.Chunk0) * a.ChunkLen, s1 = Math.Min(a.Attended, s0 + a.ChunkLen);
+        fixed (float* qt = &_qtAll[u * Nh * W], m = &_partM[chunk * Nh], l = &_partL[chunk * Nh], o = &_partO[chunk * Nh * R])
         fixed (float* rows = &_rowScratch[chunk * (Tile + Nh) * W], sp = &_scoreScratch[chunk * Nh * Tile])
         {
-            if (_sparse)
-                AttendPositions(qt, Nh, R, Dr, _cache!, _sel.Positions(_slot).Slice(s0, s1 - s0), _scale, m, l, o, rows, sp);
+            if (a.Sparse)
+                AttendPositions(qt, Nh, R, Dr, a.Cache, _sel.Positions(a.Slot).Slice(s0, s1 - s0), _scale, m, l, o, rows, sp);
             else
-                AttendRange(qt, Nh, R, Dr, _cache!, s0, s1, _scale, m, l, o, rows, sp);
+                AttendRange(qt, Nh, R, Dr, a.Cache, s0, s1, _scale, m, l, o, rows, sp);
         }
     }
 
@@ -187,23 +216,28 @@ public sealed partial class Mla
         Bf16.Interleave(o, nh * R);
     }
 
-    /// <summary>Merges the chunks of head h and applies W_UV^h.</summary>
+    /// <summary>Merges the chunks of head h of every absorbed query and applies W_UV^h.</summary>
     private void OutputHead(int h)
     {
         int Nh = _c.NumAttentionHeads, Dn = _c.QkNopeHeadDim, Dv = _c.VHeadDim, R = _c.KvLoraRank;
-        float mMax = float.NegativeInfinity;
-        for (int k = 0; k < _chunks; k++)
-            mMax = Math.Max(mMax, _partM[k * Nh + h]);
-        Span<float> ob = _partO.AsSpan(h * R, R); // chunk 0's slot receives the merged sum
-        float f0 = MathF.Exp(_partM[h] - mMax), L = _partL[h] * f0;
-        TensorPrimitives.Multiply(ob, f0, ob);
-        for (int k = 1; k < _chunks; k++)
+        for (int u = 0; u < _absorbed.Count; u++)
         {
-            float f = MathF.Exp(_partM[k * Nh + h] - mMax);
-            L += _partL[k * Nh + h] * f;
-            TensorPrimitives.MultiplyAdd(_partO.AsSpan((k * Nh + h) * R, R), f, ob, ob);
+            AbsorbedSlot a = _absorbed[u];
+            int c0 = a.Chunk0;
+            float mMax = float.NegativeInfinity;
+            for (int k = 0; k < a.Chunks; k++)
+                mMax = Math.Max(mMax, _partM[(c0 + k) * Nh + h]);
+            Span<float> ob = _partO.AsSpan((c0 * Nh + h) * R, R); // the first chunk's slot receives the merged sum
+            float f0 = MathF.Exp(_partM[c0 * Nh + h] - mMax), L = _partL[c0 * Nh + h] * f0;
+            TensorPrimitives.Multiply(ob, f0, ob);
+            for (int k = 1; k < a.Chunks; k++)
+            {
+                float f = MathF.Exp(_partM[(c0 + k) * Nh + h] - mMax);
+                L += _partL[(c0 + k) * Nh + h] * f;
+                TensorPrimitives.MultiplyAdd(_partO.AsSpan(((c0 + k) * Nh + h) * R, R), f, ob, ob);
+            }
+            TensorPrimitives.Multiply(ob, 1f / L, ob);
+            _w!.WkvB.MatVec(ob, _o.AsSpan((a.Slot * Nh + h) * Dv, Dv), h * (Dn + Dv) + Dn, Dv);
         }
-        TensorPrimitives.Multiply(ob, 1f / L, ob);
-        _w!.WkvB.MatVec(ob, _o.AsSpan((_slot * Nh + h) * Dv, Dv), h * (Dn + Dv) + Dn, Dv);
     }
 }

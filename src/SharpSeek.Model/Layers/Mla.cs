@@ -83,6 +83,8 @@ public sealed partial class Mla
         // attention, per sequence of the batch
         Span<float> o = _o.AsSpan(0, T * Nh * Dv);
         Span<bool> done = T <= 4096 ? stackalloc bool[T] : new bool[T];
+        _absorbed.Clear(); // (left over only if a previous call threw)
+        _totalChunks = 0;
         for (int t = 0; t < T; t++)
         {
             if (done[t])
@@ -119,12 +121,13 @@ public sealed partial class Mla
                 {
                     if (slots[u].Sequence == seq)
                     {
-                        AbsorbedToken(be, w, cache, slots[u].Position, u);
+                        AddAbsorbed(be, cache, slots[u].Position, u);
                         done[u] = true;
                     }
                 }
             }
         }
+        RunAbsorbed(be, w);
         be.MatMul(w.Wo, o, T, y);
     }
 
