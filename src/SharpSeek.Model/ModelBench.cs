@@ -23,6 +23,12 @@ public sealed record BenchOptions
     /// and the same minutes of a shared host (the long-context ratio).
     /// </summary>
     public int CompareContext { get; init; }
+    /// <summary>
+    /// When &gt; 1: after the runs, this many sequences (each a distinct random prompt of PromptTokens) decode together,
+    /// one token of each per forward call (as the batch scheduler runs them), in rounds alternating with one sequence
+    /// decoding alone at the same context, so that the batched and single rates come from the same minutes.
+    /// </summary>
+    public int BatchSequences { get; init; }
     /// <summary>Skip the bandwidth/peak and matrix-product measurements (tests).</summary>
     public bool SkipRoofline { get; init; }
 }
@@ -74,6 +80,12 @@ public sealed record BenchResult
     public double DecodeTokensPerSLongContext { get; init; }
     /// <summary>Time per decoded token at PromptTokens / at CompareContextTokens, from the paired rounds.</summary>
     public double LongContextTimeRatio { get; init; }
+    /// <summary>With <see cref="BenchOptions.BatchSequences"/>: the sequences, the median aggregate decode tokens/s of
+    /// the batch and of one sequence over the alternating rounds, and their ratio (0 otherwise).</summary>
+    public int BatchSequences { get; init; }
+    public double BatchDecodeTokensPerS { get; init; }
+    public double BatchSingleDecodeTokensPerS { get; init; }
+    public double BatchSpeedup { get; init; }
     public required double[] DecodeTokensPerSRuns { get; init; }
     public required double[] PrefillTokensPerSRuns { get; init; }
 }
@@ -186,6 +198,12 @@ public static class ModelBench
             log?.Invoke($"decoding at {o.CompareContext} and at {lastLength} cached tokens in alternating rounds");
             (shortTps, longTps) = CompareContexts(o.CompareContext, lastCache!, lastLength, lastNext);
         }
+        (double batchTps, double singleTps) = (0, 0);
+        if (o.BatchSequences > 1)
+        {
+            log?.Invoke($"decoding {o.BatchSequences} sequences together and one alone in alternating rounds");
+            (batchTps, singleTps) = BatchedDecode(model, o, rng, logits);
+        }
         long bytesPerToken = DecodeWeightBytes(model.Weights);
         int threads = model.Backend.Workers;
         double bw = 0, peak = 0, fmaPeak = 0;
@@ -236,9 +254,74 @@ public static class ModelBench
             DecodeTokensPerSShortContext = shortTps,
             DecodeTokensPerSLongContext = longTps,
             LongContextTimeRatio = longTps > 0 ? shortTps / longTps : 0,
+            BatchSequences = o.BatchSequences > 1 ? o.BatchSequences : 0,
+            BatchDecodeTokensPerS = batchTps,
+            BatchSingleDecodeTokensPerS = singleTps,
+            BatchSpeedup = singleTps > 0 ? batchTps / singleTps : 0,
             DecodeTokensPerSRuns = decodes,
             PrefillTokensPerSRuns = prefills,
         };
+    }
+
+    /// <summary>
+    /// Aggregate decode tokens/s of <see cref="BenchOptions.BatchSequences"/> sequences decoding together (one forward
+    /// call per step over one token of each) and of one sequence alone: both prefilled with PromptTokens distinct random
+    /// tokens, then 6 rounds of 8 greedy steps each, alternating, after a warm-up round; medians of the per-round rates.
+    /// </summary>
+    private static (double Batch, double Single) BatchedDecode(Transformer model, BenchOptions o, Random rng, float[] logits)
+    {
+        ModelConfig c = model.Config;
+        int N = o.BatchSequences, P = o.PromptTokens, V = c.VocabSize;
+        var caches = new KvCache[N + 1]; // [0, N): the batch; N: the single sequence
+        var next = new int[N + 1];
+        var rows = new int[N];
+        for (int s = 0; s <= N; s++)
+        {
+            caches[s] = model.CreateCache(o.Cache);
+            var slots = new TokenSlot[P];
+            for (int i = 0; i < P; i++)
+                slots[i] = new TokenSlot(0, i, rng.Next(V));
+            model.Forward(slots, [caches[s]], [P - 1], logits);
+            next[s] = ArgMax(logits);
+        }
+        var batchLogits = new float[(long)N * V];
+        var step = new TokenSlot[N];
+        for (int s = 0; s < N; s++)
+            rows[s] = s;
+        double BatchRound(int steps)
+        {
+            var sw = Stopwatch.StartNew();
+            for (int g = 0; g < steps; g++)
+            {
+                for (int s = 0; s < N; s++)
+                    step[s] = new TokenSlot(s, caches[s].Length, next[s]);
+                model.Forward(step, caches, rows, batchLogits);
+                for (int s = 0; s < N; s++)
+                    next[s] = ArgMax(batchLogits.AsSpan(s * V, V));
+            }
+            return (double)steps * N / sw.Elapsed.TotalSeconds;
+        }
+        double SingleRound(int steps)
+        {
+            var sw = Stopwatch.StartNew();
+            for (int g = 0; g < steps; g++)
+            {
+                model.Forward([new TokenSlot(0, caches[N].Length, next[N])], [caches[N]], [0], logits);
+                next[N] = ArgMax(logits);
+            }
+            return steps / sw.Elapsed.TotalSeconds;
+        }
+        BatchRound(4); // warm-up
+        SingleRound(4);
+        const int Rounds = 6, PerRound = 8;
+        var batch = new double[Rounds];
+        var single = new double[Rounds];
+        for (int r = 0; r < Rounds; r++)
+        {
+            batch[r] = BatchRound(PerRound);
+            single[r] = SingleRound(PerRound);
+        }
+        return (Median(batch), Median(single));
     }
 
     /// <summary>Timed rounds per product in <see cref="MatmulRate"/>.</summary>

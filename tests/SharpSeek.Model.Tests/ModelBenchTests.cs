@@ -44,4 +44,19 @@ public sealed class ModelBenchTests
         double stream = ModelBench.DecodeMatvecRate(model);
         Assert.True(stream > 1e6 && double.IsFinite(stream), $"decode matrix-vector stream {stream} B/s");
     }
+
+    [Fact]
+    public void Batched_decode_is_timed_against_one_sequence()
+    {
+        using ModelWeights w = WeightLoader.Load(Fixtures.Hf("v3-tiny"));
+        var model = new Transformer(w);
+        BenchResult r = ModelBench.Run(model, new BenchOptions { PromptTokens = 6, GenTokens = 2, Runs = 1, SkipRoofline = true, BatchSequences = 3 });
+        Assert.Equal(3, r.BatchSequences);
+        Assert.True(r.BatchDecodeTokensPerS > 0 && double.IsFinite(r.BatchDecodeTokensPerS), $"batched {r.BatchDecodeTokensPerS}");
+        Assert.True(r.BatchSingleDecodeTokensPerS > 0 && double.IsFinite(r.BatchSingleDecodeTokensPerS), $"alone {r.BatchSingleDecodeTokensPerS}");
+        Assert.Equal(r.BatchDecodeTokensPerS / r.BatchSingleDecodeTokensPerS, r.BatchSpeedup, 12);
+        BenchResult none = ModelBench.Run(model, new BenchOptions { PromptTokens = 6, GenTokens = 2, Runs = 1, SkipRoofline = true });
+        Assert.Equal(0, none.BatchSequences);
+        Assert.Equal(0, none.BatchSpeedup);
+    }
 }

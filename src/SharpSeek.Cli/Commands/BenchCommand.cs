@@ -20,10 +20,11 @@ internal static class BenchCommand
         var cache = CliOptions.CacheType("bf16");
         var chunk = new Option<int>("--prefill-chunk") { Description = "Tokens per prefill call (0 = all)" };
         var compare = new Option<int>("--compare-context") { Description = "Also decode at this context length, alternating with the prompt's, in the same process (long-context ratio)" };
+        var batch = new Option<int>("--batch") { Description = "Also decode this many sequences together (one token of each per step) against one alone, in alternating rounds" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
         var skip = new Option<bool>("--skip-roofline") { Description = "Skip the bandwidth, peak and product-alone measurements (their keys are 0)" };
         var cmd = new Command("bench", "Prefill/decode throughput, weight bytes per token and the measured rooflines")
-        { model, dtype, indexer, prompt, gen, threads, runs, cache, chunk, compare, json, skip };
+        { model, dtype, indexer, prompt, gen, threads, runs, cache, chunk, compare, batch, json, skip };
         cmd.SetAction(pr =>
         {
             var options = new ModelSessionOptions
@@ -38,6 +39,9 @@ internal static class BenchCommand
                 if (v < 1)
                     throw new UserInputException($"{o.Name} must be >= 1, got {v}");
             }
+            int batchN = pr.GetValue(batch);
+            if (batchN < 0 || batchN > 1024)
+                throw new UserInputException($"--batch must be between 0 and 1024, got {batchN}");
             CacheType cacheType = CliOptions.ParseCacheType(pr.GetValue(cache));
             using ModelSession session = CliOptions.OpenSession(pr.GetValue(model)!, options);
             Transformer tr = session.CreateTransformer();
@@ -50,6 +54,7 @@ internal static class BenchCommand
                 PrefillChunk = pr.GetValue(chunk),
                 CompareContext = pr.GetValue(compare),
                 SkipRoofline = pr.GetValue(skip),
+                BatchSequences = batchN,
             };
             BenchResult r = ModelBench.Run(tr, opts, m => Console.Error.WriteLine(m));
             if (pr.GetValue(json))
@@ -65,6 +70,8 @@ internal static class BenchCommand
                 Console.WriteLine($"          the decode matrix-vector products alone stream {r.DecodeMatvecBytesPerS / 1e9:0.0} GB/s = {r.DecodeMatvecFraction:P0} of it; {r.DecodeOtherFraction:P0} of a decode step is the rest");
             if (r.CompareContextTokens > 0)
                 Console.WriteLine($"context   {r.DecodeTokensPerSShortContext,10:0.00} tok/s at {r.CompareContextTokens} tokens, {r.DecodeTokensPerSLongContext:0.00} at {r.PromptTokens}: time per token {r.LongContextTimeRatio:0.00}x (alternating rounds)");
+            if (r.BatchSequences > 0)
+                Console.WriteLine($"batch     {r.BatchDecodeTokensPerS,10:0.00} tok/s   {r.BatchSequences} sequences decoding together, {r.BatchSingleDecodeTokensPerS:0.00} tok/s alone: {r.BatchSpeedup:0.00}x (alternating rounds)");
             Console.WriteLine($"TTFT      {r.TtftMs,10:0.0} ms     peak RSS {r.PeakRssBytes / 1e6:0} MB, KV cache {r.KvCacheBytes / 1e3:0.0} kB");
             return 0;
         });
