@@ -1,6 +1,7 @@
 // A batched decode step (one token of each of several sequences in one Transformer.Forward, as the BatchScheduler and
 // GenerateBatch run it) against each sequence decoded alone: for bf16 weights the logits are bit-identical, whatever the
-// other sequences' lengths (attention split into different numbers of chunks) and with two worker threads.
+// other sequences' lengths (attention split into different numbers of chunks) and with two worker threads (with AVX-512;
+// without it, equal within 1e-4).
 using SharpSeek.Model.Layers;
 using SharpSeek.Tensors;
 using Xunit;
@@ -73,6 +74,9 @@ public sealed class BatchedDecodeTests : IDisposable
             alone.Forward(slots, [aloneCaches[s]], [slots.Length - 1], logits);
         }
         int[] next = [.. lengths.Select((_, s) => (s * 13 + 1) % V)];
+        // bit-identical where the bf16 products run their AVX-512 kernel (every width here is a multiple of 32); the
+        // narrower fallbacks sum in other orders
+        float tolerance = System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? 0 : 1e-4f;
         var batchLogits = new float[n * V];
         var aloneLogits = new float[V];
         for (int step = 0; step < 6; step++)
@@ -86,20 +90,9 @@ public sealed class BatchedDecodeTests : IDisposable
                 float maxDiff = 0;
                 for (int i = 0; i < V; i++)
                     maxDiff = Math.Max(maxDiff, Math.Abs(got[i] - aloneLogits[i]));
-                Assert.True(maxDiff == 0, $"step {step}, sequence {s} ({batchCaches[s].Length} cached): batched logits differ from alone, max |diff| {maxDiff}");
-                next[s] = ArgMax(aloneLogits);
+                Assert.True(maxDiff <= tolerance, $"step {step}, sequence {s} ({batchCaches[s].Length} cached): batched logits differ from alone, max |diff| {maxDiff}");
+                next[s] = FixtureModelTests.ArgMax(aloneLogits);
             }
         }
-    }
-
-    private static int ArgMax(ReadOnlySpan<float> v)
-    {
-        int best = 0;
-        for (int i = 1; i < v.Length; i++)
-        {
-            if (v[i] > v[best])
-                best = i;
-        }
-        return best;
     }
 }
