@@ -149,21 +149,55 @@ public static class ModelBench
         }
 
         // decode tokens/s at a short context (a fresh sequence of `shortLen` prompt tokens) and at the long one (the
-        // last run's sequence, continued): rounds of 8 tokens each, alternating, medians of the per-round rates
+        // last run's sequence, continued), in alternating rounds
         (double Short, double Long) CompareContexts(int shortLen, KvCache longCache, int longLength, int longNext)
         {
             int shortLength = Math.Min(shortLen, P);
             KvCache shortCache = Prefill(shortLength);
             int shortNext = ArgMax(logits);
-            const int Rounds = 6, PerRound = 8;
-            var shortRates = new double[Rounds];
-            var longRates = new double[Rounds];
-            for (int r = 0; r < Rounds; r++)
+            return Alternating(n => n / Decode(shortCache, n, ref shortLength, ref shortNext),
+                               n => n / Decode(longCache, n, ref longLength, ref longNext));
+        }
+
+        // aggregate decode tokens/s of o.BatchSequences sequences decoding together (one forward call per step over one
+        // token of each; distinct random prompts of P tokens) and of one sequence alone (the runs' prompt), in
+        // alternating rounds after a warm-up round of each
+        (double Batch, double Single) BatchedDecode()
+        {
+            int N = o.BatchSequences;
+            var caches = new KvCache[N];
+            var next = new int[N];
+            var rows = new int[N];
+            var step = new TokenSlot[N];
+            for (int s = 0; s < N; s++)
             {
-                shortRates[r] = PerRound / Decode(shortCache, PerRound, ref shortLength, ref shortNext);
-                longRates[r] = PerRound / Decode(longCache, PerRound, ref longLength, ref longNext);
+                caches[s] = model.CreateCache(o.Cache);
+                var slots = new TokenSlot[P];
+                for (int i = 0; i < P; i++)
+                    slots[i] = new TokenSlot(0, i, rng.Next(V));
+                model.Forward(slots, [caches[s]], [P - 1], logits);
+                next[s] = ArgMax(logits);
+                rows[s] = s;
             }
-            return (Median(shortRates), Median(longRates));
+            KvCache single = Prefill(P);
+            int singleNext = ArgMax(logits), singleLength = P;
+            var batchLogits = new float[(long)N * V];
+            double BatchRound(int steps)
+            {
+                var sw = Stopwatch.StartNew();
+                for (int g = 0; g < steps; g++)
+                {
+                    for (int s = 0; s < N; s++)
+                        step[s] = new TokenSlot(s, caches[s].Length, next[s]);
+                    model.Forward(step, caches, rows, batchLogits);
+                    for (int s = 0; s < N; s++)
+                        next[s] = ArgMax(batchLogits.AsSpan(s * V, V));
+                }
+                return (double)steps * N / sw.Elapsed.TotalSeconds;
+            }
+            BatchRound(4); // warm-up
+            Decode(single, 4, ref singleLength, ref singleNext);
+            return Alternating(BatchRound, n => n / Decode(single, n, ref singleLength, ref singleNext));
         }
 
         // the read bandwidth is measured before the runs and after them, the higher kept: on a shared host it drifts
@@ -202,7 +236,7 @@ public static class ModelBench
         if (o.BatchSequences > 1)
         {
             log?.Invoke($"decoding {o.BatchSequences} sequences together and one alone in alternating rounds");
-            (batchTps, singleTps) = BatchedDecode(model, o, rng, logits);
+            (batchTps, singleTps) = BatchedDecode();
         }
         long bytesPerToken = DecodeWeightBytes(model.Weights);
         int threads = model.Backend.Workers;
@@ -263,65 +297,19 @@ public static class ModelBench
         };
     }
 
-    /// <summary>
-    /// Aggregate decode tokens/s of <see cref="BenchOptions.BatchSequences"/> sequences decoding together (one forward
-    /// call per step over one token of each) and of one sequence alone: both prefilled with PromptTokens distinct random
-    /// tokens, then 6 rounds of 8 greedy steps each, alternating, after a warm-up round; medians of the per-round rates.
-    /// </summary>
-    private static (double Batch, double Single) BatchedDecode(Transformer model, BenchOptions o, Random rng, float[] logits)
+    /// <summary>Two decode rates timed in alternating rounds on the same minutes of a shared host: 6 rounds of 8 steps,
+    /// <paramref name="a"/> then <paramref name="b"/> (each runs the given steps and returns tokens/s); the medians.</summary>
+    private static (double A, double B) Alternating(Func<int, double> a, Func<int, double> b)
     {
-        ModelConfig c = model.Config;
-        int N = o.BatchSequences, P = o.PromptTokens, V = c.VocabSize;
-        var caches = new KvCache[N + 1]; // [0, N): the batch; N: the single sequence
-        var next = new int[N + 1];
-        var rows = new int[N];
-        for (int s = 0; s <= N; s++)
-        {
-            caches[s] = model.CreateCache(o.Cache);
-            var slots = new TokenSlot[P];
-            for (int i = 0; i < P; i++)
-                slots[i] = new TokenSlot(0, i, rng.Next(V));
-            model.Forward(slots, [caches[s]], [P - 1], logits);
-            next[s] = ArgMax(logits);
-        }
-        var batchLogits = new float[(long)N * V];
-        var step = new TokenSlot[N];
-        for (int s = 0; s < N; s++)
-            rows[s] = s;
-        double BatchRound(int steps)
-        {
-            var sw = Stopwatch.StartNew();
-            for (int g = 0; g < steps; g++)
-            {
-                for (int s = 0; s < N; s++)
-                    step[s] = new TokenSlot(s, caches[s].Length, next[s]);
-                model.Forward(step, caches, rows, batchLogits);
-                for (int s = 0; s < N; s++)
-                    next[s] = ArgMax(batchLogits.AsSpan(s * V, V));
-            }
-            return (double)steps * N / sw.Elapsed.TotalSeconds;
-        }
-        double SingleRound(int steps)
-        {
-            var sw = Stopwatch.StartNew();
-            for (int g = 0; g < steps; g++)
-            {
-                model.Forward([new TokenSlot(0, caches[N].Length, next[N])], [caches[N]], [0], logits);
-                next[N] = ArgMax(logits);
-            }
-            return steps / sw.Elapsed.TotalSeconds;
-        }
-        BatchRound(4); // warm-up
-        SingleRound(4);
         const int Rounds = 6, PerRound = 8;
-        var batch = new double[Rounds];
-        var single = new double[Rounds];
+        var ra = new double[Rounds];
+        var rb = new double[Rounds];
         for (int r = 0; r < Rounds; r++)
         {
-            batch[r] = BatchRound(PerRound);
-            single[r] = SingleRound(PerRound);
+            ra[r] = a(PerRound);
+            rb[r] = b(PerRound);
         }
-        return (Median(batch), Median(single));
+        return (Median(ra), Median(rb));
     }
 
     /// <summary>Timed rounds per product in <see cref="MatmulRate"/>.</summary>
