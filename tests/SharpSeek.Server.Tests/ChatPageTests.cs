@@ -1,17 +1,63 @@
 // The chat page at / in a real headless Chromium (Debian's chromium and chromium-driver, through Selenium WebDriver):
 // type a message, see the streamed answer (the chain model's known text), reasoning in its collapsible block, tokens/s
 // (3 text tokens + EOS).
-// Skips with a message when the browser is not installed.
+// Skipped, with the reason in the test results, when the browser is not installed.
 using OpenQA.Selenium;
 using OpenQA.Selenium.Chrome;
 using OpenQA.Selenium.Support.UI;
-using Xunit.Abstractions;
 
 namespace SharpSeek.Server.Tests;
 
-public class ChatPageTests(ITestOutputHelper output)
+public class ChatPageTests
 {
-    private const string Chromium = "/usr/bin/chromium", Driver = "/usr/bin/chromedriver";
+    internal const string Chromium = "/usr/bin/chromium", Driver = "/usr/bin/chromedriver";
+
+    /// <summary>The server's page in a headless Chromium, its model name shown (the page has loaded).</summary>
+    private sealed class Page : IDisposable
+    {
+        private readonly ChromeDriverService _service;
+
+        private Page(ChromeDriverService service, ChromeDriver browser)
+        {
+            _service = service;
+            Browser = browser;
+            Wait = new WebDriverWait(browser, TimeSpan.FromSeconds(30));
+        }
+
+        public ChromeDriver Browser { get; }
+
+        public WebDriverWait Wait { get; }
+
+        public static Page Open(TestServer s)
+        {
+            var options = new ChromeOptions { BinaryLocation = Chromium };
+            options.AddArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage");
+            ChromeDriverService service = ChromeDriverService.CreateDefaultService(Path.GetDirectoryName(Driver)!, Path.GetFileName(Driver));
+            service.HideCommandPromptWindow = true;
+            Page? page = null;
+            try
+            {
+                page = new Page(service, new ChromeDriver(service, options, TimeSpan.FromSeconds(60)));
+                page.Browser.Navigate().GoToUrl(s.Url + "/");
+                page.Wait.Until(b => b.FindElement(By.Id("model")).Text == s.Server.ModelId);
+                return page;
+            }
+            catch
+            {
+                if (page is null)
+                    service.Dispose();
+                else
+                    page.Dispose();
+                throw;
+            }
+        }
+
+        public void Dispose()
+        {
+            Browser.Dispose();
+            _service.Dispose();
+        }
+    }
 
     [Fact]
     public async Task PageIsOneStaticFile()
@@ -25,23 +71,12 @@ public class ChatPageTests(ITestOutputHelper output)
         Assert.DoesNotContain("https://", html);
     }
 
-    [Fact]
+    [ChromiumFact]
     public async Task TypeAMessageAndSeeTheStreamedAnswer()
     {
-        if (!File.Exists(Chromium) || !File.Exists(Driver))
-        {
-            output.WriteLine($"SKIPPED: {Chromium} or {Driver} not installed (apt-get install chromium chromium-driver)");
-            return;
-        }
         await using TestServer s = await TestServer.Start(null, r1: true, ("<｜Assistant｜><think>\n", ["Rain is likely.", "</think>", "Take an umbrella."]));
-        var options = new ChromeOptions { BinaryLocation = Chromium };
-        options.AddArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage");
-        using ChromeDriverService service = ChromeDriverService.CreateDefaultService(Path.GetDirectoryName(Driver)!, Path.GetFileName(Driver));
-        service.HideCommandPromptWindow = true;
-        using var browser = new ChromeDriver(service, options, TimeSpan.FromSeconds(60));
-        browser.Navigate().GoToUrl(s.Url + "/");
-        var wait = new WebDriverWait(browser, TimeSpan.FromSeconds(30));
-        wait.Until(b => b.FindElement(By.Id("model")).Text == s.Server.ModelId);
+        using var page = Page.Open(s);
+        (ChromeDriver browser, WebDriverWait wait) = (page.Browser, page.Wait);
         browser.FindElement(By.Id("input")).SendKeys("Should I take an umbrella?" + Keys.Enter);
         IWebElement answer = wait.Until(b => b.FindElements(By.CssSelector(".assistant[data-done='true']")).FirstOrDefault());
         Assert.Equal("Take an umbrella.", answer.FindElement(By.CssSelector(".answer")).Text);
@@ -53,24 +88,13 @@ public class ChatPageTests(ITestOutputHelper output)
         Assert.Equal("Should I take an umbrella?", browser.FindElement(By.CssSelector(".user")).Text);
     }
 
-    [Fact]
+    [ChromiumFact]
     public async Task TheThinkingSwitchReachesAV31Model()
     {
-        if (!File.Exists(Chromium) || !File.Exists(Driver))
-        {
-            output.WriteLine($"SKIPPED: {Chromium} or {Driver} not installed (apt-get install chromium chromium-driver)");
-            return;
-        }
         await using TestServer s = await TestServer.Start(Tokenizer.ChatTemplateKind.DeepSeekV31, null, ["<think>", "</think>"],
             ("<｜Assistant｜><think>", ["Rain is likely.", "</think>", "Take an umbrella."]));
-        var options = new ChromeOptions { BinaryLocation = Chromium };
-        options.AddArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage");
-        using ChromeDriverService service = ChromeDriverService.CreateDefaultService(Path.GetDirectoryName(Driver)!, Path.GetFileName(Driver));
-        service.HideCommandPromptWindow = true;
-        using var browser = new ChromeDriver(service, options, TimeSpan.FromSeconds(60));
-        browser.Navigate().GoToUrl(s.Url + "/");
-        var wait = new WebDriverWait(browser, TimeSpan.FromSeconds(30));
-        wait.Until(b => b.FindElement(By.Id("model")).Text == s.Server.ModelId);
+        using var page = Page.Open(s);
+        (ChromeDriver browser, WebDriverWait wait) = (page.Browser, page.Wait);
         // the server's default (V3.1: off): the answer alone
         browser.FindElement(By.Id("input")).SendKeys("Umbrella?" + Keys.Enter);
         IWebElement first = wait.Until(b => b.FindElements(By.CssSelector(".assistant[data-done='true']")).FirstOrDefault());
@@ -84,5 +108,15 @@ public class ChatPageTests(ITestOutputHelper output)
         IWebElement reasoning = second.FindElement(By.CssSelector("details.reasoning"));
         reasoning.FindElement(By.TagName("summary")).Click();
         Assert.Contains("Rain is likely.", reasoning.Text);
+    }
+}
+
+/// <summary>A fact skipped, with the reason, when Debian's chromium and chromium-driver are not installed.</summary>
+public sealed class ChromiumFactAttribute : FactAttribute
+{
+    public ChromiumFactAttribute()
+    {
+        if (!File.Exists(ChatPageTests.Chromium) || !File.Exists(ChatPageTests.Driver))
+            Skip = $"{ChatPageTests.Chromium} or {ChatPageTests.Driver} not installed (apt-get install chromium chromium-driver)";
     }
 }
