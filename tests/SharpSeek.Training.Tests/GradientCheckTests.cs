@@ -59,35 +59,8 @@ public sealed class GradientCheckTests(ITestOutputHelper output)
         {
             Parameter prm = p.Trainable[k];
             float[] g = grads[k];
-            double gn = Math.Sqrt(g.Sum(x => (double)x * x));
-            var v = new double[g.Length];
-            double vn = 0;
-            for (int i = 0; i < v.Length; i++)
-            {
-                v[i] = (gn > 0 ? g[i] / gn : 0) + rng.NextNormal() / Math.Sqrt(v.Length);
-                vn += v[i] * v[i];
-            }
-            vn = Math.Sqrt(vn);
-            double an = 0;
-            for (int i = 0; i < v.Length; i++)
-            {
-                v[i] /= vn;
-                an += g[i] * v[i];
-            }
-            float[] orig = prm.Values.ToArray();
-            double fd = double.NaN, hUsed = 0;
-            for (double h = 1e-2; h >= 1e-3; h /= 2)
-            {
-                double lp = LossAt(model, prm, orig, v, h, inputs, targets, out string rp);
-                double lm = LossAt(model, prm, orig, v, -h, inputs, targets, out string rm);
-                if (rp == routing && rm == routing)
-                {
-                    fd = (lp - lm) / (2 * h);
-                    hUsed = h;
-                    break;
-                }
-            }
-            orig.CopyTo(prm.Values);
+            double[] v = DirectionalCheck.Direction(g, rng, out double an);
+            (double fd, double hUsed) = DirectionalCheck.Central(model, prm, v, inputs, targets, l => l.Total, Routing, routing, 1e-2, 1e-3);
             Assert.False(double.IsNaN(fd), $"{prm.Name}: routing changes for every step size");
             double err = Math.Abs(fd - an);
             output.WriteLine($"{prm.Name,-60} analytic {an,12:G6} fd {fd,12:G6} err {err:G3} h {hUsed:G3}");
@@ -95,17 +68,6 @@ public sealed class GradientCheckTests(ITestOutputHelper output)
             checkedCount++;
         }
         Assert.Equal(p.Trainable.Count, checkedCount);
-    }
-
-    private static double LossAt(TrainingModel model, Parameter prm, float[] orig, double[] v, double h, int[] inputs, int[] targets, out string routing)
-    {
-        Span<float> w = prm.Values;
-        for (int i = 0; i < w.Length; i++)
-            w[i] = (float)(orig[i] + h * v[i]);
-        model.Parameters.ZeroGrad();
-        double loss = model.ForwardBackward(inputs, targets).Total;
-        routing = Routing(model);
-        return loss;
     }
 
     private static string Routing(TrainingModel m) => string.Join(";", m.ExpertChoices.Select(c => string.Join(",", c)));

@@ -195,50 +195,13 @@ public sealed class IndexerTrainingTests(ITestOutputHelper output)
             float[] g = grads[k];
             double gn = Math.Sqrt(g.Sum(x => (double)x * x));
             Assert.True(gn > 0, $"{what} {prm.Name}: zero gradient");
-            var v = new double[g.Length];
-            double vn = 0, an = 0;
-            for (int i = 0; i < v.Length; i++)
-            {
-                v[i] = g[i] / gn + rng.NextNormal() / Math.Sqrt(v.Length);
-                vn += v[i] * v[i];
-            }
-            vn = Math.Sqrt(vn);
-            for (int i = 0; i < v.Length; i++)
-            {
-                v[i] /= vn;
-                an += g[i] * v[i];
-            }
-            float[] orig = prm.Values.ToArray();
-            double fd = double.NaN, hUsed = 0;
-            for (double h = 1e-3; h >= 1e-4; h /= 2)
-            {
-                double lp = LossAt(model, prm, orig, v, h, inputs, targets, loss, out string sp);
-                double lm = LossAt(model, prm, orig, v, -h, inputs, targets, loss, out string sm);
-                if (sp == selection && sm == selection)
-                {
-                    fd = (lp - lm) / (2 * h);
-                    hUsed = h;
-                    break;
-                }
-            }
-            orig.CopyTo(prm.Values);
+            double[] v = DirectionalCheck.Direction(g, rng, out double an);
+            (double fd, double hUsed) = DirectionalCheck.Central(model, prm, v, inputs, targets, loss, Selection, selection, 1e-3, 1e-4);
             Assert.False(double.IsNaN(fd), $"{what} {prm.Name}: the selection changes for every step size");
             double err = Math.Abs(fd - an);
             output.WriteLine($"{what,-10} {prm.Name,-50} analytic {an,12:G6} fd {fd,12:G6} err {err:G3} h {hUsed:G3}");
             Assert.True(err <= 3e-3 * Math.Abs(an) + 2e-4, $"{what} {prm.Name}: analytic {an:G6} vs finite difference {fd:G6}");
         }
         p.ZeroGrad();
-    }
-
-    private static double LossAt(TrainingModel model, Parameter prm, float[] orig, double[] v, double h, int[] inputs, int[] targets,
-                                 Func<LossBreakdown, double> loss, out string selection)
-    {
-        Span<float> w = prm.Values;
-        for (int i = 0; i < w.Length; i++)
-            w[i] = (float)(orig[i] + h * v[i]);
-        model.Parameters.ZeroGrad();
-        double l = loss(model.ForwardBackward(inputs, targets));
-        selection = Selection(model);
-        return l;
     }
 }
