@@ -180,6 +180,19 @@ public sealed record ModelConfig
     /// <summary>Parses and validates config.json text; errors name <paramref name="source"/> and the field.</summary>
     public static ModelConfig Parse(string json, string source = "config.json")
     {
+        JsonObject o = ParseObject(json, source);
+        var r = new Reader(o, source);
+        string modelType = r.String("model_type") ?? throw r.Error("model_type", "is missing");
+        if (modelType == V4.V4Config.ModelType)
+            throw r.Error("model_type", $"is '{modelType}'; DeepSeek-V4 configs load through V4Config (SharpSeek.Model.V4), not ModelConfig");
+        if (!Architecture.ArchitectureDescriptor.All.Any(a => a.ModelTypes.Contains(modelType)))
+            throw r.Error("model_type", $"is '{modelType}'; supported: {string.Join(", ", Architecture.ArchitectureDescriptor.All.SelectMany(a => a.ModelTypes))}, {V4.V4Config.ModelType}");
+        return Parse(o, r, modelType, source);
+    }
+
+    /// <summary>The config.json text as a JSON object, every string unescaped (errors name <paramref name="source"/>).</summary>
+    internal static JsonObject ParseObject(string json, string source)
+    {
         JsonObject o;
         try
         {
@@ -195,10 +208,11 @@ public sealed record ModelConfig
         {
             throw new InvalidDataException($"{source}: not valid JSON: {e.Message}", e);
         }
-        var r = new Reader(o, source);
-        string modelType = r.String("model_type") ?? throw r.Error("model_type", "is missing");
-        if (!Architecture.ArchitectureDescriptor.All.Any(a => a.ModelTypes.Contains(modelType)))
-            throw r.Error("model_type", $"is '{modelType}'; supported: {string.Join(", ", Architecture.ArchitectureDescriptor.All.SelectMany(a => a.ModelTypes))}");
+        return o;
+    }
+
+    private static ModelConfig Parse(JsonObject o, Reader r, string modelType, string source)
+    {
 
         int nRouted = r.IntOrNull("n_routed_experts") ?? 0;
         string topk = r.String("topk_method") ?? (modelType == "deepseek_v2" ? "greedy" : "noaux_tc");
@@ -513,7 +527,7 @@ public sealed record ModelConfig
     }
 
     /// <summary>Typed field access with errors that name the field.</summary>
-    private sealed class Reader(JsonObject o, string source, string prefix = "")
+    internal sealed class Reader(JsonObject o, string source, string prefix = "")
     {
         public string Source => source;
 

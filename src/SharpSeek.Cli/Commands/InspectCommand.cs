@@ -20,7 +20,14 @@ internal static class InspectCommand
             cmd.Options.Add(o);
         cmd.SetAction(pr =>
         {
-            ModelConfig c = ModelConfig.Load(pr.GetValue(model)!);
+            string path = pr.GetValue(model)!;
+            if (V4Inspect.IsV4(path))
+            {
+                if (pr.GetValue(cost.Cost))
+                    throw new UserInputException("--cost does not cover DeepSeek-V4 models yet");
+                return V4Inspect.Print(path, pr.GetValue(context), pr.GetValue(json));
+            }
+            ModelConfig c = ModelConfig.Load(path);
             if (pr.GetValue(cost.Cost))
                 return CostView.Print(c, cost, pr, pr.GetValue(json));
             ModelStats s = ModelStats.Compute(c);

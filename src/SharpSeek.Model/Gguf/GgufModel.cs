@@ -313,7 +313,10 @@ public sealed unsafe class GgufWeightSource : IWeightSource
     }
 
     /// <summary>A weight view of rows x cols starting <paramref name="byteOffset"/> bytes into tensor t.</summary>
-    private WeightMatrix View(GgufTensorInfo t, string hfName, long byteOffset, int rows, int cols)
+    private WeightMatrix View(GgufTensorInfo t, string hfName, long byteOffset, int rows, int cols) => ViewOf(_f, t, hfName, byteOffset, rows, cols);
+
+    /// <summary>A weight view of rows x cols starting <paramref name="byteOffset"/> bytes into tensor t of file f (memory-mapped, no copy).</summary>
+    internal static WeightMatrix ViewOf(GgufFile _f, GgufTensorInfo t, string hfName, long byteOffset, int rows, int cols)
     {
         byte* p = _f.Pointer(t) + byteOffset;
         return t.Type switch
