@@ -27,6 +27,8 @@ public enum WeightFormat
     Q6_K,
     /// <summary>llama.cpp Q4_0: blocks of 32 4-bit values with one fp16 scale.</summary>
     Q4_0,
+    /// <summary>MXFP4: blocks of 32 E2M1 values with one E8M0 scale (DeepSeek-V4's routed experts).</summary>
+    Mxfp4,
 }
 
 /// <summary>

@@ -23,13 +23,19 @@ public sealed unsafe class GgufQuantKernelTests
     {
         var src = new F32Matrix(rows, cols, values);
         var owners = new List<IDisposable>();
-        WeightMatrix m = f == WeightFormat.Q6_K ? Q6KMatrix.Quantize(src, owners) : Q4_0Matrix.Quantize(src, owners);
+        WeightMatrix m = f switch
+        {
+            WeightFormat.Q6_K => Q6KMatrix.Quantize(src, owners),
+            WeightFormat.Mxfp4 => Mxfp4Matrix.Quantize(src, owners),
+            _ => Q4_0Matrix.Quantize(src, owners),
+        };
         return (m, (NativeBuffer)owners[0]);
     }
 
     [Theory]
     [InlineData(WeightFormat.Q6_K)]
     [InlineData(WeightFormat.Q4_0)]
+    [InlineData(WeightFormat.Mxfp4)]
     public void Simd_dot_matches_scalar_reference_at_every_block_count(WeightFormat f)
     {
         int bv = f == WeightFormat.Q6_K ? 256 : 32;
@@ -49,13 +55,18 @@ public sealed unsafe class GgufQuantKernelTests
                 {
                     float simd, scalar;
                     fixed (sbyte* q8 = m is Q6KMatrix ? q.Q8.ToArray() : [])
-                    fixed (short* q16 = m is Q4_0Matrix ? q.Q16.ToArray() : [])
+                    fixed (short* q16 = m is Q4_0Matrix or Mxfp4Matrix ? q.Q16.ToArray() : [])
                     fixed (float* s = q.Scales.ToArray())
                     {
                         if (m is Q6KMatrix k)
                         {
                             simd = Q6KMatrix.Dot(k.RowPointer(r), q8, s, blocks);
                             scalar = Q6KMatrix.DotScalar(k.RowPointer(r), q8, s, blocks);
+                        }
+                        else if (m is Mxfp4Matrix x4)
+                        {
+                            simd = Mxfp4Matrix.Dot(x4.RowPointer(r), q16, s, blocks);
+                            scalar = Mxfp4Matrix.DotScalar(x4.RowPointer(r), q16, s, blocks);
                         }
                         else
                         {
@@ -73,6 +84,7 @@ public sealed unsafe class GgufQuantKernelTests
     [Theory]
     [InlineData(WeightFormat.Q6_K)]
     [InlineData(WeightFormat.Q4_0)]
+    [InlineData(WeightFormat.Mxfp4)]
     public void Multi_token_product_matches_per_token_scalar_dots(WeightFormat f)
     {
         const int rows = 6, cols = 768, tokens = 9; // two 4-token tiles and a remainder
@@ -85,17 +97,85 @@ public sealed unsafe class GgufQuantKernelTests
             m.MatMulQuantized(q, y, rows + 3, 0, rows);
             int blocks = cols / (f == WeightFormat.Q6_K ? 256 : 32);
             fixed (sbyte* q8 = m is Q6KMatrix ? q.Q8.ToArray() : [])
-            fixed (short* q16 = m is Q4_0Matrix ? q.Q16.ToArray() : [])
+            fixed (short* q16 = m is Q4_0Matrix or Mxfp4Matrix ? q.Q16.ToArray() : [])
             fixed (float* s = q.Scales.ToArray())
             {
                 for (int t = 0; t < tokens; t++)
                 {
                     for (int r = 0; r < rows; r++)
                     {
-                        float want = m is Q6KMatrix k
-                            ? Q6KMatrix.DotScalar(k.RowPointer(r), q8 + t * cols, s + t * blocks, blocks)
-                            : Q4_0Matrix.DotScalar(((Q4_0Matrix)m).RowPointer(r), q16 + t * cols, s + t * blocks, blocks);
+                        float want = m switch
+                        {
+                            Q6KMatrix k => Q6KMatrix.DotScalar(k.RowPointer(r), q8 + t * cols, s + t * blocks, blocks),
+                            Mxfp4Matrix x4 => Mxfp4Matrix.DotScalar(x4.RowPointer(r), q16 + t * cols, s + t * blocks, blocks),
+                            _ => Q4_0Matrix.DotScalar(((Q4_0Matrix)m).RowPointer(r), q16 + t * cols, s + t * blocks, blocks),
+                        };
                         Assert.Equal(want, y[t * (rows + 3) + r], Math.Max(1e-4f, Math.Abs(want) * 1e-5f));
+                    }
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void Mxfp4_blocks_decode_as_the_OCP_E2M1_and_E8M0_definitions()
+    {
+        // raw blocks with every code and a range of exponents, decoded independently: sign bit 3, exponent bits 2..1
+        // (bias 1), mantissa bit 0; the scale byte is 2^(e-127), subnormal below e = 1
+        var rng = new Random(9);
+        const int rows = 2, blocks = 40;
+        using var buf = new NativeBuffer((long)rows * blocks * Mxfp4Matrix.BlockBytes);
+        byte* p = (byte*)buf.Pointer;
+        for (int i = 0; i < rows * blocks; i++)
+        {
+            byte* blk = p + (long)i * Mxfp4Matrix.BlockBytes;
+            blk[0] = i < 4 ? (byte)i : (byte)rng.Next(100, 160);
+            for (int j = 0; j < 16; j++)
+                blk[1 + j] = (byte)rng.Next(256);
+        }
+        var m = new Mxfp4Matrix(p, rows, blocks * 32, buf);
+        var row = new float[blocks * 32];
+        for (int r = 0; r < rows; r++)
+        {
+            m.ReadRow(r, row);
+            for (int b = 0; b < blocks; b++)
+            {
+                byte* blk = p + ((long)r * blocks + b) * Mxfp4Matrix.BlockBytes;
+                double scale = Math.Pow(2, blk[0] - 127);
+                for (int j = 0; j < 32; j++)
+                {
+                    int code = j < 16 ? blk[1 + j] & 0xF : blk[1 + j - 16] >> 4;
+                    int sign = code >> 3, exp = (code >> 1) & 3, man = code & 1;
+                    double e2m1 = exp == 0 ? man * 0.5 : Math.Pow(2, exp - 1) * (1 + man * 0.5);
+                    Assert.Equal((float)((sign == 1 ? -1 : 1) * e2m1 * scale), row[b * 32 + j]);
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void Mxfp4_quantization_keeps_values_within_half_a_code_step()
+    {
+        float[] w = Gaussian(4 * 256, 77);
+        (WeightMatrix m, NativeBuffer buf) = Quantized(WeightFormat.Mxfp4, w, 4, 256);
+        using (buf)
+        {
+            var row = new float[256];
+            for (int r = 0; r < 4; r++)
+            {
+                m.ReadRow(r, row);
+                for (int b = 0; b < 8; b++)
+                {
+                    float amax = 0;
+                    for (int j = 0; j < 32; j++)
+                        amax = MathF.Max(amax, MathF.Abs(w[r * 256 + b * 32 + j]));
+                    // scale 2^floor(log2 amax) / 4: codes up to 6 reach 1.5·2^floor(log2 amax), steps at most 2 scale units
+                    float unit = MathF.Pow(2, MathF.Floor(MathF.Log2(amax)) - 2);
+                    for (int j = 0; j < 32; j++)
+                    {
+                        float x = w[r * 256 + b * 32 + j], q = row[b * 32 + j];
+                        float bound = MathF.Abs(x) > 6 * unit ? MathF.Abs(x) - 6 * unit + 1e-6f : unit + 1e-6f;
+                        Assert.True(MathF.Abs(x - q) <= bound, $"row {r} block {b} value {j}: {x} -> {q} (unit {unit})");
                     }
                 }
             }

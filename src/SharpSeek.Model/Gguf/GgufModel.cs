@@ -326,12 +326,13 @@ public sealed unsafe class GgufWeightSource : IWeightSource
             GgmlType.BF16 => new Bf16Matrix((ushort*)p, rows, cols, _f),
             GgmlType.Q8_0 => new Q8_0Matrix(p, rows, cols, _f),
             GgmlType.Q4_0 => new Q4_0Matrix(p, rows, cols, _f),
+            GgmlType.MXFP4 => new Mxfp4Matrix(p, rows, cols, _f),
             // products on an interleaved copy made on first use (llama.cpp repacks its Q4_K for x86 the same way)
             GgmlType.Q4_K when rows >= Q4KInterleavedMatrix.GroupRows => new Q4KRepackingMatrix(new Q4KMatrix(p, rows, cols, _f)),
             GgmlType.Q4_K => new Q4KMatrix(p, rows, cols, _f),
             GgmlType.Q6_K => new Q6KMatrix(p, rows, cols, _f),
             _ => throw new NotSupportedException(
-                $"{_f.FilePath}: tensor '{t.Name}' ({hfName}) has type {GgmlTypes.Name(t.Type)}; SharpSeek multiplies F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K"),
+                $"{_f.FilePath}: tensor '{t.Name}' ({hfName}) has type {GgmlTypes.Name(t.Type)}; SharpSeek multiplies F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K and MXFP4"),
         };
     }
 
