@@ -5,7 +5,7 @@ using SharpSeek.Tensors;
 namespace SharpSeek.Model.V4;
 
 /// <summary>A compressor: gated pooling of <c>ratio</c> consecutive tokens' projections into one cached row.</summary>
-public sealed class V4CompressorWeights
+public sealed record V4CompressorWeights
 {
     /// <summary>wkv and wgate [coff·D, H] (coff = 2 for the overlapping ratio-4 windows, else 1).</summary>
     public required WeightMatrix Wkv { get; init; }
@@ -17,7 +17,7 @@ public sealed class V4CompressorWeights
 }
 
 /// <summary>The lightning indexer of a ratio-4 layer: scores compressed rows for each query.</summary>
-public sealed class V4IndexerWeights
+public sealed record V4IndexerWeights
 {
     /// <summary>wq_b [In·Id, Dq] on the attention's normalized low-rank query.</summary>
     public required WeightMatrix WqB { get; init; }
@@ -27,7 +27,7 @@ public sealed class V4IndexerWeights
 }
 
 /// <summary>One V4 decoder layer.</summary>
-public sealed class V4LayerWeights
+public sealed record V4LayerWeights
 {
     public required float[] AttnNorm { get; init; }
     public required float[] FfnNorm { get; init; }
@@ -67,7 +67,7 @@ public sealed class V4LayerWeights
 }
 
 /// <summary>The multi-token-prediction layer: e_proj/h_proj of the next token's embedding and the hidden streams, then a block.</summary>
-public sealed class V4MtpWeights
+public sealed record V4MtpWeights
 {
     /// <summary>eh_proj [H, 2H]: columns 0..H the normalized embedding, H..2H the normalized stream.</summary>
     public required WeightMatrix EhProj { get; init; }
