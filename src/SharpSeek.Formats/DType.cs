@@ -4,7 +4,7 @@ namespace SharpSeek.Formats;
 /// <summary>Element type of a stored tensor.</summary>
 public enum DType
 {
-    F64, F32, F16, BF16, F8_E4M3, F8_E5M2, I64, I32, I16, I8, U64, U32, U16, U8, BOOL,
+    F64, F32, F16, BF16, F8_E4M3, F8_E5M2, F8_E8M0, I64, I32, I16, I8, U64, U32, U16, U8, BOOL,
 }
 
 /// <summary>Helpers for <see cref="DType"/>.</summary>

@@ -248,3 +248,89 @@ public sealed class DeepSeek4Mxfp4Tests
         return best;
     }
 }
+
+/// <summary>
+/// DeepSeek-V4 as released on Hugging Face (tests/fixtures/llama-cpp/deepseek4/hf, make_hf.py): DeepSeek's tensor names,
+/// FP8 E4M3 linear weights with UE8M0 128x128 block scales, MXFP4 routed experts as I8 codes + UE8M0 scales, BF16 and
+/// F32 elsewhere; hf/model.gguf holds exactly the same values (fp32, experts repacked bit-exactly into ggml MXFP4).
+/// </summary>
+public sealed class DeepSeek4CheckpointTests
+{
+    private static readonly string Dir = Path.Combine(Fixtures.Root, "llama-cpp", "deepseek4", "hf");
+
+    private static int[] Ids() => File.ReadAllText(Path.Combine(Dir, "..", "ids.txt")).Trim().Split(',').Select(int.Parse).ToArray();
+
+    [Fact]
+    public void Released_format_is_used_in_place_and_computes_what_the_gguf_of_its_values_does()
+    {
+        using V4Weights hf = V4Checkpoint.Load(Dir);
+        using V4Weights gguf = V4Gguf.Load(Path.Combine(Dir, "model.gguf"));
+        V4LayerWeights l0 = hf.Layers[0];
+        Assert.Equal(WeightFormat.Fp8Block, l0.WqA.Format);
+        Assert.Equal(WeightFormat.Mxfp4, l0.ExpertGate[0].Format);
+        Assert.IsType<Mxfp4SplitMatrix>(l0.ExpertGate[0]);
+        Assert.Equal(WeightFormat.BF16, hf.Embed.Format);
+        Assert.Single(hf.Mtp);
+        int[] ids = Ids();
+        // same values, same integer arithmetic for the experts: only the summation order of the fp8 rows differs
+        Numerics.AssertClose(new V4Transformer(gguf).Logits(ids), new V4Transformer(hf).Logits(ids), 1e-4, "released checkpoint vs the GGUF of its values");
+    }
+
+    [Fact]
+    public void Released_format_agrees_with_llama_cpp_up_to_its_activation_rounding()
+    {
+        using V4Weights w = V4Checkpoint.Load(Dir);
+        int[] ids = Ids();
+        int V = w.Config.VocabSize, T = ids.Length;
+        using Checkpoint r = Checkpoint.FromFiles(Dir, [Path.Combine(Dir, "reference.safetensors")], null);
+        float[] want = r.ReadFloats("logits", T, V), got = new V4Transformer(w).Logits(ids);
+        var diffs = new double[T];
+        int same = 0;
+        for (int t = 0; t < T; t++)
+        {
+            diffs[t] = Numerics.MaxAbsDiff(want.AsSpan(t * V, V), got.AsSpan(t * V, V));
+            same += ArgMax(want.AsSpan(t * V, V)) == ArgMax(got.AsSpan(t * V, V)) ? 1 : 0;
+        }
+        double median = diffs.Order().ElementAt(T / 2);
+        Assert.True(median < 0.15, $"median per-position max |diff| {median:G3}");
+        Assert.True(same >= T * 85 / 100, $"argmax agrees at {same} of {T} positions");
+    }
+
+    [Fact]
+    public void Missing_scales_and_bad_expert_tables_are_named()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"sharpseek-v4hf-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            File.Copy(Path.Combine(Dir, "config.json"), Path.Combine(dir, "config.json"));
+            using (Checkpoint src = Checkpoint.Open(Dir))
+            {
+                var wr = new SafetensorsWriter();
+                foreach (string n in src.Names.Where(n => n != "layers.0.attn.wq_a.scale"))
+                {
+                    byte[] bytes = src.Bytes(n).ToArray();
+                    wr.AddBytes(n, src.Info(n).DType, src.Info(n).Shape, bytes);
+                }
+                wr.Save(Path.Combine(dir, "model.safetensors"));
+            }
+            var e = Assert.Throws<InvalidDataException>(() => V4Checkpoint.Load(dir));
+            Assert.Contains("layers.0.attn.wq_a.scale", e.Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    private static int ArgMax(ReadOnlySpan<float> x)
+    {
+        int best = 0;
+        for (int i = 1; i < x.Length; i++)
+        {
+            if (x[i] > x[best])
+                best = i;
+        }
+        return best;
+    }
+}

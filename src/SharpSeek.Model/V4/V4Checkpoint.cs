@@ -1,0 +1,262 @@
+// DeepSeek-V4 as released on Hugging Face (deepseek-ai/DeepSeek-V4-Flash): config.json (model_type deepseek_v4) and
+// safetensors with DeepSeek's own tensor names (embed.weight, layers.N.attn.wq_a.weight, layers.N.ffn.experts.E.w1.weight,
+// mtp.0.*). Weights are used as stored: FP8 E4M3 with a sibling NAME.scale of UE8M0 block scales (128x128), routed
+// experts in MXFP4 (codes [out, in/2] as I8/U8, two per byte, + NAME.scale UE8M0 [out, in/32]), BF16/F32 otherwise.
+// Only the block scales are widened to fp32 (one float per 128x128 block); nothing else is copied.
+using SharpSeek.Formats;
+using SharpSeek.Formats.Safetensors;
+using SharpSeek.Tensors;
+
+namespace SharpSeek.Model.V4;
+
+/// <summary>Loads DeepSeek-V4 checkpoints in the released safetensors layout.</summary>
+public static class V4Checkpoint
+{
+    /// <summary>Opens config.json and the safetensors of <paramref name="directory"/> and maps the weights.</summary>
+    public static V4Weights Load(string directory)
+    {
+        V4Config c = V4Config.Load(directory);
+        Checkpoint ck = Checkpoint.Open(directory);
+        var owners = new List<IDisposable>();
+        try
+        {
+            var r = new Reader(ck, c, owners);
+            int H = c.HiddenSize, V = c.VocabSize, Hc = c.HcMult;
+            WeightMatrix embed = r.Matrix("embed.weight", V, H);
+            WeightMatrix head = r.Matrix("head.weight", V, H);
+            float[] norm = r.Vector("norm.weight", H);
+            WeightMatrix hcFn = r.Matrix("hc_head_fn", Hc, Hc * H);
+            float[] hcBase = r.Vector("hc_head_base", Hc), hcScale = r.Vector("hc_head_scale", 1);
+            var layers = new V4LayerWeights[c.NumHiddenLayers];
+            for (int l = 0; l < layers.Length; l++)
+                layers[l] = r.Layer($"layers.{l}.", l);
+            var mtp = new V4MtpWeights[c.NumNextnPredictLayers];
+            for (int m = 0; m < mtp.Length; m++)
+            {
+                string p = $"mtp.{m}.";
+                // DeepSeek's e_proj and h_proj as one [H, 2H] product over [enorm(e), hnorm(h)], as llama.cpp's eh_proj
+                WeightMatrix e = r.Matrix(p + "e_proj.weight", H, H), h = r.Matrix(p + "h_proj.weight", H, H);
+                mtp[m] = new V4MtpWeights
+                {
+                    EhProj = Concat(e, h, owners),
+                    ENorm = r.Vector(p + "enorm.weight", H),
+                    HNorm = r.Vector(p + "hnorm.weight", H),
+                    HeadNorm = r.Vector(p + "norm.weight", H),
+                    Layer = r.Layer(p, c.NumHiddenLayers + m),
+                };
+                // the module's own hyper-connection head: llama.cpp's deepseek4 files keep one head, the model's; so do we
+                r.Skip(p + "hc_head_fn", p + "hc_head_base", p + "hc_head_scale");
+            }
+            r.CheckAllUsed();
+            owners.Add(ck);
+            return new V4Weights(c, embed, head, norm, hcFn, hcBase, hcScale, layers, mtp, [.. owners]);
+        }
+        catch
+        {
+            foreach (IDisposable o in owners)
+                o.Dispose();
+            ck.Dispose();
+            throw;
+        }
+    }
+
+    // [a | b] as one fp32 matrix (the MTP projections are H x H each: small next to the experts)
+    private static WeightMatrix Concat(WeightMatrix a, WeightMatrix b, List<IDisposable> owners)
+    {
+        var v = new float[(long)a.Rows * (a.Cols + b.Cols)];
+        var row = new float[Math.Max(a.Cols, b.Cols)];
+        for (int r = 0; r < a.Rows; r++)
+        {
+            a.ReadRow(r, row);
+            row.AsSpan(0, a.Cols).CopyTo(v.AsSpan(r * (a.Cols + b.Cols)));
+            b.ReadRow(r, row);
+            row.AsSpan(0, b.Cols).CopyTo(v.AsSpan(r * (a.Cols + b.Cols) + a.Cols));
+        }
+        return new F32Matrix(a.Rows, a.Cols + b.Cols, v);
+    }
+
+    /// <summary>Tensor access by DeepSeek name with shape and dtype checks; records which tensors were used.</summary>
+    private sealed unsafe class Reader(Checkpoint ck, V4Config c, List<IDisposable> owners)
+    {
+        private readonly HashSet<string> _used = new(StringComparer.Ordinal);
+
+        private TensorInfo Use(string name)
+        {
+            if (!ck.Contains(name))
+                throw new InvalidDataException($"{ck.Directory}: tensor '{name}' is missing");
+            _used.Add(name);
+            return ck.Info(name);
+        }
+
+        public void Skip(params string[] names)
+        {
+            foreach (string n in names)
+            {
+                if (ck.Contains(n))
+                    _used.Add(n);
+            }
+        }
+
+        public float[] Vector(string name, int length)
+        {
+            Use(name);
+            return ck.ReadFloats(name, length);
+        }
+
+        public float[] Table(string name, int rows, int cols)
+        {
+            Use(name);
+            return ck.ReadFloats(name, rows, cols);
+        }
+
+        /// <summary>A weight view in the stored format: FP8 E4M3 with a UE8M0 (or fp32) NAME.scale grid, or BF16/F16/F32.</summary>
+        public WeightMatrix Matrix(string name, int rows, int cols)
+        {
+            TensorInfo t = Use(name);
+            if (t.DType != DType.F8_E4M3)
+                return ck.Matrix(name, rows, cols);
+            Checkpoint.CheckShape(t, rows, cols);
+            string scaleName = ScaleName(name);
+            TensorInfo s = Use(scaleName);
+            int sr = (rows + 127) / 128, sc = (cols + 127) / 128;
+            Checkpoint.CheckShape(s, sr, sc);
+            var scales = new NativeBuffer((long)sr * sc * 4);
+            owners.Add(scales);
+            WidenScales(s, scaleName, (float*)scales.Pointer, sr * sc);
+            return new Fp8BlockMatrix(ck.Pointer(name), (float*)scales.Pointer, rows, cols, 128, 128, ck);
+        }
+
+        /// <summary>An MXFP4 expert matrix: codes [rows, cols/2] (I8 or U8) and UE8M0 scales [rows, cols/32] (F8_E8M0 or U8).</summary>
+        public WeightMatrix Fp4(string name, int rows, int cols)
+        {
+            TensorInfo t = Use(name);
+            if (t.DType is not (DType.I8 or DType.U8))
+                return Matrix(name, rows, cols); // a dequantized (bf16 / fp8) export of the experts
+            Checkpoint.CheckShape(t, rows, cols / 2);
+            string scaleName = ScaleName(name);
+            TensorInfo s = Use(scaleName);
+            Checkpoint.CheckShape(s, rows, cols / 32);
+            if (s.DType is not (DType.F8_E8M0 or DType.U8))
+                throw new InvalidDataException($"{s.FilePath}: tensor '{scaleName}' has dtype {s.DType}; MXFP4 scales are F8_E8M0 (UE8M0)");
+            return new Mxfp4SplitMatrix(ck.Pointer(name), ck.Pointer(scaleName), rows, cols, ck);
+        }
+
+        private static string ScaleName(string name) =>
+            name.EndsWith(".weight", StringComparison.Ordinal) ? name[..^".weight".Length] + ".scale" : name + ".scale";
+
+        private void WidenScales(TensorInfo s, string name, float* dst, int n)
+        {
+            byte* p = ck.Pointer(name);
+            switch (s.DType)
+            {
+                case DType.F8_E8M0:
+                case DType.U8:
+                    for (int i = 0; i < n; i++)
+                    {
+                        if (p[i] == 0xFF)
+                            throw new InvalidDataException($"{s.FilePath}: tensor '{name}' holds the UE8M0 NaN code 0xFF at {i}");
+                        dst[i] = MathF.ScaleB(1f, p[i] - 127);
+                    }
+                    break;
+                case DType.F32:
+                    new ReadOnlySpan<float>(p, n).CopyTo(new Span<float>(dst, n));
+                    break;
+                default:
+                    throw new InvalidDataException($"{s.FilePath}: tensor '{name}' has dtype {s.DType}; FP8 block scales are F8_E8M0 or F32");
+            }
+        }
+
+        private int[] Ids(string name, int rows, int cols)
+        {
+            TensorInfo t = Use(name);
+            Checkpoint.CheckShape(t, rows, cols);
+            long[] v = ck.ReadInt64(name);
+            var r = new int[v.Length];
+            for (int i = 0; i < v.Length; i++)
+            {
+                if ((ulong)v[i] >= (ulong)c.NRoutedExperts)
+                    throw new InvalidDataException($"{t.FilePath}: tensor '{name}' names expert {v[i]}; the model has {c.NRoutedExperts}");
+                r[i] = (int)v[i];
+            }
+            return r;
+        }
+
+        private V4CompressorWeights Compressor(string p, int ratio, int width)
+        {
+            int coff = ratio == 4 ? 2 : 1, H = c.HiddenSize;
+            return new V4CompressorWeights
+            {
+                Wkv = Matrix(p + "wkv.weight", coff * width, H),
+                Wgate = Matrix(p + "wgate.weight", coff * width, H),
+                Ape = Table(p + "ape", ratio, coff * width),
+                Norm = Vector(p + "norm.weight", width),
+            };
+        }
+
+        public V4LayerWeights Layer(string p, int l)
+        {
+            int H = c.HiddenSize, Nh = c.NumAttentionHeads, D = c.HeadDim, Dq = c.QLoraRank, G = c.OGroups, Ro = c.OLoraRank;
+            int E = c.NRoutedExperts, I = c.MoeIntermediateSize, Is = I * c.NSharedExperts, mix = c.HcMixDim, Hc = c.HcMult;
+            int ratio = c.Ratio(l);
+            bool hash = c.IsHashLayer(l) && l < c.NumHiddenLayers;
+            string a = p + "attn.", f = p + "ffn.";
+            var gate = new WeightMatrix[E];
+            var up = new WeightMatrix[E];
+            var down = new WeightMatrix[E];
+            for (int e = 0; e < E; e++)
+            {
+                gate[e] = Fp4($"{f}experts.{e}.w1.weight", I, H);
+                down[e] = Fp4($"{f}experts.{e}.w2.weight", H, I);
+                up[e] = Fp4($"{f}experts.{e}.w3.weight", I, H);
+            }
+            return new V4LayerWeights
+            {
+                AttnNorm = Vector(p + "attn_norm.weight", H),
+                FfnNorm = Vector(p + "ffn_norm.weight", H),
+                HcAttnFn = Matrix(p + "hc_attn_fn", mix, Hc * H),
+                HcAttnBase = Vector(p + "hc_attn_base", mix),
+                HcAttnScale = Vector(p + "hc_attn_scale", 3),
+                HcFfnFn = Matrix(p + "hc_ffn_fn", mix, Hc * H),
+                HcFfnBase = Vector(p + "hc_ffn_base", mix),
+                HcFfnScale = Vector(p + "hc_ffn_scale", 3),
+                WqA = Matrix(a + "wq_a.weight", Dq, H),
+                QNorm = Vector(a + "q_norm.weight", Dq),
+                WqB = Matrix(a + "wq_b.weight", Nh * D, Dq),
+                Wkv = Matrix(a + "wkv.weight", D, H),
+                KvNorm = Vector(a + "kv_norm.weight", D),
+                WoA = Matrix(a + "wo_a.weight", G * Ro, Nh * D / G),
+                WoB = Matrix(a + "wo_b.weight", H, G * Ro),
+                Sinks = Vector(a + "attn_sink", Nh),
+                Compressor = ratio != 0 ? Compressor(a + "compressor.", ratio, D) : null,
+                Indexer = ratio == 4
+                    ? new V4IndexerWeights
+                    {
+                        WqB = Matrix(a + "indexer.wq_b.weight", c.IndexHeads * c.IndexHeadDim, Dq),
+                        Proj = Matrix(a + "indexer.weights_proj.weight", c.IndexHeads, H),
+                        Compressor = Compressor(a + "indexer.compressor.", ratio, c.IndexHeadDim),
+                    }
+                    : null,
+                Gate = Matrix(f + "gate.weight", E, H),
+                Bias = hash ? null : Vector(f + "gate.bias", E),
+                Tid2Eid = hash ? Ids(f + "gate.tid2eid", c.VocabSize, c.NumExpertsPerTok) : null,
+                ExpertGate = gate,
+                ExpertUp = up,
+                ExpertDown = down,
+                SharedGate = Matrix(f + "shared_experts.w1.weight", Is, H),
+                SharedUp = Matrix(f + "shared_experts.w3.weight", Is, H),
+                SharedDown = Matrix(f + "shared_experts.w2.weight", H, Is),
+            };
+        }
+
+        /// <summary>Throws naming the first tensor the model did not read.</summary>
+        public void CheckAllUsed()
+        {
+            foreach (string n in ck.Names)
+            {
+                // hash layers also carry an unused selection bias in some exports; the vision variant's image-token bias
+                if (!_used.Contains(n) && !n.EndsWith(".ffn.gate.bias", StringComparison.Ordinal) && !n.EndsWith(".gate.bias_vl", StringComparison.Ordinal))
+                    throw new InvalidDataException($"{ck.Directory}: unexpected tensor '{n}' (not part of this {V4Config.ModelType} model)");
+            }
+        }
+    }
+}
