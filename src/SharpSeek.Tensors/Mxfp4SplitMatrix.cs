@@ -30,6 +30,27 @@ public sealed unsafe class Mxfp4SplitMatrix : QuantizedProductMatrix
 
     internal object? Owner => _owner;
 
+    /// <summary>Row <paramref name="row"/> repacked bit-exactly into ggml block_mxfp4 layout (Cols/32 blocks of 17 bytes) in <paramref name="dst"/>.</summary>
+    public ReadOnlySpan<byte> CopyGgmlRow(int row, Span<byte> dst)
+    {
+        int blocks = Cols / 32;
+        byte* q = _codes + (long)row * (Cols / 2), s = _scales + (long)row * blocks;
+        for (int b = 0; b < blocks; b++)
+        {
+            Span<byte> blk = dst.Slice(b * Mxfp4Matrix.BlockBytes, Mxfp4Matrix.BlockBytes);
+            blk[0] = s[b];
+            // element i = nibble i%2 of byte i/2 here; ggml keeps element j (j < 16) in the low nibble of qs[j], 16 + j in the high one
+            for (int j = 0; j < 16; j++)
+            {
+                int lo = Nibble(q + b * 16, j), hi = Nibble(q + b * 16, 16 + j);
+                blk[1 + j] = (byte)(lo | hi << 4);
+            }
+        }
+        return dst.Slice(0, blocks * Mxfp4Matrix.BlockBytes);
+    }
+
+    private static int Nibble(byte* q, int i) => (i & 1) == 0 ? q[i >> 1] & 0xF : q[i >> 1] >> 4;
+
     public override void ReadRow(int row, Span<float> dst)
     {
         byte* q = _codes + (long)row * (Cols / 2), s = _scales + (long)row * (Cols / 32);

@@ -334,3 +334,68 @@ public sealed class DeepSeek4CheckpointTests
         return best;
     }
 }
+
+/// <summary>SharpSeek writing deepseek4 GGUF files: from the released checkpoint format and from GGUF, read back exactly.</summary>
+public sealed class DeepSeek4GgufExportTests
+{
+    private static readonly string Dir = Path.Combine(Fixtures.Root, "llama-cpp", "deepseek4");
+
+    private static int[] Ids() => File.ReadAllText(Path.Combine(Dir, "ids.txt")).Trim().Split(',').Select(int.Parse).ToArray();
+
+    private static string Temp() => Path.Combine(Path.GetTempPath(), $"sharpseek-v4-{Guid.NewGuid():N}.gguf");
+
+    [Fact]
+    public void Released_checkpoint_to_gguf_keeps_the_values_and_the_mxfp4_experts_bit_exact()
+    {
+        string path = Temp();
+        try
+        {
+            using V4Weights hf = V4Checkpoint.Load(Path.Combine(Dir, "hf"));
+            V4GgufExport.Write(hf, path, V4GgufType.F32);
+            using V4Weights back = V4Gguf.Load(path);
+            Assert.Equal(WeightFormat.Mxfp4, back.Layers[2].ExpertDown[5].Format);
+            Assert.Equal(WeightFormat.F32, back.Layers[2].WqB.Format);
+            Assert.Single(back.Mtp);
+            int[] ids = Ids();
+            Numerics.AssertClose(new V4Transformer(hf).Logits(ids), new V4Transformer(back).Logits(ids), 1e-4, "checkpoint vs its GGUF export");
+            // the experts' blocks are the bytes gguf-py wrote for the same codes
+            using var mine = Formats.Gguf.GgufFile.Open(path);
+            using var theirs = Formats.Gguf.GgufFile.Open(Path.Combine(Dir, "hf", "model.gguf"));
+            foreach (Formats.Gguf.GgufTensorInfo t in theirs.Tensors)
+            {
+                Formats.Gguf.GgufTensorInfo m = mine.Tensor(t.Name);
+                Assert.Equal(t.Dims, m.Dims);
+                Assert.Equal(t.Type, m.Type);
+                Assert.True(theirs.Bytes(t).SequenceEqual(mine.Bytes(m)), $"tensor {t.Name} differs from gguf-py's");
+            }
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void Metadata_keys_have_gguf_py_types()
+    {
+        string path = Temp();
+        try
+        {
+            using V4Weights w = V4Gguf.Load(Path.Combine(Dir, "model.gguf"));
+            V4GgufExport.Write(w, path, V4GgufType.F32);
+            using var mine = Formats.Gguf.GgufFile.Open(path);
+            using var theirs = Formats.Gguf.GgufFile.Open(Path.Combine(Dir, "model.gguf"));
+            foreach (string key in theirs.Keys.Where(k => k is not ("general.file_type" or "general.quantization_version" or "general.name")))
+            {
+                Formats.Gguf.GgufValue want = theirs.Get(key)!;
+                Formats.Gguf.GgufValue got = mine.Get(key) ?? throw new Xunit.Sdk.XunitException($"key {key} missing");
+                Assert.True(want.Type == got.Type && want.ElementType == got.ElementType, $"{key}: {got.Type}/{got.ElementType}, gguf-py writes {want.Type}/{want.ElementType}");
+            }
+            Numerics.AssertClose(new V4Transformer(w).Logits(Ids()), new V4Transformer(V4Gguf.Load(path)).Logits(Ids()), 1e-6, "GGUF round trip");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}

@@ -22,8 +22,10 @@ internal static class ConvertCommand
         {
             if (pr.GetValue(to) != "gguf")
                 throw new UserInputException($"--to '{pr.GetValue(to)}' is not supported (gguf)");
-            GgufFileType fileType = CliErrors.UserValue(() => GgufExport.ParseType(pr.GetValue(type)!));
             string src = pr.GetValue(model)!;
+            if (V4Inspect.IsV4(src))
+                return ConvertV4(src, pr.GetValue(type)!, pr.GetValue(output)!, pr.GetValue(tokenizer), pr.GetValue(name));
+            GgufFileType fileType = CliErrors.UserValue(() => GgufExport.ParseType(pr.GetValue(type)!));
             string? tok = pr.GetValue(tokenizer);
             if (tok is null && Directory.Exists(src) && File.Exists(Path.Combine(src, "tokenizer.json")))
                 tok = Path.Combine(src, "tokenizer.json");
@@ -41,5 +43,22 @@ internal static class ConvertCommand
             return 0;
         });
         return cmd;
+    }
+
+    // DeepSeek-V4 (released safetensors or a deepseek4 GGUF) to a deepseek4 GGUF; routed experts stored as MXFP4 stay MXFP4
+    private static int ConvertV4(string src, string type, string outPath, string? tok, string? name)
+    {
+        Model.V4.V4GgufType t = CliErrors.UserValue(() => Model.V4.V4GgufExport.ParseType(type));
+        if (tok is null && Directory.Exists(src) && File.Exists(Path.Combine(src, "tokenizer.json")))
+            tok = Path.Combine(src, "tokenizer.json");
+        if (tok is not null && !File.Exists(tok))
+            throw new FileNotFoundException($"tokenizer not found: {tok}", tok);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        using Model.V4.V4Weights w = GgufModel.IsGgufPath(src) ? Model.V4.V4Gguf.Load(src) : Model.V4.V4Checkpoint.Load(src);
+        if (tok is null)
+            Console.Error.WriteLine("warning: no tokenizer.json: the GGUF file gets no vocabulary (tokenizer.ggml.model no_vocab): llama.cpp and SharpSeek run it on token ids only");
+        Model.V4.V4GgufExport.Write(w, outPath, t, tok, name);
+        Console.Error.WriteLine($"wrote {outPath} ({new FileInfo(outPath).Length / 1e6:0.0} MB, deepseek4 {t}) in {sw.Elapsed.TotalSeconds:0.0} s");
+        return 0;
     }
 }

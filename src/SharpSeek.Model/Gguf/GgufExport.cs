@@ -267,7 +267,7 @@ public static unsafe class GgufExport
     }
 
     /// <summary>Writes rows [start, start + count) of m converted to <paramref name="type"/> (raw copy when already in it).</summary>
-    private static void WriteRows(Stream s, WeightMatrix m, int start, int count, GgmlType type)
+    internal static void WriteRows(Stream s, WeightMatrix m, int start, int count, GgmlType type)
     {
         int cols = m.Cols;
         long rowBytes = GgmlTypes.RowBytes(type, cols);
@@ -307,6 +307,9 @@ public static unsafe class GgufExport
                     case GgmlType.Q4_0:
                         Q4_0Matrix.QuantizeRow(row, dst);
                         break;
+                    case GgmlType.MXFP4:
+                        Mxfp4Matrix.QuantizeRow(row, dst);
+                        break;
                     default:
                         throw new NotSupportedException($"cannot write {GgmlTypes.Name(type)} tensors");
                 }
@@ -328,6 +331,8 @@ public static unsafe class GgufExport
         (Q4KInterleavedMatrix q, GgmlType.Q4_K) => StandardRow(q, r, scratch),
         (Q6KMatrix q, GgmlType.Q6_K) => new ReadOnlySpan<byte>(q.RowPointer(r), (int)rowBytes),
         (Q4_0Matrix q, GgmlType.Q4_0) => new ReadOnlySpan<byte>(q.RowPointer(r), (int)rowBytes),
+        (Mxfp4Matrix q, GgmlType.MXFP4) => new ReadOnlySpan<byte>(q.RowPointer(r), (int)rowBytes),
+        (Mxfp4SplitMatrix q, GgmlType.MXFP4) => q.CopyGgmlRow(r, scratch),
         _ => default,
     };
 
