@@ -44,6 +44,12 @@ internal static class GenerateCommand
             GenerationOptions options = shared.Options(pr);
             bool wantText = !pr.GetValue(outputIds);
             int[]? promptTokens = ids is not null ? CliOptions.ParseIds(ids, "--prompt-ids") : null;
+            if (V4Inspect.IsV4(dir))
+            {
+                if (pr.GetValue(draftAlways))
+                    throw new UsageException("--draft-always needs --speculative, which DeepSeek-V4 models do not run yet");
+                return V4Generate.Run(pr, dir, promptTokens, text, pr.GetValue(chat), pr.GetValue(system), options, wantText, pr.GetValue(stats), shared, format);
+            }
             // text in, or stop strings: a tokenizer is required; text out: used when the model has one
             TokenizerLoad tokenizerLoad = text is not null || options.StopStrings.Count > 0 ? TokenizerLoad.Required
                                         : wantText ? TokenizerLoad.Optional : TokenizerLoad.None;
@@ -111,7 +117,7 @@ internal static class GenerateCommand
         return cmd;
     }
 
-    private static string Describe(GenerationStats s)
+    internal static string Describe(GenerationStats s)
     {
         var inv = CultureInfo.InvariantCulture;
         string text = string.Create(inv, $"prompt {s.PromptTokens} tokens ({s.CachedPromptTokens} cached) in {s.PrefillSeconds:0.000} s, " +

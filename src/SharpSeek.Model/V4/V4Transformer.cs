@@ -32,17 +32,20 @@ public sealed class V4Transformer
     private int[] _topk = [], _chosen = [], _rows = [];
     private float[] _weight = [], _rowWeight = [];
 
-    public V4Transformer(V4Weights weights, ComputeBackend? backend = null)
+    /// <param name="precision">F32 (llama.cpp's arithmetic) or the reference's FP8/FP4 round trips of the cached rows and indexer operands.</param>
+    public V4Transformer(V4Weights weights, ComputeBackend? backend = null, V4Precision precision = V4Precision.F32)
     {
         Weights = weights;
         _c = weights.Config;
         Backend = backend ?? ComputeBackend.Cpu;
+        Precision = precision;
         _mainRope = new V4Rope(_c, compressed: false);
         _compressRope = new V4Rope(_c, compressed: true);
     }
 
     public V4Weights Weights { get; }
     public V4Config Config => _c;
+    public V4Precision Precision { get; }
     public ComputeBackend Backend { get; }
 
     /// <summary>A new empty cache for one sequence.</summary>
@@ -342,6 +345,8 @@ public sealed class V4Transformer
             Span<float> kt = kv.Slice(t * D, D);
             Ops.RmsNorm(kt, w.KvNorm, eps, kt);
             Ops.RopeInterleaved(kt.Slice(D - Dr), ct, st);
+            if (Precision == V4Precision.Reference)
+                V4Quantization.Fp8RoundTrip(kt.Slice(0, D - Dr));
         }
 
         // compressed rows first: a query sees the rows its own position completes
@@ -473,6 +478,13 @@ public sealed class V4Transformer
             Ops.RmsNorm(dst, cw.Norm, (float)_c.RmsNormEps, dst);
             _compressRope.CosSin(b * ratio, cos, sin);
             Ops.RopeInterleaved(dst.Slice(Wd - Dr), cos, sin);
+            if (Precision == V4Precision.Reference)
+            {
+                if (index)
+                    V4Quantization.RotateFp4(dst);
+                else
+                    V4Quantization.Fp8RoundTrip(dst.Slice(0, Wd - Dr));
+            }
             if (overlap)
             {
                 st.Kv.AsSpan(ratio * C, ratio * C).CopyTo(st.Kv);
@@ -503,7 +515,12 @@ public sealed class V4Transformer
         for (int t = 0; t < T; t++)
         {
             for (int h = 0; h < In; h++)
-                Ops.RopeInterleaved(iq.Slice((t * In + h) * Id + Id - Dr, Dr), cos.Slice(t * half, half), sin.Slice(t * half, half));
+            {
+                Span<float> qh = iq.Slice((t * In + h) * Id, Id);
+                Ops.RopeInterleaved(qh.Slice(Id - Dr), cos.Slice(t * half, half), sin.Slice(t * half, half));
+                if (Precision == V4Precision.Reference)
+                    V4Quantization.RotateFp4(qh);
+            }
         }
         if (k == 0)
             return;
@@ -514,7 +531,8 @@ public sealed class V4Transformer
             int visible = Math.Min(n, (p0 + t + 1) / 4);
             if (visible == 0)
                 return;
-            Span<float> score = visible <= 4096 ? stackalloc float[visible] : new float[visible];
+            Span<float> score = visible <= 2048 ? stackalloc float[visible] : new float[visible];
+            Span<float> scratch = visible <= 2048 ? stackalloc float[visible] : new float[visible];
             for (int b = 0; b < visible; b++)
             {
                 ReadOnlySpan<float> kb = keys.AsSpan(b * Id, Id);
@@ -523,28 +541,77 @@ public sealed class V4Transformer
                     s += iwa[t * In + h] * MathF.Max(0, TensorPrimitives.Dot(iqa.AsSpan((t * In + h) * Id, Id), kb));
                 score[b] = s;
             }
-            TopK(score, Math.Min(k, visible), topk.AsSpan(t * k, k));
+            TopK(score, Math.Min(k, visible), topk.AsSpan(t * k, k), scratch);
 
         });
     }
 
-    // the indices of the k largest scores, largest first (ties: the lower index)
-    private static void TopK(ReadOnlySpan<float> score, int k, Span<int> idx)
+    /// <summary>
+    /// The indices of the k largest scores (ties: the lower index), in no particular order: all of them when k covers
+    /// the scores, else an O(n) selection of the k-th largest value, then the indices above it and, in index order, the
+    /// ones equal to it. <paramref name="scratch"/> holds at least score.Length values.
+    /// </summary>
+    public static void TopK(ReadOnlySpan<float> score, int k, Span<int> idx, Span<float> scratch)
     {
-        int n = 0;
-        for (int b = 0; b < score.Length; b++)
+        int n = score.Length;
+        if (k >= n)
         {
-            float s = score[b];
-            if (n == k && !(s > score[idx[k - 1]]))
-                continue;
-            int i = n < k ? n++ : k - 1;
-            while (i > 0 && s > score[idx[i - 1]])
-            {
-                idx[i] = idx[i - 1];
-                i--;
-            }
-            idx[i] = b;
+            for (int b = 0; b < n; b++)
+                idx[b] = b;
+            return;
         }
+        Span<float> v = scratch.Slice(0, n);
+        score.CopyTo(v);
+        float thr = Select(v, n - k); // the (n-k)-th smallest = the k-th largest
+        int m = 0;
+        for (int b = 0; b < n; b++)
+        {
+            if (score[b] > thr)
+                idx[m++] = b;
+        }
+        for (int b = 0; b < n && m < k; b++)
+        {
+            if (score[b] == thr)
+                idx[m++] = b;
+        }
+        for (int b = 0; b < n && m < k; b++) // NaN scores (a NaN threshold matches nothing): still k valid indices
+        {
+            if (!(score[b] > thr) && score[b] != thr)
+                idx[m++] = b;
+        }
+    }
+
+    // the value that would sit at position r of v sorted ascending (Hoare selection, median-of-three pivots; v is permuted)
+    private static float Select(Span<float> v, int r)
+    {
+        int lo = 0, hi = v.Length - 1;
+        while (lo < hi)
+        {
+            int mid = lo + (hi - lo) / 2;
+            if (v[mid] < v[lo]) (v[mid], v[lo]) = (v[lo], v[mid]);
+            if (v[hi] < v[lo]) (v[hi], v[lo]) = (v[lo], v[hi]);
+            if (v[hi] < v[mid]) (v[hi], v[mid]) = (v[mid], v[hi]);
+            float pivot = v[mid];
+            int i = lo, j = hi;
+            while (i <= j)
+            {
+                while (v[i] < pivot) i++;
+                while (v[j] > pivot) j--;
+                if (i <= j)
+                {
+                    (v[i], v[j]) = (v[j], v[i]);
+                    i++;
+                    j--;
+                }
+            }
+            if (r <= j)
+                hi = j;
+            else if (r >= i)
+                lo = i;
+            else
+                return v[r];
+        }
+        return v[r];
     }
 
     // ---- MoE ----
@@ -570,7 +637,8 @@ public sealed class V4Transformer
         }
         int[] chosen = _chosen, rows = _rows;
         float[] weight = _weight, rowWeight = _rowWeight;
-        Span<float> biased = stackalloc float[E];
+        Span<float> biased = E <= 1024 ? stackalloc float[E] : new float[E];
+        Span<float> scratch = E <= 1024 ? stackalloc float[E] : new float[E];
         Span<int> top = stackalloc int[K];
         for (int t = 0; t < T; t++)
         {
@@ -582,7 +650,7 @@ public sealed class V4Transformer
             else
             {
                 TensorPrimitives.Add(s, w.Bias!, biased);
-                TopK(biased, K, top);
+                TopK(biased, K, top, scratch);
 
             }
             float sum = 0;
