@@ -2,7 +2,8 @@
 # SharpSeek against native llama.cpp (de3ff81, -march=native, ../shared/tools/llama-cpp/build.sh) on the same synthetic
 # DeepSeek-V4-shaped GGUF (bench/v4/make-synthetic.py: 2.68B parameters, 0.46B active, the V4-Flash layer pattern).
 # Per round both engines run back to back, their order alternating between rounds; medians over rounds.
-#   SharpSeek: `sharpseek bench --model FILE --prompt-tokens P --gen-tokens G --runs 1` (prefill of P tokens from an
+#   SharpSeek: `sharpseek bench --model FILE --prompt-tokens P --gen-tokens G --runs 1 --indexer-precision f32` (fp32 as
+#              llama.cpp computes; prefill of P tokens from an
 #              empty cache, then G greedy decode steps after it).
 #   llama.cpp: `llama-bench -p P -n 0` (prefill) and `llama-bench -p 0 -n G -d P` (G decode steps after a context of P).
 #   bench/v4/native.sh [threads] [prompt] [gen] [rounds] [file]
@@ -23,7 +24,7 @@ echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, $(free -
 echo "file $FILE ($(du -h "$FILE" | cut -f1)); threads $T, prompt/context $P tokens, generate $G tokens, $ROUNDS rounds; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 sharpseek() {
-  $CLI bench --model "$FILE" --threads "$T" --prompt-tokens "$P" --gen-tokens "$G" --runs 1 --json 2>/dev/null |
+  $CLI bench --model "$FILE" --threads "$T" --prompt-tokens "$P" --gen-tokens "$G" --runs 1 --indexer-precision f32 --json 2>/dev/null |
     $PY -c 'import json,sys; r=json.load(sys.stdin); print(r["prefill_tokens_per_s"], r["decode_tokens_per_s"])'
 }
 llama() {
