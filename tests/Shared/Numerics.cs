@@ -59,4 +59,37 @@ internal static class Numerics
         }
         Xunit.Assert.Fail(sb.ToString());
     }
+
+    /// <summary>The first index of the largest value.</summary>
+    public static int ArgMax(ReadOnlySpan<float> x)
+    {
+        int best = 0;
+        for (int i = 1; i < x.Length; i++)
+        {
+            if (x[i] > x[best])
+                best = i;
+        }
+        return best;
+    }
+
+    /// <summary>
+    /// Logits [T, V] that differ by discrete flips (a near-tied routing or top-k choice) rather than everywhere: the median
+    /// over positions of the per-position max |diff| is below <paramref name="medianTol"/> and the argmax agrees at a
+    /// fraction <paramref name="sameArgMax"/> of the positions. Reports both numbers on failure.
+    /// </summary>
+    public static void AssertMostlyClose(ReadOnlySpan<float> want, ReadOnlySpan<float> got, int V, double medianTol, double sameArgMax, string what)
+    {
+        int T = want.Length / V;
+        var diffs = new double[T];
+        int same = 0;
+        for (int t = 0; t < T; t++)
+        {
+            diffs[t] = MaxAbsDiff(want.Slice(t * V, V), got.Slice(t * V, V));
+            same += ArgMax(want.Slice(t * V, V)) == ArgMax(got.Slice(t * V, V)) ? 1 : 0;
+        }
+        Array.Sort(diffs);
+        double median = diffs[T / 2];
+        if (median >= medianTol || same < sameArgMax * T)
+            Xunit.Assert.Fail($"{what}: median per-position max |diff| {median:G3} (limit {medianTol:G3}), argmax agrees at {same} of {T} positions (need {sameArgMax:P0})");
+    }
 }

@@ -75,30 +75,6 @@ public sealed class V4ConfigTests
     }
 }
 
-public sealed class V4TopKTests
-{
-    [Fact]
-    public void Selection_matches_a_stable_sort_with_ties_and_nan()
-    {
-        var rng = new Random(4);
-        for (int trial = 0; trial < 300; trial++)
-        {
-            int n = rng.Next(1, 700), k = rng.Next(1, 600);
-            // few distinct values: many ties, at the boundary too
-            float[] s = Enumerable.Range(0, n).Select(_ => trial % 3 == 0 ? rng.Next(0, 5) : (float)rng.NextDouble()).ToArray();
-            var idx = new int[Math.Min(k, n)];
-            V4Transformer.TopK(s, Math.Min(k, n), idx, new float[n]);
-            int[] want = Enumerable.Range(0, n).OrderByDescending(i => s[i]).ThenBy(i => i).Take(Math.Min(k, n)).Order().ToArray();
-            Assert.Equal(want, idx.Order().ToArray());
-        }
-        float[] nan = [1, float.NaN, 3, float.NaN, 2];
-        var top = new int[4];
-        V4Transformer.TopK(nan, 4, top, new float[5]);
-        Assert.Equal(4, top.Distinct().Count());
-        Assert.All(top, i => Assert.InRange(i, 0, 4));
-    }
-}
-
 /// <summary>The reference's FP8/FP4 round trips (kernel.py act_quant / fp4_act_quant with inplace=True) and their use.</summary>
 public sealed class V4QuantizationTests
 {
@@ -158,7 +134,7 @@ public sealed class V4QuantizationTests
         int V = w.Config.VocabSize, T = ids.Length;
         // FP8 rows and FP4 indexer operands move the numbers (and flip some near-tied top-k choices), not the model
         double median = Enumerable.Range(0, T).Select(t => Numerics.MaxAbsDiff(f32.AsSpan(t * V, V), r.AsSpan(t * V, V))).Order().ElementAt(T / 2);
-        int same = Enumerable.Range(0, T).Count(t => ArgMax(f32.AsSpan(t * V, V)) == ArgMax(r.AsSpan(t * V, V)));
+        int same = Enumerable.Range(0, T).Count(t => Numerics.ArgMax(f32.AsSpan(t * V, V)) == Numerics.ArgMax(r.AsSpan(t * V, V)));
         Assert.InRange(median, 1e-4, 0.3);
         Assert.True(same >= T * 8 / 10, $"argmax agrees at {same} of {T}");
         V4Cache cache = reference.CreateCache();
@@ -172,16 +148,5 @@ public sealed class V4QuantizationTests
         // rare values on a boundary: the two agree at most positions, not all
         int close = Enumerable.Range(0, T).Count(t => Numerics.MaxAbsDiff(r.AsSpan(t * V, V), chunked.AsSpan(t * V, V)) < 1e-3);
         Assert.True(close >= T * 8 / 10, $"chunked and one-shot prefill agree within 1e-3 at {close} of {T} positions");
-    }
-
-    private static int ArgMax(ReadOnlySpan<float> x)
-    {
-        int best = 0;
-        for (int i = 1; i < x.Length; i++)
-        {
-            if (x[i] > x[best])
-                best = i;
-        }
-        return best;
     }
 }

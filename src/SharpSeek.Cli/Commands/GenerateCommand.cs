@@ -77,44 +77,51 @@ internal static class GenerateCommand
             using var cancel = new CancellationTokenSource();
             // the generator checks the prompt (empty, longer than the context) before it starts
             IEnumerable<GenerationUpdate> updates = CliErrors.UserValue(() => g.Stream(promptTokens, options, cancel.Token));
-            ConsoleCancelEventHandler onCancel = (_, e) =>
-            {
-                e.Cancel = true;
-                cancel.Cancel();
-            };
-            Console.CancelKeyPress += onCancel;
-            var output = new List<int>();
-            bool interrupted = false;
-            try
-            {
-                foreach (GenerationUpdate u in updates)
-                {
-                    output.Add(u.Token);
-                    if (wantText && tokenizer is not null)
-                    {
-                        Console.Out.Write(u.Text);
-                        Console.Out.Flush();
-                    }
-                }
-            }
-            catch (OperationCanceledException)
-            {
-                interrupted = true;
-            }
-            finally
-            {
-                Console.CancelKeyPress -= onCancel;
-            }
-            if (!wantText || tokenizer is null)
-                Console.WriteLine(string.Join(",", output));
-            else
-                Console.WriteLine();
+            bool interrupted = Print(updates, cancel, wantText ? tokenizer : null);
             GenerationStats st = g.LastStats;
             if (pr.GetValue(stats) || interrupted)
                 Console.Error.WriteLine(Describe(st) + (interrupted ? " (interrupted)" : ""));
             return interrupted ? ExitCodes.Interrupted : 0;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// Streams the updates to stdout (text when a tokenizer is given, else the ids on one line at the end); Ctrl+C cancels
+    /// through <paramref name="cancel"/>. Returns whether it was interrupted.
+    /// </summary>
+    internal static bool Print(IEnumerable<GenerationUpdate> updates, CancellationTokenSource cancel, BpeTokenizer? textOf)
+    {
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true;
+            cancel.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        var output = new List<int>();
+        bool interrupted = false;
+        try
+        {
+            foreach (GenerationUpdate u in updates)
+            {
+                output.Add(u.Token);
+                if (textOf is not null)
+                {
+                    Console.Out.Write(u.Text);
+                    Console.Out.Flush();
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            interrupted = true;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+        Console.WriteLine(textOf is null ? string.Join(",", output) : "");
+        return interrupted;
     }
 
     internal static string Describe(GenerationStats s)

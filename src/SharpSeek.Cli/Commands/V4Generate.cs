@@ -40,35 +40,7 @@ internal static class V4Generate
         var g = new V4Generator(model, tokenizer);
         using var cancel = new CancellationTokenSource();
         IEnumerable<GenerationUpdate> updates = CliErrors.UserValue(() => g.Stream(promptTokens, options, cancel.Token));
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            e.Cancel = true;
-            cancel.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
-        var output = new List<int>();
-        bool interrupted = false;
-        try
-        {
-            foreach (GenerationUpdate u in updates)
-            {
-                output.Add(u.Token);
-                if (wantText && tokenizer is not null)
-                {
-                    Console.Out.Write(u.Text);
-                    Console.Out.Flush();
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            interrupted = true;
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
-        Console.WriteLine(!wantText || tokenizer is null ? string.Join(",", output) : "");
+        bool interrupted = GenerateCommand.Print(updates, cancel, wantText ? tokenizer : null);
         if (stats || interrupted)
             Console.Error.WriteLine(GenerateCommand.Describe(g.LastStats) + (interrupted ? " (interrupted)" : ""));
         return interrupted ? ExitCodes.Interrupted : 0;

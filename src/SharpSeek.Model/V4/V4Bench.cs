@@ -25,7 +25,7 @@ public static class V4Bench
         {
             V4Cache w = model.CreateCache();
             model.Forward(ids.AsSpan(0, Math.Min(prompt, 8)), w, [Math.Min(prompt, 8) - 1], logits);
-            model.Forward([ArgMax(logits)], w, [0], logits);
+            model.Forward([System.Numerics.Tensors.TensorPrimitives.IndexOfMax<float>(logits)], w, [0], logits);
         }
         for (int r = 0; r < runs; r++)
         {
@@ -35,7 +35,7 @@ public static class V4Bench
             prefill[r] = prompt / sw.Elapsed.TotalSeconds;
             sw.Restart();
             for (int t = 0; t < gen; t++)
-                model.Forward([ArgMax(logits)], cache, [0], logits);
+                model.Forward([System.Numerics.Tensors.TensorPrimitives.IndexOfMax<float>(logits)], cache, [0], logits);
             decode[r] = gen / sw.Elapsed.TotalSeconds;
             cacheBytes = cache.Bytes;
         }
@@ -59,16 +59,5 @@ public static class V4Bench
     {
         double[] s = [.. v.Order()];
         return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
-    }
-
-    private static int ArgMax(ReadOnlySpan<float> x)
-    {
-        int best = 0;
-        for (int i = 1; i < x.Length; i++)
-        {
-            if (x[i] > x[best])
-                best = i;
-        }
-        return best;
     }
 }

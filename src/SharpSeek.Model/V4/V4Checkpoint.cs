@@ -170,15 +170,7 @@ public static class V4Checkpoint
         {
             TensorInfo t = Use(name);
             Checkpoint.CheckShape(t, rows, cols);
-            long[] v = ck.ReadInt64(name);
-            var r = new int[v.Length];
-            for (int i = 0; i < v.Length; i++)
-            {
-                if ((ulong)v[i] >= (ulong)c.NRoutedExperts)
-                    throw new InvalidDataException($"{t.FilePath}: tensor '{name}' names expert {v[i]}; the model has {c.NRoutedExperts}");
-                r[i] = (int)v[i];
-            }
-            return r;
+            return c.ExpertTable(ck.ReadInt64(name), $"{t.FilePath}: tensor '{name}'");
         }
 
         private V4CompressorWeights Compressor(string p, int ratio, int width)

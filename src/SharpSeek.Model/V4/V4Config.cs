@@ -78,6 +78,20 @@ public sealed record V4Config
     /// <summary>Whether YaRN applies to the compressed layers' RoPE.</summary>
     public bool HasYarn => YarnFactor > 1 && YarnOriginalMaxPositions > 0;
 
+    /// <summary>A hash layer's token → expert table as ints, every entry checked to name one of the routed experts.</summary>
+    /// <exception cref="InvalidDataException">An entry outside [0, n_routed_experts), named with <paramref name="what"/>.</exception>
+    public int[] ExpertTable(ReadOnlySpan<long> ids, string what)
+    {
+        var r = new int[ids.Length];
+        for (int i = 0; i < ids.Length; i++)
+        {
+            if ((ulong)ids[i] >= (ulong)NRoutedExperts)
+                throw new InvalidDataException($"{what} names expert {ids[i]} at {i}; the model has {NRoutedExperts}");
+            r[i] = (int)ids[i];
+        }
+        return r;
+    }
+
     /// <summary>Reads and validates config.json of a model directory (or the file itself).</summary>
     public static V4Config Load(string path)
     {

@@ -227,13 +227,11 @@ public static class V4Gguf
             GgufTensorInfo t = Use(name, cols, rows);
             if (t.Type != GgmlType.I32)
                 throw new InvalidDataException($"{f.FilePath}: tensor '{name}' has type {GgmlTypes.Name(t.Type)}; expected I32");
-            var v = new ReadOnlySpan<int>(f.Pointer(t), rows * cols).ToArray();
-            foreach (int e in v)
-            {
-                if ((uint)e >= (uint)c.NRoutedExperts)
-                    throw new InvalidDataException($"{f.FilePath}: tensor '{name}' names expert {e}; the model has {c.NRoutedExperts}");
-            }
-            return v;
+            var ids = new long[rows * cols];
+            ReadOnlySpan<int> v = new(f.Pointer(t), rows * cols);
+            for (int i = 0; i < ids.Length; i++)
+                ids[i] = v[i];
+            return c.ExpertTable(ids, $"{f.FilePath}: tensor '{name}'");
         }
 
         private V4CompressorWeights Compressor(string prefix, int l, int width)

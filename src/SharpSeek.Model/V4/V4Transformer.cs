@@ -541,77 +541,9 @@ public sealed class V4Transformer
                     s += iwa[t * In + h] * MathF.Max(0, TensorPrimitives.Dot(iqa.AsSpan((t * In + h) * Id, Id), kb));
                 score[b] = s;
             }
-            TopK(score, Math.Min(k, visible), topk.AsSpan(t * k, k), scratch);
+            IndexerKernels.TopK(score, Math.Min(k, visible), topk.AsSpan(t * k, k), scratch);
 
         });
-    }
-
-    /// <summary>
-    /// The indices of the k largest scores (ties: the lower index), in no particular order: all of them when k covers
-    /// the scores, else an O(n) selection of the k-th largest value, then the indices above it and, in index order, the
-    /// ones equal to it. <paramref name="scratch"/> holds at least score.Length values.
-    /// </summary>
-    public static void TopK(ReadOnlySpan<float> score, int k, Span<int> idx, Span<float> scratch)
-    {
-        int n = score.Length;
-        if (k >= n)
-        {
-            for (int b = 0; b < n; b++)
-                idx[b] = b;
-            return;
-        }
-        Span<float> v = scratch.Slice(0, n);
-        score.CopyTo(v);
-        float thr = Select(v, n - k); // the (n-k)-th smallest = the k-th largest
-        int m = 0;
-        for (int b = 0; b < n; b++)
-        {
-            if (score[b] > thr)
-                idx[m++] = b;
-        }
-        for (int b = 0; b < n && m < k; b++)
-        {
-            if (score[b] == thr)
-                idx[m++] = b;
-        }
-        for (int b = 0; b < n && m < k; b++) // NaN scores (a NaN threshold matches nothing): still k valid indices
-        {
-            if (!(score[b] > thr) && score[b] != thr)
-                idx[m++] = b;
-        }
-    }
-
-    // the value that would sit at position r of v sorted ascending (Hoare selection, median-of-three pivots; v is permuted)
-    private static float Select(Span<float> v, int r)
-    {
-        int lo = 0, hi = v.Length - 1;
-        while (lo < hi)
-        {
-            int mid = lo + (hi - lo) / 2;
-            if (v[mid] < v[lo]) (v[mid], v[lo]) = (v[lo], v[mid]);
-            if (v[hi] < v[lo]) (v[hi], v[lo]) = (v[lo], v[hi]);
-            if (v[hi] < v[mid]) (v[hi], v[mid]) = (v[mid], v[hi]);
-            float pivot = v[mid];
-            int i = lo, j = hi;
-            while (i <= j)
-            {
-                while (v[i] < pivot) i++;
-                while (v[j] > pivot) j--;
-                if (i <= j)
-                {
-                    (v[i], v[j]) = (v[j], v[i]);
-                    i++;
-                    j--;
-                }
-            }
-            if (r <= j)
-                hi = j;
-            else if (r >= i)
-                lo = i;
-            else
-                return v[r];
-        }
-        return v[r];
     }
 
     // ---- MoE ----
@@ -650,7 +582,7 @@ public sealed class V4Transformer
             else
             {
                 TensorPrimitives.Add(s, w.Bias!, biased);
-                TopK(biased, K, top, scratch);
+                IndexerKernels.TopK(biased, K, top, scratch);
 
             }
             float sum = 0;
