@@ -58,18 +58,34 @@ public sealed class SharpSeekChatClient : IChatClient
     {
     }
 
-    private SharpSeekChatClient(Generator? generator, BatchScheduler? scheduler, BpeTokenizer tokenizer, ModelConfig config, int contextLength,
+    /// <summary>Creates a client over a DeepSeek-V4 generator that has a tokenizer (requests run one at a time; each turn
+    /// prefills the whole conversation, as V4's cache cannot be cut back to a shared prefix).</summary>
+    /// <param name="generator">Runs the model; must have a <see cref="V4Generator.Tokenizer"/>.</param>
+    /// <param name="template">The chat template; null: DeepSeek-V4's encoding.</param>
+    /// <param name="defaults">Generation options used where <see cref="ChatOptions"/> say nothing (MaxTokens 1024 if null).</param>
+    /// <param name="modelId">Reported as the model id.</param>
+    /// <param name="owned">Disposed with the client (for example the weights).</param>
+    public SharpSeekChatClient(V4Generator generator, ChatTemplate? template = null, GenerationOptions? defaults = null,
+                               string? modelId = null, IDisposable? owned = null)
+        : this(null, null, generator?.Tokenizer ?? throw new ArgumentException("the generator needs a tokenizer for chat", nameof(generator)),
+               null, generator.ContextLength, template ?? ChatTemplate.Create(ChatTemplateKind.DeepSeekV4), defaults, modelId ?? Model.V4.V4Config.ModelType, owned)
+    {
+        V4Generator = generator;
+    }
+
+    private SharpSeekChatClient(Generator? generator, BatchScheduler? scheduler, BpeTokenizer tokenizer, ModelConfig? config, int contextLength,
                                 ChatTemplate? template, GenerationOptions? defaults, string? modelId, IDisposable? owned)
     {
         Generator = generator;
         Scheduler = scheduler;
         Tokenizer = tokenizer;
         Config = config;
+        ModelType = config?.ModelType ?? Model.V4.V4Config.ModelType;
         ContextLength = contextLength;
         Template = template ?? ChatTemplate.FromConfig(Tokenizer.Config);
         Defaults = defaults ?? new GenerationOptions { MaxTokens = 1024 };
         Defaults.Validate();
-        Metadata = new ChatClientMetadata("sharpseek", null, modelId ?? config.ModelType);
+        Metadata = new ChatClientMetadata("sharpseek", null, modelId ?? ModelType);
         _owned = owned;
     }
 
@@ -103,8 +119,14 @@ public sealed class SharpSeekChatClient : IChatClient
     /// <summary>The batch scheduler, or null over a generator.</summary>
     public BatchScheduler? Scheduler { get; }
 
+    /// <summary>The DeepSeek-V4 generator, or null for the V2/V3 family.</summary>
+    public V4Generator? V4Generator { get; }
+
+    /// <summary>config.json's model_type of the model.</summary>
+    public string ModelType { get; }
+
     /// <summary>The model's configuration.</summary>
-    public ModelConfig Config { get; }
+    public ModelConfig? Config { get; }
 
     /// <summary>Positions a conversation may use, prompt plus reply.</summary>
     public int ContextLength { get; }
@@ -154,6 +176,7 @@ public sealed class SharpSeekChatClient : IChatClient
         {
             IAsyncEnumerable<GenerationUpdate> updates = scheduled is not null
                 ? scheduled.ReadAllAsync(cancellationToken)
+                : V4Generator is { } v4 ? v4.StreamAsync(ids, o, cancellationToken)
                 : Generator!.StreamAsync(ids, o, cancellationToken);
             await foreach (GenerationUpdate u in updates.ConfigureAwait(false))
             {
@@ -169,7 +192,7 @@ public sealed class SharpSeekChatClient : IChatClient
                         InputTokenCount = u.PromptTokens,
                         OutputTokenCount = u.CompletionTokens,
                         TotalTokenCount = u.PromptTokens + u.CompletionTokens,
-                        CachedInputTokenCount = scheduled?.CachedPromptTokens ?? Generator!.LastStats.CachedPromptTokens,
+                        CachedInputTokenCount = scheduled?.CachedPromptTokens ?? Generator?.LastStats.CachedPromptTokens ?? 0,
                         ReasoningTokenCount = reasoningTokens,
                     }));
                     yield return Update(contents, responseId, created,
@@ -263,6 +286,8 @@ public sealed class SharpSeekChatClient : IChatClient
             return Generator;
         if (Scheduler is not null && serviceType.IsInstanceOfType(Scheduler))
             return Scheduler;
+        if (V4Generator is not null && serviceType.IsInstanceOfType(V4Generator))
+            return V4Generator;
         if (serviceType.IsInstanceOfType(Tokenizer))
             return Tokenizer;
         return serviceType.IsInstanceOfType(Template) ? Template : null;

@@ -3,6 +3,7 @@
 // One sequence at a time; no MTP speculation yet (the V4 cache keeps only its window of raw rows, so a rejected draft
 // cannot be cut back out: verification would need a cache copy per step).
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using SharpSeek.Model.V4;
 using SharpSeek.Tokenizer;
 
@@ -50,6 +51,17 @@ public sealed class V4Generator
                 throw new ArgumentException($"prompt token id {id} outside the vocabulary of {V}");
         }
         return Run(ids, o, cancellationToken);
+    }
+
+    /// <summary>As <see cref="Stream"/>, yielding to the caller's context first (the steps run synchronously on it).</summary>
+    public async IAsyncEnumerable<GenerationUpdate> StreamAsync(IReadOnlyList<int> prompt, GenerationOptions? options = null,
+                                                                [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        IEnumerable<GenerationUpdate> updates = Stream(prompt, options, cancellationToken);
+        await Task.Yield();
+        foreach (GenerationUpdate u in updates)
+            yield return u;
     }
 
     private IEnumerable<GenerationUpdate> Run(int[] prompt, GenerationOptions o, CancellationToken ct)

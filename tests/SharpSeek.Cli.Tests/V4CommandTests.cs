@@ -72,4 +72,25 @@ public sealed class V4CommandTests : IClassFixture<ScratchDirectory>
         Assert.True(r.Code == 1, r.ToString());
         Assert.Contains(named, r.Err, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("serve")]
+    [InlineData("logits")]
+    public void Verbs_without_v4_support_say_so(string verb)
+    {
+        string[] args = verb == "logits"
+            ? ["logits", "--model", Path.Combine(Dir, "model.gguf"), "--ids", "1,2", "--out", _scratch.File("l.safetensors")]
+            : ["serve", "--model", Path.Combine(Dir, "model.gguf")];
+        CliResult r = Cli.Run(args);
+        Assert.True(r.Code == 1, r.ToString());
+        Assert.Contains("DeepSeek-V4", r.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Chat_needs_a_tokenizer()
+    {
+        CliResult r = Cli.Run(["chat", "--model", Path.Combine(Dir, "model.gguf")], [], stdin: "hi\n");
+        Assert.True(r.Code == 1, r.ToString());
+        Assert.Contains("no tokenizer", r.Err, StringComparison.Ordinal);
+    }
 }

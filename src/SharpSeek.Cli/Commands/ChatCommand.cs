@@ -34,11 +34,33 @@ internal static class ChatCommand
             };
             ChatTemplateKind? kind = format.Kind(pr);
             format.Thinking(pr); // a bad --think value fails before the model loads
+            if (V4Inspect.IsV4(dir))
+                return RunV4(pr, dir, options, kind, format, shared, pr.GetValue(system), ansi);
             using ModelSession session = CliOptions.OpenSession(dir, shared.SessionOptions(pr, TokenizerLoad.Required, kind));
             using SharpSeekChatClient client = session.CreateChatClient(options, format.Render(pr, session.Template!));
             return RunChat(client, pr.GetValue(system), ansi, session.Config.MaxPositionEmbeddings);
         });
         return cmd;
+    }
+
+    // DeepSeek-V4 (deepseek4 GGUF or the released safetensors with tokenizer.json): V4's chat encoding unless --template says otherwise
+    private static int RunV4(ParseResult pr, string path, GenerationOptions options, ChatTemplateKind? kind, ChatFormatOptionSet format,
+                             GenerationOptionSet shared, string? system, bool ansi)
+    {
+        if (options.Speculative)
+            throw new UserInputException("--speculative is not available for DeepSeek-V4 models yet");
+        BpeTokenizer tokenizer = SharpSeek.Model.Gguf.GgufModel.TryLoadTokenizerFor(path)
+            ?? throw new UserInputException($"{path} has no tokenizer (no tokenizer.json, or a GGUF file without one): chat needs one");
+        using SharpSeek.Model.V4.V4Weights w = SharpSeek.Model.Gguf.GgufModel.IsGgufPath(path)
+            ? SharpSeek.Model.V4.V4Gguf.Load(path) : SharpSeek.Model.V4.V4Checkpoint.Load(path);
+        using var be = new SharpSeek.Tensors.ThreadedBackend(CliOptions.PositiveThreads(pr.GetValue(shared.Threads)));
+        var model = new SharpSeek.Model.V4.V4Transformer(w, be, V4Generate.Precision(CliOptions.ParseIndexerPrecision(pr.GetValue(shared.IndexerPrecision))));
+        ChatTemplate template = ChatTemplate.Create(kind ?? ChatTemplateKind.DeepSeekV4);
+        using var client = new SharpSeekChatClient(new V4Generator(model, tokenizer), template, options, System.IO.Path.GetFileName(path.TrimEnd('/')))
+        {
+            RenderDefaults = format.Render(pr, template),
+        };
+        return RunChat(client, system, ansi, w.Config.MaxPositionEmbeddings);
     }
 
     private static int RunChat(SharpSeekChatClient client, string? system, bool ansi, int configContext)
@@ -47,7 +69,7 @@ internal static class ChatCommand
         string dim = ansi ? "\u001b[2m" : "", reset = ansi ? "\u001b[0m" : "";
         var history = new List<AiChatMessage>();
         string thinking = client.Template.SupportsThinking ? $", thinking {(client.RenderOptionsFor(null).Thinking ?? client.Template.DefaultThinking ? "on" : "off")}" : "";
-        Console.Error.WriteLine($"chat with {client.Metadata.DefaultModelId} ({client.Config.ModelType}, {ChatTemplate.NameOf(client.Template.Kind)} template{thinking}, " +
+        Console.Error.WriteLine($"chat with {client.Metadata.DefaultModelId} ({client.ModelType}, {ChatTemplate.NameOf(client.Template.Kind)} template{thinking}, " +
                                 $"context {client.ContextLength}{(client.ContextLength < configContext ? $" tokens, the length it was trained on; config allows {configContext}" : "")}); " +
                                 "commands: /reset, /system TEXT, /exit");
         CancellationTokenSource? reply = null;
