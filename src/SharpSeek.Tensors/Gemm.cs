@@ -564,8 +564,25 @@ public static unsafe class Gemm
     }
 
     // Rows past mr read row 0 again (their results are discarded), so edge tiles use the same arithmetic.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Kernel32(float* a, nint ars, nint acs, float* b, int kc, float* c, int ldc, bool add, int mr, int nr)
+    {
+        // the accumulating loop lives in its own method without a call or stackalloc: in one method with the edge
+        // store (a stackalloc and a call), the JIT kept the accumulators in stack slots, storing and reloading all of
+        // them on every k step
+        if (mr == MR && nr == 32)
+        {
+            Kernel32Tile(a, ars, acs, b, kc, c, ldc, add, mr, nr);
+            return;
+        }
+        float* tmp = stackalloc float[MR * 32];
+        Kernel32Tile(a, ars, acs, b, kc, tmp, 32, false, mr, nr);
+        StoreEdge(tmp, 32, c, ldc, add, mr, nr);
+    }
+
+    // C[0..6, 0..32) (=, or += when add) of the 6-row tile; A rows past mr repeat row 0
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private static void Kernel32Tile(float* a, nint ars, nint acs, float* b, int kc, float* c, int ldc, bool add, int mr, int nr)
     {
         float* a0 = a, a1 = mr > 1 ? a + ars : a, a2 = mr > 2 ? a + 2 * ars : a;
         float* a3 = mr > 3 ? a + 3 * ars : a, a4 = mr > 4 ? a + 4 * ars : a, a5 = mr > 5 ? a + 5 * ars : a;
@@ -590,37 +607,42 @@ public static unsafe class Gemm
             c50 = Vector512.FusedMultiplyAdd(t, b0, c50); c51 = Vector512.FusedMultiplyAdd(t, b1, c51);
             a0 += acs; a1 += acs; a2 += acs; a3 += acs; a4 += acs; a5 += acs;
         }
-        if (mr == MR && nr == 32)
+        if (add)
         {
-            if (add)
-            {
-                c00 += Vector512.Load(c); c01 += Vector512.Load(c + 16);
-                c10 += Vector512.Load(c + ldc); c11 += Vector512.Load(c + ldc + 16);
-                c20 += Vector512.Load(c + 2 * ldc); c21 += Vector512.Load(c + 2 * ldc + 16);
-                c30 += Vector512.Load(c + 3 * ldc); c31 += Vector512.Load(c + 3 * ldc + 16);
-                c40 += Vector512.Load(c + 4 * ldc); c41 += Vector512.Load(c + 4 * ldc + 16);
-                c50 += Vector512.Load(c + 5 * ldc); c51 += Vector512.Load(c + 5 * ldc + 16);
-            }
-            Vector512.Store(c00, c); Vector512.Store(c01, c + 16);
-            Vector512.Store(c10, c + ldc); Vector512.Store(c11, c + ldc + 16);
-            Vector512.Store(c20, c + 2 * ldc); Vector512.Store(c21, c + 2 * ldc + 16);
-            Vector512.Store(c30, c + 3 * ldc); Vector512.Store(c31, c + 3 * ldc + 16);
-            Vector512.Store(c40, c + 4 * ldc); Vector512.Store(c41, c + 4 * ldc + 16);
-            Vector512.Store(c50, c + 5 * ldc); Vector512.Store(c51, c + 5 * ldc + 16);
-            return;
+            c00 += Vector512.Load(c); c01 += Vector512.Load(c + 16);
+            c10 += Vector512.Load(c + ldc); c11 += Vector512.Load(c + ldc + 16);
+            c20 += Vector512.Load(c + 2 * ldc); c21 += Vector512.Load(c + 2 * ldc + 16);
+            c30 += Vector512.Load(c + 3 * ldc); c31 += Vector512.Load(c + 3 * ldc + 16);
+            c40 += Vector512.Load(c + 4 * ldc); c41 += Vector512.Load(c + 4 * ldc + 16);
+            c50 += Vector512.Load(c + 5 * ldc); c51 += Vector512.Load(c + 5 * ldc + 16);
         }
-        float* tmp = stackalloc float[MR * 32];
-        Vector512.Store(c00, tmp); Vector512.Store(c01, tmp + 16);
-        Vector512.Store(c10, tmp + 32); Vector512.Store(c11, tmp + 48);
-        Vector512.Store(c20, tmp + 64); Vector512.Store(c21, tmp + 80);
-        Vector512.Store(c30, tmp + 96); Vector512.Store(c31, tmp + 112);
-        Vector512.Store(c40, tmp + 128); Vector512.Store(c41, tmp + 144);
-        Vector512.Store(c50, tmp + 160); Vector512.Store(c51, tmp + 176);
-        StoreEdge(tmp, 32, c, ldc, add, mr, nr);
+        Vector512.Store(c00, c); Vector512.Store(c01, c + 16);
+        Vector512.Store(c10, c + ldc); Vector512.Store(c11, c + ldc + 16);
+        Vector512.Store(c20, c + 2 * ldc); Vector512.Store(c21, c + 2 * ldc + 16);
+        Vector512.Store(c30, c + 3 * ldc); Vector512.Store(c31, c + 3 * ldc + 16);
+        Vector512.Store(c40, c + 4 * ldc); Vector512.Store(c41, c + 4 * ldc + 16);
+        Vector512.Store(c50, c + 5 * ldc); Vector512.Store(c51, c + 5 * ldc + 16);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Kernel16(float* a, nint ars, nint acs, float* b, int kc, float* c, int ldc, bool add, int mr, int nr)
+    {
+        // the accumulating loop lives in its own method without a call or stackalloc: in one method with the edge
+        // store (a stackalloc and a call), the JIT kept the accumulators in stack slots, storing and reloading all of
+        // them on every k step
+        if (mr == MR && nr == 16)
+        {
+            Kernel16Tile(a, ars, acs, b, kc, c, ldc, add, mr, nr);
+            return;
+        }
+        float* tmp = stackalloc float[MR * 16];
+        Kernel16Tile(a, ars, acs, b, kc, tmp, 16, false, mr, nr);
+        StoreEdge(tmp, 16, c, ldc, add, mr, nr);
+    }
+
+    // C[0..6, 0..16) (=, or += when add) of the 6-row tile; A rows past mr repeat row 0
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private static void Kernel16Tile(float* a, nint ars, nint acs, float* b, int kc, float* c, int ldc, bool add, int mr, int nr)
     {
         float* a0 = a, a1 = mr > 1 ? a + ars : a, a2 = mr > 2 ? a + 2 * ars : a;
         float* a3 = mr > 3 ? a + 3 * ars : a, a4 = mr > 4 ? a + 4 * ars : a, a5 = mr > 5 ? a + 5 * ars : a;
@@ -638,26 +660,25 @@ public static unsafe class Gemm
             c5 = Vector512.FusedMultiplyAdd(Vector512.Create(*a5), b0, c5);
             a0 += acs; a1 += acs; a2 += acs; a3 += acs; a4 += acs; a5 += acs;
         }
-        if (mr == MR && nr == 16)
+        if (add)
         {
-            if (add)
-            {
-                c0 += Vector512.Load(c); c1 += Vector512.Load(c + ldc); c2 += Vector512.Load(c + 2 * ldc);
-                c3 += Vector512.Load(c + 3 * ldc); c4 += Vector512.Load(c + 4 * ldc); c5 += Vector512.Load(c + 5 * ldc);
-            }
-            Vector512.Store(c0, c); Vector512.Store(c1, c + ldc); Vector512.Store(c2, c + 2 * ldc);
-            Vector512.Store(c3, c + 3 * ldc); Vector512.Store(c4, c + 4 * ldc); Vector512.Store(c5, c + 5 * ldc);
-            return;
+            c0 += Vector512.Load(c); c1 += Vector512.Load(c + ldc); c2 += Vector512.Load(c + 2 * ldc);
+            c3 += Vector512.Load(c + 3 * ldc); c4 += Vector512.Load(c + 4 * ldc); c5 += Vector512.Load(c + 5 * ldc);
         }
-        float* tmp = stackalloc float[MR * 16];
-        Vector512.Store(c0, tmp); Vector512.Store(c1, tmp + 16); Vector512.Store(c2, tmp + 32);
-        Vector512.Store(c3, tmp + 48); Vector512.Store(c4, tmp + 64); Vector512.Store(c5, tmp + 80);
-        StoreEdge(tmp, 16, c, ldc, add, mr, nr);
+        Vector512.Store(c0, c); Vector512.Store(c1, c + ldc); Vector512.Store(c2, c + 2 * ldc);
+        Vector512.Store(c3, c + 3 * ldc); Vector512.Store(c4, c + 4 * ldc); Vector512.Store(c5, c + 5 * ldc);
     }
 
     // 6 x 16 tile (two 8-float vectors per row); B rows are bstride floats apart
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Kernel256(float* a, nint ars, nint acs, float* b, int bstride, int kc, float* c, int ldc, bool add, int mr, int nr)
+    {
+        float* tmp = stackalloc float[MR * 16];
+        Kernel256Tile(a, ars, acs, b, bstride, kc, tmp, mr); // its accumulators stay in registers without the call here
+        StoreEdge(tmp, 16, c, ldc, add, mr, nr);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private static void Kernel256Tile(float* a, nint ars, nint acs, float* b, int bstride, int kc, float* tile, int mr)
     {
         float* a0 = a, a1 = mr > 1 ? a + ars : a, a2 = mr > 2 ? a + 2 * ars : a;
         float* a3 = mr > 3 ? a + 3 * ars : a, a4 = mr > 4 ? a + 4 * ars : a, a5 = mr > 5 ? a + 5 * ars : a;
@@ -681,14 +702,12 @@ public static unsafe class Gemm
             c50 = Vector256.FusedMultiplyAdd(t, b0, c50); c51 = Vector256.FusedMultiplyAdd(t, b1, c51);
             a0 += acs; a1 += acs; a2 += acs; a3 += acs; a4 += acs; a5 += acs;
         }
-        float* tmp = stackalloc float[MR * 16];
-        Vector256.Store(c00, tmp); Vector256.Store(c01, tmp + 8);
-        Vector256.Store(c10, tmp + 16); Vector256.Store(c11, tmp + 24);
-        Vector256.Store(c20, tmp + 32); Vector256.Store(c21, tmp + 40);
-        Vector256.Store(c30, tmp + 48); Vector256.Store(c31, tmp + 56);
-        Vector256.Store(c40, tmp + 64); Vector256.Store(c41, tmp + 72);
-        Vector256.Store(c50, tmp + 80); Vector256.Store(c51, tmp + 88);
-        StoreEdge(tmp, 16, c, ldc, add, mr, nr);
+        Vector256.Store(c00, tile); Vector256.Store(c01, tile + 8);
+        Vector256.Store(c10, tile + 16); Vector256.Store(c11, tile + 24);
+        Vector256.Store(c20, tile + 32); Vector256.Store(c21, tile + 40);
+        Vector256.Store(c30, tile + 48); Vector256.Store(c31, tile + 56);
+        Vector256.Store(c40, tile + 64); Vector256.Store(c41, tile + 72);
+        Vector256.Store(c50, tile + 80); Vector256.Store(c51, tile + 88);
     }
 
     private static void KernelScalar(float* a, nint ars, nint acs, float* b, int bstride, int kc, float* c, int ldc, bool add, int mr, int nr)
