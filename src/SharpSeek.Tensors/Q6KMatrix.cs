@@ -230,6 +230,9 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
     private static void Dot512x4(byte* w, sbyte* xq, int xStride, float* xd, int blocks, float* y, int ldy)
     {
         Vector512<byte> m4 = Vector512.Create((byte)0xF), m2 = Vector512.Create((byte)3), one32 = Vector512.Create((byte)32);
+        // the static index vectors read once, before the loop (a static read inside it carries a class-initialization
+        // helper call without tiered compilation, around which the JIT spills the accumulators)
+        Vector512<short> idx0 = s_index0, idx1 = s_index1, idx2 = s_index2, idx3 = s_index3;
         Vector512<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
         for (int b = 0; b < blocks; b++)
         {
@@ -244,8 +247,8 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
                 Vector512<byte> q01 = (ql & m4) | Vector512.ShiftLeft((qh & m2).AsUInt16(), 4).AsByte();
                 Vector512<byte> q23 = (Vector512.ShiftRightLogical(ql.AsUInt16(), 4).AsByte() & m4)
                                     | Vector512.ShiftLeft((Vector512.ShiftRightLogical(qh.AsUInt16(), 4).AsByte() & m2).AsUInt16(), 4).AsByte();
-                Vector512<short> s01 = Avx512BW.PermuteVar32x16(sc, h == 0 ? s_index0 : s_index2);
-                Vector512<short> s23 = Avx512BW.PermuteVar32x16(sc, h == 0 ? s_index1 : s_index3);
+                Vector512<short> s01 = Avx512BW.PermuteVar32x16(sc, h == 0 ? idx0 : idx2);
+                Vector512<short> s23 = Avx512BW.PermuteVar32x16(sc, h == 0 ? idx1 : idx3);
                 sbyte* x = xq + b * 256 + 128 * h;
                 i0 += Half6(q01, q23, s01, s23, one32, x);
                 i1 += Half6(q01, q23, s01, s23, one32, x + xStride);

@@ -21,23 +21,18 @@ internal static unsafe class Q6KVnni
 
     // scales of one half (int16 sc[8h..8h+7] in both 128-bit lanes): pair (k0, k1) takes groups [0, 2 | 1, 3],
     // pair (k2, k3) groups [4, 6 | 5, 7]
-    private static readonly Vector256<byte> s_pairA = PairMask(0), s_pairB = PairMask(4);
-
-    private static Vector256<byte> PairMask(int g)
+    // (as constants, not static readonly fields: without tiered compilation a static field read in a loop carries a
+    // class-initialization helper call, around which the JIT spilled the accumulators on every block)
+    private static Vector256<byte> PairA
     {
-        var m = new byte[32];
-        for (int lane = 0; lane < 2; lane++)
-        {
-            int first = g + lane, second = g + 2 + lane;
-            for (int i = 0; i < 4; i++)
-            {
-                m[lane * 16 + 2 * i] = (byte)(2 * first);
-                m[lane * 16 + 2 * i + 1] = (byte)(2 * first + 1);
-                m[lane * 16 + 8 + 2 * i] = (byte)(2 * second);
-                m[lane * 16 + 8 + 2 * i + 1] = (byte)(2 * second + 1);
-            }
-        }
-        return Vector256.Create(m);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Vector256.Create((byte)0, 1, 0, 1, 0, 1, 0, 1, 4, 5, 4, 5, 4, 5, 4, 5, 2, 3, 2, 3, 2, 3, 2, 3, 6, 7, 6, 7, 6, 7, 6, 7);
+    }
+
+    private static Vector256<byte> PairB
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Vector256.Create((byte)8, 9, 8, 9, 8, 9, 8, 9, 12, 13, 12, 13, 12, 13, 12, 13, 10, 11, 10, 11, 10, 11, 10, 11, 14, 15, 14, 15, 14, 15, 14, 15);
     }
 
     /// <summary>The 6-bit codes of the 4 sub-blocks of half h (natural order k = 0..3).</summary>
@@ -74,10 +69,10 @@ internal static unsafe class Q6KVnni
     {
         sc = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(blk + ScalesOffset)));
         Vector256<byte> lo = Avx2.Permute4x64(sc.AsInt64(), 0b01_00_01_00).AsByte(), hi = Avx2.Permute4x64(sc.AsInt64(), 0b11_10_11_10).AsByte();
-        s0A = Avx2.Shuffle(lo, s_pairA).AsInt16();
-        s0B = Avx2.Shuffle(lo, s_pairB).AsInt16();
-        s1A = Avx2.Shuffle(hi, s_pairA).AsInt16();
-        s1B = Avx2.Shuffle(hi, s_pairB).AsInt16();
+        s0A = Avx2.Shuffle(lo, PairA).AsInt16();
+        s0B = Avx2.Shuffle(lo, PairB).AsInt16();
+        s1A = Avx2.Shuffle(hi, PairA).AsInt16();
+        s1B = Avx2.Shuffle(hi, PairB).AsInt16();
     }
 
     /// <summary>Σ_j sc_j·Σ (code − 32)·x over a block for one token, as 8 int32 lanes.</summary>
