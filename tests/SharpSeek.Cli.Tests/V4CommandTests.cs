@@ -73,13 +73,25 @@ public sealed class V4CommandTests : IClassFixture<ScratchDirectory>
         Assert.Contains(named, r.Err, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Logits_match_llama_cpp_in_f32()
+    {
+        string ids = File.ReadAllText(Path.Combine(Dir, "ids.txt")).Trim();
+        string output = _scratch.File("v4-logits.safetensors");
+        Ok(Cli.Run("logits", "--model", Path.Combine(Dir, "model.gguf"), "--ids", ids, "--out", output, "--indexer-precision", "f32"));
+        int T = ids.Split(',').Length;
+        using var mine = Formats.Safetensors.Checkpoint.FromFiles(_scratch.Path, [output], null);
+        using var theirs = Formats.Safetensors.Checkpoint.FromFiles(Dir, [Path.Combine(Dir, "reference.safetensors")], null);
+        Numerics.AssertClose(theirs.ReadFloats("logits", T, 512), mine.ReadFloats("logits", T, 512), 1e-3, "sharpseek logits vs llama.cpp");
+    }
+
     [Theory]
     [InlineData("serve")]
-    [InlineData("logits")]
+    [InlineData("eval")]
     public void Verbs_without_v4_support_say_so(string verb)
     {
-        string[] args = verb == "logits"
-            ? ["logits", "--model", Path.Combine(Dir, "model.gguf"), "--ids", "1,2", "--out", _scratch.File("l.safetensors")]
+        string[] args = verb == "eval"
+            ? ["eval", "--model", Path.Combine(Dir, "model.gguf"), "--text-file", Path.Combine(Dir, "README.md")]
             : ["serve", "--model", Path.Combine(Dir, "model.gguf")];
         CliResult r = Cli.Run(args);
         Assert.True(r.Code == 1, r.ToString());

@@ -11,7 +11,7 @@ internal static class LogitsCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Model directory (config.json + safetensors)", Required = true };
+        var model = new Option<string>("--model") { Description = "Model directory (config.json + safetensors) or .gguf file (DeepSeek-V4 included)", Required = true };
         var ids = new Option<string>("--ids") { Description = "Comma-separated token ids", Required = true };
         var output = new Option<string>("--out") { Description = "Output .safetensors file (F32 tensor 'logits' [T, V])", Required = true };
         var attention = new Option<AttentionMode>("--attention") { Description = "MLA form: auto, naive or absorbed", DefaultValueFactory = _ => AttentionMode.Auto };
@@ -21,23 +21,37 @@ internal static class LogitsCommand
         cmd.SetAction(pr =>
         {
             int[] tokens = CliOptions.ParseIds(pr.GetValue(ids)!, "--ids");
+            string path = pr.GetValue(model)!;
+            if (V4Inspect.IsV4(path))
+            {
+                // DeepSeek-V4: deepseek4 GGUF or the released safetensors; --indexer-precision f32 computes as llama.cpp
+                using Model.V4.V4Weights w = Model.Gguf.GgufModel.IsGgufPath(path) ? Model.V4.V4Gguf.Load(path) : Model.V4.V4Checkpoint.Load(path);
+                CliOptions.CheckIds(tokens, w.Config.VocabSize, "--ids");
+                using var be = new SharpSeek.Tensors.ThreadedBackend(Environment.ProcessorCount);
+                var v4 = new Model.V4.V4Transformer(w, be, V4Generate.Precision(CliOptions.ParseIndexerPrecision(pr.GetValue(indexer))));
+                return Write(pr.GetValue(output)!, tokens, w.Config.VocabSize, v4.Logits(tokens));
+            }
             var options = new ModelSessionOptions
             {
                 Dtype = CliOptions.ParseDtype(pr.GetValue(dtype)),
                 Tokenizer = TokenizerLoad.None,
                 IndexerPrecision = CliOptions.ParseIndexerPrecision(pr.GetValue(indexer)),
             };
-            using ModelSession session = CliOptions.OpenSession(pr.GetValue(model)!, options);
+            using ModelSession session = CliOptions.OpenSession(path, options);
             int V = session.Config.VocabSize;
             CliOptions.CheckIds(tokens, V, "--ids");
-            float[] logits = session.CreateTransformer().Logits(tokens, new ForwardOptions { Attention = pr.GetValue(attention) });
-            var writer = new SafetensorsWriter();
-            writer.AddF32("logits", [tokens.Length, V], logits);
-            writer.AddI64("input_ids", [tokens.Length], tokens.Select(i => (long)i).ToArray());
-            writer.Save(pr.GetValue(output)!);
-            Console.Error.WriteLine($"wrote logits [{tokens.Length}, {V}] to {pr.GetValue(output)}");
-            return 0;
+            return Write(pr.GetValue(output)!, tokens, V, session.CreateTransformer().Logits(tokens, new ForwardOptions { Attention = pr.GetValue(attention) }));
         });
         return cmd;
+    }
+
+    private static int Write(string path, int[] tokens, int V, float[] logits)
+    {
+        var writer = new SafetensorsWriter();
+        writer.AddF32("logits", [tokens.Length, V], logits);
+        writer.AddI64("input_ids", [tokens.Length], tokens.Select(i => (long)i).ToArray());
+        writer.Save(path);
+        Console.Error.WriteLine($"wrote logits [{tokens.Length}, {V}] to {path}");
+        return 0;
     }
 }
