@@ -166,79 +166,29 @@ public static class V4Checkpoint
             }
         }
 
-        private int[] Ids(string name, int rows, int cols)
+        public int[] Ids(string name, int rows, int cols)
         {
             TensorInfo t = Use(name);
             Checkpoint.CheckShape(t, rows, cols);
             return c.ExpertTable(ck.ReadInt64(name), $"{t.FilePath}: tensor '{name}'");
         }
 
-        private V4CompressorWeights Compressor(string p, int ratio, int width)
+        /// <summary>The layer under <paramref name="p"/> ("layers.N." or "mtp.M.") as V4Layout names it.</summary>
+        public V4LayerWeights Layer(string p, int l) => V4Layout.Layer(new LayerSource(this, p), c, l);
+
+        private sealed class LayerSource(Reader r, string prefix) : IV4LayerSource
         {
-            int coff = ratio == 4 ? 2 : 1, H = c.HiddenSize;
-            return new V4CompressorWeights
-            {
-                Wkv = Matrix(p + "wkv.weight", coff * width, H),
-                Wgate = Matrix(p + "wgate.weight", coff * width, H),
-                Ape = Table(p + "ape", ratio, coff * width),
-                Norm = Vector(p + "norm.weight", width),
-            };
+            public WeightMatrix Matrix(string name, int rows, int cols) => r.Matrix(prefix + name, rows, cols);
+            public float[] Vector(string name, int length) => r.Vector(prefix + name, length);
+            public float[] Table(string name, int rows, int cols) => r.Table(prefix + name, rows, cols);
+            public int[] Ids(string name, int rows, int cols) => r.Ids(prefix + name, rows, cols);
+
+            // routed experts one tensor each: ffn.experts.E.w1.weight (+ .scale)
+            public WeightMatrix[] Experts(string projection, int rows, int cols) =>
+                Enumerable.Range(0, r.ExpertCount).Select(e => r.Fp4($"{prefix}ffn.experts.{e}.{projection}.weight", rows, cols)).ToArray();
         }
 
-        public V4LayerWeights Layer(string p, int l)
-        {
-            int H = c.HiddenSize, Nh = c.NumAttentionHeads, D = c.HeadDim, Dq = c.QLoraRank, G = c.OGroups, Ro = c.OLoraRank;
-            int E = c.NRoutedExperts, I = c.MoeIntermediateSize, Is = I * c.NSharedExperts, mix = c.HcMixDim, Hc = c.HcMult;
-            int ratio = c.Ratio(l);
-            bool hash = c.IsHashLayer(l) && l < c.NumHiddenLayers;
-            string a = p + "attn.", f = p + "ffn.";
-            var gate = new WeightMatrix[E];
-            var up = new WeightMatrix[E];
-            var down = new WeightMatrix[E];
-            for (int e = 0; e < E; e++)
-            {
-                gate[e] = Fp4($"{f}experts.{e}.w1.weight", I, H);
-                down[e] = Fp4($"{f}experts.{e}.w2.weight", H, I);
-                up[e] = Fp4($"{f}experts.{e}.w3.weight", I, H);
-            }
-            return new V4LayerWeights
-            {
-                AttnNorm = Vector(p + "attn_norm.weight", H),
-                FfnNorm = Vector(p + "ffn_norm.weight", H),
-                HcAttnFn = Matrix(p + "hc_attn_fn", mix, Hc * H),
-                HcAttnBase = Vector(p + "hc_attn_base", mix),
-                HcAttnScale = Vector(p + "hc_attn_scale", 3),
-                HcFfnFn = Matrix(p + "hc_ffn_fn", mix, Hc * H),
-                HcFfnBase = Vector(p + "hc_ffn_base", mix),
-                HcFfnScale = Vector(p + "hc_ffn_scale", 3),
-                WqA = Matrix(a + "wq_a.weight", Dq, H),
-                QNorm = Vector(a + "q_norm.weight", Dq),
-                WqB = Matrix(a + "wq_b.weight", Nh * D, Dq),
-                Wkv = Matrix(a + "wkv.weight", D, H),
-                KvNorm = Vector(a + "kv_norm.weight", D),
-                WoA = Matrix(a + "wo_a.weight", G * Ro, Nh * D / G),
-                WoB = Matrix(a + "wo_b.weight", H, G * Ro),
-                Sinks = Vector(a + "attn_sink", Nh),
-                Compressor = ratio != 0 ? Compressor(a + "compressor.", ratio, D) : null,
-                Indexer = ratio == 4
-                    ? new V4IndexerWeights
-                    {
-                        WqB = Matrix(a + "indexer.wq_b.weight", c.IndexHeads * c.IndexHeadDim, Dq),
-                        Proj = Matrix(a + "indexer.weights_proj.weight", c.IndexHeads, H),
-                        Compressor = Compressor(a + "indexer.compressor.", ratio, c.IndexHeadDim),
-                    }
-                    : null,
-                Gate = Matrix(f + "gate.weight", E, H),
-                Bias = hash ? null : Vector(f + "gate.bias", E),
-                Tid2Eid = hash ? Ids(f + "gate.tid2eid", c.VocabSize, c.NumExpertsPerTok) : null,
-                ExpertGate = gate,
-                ExpertUp = up,
-                ExpertDown = down,
-                SharedGate = Matrix(f + "shared_experts.w1.weight", Is, H),
-                SharedUp = Matrix(f + "shared_experts.w3.weight", Is, H),
-                SharedDown = Matrix(f + "shared_experts.w2.weight", H, Is),
-            };
-        }
+        public int ExpertCount => c.NRoutedExperts;
 
         /// <summary>Throws naming the first tensor the model did not read.</summary>
         public void CheckAllUsed()

@@ -222,7 +222,7 @@ public static class V4Gguf
             return v;
         }
 
-        private int[] Ids(string name, int rows, int cols)
+        public int[] Ids(string name, int rows, int cols)
         {
             GgufTensorInfo t = Use(name, cols, rows);
             if (t.Type != GgmlType.I32)
@@ -234,64 +234,17 @@ public static class V4Gguf
             return c.ExpertTable(ids, $"{f.FilePath}: tensor '{name}'");
         }
 
-        private V4CompressorWeights Compressor(string prefix, int l, int width)
-        {
-            int ratio = c.Ratio(l), coff = ratio == 4 ? 2 : 1, H = c.HiddenSize;
-            return new V4CompressorWeights
-            {
-                Wkv = Matrix($"blk.{l}.{prefix}_kv.weight", coff * width, H),
-                Wgate = Matrix($"blk.{l}.{prefix}_gate.weight", coff * width, H),
-                Ape = Table($"blk.{l}.{prefix}_ape.weight", ratio, coff * width),
-                Norm = Vector($"blk.{l}.{prefix}_norm.weight", width),
-            };
-        }
+        /// <summary>Layer <paramref name="l"/>'s tensors by DeepSeek's names, mapped to llama.cpp's (V4Layout).</summary>
+        public V4LayerWeights Layer(int l) => V4Layout.Layer(new LayerSource(this, $"blk.{l}."), c, l);
 
-        public V4LayerWeights Layer(int l)
+        private sealed class LayerSource(Reader r, string prefix) : IV4LayerSource
         {
-            int H = c.HiddenSize, Nh = c.NumAttentionHeads, D = c.HeadDim, Dq = c.QLoraRank, G = c.OGroups, Ro = c.OLoraRank;
-            int E = c.NRoutedExperts, Ie = c.MoeIntermediateSize * 1, Is = c.MoeIntermediateSize * c.NSharedExperts, mix = c.HcMixDim, Hc = c.HcMult;
-            string b = $"blk.{l}.";
-            int ratio = c.Ratio(l);
-            // wo_a is stored {Nh·D/G, Ro·G}; llama.cpp views it as {Nh·D/G, Ro, G}: rows g·Ro.. belong to group g
-            GgufTensorInfo woA = Use(b + "attn_output_a.weight", (long)Nh * D / G, (long)Ro * G);
-            bool hash = c.IsHashLayer(l) && l < c.NumHiddenLayers;
-            return new V4LayerWeights
-            {
-                AttnNorm = Vector(b + "attn_norm.weight", H),
-                FfnNorm = Vector(b + "ffn_norm.weight", H),
-                HcAttnFn = Matrix(b + "hc_attn_fn.weight", mix, Hc * H),
-                HcAttnBase = Vector(b + "hc_attn_base.weight", mix),
-                HcAttnScale = Vector(b + "hc_attn_scale.weight", 3),
-                HcFfnFn = Matrix(b + "hc_ffn_fn.weight", mix, Hc * H),
-                HcFfnBase = Vector(b + "hc_ffn_base.weight", mix),
-                HcFfnScale = Vector(b + "hc_ffn_scale.weight", 3),
-                WqA = Matrix(b + "attn_q_a.weight", Dq, H),
-                QNorm = Vector(b + "attn_q_a_norm.weight", Dq),
-                WqB = Matrix(b + "attn_q_b.weight", Nh * D, Dq),
-                Wkv = Matrix(b + "attn_kv.weight", D, H),
-                KvNorm = Vector(b + "attn_kv_a_norm.weight", D),
-                WoA = GgufWeightSource.ViewOf(f, woA, woA.Name, 0, G * Ro, Nh * D / G),
-                WoB = Matrix(b + "attn_output_b.weight", H, G * Ro),
-                Sinks = Vector(b + "attn_sinks.weight", Nh),
-                Compressor = ratio != 0 ? Compressor("attn_compressor", l, D) : null,
-                Indexer = ratio == 4
-                    ? new V4IndexerWeights
-                    {
-                        WqB = Matrix(b + "indexer.attn_q_b.weight", c.IndexHeads * c.IndexHeadDim, Dq),
-                        Proj = Matrix(b + "indexer.proj.weight", c.IndexHeads, H),
-                        Compressor = Compressor("indexer_compressor", l, c.IndexHeadDim),
-                    }
-                    : null,
-                Gate = Matrix(b + "ffn_gate_inp.weight", E, H),
-                Bias = hash ? null : Vector(b + "exp_probs_b.bias", E),
-                Tid2Eid = hash ? Ids(b + "ffn_gate_tid2eid.weight", c.VocabSize, c.NumExpertsPerTok) : null,
-                ExpertGate = Experts(b + "ffn_gate_exps.weight", Ie, H),
-                ExpertUp = Experts(b + "ffn_up_exps.weight", Ie, H),
-                ExpertDown = Experts(b + "ffn_down_exps.weight", H, Ie),
-                SharedGate = Matrix(b + "ffn_gate_shexp.weight", Is, H),
-                SharedUp = Matrix(b + "ffn_up_shexp.weight", Is, H),
-                SharedDown = Matrix(b + "ffn_down_shexp.weight", H, Is),
-            };
+            private string Name(string name) => prefix + V4Layout.GgufName(name);
+            public WeightMatrix Matrix(string name, int rows, int cols) => r.Matrix(Name(name), rows, cols);
+            public float[] Vector(string name, int length) => r.Vector(Name(name), length);
+            public float[] Table(string name, int rows, int cols) => r.Table(Name(name), rows, cols);
+            public WeightMatrix[] Experts(string projection, int rows, int cols) => r.Experts(Name(projection), rows, cols);
+            public int[] Ids(string name, int rows, int cols) => r.Ids(Name(name), rows, cols);
         }
 
         /// <summary>Throws naming the first tensor the model did not read (llama.cpp refuses such files too).</summary>

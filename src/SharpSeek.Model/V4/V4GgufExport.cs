@@ -125,53 +125,31 @@ public static unsafe class V4GgufExport
         return g;
     }
 
+    // a layer's tensors as V4Layout lists them, under llama.cpp's names
     private static void Layer(GgufWriter g, V4Config c, string b, int l, V4LayerWeights w, V4GgufType type)
     {
-        Vector(g, b + "attn_norm.weight", w.AttnNorm);
-        Vector(g, b + "attn_sinks.weight", w.Sinks);
-        Matrix(g, b + "attn_q_a.weight", w.WqA, type);
-        Vector(g, b + "attn_q_a_norm.weight", w.QNorm);
-        Matrix(g, b + "attn_q_b.weight", w.WqB, type);
-        Matrix(g, b + "attn_kv.weight", w.Wkv, type);
-        Vector(g, b + "attn_kv_a_norm.weight", w.KvNorm);
-        Matrix(g, b + "attn_output_a.weight", w.WoA, type);
-        Matrix(g, b + "attn_output_b.weight", w.WoB, type);
-        Matrix(g, b + "hc_attn_fn.weight", w.HcAttnFn, V4GgufType.F32);
-        Vector(g, b + "hc_attn_base.weight", w.HcAttnBase);
-        Vector(g, b + "hc_attn_scale.weight", w.HcAttnScale);
-        Matrix(g, b + "hc_ffn_fn.weight", w.HcFfnFn, V4GgufType.F32);
-        Vector(g, b + "hc_ffn_base.weight", w.HcFfnBase);
-        Vector(g, b + "hc_ffn_scale.weight", w.HcFfnScale);
-        if (w.Compressor is { } cw)
-            Compressor(g, b + "attn_compressor", cw, type);
-        if (w.Indexer is { } ix)
+        foreach ((string name, object value) in V4Layout.Tensors(w))
         {
-            Matrix(g, b + "indexer.proj.weight", ix.Proj, type);
-            Matrix(g, b + "indexer.attn_q_b.weight", ix.WqB, type);
-            Compressor(g, b + "indexer_compressor", ix.Compressor, type);
+            string gguf = b + V4Layout.GgufName(name);
+            switch (value)
+            {
+                case WeightMatrix m:
+                    Matrix(g, gguf, m, name.StartsWith("hc_", StringComparison.Ordinal) ? V4GgufType.F32 : type); // hc_fn stays fp32, as the converter
+                    break;
+                case WeightMatrix[] experts:
+                    Experts(g, gguf, experts, type);
+                    break;
+                case int[] table:
+                    g.AddTensor(gguf, GgmlType.I32, [c.NumExpertsPerTok, c.VocabSize], st => st.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(table.AsSpan())));
+                    break;
+                case float[] v when name.EndsWith(".ape", StringComparison.Ordinal):
+                    g.AddTensor(gguf, GgmlType.F32, [v.Length / c.Ratio(l), c.Ratio(l)], st => st.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(v.AsSpan())));
+                    break;
+                case float[] v:
+                    Vector(g, gguf, v);
+                    break;
+            }
         }
-        Matrix(g, b + "ffn_gate_inp.weight", w.Gate, type);
-        if (w.Tid2Eid is { } table)
-            g.AddTensor(b + "ffn_gate_tid2eid.weight", GgmlType.I32, [c.NumExpertsPerTok, c.VocabSize],
-                        s => s.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(table.AsSpan())));
-        if (w.Bias is { } bias)
-            Vector(g, b + "exp_probs_b.bias", bias);
-        Vector(g, b + "ffn_norm.weight", w.FfnNorm);
-        Experts(g, b + "ffn_gate_exps.weight", w.ExpertGate, type);
-        Experts(g, b + "ffn_down_exps.weight", w.ExpertDown, type);
-        Experts(g, b + "ffn_up_exps.weight", w.ExpertUp, type);
-        Matrix(g, b + "ffn_gate_shexp.weight", w.SharedGate, type);
-        Matrix(g, b + "ffn_down_shexp.weight", w.SharedDown, type);
-        Matrix(g, b + "ffn_up_shexp.weight", w.SharedUp, type);
-    }
-
-    private static void Compressor(GgufWriter g, string p, V4CompressorWeights cw, V4GgufType type)
-    {
-        Matrix(g, p + "_kv.weight", cw.Wkv, type);
-        Matrix(g, p + "_gate.weight", cw.Wgate, type);
-        int ratio = cw.Ape.Length / cw.Wkv.Rows;
-        g.AddTensor(p + "_ape.weight", GgmlType.F32, [cw.Wkv.Rows, ratio], s => s.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(cw.Ape.AsSpan())));
-        Vector(g, p + "_norm.weight", cw.Norm);
     }
 
     private static void Vector(GgufWriter g, string name, float[] v) =>
