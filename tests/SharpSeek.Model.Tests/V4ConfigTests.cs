@@ -150,3 +150,26 @@ public sealed class V4QuantizationTests
         Assert.True(close >= T * 8 / 10, $"chunked and one-shot prefill agree within 1e-3 at {close} of {T} positions");
     }
 }
+
+public sealed class V4AttentionTilesTests
+{
+    [Fact]
+    public void Tiled_heads_compute_what_the_per_head_loops_do()
+    {
+        // 16 heads of 64 (two 8-head groups through the tiled kernels), window 16, compression 0/4/128, 300 tokens
+        V4Config c = V4Config.Load(Path.Combine(Fixtures.Root, "llama-cpp", "deepseek4")) with { NumAttentionHeads = 16, OGroups = 4 };
+        using V4Weights w = V4Synthetic.Create(c, seed: 7);
+        int[] ids = Enumerable.Range(0, 300).Select(i => (i * 37 + 11) % c.VocabSize).ToArray();
+        float[] tiled = new V4Transformer(w).Logits(ids);
+        float[] loops = new V4Transformer(w) { HeadTiles = false }.Logits(ids);
+        Numerics.AssertClose(loops, tiled, 1e-3, "tiled 8-head attention vs per-head loops");
+        // and in decode, one token at a time after a prompt
+        var model = new V4Transformer(w);
+        V4Cache cache = model.CreateCache();
+        var logits = new float[c.VocabSize];
+        model.Forward(ids.AsSpan(0, 200), cache, [], []);
+        for (int t = 200; t < 300; t++)
+            model.Forward(ids.AsSpan(t, 1), cache, [0], logits);
+        Numerics.AssertClose(loops.AsSpan(299 * c.VocabSize, c.VocabSize), logits, 1e-3, "tiled decode vs per-head prefill");
+    }
+}

@@ -368,28 +368,54 @@ public sealed class V4Transformer
         V4LayerCache lc = cache;
         float[] qa = _q, kva = _kv, oa = _o, sinks = w.Sinks;
         int[] topk = _topk;
-        Backend.For(T * Nh, i =>
+        // work items of one token and up to 8 heads: each candidate row is read once for all the group's heads (the
+        // rows of a long context do not fit L2; reading them once per head made decode memory-bound on them). With 8
+        // heads and D a multiple of 32, tiles of 8 rows go through the absorbed-MLA kernels (4x4 register-blocked
+        // scores, accumulators of 8 heads kept in registers across a tile)
+        int hg = Math.Min(Nh, 8), groups = (Nh + hg - 1) / hg;
+        bool tiles = HeadTiles && hg == AttentionKernels.Tile && D % 32 == 0;
+        Backend.For(T * groups, i =>
         {
-            int t = i / Nh, h = i % Nh, p = p0 + t;
-            ReadOnlySpan<float> qh = qa.AsSpan((t * Nh + h) * D, D);
+            int t = i / groups, h0 = i % groups * hg, nh = Math.Min(hg, Nh - h0), p = p0 + t;
             int first = Math.Max(0, p - W + 1);
             int nWin = p - first + 1;
             int nComp = ratio == 0 ? 0 : ratio == 4 ? Math.Min(k, (p + 1) / 4) : (p + 1) / ratio;
-            Span<float> s = nWin + nComp <= 1024 ? stackalloc float[nWin + nComp] : new float[nWin + nComp];
-            for (int j = 0; j < nWin; j++)
-                s[j] = TensorPrimitives.Dot(qh, Row(first + j)) * scale;
-            for (int j = 0; j < nComp; j++)
-                s[nWin + j] = TensorPrimitives.Dot(qh, CompRow(j)) * scale;
-            float max = MathF.Max(TensorPrimitives.Max(s), sinks[h]);
-            TensorPrimitives.Subtract(s, max, s);
-            TensorPrimitives.Exp(s, s);
-            float inv = 1f / (TensorPrimitives.Sum(s) + MathF.Exp(sinks[h] - max));
-            Span<float> oh = oa.AsSpan((t * Nh + h) * D, D);
-            oh.Clear();
-            for (int j = 0; j < nWin; j++)
-                TensorPrimitives.MultiplyAdd(Row(first + j), s[j] * inv, oh, oh);
-            for (int j = 0; j < nComp; j++)
-                TensorPrimitives.MultiplyAdd(CompRow(j), s[nWin + j] * inv, oh, oh);
+            int n = nWin + nComp;
+            Span<float> s = n * nh <= 8192 ? stackalloc float[n * nh] : new float[n * nh]; // [head][row]
+            if (tiles)
+                TileScores(qa.AsSpan((t * Nh + h0) * D, 8 * D), s, n, nWin, first, scale, Row, CompRow);
+            else
+            {
+                for (int j = 0; j < n; j++)
+                {
+                    ReadOnlySpan<float> row = j < nWin ? Row(first + j) : CompRow(j - nWin);
+                    for (int h = 0; h < nh; h++)
+                        s[h * n + j] = TensorPrimitives.Dot(qa.AsSpan((t * Nh + h0 + h) * D, D), row) * scale;
+                }
+            }
+            for (int h = 0; h < nh; h++)
+            {
+                Span<float> sh = s.Slice(h * n, n);
+                float sink = sinks[h0 + h], max = MathF.Max(TensorPrimitives.Max(sh), sink);
+                TensorPrimitives.Subtract(sh, max, sh);
+                TensorPrimitives.Exp(sh, sh);
+                TensorPrimitives.Multiply(sh, 1f / (TensorPrimitives.Sum(sh) + MathF.Exp(sink - max)), sh);
+                oa.AsSpan((t * Nh + h0 + h) * D, D).Clear();
+            }
+            if (tiles)
+                TileValues(oa.AsSpan((t * Nh + h0) * D, 8 * D), s, n, nWin, first, Row, CompRow);
+            else
+            {
+                for (int j = 0; j < n; j++)
+                {
+                    ReadOnlySpan<float> row = j < nWin ? Row(first + j) : CompRow(j - nWin);
+                    for (int h = 0; h < nh; h++)
+                    {
+                        Span<float> oh = oa.AsSpan((t * Nh + h0 + h) * D, D);
+                        TensorPrimitives.MultiplyAdd(row, s[h * n + j], oh, oh);
+                    }
+                }
+            }
 
             ReadOnlySpan<float> Row(int pos) => pos >= p0 ? kva.AsSpan((pos - p0) * D, D) : lc.Raw.AsSpan(pos % W * D, D);
 
@@ -425,6 +451,51 @@ public sealed class V4Transformer
             Backend.MatMul(w.WoA, og, T, oaSpan.Slice(g * Ro), G * Ro, g * Ro, Ro);
         }
         Backend.MatMul(w.WoB, oaSpan, T, y);
+    }
+
+    /// <summary>Whether 8-head groups use the tiled kernels (tests compare both forms).</summary>
+    public bool HeadTiles { get; init; } = true;
+
+    private delegate ReadOnlySpan<float> RowOf(int index);
+
+    // s[h·n + j] = q_h · row_j · scale for the 8 heads of q [8, D], rows gathered 8 at a time into a contiguous tile
+    private static unsafe void TileScores(ReadOnlySpan<float> q, Span<float> s, int n, int nWin, int first, float scale, RowOf row, RowOf comp)
+    {
+        int D = q.Length / 8;
+        Span<float> rows = 8 * D <= 8192 ? stackalloc float[8 * D] : new float[8 * D];
+        Span<float> sp = stackalloc float[64];
+        fixed (float* qp = q, rp = rows, spp = sp)
+        {
+            for (int j0 = 0; j0 < n; j0 += 8)
+            {
+                int nb = Math.Min(8, n - j0);
+                for (int j = 0; j < nb; j++)
+                    (j0 + j < nWin ? row(first + j0 + j) : comp(j0 + j - nWin)).CopyTo(rows.Slice(j * D, D));
+                AttentionKernels.Scores(qp, D, 8, rp, D, nb, D, scale, spp, accumulate: false);
+                for (int h = 0; h < 8; h++)
+                    sp.Slice(h * 8, nb).CopyTo(s.Slice(h * n + j0, nb));
+            }
+        }
+    }
+
+    // o_h += Σ_j s[h·n + j]·row_j for the 8 heads of o [8, D], a tile of 8 rows at a time with the 8 accumulators in registers
+    private static unsafe void TileValues(Span<float> o, ReadOnlySpan<float> s, int n, int nWin, int first, RowOf row, RowOf comp)
+    {
+        int D = o.Length / 8;
+        Span<float> rows = 8 * D <= 8192 ? stackalloc float[8 * D] : new float[8 * D];
+        Span<float> e = stackalloc float[64];
+        fixed (float* op = o, rp = rows, ep = e)
+        {
+            for (int j0 = 0; j0 < n; j0 += 8)
+            {
+                int nb = Math.Min(8, n - j0);
+                for (int j = 0; j < nb; j++)
+                    (j0 + j < nWin ? row(first + j0 + j) : comp(j0 + j - nWin)).CopyTo(rows.Slice(j * D, D));
+                for (int h = 0; h < 8; h++)
+                    s.Slice(h * n + j0, nb).CopyTo(e.Slice(h * 8, nb));
+                AttentionKernels.AccumulateHeads8(op, D, rp, D, ep, nb);
+            }
+        }
     }
 
     /// <summary>
