@@ -30,7 +30,7 @@ public sealed class V4Transformer
     private float[] _qr = [], _q = [], _kv = [], _o = [], _og = [], _oa = [], _ckv = [], _cscore = [], _iq = [], _iw = [];
     private float[] _scores = [], _gate = [], _up = [], _xs = [], _eo = [], _sel = [], _cos = [], _sin = [];
     private int[] _topk = [], _chosen = [], _rows = [];
-    private float[] _weight = [], _rowWeight = [];
+    private float[] _weight = [], _rowWeight = [], _iscore = [];
 
     /// <param name="precision">F32 (llama.cpp's arithmetic) or the reference's FP8/FP4 round trips of the cached rows and indexer operands.</param>
     public V4Transformer(V4Weights weights, ComputeBackend? backend = null, V4Precision precision = V4Precision.F32)
@@ -595,26 +595,53 @@ public sealed class V4Transformer
         }
         if (k == 0)
             return;
-        float[] iqa = _iq, iwa = _iw, keys = cache.IndexKeys;
+        // scores [T, n]: work items of one token and up to 256 keys (a decode step spreads its keys over the workers),
+        // the keys 8 at a time through the 4x4 register-blocked dot products; then each token's top k
+        const int Chunk = 256;
+        int chunks = (n + Chunk - 1) / Chunk;
+        // tokens in blocks whose scores take at most 4M floats (a long context's [T, n] would not)
+        int tb = Math.Max(1, Math.Min(T, (4 << 20) / Math.Max(n, 1)));
+        Grow(ref _iscore, tb * n);
+        float[] iqa = _iq, iwa = _iw, keys = cache.IndexKeys, score = _iscore;
         int[] topk = _topk;
-        Backend.For(T, t =>
+        for (int tS = 0; tS < T; tS += tb)
         {
-            int visible = Math.Min(n, (p0 + t + 1) / 4);
-            if (visible == 0)
-                return;
-            Span<float> score = visible <= 2048 ? stackalloc float[visible] : new float[visible];
-            Span<float> scratch = visible <= 2048 ? stackalloc float[visible] : new float[visible];
-            for (int b = 0; b < visible; b++)
+            int t0 = tS, tn = Math.Min(tb, T - tS);
+            Backend.For(tn * chunks, i =>
             {
-                ReadOnlySpan<float> kb = keys.AsSpan(b * Id, Id);
-                float s = 0;
-                for (int h = 0; h < In; h++)
-                    s += iwa[t * In + h] * MathF.Max(0, TensorPrimitives.Dot(iqa.AsSpan((t * In + h) * Id, Id), kb));
-                score[b] = s;
-            }
-            IndexerKernels.TopK(score, Math.Min(k, visible), topk.AsSpan(t * k, k), scratch);
-
-        });
+                int tl = i / chunks, t = t0 + tl, b0 = i % chunks * Chunk;
+                int visible = Math.Min(n, (p0 + t + 1) / 4), b1 = Math.Min(visible, b0 + Chunk);
+                Span<float> sp = stackalloc float[8 * 64];
+                for (int b = b0; b < b1; b += 8)
+                {
+                    int nb = Math.Min(8, b1 - b);
+                    for (int h0 = 0; h0 < In; h0 += 64)
+                    {
+                        int nh = Math.Min(64, In - h0);
+                        unsafe
+                        {
+                            fixed (float* q = iqa, kp = keys, spp = sp)
+                                AttentionKernels.Scores(q + ((long)t * In + h0) * Id, Id, nh, kp + (long)b * Id, Id, nb, Id, 1f, spp, accumulate: false);
+                        }
+                        for (int j = 0; j < nb; j++)
+                        {
+                            float acc = h0 == 0 ? 0 : score[tl * n + b + j];
+                            for (int h = 0; h < nh; h++)
+                                acc += iwa[t * In + h0 + h] * MathF.Max(0, sp[h * 8 + j]);
+                            score[tl * n + b + j] = acc;
+                        }
+                    }
+                }
+            });
+            Backend.For(tn, tl =>
+            {
+                int t = t0 + tl, visible = Math.Min(n, (p0 + t + 1) / 4);
+                if (visible == 0)
+                    return;
+                Span<float> scratch = visible <= 2048 ? stackalloc float[visible] : new float[visible];
+                IndexerKernels.TopK(score.AsSpan(tl * n, visible), Math.Min(k, visible), topk.AsSpan(t * k, k), scratch);
+            });
+        }
     }
 
     // ---- MoE ----
