@@ -75,25 +75,13 @@ public sealed unsafe class Q4_0Matrix : BlockQuantMatrix
         }
     }
 
-    public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount)
+    public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount) =>
+        MatMulQ8<RowDot>(x, y, ldy, rowStart, rowCount, "Q4_0");
+
+    // a struct, so the shared product loop is compiled for this kernel (a class type argument would share the code)
+    private readonly struct RowDot : IQ8RowDot
     {
-        CheckRows(rowStart, rowCount);
-        if (x.Format != ActivationFormat.Q8 || x.Cols != Cols)
-            throw new ArgumentException("Q4_0 product needs Q8 activations of the same width");
-        int blocks = Cols / BlockValues, T = x.Tokens;
-        if (T > 0 && y.Length < (long)(T - 1) * ldy + rowCount)
-            throw new ArgumentException("MatMulQuantized: y too small");
-        fixed (short* xq = x.Q16Array)
-        fixed (float* xs = x.ScaleArray)
-        fixed (float* yp = y)
-        {
-            for (int i = 0; i < rowCount; i++)
-            {
-                byte* w = RowPointer(rowStart + i);
-                for (int t = 0; t < T; t++)
-                    yp[(long)t * ldy + i] = Dot(w, xq + (long)t * Cols, xs + (long)t * blocks, blocks);
-            }
-        }
+        public static float Dot(byte* w, short* xq, float* xs, int blocks) => Q4_0Matrix.Dot(w, xq, xs, blocks);
     }
 
     /// <summary>Σ_b d_w[b]·d_x[b]·Σ_i (q_w[b,i] − 8)·q_x[b,i] over one row.</summary>

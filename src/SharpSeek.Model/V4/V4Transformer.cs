@@ -468,14 +468,21 @@ public sealed class V4Transformer
         {
             for (int j0 = 0; j0 < n; j0 += 8)
             {
-                int nb = Math.Min(8, n - j0);
-                for (int j = 0; j < nb; j++)
-                    (j0 + j < nWin ? row(first + j0 + j) : comp(j0 + j - nWin)).CopyTo(rows.Slice(j * D, D));
+                int nb = Gather(rows, D, j0, n, nWin, first, row, comp);
                 AttentionKernels.Scores(qp, D, 8, rp, D, nb, D, scale, spp, accumulate: false);
                 for (int h = 0; h < 8; h++)
                     sp.Slice(h * 8, nb).CopyTo(s.Slice(h * n + j0, nb));
             }
         }
+    }
+
+    // candidates j0 .. j0+8 (window rows first, then compressed rows) copied into a contiguous tile; returns how many
+    private static int Gather(Span<float> rows, int D, int j0, int n, int nWin, int first, RowOf row, RowOf comp)
+    {
+        int nb = Math.Min(8, n - j0);
+        for (int j = 0; j < nb; j++)
+            (j0 + j < nWin ? row(first + j0 + j) : comp(j0 + j - nWin)).CopyTo(rows.Slice(j * D, D));
+        return nb;
     }
 
     // o_h += Σ_j s[h·n + j]·row_j for the 8 heads of o [8, D], a tile of 8 rows at a time with the 8 accumulators in registers
@@ -488,9 +495,7 @@ public sealed class V4Transformer
         {
             for (int j0 = 0; j0 < n; j0 += 8)
             {
-                int nb = Math.Min(8, n - j0);
-                for (int j = 0; j < nb; j++)
-                    (j0 + j < nWin ? row(first + j0 + j) : comp(j0 + j - nWin)).CopyTo(rows.Slice(j * D, D));
+                int nb = Gather(rows, D, j0, n, nWin, first, row, comp);
                 for (int h = 0; h < 8; h++)
                     s.Slice(h * n + j0, nb).CopyTo(e.Slice(h * 8, nb));
                 AttentionKernels.AccumulateHeads8(op, D, rp, D, ep, nb);
