@@ -173,3 +173,24 @@ public sealed class V4AttentionTilesTests
         Numerics.AssertClose(loops.AsSpan(299 * c.VocabSize, c.VocabSize), logits, 1e-3, "tiled decode vs per-head prefill");
     }
 }
+
+public sealed class V4ParallelExpertsTests
+{
+    [Fact]
+    public void Experts_in_parallel_on_two_threads_compute_what_one_thread_does()
+    {
+        // 6 of 16 experts per token: a decode step has 6 chosen experts, enough to run them in parallel on 2 workers
+        V4Config c = V4Config.Load(Path.Combine(Fixtures.Root, "llama-cpp", "deepseek4")) with { NRoutedExperts = 16, NumExpertsPerTok = 6 };
+        using V4Weights w = V4Synthetic.Create(c, seed: 9);
+        int[] ids = Enumerable.Range(0, 160).Select(i => (i * 53 + 7) % c.VocabSize).ToArray();
+        float[] one = new V4Transformer(w).Logits(ids);
+        using var be = new Tensors.ThreadedBackend(2);
+        var model = new V4Transformer(w, be);
+        V4Cache cache = model.CreateCache();
+        var logits = new float[ids.Length * c.VocabSize];
+        model.Forward(ids.AsSpan(0, 100), cache, Enumerable.Range(0, 100).ToArray(), logits);
+        for (int t = 100; t < ids.Length; t++)
+            model.Forward(ids.AsSpan(t, 1), cache, [0], logits.AsSpan(t * c.VocabSize, c.VocabSize));
+        Numerics.AssertClose(one, logits, 1e-4, "two threads (parallel experts in decode) vs one");
+    }
+}

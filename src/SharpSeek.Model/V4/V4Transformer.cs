@@ -29,8 +29,8 @@ public sealed class V4Transformer
     private float[] _x = [], _xNext = [], _xin = [], _xn = [], _y = [], _mix = [], _post = [], _comb = [], _rstd = [];
     private float[] _qr = [], _q = [], _kv = [], _o = [], _og = [], _oa = [], _ckv = [], _cscore = [], _iq = [], _iw = [];
     private float[] _scores = [], _gate = [], _up = [], _xs = [], _eo = [], _sel = [], _cos = [], _sin = [];
-    private int[] _topk = [], _chosen = [], _rows = [];
-    private float[] _weight = [], _rowWeight = [], _iscore = [];
+    private int[] _topk = [], _chosen = [];
+    private float[] _weight = [], _iscore = [];
 
     /// <param name="precision">F32 (llama.cpp's arithmetic) or the reference's FP8/FP4 round trips of the cached rows and indexer operands.</param>
     public V4Transformer(V4Weights weights, ComputeBackend? backend = null, V4Precision precision = V4Precision.F32)
@@ -667,11 +667,9 @@ public sealed class V4Transformer
         {
             _chosen = new int[T * K];
             _weight = new float[T * K];
-            _rows = new int[T];
-            _rowWeight = new float[T];
         }
-        int[] chosen = _chosen, rows = _rows;
-        float[] weight = _weight, rowWeight = _rowWeight;
+        int[] chosen = _chosen;
+        float[] weight = _weight;
         Span<float> biased = E <= 1024 ? stackalloc float[E] : new float[E];
         Span<float> scratch = E <= 1024 ? stackalloc float[E] : new float[E];
         Span<int> top = stackalloc int[K];
@@ -699,34 +697,77 @@ public sealed class V4Transformer
             }
         }
 
-        // the shared expert over every token, then each routed expert over the tokens that chose it
-        Grow(ref _gate, T * Math.Max(I, Is));
-        Grow(ref _up, T * Math.Max(I, Is));
-        Swiglu(w.SharedGate, w.SharedUp, xn, T, Is, c.SwigluLimitShared[layer]);
-        Backend.MatMul(w.SharedDown, _gate.AsSpan(0, T * Is), T, y);
-        Grow(ref _xs, T * H);
-        Grow(ref _eo, T * H);
+        // group the assignments by expert (Moe.Group), run each chosen expert over its rows, then per token the weighted
+        // sum in ascending expert id (Moe.Combine), then the shared expert added (as llama.cpp: routed sum + shared).
+        // With enough chosen experts to keep every worker busy, the experts run in parallel, each on one thread: one
+        // dispatch instead of three per expert (a decode step's 18 small products)
+        Grow(ref _count, E);
+        Grow(ref _offset, E + 1);
+        Grow(ref _slot, T * K);
+        Grow(ref _pos, T * K);
+        Grow(ref _active, E);
+        Layers.Moe.Group(chosen.AsSpan(0, T * K), E, _count.AsSpan(0, E), _offset, _slot, _pos);
+        int active = 0;
         for (int e = 0; e < E; e++)
         {
-            int n = 0;
-            for (int i = 0; i < T * K; i++)
-            {
-                if (chosen[i] == e)
-                {
-                    rows[n] = i / K;
-                    rowWeight[n++] = weight[i];
-                }
-            }
-            if (n == 0)
-                continue;
-            Span<float> xs = _xs.AsSpan(0, n * H), eo = _eo.AsSpan(0, n * H);
-            for (int r = 0; r < n; r++)
-                xn.Slice(rows[r] * H, H).CopyTo(xs.Slice(r * H, H));
-            Swiglu(w.ExpertGate[e], w.ExpertUp[e], xs, n, I, c.SwigluLimitRouted[layer]);
-            Backend.MatMul(w.ExpertDown[e], _gate.AsSpan(0, n * I), n, eo);
-            for (int r = 0; r < n; r++)
-                TensorPrimitives.MultiplyAdd(eo.Slice(r * H, H), rowWeight[r], y.Slice(rows[r] * H, H), y.Slice(rows[r] * H, H));
+            if (_count[e] > 0)
+                _active[active++] = e;
         }
+        Grow(ref _eo, T * K * H);
+        _moeLayer = w;
+        _moeLimit = c.SwigluLimitRouted[layer];
+        if (Backend.Workers > 1 && active >= 2 * Backend.Workers)
+        {
+            _runExpert ??= a => RunExpert(_active[a], ComputeBackend.Cpu);
+            Backend.For(active, _runExpert);
+        }
+        else
+        {
+            for (int a = 0; a < active; a++)
+                RunExpert(_active[a], Backend);
+        }
+        _moeLayer = null;
+        for (int t = 0; t < T; t++)
+            Layers.Moe.Combine(chosen.AsSpan(t * K, K), weight.AsSpan(t * K, K), _pos.AsSpan(t * K, K), _eo, y.Slice(t * H, H));
+
+        Grow(ref _gate, T * Is);
+        Grow(ref _up, T * Is);
+        Grow(ref _xs, T * H);
+        Swiglu(w.SharedGate, w.SharedUp, xn, T, Is, c.SwigluLimitShared[layer]);
+        Backend.MatMul(w.SharedDown, _gate.AsSpan(0, T * Is), T, _xs.AsSpan(0, T * H));
+        TensorPrimitives.Add(y.Slice(0, T * H), _xs.AsSpan(0, T * H), y.Slice(0, T * H));
+    }
+
+    private V4LayerWeights? _moeLayer;
+    private float _moeLimit;
+    private int[] _count = [], _offset = [], _slot = [], _pos = [], _active = [];
+    private Action<int>? _runExpert;
+    [ThreadStatic] private static float[]? t_xe, t_gate, t_up;
+
+    // expert e over its grouped rows: gather, SwiGLU (clamped), down, into rows offset[e].. of _eo
+    private void RunExpert(int e, ComputeBackend be)
+    {
+        V4LayerWeights w = _moeLayer!;
+        int H = _c.HiddenSize, K = _c.NumExpertsPerTok, I = _c.MoeIntermediateSize, n = _count[e], j0 = _offset[e];
+        float[] xe = Scratch(ref t_xe, n * H), g = Scratch(ref t_gate, n * I), u = Scratch(ref t_up, n * I);
+        Layers.Moe.Gather(_xn, _slot.AsSpan(j0, n), K, H, xe);
+        Span<float> gs = g.AsSpan(0, n * I), us = u.AsSpan(0, n * I);
+        be.MatMul(w.ExpertGate[e], xe.AsSpan(0, n * H), n, gs);
+        be.MatMul(w.ExpertUp[e], xe.AsSpan(0, n * H), n, us);
+        if (_moeLimit > 1e-6f)
+        {
+            TensorPrimitives.Min(gs, _moeLimit, gs);
+            TensorPrimitives.Clamp(us, -_moeLimit, _moeLimit, us);
+        }
+        Ops.SiluMul(gs, us);
+        be.MatMul(w.ExpertDown[e], gs, n, _eo.AsSpan(j0 * H, n * H));
+    }
+
+    private static float[] Scratch(ref float[]? a, int n)
+    {
+        if (a is null || a.Length < n)
+            a = new float[Math.Max(n, 1024)];
+        return a;
     }
 
     // _gate[0, n·I) = silu(min(g, L)) · clamp(u, -L, L) (no clamp when L is 0)
@@ -745,10 +786,10 @@ public sealed class V4Transformer
 
     private static float Softplus(float z) => z > 20 ? z : MathF.Log(1 + MathF.Exp(z));
 
-    private static void Grow(ref float[] a, int n)
+    private static void Grow<TE>(ref TE[] a, int n)
     {
         if (a.Length < n)
-            a = new float[n];
+            a = new TE[n];
     }
 }
 
