@@ -233,26 +233,50 @@ public static class AttentionKernels
     /// only where a running max grows (then the accumulator is rescaled).</summary>
     private static unsafe void SoftmaxTilePairs(float* s, int rows, int nb, int* valid, float* m, float* l, float* o, int n, int oStride)
     {
+        // the maxima, then the rare rescaling calls, then the exponentials, the vector loops in methods without a call:
+        // with a call in the same method the JIT reloaded the loops' constant vectors from the stack on every pair
+        float* tileMax = stackalloc float[rows];
+        TileMaxima(s, rows, nb, valid, tileMax);
+        for (int i = 0; i < rows; i++)
+        {
+            if (tileMax[i] > m[i])
+                RaiseMax(i, tileMax[i], m, l, o, n, oStride);
+        }
+        TileExponentials(s, rows, nb, valid, m, l);
+    }
+
+    private static Vector512<int> Lanes => Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7);
+    private static Vector512<int> Swap1 => Vector512.Create(1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+    private static Vector512<int> Swap2 => Vector512.Create(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+    private static Vector512<int> Swap4 => Vector512.Create(4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
+
+    // tileMax[i] = max of query i's valid scores in the tile
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void TileMaxima(float* s, int rows, int nb, int* valid, float* tileMax)
+    {
         Vector512<float> ninf = Vector512.Create(float.NegativeInfinity);
-        Vector512<int> lane = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7);
-        Vector512<int> swap1 = Vector512.Create(1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
-        Vector512<int> swap2 = Vector512.Create(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
-        Vector512<int> swap4 = Vector512.Create(4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
+        Vector512<int> lane = Lanes, swap1 = Swap1, swap2 = Swap2, swap4 = Swap4;
         for (int i = 0; i < rows; i += 2)
         {
-            float* si = s + i * Tile;
-            int va = valid == null ? nb : Math.Min(nb, valid[i]), vb = valid == null ? nb : Math.Min(nb, valid[i + 1]);
-            // past the valid positions the score is −∞, so its weight is 0 and it does not move the max
-            Vector512<int> v = Vector512.Create(Vector256.Create(va), Vector256.Create(vb));
-            Vector512<float> x = Vector512.ConditionalSelect(Vector512.LessThan(lane, v).AsSingle(), Vector512.Load(si), ninf);
+            Vector512<float> x = Masked(s + i * Tile, valid, i, nb, lane, ninf);
             Vector512<float> mx = Vector512.Max(x, Avx512F.PermuteVar16x32(x, swap1));
             mx = Vector512.Max(mx, Avx512F.PermuteVar16x32(mx, swap2));
             mx = Vector512.Max(mx, Avx512F.PermuteVar16x32(mx, swap4));
-            float ta = mx.GetElement(0), tb = mx.GetElement(8);
-            if (ta > m[i])
-                RaiseMax(i, ta, m, l, o, n, oStride);
-            if (tb > m[i + 1])
-                RaiseMax(i + 1, tb, m, l, o, n, oStride);
+            tileMax[i] = mx.GetElement(0);
+            tileMax[i + 1] = mx.GetElement(8);
+        }
+    }
+
+    // s ← e^(s − m) per query (0 past its valid positions), l += the tile's sum
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void TileExponentials(float* s, int rows, int nb, int* valid, float* m, float* l)
+    {
+        Vector512<float> ninf = Vector512.Create(float.NegativeInfinity);
+        Vector512<int> lane = Lanes, swap1 = Swap1, swap2 = Swap2, swap4 = Swap4;
+        for (int i = 0; i < rows; i += 2)
+        {
+            float* si = s + i * Tile;
+            Vector512<float> x = Masked(si, valid, i, nb, lane, ninf);
             // weights below e^-80 (1.8e-35, far under fp32 resolution next to the max's weight of 1) are made exactly 0:
             // left as denormals they would cost a microcode assist in every multiply-add that reads them; a query
             // without a valid position (its max still −∞) gets weights 0, not e^(−∞ + ∞)
@@ -266,6 +290,16 @@ public static class AttentionKernels
             l[i] += t.GetElement(0);
             l[i + 1] += t.GetElement(8);
         }
+    }
+
+    // the scores of queries i and i + 1 (one per 256-bit half), −∞ past each one's valid positions (there the weight is
+    // 0 and the max does not move)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe Vector512<float> Masked(float* si, int* valid, int i, int nb, Vector512<int> lane, Vector512<float> ninf)
+    {
+        int va = valid == null ? nb : Math.Min(nb, valid[i]), vb = valid == null ? nb : Math.Min(nb, valid[i + 1]);
+        Vector512<int> v = Vector512.Create(Vector256.Create(va), Vector256.Create(vb));
+        return Vector512.ConditionalSelect(Vector512.LessThan(lane, v).AsSingle(), Vector512.Load(si), ninf);
     }
 
     /// <summary>Query i's running max grows to <paramref name="mNew"/>: its accumulator o[i·oStride ..+n] and sum l_i are
