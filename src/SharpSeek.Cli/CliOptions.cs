@@ -82,9 +82,6 @@ internal static class CliOptions
     /// <summary>Opens a model session, with a progress line on stderr when it is a terminal.</summary>
     public static ModelSession OpenSession(string path, ModelSessionOptions options)
     {
-        // the V2/V3 session; the verbs that take V4 models branch before they get here
-        if (V4Inspect.IsV4(path))
-            throw new UserInputException($"{path} is a DeepSeek-V4 model: this command runs the V2/V3 family only so far; generate, chat, inspect, bench and convert take V4 models");
         var sw = System.Diagnostics.Stopwatch.StartNew();
         bool show = !Console.IsErrorRedirected;
         if (show)

@@ -197,13 +197,15 @@ public sealed class ModelSession : IDisposable
     // The tokenizer first (a missing one fails before the weights are mapped), then config.json and the safetensors.
     private static (ModelWeights, BpeTokenizer?) LoadDirectory(string directory, LoadOptions load, TokenizerLoad tokenizerLoad)
     {
+        // the config first: a model this session cannot run (DeepSeek-V4) is named before a missing tokenizer is
+        ModelConfig config = ModelConfig.Load(directory);
         BpeTokenizer? tokenizer = tokenizerLoad switch
         {
             TokenizerLoad.Required => BpeTokenizer.LoadFromDirectory(directory),
             TokenizerLoad.Optional => GgufModel.TryLoadTokenizerFor(directory),
             _ => null,
         };
-        return (WeightLoader.Load(directory, null, load), tokenizer);
+        return (WeightLoader.Load(directory, config, load), tokenizer);
     }
 
     // The only place the session reads a .gguf file.
@@ -211,6 +213,7 @@ public sealed class ModelSession : IDisposable
     {
         // one parse of the file for the tokenizer, the config and the weights (the weights keep the mapping alive)
         using GgufModelFile gguf = GgufModel.Open(file);
+        _ = gguf.Config; // the config first: a model this session cannot run (DeepSeek-V4) is named before a missing tokenizer is
         BpeTokenizer? tokenizer = tokenizerLoad switch
         {
             TokenizerLoad.Required => gguf.RequireTokenizer(),

@@ -184,7 +184,7 @@ public sealed record ModelConfig
         var r = new Reader(o, source);
         string modelType = r.String("model_type") ?? throw r.Error("model_type", "is missing");
         if (modelType == V4.V4Config.ModelType)
-            throw r.Error("model_type", $"is '{modelType}'; DeepSeek-V4 configs load through V4Config (SharpSeek.Model.V4), not ModelConfig");
+            throw r.Error("model_type", $"is '{modelType}': a DeepSeek-V4 model, which runs through SharpSeek.Model.V4 (V4Config, V4Transformer), not ModelConfig and the V2/V3 Transformer (in the sharpseek tool: generate, chat, logits, inspect, bench, convert)");
         if (!Architecture.ArchitectureDescriptor.All.Any(a => a.ModelTypes.Contains(modelType)))
             throw r.Error("model_type", $"is '{modelType}'; supported: {string.Join(", ", Architecture.ArchitectureDescriptor.All.SelectMany(a => a.ModelTypes))}, {V4.V4Config.ModelType}");
         return Parse(o, r, modelType, source);

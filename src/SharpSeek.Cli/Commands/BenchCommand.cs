@@ -28,8 +28,7 @@ internal static class BenchCommand
         cmd.SetAction(pr =>
         {
             if (V4Inspect.IsV4(pr.GetValue(model)!))
-                return V4BenchView(pr.GetValue(model)!, pr.GetValue(prompt), pr.GetValue(gen), pr.GetValue(runs), CliOptions.PositiveThreads(pr.GetValue(threads)),
-                                   V4Generate.Precision(CliOptions.ParseIndexerPrecision(pr.GetValue(indexer))), pr.GetValue(json));
+                return V4BenchView(pr.GetValue(model)!, pr.GetValue(prompt), pr.GetValue(gen), pr.GetValue(runs), pr.GetValue(threads), pr.GetValue(indexer), pr.GetValue(json));
             var options = new ModelSessionOptions
             {
                 Dtype = CliOptions.ParseDtype(pr.GetValue(dtype)),
@@ -82,21 +81,18 @@ internal static class BenchCommand
     }
 
     // DeepSeek-V4 (deepseek4 GGUF): prefill and decode throughput through V4Transformer
-    private static int V4BenchView(string path, int prompt, int gen, int runs, int threads, Model.V4.V4Precision precision, bool json)
+    private static int V4BenchView(string path, int prompt, int gen, int runs, int threads, string? precision, bool json)
     {
-        if (!Model.Gguf.GgufModel.IsGgufPath(path))
-            throw new UserInputException($"{path}: DeepSeek-V4 runs from deepseek4 GGUF files for now (see docs/deepseek-v4.md)");
         if (prompt < 1 || gen < 1 || runs < 1)
             throw new UserInputException("--prompt-tokens, --gen-tokens and --runs must be >= 1");
-        using Model.V4.V4Weights w = Model.V4.V4Gguf.Load(path);
-        using var be = new SharpSeek.Tensors.ThreadedBackend(threads);
-        Model.V4.V4BenchResult r = Model.V4.V4Bench.Run(new Model.V4.V4Transformer(w, be, precision), prompt, gen, runs, threads);
+        using V4Model m = V4Model.Open(path, threads, precision);
+        Model.V4.V4BenchResult r = Model.V4.V4Bench.Run(m.Transformer, prompt, gen, runs, m.Backend.Workers);
         if (json)
         {
             Console.WriteLine(JsonSerializer.Serialize(r, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
             return 0;
         }
-        Console.WriteLine($"deepseek_v4, {precision} precision, threads {r.Threads}, prompt {r.PromptTokens}, generated {r.GenTokens}, runs {r.Runs}");
+        Console.WriteLine($"deepseek_v4, {m.Transformer.Precision} precision, threads {r.Threads}, prompt {r.PromptTokens}, generated {r.GenTokens}, runs {r.Runs}");
         Console.WriteLine($"prefill   {r.PrefillTokensPerS,10:0.0} tok/s");
         Console.WriteLine($"decode    {r.DecodeTokensPerS,10:0.00} tok/s   {r.WeightBytesPerToken / 1e6:0.0} MB weights/token ({r.DecodeTokensPerS * r.WeightBytesPerToken / 1e9:0.0} GB/s)");
         Console.WriteLine($"cache     {r.CacheBytes / 1e3:0.0} kB after {r.PromptTokens + r.GenTokens} tokens");

@@ -49,18 +49,15 @@ internal static class ChatCommand
     {
         if (options.Speculative)
             throw new UserInputException("--speculative is not available for DeepSeek-V4 models yet");
-        BpeTokenizer tokenizer = SharpSeek.Model.Gguf.GgufModel.TryLoadTokenizerFor(path)
+        using V4Model m = V4Model.Open(path, pr.GetValue(shared.Threads), pr.GetValue(shared.IndexerPrecision));
+        BpeTokenizer tokenizer = m.Tokenizer
             ?? throw new UserInputException($"{path} has no tokenizer (no tokenizer.json, or a GGUF file without one): chat needs one");
-        using SharpSeek.Model.V4.V4Weights w = SharpSeek.Model.Gguf.GgufModel.IsGgufPath(path)
-            ? SharpSeek.Model.V4.V4Gguf.Load(path) : SharpSeek.Model.V4.V4Checkpoint.Load(path);
-        using var be = new SharpSeek.Tensors.ThreadedBackend(CliOptions.PositiveThreads(pr.GetValue(shared.Threads)));
-        var model = new SharpSeek.Model.V4.V4Transformer(w, be, V4Generate.Precision(CliOptions.ParseIndexerPrecision(pr.GetValue(shared.IndexerPrecision))));
         ChatTemplate template = ChatTemplate.Create(kind ?? ChatTemplateKind.DeepSeekV4);
-        using var client = new SharpSeekChatClient(new V4Generator(model, tokenizer), template, options, System.IO.Path.GetFileName(path.TrimEnd('/')))
+        using var client = new SharpSeekChatClient(new V4Generator(m.Transformer, tokenizer), template, options, System.IO.Path.GetFileName(path.TrimEnd('/')))
         {
             RenderDefaults = format.Render(pr, template),
         };
-        return RunChat(client, system, ansi, w.Config.MaxPositionEmbeddings);
+        return RunChat(client, system, ansi, m.Weights.Config.MaxPositionEmbeddings);
     }
 
     private static int RunChat(SharpSeekChatClient client, string? system, bool ansi, int configContext)

@@ -54,7 +54,7 @@ internal static class ConvertCommand
         if (tok is not null && !File.Exists(tok))
             throw new FileNotFoundException($"tokenizer not found: {tok}", tok);
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        using Model.V4.V4Weights w = GgufModel.IsGgufPath(src) ? Model.V4.V4Gguf.Load(src) : Model.V4.V4Checkpoint.Load(src);
+        using Model.V4.V4Weights w = Model.V4.V4Weights.Load(src);
         if (tok is null)
             Console.Error.WriteLine("warning: no tokenizer.json: the GGUF file gets no vocabulary (tokenizer.ggml.model no_vocab): llama.cpp and SharpSeek run it on token ids only");
         Model.V4.V4GgufExport.Write(w, outPath, t, tok, name);

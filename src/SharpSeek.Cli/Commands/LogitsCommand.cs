@@ -25,11 +25,9 @@ internal static class LogitsCommand
             if (V4Inspect.IsV4(path))
             {
                 // DeepSeek-V4: deepseek4 GGUF or the released safetensors; --indexer-precision f32 computes as llama.cpp
-                using Model.V4.V4Weights w = Model.Gguf.GgufModel.IsGgufPath(path) ? Model.V4.V4Gguf.Load(path) : Model.V4.V4Checkpoint.Load(path);
-                CliOptions.CheckIds(tokens, w.Config.VocabSize, "--ids");
-                using var be = new SharpSeek.Tensors.ThreadedBackend(Environment.ProcessorCount);
-                var v4 = new Model.V4.V4Transformer(w, be, V4Generate.Precision(CliOptions.ParseIndexerPrecision(pr.GetValue(indexer))));
-                return Write(pr.GetValue(output)!, tokens, w.Config.VocabSize, v4.Logits(tokens));
+                using V4Model m = V4Model.Open(path, Environment.ProcessorCount, pr.GetValue(indexer));
+                CliOptions.CheckIds(tokens, m.Weights.Config.VocabSize, "--ids");
+                return Write(pr.GetValue(output)!, tokens, m.Weights.Config.VocabSize, m.Transformer.Logits(tokens));
             }
             var options = new ModelSessionOptions
             {

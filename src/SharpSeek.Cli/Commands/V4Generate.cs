@@ -10,22 +10,17 @@ namespace SharpSeek.Cli;
 
 internal static class V4Generate
 {
-    /// <summary>--indexer-precision for V4: fp8 (the default, as for V3.2) runs the reference's FP8/FP4 round trips, f32 computes as llama.cpp.</summary>
-    public static V4Precision Precision(SharpSeek.Model.IndexerPrecision? p) =>
-        p == SharpSeek.Model.IndexerPrecision.F32 ? V4Precision.F32 : V4Precision.Reference;
 
     public static int Run(ParseResult pr, string path, int[]? promptTokens, string? text, bool chat, string? system, GenerationOptions options,
                           bool wantText, bool stats, GenerationOptionSet shared, ChatFormatOptionSet format)
     {
         if (options.Speculative)
             throw new UserInputException("--speculative is not available for DeepSeek-V4 models yet");
-        BpeTokenizer? tokenizer = GgufModel.TryLoadTokenizerFor(path);
+        using V4Model m = V4Model.Open(path, pr.GetValue(shared.Threads), pr.GetValue(shared.IndexerPrecision));
+        BpeTokenizer? tokenizer = m.Tokenizer;
         if (tokenizer is null && (text is not null || options.StopStrings.Count > 0))
             throw new UserInputException($"{path} has no tokenizer (no tokenizer.json, or a GGUF file without one): give --prompt-ids");
-        using V4Weights w = GgufModel.IsGgufPath(path) ? V4Gguf.Load(path) : V4Checkpoint.Load(path);
-        int threads = CliOptions.PositiveThreads(pr.GetValue(shared.Threads));
-        using var be = new SharpSeek.Tensors.ThreadedBackend(threads);
-        var model = new V4Transformer(w, be, Precision(CliOptions.ParseIndexerPrecision(pr.GetValue(shared.IndexerPrecision))));
+        V4Weights w = m.Weights;
         if (promptTokens is null && chat)
         {
             ChatTemplate template = ChatTemplate.Create(format.Kind(pr) ?? ChatTemplateKind.DeepSeekV4);
@@ -37,7 +32,7 @@ internal static class V4Generate
         }
         promptTokens ??= tokenizer!.Encode(text!, addSpecialTokens: true);
         CliOptions.CheckIds(promptTokens, w.Config.VocabSize, text is null ? "--prompt-ids" : "--prompt");
-        var g = new V4Generator(model, tokenizer);
+        var g = new V4Generator(m.Transformer, tokenizer);
         using var cancel = new CancellationTokenSource();
         IEnumerable<GenerationUpdate> updates = CliErrors.UserValue(() => g.Stream(promptTokens, options, cancel.Token));
         bool interrupted = GenerateCommand.Print(updates, cancel, wantText ? tokenizer : null);

@@ -5,6 +5,7 @@ using System.Text.Json;
 using SharpSeek.Formats.Gguf;
 using SharpSeek.Model.Gguf;
 using SharpSeek.Model.V4;
+using SharpSeek.Tokenizer;
 
 namespace SharpSeek.Cli;
 
@@ -76,5 +77,71 @@ internal static class V4Inspect
         Console.WriteLine($"cache / token      {atCtx.ToString("N0", inv)} bytes at {context.ToString("N0", inv)} tokens, {atMillion.ToString("N0", inv)} at 1M (bf16 rows); "
                           + $"DeepSeek-V3's MLA: {V3CacheBytesPerToken.ToString("N0", inv)} ({(V3CacheBytesPerToken / atMillion).ToString("0.0", inv)}x more at 1M)");
         return 0;
+    }
+}
+
+/// <summary>A DeepSeek-V4 model opened for a verb: its weights, a backend of the given threads, the transformer.</summary>
+internal sealed class V4Model : IDisposable
+{
+    private V4Model(V4Weights weights, BpeTokenizer? tokenizer, SharpSeek.Tensors.ThreadedBackend backend, V4Precision precision)
+    {
+        Weights = weights;
+        Tokenizer = tokenizer;
+        Backend = backend;
+        Transformer = new V4Transformer(weights, backend, precision);
+    }
+
+    public V4Weights Weights { get; }
+    /// <summary>The model's tokenizer (the GGUF file's, or tokenizer.json of a checkpoint directory), or null.</summary>
+    public BpeTokenizer? Tokenizer { get; }
+    public SharpSeek.Tensors.ThreadedBackend Backend { get; }
+    public V4Transformer Transformer { get; }
+
+    /// <summary>--indexer-precision for V4: fp8 (the default, as for V3.2) runs the reference's FP8/FP4 round trips, f32 computes as llama.cpp.</summary>
+    public static V4Precision Precision(SharpSeek.Model.IndexerPrecision? p) =>
+        p == SharpSeek.Model.IndexerPrecision.F32 ? V4Precision.F32 : V4Precision.Reference;
+
+    /// <summary>Loads <paramref name="path"/> (deepseek4 GGUF or released checkpoint) with <paramref name="threads"/> threads and --indexer-precision <paramref name="precision"/>.</summary>
+    public static V4Model Open(string path, int threads, string? precision)
+    {
+        V4Precision p = Precision(CliOptions.ParseIndexerPrecision(precision));
+        int n = CliOptions.PositiveThreads(threads);
+        V4Weights w;
+        BpeTokenizer? tokenizer;
+        if (GgufModel.IsGgufPath(path))
+        {
+            // one parse of the file for the tokenizer and the weights (the weights keep the mapping)
+            GgufFile f = GgufFile.Open(path);
+            try
+            {
+                tokenizer = GgufTokenizer.Load(f);
+                w = V4Gguf.Load(f, V4Gguf.ReadConfig(f), f);
+            }
+            catch
+            {
+                f.Dispose();
+                throw;
+            }
+        }
+        else
+        {
+            w = V4Checkpoint.Load(path);
+            tokenizer = File.Exists(Path.Combine(path, "tokenizer.json")) ? BpeTokenizer.LoadFromDirectory(path) : null;
+        }
+        try
+        {
+            return new V4Model(w, tokenizer, new SharpSeek.Tensors.ThreadedBackend(n), p);
+        }
+        catch
+        {
+            w.Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        Backend.Dispose();
+        Weights.Dispose();
     }
 }

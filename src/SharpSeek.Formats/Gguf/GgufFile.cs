@@ -154,6 +154,35 @@ public sealed unsafe class GgufFile : IDisposable
     }
 
     /// <summary>Whether the file has a tensor of this name.</summary>
+    /// <summary>
+    /// general.architecture of the file at <paramref name="path"/>, reading only its first metadata entry when that is the
+    /// key (gguf-py and SharpSeek write it first), else the whole metadata through <see cref="Open"/>; null when absent.
+    /// For telling model families apart before loading, without parsing a vocabulary twice.
+    /// </summary>
+    public static string? ReadArchitecture(string path)
+    {
+        const string Key = "general.architecture";
+        using (var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 256))
+        {
+            var br = new BinaryReader(fs);
+            // magic, version, tensor count, metadata count; then the first key and its value
+            if (fs.Length >= 24 && br.ReadUInt32() == Magic && br.ReadUInt32() is 2 or 3)
+            {
+                fs.Position = 24;
+                ulong keyLength = fs.Length - fs.Position >= 8 ? br.ReadUInt64() : 0;
+                if (keyLength == (ulong)Key.Length && System.Text.Encoding.UTF8.GetString(br.ReadBytes(Key.Length)) == Key
+                    && fs.Length - fs.Position >= 12 && br.ReadUInt32() == (uint)GgufValueType.String)
+                {
+                    ulong valueLength = br.ReadUInt64();
+                    if (valueLength <= 256 && (ulong)(fs.Length - fs.Position) >= valueLength)
+                        return System.Text.Encoding.UTF8.GetString(br.ReadBytes((int)valueLength));
+                }
+            }
+        }
+        using GgufFile f = Open(path);
+        return f.GetString(Key);
+    }
+
     public bool Contains(string name) => _byName.ContainsKey(name);
 
     /// <summary>The tensor of this name, or false.</summary>

@@ -91,6 +91,8 @@ public static class GgufModel
     public static ModelConfig ReadConfig(GgufFile f)
     {
         string arch = f.GetString("general.architecture") ?? throw Missing(f, "general.architecture");
+        if (arch == V4.V4Config.GgufArchitecture)
+            throw new NotSupportedException($"{f.FilePath}: a DeepSeek-V4 model (deepseek4), which runs through SharpSeek.Model.V4 (V4Gguf, V4Transformer), not the V2/V3 Transformer (in the sharpseek tool: generate, chat, logits, inspect, bench, convert)");
         if (ArchitectureDescriptor.ForGguf(arch) is not ArchitectureDescriptor family)
             throw new NotSupportedException($"{f.FilePath}: general.architecture is '{arch}'; SharpSeek runs {string.Join(", ", ArchitectureDescriptor.All.Select(a => a.GgufArchitecture).Distinct())}");
         string A = arch + ".";

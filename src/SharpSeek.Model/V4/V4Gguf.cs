@@ -12,14 +12,9 @@ public static class V4Gguf
     /// <summary>Whether <paramref name="f"/> is a deepseek4 file.</summary>
     public static bool IsV4(GgufFile f) => f.GetString("general.architecture") == V4Config.GgufArchitecture;
 
-    /// <summary>Whether the .gguf file at <paramref name="path"/> holds a deepseek4 model (reads the header only).</summary>
-    public static bool IsV4File(string path)
-    {
-        if (!GgufModel.IsGgufPath(path) || !File.Exists(path))
-            return false;
-        using GgufFile f = GgufFile.Open(path);
-        return IsV4(f);
-    }
+    /// <summary>Whether the .gguf file at <paramref name="path"/> holds a deepseek4 model (reads its first metadata entry).</summary>
+    public static bool IsV4File(string path) =>
+        GgufModel.IsGgufPath(path) && File.Exists(path) && GgufFile.ReadArchitecture(path) == V4Config.GgufArchitecture;
 
     /// <summary>Maps deepseek4 metadata to a validated <see cref="V4Config"/>; errors name the file and key.</summary>
     public static V4Config ReadConfig(GgufFile f)

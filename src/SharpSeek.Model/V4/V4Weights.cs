@@ -97,6 +97,9 @@ public sealed class V4Weights : IDisposable
         _owners = owners;
     }
 
+    /// <summary>Loads a deepseek4 .gguf file or a checkpoint directory in the released layout.</summary>
+    public static V4Weights Load(string path) => Gguf.GgufModel.IsGgufPath(path) ? V4Gguf.Load(path) : V4Checkpoint.Load(path);
+
     public V4Config Config { get; }
     public WeightMatrix Embed { get; }
     public WeightMatrix Head { get; }
