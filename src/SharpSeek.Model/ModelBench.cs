@@ -453,7 +453,7 @@ public static class ModelBench
 
     private static WeightFormat DominantFormat(ModelWeights w) => (w.Layers.LastOrDefault(l => l.Moe is not null)?.Moe!.Experts[0].W1 ?? w.Layers[0].Dense!.W1).Format;
 
-    private static double Median(double[] v)
+    internal static double Median(double[] v)
     {
         double[] s = v.Order().ToArray();
         return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;

@@ -26,6 +26,35 @@ public abstract class QuantizedProductMatrix : WeightMatrix
 
     public override void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount) => MatMul(x, 1, y, rowCount, rowStart, rowCount);
 
+    /// <summary>The dot product of row <c>row</c> of matrix <c>m</c> with one token's Q8 activations (int16 values, a scale per 32).</summary>
+    public unsafe interface IQ8RowDot
+    {
+        static abstract float Dot(QuantizedProductMatrix m, int row, short* xq, float* xs, int blocks);
+    }
+
+    /// <summary>Y[t, i] = row (rowStart + i) · token t for Q8 activations, through <typeparamref name="TDot"/> (Q4_0, MXFP4 in both layouts).</summary>
+    protected unsafe void MatMulQ8<TDot>(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount, string format)
+        where TDot : IQ8RowDot
+    {
+        CheckRows(rowStart, rowCount);
+        if (x.Format != ActivationFormat.Q8 || x.Cols != Cols)
+            throw new ArgumentException($"{format} product needs Q8 activations of the same width");
+        int blocks = Cols / 32, T = x.Tokens;
+        if (T > 0 && y.Length < (long)(T - 1) * ldy + rowCount)
+            throw new ArgumentException("MatMulQuantized: y too small");
+        fixed (short* xq = x.Q16Array)
+        fixed (float* xs = x.ScaleArray)
+        fixed (float* yp = y)
+        {
+            for (int i = 0; i < rowCount; i++)
+            {
+                for (int t = 0; t < T; t++)
+                    yp[(long)t * ldy + i] = TDot.Dot(this, rowStart + i, xq + (long)t * Cols, xs + (long)t * blocks, blocks);
+            }
+        }
+    }
+
+
     /// <summary>Quantizes the input into a per-thread buffer, then runs the integer product.</summary>
     protected override void MatMulUnpacked(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
     {
@@ -63,35 +92,6 @@ public abstract unsafe class BlockQuantMatrix : QuantizedProductMatrix
 
     /// <summary>Pointer to row r's blocks.</summary>
     public byte* RowPointer(int r) => _data + r * BytesPerRow;
-
-    /// <summary>The dot product of one row of blocks with one token's Q8 activations (int16 values, a scale per 32).</summary>
-    public interface IQ8RowDot
-    {
-        static abstract float Dot(byte* w, short* xq, float* xs, int blocks);
-    }
-
-    /// <summary>Y[t, i] = row (rowStart + i) · token t for Q8 activations, through <typeparamref name="TDot"/> (Q4_0, MXFP4).</summary>
-    protected void MatMulQ8<TDot>(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount, string format)
-        where TDot : IQ8RowDot
-    {
-        CheckRows(rowStart, rowCount);
-        if (x.Format != ActivationFormat.Q8 || x.Cols != Cols)
-            throw new ArgumentException($"{format} product needs Q8 activations of the same width");
-        int blocks = Cols / 32, T = x.Tokens;
-        if (T > 0 && y.Length < (long)(T - 1) * ldy + rowCount)
-            throw new ArgumentException("MatMulQuantized: y too small");
-        fixed (short* xq = x.Q16Array)
-        fixed (float* xs = x.ScaleArray)
-        fixed (float* yp = y)
-        {
-            for (int i = 0; i < rowCount; i++)
-            {
-                byte* w = RowPointer(rowStart + i);
-                for (int t = 0; t < T; t++)
-                    yp[(long)t * ldy + i] = TDot.Dot(w, xq + (long)t * Cols, xs + (long)t * blocks, blocks);
-            }
-        }
-    }
 
     /// <summary>Writes one row of blocks from fp32 values.</summary>
     public delegate void RowQuantizer(ReadOnlySpan<float> values, byte* destination);

@@ -52,7 +52,8 @@ public sealed unsafe class Mxfp4Matrix : BlockQuantMatrix
     // a struct, so the shared product loop is compiled for this kernel (a class type argument would share the code)
     private readonly struct RowDot : IQ8RowDot
     {
-        public static float Dot(byte* w, short* xq, float* xs, int blocks) => Mxfp4Matrix.Dot(w, xq, xs, blocks);
+        public static float Dot(QuantizedProductMatrix m, int row, short* xq, float* xs, int blocks) =>
+            Mxfp4Matrix.Dot(Unsafe.As<Mxfp4Matrix>(m).RowPointer(row), xq, xs, blocks);
     }
 
     /// <summary>Σ_b (s_b/2)·d_x[b]·Σ_i k[q_w[b,i]]·q_x[b,i] over one row.</summary>

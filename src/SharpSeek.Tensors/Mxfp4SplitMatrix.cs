@@ -2,6 +2,7 @@
 // [rows, cols/2], two per byte (low nibble the even element, high nibble the odd one), and the E8M0 scales
 // [rows, cols/32] in a separate tensor. Used in place: the products read both arrays as stored, with the same integer
 // arithmetic as the ggml block layout (Mxfp4Matrix), the lookups interleaved back into element order.
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -62,25 +63,16 @@ public sealed unsafe class Mxfp4SplitMatrix : QuantizedProductMatrix
         }
     }
 
-    public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount)
+    public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount) =>
+        MatMulQ8<RowDot>(x, y, ldy, rowStart, rowCount, "MXFP4");
+
+    // a struct, so the shared product loop is compiled for this kernel
+    private readonly struct RowDot : IQ8RowDot
     {
-        CheckRows(rowStart, rowCount);
-        if (x.Format != ActivationFormat.Q8 || x.Cols != Cols)
-            throw new ArgumentException("MXFP4 product needs Q8 activations of the same width");
-        int blocks = Cols / 32, T = x.Tokens;
-        if (T > 0 && y.Length < (long)(T - 1) * ldy + rowCount)
-            throw new ArgumentException("MatMulQuantized: y too small");
-        fixed (short* xq = x.Q16Array)
-        fixed (float* xs = x.ScaleArray)
-        fixed (float* yp = y)
+        public static float Dot(QuantizedProductMatrix m, int row, short* xq, float* xs, int blocks)
         {
-            for (int i = 0; i < rowCount; i++)
-            {
-                int r = rowStart + i;
-                byte* q = _codes + (long)r * (Cols / 2), s = _scales + (long)r * blocks;
-                for (int t = 0; t < T; t++)
-                    yp[(long)t * ldy + i] = Dot(q, s, xq + (long)t * Cols, xs + (long)t * blocks, blocks);
-            }
+            var s = Unsafe.As<Mxfp4SplitMatrix>(m);
+            return Mxfp4SplitMatrix.Dot(s._codes + (long)row * (s.Cols / 2), s._scales + (long)row * blocks, xq, xs, blocks);
         }
     }
 

@@ -81,7 +81,8 @@ public sealed unsafe class Q4_0Matrix : BlockQuantMatrix
     // a struct, so the shared product loop is compiled for this kernel (a class type argument would share the code)
     private readonly struct RowDot : IQ8RowDot
     {
-        public static float Dot(byte* w, short* xq, float* xs, int blocks) => Q4_0Matrix.Dot(w, xq, xs, blocks);
+        public static float Dot(QuantizedProductMatrix m, int row, short* xq, float* xs, int blocks) =>
+            Q4_0Matrix.Dot(Unsafe.As<Q4_0Matrix>(m).RowPointer(row), xq, xs, blocks);
     }
 
     /// <summary>Σ_b d_w[b]·d_x[b]·Σ_i (q_w[b,i] − 8)·q_x[b,i] over one row.</summary>

@@ -39,7 +39,7 @@ public static class V4Bench
             decode[r] = gen / sw.Elapsed.TotalSeconds;
             cacheBytes = cache.Bytes;
         }
-        return new V4BenchResult(prompt, gen, runs, threads, Median(prefill), Median(decode), ActiveWeightBytes(model.Weights), cacheBytes, decode);
+        return new V4BenchResult(prompt, gen, runs, threads, ModelBench.Median(prefill), ModelBench.Median(decode), ActiveWeightBytes(model.Weights), cacheBytes, decode);
     }
 
     /// <summary>Weight bytes a decode step reads: everything but the embedding table and the unchosen routed experts.</summary>
@@ -53,11 +53,5 @@ public static class V4Bench
             b -= (c.NRoutedExperts - c.NumExpertsPerTok) * expert;
         }
         return b;
-    }
-
-    private static double Median(double[] v)
-    {
-        double[] s = [.. v.Order()];
-        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
     }
 }

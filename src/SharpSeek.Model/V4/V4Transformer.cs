@@ -58,25 +58,10 @@ public sealed class V4Transformer
     /// <param name="finalStreams">When not empty, receives the last layer's residual streams [T, Hc·H] (the input of the MTP layers).</param>
     public void Forward(ReadOnlySpan<int> ids, V4Cache cache, ReadOnlySpan<int> logitRows, Span<float> logits, Span<float> finalStreams = default)
     {
-        int T = ids.Length, H = _c.HiddenSize, Hc = _c.HcMult, V = _c.VocabSize;
-        if (T == 0)
-            throw new ArgumentException("no tokens to run");
-        if (cache.Config != _c)
-            throw new ArgumentException("the cache belongs to another model configuration");
-        if (logits.Length < (long)logitRows.Length * V)
-            throw new ArgumentException($"logits needs {logitRows.Length} x {V} floats, has {logits.Length}");
+        int T = ids.Length, H = _c.HiddenSize, Hc = _c.HcMult;
+        CheckChunk(ids, cache, logitRows, logits);
         if (!finalStreams.IsEmpty && finalStreams.Length < (long)T * Hc * H)
             throw new ArgumentException($"finalStreams needs {T} x {Hc * H} floats, has {finalStreams.Length}");
-        foreach (int id in ids)
-        {
-            if ((uint)id >= (uint)V)
-                throw new ArgumentException($"token id {id} outside the vocabulary of {V}");
-        }
-        foreach (int r in logitRows)
-        {
-            if ((uint)r >= (uint)T)
-                throw new ArgumentOutOfRangeException(nameof(logitRows), $"logit row {r} outside the chunk of {T}");
-        }
         int p0 = cache.Length;
         Grow(ref _x, T * Hc * H);
         Span<float> x = _x.AsSpan(0, T * Hc * H);
@@ -104,21 +89,12 @@ public sealed class V4Transformer
     public void ForwardMtp(int module, ReadOnlySpan<float> streams, ReadOnlySpan<int> nextIds, V4Cache cache, ReadOnlySpan<int> logitRows,
                            Span<float> logits, Span<float> moduleStreams = default)
     {
-        int T = nextIds.Length, H = _c.HiddenSize, Hc = _c.HcMult, V = _c.VocabSize;
+        int T = nextIds.Length, H = _c.HiddenSize, Hc = _c.HcMult;
         if ((uint)module >= (uint)Weights.Mtp.Length)
             throw new ArgumentOutOfRangeException(nameof(module), $"the model has {Weights.Mtp.Length} MTP layers");
-        if (T == 0 || streams.Length < (long)T * Hc * H || logits.Length < (long)logitRows.Length * V)
-            throw new ArgumentException("ForwardMtp: empty chunk, or streams or logits too small");
-        foreach (int id in nextIds)
-        {
-            if ((uint)id >= (uint)V)
-                throw new ArgumentException($"token id {id} outside the vocabulary of {V}");
-        }
-        foreach (int r in logitRows)
-        {
-            if ((uint)r >= (uint)T)
-                throw new ArgumentOutOfRangeException(nameof(logitRows), $"logit row {r} outside the chunk of {T}");
-        }
+        CheckChunk(nextIds, cache, logitRows, logits);
+        if (streams.Length < (long)T * Hc * H)
+            throw new ArgumentException($"streams needs {T} x {Hc * H} floats, has {streams.Length}");
         V4MtpWeights m = Weights.Mtp[module];
         float eps = (float)_c.RmsNormEps;
         Grow(ref _x, T * Hc * H);
@@ -146,6 +122,28 @@ public sealed class V4Transformer
         if (!moduleStreams.IsEmpty)
             _x.AsSpan(0, T * Hc * H).CopyTo(moduleStreams);
         Output(m.HeadNorm, T, logitRows, logits);
+    }
+
+    // a chunk's token ids in the vocabulary, its cache of this model, its logit rows inside the chunk and room for their logits
+    private void CheckChunk(ReadOnlySpan<int> ids, V4Cache cache, ReadOnlySpan<int> logitRows, Span<float> logits)
+    {
+        int T = ids.Length, V = _c.VocabSize;
+        if (T == 0)
+            throw new ArgumentException("no tokens to run");
+        if (cache.Config != _c)
+            throw new ArgumentException("the cache belongs to another model configuration");
+        if (logits.Length < (long)logitRows.Length * V)
+            throw new ArgumentException($"logits needs {logitRows.Length} x {V} floats, has {logits.Length}");
+        foreach (int id in ids)
+        {
+            if ((uint)id >= (uint)V)
+                throw new ArgumentException($"token id {id} outside the vocabulary of {V}");
+        }
+        foreach (int r in logitRows)
+        {
+            if ((uint)r >= (uint)T)
+                throw new ArgumentOutOfRangeException(nameof(logitRows), $"logit row {r} outside the chunk of {T}");
+        }
     }
 
     // the streams collapse through the hyper-connection head, then the norm and the output head, for the listed rows
@@ -754,12 +752,7 @@ public sealed class V4Transformer
         Span<float> gs = g.AsSpan(0, n * I), us = u.AsSpan(0, n * I);
         be.MatMul(w.ExpertGate[e], xe.AsSpan(0, n * H), n, gs);
         be.MatMul(w.ExpertUp[e], xe.AsSpan(0, n * H), n, us);
-        if (_moeLimit > 1e-6f)
-        {
-            TensorPrimitives.Min(gs, _moeLimit, gs);
-            TensorPrimitives.Clamp(us, -_moeLimit, _moeLimit, us);
-        }
-        Ops.SiluMul(gs, us);
+        ClampedSiluMul(gs, us, _moeLimit);
         be.MatMul(w.ExpertDown[e], gs, n, _eo.AsSpan(j0 * H, n * H));
     }
 
@@ -776,6 +769,12 @@ public sealed class V4Transformer
         Span<float> g = _gate.AsSpan(0, n * I), u = _up.AsSpan(0, n * I);
         Backend.MatMul(gate, x, n, g);
         Backend.MatMul(up, x, n, u);
+        ClampedSiluMul(g, u, limit);
+    }
+
+    // g = silu(min(g, L)) · clamp(u, -L, L), as llama.cpp's swiglu_clamp (no clamp when L is 0)
+    private static void ClampedSiluMul(Span<float> g, Span<float> u, float limit)
+    {
         if (limit > 1e-6f)
         {
             TensorPrimitives.Min(g, limit, g);
