@@ -9,6 +9,29 @@ namespace SharpSeek.Gguf.Tests;
 public sealed class GgufFormatTests
 {
     [Fact]
+    public void Architecture_is_read_from_the_first_entry_or_from_the_whole_metadata()
+    {
+        using var dir = new TempDir();
+        string first = dir.File("first.gguf"), later = dir.File("later.gguf"), none = dir.File("none.gguf");
+        var a = new GgufWriter();
+        a.Add("general.architecture", "deepseek4");
+        a.Add("general.name", "x");
+        a.Save(first);
+        var b = new GgufWriter();
+        b.Add("general.name", "x"); // not first: the whole metadata is parsed
+        b.Add("general.architecture", "deepseek2");
+        b.Save(later);
+        var c = new GgufWriter();
+        c.Add("general.name", "x");
+        c.Save(none);
+        Assert.Equal("deepseek4", GgufFile.ReadArchitecture(first));
+        Assert.Equal("deepseek2", GgufFile.ReadArchitecture(later));
+        Assert.Null(GgufFile.ReadArchitecture(none));
+        File.WriteAllBytes(dir.File("bad.gguf"), [1, 2, 3]);
+        Assert.Throws<InvalidDataException>(() => GgufFile.ReadArchitecture(dir.File("bad.gguf")));
+    }
+
+    [Fact]
     public void Every_value_type_round_trips()
     {
         using GgufFile f = GgufFile.FromMemory(SampleGguf.Bytes(), "sample.gguf");
