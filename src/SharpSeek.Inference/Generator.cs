@@ -12,6 +12,7 @@
 //   is the SpeculationPolicy's call (measured step costs and acceptance); plain steps in between keep their hidden
 //   states pending so the module catches up at the next draft, and a model where drafts cannot pay stops drafting.
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Runtime.CompilerServices;
 using SharpSeek.Model;
 using SharpSeek.Model.Layers;
@@ -370,122 +371,155 @@ public sealed class Generator
     }
 
     /// <summary>
-    /// Generates for several independent prompts together: their prefills are packed into shared forward calls and
-    /// each decode step is one forward with one slot per unfinished sequence. Each sequence gets a fresh cache (the
-    /// generator's own <see cref="Cache"/> is untouched) and, when <see cref="SamplingOptions.Seed"/> is set, the seed
-    /// plus its index. Greedy results equal those of <see cref="Generate"/> one prompt at a time.
+    /// Generates for several independent prompts together, continuously batched: at most
+    /// <paramref name="maxConcurrent"/> sequences (all when 0) are in flight, and each step is one forward over the
+    /// next token of every decoding sequence plus up to <see cref="GenerationOptions.PrefillChunkTokens"/> prompt
+    /// tokens of sequences still reading their prompts; a finished sequence's place goes to the next prompt at once,
+    /// so the batch stays full while completions end at different lengths. Each sequence gets its own cache (taken
+    /// from a pool the generator keeps between calls; its own <see cref="Cache"/> is untouched) and, when
+    /// <see cref="SamplingOptions.Seed"/> is set, the seed plus its index. Greedy results equal those of
+    /// <see cref="Generate"/> one prompt at a time. <paramref name="finished"/>, when given, gets each result (with
+    /// the prompt's index) as soon as its sequence ends.
     /// </summary>
     public IReadOnlyList<GenerationResult> GenerateBatch(IReadOnlyList<IReadOnlyList<int>> prompts, GenerationOptions? options = null,
-                                                         CancellationToken cancellationToken = default)
+                                                         CancellationToken cancellationToken = default, int maxConcurrent = 0,
+                                                         Action<int, GenerationResult>? finished = null)
     {
         ArgumentNullException.ThrowIfNull(prompts);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxConcurrent);
         GenerationOptions o = options ?? new();
         int B = prompts.Count;
         if (B == 0)
             return [];
-        ModelConfig c = Model.Config;
-        int V = c.VocabSize, maxPos = ContextLength;
+        int V = Model.Config.VocabSize, maxPos = ContextLength;
+        int limit = maxConcurrent == 0 ? B : Math.Min(maxConcurrent, B);
         var ids = new int[B][];
-        var states = new SequenceState[B];
-        var caches = new KvCache[B];
         for (int i = 0; i < B; i++)
-        {
             ids[i] = Validated(prompts[i] ?? throw new ArgumentNullException(nameof(prompts)), o);
-            SamplingOptions s = o.Sampling.Seed is long seed ? o.Sampling with { Seed = seed + i } : o.Sampling;
-            states[i] = new SequenceState(V, ids[i], o, s, Tokenizer, _eosIds, collectText: true);
-            caches[i] = Model.CreateCache(CacheType);
-        }
-        var clock = Stopwatch.StartNew();
-        var logits = new float[B * V];
-        var next = new int[B];
-
-        // prefill: all prompts' slots in order, PrefillChunkTokens per forward, logits for each prompt's last slot
-        var slots = new List<TokenSlot>();
-        for (int i = 0; i < B; i++)
-        {
-            for (int p = 0; p < ids[i].Length; p++)
-                slots.Add(new TokenSlot(i, p, ids[i][p]));
-        }
-        var rows = new List<int>();
-        var rowSeq = new List<int>();
-        float[] chunkLogits = [];
-        for (int a = 0; a < slots.Count; a += o.PrefillChunkTokens)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            int b = Math.Min(slots.Count, a + o.PrefillChunkTokens);
-            rows.Clear();
-            rowSeq.Clear();
-            for (int t = a; t < b; t++)
-            {
-                TokenSlot s = slots[t];
-                if (s.Position == ids[s.Sequence].Length - 1)
-                {
-                    rows.Add(t - a);
-                    rowSeq.Add(s.Sequence);
-                }
-            }
-            if (rows.Count == 0)
-            {
-                rows.Add(b - a - 1); // Forward wants at least one row; unused
-                rowSeq.Add(-1);
-            }
-            Span<float> cl = Grown(ref chunkLogits, rows.Count * V);
-            Model.Forward(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(slots).Slice(a, b - a), caches,
-                          System.Runtime.InteropServices.CollectionsMarshal.AsSpan(rows), cl);
-            for (int r = 0; r < rows.Count; r++)
-            {
-                if (rowSeq[r] >= 0)
-                    cl.Slice(r * V, V).CopyTo(logits.AsSpan(rowSeq[r] * V, V));
-            }
-        }
-        double prefillSeconds = clock.Elapsed.TotalSeconds;
-
-        var live = new List<int>(B);
-        for (int i = 0; i < B; i++)
-        {
-            next[i] = states[i].SampleAndTake(logits.AsSpan(i * V, V), caches[i].Length >= maxPos).Token;
-            if (states[i].Finish is null)
-                live.Add(i);
-        }
-        var step = new TokenSlot[B];
-        var stepRows = new int[B];
-        while (live.Count > 0)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            for (int j = 0; j < live.Count; j++)
-            {
-                int i = live[j];
-                step[j] = new TokenSlot(i, caches[i].Length, next[i]);
-                stepRows[j] = j;
-            }
-            Model.Forward(step.AsSpan(0, live.Count), caches, stepRows.AsSpan(0, live.Count), logits);
-            for (int j = 0; j < live.Count; j++)
-            {
-                int i = live[j];
-                next[i] = states[i].SampleAndTake(logits.AsSpan(j * V, V), caches[i].Length >= maxPos).Token;
-            }
-            live.RemoveAll(i => states[i].Finish is not null);
-        }
-        double total = clock.Elapsed.TotalSeconds;
+        var states = new SequenceState?[B];
+        var caches = new KvCache?[B];
+        var fed = new int[B];            // prompt tokens in the cache
+        var next = new int[B];           // the sampled token to feed next (decoding sequences)
+        var started = new double[B];     // seconds from the start: admitted, first token
+        var firstToken = new double[B];
         var results = new GenerationResult[B];
-        for (int i = 0; i < B; i++)
+        var active = new List<int>(limit);
+        var slots = new List<TokenSlot>(limit + o.PrefillChunkTokens);
+        var rows = new List<int>(limit);
+        var rowSeq = new List<int>(limit);
+        var clock = Stopwatch.StartNew();
+        int admitted = 0;
+        try
         {
-            results[i] = new GenerationResult
+            while (admitted < B || active.Count > 0)
             {
-                Tokens = states[i].Output,
-                Text = states[i].Text,
-                FinishReason = states[i].Finish!.Value,
-                StopString = states[i].StopString,
-                Stats = new GenerationStats
+                cancellationToken.ThrowIfCancellationRequested();
+                for (; active.Count < limit && admitted < B; admitted++)
                 {
-                    PromptTokens = ids[i].Length,
-                    CompletionTokens = states[i].Output.Count,
-                    PrefillSeconds = prefillSeconds,
-                    DecodeSeconds = total - prefillSeconds,
-                },
-            };
+                    int i = admitted;
+                    SamplingOptions s = o.Sampling.Seed is long seed ? o.Sampling with { Seed = seed + i } : o.Sampling;
+                    states[i] = new SequenceState(V, ids[i], o, s, Tokenizer, _eosIds, collectText: true);
+                    caches[i] = RentBatchCache();
+                    started[i] = clock.Elapsed.TotalSeconds;
+                    active.Add(i);
+                }
+                // the step: one token of each decoding sequence, then prompt tokens in admission order under the budget
+                slots.Clear();
+                rows.Clear();
+                rowSeq.Clear();
+                foreach (int i in active)
+                {
+                    if (fed[i] == ids[i].Length)
+                    {
+                        rows.Add(slots.Count);
+                        rowSeq.Add(i);
+                        slots.Add(new TokenSlot(i, caches[i]!.Length, next[i]));
+                    }
+                }
+                int budget = o.PrefillChunkTokens;
+                foreach (int i in active)
+                {
+                    if (budget == 0)
+                        break;
+                    int[] p = ids[i];
+                    if (fed[i] == p.Length)
+                        continue;
+                    int n = Math.Min(budget, p.Length - fed[i]);
+                    for (int k = 0; k < n; k++)
+                        slots.Add(new TokenSlot(i, fed[i] + k, p[fed[i] + k]));
+                    fed[i] += n;
+                    budget -= n;
+                    if (fed[i] == p.Length)
+                    {
+                        rows.Add(slots.Count - 1);
+                        rowSeq.Add(i);
+                    }
+                }
+                Span<float> logits = Grown(ref _batchLogits, Math.Max(rows.Count, 1) * V);
+                if (rows.Count == 0)
+                    rows.Add(slots.Count - 1); // a step of prompt tokens only: Forward wants a row; unused
+                Model.Forward(CollectionsMarshal.AsSpan(slots), caches!, CollectionsMarshal.AsSpan(rows), logits);
+                double now = clock.Elapsed.TotalSeconds;
+                bool anyFinished = false;
+                for (int r = 0; r < rowSeq.Count; r++)
+                {
+                    int i = rowSeq[r];
+                    SequenceState st = states[i]!;
+                    if (st.Output.Count == 0)
+                        firstToken[i] = now;
+                    next[i] = st.SampleAndTake(logits.Slice(r * V, V), caches[i]!.Length >= maxPos).Token;
+                    if (st.Finish is not null)
+                    {
+                        results[i] = new GenerationResult
+                        {
+                            Tokens = st.Output,
+                            Text = st.Text,
+                            FinishReason = st.Finish.Value,
+                            StopString = st.StopString,
+                            Stats = new GenerationStats
+                            {
+                                PromptTokens = ids[i].Length,
+                                CompletionTokens = st.Output.Count,
+                                PrefillSeconds = firstToken[i] - started[i],
+                                DecodeSeconds = now - firstToken[i],
+                            },
+                        };
+                        ReturnBatchCache(caches[i]!);
+                        caches[i] = null;
+                        states[i] = null;
+                        anyFinished = true;
+                        finished?.Invoke(i, results[i]);
+                    }
+                }
+                if (anyFinished)
+                    active.RemoveAll(i => states[i] is null);
+            }
+        }
+        finally
+        {
+            foreach (int i in active)
+            {
+                if (caches[i] is { } c)
+                    ReturnBatchCache(c);
+            }
+            while (_cachePool.Count > limit) // keep what this call's concurrency needed, no more
+                _cachePool.Pop();
         }
         return results;
+    }
+
+    // Caches of batched generation, kept between calls (as many as the last call ran at once): a fresh cache's blocks
+    // are native allocations that are zeroed, faulted in and later finalized, which cost a tenth of a small model's
+    // batched step.
+    private readonly Stack<KvCache> _cachePool = new();
+    private float[] _batchLogits = [];
+
+    private KvCache RentBatchCache() => _cachePool.TryPop(out KvCache? c) ? c : Model.CreateCache(CacheType);
+
+    private void ReturnBatchCache(KvCache c)
+    {
+        c.Clear();
+        _cachePool.Push(c);
     }
 
     private Span<TokenSlot> Slots(int n)

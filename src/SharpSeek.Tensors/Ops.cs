@@ -81,11 +81,17 @@ public static class Ops
     public static void SiluMul(Span<float> gate, ReadOnlySpan<float> up)
     {
         up = up.Slice(0, gate.Length);
-        // silu(g) = g · sigmoid(g); TensorPrimitives.Sigmoid is vectorized.
-        Span<float> tmp = gate.Length <= 1024 ? stackalloc float[gate.Length] : new float[gate.Length];
-        TensorPrimitives.Sigmoid(gate, tmp);
-        TensorPrimitives.Multiply(gate, tmp, gate);
-        TensorPrimitives.Multiply(gate, up, gate);
+        // silu(g) = g · sigmoid(g); TensorPrimitives.Sigmoid is vectorized. In pieces of 1024 through a stack buffer:
+        // a batch's [T, I] used to allocate a temporary of its size on every call (zeroed and faulted in, every layer)
+        Span<float> tmp = stackalloc float[1024];
+        for (int i = 0; i < gate.Length; i += tmp.Length)
+        {
+            int n = Math.Min(tmp.Length, gate.Length - i);
+            Span<float> g = gate.Slice(i, n), s = tmp.Slice(0, n);
+            TensorPrimitives.Sigmoid(g, s);
+            TensorPrimitives.Multiply(g, s, g);
+            TensorPrimitives.Multiply(g, up.Slice(i, n), g);
+        }
     }
 
     /// <summary>In-place softmax with max subtraction, fp32.</summary>

@@ -11,6 +11,9 @@ public static unsafe class PanelKernels
 {
     /// <summary>
     /// y[t·ldy + r] = w_r · x_t for r &lt; 4 (rows at w + r·wStride) and t &lt; tokens (x + t·n), all fp32, length n.
+    /// Every (row, token) sum is formed the same way whatever the number of tokens (one vector accumulator over the
+    /// columns in steps of 16, its lanes summed, then the remainder columns in order), so a token's products do not
+    /// depend on how many tokens share the call: batched decoding gives the logits of decoding alone.
     /// </summary>
     public static void Rows4(float* w, long wStride, float* x, int n, int tokens, float* y, int ldy)
     {
@@ -19,12 +22,72 @@ public static unsafe class PanelKernels
         {
             for (; t + 3 <= tokens; t += 3)
                 Tile4x3(w, wStride, x + (long)t * n, n, y + (long)t * ldy, ldy);
+            if (tokens - t == 2)
+                Tile4x2(w, wStride, x + (long)t * n, n, y + (long)t * ldy, ldy);
+            else if (tokens - t == 1)
+                Tile4x1(w, wStride, x + (long)t * n, n, y + (long)t * ldy);
+            return;
         }
         for (; t < tokens; t++)
         {
             var xs = new ReadOnlySpan<float>(x + (long)t * n, n);
             for (int r = 0; r < 4; r++)
                 y[(long)t * ldy + r] = TensorPrimitives.Dot(new ReadOnlySpan<float>(w + r * wStride, n), xs);
+        }
+    }
+
+    private static void Tile4x2(float* w, long ws, float* x, int n, float* y, int ldy)
+    {
+        Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default;
+        Vector512<float> a20 = default, a21 = default, a30 = default, a31 = default;
+        float* w0 = w, w1 = w + ws, w2 = w + 2 * ws, w3 = w + 3 * ws, x0 = x, x1 = x + n;
+        int i = 0;
+        for (; i + 16 <= n; i += 16)
+        {
+            Vector512<float> v0 = Vector512.Load(x0 + i), v1 = Vector512.Load(x1 + i);
+            Vector512<float> k = Vector512.Load(w0 + i);
+            a00 = Vector512.FusedMultiplyAdd(k, v0, a00); a01 = Vector512.FusedMultiplyAdd(k, v1, a01);
+            k = Vector512.Load(w1 + i);
+            a10 = Vector512.FusedMultiplyAdd(k, v0, a10); a11 = Vector512.FusedMultiplyAdd(k, v1, a11);
+            k = Vector512.Load(w2 + i);
+            a20 = Vector512.FusedMultiplyAdd(k, v0, a20); a21 = Vector512.FusedMultiplyAdd(k, v1, a21);
+            k = Vector512.Load(w3 + i);
+            a30 = Vector512.FusedMultiplyAdd(k, v0, a30); a31 = Vector512.FusedMultiplyAdd(k, v1, a31);
+        }
+        float* r0 = y, r1 = y + ldy;
+        r0[0] = Vector512.Sum(a00); r1[0] = Vector512.Sum(a01);
+        r0[1] = Vector512.Sum(a10); r1[1] = Vector512.Sum(a11);
+        r0[2] = Vector512.Sum(a20); r1[2] = Vector512.Sum(a21);
+        r0[3] = Vector512.Sum(a30); r1[3] = Vector512.Sum(a31);
+        for (; i < n; i++) // remainder columns
+        {
+            for (int r = 0; r < 4; r++)
+            {
+                float wv = w[r * ws + i];
+                r0[r] += wv * x0[i];
+                r1[r] += wv * x1[i];
+            }
+        }
+    }
+
+    private static void Tile4x1(float* w, long ws, float* x, int n, float* y)
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        float* w0 = w, w1 = w + ws, w2 = w + 2 * ws, w3 = w + 3 * ws;
+        int i = 0;
+        for (; i + 16 <= n; i += 16)
+        {
+            Vector512<float> v = Vector512.Load(x + i);
+            a0 = Vector512.FusedMultiplyAdd(Vector512.Load(w0 + i), v, a0);
+            a1 = Vector512.FusedMultiplyAdd(Vector512.Load(w1 + i), v, a1);
+            a2 = Vector512.FusedMultiplyAdd(Vector512.Load(w2 + i), v, a2);
+            a3 = Vector512.FusedMultiplyAdd(Vector512.Load(w3 + i), v, a3);
+        }
+        y[0] = Vector512.Sum(a0); y[1] = Vector512.Sum(a1); y[2] = Vector512.Sum(a2); y[3] = Vector512.Sum(a3);
+        for (; i < n; i++) // remainder columns
+        {
+            for (int r = 0; r < 4; r++)
+                y[r] += w[r * ws + i] * x[i];
         }
     }
 

@@ -313,6 +313,18 @@ public sealed unsafe class F32Matrix : WeightMatrix
 
     public override float DotRow(int row, ReadOnlySpan<float> x) => TensorPrimitives.Dot(Row(row), x.Slice(0, Cols));
 
+    /// <summary>
+    /// y[i] = W[rowStart + i, :] · x: the kernel of <see cref="MatMulUnpacked"/> with one token (PanelKernels.Rows4), so
+    /// a row's sum does not depend on how many tokens share the call.
+    /// </summary>
+    public override void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount)
+    {
+        CheckRows(rowStart, rowCount);
+        if (x.Length < Cols || y.Length < rowCount)
+            throw new ArgumentException($"MatVec: x has {x.Length} (need {Cols}), y has {y.Length} (need {rowCount})");
+        MatMulUnpacked(x, 1, y, rowCount, rowStart, rowCount);
+    }
+
     protected override void MatMulUnpacked(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
     {
         int i = 0;

@@ -169,6 +169,39 @@ public class GeneratorTests
         Assert.Empty(new Generator(t).GenerateBatch([], o));
     }
 
+    // continuous batching: at most 2 (or 3) sequences in flight, each finished one replaced by the next prompt in the
+    // same step sequence (prompt tokens beside decode tokens, prompts split over steps by a 3-token budget); the same
+    // generator twice (its pooled caches reused); each result reported once, as its sequence ends
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void ContinuousBatchingEqualsOneSequenceAtATime(int maxConcurrent)
+    {
+        string dir = Fixtures.Hf("v3-tiny");
+        (int[] prompt, int[] want) = Reference(dir);
+        using ModelWeights w = WeightLoader.Load(dir);
+        var t = new Transformer(w);
+        IReadOnlyList<int>[] prompts = [prompt, prompt[..3], [.. prompt, .. prompt], [42], prompt[2..], [7, 9, 11, 13, 15, 17, 19]];
+        var g = new Generator(t);
+        for (int round = 0; round < 2; round++)
+        {
+            var o = Greedy24 with { MaxTokens = 4 + 3 * round, StopTokens = [want[5]], PrefillChunkTokens = 3 };
+            var seen = new List<int>();
+            IReadOnlyList<GenerationResult> batch = g.GenerateBatch(prompts, o, default, maxConcurrent, (i, r) => seen.Add(i));
+            Assert.Equal(Enumerable.Range(0, prompts.Length), seen.Order());
+            for (int i = 0; i < prompts.Length; i++)
+            {
+                GenerationResult one = new Generator(t).Generate(prompts[i], o);
+                Assert.Equal(one.Tokens, batch[i].Tokens);
+                Assert.Equal(one.FinishReason, batch[i].FinishReason);
+                Assert.Equal(one.Text, batch[i].Text);
+            }
+        }
+        Assert.Equal(0, g.Cache.Length);
+        Assert.Throws<ArgumentOutOfRangeException>(() => g.GenerateBatch(prompts, Greedy24, default, -1));
+    }
+
     [Fact]
     public void StopTokensAndMaxTokensEndGeneration()
     {

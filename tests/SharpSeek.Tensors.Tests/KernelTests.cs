@@ -561,19 +561,27 @@ public sealed unsafe class KernelTests
     // rows in groups of 4 and a remainder, a band starting mid-matrix; with AVX-512 each token's results must be
     // bit-identical to the same token's matrix-vector product (batched decoding gives the logits of decoding alone), and
     // close to double everywhere
+    // (bf16: the even/odd kernel, whole groups of 32 columns; fp32: the 4-row tiles of PanelKernels, from 16 columns,
+    // 20 and 70 leaving remainder columns)
     [Theory]
-    [InlineData(0, 12, 64)]
-    [InlineData(3, 9, 512)]
-    [InlineData(1, 6, 32)]
-    [InlineData(2, 37, 96)]
-    public void Bf16_small_batch_products_equal_the_matvec_of_each_token(int rowStart, int rowCount, int cols)
+    [InlineData(WeightFormat.BF16, 0, 12, 64)]
+    [InlineData(WeightFormat.BF16, 3, 9, 512)]
+    [InlineData(WeightFormat.BF16, 1, 6, 32)]
+    [InlineData(WeightFormat.BF16, 2, 37, 96)]
+    [InlineData(WeightFormat.F32, 0, 12, 64)]
+    [InlineData(WeightFormat.F32, 3, 9, 512)]
+    [InlineData(WeightFormat.F32, 1, 6, 20)]
+    [InlineData(WeightFormat.F32, 2, 37, 70)]
+    public void Small_batch_products_equal_the_matvec_of_each_token(WeightFormat format, int rowStart, int rowCount, int cols)
     {
         int rows = rowStart + rowCount + 2;
         var owners = new List<IDisposable>();
-        WeightMatrix m = WeightConversion.Convert(F32(Random(rows * cols, rows * 3 + cols), rows, cols), WeightFormat.BF16, owners);
+        WeightMatrix m = WeightConversion.Convert(F32(Random(rows * cols, rows * 3 + cols), rows, cols), format, owners);
         float[] w = m.ToFloatArray();
         using var be = new ThreadedBackend(2);
-        bool exact = System.Runtime.Intrinsics.X86.Avx512F.IsSupported && cols % 32 == 0;
+        bool exact = format == WeightFormat.F32
+            ? System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated && cols >= 16
+            : System.Runtime.Intrinsics.X86.Avx512F.IsSupported && cols % 32 == 0;
         for (int tokens = 1; tokens < WeightMatrix.PackedMinTokens; tokens++)
         {
             float[] x = Random(tokens * cols, tokens * 7 + cols);
@@ -589,7 +597,7 @@ public sealed unsafe class KernelTests
                 m.MatVec(x.AsSpan(t * cols, cols), alone, rowStart, rowCount);
                 for (int r = 0; r < rowCount; r++)
                 {
-                    // bit-identical where the even/odd kernel runs (AVX-512); the fallbacks only agree closely
+                    // bit-identical where the tile kernels run (AVX-512); the fallbacks only agree closely
                     float tol = exact ? 0 : 1e-5f * MathF.Sqrt(cols);
                     Assert.True(Math.Abs(alone[r] - y[t * ldy + r]) <= tol, $"{tokens} tokens, token {t}, row {r}: batched {y[t * ldy + r]} vs alone {alone[r]}");
                     Assert.True(Math.Abs(alone[r] - yt[t * ldy + r]) <= tol, $"{tokens} tokens (2 threads), token {t}, row {r}: batched {yt[t * ldy + r]} vs alone {alone[r]}");

@@ -82,22 +82,19 @@ public sealed partial class Mla
 
         // attention, per sequence of the batch
         Span<float> o = _o.AsSpan(0, T * Nh * Dv);
-        Span<bool> done = T <= 4096 ? stackalloc bool[T] : new bool[T];
         _absorbed.Clear(); // (left over only if a previous call threw)
         _totalChunks = 0;
-        for (int t = 0; t < T; t++)
+        // the slots of each sequence, in one pass (a batched step holds one token of each of many sequences): groups
+        // in order of first appearance, each a chain of slot indices through _nextSlot
+        int G = GroupSlots(slots);
+        for (int g = 0; g < G; g++)
         {
-            if (done[t])
-                continue;
-            int seq = slots[t].Sequence, n = 0, maxPos = 0, attended = 0;
-            for (int u = t; u < T; u++)
+            int t = _groupFirst[g], seq = slots[t].Sequence, n = 0, maxPos = 0, attended = 0;
+            for (int u = t; u >= 0; u = _nextSlot[u])
             {
-                if (slots[u].Sequence == seq)
-                {
-                    n++;
-                    maxPos = Math.Max(maxPos, slots[u].Position);
-                    attended = Math.Max(attended, _sel.IsDense(u) ? slots[u].Position + 1 : _sel.Positions(u).Length);
-                }
+                n++;
+                maxPos = Math.Max(maxPos, slots[u].Position);
+                attended = Math.Max(attended, _sel.IsDense(u) ? slots[u].Position + 1 : _sel.Positions(u).Length);
             }
             LatentCache cache = caches[seq].Layers[layer];
             bool naive = mode == AttentionMode.Naive || (mode == AttentionMode.Auto && NaiveIsCheaper(n, maxPos + 1, attended));
@@ -112,19 +109,11 @@ public sealed partial class Mla
                     masksNeeded = false;
                 }
                 NaiveSequence(be, w, cache, slots, seq, t, maxPos + 1);
-                for (int u = t; u < T; u++)
-                    done[u] |= slots[u].Sequence == seq;
             }
             else
             {
-                for (int u = t; u < T; u++)
-                {
-                    if (slots[u].Sequence == seq)
-                    {
-                        AddAbsorbed(be, cache, slots[u].Position, u);
-                        done[u] = true;
-                    }
-                }
+                for (int u = t; u >= 0; u = _nextSlot[u])
+                    AddAbsorbed(be, cache, slots[u].Position, u);
             }
         }
         RunAbsorbed(be, w);
@@ -212,6 +201,46 @@ public sealed partial class Mla
         double naive = S * Nh * R * (Dn + Dv) + (double)n * S * Nh * (Dn + Dr + Dv);
         double absorbed = n * Nh * R * (Dn + Dv) + (double)n * attended * Nh * (2 * R + Dr);
         return naive < absorbed;
+    }
+
+    private readonly Dictionary<int, int> _groupOf = [];
+    private int[] _nextSlot = [], _groupFirst = [], _groupLast = [];
+
+    // Groups the slots by sequence: returns the number of groups; _groupFirst[g] is the first slot of group g (groups
+    // in order of their first slot), _nextSlot[u] the next slot of u's sequence after u, or -1.
+    private int GroupSlots(ReadOnlySpan<TokenSlot> slots)
+    {
+        int T = slots.Length, G = 0;
+        if (_nextSlot.Length < T)
+        {
+            _nextSlot = new int[T];
+            _groupFirst = new int[T];
+            _groupLast = new int[T];
+        }
+        _groupOf.Clear();
+        for (int t = 0; t < T; t++)
+        {
+            _nextSlot[t] = -1;
+            int seq = slots[t].Sequence;
+            if (G > 0 && slots[_groupLast[G - 1]].Sequence == seq) // the common case: a run of one sequence's slots
+            {
+                _nextSlot[_groupLast[G - 1]] = t;
+                _groupLast[G - 1] = t;
+            }
+            else if (_groupOf.TryGetValue(seq, out int g))
+            {
+                _nextSlot[_groupLast[g]] = t;
+                _groupLast[g] = t;
+            }
+            else
+            {
+                _groupOf[seq] = G;
+                _groupFirst[G] = t;
+                _groupLast[G] = t;
+                G++;
+            }
+        }
+        return G;
     }
 
     private static void Grow(ref float[] a, int n)

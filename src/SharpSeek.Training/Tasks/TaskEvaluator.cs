@@ -1,6 +1,6 @@
 // Greedy evaluation on a task file: every prompt rendered by the model's chat template (with the generation prompt),
-// completions generated in batches through Generator.GenerateBatch (one forward per decode step over every unfinished
-// sequence of the batch), judged by Answers (the last \boxed{} after </think>). Reports accuracy, the fraction with
+// completions generated through Generator.GenerateBatch (continuous batching: one forward per step over the sequences
+// in flight, a finished one replaced by the next task at once), judged by Answers (the last \boxed{} after </think>). Reports accuracy, the fraction with
 // a parsable answer, the R1 format rate, mean completion length, throughput, and accuracy per family and level.
 using System.Diagnostics;
 using SharpSeek.Inference;
@@ -38,7 +38,10 @@ public sealed record TaskScore
 /// <summary>Runs greedy evaluations on task files.</summary>
 public static class TaskEvaluator
 {
-    /// <summary>Evaluates <paramref name="tasks"/> in batches of <paramref name="batchSize"/>; <paramref name="progress"/> gets (done, total).</summary>
+    /// <summary>
+    /// Evaluates <paramref name="tasks"/> with <paramref name="batchSize"/> completions in flight (continuous batching: an
+    /// ended completion's place goes to the next task); <paramref name="progress"/> gets (done, total) as each ends.
+    /// </summary>
     public static TaskScore Evaluate(Generator generator, ChatTemplate template, IReadOnlyList<TaskExample> tasks, int maxTokens,
                                      int batchSize = 64, Action<int, int>? progress = null, CancellationToken cancel = default)
     {
@@ -49,32 +52,27 @@ public static class TaskEvaluator
         int correct = 0, parsed = 0, formatted = 0, truncated = 0;
         long tokens = 0;
         var clock = Stopwatch.StartNew();
-        for (int a = 0; a < tasks.Count; a += batchSize)
+        var prompts = new IReadOnlyList<int>[tasks.Count];
+        for (int i = 0; i < tasks.Count; i++)
         {
-            int n = Math.Min(batchSize, tasks.Count - a);
-            var prompts = new IReadOnlyList<int>[n];
-            for (int i = 0; i < n; i++)
-            {
-                prompts[i] = R1Format.EncodePrompt(tok, template, tasks[a + i].Prompt);
-                if (prompts[i].Count + 1 > generator.ContextLength)
-                    throw new ArgumentException($"task {a + i + 1}: the prompt has {prompts[i].Count} tokens; the model's context is {generator.ContextLength}");
-            }
-            IReadOnlyList<GenerationResult> results = generator.GenerateBatch(prompts, options, cancel);
-            for (int i = 0; i < n; i++)
-            {
-                GenerationResult r = results[i];
-                bool eos = r.FinishReason == FinishReason.Stop;
-                string text = tok.Decode(r.Tokens.Take(r.Tokens.Count - (eos ? 1 : 0)).ToArray());
-                Verdict v = Answers.Judge(text, tasks[a + i].Answer, eos);
-                completions[a + i] = (text, v, r.Tokens.Count);
-                correct += v.Correct ? 1 : 0;
-                parsed += v.Answer is not null ? 1 : 0;
-                formatted += v.FormatOk ? 1 : 0;
-                truncated += eos ? 0 : 1;
-                tokens += r.Tokens.Count;
-            }
-            progress?.Invoke(a + n, tasks.Count);
+            prompts[i] = R1Format.EncodePrompt(tok, template, tasks[i].Prompt);
+            if (prompts[i].Count + 1 > generator.ContextLength)
+                throw new ArgumentException($"task {i + 1}: the prompt has {prompts[i].Count} tokens; the model's context is {generator.ContextLength}");
         }
+        int done = 0;
+        generator.GenerateBatch(prompts, options, cancel, batchSize, (i, r) =>
+        {
+            bool eos = r.FinishReason == FinishReason.Stop;
+            string text = tok.Decode(r.Tokens.Take(r.Tokens.Count - (eos ? 1 : 0)).ToArray());
+            Verdict v = Answers.Judge(text, tasks[i].Answer, eos);
+            completions[i] = (text, v, r.Tokens.Count);
+            correct += v.Correct ? 1 : 0;
+            parsed += v.Answer is not null ? 1 : 0;
+            formatted += v.FormatOk ? 1 : 0;
+            truncated += eos ? 0 : 1;
+            tokens += r.Tokens.Count;
+            progress?.Invoke(++done, tasks.Count);
+        });
         double seconds = clock.Elapsed.TotalSeconds;
         int total = tasks.Count;
         var levels = tasks.Select((t, i) => (t, i)).GroupBy(x => (x.t.Family, x.t.Level)).OrderBy(g => g.Key.Family, StringComparer.Ordinal).ThenBy(g => g.Key.Level)
