@@ -1,6 +1,7 @@
 // The MLA latent cache (docs/deepseek-architecture.md §3.3, docs/design.md seam 3): per sequence and layer, (R + Dr) values per token:
 // the kv_a_layernorm'd latent c and the RoPE'd shared key k_pe. Stored in fixed-size blocks, so growth never
 // copies what is cached, in fp32, bf16 or int8 (one scale for c and one for k_pe per token).
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using SharpSeek.Tensors;
 
@@ -64,8 +65,10 @@ public sealed class LatentCache
         int block = position / BlockTokens, offset = position % BlockTokens * Width;
         if (Type == CacheType.F32)
         {
+            // pinned (the pinned object heap): a batch's blocks are tens of MB that the GC would otherwise copy from
+            // generation to generation; uninitialized, as no position is read before it is written
             while (_f32.Count <= block)
-                _f32.Add(new float[BlockTokens * Width]);
+                _f32.Add(GC.AllocateUninitializedArray<float>(BlockTokens * Width, pinned: true));
             latent.Slice(0, Width).CopyTo(_f32[block].AsSpan(offset, Width));
         }
         else if (Type == CacheType.BF16)
@@ -170,6 +173,35 @@ public sealed class LatentCache
     }
 
     private unsafe Span<ushort> Bf16Block(int block) => new(_bf16[block].Pointer, BlockTokens * Width);
+
+    /// <summary>
+    /// Asks the CPU to bring the rows of positions [position, position + count) towards L1 (fp32 and bf16 caches, the
+    /// part in position's block): attention issues it one tile ahead, so that a batched step's many caches, which do
+    /// not fit in the caches of the CPU, stream while the current tile is computed.
+    /// </summary>
+    public unsafe void Prefetch(int position, int count)
+    {
+        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported || count <= 0 || (uint)position >= (uint)Length)
+            return;
+        int block = position / BlockTokens, first = position % BlockTokens;
+        count = Math.Min(Math.Min(count, BlockTokens - first), Length - position);
+        byte* p;
+        long bytes;
+        if (Type == CacheType.F32 && block < _f32.Count)
+        {
+            p = (byte*)Unsafe.AsPointer(ref _f32[block][first * Width]);
+            bytes = (long)count * Width * sizeof(float);
+        }
+        else if (Type == CacheType.BF16 && block < _bf16.Count)
+        {
+            p = _bf16[block].Pointer + (long)first * Width * sizeof(ushort);
+            bytes = (long)count * Width * sizeof(ushort);
+        }
+        else
+            return;
+        for (long b = 0; b < bytes; b += 64)
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(p + b);
+    }
 
     private static float QuantizeInt8(ReadOnlySpan<float> x, Span<sbyte> q)
     {

@@ -132,6 +132,7 @@ public sealed partial class Mla
         {
             int nb = Math.Min(Tile, s1 - s);
             ReadOnlySpan<float> tile = cache.Rows(s, nb, new Span<float>(rows, Tile * W));
+            cache.Prefetch(s + Tile, Math.Min(Tile, s1 - s - Tile));
             fixed (float* rp = tile)
             {
                 // score[h, j] = (q̃^h · c_j + q_pe^h · k_pe_j) · scale, then e[h, j] = e^(score − m_h) in place
