@@ -45,18 +45,18 @@ evaluate() { # NAME MODEL
 }
 evaluate base $run/base
 
-# 3. R1-Zero: GRPO from the base model
-step ./sharpseek grpo --config $recipe/grpo-zero.json
-step ./sharpseek export --model "$(latest $run/grpo-zero)" --out $run/r1-zero-model
-evaluate r1-zero $run/r1-zero-model
-
-# 4. R1: SFT on worked solutions, then GRPO
+# 3. R1: SFT on worked solutions, then GRPO (first: its result becomes the default model)
 step ./sharpseek sft --config $recipe/sft.json
 step ./sharpseek export --model "$(latest $run/sft)" --out $run/sft-model
 evaluate sft $run/sft-model
 step ./sharpseek grpo --config $recipe/grpo.json
 step ./sharpseek export --model "$(latest $run/grpo)" --out $run/r1-model
 evaluate r1 $run/r1-model
+
+# 4. R1-Zero: GRPO straight from the base model, no SFT
+step ./sharpseek grpo --config $recipe/grpo-zero.json
+step ./sharpseek export --model "$(latest $run/grpo-zero)" --out $run/r1-zero-model
+evaluate r1-zero $run/r1-zero-model
 
 # 5. language modelling cost of the post-training
 if [ -f data/corpus/persuasion.txt ]; then
