@@ -1,5 +1,5 @@
 // sharpseek eval-tasks: greedy accuracy on a task file ({"prompt": ..., "answer": ...} per line) through the model's
-// chat template, generated in batches.
+// chat template, generated with continuous batching (Generator.GenerateBatch).
 using System.CommandLine;
 using System.Text.Json;
 using SharpSeek.Inference;
@@ -14,7 +14,7 @@ internal static class EvalTasksCommand
         var model = DefaultModel.Option();
         var tasks = new Option<string>("--tasks") { Description = "JSON lines with \"prompt\" and \"answer\" (an integer)", Required = true };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Most tokens per completion", DefaultValueFactory = _ => 1024 };
-        var batch = new Option<int>("--batch") { Description = "Completions generated together", DefaultValueFactory = _ => 64 };
+        var batch = new Option<int>("--batch") { Description = "Completions in flight at once (continuous batching: an ended one is replaced by the next task)", DefaultValueFactory = _ => 64 };
         var limit = new Option<int?>("--limit") { Description = "Evaluate only the first N tasks" };
         var samples = new Option<string>("--samples") { Description = "Write every completion and its verdict to this JSONL file" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
