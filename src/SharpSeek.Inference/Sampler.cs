@@ -8,7 +8,8 @@
 //   5. one uniform draw from xoshiro256** over what is left, renormalized.
 // Truncation never sorts the whole vocabulary: the tokens with w >= tau are gathered, with tau lowered until they
 // must hold every token a filter keeps (k of them, mass >= top_p, or tau <= min_p), and only those are sorted.
-// All buffers are allocated once per sampler, so a draw allocates nothing.
+// The token history is three vocabulary-sized arrays; the draw's three are allocated at the first draw that needs
+// them (greedy decoding without penalties needs none). A draw allocates nothing after the first.
 using System.Numerics.Tensors;
 
 namespace SharpSeek.Inference;
@@ -19,9 +20,9 @@ namespace SharpSeek.Inference;
 /// </summary>
 public sealed class Sampler
 {
-    private readonly float[] _work;   // [V] penalized logits, then softmax numerators
-    private readonly float[] _keys;   // [V] candidate sort keys (-w)
-    private readonly int[] _ids;      // [V] candidate token ids
+    private float[]? _work;   // [V] penalized logits, then softmax numerators
+    private float[]? _keys;   // [V] candidate sort keys (-w)
+    private int[]? _ids;      // [V] candidate token ids
     private readonly int[] _counts;   // [V] times each token was generated
     private readonly bool[] _seen;    // [V] token in the prompt or the output
     private readonly int[] _touched;  // distinct ids with _seen set, in first-seen order
@@ -43,15 +44,14 @@ public sealed class Sampler
         Options = options;
         VocabSize = vocabSize;
         DrawableTokens = drawableTokens == 0 ? vocabSize : Math.Min(drawableTokens, vocabSize);
-        _work = new float[vocabSize];
-        _keys = new float[vocabSize];
-        _ids = new int[vocabSize];
         _counts = new int[vocabSize];
         _seen = new bool[vocabSize];
         _touched = new int[vocabSize];
         Seed = options.Seed is long s ? (ulong)s : (ulong)Random.Shared.NextInt64(long.MinValue, long.MaxValue);
         _rng = new Xoshiro256(Seed);
     }
+
+    private bool HasPenalties => Options.RepetitionPenalty != 1f || Options.PresencePenalty != 0f || Options.FrequencyPenalty != 0f;
 
     /// <summary>The options in force.</summary>
     public SamplingOptions Options { get; }
@@ -121,12 +121,18 @@ public sealed class Sampler
     /// </summary>
     public int Sample(ReadOnlySpan<float> logits)
     {
+        if (Options.IsGreedy && !HasPenalties)
+        {
+            if (logits.Length != VocabSize)
+                throw new ArgumentException($"expected {VocabSize} logits, got {logits.Length}", nameof(logits));
+            return ArgMax(logits.Slice(0, DrawableTokens)); // what the general path finds, without copying the logits
+        }
         int n = Truncate(logits, sortAll: false);
         if (n == 0)
-            return ArgMax(_work);
+            return ArgMax(_work!);
         if (n < 0)
-            return Draw(_work);
-        return DrawSorted(_keys.AsSpan(0, n), _ids.AsSpan(0, n));
+            return Draw(_work!);
+        return DrawSorted(_keys!.AsSpan(0, n), _ids!.AsSpan(0, n));
     }
 
     /// <summary>
@@ -141,17 +147,17 @@ public sealed class Sampler
         int n = Truncate(logits, sortAll: true);
         if (n == 0)
         {
-            ids[0] = ArgMax(_work);
+            ids[0] = ArgMax(_work!);
             probs[0] = 1f;
             return 1;
         }
         double total = 0;
         for (int i = 0; i < n; i++)
-            total -= _keys[i];
+            total -= _keys![i];
         for (int i = 0; i < n; i++)
         {
-            ids[i] = _ids[i];
-            probs[i] = (float)(-_keys[i] / total);
+            ids[i] = _ids![i];
+            probs[i] = (float)(-_keys![i] / total);
         }
         return n;
     }
@@ -162,6 +168,9 @@ public sealed class Sampler
     {
         if (logits.Length != VocabSize)
             throw new ArgumentException($"expected {VocabSize} logits, got {logits.Length}", nameof(logits));
+        _work ??= new float[VocabSize];
+        _keys ??= new float[VocabSize];
+        _ids ??= new int[VocabSize];
         Span<float> w = _work;
         logits.CopyTo(w);
         ApplyPenalties(w);
@@ -255,8 +264,8 @@ public sealed class Sampler
             {
                 if (w[i] >= tau)
                 {
-                    _keys[n] = -w[i];
-                    _ids[n++] = i;
+                    _keys![n] = -w[i];
+                    _ids![n++] = i;
                     mass += w[i];
                 }
             }

@@ -159,6 +159,14 @@ public class SamplerTests
             float[] l = Enumerable.Range(0, 1000).Select(_ => (float)rng.NextDouble()).ToArray();
             int want = Array.IndexOf(l, l.Max());
             Assert.Equal(want, new Sampler(SamplingOptions.Greedy, l.Length).Sample(l));
+            // Sample's greedy shortcut (no copy of the logits) and the general path of Distribution agree, past the
+            // drawable ids too
+            var ids = new int[l.Length];
+            var probs = new float[l.Length];
+            var limited = new Sampler(SamplingOptions.Greedy, l.Length, drawableTokens: 700);
+            Assert.Equal(1, limited.Distribution(l, ids, probs));
+            Assert.Equal(ids[0], limited.Sample(l));
+            Assert.Equal(Array.IndexOf(l, l[..700].Max()), ids[0]);
         }
     }
 
