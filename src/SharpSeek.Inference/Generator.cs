@@ -407,6 +407,8 @@ public sealed class Generator
         var slots = new List<TokenSlot>(limit + o.PrefillChunkTokens);
         var rows = new List<int>(limit);
         var rowSeq = new List<int>(limit);
+        if (Interlocked.Exchange(ref _busy, 1) != 0) // the cache pool and the model's scratch serve one call at a time
+            throw new InvalidOperationException("this generator is already generating; use one generator per concurrent sequence");
         var clock = Stopwatch.StartNew();
         int admitted = 0;
         try
@@ -504,6 +506,7 @@ public sealed class Generator
             }
             while (_cachePool.Count > limit) // keep what this call's concurrency needed, no more
                 _cachePool.Pop();
+            Volatile.Write(ref _busy, 0);
         }
         return results;
     }

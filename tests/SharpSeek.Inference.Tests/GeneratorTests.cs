@@ -200,6 +200,13 @@ public class GeneratorTests
         }
         Assert.Equal(0, g.Cache.Length);
         Assert.Throws<ArgumentOutOfRangeException>(() => g.GenerateBatch(prompts, Greedy24, default, -1));
+        // one call at a time: a batch started from inside another's callback is refused, and the first one goes on
+        var o2 = Greedy24 with { MaxTokens = 3 };
+        Exception? inner = null;
+        IReadOnlyList<GenerationResult> outer = g.GenerateBatch(prompts[..2], o2, default, 1, (i, r) => inner ??= Record.Exception(() => g.GenerateBatch(prompts[..1], o2)));
+        Assert.IsType<InvalidOperationException>(inner);
+        Assert.Equal(new Generator(t).Generate(prompts[1], o2).Tokens, outer[1].Tokens);
+        Assert.Equal(3, g.GenerateBatch(prompts[..1], o2)[0].Tokens.Count);
     }
 
     [Fact]
