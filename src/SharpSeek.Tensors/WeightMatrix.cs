@@ -66,9 +66,7 @@ public abstract class WeightMatrix
     /// <summary>y[i] = W[rowStart + i, :] · x for i in [0, rowCount).</summary>
     public virtual void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount)
     {
-        CheckRows(rowStart, rowCount);
-        if (x.Length < Cols || y.Length < rowCount)
-            throw new ArgumentException($"MatVec: x has {x.Length} (need {Cols}), y has {y.Length} (need {rowCount})");
+        CheckMatVec(x, y, rowStart, rowCount);
         for (int i = 0; i < rowCount; i++)
             y[i] = DotRow(rowStart + i, x);
     }
@@ -255,6 +253,14 @@ public abstract class WeightMatrix
         return all;
     }
 
+    /// <summary>The argument checks of every MatVec: the row band, x of at least Cols, y of at least rowCount.</summary>
+    protected void CheckMatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount)
+    {
+        CheckRows(rowStart, rowCount);
+        if (x.Length < Cols || y.Length < rowCount)
+            throw new ArgumentException($"MatVec: x has {x.Length} (need {Cols}), y has {y.Length} (need {rowCount})");
+    }
+
     protected void CheckRows(int rowStart, int rowCount)
     {
         if ((uint)rowStart > (uint)Rows || (uint)rowCount > (uint)(Rows - rowStart))
@@ -319,9 +325,7 @@ public sealed unsafe class F32Matrix : WeightMatrix
     /// </summary>
     public override void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount)
     {
-        CheckRows(rowStart, rowCount);
-        if (x.Length < Cols || y.Length < rowCount)
-            throw new ArgumentException($"MatVec: x has {x.Length} (need {Cols}), y has {y.Length} (need {rowCount})");
+        CheckMatVec(x, y, rowStart, rowCount);
         MatMulUnpacked(x, 1, y, rowCount, rowStart, rowCount);
     }
 
@@ -382,9 +386,7 @@ public sealed unsafe class Bf16Matrix : WeightMatrix
     /// </summary>
     public override void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount)
     {
-        CheckRows(rowStart, rowCount);
-        if (x.Length < Cols || y.Length < rowCount)
-            throw new ArgumentException($"MatVec: x has {x.Length} (need {Cols}), y has {y.Length} (need {rowCount})");
+        CheckMatVec(x, y, rowStart, rowCount);
         if (!EvenOddKernel)
         {
             base.MatVec(x, y, rowStart, rowCount);
