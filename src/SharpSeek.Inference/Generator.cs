@@ -14,6 +14,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using SharpSeek.Model;
 using SharpSeek.Model.Layers;
 using SharpSeek.Tokenizer;
@@ -391,138 +392,263 @@ public sealed class Generator
         int B = prompts.Count;
         if (B == 0)
             return [];
-        int V = Model.Config.VocabSize, maxPos = ContextLength;
         int limit = maxConcurrent == 0 ? B : Math.Min(maxConcurrent, B);
         var ids = new int[B][];
         for (int i = 0; i < B; i++)
             ids[i] = Validated(prompts[i] ?? throw new ArgumentNullException(nameof(prompts)), o);
-        var states = new SequenceState?[B];
-        var caches = new KvCache?[B];
-        var fed = new int[B];            // prompt tokens in the cache
-        var next = new int[B];           // the sampled token to feed next (decoding sequences)
-        var started = new double[B];     // seconds from the start: admitted, first token
-        var firstToken = new double[B];
-        var results = new GenerationResult[B];
-        var active = new List<int>(limit);
-        var slots = new List<TokenSlot>(limit + o.PrefillChunkTokens);
-        var rows = new List<int>(limit);
-        var rowSeq = new List<int>(limit);
-        if (Interlocked.Exchange(ref _busy, 1) != 0) // the cache pool and the model's scratch serve one call at a time
+        if (Interlocked.Exchange(ref _busy, 1) != 0) // the cache pools and the models' scratch serve one call at a time
             throw new InvalidOperationException("this generator is already generating; use one generator per concurrent sequence");
-        var clock = Stopwatch.StartNew();
-        int admitted = 0;
         try
         {
-            while (admitted < B || active.Count > 0)
+            var run = new BatchRun(ids, o, finished, cancellationToken);
+            int lanes = LanesFor(limit);
+            while (_lanes.Count < lanes)
+                _lanes.Add(new Lane(_lanes.Count == 0 ? Model : new Transformer(Model.Weights, Model.Backend)));
+            if (lanes == 1)
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                for (; active.Count < limit && admitted < B; admitted++)
+                RunLane(_lanes[0], limit, run);
+            }
+            else
+            {
+                // each lane takes its share of the places, on its own thread (the pool's threads: kernels inside a
+                // lane run inline there), with its own model scratch, caches and steps
+                Model.Backend.For(lanes, k => RunLane(_lanes[k], limit / lanes + (k < limit % lanes ? 1 : 0), run));
+            }
+            if (run.Error is { } e)
+                ExceptionDispatchInfo.Capture(e).Throw();
+            return run.Results;
+        }
+        finally
+        {
+            Volatile.Write(ref _busy, 0);
+        }
+    }
+
+    /// <summary>
+    /// Independent lanes <see cref="GenerateBatch"/> splits its places into. 0 (the default) picks one lane per worker
+    /// of the model's backend when every lane gets at least <see cref="MinLaneSequences"/> sequences and the weights
+    /// read per step are at most <see cref="LaneWeightBytes"/>: a small model's step is too short to split each of its
+    /// products between threads, while whole steps of separate sequences run on separate threads without waiting for
+    /// each other (a large model would read its weights once per lane instead of once per step). 1 runs every sequence
+    /// in one batch. A sequence's output does not depend on its lane.
+    /// </summary>
+    public int BatchLanes
+    {
+        get => _batchLanes;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(value);
+            _batchLanes = value;
+        }
+    }
+
+    /// <summary>Fewest sequences per lane for automatic lanes (<see cref="BatchLanes"/> = 0).</summary>
+    public const int MinLaneSequences = 8;
+
+    /// <summary>Largest weight size (bytes of the matrices read per step) for automatic lanes.</summary>
+    public const long LaneWeightBytes = 256L << 20;
+
+    private int _batchLanes;
+    private readonly List<Lane> _lanes = [];
+    private long _weightBytes = -1;
+
+    private int LanesFor(int limit)
+    {
+        int workers = Model.Backend.Workers;
+        if (_batchLanes > 0)
+            return Math.Max(1, Math.Min(Math.Min(_batchLanes, workers), limit));
+        if (workers < 2 || limit < MinLaneSequences * workers)
+            return 1;
+        if (_weightBytes < 0)
+            _weightBytes = Model.Weights.Enumerate().Sum(t => t.Matrix is { } m && !ReferenceEquals(m, Model.Weights.Embed) ? m.ByteSize : 0);
+        return _weightBytes <= LaneWeightBytes ? workers : 1;
+    }
+
+    /// <summary>What the lanes of one <see cref="GenerateBatch"/> call share: the prompts, who takes the next one, the results.</summary>
+    private sealed class BatchRun(int[][] ids, GenerationOptions options, Action<int, GenerationResult>? finished, CancellationToken cancel)
+    {
+        private readonly object _callback = new();
+        private int _admitted = -1;
+        private Exception? _error;
+
+        public int[][] Ids { get; } = ids;
+        public GenerationOptions Options { get; } = options;
+        public CancellationToken Cancel { get; } = cancel;
+        public GenerationResult[] Results { get; } = new GenerationResult[ids.Length];
+        public Stopwatch Clock { get; } = Stopwatch.StartNew();
+        public Exception? Error => Volatile.Read(ref _error);
+
+        /// <summary>The next prompt's index (prompts are taken in order), or -1 when all are taken or a lane failed.</summary>
+        public int Claim()
+        {
+            if (Error is not null || Volatile.Read(ref _admitted) >= Ids.Length - 1)
+                return -1;
+            int i = Interlocked.Increment(ref _admitted);
+            return i < Ids.Length ? i : -1;
+        }
+
+        public void Fail(Exception e) => Interlocked.CompareExchange(ref _error, e, null);
+
+        public void Finished(int i, GenerationResult r)
+        {
+            Results[i] = r;
+            if (finished is not null)
+            {
+                lock (_callback) // the caller's callback: one result at a time, whichever lane ended it
+                    finished(i, r);
+            }
+        }
+    }
+
+    /// <summary>One lane: its model (scratch buffers), the caches it keeps between calls, its logits.</summary>
+    private sealed class Lane(Transformer model)
+    {
+        public Transformer Model { get; } = model;
+        public Stack<KvCache> Pool { get; } = new();
+        public float[] Logits = [];
+    }
+
+    // One lane of GenerateBatch: continuous batching of at most `limit` sequences, taking prompts from the run until
+    // none is left. A fresh cache's blocks are native allocations that are zeroed, faulted in and later finalized
+    // (a tenth of a small model's batched step), so the lane's caches go back to its pool.
+    private void RunLane(Lane lane, int limit, BatchRun run)
+    {
+        GenerationOptions o = run.Options;
+        int V = Model.Config.VocabSize, maxPos = ContextLength;
+        int[][] ids = run.Ids;
+        var active = new List<BatchSequence>(limit);
+        var laneCaches = new List<KvCache>(limit); // the forward's cache list: slot.Sequence indexes the active list
+        var slots = new List<TokenSlot>(limit + o.PrefillChunkTokens);
+        var rows = new List<int>(limit);
+        var rowSeq = new List<BatchSequence>(limit);
+        bool more = true;
+        try
+        {
+            while (true)
+            {
+                run.Cancel.ThrowIfCancellationRequested();
+                if (run.Error is not null)
+                    return;
+                while (more && active.Count < limit)
                 {
-                    int i = admitted;
+                    int i = run.Claim();
+                    if (i < 0)
+                    {
+                        more = false;
+                        break;
+                    }
                     SamplingOptions s = o.Sampling.Seed is long seed ? o.Sampling with { Seed = seed + i } : o.Sampling;
-                    states[i] = new SequenceState(V, ids[i], o, s, Tokenizer, _eosIds, collectText: true);
-                    caches[i] = RentBatchCache();
-                    started[i] = clock.Elapsed.TotalSeconds;
-                    active.Add(i);
+                    active.Add(new BatchSequence(i, new SequenceState(V, ids[i], o, s, Tokenizer, _eosIds, collectText: true),
+                                                 lane.Pool.TryPop(out KvCache? c) ? c : Model.CreateCache(CacheType), run.Clock.Elapsed.TotalSeconds));
                 }
+                if (active.Count == 0)
+                    return;
                 // the step: one token of each decoding sequence, then prompt tokens in admission order under the budget
                 slots.Clear();
                 rows.Clear();
                 rowSeq.Clear();
-                foreach (int i in active)
+                laneCaches.Clear();
+                for (int a = 0; a < active.Count; a++)
                 {
-                    if (fed[i] == ids[i].Length)
+                    BatchSequence q = active[a];
+                    laneCaches.Add(q.Cache);
+                    if (q.Fed == ids[q.Index].Length)
                     {
                         rows.Add(slots.Count);
-                        rowSeq.Add(i);
-                        slots.Add(new TokenSlot(i, caches[i]!.Length, next[i]));
+                        rowSeq.Add(q);
+                        slots.Add(new TokenSlot(a, q.Cache.Length, q.Next));
                     }
                 }
                 int budget = o.PrefillChunkTokens;
-                foreach (int i in active)
+                for (int a = 0; a < active.Count && budget > 0; a++)
                 {
-                    if (budget == 0)
-                        break;
-                    int[] p = ids[i];
-                    if (fed[i] == p.Length)
+                    BatchSequence q = active[a];
+                    int[] p = ids[q.Index];
+                    if (q.Fed == p.Length)
                         continue;
-                    int n = Math.Min(budget, p.Length - fed[i]);
+                    int n = Math.Min(budget, p.Length - q.Fed);
                     for (int k = 0; k < n; k++)
-                        slots.Add(new TokenSlot(i, fed[i] + k, p[fed[i] + k]));
-                    fed[i] += n;
+                        slots.Add(new TokenSlot(a, q.Fed + k, p[q.Fed + k]));
+                    q.Fed += n;
                     budget -= n;
-                    if (fed[i] == p.Length)
+                    if (q.Fed == p.Length)
                     {
                         rows.Add(slots.Count - 1);
-                        rowSeq.Add(i);
+                        rowSeq.Add(q);
                     }
                 }
-                Span<float> logits = Grown(ref _batchLogits, Math.Max(rows.Count, 1) * V);
+                Span<float> logits = Grown(ref lane.Logits, Math.Max(rows.Count, 1) * V);
                 if (rows.Count == 0)
                     rows.Add(slots.Count - 1); // a step of prompt tokens only: Forward wants a row; unused
-                Model.Forward(CollectionsMarshal.AsSpan(slots), caches!, CollectionsMarshal.AsSpan(rows), logits);
-                double now = clock.Elapsed.TotalSeconds;
+                lane.Model.Forward(CollectionsMarshal.AsSpan(slots), laneCaches, CollectionsMarshal.AsSpan(rows), logits);
+                double now = run.Clock.Elapsed.TotalSeconds;
                 bool anyFinished = false;
                 for (int r = 0; r < rowSeq.Count; r++)
                 {
-                    int i = rowSeq[r];
-                    SequenceState st = states[i]!;
+                    BatchSequence q = rowSeq[r];
+                    SequenceState st = q.State;
                     if (st.Output.Count == 0)
-                        firstToken[i] = now;
-                    next[i] = st.SampleAndTake(logits.Slice(r * V, V), caches[i]!.Length >= maxPos).Token;
-                    if (st.Finish is not null)
+                        q.FirstToken = now;
+                    q.Next = st.SampleAndTake(logits.Slice(r * V, V), q.Cache.Length >= maxPos).Token;
+                    if (st.Finish is null)
+                        continue;
+                    var result = new GenerationResult
                     {
-                        results[i] = new GenerationResult
+                        Tokens = st.Output,
+                        Text = st.Text,
+                        FinishReason = st.Finish.Value,
+                        StopString = st.StopString,
+                        Stats = new GenerationStats
                         {
-                            Tokens = st.Output,
-                            Text = st.Text,
-                            FinishReason = st.Finish.Value,
-                            StopString = st.StopString,
-                            Stats = new GenerationStats
-                            {
-                                PromptTokens = ids[i].Length,
-                                CompletionTokens = st.Output.Count,
-                                PrefillSeconds = firstToken[i] - started[i],
-                                DecodeSeconds = now - firstToken[i],
-                            },
-                        };
-                        ReturnBatchCache(caches[i]!);
-                        caches[i] = null;
-                        states[i] = null;
-                        anyFinished = true;
-                        finished?.Invoke(i, results[i]);
-                    }
+                            PromptTokens = ids[q.Index].Length,
+                            CompletionTokens = st.Output.Count,
+                            PrefillSeconds = q.FirstToken - q.Started,
+                            DecodeSeconds = now - q.FirstToken,
+                        },
+                    };
+                    ReturnBatchCache(lane, q.Cache);
+                    q.Done = true;
+                    anyFinished = true;
+                    run.Finished(q.Index, result);
                 }
                 if (anyFinished)
-                    active.RemoveAll(i => states[i] is null);
+                    active.RemoveAll(q => q.Done);
             }
+        }
+        catch (Exception e)
+        {
+            run.Fail(e);
         }
         finally
         {
-            foreach (int i in active)
+            foreach (BatchSequence q in active)
             {
-                if (caches[i] is { } c)
-                    ReturnBatchCache(c);
+                if (!q.Done)
+                    ReturnBatchCache(lane, q.Cache);
             }
-            while (_cachePool.Count > limit) // keep what this call's concurrency needed, no more
-                _cachePool.Pop();
-            Volatile.Write(ref _busy, 0);
+            while (lane.Pool.Count > limit) // keep what this call's concurrency needed, no more
+                lane.Pool.Pop();
         }
-        return results;
     }
 
-    // Caches of batched generation, kept between calls (as many as the last call ran at once): a fresh cache's blocks
-    // are native allocations that are zeroed, faulted in and later finalized, which cost a tenth of a small model's
-    // batched step.
-    private readonly Stack<KvCache> _cachePool = new();
-    private float[] _batchLogits = [];
+    /// <summary>A sequence in flight in a lane: its prompt index, state and cache, prompt tokens fed, the token to feed
+    /// next, and its times (seconds from the call's start).</summary>
+    private sealed class BatchSequence(int index, SequenceState state, KvCache cache, double started)
+    {
+        public int Index { get; } = index;
+        public SequenceState State { get; } = state;
+        public KvCache Cache { get; } = cache;
+        public double Started { get; } = started;
+        public int Fed;
+        public int Next;
+        public double FirstToken;
+        public bool Done;
+    }
 
-    private KvCache RentBatchCache() => _cachePool.TryPop(out KvCache? c) ? c : Model.CreateCache(CacheType);
-
-    private void ReturnBatchCache(KvCache c)
+    private static void ReturnBatchCache(Lane lane, KvCache c)
     {
         c.Clear();
-        _cachePool.Push(c);
+        lane.Pool.Push(c);
     }
 
     private Span<TokenSlot> Slots(int n)

@@ -54,6 +54,11 @@ public sealed unsafe class ThreadedBackend : ComputeBackend, IDisposable
 
     public override void For(int count, Action<int> body)
     {
+        if (WorkerPool.InJob) // inside a job (a lane of batched generation): inline, without touching the shared job
+        {
+            base.For(count, body);
+            return;
+        }
         _for.Body = body;
         _pool.Run(count, _for);
         _for.Body = null;

@@ -209,6 +209,55 @@ public class GeneratorTests
         Assert.Equal(3, g.GenerateBatch(prompts[..1], o2)[0].Tokens.Count);
     }
 
+    // lanes: the places split between threads (each lane a batch of its own on one of the backend's workers, taking the
+    // next prompt as its sequences end); every sequence's output equals its generation alone on the same backend, greedy
+    // and sampled (the seed plus the prompt's index, whichever lane ran it); each result reported once; cancellation
+    // and the one-call-at-a-time guard as without lanes
+    [Theory]
+    [InlineData(2, 2, 4)]
+    [InlineData(3, 3, 5)]
+    [InlineData(2, 0, 16)]
+    public void LanesEqualOneSequenceAtATime(int threads, int lanes, int maxConcurrent)
+    {
+        string dir = Fixtures.Hf("v3-tiny");
+        (int[] prompt, int[] want) = Reference(dir);
+        using ModelWeights w = WeightLoader.Load(dir);
+        using var be = new SharpSeek.Tensors.ThreadedBackend(threads);
+        var t = new Transformer(w, be);
+        var prompts = new List<IReadOnlyList<int>>();
+        for (int i = 0; i < 40; i++)
+            prompts.Add([.. prompt.Skip(i % 3).Take(1 + i % 6), i % 50 + 3]);
+        var g = new Generator(t) { BatchLanes = lanes };
+        GenerationOptions[] options =
+        [
+            Greedy24 with { MaxTokens = 6, StopTokens = [want[5]], PrefillChunkTokens = 4 },
+            new GenerationOptions { MaxTokens = 7, IgnoreEos = true, PrefillChunkTokens = 3, Sampling = new() { Temperature = 1.1f, TopP = 0.9f, Seed = 5 } },
+        ];
+        foreach (GenerationOptions o in options)
+        {
+            var seen = new List<int>();
+            IReadOnlyList<GenerationResult> batch = g.GenerateBatch(prompts, o, default, maxConcurrent, (i, r) => seen.Add(i));
+            Assert.Equal(Enumerable.Range(0, prompts.Count), seen.Order());
+            for (int i = 0; i < prompts.Count; i++)
+            {
+                var alone = o.Sampling.Seed is long seed ? o with { Sampling = o.Sampling with { Seed = seed + i } } : o;
+                GenerationResult one = new Generator(t).Generate(prompts[i], alone);
+                Assert.Equal(one.Tokens, batch[i].Tokens);
+                Assert.Equal(one.FinishReason, batch[i].FinishReason);
+            }
+        }
+        using var cts = new CancellationTokenSource();
+        int reported = 0;
+        Assert.ThrowsAny<OperationCanceledException>(() => g.GenerateBatch(prompts, Greedy24, cts.Token, maxConcurrent, (i, r) =>
+        {
+            if (++reported == 3)
+                cts.Cancel();
+        }));
+        Assert.InRange(reported, 3, prompts.Count - 1);
+        Assert.Equal(new Generator(t).Generate(prompts[7], Greedy24).Tokens, g.GenerateBatch(prompts, Greedy24, default, maxConcurrent)[7].Tokens);
+        Assert.Throws<ArgumentOutOfRangeException>(() => g.BatchLanes = -1);
+    }
+
     [Fact]
     public void StopTokensAndMaxTokensEndGeneration()
     {
