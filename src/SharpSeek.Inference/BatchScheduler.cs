@@ -45,6 +45,10 @@ public sealed record BatchSchedulerOptions
     /// <summary>Element type of the latent caches.</summary>
     public CacheType CacheType { get; init; } = CacheType.F32;
 
+    /// <summary>Lanes a step's sequences are split into, each lane's forward on its own thread (<see cref="SharpSeek.Inference.Lanes"/>);
+    /// 0 (the default) decides per step by the model and the number of sequences, 1 runs each step as one forward.</summary>
+    public int Lanes { get; init; }
+
     /// <summary>Called on the scheduler's thread after each step (metrics); must be quick and must not throw.</summary>
     public Action<BatchStep>? StepCompleted { get; init; }
 
@@ -63,6 +67,8 @@ public sealed record BatchSchedulerOptions
             throw new ArgumentException($"context length must be >= 0, got {ContextLength}");
         if (PrefixCacheBytes < 0)
             throw new ArgumentException($"prefix cache bytes must be >= 0, got {PrefixCacheBytes}");
+        if (Lanes < 0)
+            throw new ArgumentException($"lanes must be >= 0, got {Lanes}");
     }
 }
 
@@ -445,18 +451,31 @@ public sealed class BatchScheduler : IDisposable
         }
         if (_slots.Count == 0)
             return;
+        if (_rowLogits.Length < _rowSeq.Count)
+            _rowLogits = new (float[], int)[Math.Max(_rowSeq.Count, _options.MaxParallel)];
         bool noRows = _rows.Count == 0;
         if (noRows)
             _rows.Add(_slots.Count - 1); // Forward wants at least one logits row; unused
         long forwardStart = Stopwatch.GetTimestamp();
-        _model.Forward(CollectionsMarshal.AsSpan(_slots), _caches, CollectionsMarshal.AsSpan(_rows), _logits);
+        int lanes = noRows ? 1 : SharpSeek.Inference.Lanes.For(_model, _caches.Count, _options.Lanes);
+        if (lanes == 1)
+        {
+            _model.Forward(CollectionsMarshal.AsSpan(_slots), _caches, CollectionsMarshal.AsSpan(_rows), _logits);
+            for (int r = 0; r < _rowSeq.Count; r++)
+                _rowLogits[r] = (_logits, r * V);
+        }
+        else
+        {
+            ForwardInLanes(lanes);
+        }
         double forwardSeconds = Stopwatch.GetElapsedTime(forwardStart).TotalSeconds;
 
         bool ended = false;
         for (int r = 0; r < _rowSeq.Count; r++)
         {
             Sequence s = _rowSeq[r];
-            GenerationUpdate u = s.State.SampleAndTake(_logits.AsSpan(r * V, V), s.Cache!.Length >= ContextLength);
+            (float[] lg, int at) = _rowLogits[r];
+            GenerationUpdate u = s.State.SampleAndTake(lg.AsSpan(at, V), s.Cache!.Length >= ContextLength);
             s.Next = u.Token;
             if (!s.Decoding)
             {
@@ -486,6 +505,95 @@ public sealed class BatchScheduler : IDisposable
         }
         _options.StepCompleted?.Invoke(new BatchStep(_caches.Count, decode, prefill,
                                                      Stopwatch.GetElapsedTime(start).TotalSeconds, forwardSeconds));
+    }
+
+    private (float[] Logits, int At)[] _rowLogits = [];
+    private readonly List<StepLane> _lanes = [];
+
+    /// <summary>A lane's share of a step: its model (scratch), slots, caches and logits rows.</summary>
+    private sealed class StepLane(Transformer model)
+    {
+        public Transformer Model { get; } = model;
+        public List<TokenSlot> Slots { get; } = [];
+        public List<KvCache> Caches { get; } = [];
+        public List<int> Rows { get; } = [];
+        public float[] Logits = [];
+        public int Load;
+    }
+
+    // The step's slots split by sequence between lanes (each sequence to the lane with the fewest slots so far, in the
+    // step's order), each lane's forward on its own thread; _rowLogits[r] then points into the lane that computed row r.
+    private void ForwardInLanes(int lanes)
+    {
+        int V = Config.VocabSize, S = _caches.Count;
+        while (_lanes.Count < lanes)
+            _lanes.Add(new StepLane(_lanes.Count == 0 ? _model : new Transformer(_model.Weights, _model.Backend)));
+        for (int k = 0; k < lanes; k++)
+        {
+            StepLane l = _lanes[k];
+            l.Slots.Clear();
+            l.Caches.Clear();
+            l.Rows.Clear();
+            l.Load = 0;
+        }
+        Span<int> slotsOf = S <= 1024 ? stackalloc int[S] : new int[S];
+        slotsOf.Clear();
+        foreach (TokenSlot t in _slots)
+            slotsOf[t.Sequence]++;
+        Span<int> laneOf = S <= 1024 ? stackalloc int[S] : new int[S];
+        Span<int> local = S <= 1024 ? stackalloc int[S] : new int[S];
+        for (int j = 0; j < S; j++)
+        {
+            int best = 0;
+            for (int k = 1; k < lanes; k++)
+            {
+                if (_lanes[k].Load < _lanes[best].Load)
+                    best = k;
+            }
+            StepLane l = _lanes[best];
+            laneOf[j] = best;
+            local[j] = l.Caches.Count;
+            l.Caches.Add(_caches[j]);
+            l.Load += slotsOf[j];
+        }
+        int row = 0;
+        for (int t = 0; t < _slots.Count; t++)
+        {
+            TokenSlot g = _slots[t];
+            StepLane l = _lanes[laneOf[g.Sequence]];
+            if (row < _rows.Count && _rows[row] == t)
+            {
+                _rowLogits[row] = (l.Logits, l.Rows.Count); // the array is set below, once its size is known
+                l.Rows.Add(l.Slots.Count);
+                row++;
+            }
+            l.Slots.Add(new TokenSlot(local[g.Sequence], g.Position, g.Token));
+        }
+        for (int k = 0; k < lanes; k++)
+        {
+            StepLane l = _lanes[k];
+            if (l.Logits.Length < Math.Max(l.Rows.Count, 1) * V)
+                l.Logits = new float[Math.Max(l.Rows.Count, 1) * V];
+        }
+        for (int r = 0; r < _rows.Count; r++)
+        {
+            StepLane l = _lanes[laneOf[_slots[_rows[r]].Sequence]];
+            _rowLogits[r] = (l.Logits, _rowLogits[r].At * V);
+        }
+        _runLane ??= RunLane;
+        _model.Backend.For(lanes, _runLane);
+    }
+
+    private Action<int>? _runLane;
+
+    private void RunLane(int k)
+    {
+        StepLane l = _lanes[k];
+        if (l.Slots.Count == 0)
+            return;
+        if (l.Rows.Count == 0)
+            l.Rows.Add(l.Slots.Count - 1); // prompt chunks only: Forward wants a row; unused
+        l.Model.Forward(CollectionsMarshal.AsSpan(l.Slots), l.Caches, CollectionsMarshal.AsSpan(l.Rows), l.Logits);
     }
 
     // Ends a sequence: a finished one's cache (prompt + output but the last token, which was never fed) goes to the

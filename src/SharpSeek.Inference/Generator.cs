@@ -425,12 +425,8 @@ public sealed class Generator
     }
 
     /// <summary>
-    /// Independent lanes <see cref="GenerateBatch"/> splits its places into. 0 (the default) picks one lane per worker
-    /// of the model's backend when every lane gets at least <see cref="MinLaneSequences"/> sequences and the weights
-    /// read per step are at most <see cref="LaneWeightBytes"/>: a small model's step is too short to split each of its
-    /// products between threads, while whole steps of separate sequences run on separate threads without waiting for
-    /// each other (a large model would read its weights once per lane instead of once per step). 1 runs every sequence
-    /// in one batch. A sequence's output does not depend on its lane.
+    /// Lanes <see cref="GenerateBatch"/> splits its places into (<see cref="Lanes"/>): 0 (the default) decides by the
+    /// model and the number of places; 1 runs every sequence in one batch. A sequence's output does not depend on its lane.
     /// </summary>
     public int BatchLanes
     {
@@ -442,27 +438,10 @@ public sealed class Generator
         }
     }
 
-    /// <summary>Fewest sequences per lane for automatic lanes (<see cref="BatchLanes"/> = 0).</summary>
-    public const int MinLaneSequences = 8;
-
-    /// <summary>Largest weight size (bytes of the matrices read per step) for automatic lanes.</summary>
-    public const long LaneWeightBytes = 256L << 20;
-
     private int _batchLanes;
     private readonly List<Lane> _lanes = [];
-    private long _weightBytes = -1;
 
-    private int LanesFor(int limit)
-    {
-        int workers = Model.Backend.Workers;
-        if (_batchLanes > 0)
-            return Math.Max(1, Math.Min(Math.Min(_batchLanes, workers), limit));
-        if (workers < 2 || limit < MinLaneSequences * workers)
-            return 1;
-        if (_weightBytes < 0)
-            _weightBytes = Model.Weights.Enumerate().Sum(t => t.Matrix is { } m && !ReferenceEquals(m, Model.Weights.Embed) ? m.ByteSize : 0);
-        return _weightBytes <= LaneWeightBytes ? workers : 1;
-    }
+    private int LanesFor(int limit) => Lanes.For(Model, limit, _batchLanes);
 
     /// <summary>What the lanes of one <see cref="GenerateBatch"/> call share: the prompts, who takes the next one, the results.</summary>
     private sealed class BatchRun(int[][] ids, GenerationOptions options, Action<int, GenerationResult>? finished, CancellationToken cancel)

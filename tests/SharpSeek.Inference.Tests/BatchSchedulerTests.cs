@@ -27,17 +27,24 @@ public class BatchSchedulerTests
         Assert.Equal(st.Submitted, st.Finished + st.Cancelled + st.Failed);
     }
 
-    [Fact]
-    public async Task ConcurrentGreedyRequestsEqualTheSameRequestsAlone()
+    // threads 1: one forward per step; with several threads the step's sequences also run in lanes (each lane's
+    // forward on its own thread: 2 and 3 lanes asked for, and automatic lanes, which 16 sequences on 2 threads get)
+    [Theory]
+    [InlineData(1, 0)]
+    [InlineData(2, 2)]
+    [InlineData(3, 3)]
+    [InlineData(2, 0)]
+    public async Task ConcurrentGreedyRequestsEqualTheSameRequestsAlone(int threads, int lanes)
     {
         using ModelWeights w = WeightLoader.Load(Fixtures.Hf("v3-tiny"));
+        using var be = new SharpSeek.Tensors.ThreadedBackend(threads);
         int[][] prompts = Prompts(w.Config.VocabSize);
         // a small step budget makes steps mix prefill chunks of new requests with decode slots of running ones
-        var options = new BatchSchedulerOptions { MaxParallel = 16, MaxStepTokens = 24, PrefillChunkTokens = 5, PrefixCacheBytes = 0 };
+        var options = new BatchSchedulerOptions { MaxParallel = 16, MaxStepTokens = 24, PrefillChunkTokens = 5, PrefixCacheBytes = 0, Lanes = lanes };
         var steps = new List<BatchStep>();
-        using var s = new BatchScheduler(new Transformer(w), null, options with { StepCompleted = steps.Add });
+        using var s = new BatchScheduler(new Transformer(w, be), null, options with { StepCompleted = steps.Add });
         GenerationResult[] together = await Task.WhenAll(prompts.Select(p => s.GenerateAsync(p, Greedy with { MaxTokens = 8 + p.Length % 7 })));
-        var alone = new Generator(new Transformer(w));
+        var alone = new Generator(new Transformer(w, be));
         for (int i = 0; i < prompts.Length; i++)
         {
             GenerationOptions o = Greedy with { MaxTokens = 8 + prompts[i].Length % 7 };

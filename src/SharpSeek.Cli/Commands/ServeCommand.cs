@@ -22,13 +22,14 @@ internal static class ServeCommand
         var ctx = new Option<int>("--ctx") { Description = "Context per sequence, prompt plus output (default: the model's max_position_embeddings)" };
         var stepTokens = new Option<int>("--step-tokens") { Description = "Token slots per batched step (decode + prefill chunks)", DefaultValueFactory = _ => 512 };
         var prefixCache = new Option<int>("--prefix-cache-mb") { Description = "MiB of finished requests' latent caches kept for prefix reuse (0: off)", DefaultValueFactory = _ => 256 };
+        var lanes = new Option<int>("--lanes") { Description = "Lanes a step's sequences are split into, each on its own thread (0: automatic, one per thread for a small model with 8+ sequences per lane; 1: one forward per step)", DefaultValueFactory = _ => 0 };
         var maxBody = new Option<int>("--max-body-kb") { Description = "Largest request body in KiB (larger: 413)", DefaultValueFactory = _ => 4096 };
         var threads = CliOptions.Threads();
         var dtype = CliOptions.Dtype();
         var cacheType = CliOptions.CacheType("f32");
         var format = new ChatFormatOptionSet();
         var cmd = new Command("serve", "Serve the model over HTTP with the OpenAI API (chat, completions, models, health, metrics) and a chat page")
-        { model, host, port, apiKey, parallel, maxQueue, ctx, stepTokens, prefixCache, maxBody, threads, dtype, cacheType };
+        { model, host, port, apiKey, parallel, maxQueue, ctx, stepTokens, prefixCache, lanes, maxBody, threads, dtype, cacheType };
         foreach (Option o in format.All)
             cmd.Options.Add(o);
         cmd.SetAction(pr =>
@@ -47,6 +48,8 @@ internal static class ServeCommand
                 throw new UserInputException($"--step-tokens must be >= 1, got {pr.GetValue(stepTokens)}");
             if (pr.GetValue(prefixCache) < 0)
                 throw new UserInputException($"--prefix-cache-mb must be >= 0, got {pr.GetValue(prefixCache)}");
+            if (pr.GetValue(lanes) < 0)
+                throw new UserInputException($"--lanes must be >= 0, got {pr.GetValue(lanes)}");
             if (pr.GetValue(maxBody) < 1)
                 throw new UserInputException($"--max-body-kb must be >= 1, got {pr.GetValue(maxBody)}");
             ChatTemplateKind? kind = format.Kind(pr);
@@ -79,6 +82,7 @@ internal static class ServeCommand
                     ContextLength = c,
                     MaxStepTokens = pr.GetValue(stepTokens),
                     PrefixCacheBytes = pr.GetValue(prefixCache) * (1L << 20),
+                    Lanes = pr.GetValue(lanes),
                     CacheType = sessionOptions.CacheType,
                 },
             };
