@@ -184,6 +184,13 @@ public sealed class TaskTests : IDisposable
         Assert.NotEqual(a.Test.Select(t => t.Prompt), c.Test.Select(t => t.Prompt));
         foreach (TaskExample t in a.Test)
             Assert.Equal(t.Answer, ArithTask.Evaluate(ArithTask.Parse(t.Prompt)!).ToString(CultureInfo.InvariantCulture));
+        // another seed's splits kept apart from these (as `tasks --exclude`): none of the excluded prompts, the same
+        // counts; excluding nothing changes nothing
+        var taken = all.Concat(c.Train.Select(t => t.Prompt)).ToHashSet(StringComparer.Ordinal); // c: what seed 4 draws unhindered
+        var d = TaskSet.GenerateSplits("arith", 300, 50, 100, seed: 4, exclude: taken);
+        Assert.DoesNotContain(d.Train.Concat(d.Validation).Concat(d.Test), t => taken.Contains(t.Prompt));
+        Assert.Equal(900, d.Train.Count);
+        Assert.Equal(c.Test.Select(t => t.Prompt), TaskSet.GenerateSplits("arith", 300, 50, 100, seed: 4, exclude: new HashSet<string>()).Test.Select(t => t.Prompt));
     }
 
     [Fact]

@@ -18,7 +18,8 @@ internal static class TasksCommand
         var text = new Option<string>("--text") { Description = "Also write the train split as plain text for pre-training (one problem and its worked solution per paragraph)" };
         var shard = new Option<string>("--shard") { Description = "Also tokenize that text into this token shard for pre-training (needs --text and --tokenizer)" };
         var tokenizer = new Option<string>("--tokenizer") { Description = "Tokenizer directory or tokenizer.json for --shard" };
-        var cmd = new Command("tasks", "Write verifiable task files (arith, word) with worked R1-format solutions") { family, outDir, train, validation, test, seed, text, shard, tokenizer };
+        var exclude = new Option<string[]>("--exclude") { Description = "Task files (JSON lines with \"prompt\") whose problems no split may contain, e.g. another seed's test split (repeatable)", AllowMultipleArgumentsPerToken = true };
+        var cmd = new Command("tasks", "Write verifiable task files (arith, word) with worked R1-format solutions") { family, outDir, train, validation, test, seed, exclude, text, shard, tokenizer };
         cmd.SetAction(pr =>
         {
             string f = pr.GetValue(family)!;
@@ -31,7 +32,10 @@ internal static class TasksCommand
             string? shardFile = pr.GetValue(shard), tokenizerPath = pr.GetValue(tokenizer);
             if (shardFile is not null && (pr.GetValue(text) is null || tokenizerPath is null))
                 throw new UserInputException("--shard needs --text and --tokenizer");
-            var splits = TaskSet.GenerateSplits(f, tr, va, te, pr.GetValue(seed));
+            var excluded = new HashSet<string>(StringComparer.Ordinal);
+            foreach (string file in pr.GetValue(exclude) ?? [])
+                excluded.UnionWith(TaskSet.Read(file).Select(t => t.Prompt));
+            var splits = TaskSet.GenerateSplits(f, tr, va, te, pr.GetValue(seed), excluded);
             foreach ((string name, List<TaskExample> list) in new[] { ("train", splits.Train), ("validation", splits.Validation), ("test", splits.Test) })
             {
                 string path = Path.Combine(dir, $"{f}-{name}.jsonl");

@@ -64,12 +64,14 @@ public static class TaskSet
         return list;
     }
 
-    /// <summary>The three splits of a family, deduplicated against each other (test first, then validation, then train).</summary>
+    /// <summary>The three splits of a family, deduplicated against each other (test first, then validation, then train)
+    /// and against the prompts of <paramref name="exclude"/> (for example another seed's test split).</summary>
     public static (List<TaskExample> Train, List<TaskExample> Validation, List<TaskExample> Test) GenerateSplits(
-        string family, int trainPerLevel, int validationPerLevel, int testPerLevel, ulong seed)
+        string family, int trainPerLevel, int validationPerLevel, int testPerLevel, ulong seed, IReadOnlySet<string>? exclude = null)
     {
-        List<TaskExample> test = Generate(family, "test", testPerLevel, seed);
-        var taken = new HashSet<string>(test.Select(t => t.Prompt), StringComparer.Ordinal);
+        var taken = new HashSet<string>(exclude ?? new HashSet<string>(), StringComparer.Ordinal);
+        List<TaskExample> test = Generate(family, "test", testPerLevel, seed, taken);
+        taken.UnionWith(test.Select(t => t.Prompt));
         List<TaskExample> validation = Generate(family, "validation", validationPerLevel, seed, taken);
         taken.UnionWith(validation.Select(t => t.Prompt));
         List<TaskExample> train = Generate(family, "train", trainPerLevel, seed, taken);
