@@ -38,6 +38,20 @@ public static unsafe class PanelKernels
         }
     }
 
+    // The columns [i0, n) past the last whole vector, added in order to every (row, token) sum of a tile.
+    private static void AddRemainder(float* w, long ws, float* x, int n, int i0, float* y, int ldy, int tokens)
+    {
+        for (int i = i0; i < n; i++)
+        {
+            for (int r = 0; r < 4; r++)
+            {
+                float wv = w[r * ws + i];
+                for (int t = 0; t < tokens; t++)
+                    y[(long)t * ldy + r] += wv * x[(long)t * n + i];
+            }
+        }
+    }
+
     private static void Tile4x2(float* w, long ws, float* x, int n, float* y, int ldy)
     {
         Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default;
@@ -61,15 +75,7 @@ public static unsafe class PanelKernels
         r0[1] = Vector512.Sum(a10); r1[1] = Vector512.Sum(a11);
         r0[2] = Vector512.Sum(a20); r1[2] = Vector512.Sum(a21);
         r0[3] = Vector512.Sum(a30); r1[3] = Vector512.Sum(a31);
-        for (; i < n; i++) // remainder columns
-        {
-            for (int r = 0; r < 4; r++)
-            {
-                float wv = w[r * ws + i];
-                r0[r] += wv * x0[i];
-                r1[r] += wv * x1[i];
-            }
-        }
+        AddRemainder(w, ws, x, n, i, y, ldy, 2);
     }
 
     private static void Tile4x1(float* w, long ws, float* x, int n, float* y)
@@ -86,11 +92,7 @@ public static unsafe class PanelKernels
             a3 = Vector512.FusedMultiplyAdd(Vector512.Load(w3 + i), v, a3);
         }
         y[0] = Vector512.Sum(a0); y[1] = Vector512.Sum(a1); y[2] = Vector512.Sum(a2); y[3] = Vector512.Sum(a3);
-        for (; i < n; i++) // remainder columns
-        {
-            for (int r = 0; r < 4; r++)
-                y[r] += w[r * ws + i] * x[i];
-        }
+        AddRemainder(w, ws, x, n, i, y, 0, 1);
     }
 
     // 4 rows x 6 tokens: 24 accumulators, 10 loads per 24 FMAs (4 x 3: 7 per 12)
@@ -125,19 +127,7 @@ public static unsafe class PanelKernels
         r0[1] = Vector512.Sum(a10); r1[1] = Vector512.Sum(a11); r2[1] = Vector512.Sum(a12); r3[1] = Vector512.Sum(a13); r4[1] = Vector512.Sum(a14); r5[1] = Vector512.Sum(a15);
         r0[2] = Vector512.Sum(a20); r1[2] = Vector512.Sum(a21); r2[2] = Vector512.Sum(a22); r3[2] = Vector512.Sum(a23); r4[2] = Vector512.Sum(a24); r5[2] = Vector512.Sum(a25);
         r0[3] = Vector512.Sum(a30); r1[3] = Vector512.Sum(a31); r2[3] = Vector512.Sum(a32); r3[3] = Vector512.Sum(a33); r4[3] = Vector512.Sum(a34); r5[3] = Vector512.Sum(a35);
-        for (; i < n; i++) // remainder columns
-        {
-            for (int r = 0; r < 4; r++)
-            {
-                float wv = w[r * ws + i];
-                r0[r] += wv * x0[i];
-                r1[r] += wv * x1[i];
-                r2[r] += wv * x2[i];
-                r3[r] += wv * x3[i];
-                r4[r] += wv * x4[i];
-                r5[r] += wv * x5[i];
-            }
-        }
+        AddRemainder(w, ws, x, n, i, y, ldy, 6);
     }
 
     private static void Tile4x3(float* w, long ws, float* x, int n, float* y, int ldy)
@@ -163,15 +153,6 @@ public static unsafe class PanelKernels
         r0[1] = Vector512.Sum(a10); r1[1] = Vector512.Sum(a11); r2[1] = Vector512.Sum(a12);
         r0[2] = Vector512.Sum(a20); r1[2] = Vector512.Sum(a21); r2[2] = Vector512.Sum(a22);
         r0[3] = Vector512.Sum(a30); r1[3] = Vector512.Sum(a31); r2[3] = Vector512.Sum(a32);
-        for (; i < n; i++) // remainder columns
-        {
-            for (int r = 0; r < 4; r++)
-            {
-                float wv = w[r * ws + i];
-                r0[r] += wv * x0[i];
-                r1[r] += wv * x1[i];
-                r2[r] += wv * x2[i];
-            }
-        }
+        AddRemainder(w, ws, x, n, i, y, ldy, 3);
     }
 }
