@@ -12,7 +12,9 @@
 //   "data": { "train": "tasks.jsonl", "tokenizer": "dir (default: model.init_from)" },
 //   "prompts_per_step": 4, "group_size": 8, "max_completion_tokens": 160, "temperature": 1.0, "top_p": 1.0,
 //   "clip_eps": 0.2, "beta": 0.04, "ppo_epochs": 1, "micro_batch": 8,
-//   "reward": { "accuracy": 1.0, "format": 0.1 }, "log_jsonl": "run/grpo.jsonl"
+//   "reward": { "accuracy": 1.0, "format": 0.1 }, "log_jsonl": "run/grpo.jsonl",
+//   optionally "data": { ..., "validation": "val.jsonl" } and "validation": { "every": 50, "limit": 300 }: greedy accuracy
+//   of the policy on those tasks before the first step and every N steps (logged as validation_accuracy)
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -97,11 +99,16 @@ public sealed record GrpoOptions
     public int MicroBatch { get; init; } = 8;
     public Tasks.RewardWeights Reward { get; init; } = new();
     public string? LogJsonl { get; init; }
+    /// <summary>Greedy accuracy on these tasks every <see cref="ValidationEvery"/> steps (and before the first), logged.</summary>
+    public string? ValidationFile { get; init; }
+    public int ValidationEvery { get; init; } = 50;
+    /// <summary>Tasks of the validation file evaluated (the first ones; 0: all).</summary>
+    public int ValidationLimit { get; init; }
 
     private static readonly string[] Extra =
     [
         "data", "prompts_per_step", "group_size", "max_completion_tokens", "temperature", "top_p", "clip_eps", "beta",
-        "ppo_epochs", "micro_batch", "reward", "log_jsonl",
+        "ppo_epochs", "micro_batch", "reward", "log_jsonl", "validation",
     ];
 
     /// <summary>Reads grpo.json; errors name the file and the field.</summary>
@@ -125,8 +132,8 @@ public sealed record GrpoOptions
             throw Err("data", "is missing: give {\"train\": \"tasks.jsonl\"}");
         foreach (var kv in d)
         {
-            if (kv.Key is not ("train" or "tokenizer"))
-                throw Err("data." + kv.Key, "is not a known setting (known: train, tokenizer)");
+            if (kv.Key is not ("train" or "tokenizer" or "validation"))
+                throw Err("data." + kv.Key, "is not a known setting (known: train, tokenizer, validation)");
         }
         string Str(JsonNode? n, string field) => n is JsonValue v && v.GetValueKind() == JsonValueKind.String
             ? Path.GetFullPath(Path.Combine(baseDir, v.GetValue<string>())) : throw Err(field, "must be a path string");
@@ -163,8 +170,33 @@ public sealed record GrpoOptions
         {
             throw Err("reward", "must be an object {\"accuracy\": 1, \"format\": 0.1}");
         }
+        string? validation = d["validation"] is JsonNode vn ? Str(vn, "data.validation") : null;
+        if (validation is not null && !File.Exists(validation))
+            throw Err("data.validation", $"names {validation}, which does not exist");
+        int every = 50, limit = 0;
+        if (o["validation"] is JsonObject vo)
+        {
+            foreach (var kv in vo)
+            {
+                if (kv.Key is not ("every" or "limit"))
+                    throw Err("validation." + kv.Key, "is not a known setting (known: every, limit)");
+            }
+            double e = Num(vo, "every", 50, 1, 1e9, "validation."), l = Num(vo, "limit", 0, 0, 1e9, "validation.");
+            if (e != Math.Floor(e) || l != Math.Floor(l))
+                throw Err(e != Math.Floor(e) ? "validation.every" : "validation.limit", "must be an integer");
+            (every, limit) = ((int)e, (int)l);
+            if (validation is null)
+                throw Err("validation", "needs data.validation (the task file)");
+        }
+        else if (o["validation"] is not null)
+        {
+            throw Err("validation", "must be an object {\"every\": 50, \"limit\": 300}");
+        }
         return new GrpoOptions
         {
+            ValidationFile = validation,
+            ValidationEvery = every,
+            ValidationLimit = limit,
             Train = train,
             TasksFile = tasks,
             TokenizerDir = tokenizer,

@@ -45,6 +45,8 @@ public sealed record GrpoStep
     public double TrainingTokensPerSecond { get; init; }
     public double SamplingSeconds { get; init; }
     public double TrainingSeconds { get; init; }
+    /// <summary>Greedy accuracy on the validation tasks after this step (null where not evaluated; step 0: before training).</summary>
+    public double? ValidationAccuracy { get; init; }
 }
 
 /// <summary>Runs GRPO as configured by <see cref="GrpoOptions"/>.</summary>
@@ -96,8 +98,21 @@ public sealed class GrpoTrainer : IDisposable
             _be = ComputeBackend.Cpu;
         }
         _generator = new Generator(new Transformer(Parameters.Weights, _be), Tokenizer, contextLength: context);
+        _template = template;
+        if (o.ValidationFile is not null)
+        {
+            List<TaskExample> v = TaskSet.Read(o.ValidationFile);
+            _validation = o.ValidationLimit > 0 && v.Count > o.ValidationLimit ? v.GetRange(0, o.ValidationLimit) : v;
+        }
         StartEpoch(0);
     }
+
+    private readonly ChatTemplate _template;
+    private readonly List<TaskExample>? _validation;
+
+    /// <summary>Greedy accuracy of the current policy on the validation tasks (NaN without any).</summary>
+    public double Validate(CancellationToken cancel = default) => _validation is null ? double.NaN
+        : TaskEvaluator.Evaluate(_generator, _template, _validation, Options.MaxCompletionTokens, 64, cancel: cancel).Accuracy;
 
     public GrpoOptions Options { get; }
     public ModelParameters Parameters { get; }
@@ -172,10 +187,21 @@ public sealed class GrpoTrainer : IDisposable
     {
         TrainOptions t = Options.Train;
         int done = 0;
+        if (_validation is not null && Step == 0 && _history.Count == 0 && maxSteps > 0)
+        {
+            var before = new GrpoStep { Step = 0, ValidationAccuracy = Validate(cancel) };
+            _history.Add(before);
+            onStep?.Invoke(before);
+        }
         while (Step < t.Steps && done < maxSteps)
         {
             cancel.ThrowIfCancellationRequested();
             GrpoStep r = TrainStep(cancel);
+            if (_validation is not null && (Step % Options.ValidationEvery == 0 || Step == t.Steps))
+            {
+                r = r with { ValidationAccuracy = Validate(cancel) };
+                _history[^1] = r;
+            }
             done++;
             onStep?.Invoke(r);
             bool last = Step == t.Steps;
@@ -437,18 +463,22 @@ public sealed class GrpoTrainer : IDisposable
         Formats.Safetensors.AtomicFile.WriteText(path, sb.ToString());
     }
 
-    /// <summary>Reward and accuracy against the step into <paramref name="path"/>, completion length into PATH-length.png.</summary>
+    /// <summary>Reward and accuracy (and greedy validation accuracy, where evaluated) against the step into
+    /// <paramref name="path"/>, completion length into PATH-length.png.</summary>
     public static void WritePlots(string path, IReadOnlyList<GrpoStep> rows, string title = "GRPO")
     {
-        double[] steps = rows.Select(r => (double)r.Step).ToArray();
-        void Save(string file, string ylabel, params (string Name, double[] Values)[] series)
+        GrpoStep[] trained = rows.Where(r => r.Step > 0).ToArray(); // step 0: the validation before training only
+        double[] steps = trained.Select(r => (double)r.Step).ToArray();
+        void Save(string file, string ylabel, params (string Name, double[] X, double[] Y)[] series)
         {
             var plt = new ScottPlot.Plot();
-            foreach ((string name, double[] values) in series)
+            foreach ((string name, double[] x, double[] y) in series)
             {
-                var s = plt.Add.Scatter(steps, values);
+                if (x.Length == 0)
+                    continue;
+                var s = plt.Add.Scatter(x, y);
                 s.LegendText = name;
-                s.MarkerSize = rows.Count > 60 ? 0 : 4;
+                s.MarkerSize = x.Length > 60 ? 0 : 4;
             }
             plt.Title(title);
             plt.XLabel("step");
@@ -460,16 +490,19 @@ public sealed class GrpoTrainer : IDisposable
             plt.SavePng(tmp, 800, 500);
             File.Move(tmp, file, overwrite: true);
         }
-        Save(path, "reward / rate", ("reward", rows.Select(r => r.Reward).ToArray()), ("accuracy", rows.Select(r => r.Accuracy).ToArray()),
-             ("format", rows.Select(r => r.FormatRate).ToArray()));
+        GrpoStep[] validated = rows.Where(r => r.ValidationAccuracy is not null).ToArray();
+        Save(path, "reward / rate", ("reward", steps, trained.Select(r => r.Reward).ToArray()), ("accuracy (sampled)", steps, trained.Select(r => r.Accuracy).ToArray()),
+             ("format", steps, trained.Select(r => r.FormatRate).ToArray()),
+             ("validation accuracy (greedy)", validated.Select(r => (double)r.Step).ToArray(), validated.Select(r => r.ValidationAccuracy!.Value).ToArray()));
         string lengthPlot = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, Path.GetFileNameWithoutExtension(path) + "-length.png");
-        Save(lengthPlot, "tokens", ("mean completion length", rows.Select(r => r.CompletionLength).ToArray()));
+        Save(lengthPlot, "tokens", ("mean completion length", steps, trained.Select(r => r.CompletionLength).ToArray()));
     }
 
     private static readonly JsonSerializerOptions LogJson = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
     };
 
     public void Dispose() => _ownedBackend?.Dispose();
@@ -478,8 +511,11 @@ public sealed class GrpoTrainer : IDisposable
     public static string Describe(GrpoStep r, long total)
     {
         var inv = CultureInfo.InvariantCulture;
+        if (r.Step == 0)
+            return $"before training: validation accuracy {r.ValidationAccuracy?.ToString("F3", inv)}";
         return $"step {r.Step}/{total} reward {r.Reward.ToString("F3", inv)} acc {r.Accuracy.ToString("F3", inv)} fmt {r.FormatRate.ToString("F2", inv)} " +
                $"len {r.CompletionLength.ToString("F1", inv)} kl {r.Kl.ToString("G3", inv)} clip {r.ClipFraction.ToString("F3", inv)} " +
-               $"sample {r.SamplingTokensPerSecond.ToString("F0", inv)} tok/s train {r.TrainingTokensPerSecond.ToString("F0", inv)} tok/s";
+               $"sample {r.SamplingTokensPerSecond.ToString("F0", inv)} tok/s train {r.TrainingTokensPerSecond.ToString("F0", inv)} tok/s" +
+               (r.ValidationAccuracy is double v ? $" validation accuracy {v.ToString("F3", inv)}" : "");
     }
 }

@@ -427,12 +427,13 @@ public sealed class PostTrainingTests(ITestOutputHelper output) : IDisposable
 
     // ---- GRPO runs ----
 
-    private GrpoOptions GrpoConfig(string run, string model, string tasks, int steps, string extra = "")
+    private GrpoOptions GrpoConfig(string run, string model, string tasks, int steps, string extra = "", string? validation = null)
     {
+        string data = validation is null ? "" : ", \"validation\": " + JsonSerializer.Serialize(validation);
         string json = $$"""
             {
               "model": { "init_from": {{JsonSerializer.Serialize(model)}} },
-              "data": { "train": {{JsonSerializer.Serialize(tasks)}} },
+              "data": { "train": {{JsonSerializer.Serialize(tasks)}}{{data}} },
               "prompts_per_step": 2, "group_size": 8, "max_completion_tokens": 6, "temperature": 1.0,
               "steps": {{steps}}, "lr": 1e-2, "schedule": "constant", "weight_decay": 0, "clip": 1.0,
               "threads": 2, "seed": 5, "micro_batch": 8, {{extra}}
@@ -467,6 +468,42 @@ public sealed class PostTrainingTests(ITestOutputHelper output) : IDisposable
             Assert.True(row.TryGetProperty(key, out _), key);
         Assert.True(new FileInfo(Path.Combine(_dir, "learn.png")).Length > 1000);
         Assert.True(new FileInfo(Path.Combine(_dir, "learn-length.png")).Length > 1000);
+    }
+
+    // greedy validation accuracy before the first step and every N steps (and after the last), logged only where
+    // evaluated, without changing the training (the same rewards, losses and weights as a run without it)
+    [Fact]
+    public void GrpoValidatesEveryNStepsWithoutChangingTheRun()
+    {
+        Directory.CreateDirectory(_dir);
+        string model = ModelDir("grpo-validate", evenOdd: true), tasks = TaskFile(5), val = TaskFile(3);
+        GrpoStep[] plain;
+        using (GrpoTrainer g = GrpoTrainer.Create(GrpoConfig("plain", model, tasks, 5), EvenTokens))
+        {
+            g.Run();
+            plain = g.History.ToArray();
+        }
+        string log = Path.Combine(_dir, "validate.jsonl");
+        string extra = "\"validation\": { \"every\": 2, \"limit\": 2 }, \"log_jsonl\": " + JsonSerializer.Serialize(log) + ",";
+        GrpoOptions o = GrpoConfig("validate", model, tasks, 5, extra, val);
+        using (GrpoTrainer g = GrpoTrainer.Create(o, EvenTokens))
+        {
+            var seen = new List<long>();
+            g.Run(r => seen.Add(r.Step));
+            Assert.Equal([0L, 1, 2, 3, 4, 5], seen);
+            Assert.Equal([0L, 2, 4, 5], g.History.Where(r => r.ValidationAccuracy is not null).Select(r => r.Step));
+            Assert.All(g.History, r => Assert.InRange(r.ValidationAccuracy ?? 0, 0, 1));
+            Assert.Equal(plain.Select(r => (r.Step, r.Reward, r.Loss, r.Kl, r.GradNorm)), g.History.Skip(1).Select(r => (r.Step, r.Reward, r.Loss, r.Kl, r.GradNorm)));
+            GrpoTrainer.WriteLog(log, g.History);
+            GrpoTrainer.WritePlots(Path.Combine(_dir, "validate.png"), g.History);
+            Assert.StartsWith("before training: validation accuracy", GrpoTrainer.Describe(g.History[0], 5), StringComparison.Ordinal);
+        }
+        string[] lines = File.ReadAllLines(log);
+        Assert.Equal(6, lines.Length);
+        Assert.Equal([true, false, true, false, true, true], lines.Select(l => JsonDocument.Parse(l).RootElement.TryGetProperty("validation_accuracy", out _)));
+        // a "validation" section without the task file is refused, naming the field
+        var e = Assert.Throws<InvalidDataException>(() => GrpoConfig("bad", model, tasks, 5, "\"validation\": { \"every\": 2 },"));
+        Assert.Contains("'validation'", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
