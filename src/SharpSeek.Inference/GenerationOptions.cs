@@ -109,6 +109,9 @@ public sealed record GenerationStats
     /// <summary>Speculative generation: the cost ratio showed drafts cannot pay on this model, so the generator stopped drafting.</summary>
     public bool SpeculationStopped { get; init; }
 
+    /// <summary>Speculative generation: the cost ratio the model's shape predicted (NaN when it has to be measured).</summary>
+    public double PriorCostRatio { get; init; } = double.NaN;
+
     /// <summary>AcceptedDraftTokens / DraftTokens, or 0 with no drafts.</summary>
     public double AcceptanceRate => DraftTokens == 0 ? 0 : (double)AcceptedDraftTokens / DraftTokens;
 }

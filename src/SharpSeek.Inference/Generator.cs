@@ -58,13 +58,14 @@ public sealed class Generator
         ModelConfig c = model.Config;
         _eosIds = tokenizer?.EosId is int eos ? [.. c.EosTokenIds, eos] : c.EosTokenIds;
         _logits = new float[2 * c.VocabSize];
+        Speculation = SpeculationPolicy.For(model);
     }
 
     /// <summary>The model run.</summary>
     public Transformer Model { get; }
 
     /// <summary>When speculative generation drafts: step costs measured on this generator's model, acceptance per sequence.</summary>
-    public SpeculationPolicy Speculation { get; set; } = new();
+    public SpeculationPolicy Speculation { get; set; }
 
     /// <summary>The tokenizer, or null (then updates carry ids only).</summary>
     public BpeTokenizer? Tokenizer { get; }
@@ -197,6 +198,7 @@ public sealed class Generator
                 SpeculativeStepSeconds = o.Speculative ? policy.SpeculativeSeconds : double.NaN,
                 PredictedSpeedup = o.Speculative ? policy.PredictedSpeedup : double.NaN,
                 SpeculationStopped = o.Speculative && policy.NeverSpeculate,
+                PriorCostRatio = o.Speculative ? policy.PriorCostRatio : double.NaN,
             };
 
             GenerationUpdate u = state.SampleAndTake(_logits.AsSpan(0, V), Cache.Length >= maxPos);

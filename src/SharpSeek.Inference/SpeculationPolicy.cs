@@ -7,7 +7,11 @@
 // compiled code, left out),
 // follows this sequence's acceptance, speculates while the predicted speed-up is above 1, and takes one step of the
 // other mode every ProbeInterval steps to keep both numbers current. Once r >= NeverPays after warm-up, it stops
-// speculating for good: the generator then neither drafts nor keeps the module's cache.
+// speculating for good: the generator then neither drafts nor keeps the module's cache. A model small enough to stay in
+// the caches has its r predicted from its shape first (SpeculationPolicy.For), and where that already exceeds NeverPays
+// the warm-up is skipped too (its few speculative steps cost ~3 plain ones each: 0.92x plain over 200 tokens of the R1 model).
+using SharpSeek.Model;
+
 namespace SharpSeek.Inference;
 
 /// <summary>Decides, step by step, whether speculative decoding is faster than plain decoding on this model.</summary>
@@ -37,6 +41,42 @@ public sealed class SpeculationPolicy
 
     /// <param name="adaptive">False drafts on every step it can (to measure speculation itself, or to replay it in tests).</param>
     public SpeculationPolicy(bool adaptive = true) => _adaptive = adaptive;
+
+    /// <summary>Largest weight size (bytes a step reads) for which a model counts as compute-bound in
+    /// <see cref="PredictedCostRatio"/>: its weights stay in the caches, so two rows cost about twice one.</summary>
+    public const long CacheResidentBytes = 64L << 20;
+
+    /// <summary>
+    /// The cost ratio a model's shape predicts before anything is measured, or NaN where only measuring can tell. For a
+    /// model whose weights fit in the caches (at most <see cref="CacheResidentBytes"/>) a step is compute-bound, so a
+    /// speculative step costs the draft (one decoder layer, the module's input projection and its output head) plus a
+    /// main forward of two rows: r = (draft FLOPs + 2 · main FLOPs) / main FLOPs, per token, from the config. Larger
+    /// models stream their weights, and two rows cost about one: measured.
+    /// </summary>
+    public static double PredictedCostRatio(ModelConfig c, long weightBytes)
+    {
+        if (c.NumNextnPredictLayers == 0 || weightBytes > CacheResidentBytes)
+            return double.NaN;
+        double main = ModelStats.Compute(c).FlopsPerToken, head = 2.0 * c.VocabSize * c.HiddenSize, H = c.HiddenSize;
+        double layer = (main - head) / c.NumHiddenLayers;
+        double draft = layer + head + 2 * (2 * H) * H;
+        return (draft + 2 * main) / main;
+    }
+
+    /// <summary>
+    /// The adaptive policy for <paramref name="model"/>: when its shape already predicts a cost ratio of at least
+    /// <see cref="NeverPays"/> (<see cref="PredictedCostRatio"/>), it never drafts (no warm-up steps spent finding out);
+    /// otherwise it measures as <see cref="SpeculationPolicy(bool)"/>.
+    /// </summary>
+    public static SpeculationPolicy For(Transformer model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        double r = PredictedCostRatio(model.Config, Lanes.WeightBytes(model.Weights));
+        return new SpeculationPolicy { PriorCostRatio = r, NeverSpeculate = r >= NeverPays };
+    }
+
+    /// <summary>The cost ratio the model's shape predicted (<see cref="PredictedCostRatio"/>; NaN: none).</summary>
+    public double PriorCostRatio { get; private init; } = double.NaN;
 
     /// <summary>Moving average of a plain decode step's seconds (NaN until measured).</summary>
     public double PlainSeconds { get; private set; } = double.NaN;

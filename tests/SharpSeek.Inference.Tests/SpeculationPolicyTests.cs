@@ -11,6 +11,8 @@ namespace SharpSeek.Inference.Tests;
 
 public sealed class SpeculationPolicyTests
 {
+    private static readonly string MiniDir = Path.GetFullPath(Path.Combine(Fixtures.Root, "..", "..", "models", "sharpseek-mini"));
+
     // runs n steps; a speculative step costs ratio x a plain one; draft i is accepted when accept(i)
     private static (int Spec, int Plain) Simulate(SpeculationPolicy p, int n, double ratio, Func<int, bool> accept, double plain = 1e-3)
     {
@@ -107,7 +109,7 @@ public sealed class SpeculationPolicyTests
         int[] prompt = [1, 5, 9, 13, 17, 21, 25, 29];
         var o = new GenerationOptions { MaxTokens = 40, Sampling = SamplingOptions.Greedy, IgnoreEos = true };
         GenerationResult plain = new Generator(t).Generate(prompt, o);
-        var g = new Generator(t);
+        var g = new Generator(t) { Speculation = new SpeculationPolicy() }; // measuring (the shape's prior would say never)
         GenerationResult spec = g.Generate(prompt, o with { Speculative = true });
         Assert.Equal(plain.Tokens, spec.Tokens);
         // the warm-up alternates, so plain steps with pending hidden states were caught up by later drafts
@@ -118,5 +120,29 @@ public sealed class SpeculationPolicyTests
         GenerationResult again = g.Generate([.. prompt, .. spec.Tokens.Take(5)], o with { Speculative = true, MaxTokens = 20 });
         GenerationResult againPlain = new Generator(t).Generate([.. prompt, .. spec.Tokens.Take(5)], o with { MaxTokens = 20 });
         Assert.Equal(againPlain.Tokens, again.Tokens);
+    }
+
+    // a model small enough to stay in the caches is compute-bound, so its shape predicts the cost ratio: sharpseek-mini's
+    // (one layer and a 4,096 x 256 head to draft, two rows to verify) is past NeverPays, so the generator's policy never
+    // drafts (no warm-up steps) and --speculative gives plain decoding's tokens with no draft; a model whose weights
+    // are streamed (beyond CacheResidentBytes) gets no prediction and is measured
+    [Fact]
+    public void A_small_models_shape_predicts_that_drafts_cannot_pay()
+    {
+        using ModelWeights w = WeightLoader.Load(MiniDir);
+        var t = new Transformer(w);
+        double r = SpeculationPolicy.PredictedCostRatio(w.Config, Lanes.WeightBytes(w));
+        Assert.InRange(r, SpeculationPolicy.NeverPays, 3.0);
+        Assert.True(double.IsNaN(SpeculationPolicy.PredictedCostRatio(w.Config, SpeculationPolicy.CacheResidentBytes + 1)));
+        var g = new Generator(t);
+        Assert.True(g.Speculation.NeverSpeculate);
+        Assert.Equal(r, g.Speculation.PriorCostRatio);
+        int[] prompt = [1, 5, 9, 13];
+        var o = new GenerationOptions { MaxTokens = 12, Sampling = SamplingOptions.Greedy, IgnoreEos = true };
+        GenerationResult spec = g.Generate(prompt, o with { Speculative = true });
+        Assert.Equal(new Generator(t).Generate(prompt, o).Tokens, spec.Tokens);
+        Assert.Equal(0, spec.Stats.DraftTokens);
+        Assert.True(spec.Stats.SpeculationStopped);
+        Assert.Equal(r, spec.Stats.PriorCostRatio);
     }
 }

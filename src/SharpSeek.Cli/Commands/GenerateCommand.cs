@@ -139,6 +139,10 @@ internal static class GenerateCommand
             if (s.SpeculationStopped)
                 text += " (drafts cannot pay on this model: stopped drafting)";
         }
+        else if (s.SpeculationStopped)
+        {
+            text += string.Create(inv, $"; speculation: none (this model's shape predicts a draft-and-verify step at {s.PriorCostRatio:0.00} plain steps, more than any acceptance repays)");
+        }
         return text;
     }
 }
