@@ -138,9 +138,9 @@ internal sealed class GenerationOptionSet
 {
     public readonly Option<string> Model = DefaultModel.Option();
     public readonly Option<int> MaxTokens;
-    public readonly Option<float?> Temperature = new("--temperature") { Description = "Softmax temperature; 0 = greedy (default 0.6)" };
+    public readonly Option<float?> Temperature = new("--temperature") { Description = "Softmax temperature; 0 = greedy (default: the model's generation_config.json, else 0.6)" };
     public readonly Option<int> TopK = new("--top-k") { Description = "Keep the k most likely tokens (0 = off)" };
-    public readonly Option<float?> TopP = new("--top-p") { Description = "Nucleus: smallest set with this much probability (default 0.95; 1 = off)" };
+    public readonly Option<float?> TopP = new("--top-p") { Description = "Nucleus: smallest set with this much probability (default: the model's generation_config.json, else 0.95; 1 = off)" };
     public readonly Option<float> MinP = new("--min-p") { Description = "Drop tokens below this fraction of the top probability (0 = off)" };
     public readonly Option<float> RepeatPenalty = new("--repeat-penalty") { Description = "Divide positive / multiply negative logits of seen tokens (1 = off)", DefaultValueFactory = _ => 1f };
     public readonly Option<float> PresencePenalty = new("--presence-penalty") { Description = "Subtract once from generated tokens' logits" };
@@ -162,17 +162,19 @@ internal sealed class GenerationOptionSet
     public IEnumerable<Option> All => [Model, MaxTokens, Temperature, TopK, TopP, MinP, RepeatPenalty, PresencePenalty, FrequencyPenalty,
                                        Seed, Stop, IgnoreEos, CacheType, Speculative, Threads, Dtype, IndexerPrecision];
 
-    /// <summary>The generation options, validated (a bad value is the user's mistake).</summary>
-    public GenerationOptions Options(ParseResult pr)
+    /// <summary>The generation options, validated (a bad value is the user's mistake); temperature and top-p default to
+    /// what <paramref name="modelPath"/>'s generation_config.json recommends (do_sample false: greedy), else 0.6 and 0.95.</summary>
+    public GenerationOptions Options(ParseResult pr, string? modelPath = null)
     {
+        (float? temperature, float? topP) = modelPath is null ? (null, null) : CliErrors.UserValue(() => ModelSession.ReadSamplingDefaults(modelPath));
         var o = new GenerationOptions
         {
             MaxTokens = pr.GetValue(MaxTokens),
             Sampling = new SamplingOptions
             {
-                Temperature = pr.GetValue(Temperature) ?? 0.6f,
+                Temperature = pr.GetValue(Temperature) ?? temperature ?? 0.6f,
                 TopK = pr.GetValue(TopK),
-                TopP = pr.GetValue(TopP) ?? 0.95f,
+                TopP = pr.GetValue(TopP) ?? topP ?? 0.95f,
                 MinP = pr.GetValue(MinP),
                 RepetitionPenalty = pr.GetValue(RepeatPenalty),
                 PresencePenalty = pr.GetValue(PresencePenalty),

@@ -122,6 +122,45 @@ public sealed class ModelSession : IDisposable
         }
     }
 
+    /// <summary>
+    /// The sampling defaults a checkpoint recommends in generation_config.json (as transformers and vLLM read them):
+    /// <c>do_sample</c> false means greedy (temperature 0), else <c>temperature</c> and <c>top_p</c> where given. Nulls
+    /// where the file or the field is absent (a .gguf path has none). Errors name the file and the field.
+    /// </summary>
+    public static (float? Temperature, float? TopP) ReadSamplingDefaults(string path)
+    {
+        string file = System.IO.Path.Combine(path, "generation_config.json");
+        if (!Directory.Exists(path) || !File.Exists(file))
+            return (null, null);
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(file));
+            System.Text.Json.JsonElement root = doc.RootElement;
+            if (root.ValueKind != System.Text.Json.JsonValueKind.Object)
+                return (null, null);
+            float? Number(string key, float min, float max)
+            {
+                if (!root.TryGetProperty(key, out var v) || v.ValueKind == System.Text.Json.JsonValueKind.Null)
+                    return null;
+                return v.ValueKind == System.Text.Json.JsonValueKind.Number && v.TryGetDouble(out double d) && d >= min && d <= max ? (float)d
+                    : throw new InvalidDataException($"{file}: field '{key}' must be a number in [{min}, {max}], got {v.GetRawText()}");
+            }
+            float? temperature = Number("temperature", 0, 100), topP = Number("top_p", 0, 1);
+            if (root.TryGetProperty("do_sample", out var ds))
+            {
+                if (ds.ValueKind == System.Text.Json.JsonValueKind.False)
+                    return (0f, topP);
+                if (ds.ValueKind != System.Text.Json.JsonValueKind.True && ds.ValueKind != System.Text.Json.JsonValueKind.Null)
+                    throw new InvalidDataException($"{file}: field 'do_sample' must be true or false, got {ds.GetRawText()}");
+            }
+            return (temperature, topP);
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new InvalidDataException($"{file}: not valid JSON: {e.Message}", e);
+        }
+    }
+
     /// <summary>Loads a model and checks its parts against each other.</summary>
     /// <param name="path">A checkpoint directory or a .gguf file.</param>
     /// <param name="options">Load and run options; null uses the defaults.</param>

@@ -34,6 +34,25 @@ public sealed class SuccessTests : IClassFixture<ScratchDirectory>
         Assert.Equal(a.Out, b.Out);
     }
 
+    // the sampling a checkpoint recommends (generation_config.json) is the default: do_sample false makes it greedy
+    // whatever the seed; --temperature still overrides it
+    [Fact]
+    public void SamplingDefaultsComeFromTheModelsGenerationConfig()
+    {
+        string dir = System.IO.Path.Combine(_scratch.Path, "greedy-tiny");
+        Directory.CreateDirectory(dir);
+        foreach (string f in new[] { "config.json", "model.safetensors" })
+            File.Copy(System.IO.Path.Combine(Cli.Tiny, f), System.IO.Path.Combine(dir, f));
+        string[] Args(params string[] more) => ["generate", "--model", dir, "--prompt-ids", "1,2,3", "--max-tokens", "12", "--output-ids", "--ignore-eos", .. more];
+        string greedy = Ok(Cli.Run(Args("--temperature", "0"))).Out;
+        File.WriteAllText(System.IO.Path.Combine(dir, "generation_config.json"), """{"do_sample": false, "temperature": 0.6, "top_p": 0.95}""");
+        Assert.Equal(greedy, Ok(Cli.Run(Args("--seed", "1"))).Out);
+        Assert.Equal(greedy, Ok(Cli.Run(Args("--seed", "2"))).Out);
+        File.WriteAllText(System.IO.Path.Combine(dir, "generation_config.json"), """{"do_sample": true, "temperature": 5.0, "top_p": 1.0}""");
+        Assert.NotEqual(Ok(Cli.Run(Args("--seed", "1"))).Out, Ok(Cli.Run(Args("--seed", "2"))).Out);
+        Assert.Equal(greedy, Ok(Cli.Run(Args("--seed", "3", "--temperature", "0"))).Out);
+    }
+
     [Fact]
     public void GenerateTextWithTheDefaultModel()
     {

@@ -134,4 +134,33 @@ public sealed class ModelSessionTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    // generation_config.json's sampling recommendation, as transformers and vLLM read it: do_sample false is greedy
+    [Fact]
+    public void SamplingDefaultsComeFromGenerationConfig()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "sharpseek-genconfig-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            (float?, float?) Read(string json)
+            {
+                File.WriteAllText(Path.Combine(dir, "generation_config.json"), json);
+                return ModelSession.ReadSamplingDefaults(dir);
+            }
+            Assert.Equal(((float?)null, (float?)null), ModelSession.ReadSamplingDefaults(dir)); // no file
+            Assert.Equal(((float?)0.7f, (float?)0.9f), Read("""{"do_sample": true, "temperature": 0.7, "top_p": 0.9}"""));
+            Assert.Equal(((float?)0f, (float?)null), Read("""{"do_sample": false, "temperature": 0.6}"""));
+            Assert.Equal(((float?)null, (float?)null), Read("""{"max_length": 512}"""));
+            var e = Assert.Throws<InvalidDataException>(() => Read("""{"temperature": "hot"}"""));
+            Assert.Contains("generation_config.json: field 'temperature'", e.Message, StringComparison.Ordinal);
+            e = Assert.Throws<InvalidDataException>(() => Read("""{"do_sample": "no"}"""));
+            Assert.Contains("'do_sample'", e.Message, StringComparison.Ordinal);
+            Assert.Equal(((float?)null, (float?)null), ModelSession.ReadSamplingDefaults(Path.Combine(dir, "model.gguf")));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }

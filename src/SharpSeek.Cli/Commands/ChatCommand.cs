@@ -24,7 +24,7 @@ internal static class ChatCommand
         cmd.SetAction(pr =>
         {
             string dir = DefaultModel.Resolve(pr.GetValue(shared.Model));
-            GenerationOptions options = shared.Options(pr);
+            GenerationOptions options = shared.Options(pr, dir);
             bool ansi = pr.GetValue(color) switch
             {
                 "always" => true,

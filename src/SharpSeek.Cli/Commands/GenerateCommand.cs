@@ -41,7 +41,7 @@ internal static class GenerateCommand
                 throw new UsageException("--template and --think need --chat");
             ChatTemplateKind? kind = format.Kind(pr);
             format.Thinking(pr); // a bad --think value fails before the model loads
-            GenerationOptions options = shared.Options(pr);
+            GenerationOptions options = shared.Options(pr, dir);
             bool wantText = !pr.GetValue(outputIds);
             int[]? promptTokens = ids is not null ? CliOptions.ParseIds(ids, "--prompt-ids") : null;
             if (V4Inspect.IsV4(dir))
