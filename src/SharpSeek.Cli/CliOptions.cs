@@ -102,17 +102,17 @@ internal static class CliOptions
     }
 }
 
-/// <summary>The model the main job runs when no --model is given: models/sharpseek-mini, shipped in the repository.</summary>
+/// <summary>The model the main job runs when no --model is given: models/sharpseek-r1 (the reasoning chat model), shipped in the repository.</summary>
 internal static class DefaultModel
 {
-    public const string RelativePath = "models/sharpseek-mini";
+    public const string RelativePath = "models/sharpseek-r1";
 
     public static Option<string> Option() => new("--model")
     {
         Description = $"Model directory or .gguf file (default: {RelativePath}, the model shipped with SharpSeek; or $SHARPSEEK_MODEL)",
     };
 
-    /// <summary>The given path, else $SHARPSEEK_MODEL, else models/sharpseek-mini under the current directory or above the executable.</summary>
+    /// <summary>The given path, else $SHARPSEEK_MODEL, else models/sharpseek-r1 under the current directory or above the executable.</summary>
     public static string Resolve(string? given)
     {
         if (!string.IsNullOrEmpty(given))

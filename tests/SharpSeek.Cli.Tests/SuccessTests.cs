@@ -66,7 +66,7 @@ public sealed class SuccessTests : IClassFixture<ScratchDirectory>
     {
         CliResult r = Ok(Cli.Run(["chat", "--max-tokens", "4", "--temperature", "0", "--color", "never"], [], stdin: "Hello\n/reset\n/exit\n"));
         Assert.Contains("(conversation cleared)", r.Out, StringComparison.Ordinal);
-        Assert.Contains("chat with sharpseek-mini", r.Err, StringComparison.Ordinal);
+        Assert.Contains("chat with sharpseek-r1", r.Err, StringComparison.Ordinal);
     }
 
     [Fact]
