@@ -9,6 +9,9 @@ internal static class Fixtures
 
     public static string Hf(string name) => Path.Combine(Root, "hf", name);
 
+    /// <summary>A model shipped in the repository's models/ folder (sharpseek-mini, sharpseek-r1).</summary>
+    public static string ShippedModel(string name) => Path.GetFullPath(Path.Combine(Root, "..", "..", "models", name));
+
     /// <summary>Every fixture folder under hf/ that has a reference.safetensors: tests iterate these, not a fixed list.</summary>
     public static IEnumerable<object[]> HfFolders() =>
         Directory.GetDirectories(Path.Combine(Root, "hf"))

@@ -14,7 +14,7 @@ internal sealed record CliResult(int Code, string Out, string Err)
 
 internal static class Cli
 {
-    public static string MiniModel { get; } = Path.GetFullPath(Path.Combine(Fixtures.Root, "..", "..", "models", "sharpseek-mini"));
+    public static string MiniModel { get; } = Fixtures.ShippedModel("sharpseek-mini");
 
     public static string Tiny { get; } = Fixtures.Hf("v3-tiny");
 

@@ -164,7 +164,7 @@ public sealed class BpeTrainerTests
     {
         // models/sharpseek-mini was trained by this trainer (scripts/train-tokenizer.sh); the ids below are those of
         // the trainer's former encoder, and the Rust tokenizer agrees on them.
-        string dir = Path.GetFullPath(Path.Combine(SharpSeek.Tests.Fixtures.Root, "..", "..", "models", "sharpseek-mini"));
+        string dir = SharpSeek.Tests.Fixtures.ShippedModel("sharpseek-mini");
         BpeTokenizer tokenizer = BpeTokenizer.LoadFromDirectory(dir);
         using var rust = new Tokenizers.DotNet.Tokenizer(Path.Combine(dir, "tokenizer.json"));
         (string Text, int[] Ids)[] golden =

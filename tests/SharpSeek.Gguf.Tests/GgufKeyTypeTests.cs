@@ -63,7 +63,7 @@ public sealed class GgufKeyTypeTests(ConvertedFixtures files) : IClassFixture<Co
     public void Every_key_of_the_default_model_converted_has_gguf_pys_type()
     {
         // the real tokenizer: special tokens, a chat template, add_bos_token, BOS/EOS ids
-        string dir = Path.GetFullPath(Path.Combine(Fixtures.Root, "..", "..", "models", "sharpseek-mini"));
+        string dir = Fixtures.ShippedModel("sharpseek-mini");
         using ModelWeights w = WeightLoader.Load(dir);
         using var ms = new MemoryStream();
         GgufExport.Build(w, GgufFileType.Q8_0, Path.Combine(dir, "tokenizer.json")).WriteTo(ms);

@@ -89,7 +89,7 @@ public sealed class NativeLlamaCppTests(ConvertedFixtures files, ITestOutputHelp
     public void Native_llama_cpp_runs_the_default_model_converted_with_its_trained_tokenizer(GgufFileType type)
     {
         // the real vocabulary (BPE merges, special tokens, chat template) through llama.cpp's vocabulary loader
-        string dir = Path.GetFullPath(Path.Combine(Fixtures.Root, "..", "..", "models", "sharpseek-mini"));
+        string dir = Fixtures.ShippedModel("sharpseek-mini");
         using var tmp = new TempDir();
         string gguf = tmp.File($"sharpseek-mini-{type}.gguf");
         using (ModelWeights w = WeightLoader.Load(dir))

@@ -67,7 +67,7 @@ public class BatchSchedulerTests
     [Fact]
     public async Task DefaultModelChatsBatchedEqualAlone()
     {
-        string dir = Path.GetFullPath(Path.Combine(Fixtures.Root, "..", "..", "models", "sharpseek-mini"));
+        string dir = Fixtures.ShippedModel("sharpseek-mini");
         using ModelSession session = ModelSession.Open(dir, new ModelSessionOptions { Tokenizer = TokenizerLoad.Required });
         string[] questions = ["Who was Anne Elliot?", "It was a fine morning, and", "In the beginning", "The captain said",
                               "What is the weather like?", "Tell me a story.", "Lady Russell", "Sir Walter Elliot, of Kellynch Hall",

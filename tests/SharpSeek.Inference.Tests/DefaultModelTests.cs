@@ -1,4 +1,4 @@
-// The default model shipped in models/sharpseek-mini: it loads, fits the 30 MB budget, is trained (bits per byte on
+// The prose model shipped in models/sharpseek-mini (sharpseek-r1, the default, has its architecture): it loads, fits the 30 MB budget, is trained (bits per byte on
 // the opening of Persuasion, the held-out validation novel, far below an untrained model's) and continues prose
 // with English words.
 using System.Text.RegularExpressions;
@@ -11,7 +11,7 @@ namespace SharpSeek.Inference.Tests;
 
 public sealed class DefaultModelTests(ITestOutputHelper output)
 {
-    private static readonly string Dir = Path.GetFullPath(Path.Combine(Fixtures.Root, "..", "..", "models", "sharpseek-mini"));
+    private static readonly string Dir = Fixtures.ShippedModel("sharpseek-mini");
 
     [Fact]
     public void Shipped_model_is_a_small_trained_DeepSeek_V3()

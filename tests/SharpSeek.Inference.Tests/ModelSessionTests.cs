@@ -102,7 +102,7 @@ public sealed class ModelSessionTests
     {
         // v3-tiny's weights (vocabulary 1024) with the shipped model's tokenizer (4096 tokens)
         using TinyChatModel m = TinyChatModel.Create();
-        string mini = Path.GetFullPath(Path.Combine(Fixtures.Root, "..", "..", "models", "sharpseek-mini"));
+        string mini = Fixtures.ShippedModel("sharpseek-mini");
         foreach (string f in new[] { "tokenizer.json", "tokenizer_config.json" })
             File.Copy(Path.Combine(mini, f), Path.Combine(m.Directory, f), overwrite: true);
         var e = Assert.Throws<InvalidDataException>(() => ModelSession.Open(m.Directory));

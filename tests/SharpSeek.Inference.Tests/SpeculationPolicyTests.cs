@@ -11,7 +11,7 @@ namespace SharpSeek.Inference.Tests;
 
 public sealed class SpeculationPolicyTests
 {
-    private static readonly string MiniDir = Path.GetFullPath(Path.Combine(Fixtures.Root, "..", "..", "models", "sharpseek-mini"));
+    private static readonly string MiniDir = Fixtures.ShippedModel("sharpseek-mini");
 
     // runs n steps; a speculative step costs ratio x a plain one; draft i is accepted when accept(i)
     private static (int Spec, int Plain) Simulate(SpeculationPolicy p, int n, double ratio, Func<int, bool> accept, double plain = 1e-3)

@@ -19,7 +19,7 @@ public sealed class PostTrainingTests(ITestOutputHelper output) : IDisposable
         try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
     }
 
-    private static string MiniModel => Path.GetFullPath(Path.Combine(Fixtures.Root, "..", "..", "models", "sharpseek-mini"));
+    private static string MiniModel => Fixtures.ShippedModel("sharpseek-mini");
 
     // dense V3-style layers (no routing), the real tokenizer's vocabulary
     private static ModelConfig Tiny(int vocab = 4096, int layers = 2, int firstDense = 2, int positions = 256) => ModelConfig.Parse($$"""

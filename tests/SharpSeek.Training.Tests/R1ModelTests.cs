@@ -13,7 +13,7 @@ namespace SharpSeek.Training.Tests;
 
 public sealed class R1ModelTests(ITestOutputHelper output)
 {
-    private static readonly string Dir = Path.GetFullPath(Path.Combine(Fixtures.Root, "..", "..", "models", "sharpseek-r1"));
+    private static readonly string Dir = Fixtures.ShippedModel("sharpseek-r1");
 
     [Fact]
     public void Default_model_reasons_answers_and_ends_its_turn()
