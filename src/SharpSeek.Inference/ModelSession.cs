@@ -102,42 +102,23 @@ public sealed class ModelSession : IDisposable
     /// <summary>generation_config.json's <c>max_length</c> in <paramref name="directory"/> (Hugging Face's default limit of
     /// prompt plus generated tokens), or null when the file or the field is absent.</summary>
     /// <exception cref="InvalidDataException">The file is not JSON, or the field is not a positive integer.</exception>
-    public static int? ReadTrainedLength(string directory)
-    {
-        string file = System.IO.Path.Combine(directory, "generation_config.json");
-        if (!File.Exists(file))
-            return null;
-        try
+    public static int? ReadTrainedLength(string directory) =>
+        ReadGenerationConfig(directory, (int?)null, (root, file) =>
         {
-            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(file));
-            if (doc.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object || !doc.RootElement.TryGetProperty("max_length", out var v)
-                || v.ValueKind == System.Text.Json.JsonValueKind.Null)
+            if (!root.TryGetProperty("max_length", out var v) || v.ValueKind == System.Text.Json.JsonValueKind.Null)
                 return null;
             return v.ValueKind == System.Text.Json.JsonValueKind.Number && v.TryGetInt32(out int n) && n >= 2 ? n
                 : throw new InvalidDataException($"{file}: field 'max_length' must be an integer >= 2, got {v.GetRawText()}");
-        }
-        catch (System.Text.Json.JsonException e)
-        {
-            throw new InvalidDataException($"{file}: not valid JSON: {e.Message}", e);
-        }
-    }
+        });
 
     /// <summary>
     /// The sampling defaults a checkpoint recommends in generation_config.json (as transformers and vLLM read them):
     /// <c>do_sample</c> false means greedy (temperature 0), else <c>temperature</c> and <c>top_p</c> where given. Nulls
     /// where the file or the field is absent (a .gguf path has none). Errors name the file and the field.
     /// </summary>
-    public static (float? Temperature, float? TopP) ReadSamplingDefaults(string path)
-    {
-        string file = System.IO.Path.Combine(path, "generation_config.json");
-        if (!Directory.Exists(path) || !File.Exists(file))
-            return (null, null);
-        try
+    public static (float? Temperature, float? TopP) ReadSamplingDefaults(string path) =>
+        ReadGenerationConfig(path, ((float?)null, (float?)null), (root, file) =>
         {
-            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(file));
-            System.Text.Json.JsonElement root = doc.RootElement;
-            if (root.ValueKind != System.Text.Json.JsonValueKind.Object)
-                return (null, null);
             float? Number(string key, float min, float max)
             {
                 if (!root.TryGetProperty(key, out var v) || v.ValueKind == System.Text.Json.JsonValueKind.Null)
@@ -154,6 +135,19 @@ public sealed class ModelSession : IDisposable
                     throw new InvalidDataException($"{file}: field 'do_sample' must be true or false, got {ds.GetRawText()}");
             }
             return (temperature, topP);
+        });
+
+    // Reads <directory>/generation_config.json with `read` (its root object and the file's path, for errors); `absent`
+    // when the directory, the file or a JSON object is not there. Malformed JSON is an InvalidDataException naming the file.
+    private static T ReadGenerationConfig<T>(string directory, T absent, Func<System.Text.Json.JsonElement, string, T> read)
+    {
+        string file = System.IO.Path.Combine(directory, "generation_config.json");
+        if (!File.Exists(file))
+            return absent;
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(file));
+            return doc.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object ? read(doc.RootElement, file) : absent;
         }
         catch (System.Text.Json.JsonException e)
         {
