@@ -403,7 +403,7 @@ public sealed class Generator
         try
         {
             var run = new BatchRun(ids, o, finished, cancellationToken);
-            int lanes = LanesFor(limit);
+            int lanes = Lanes.For(Model, limit, _batchLanes);
             while (_lanes.Count < lanes)
                 _lanes.Add(new Lane(_lanes.Count == 0 ? Model : new Transformer(Model.Weights, Model.Backend)));
             if (lanes == 1)
@@ -443,8 +443,6 @@ public sealed class Generator
     private int _batchLanes;
     private readonly List<Lane> _lanes = [];
 
-    private int LanesFor(int limit) => Lanes.For(Model, limit, _batchLanes);
-
     /// <summary>What the lanes of one <see cref="GenerateBatch"/> call share: the prompts, who takes the next one, the results.</summary>
     private sealed class BatchRun(int[][] ids, GenerationOptions options, Action<int, GenerationResult>? finished, CancellationToken cancel)
     {
@@ -462,7 +460,7 @@ public sealed class Generator
         /// <summary>The next prompt's index (prompts are taken in order), or -1 when all are taken or a lane failed.</summary>
         public int Claim()
         {
-            if (Error is not null || Volatile.Read(ref _admitted) >= Ids.Length - 1)
+            if (Error is not null)
                 return -1;
             int i = Interlocked.Increment(ref _admitted);
             return i < Ids.Length ? i : -1;

@@ -151,10 +151,10 @@ public sealed record GrpoOptions
             double v = n.GetValue<double>();
             return v >= min && v <= max ? v : throw Err(prefix + key, $"must be in [{min}, {max}], got {v}");
         }
-        int Int(string key, int dflt, int min, int max)
+        int Int(string key, int dflt, int min, int max, JsonObject? obj = null, string prefix = "")
         {
-            double v = Num(o, key, dflt, min, max);
-            return v == Math.Floor(v) ? (int)v : throw Err(key, $"must be an integer, got {v}");
+            double v = Num(obj ?? o, key, dflt, min, max, prefix);
+            return v == Math.Floor(v) ? (int)v : throw Err(prefix + key, $"must be an integer, got {v}");
         }
         var reward = new Tasks.RewardWeights();
         if (o["reward"] is JsonObject r)
@@ -181,10 +181,8 @@ public sealed record GrpoOptions
                 if (kv.Key is not ("every" or "limit"))
                     throw Err("validation." + kv.Key, "is not a known setting (known: every, limit)");
             }
-            double e = Num(vo, "every", 50, 1, 1e9, "validation."), l = Num(vo, "limit", 0, 0, 1e9, "validation.");
-            if (e != Math.Floor(e) || l != Math.Floor(l))
-                throw Err(e != Math.Floor(e) ? "validation.every" : "validation.limit", "must be an integer");
-            (every, limit) = ((int)e, (int)l);
+            every = Int("every", 50, 1, 1_000_000_000, vo, "validation.");
+            limit = Int("limit", 0, 0, 1_000_000_000, vo, "validation.");
             if (validation is null)
                 throw Err("validation", "needs data.validation (the task file)");
         }
