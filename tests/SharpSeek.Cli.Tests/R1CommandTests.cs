@@ -48,6 +48,28 @@ public sealed class R1CommandTests : IClassFixture<ScratchDirectory>
     }
 
     [Fact]
+    public void ColumnsTraceAndDigitSplitTokenizer()
+    {
+        string compact = Path.Combine(_scratch.Path, "compact"), columns = Path.Combine(_scratch.Path, "columns");
+        Ok(Cli.Run("tasks", "--out", compact, "--train", "5", "--validation", "1", "--test", "1", "--seed", "3"));
+        Ok(Cli.Run("tasks", "--out", columns, "--train", "5", "--validation", "1", "--test", "1", "--seed", "3", "--trace", "columns"));
+        JsonElement[] a = File.ReadAllLines(Path.Combine(compact, "arith-train.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        JsonElement[] b = File.ReadAllLines(Path.Combine(columns, "arith-train.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        Assert.Equal(a.Select(e => e.GetProperty("prompt").GetString()), b.Select(e => e.GetProperty("prompt").GetString()));
+        Assert.Contains(b, e => e.GetProperty("response").GetString()!.Contains(" gives ", StringComparison.Ordinal));
+        Assert.DoesNotContain(a, e => e.GetProperty("response").GetString()!.Contains(" gives ", StringComparison.Ordinal));
+        AssertUserError(Cli.Run("tasks", "--out", columns, "--trace", "rows"), "--trace");
+
+        string split = Path.Combine(_scratch.Path, "split");
+        CliResult r = Ok(Cli.Run("export", "--model", Cli.MiniModel, "--out", split, "--split-digits"));
+        Assert.Contains("merges joining digits removed", r.Err, StringComparison.Ordinal);
+        var tokenizer = SharpSeek.Tokenizer.BpeTokenizer.LoadFromDirectory(split);
+        int nine = tokenizer.Encode("9").Single();
+        Assert.Equal([tokenizer.Encode("1").Single(), nine, nine, nine], tokenizer.Encode("1999"));
+        Assert.True(SharpSeek.Tokenizer.BpeTokenizer.LoadFromDirectory(Cli.MiniModel).Encode("1999").Length < 4); // "19" was one token
+    }
+
+    [Fact]
     public void BadTaskFilesAndConfigsNameFileLineAndField()
     {
         string bad = _scratch.File("bad.jsonl", "{\"prompt\": \"What is 1 + 2 + 3?\", \"answer\": \"6\"}\n{\"prompt\": \"x\", \"answer\": \"six\"}\n");

@@ -143,6 +143,84 @@ public sealed class TaskTests : IDisposable
         Assert.Equal("2322 * 105 = 2322 * 100 + 2322 * 5 = 232200 + 11610 = 243810", ArithTask.StepText(2322, '*', 105, 243810));
     }
 
+    [Fact]
+    public void ColumnsTraceWorksSumsAndDifferencesDigitByDigit()
+    {
+        Assert.Equal("2592 + 89: 2+9=11, 9+8+1=18, 5+1=6, 2 gives 2681", ArithTask.ColumnStepText(2592, '+', 89, 2681));
+        Assert.Equal("7 + 65: 7+5=12, 6+1=7 gives 72", ArithTask.ColumnStepText(7, '+', 65, 72));
+        Assert.Equal("82 - 59: 12-9=3, 8-5-1=2 gives 23", ArithTask.ColumnStepText(82, '-', 59, 23));
+        Assert.Equal("100 - 98: 10-8=2, 10-9-1=0, 1-1=0 gives 2", ArithTask.ColumnStepText(100, '-', 98, 2));
+        Assert.Equal("3 + 4 = 7", ArithTask.ColumnStepText(3, '+', 4, 7));
+        Assert.Equal("14 - 35 = -(35 - 14); 35 - 14: 5-4=1, 3-1=2 gives 21; so -21", ArithTask.ColumnStepText(14, '-', 35, -21));
+        Assert.Equal("-21 - 5 = -(21 + 5); 21 + 5: 1+5=6, 2 gives 26; so -26", ArithTask.ColumnStepText(-21, '-', 5, -26));
+        Assert.Equal("-5 + 21 = 21 - 5; 21 - 5: 11-5=6, 2-1=1 gives 16; so 16", ArithTask.ColumnStepText(-5, '+', 21, 16));
+        Assert.Equal("5 - -21 = 5 + 21; 5 + 21: 5+1=6, 2 gives 26; so 26", ArithTask.ColumnStepText(5, '-', -21, 26));
+        Assert.Equal("-3 - 5 = -(3 + 5); 3 + 5 = 8; so -8", ArithTask.ColumnStepText(-3, '-', 5, -8));
+        Assert.Equal("47 * 26 = 47 * 20 + 47 * 6 = 940 + 282; 940 + 282: 0+2=2, 4+8=12, 9+2+1=12 gives 1222",
+            ArithTask.ColumnStepText(47, '*', 26, 1222));
+        Assert.Equal("-47 * 26 = -(47 * 26); 47 * 26 = 47 * 20 + 47 * 6 = 940 + 282; 940 + 282: 0+2=2, 4+8=12, 9+2+1=12 gives 1222; so -1222",
+            ArithTask.ColumnStepText(-47, '*', 26, -1222));
+        Assert.Equal("7 * 26 = 182", ArithTask.ColumnStepText(7, '*', 26, 182));
+    }
+
+    // Every "P op Q: columns gives R" of a columns solution is arithmetic that checks: each column's sum or difference,
+    // the carries and borrows between them, R = P op Q, and R read back from the columns; the problems and answers are
+    // those of the compact trace.
+    [Fact]
+    public void ColumnsTraceIsSelfConsistentOnManyProblems()
+    {
+        var compact = TaskSet.Generate("arith", "train", 700, seed: 23);
+        var columns = TaskSet.Generate("arith", "train", 700, seed: 23, trace: ArithTrace.Columns);
+        Assert.Equal(compact.Select(t => (t.Prompt, t.Answer)), columns.Select(t => (t.Prompt, t.Answer)));
+        var segment = new System.Text.RegularExpressions.Regex(@"(\d+) ([+-]) (\d+): ([0-9+=, -]+?) gives (\d+)");
+        int checkedSegments = 0;
+        foreach (TaskExample t in columns)
+        {
+            Assert.EndsWith($"\\boxed{{{t.Answer}}}", t.Response, StringComparison.Ordinal);
+            foreach (System.Text.RegularExpressions.Match m in segment.Matches(t.Response!))
+            {
+                long p = long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), q = long.Parse(m.Groups[3].Value, CultureInfo.InvariantCulture);
+                char op = m.Groups[2].Value[0];
+                long r = long.Parse(m.Groups[5].Value, CultureInfo.InvariantCulture);
+                Assert.Equal(op == '+' ? p + q : p - q, r);
+                string[] cols = m.Groups[4].Value.Split(", ");
+                int carry = 0;
+                var digits = new List<string>();
+                long place = 1;
+                for (int i = 0; i < cols.Length; i++, place *= 10)
+                {
+                    string c = cols[i];
+                    string lhs = c.Contains('=', StringComparison.Ordinal) ? c[..c.IndexOf('=', StringComparison.Ordinal)] : c;
+                    long value = c.Contains('=', StringComparison.Ordinal) ? long.Parse(c[(c.IndexOf('=', StringComparison.Ordinal) + 1)..], CultureInfo.InvariantCulture) : long.Parse(c, CultureInfo.InvariantCulture);
+                    int dp = (int)(p / place % 10), dq = (int)(q / place % 10);
+                    if (op == '+')
+                    {
+                        long expected = (place <= p ? dp : 0) + (place <= q ? dq : 0) + carry;
+                        Assert.Equal(expected, value);
+                        Assert.Equal(expected, lhs.Split('+').Sum(x => long.Parse(x, CultureInfo.InvariantCulture)));
+                        carry = (int)(value / 10);
+                        digits.Insert(0, i == cols.Length - 1 ? value.ToString(CultureInfo.InvariantCulture) : (value % 10).ToString(CultureInfo.InvariantCulture));
+                    }
+                    else
+                    {
+                        long d = dp - (place <= q ? dq : 0) - carry;
+                        int borrow = d < 0 ? 1 : 0;
+                        Assert.Equal(d + 10 * borrow, value);
+                        string[] terms = lhs.Split('-');
+                        Assert.Equal(dp + 10 * borrow, long.Parse(terms[0], CultureInfo.InvariantCulture));
+                        Assert.Equal(value, terms.Skip(1).Aggregate(long.Parse(terms[0], CultureInfo.InvariantCulture), (a, x) => a - long.Parse(x, CultureInfo.InvariantCulture)));
+                        carry = borrow;
+                        digits.Insert(0, value.ToString(CultureInfo.InvariantCulture));
+                    }
+                }
+                Assert.Equal(0, op == '-' ? carry : 0);
+                Assert.Equal(r, long.Parse(string.Concat(digits), CultureInfo.InvariantCulture));
+                checkedSegments++;
+            }
+        }
+        Assert.True(checkedSegments > 3000, $"only {checkedSegments} column segments checked");
+    }
+
     [Theory]
     [InlineData("1 + 2")]                  // one operator
     [InlineData("1 + 2 + 3 + 4 + 5 + 6")]  // five

@@ -16,7 +16,8 @@ internal static class ExportCommand
         var type = new Option<string>("--type") { Description = "bf16 or f32", DefaultValueFactory = _ => "bf16" };
         var keep = new Option<bool>("--keep-mtp-copies") { Description = "Also write MTP embedding/head copies identical to the main ones" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Directory with tokenizer.json and tokenizer_config.json to copy (default: the model directory)" };
-        var cmd = new Command("export", "Write a model as a Hugging Face checkpoint (config.json, model.safetensors, tokenizer files)") { model, output, type, keep, tokenizer };
+        var splitDigits = new Option<bool>("--split-digits") { Description = "Write tokenizer.json without the merges that join digits, so every digit is its own token" };
+        var cmd = new Command("export", "Write a model as a Hugging Face checkpoint (config.json, model.safetensors, tokenizer files)") { model, output, type, keep, tokenizer, splitDigits };
         cmd.SetAction(pr =>
         {
             string src = pr.GetValue(model)!, dst = pr.GetValue(output)!;
@@ -42,6 +43,15 @@ internal static class ExportCommand
                     if (File.Exists(Path.Combine(tokDir, f)))
                         File.Copy(Path.Combine(tokDir, f), Path.Combine(dst, f), overwrite: true);
                 }
+            }
+            if (pr.GetValue(splitDigits))
+            {
+                string tokPath = Path.Combine(dst, "tokenizer.json");
+                if (!File.Exists(tokPath))
+                    throw new UserInputException("--split-digits: the model has no tokenizer.json (give --tokenizer)");
+                (string json, int removed) = Tokenizer.TokenizerEdits.DropDigitMerges(File.ReadAllText(tokPath), tokPath);
+                Formats.Safetensors.AtomicFile.WriteText(tokPath, json);
+                Console.Error.WriteLine($"tokenizer.json: {removed} merges joining digits removed");
             }
             Console.Error.WriteLine($"wrote {n} tensors to {dst} ({new FileInfo(Path.Combine(dst, "model.safetensors")).Length / 1e6:0.0} MB)");
             return 0;

@@ -19,7 +19,8 @@ internal static class TasksCommand
         var shard = new Option<string>("--shard") { Description = "Also tokenize that text into this token shard for pre-training (needs --text and --tokenizer)" };
         var tokenizer = new Option<string>("--tokenizer") { Description = "Tokenizer directory or tokenizer.json for --shard" };
         var exclude = new Option<string[]>("--exclude") { Description = "Task files (JSON lines with \"prompt\") whose problems no split may contain, e.g. another seed's test split (repeatable)", AllowMultipleArgumentsPerToken = true };
-        var cmd = new Command("tasks", "Write verifiable task files (arith, word) with worked R1-format solutions") { family, outDir, train, validation, test, seed, exclude, text, shard, tokenizer };
+        var trace = new Option<string>("--trace") { Description = "How arith solutions spell out sums and differences: compact (one step a line) or columns (digit by digit with carries and borrows)", DefaultValueFactory = _ => "compact" };
+        var cmd = new Command("tasks", "Write verifiable task files (arith, word) with worked R1-format solutions") { family, outDir, train, validation, test, seed, exclude, trace, text, shard, tokenizer };
         cmd.SetAction(pr =>
         {
             string f = pr.GetValue(family)!;
@@ -35,7 +36,13 @@ internal static class TasksCommand
             var excluded = new HashSet<string>(StringComparer.Ordinal);
             foreach (string file in pr.GetValue(exclude) ?? [])
                 excluded.UnionWith(TaskSet.Read(file).Select(t => t.Prompt));
-            var splits = TaskSet.GenerateSplits(f, tr, va, te, pr.GetValue(seed), excluded);
+            ArithTrace arithTrace = pr.GetValue(trace) switch
+            {
+                "compact" => ArithTrace.Compact,
+                "columns" => ArithTrace.Columns,
+                var other => throw new UserInputException($"--trace must be compact or columns, got '{other}'"),
+            };
+            var splits = TaskSet.GenerateSplits(f, tr, va, te, pr.GetValue(seed), excluded, arithTrace);
             foreach ((string name, List<TaskExample> list) in new[] { ("train", splits.Train), ("validation", splits.Validation), ("test", splits.Test) })
             {
                 string path = Path.Combine(dir, $"{f}-{name}.jsonl");

@@ -10,6 +10,16 @@ using System.Text;
 
 namespace SharpSeek.Training.Tasks;
 
+/// <summary>How an <c>arith</c> worked solution spells out its steps.</summary>
+public enum ArithTrace
+{
+    /// <summary>One line per operation, sums and differences in one go ("82 - 59 = 23").</summary>
+    Compact,
+
+    /// <summary>Sums and differences digit by digit from the units, with carries and borrows ("82 - 59: 12-9=3, 8-5-1=2 gives 23").</summary>
+    Columns,
+}
+
 /// <summary>Generator, evaluator and solver of <c>arith</c> problems.</summary>
 public static class ArithTask
 {
@@ -186,13 +196,13 @@ public static class ArithTask
     /// The worked reply in the R1 format: <c>&lt;think&gt;\n</c>, one line per step (long multiplication spelled
     /// out), <c>\n&lt;/think&gt;\n\n</c>, then <c>EXPR = \boxed{N}</c>. The caller appends EOS.
     /// </summary>
-    public static string Solution(Expression e)
+    public static string Solution(Expression e, ArithTrace trace = ArithTrace.Compact)
     {
         var sb = new StringBuilder("<think>\n");
         long value = 0;
         foreach (Step s in Steps(e))
         {
-            sb.Append(StepText(s.Left, s.Op, s.Right, s.Result));
+            sb.Append(trace == ArithTrace.Columns ? ColumnStepText(s.Left, s.Op, s.Right, s.Result) : StepText(s.Left, s.Op, s.Right, s.Result));
             if (s.Rest.Contains(' ', StringComparison.Ordinal))
                 sb.Append(", so ").Append(s.Rest);
             sb.Append('\n');
@@ -226,6 +236,126 @@ public static class ArithTask
         if ((a < 0) == (b < 0))
             return head + product;
         return $"{head}-({x.ToString(inv)} * {y.ToString(inv)}); {x.ToString(inv)} * {y.ToString(inv)} = {product}; so {r.ToString(inv)}";
+    }
+
+    // The columns trace: every sum or difference with a number of two or more digits is worked digit by digit from the
+    // units, with its carries and borrows ("2592 + 89: 2+9=11, 9+8+1=18, 5+1=6, 2 gives 2681"; "82 - 59: 12-9=3,
+    // 8-5-1=2 gives 23"), signs first reduced to magnitudes ("14 - 35 = -(35 - 14); 35 - 14: 5-4=1, 3-1=2 gives 21;
+    // so -21"); long multiplication as in the compact trace, its partial products added in columns.
+    internal static string ColumnStepText(long a, char op, long b, long r)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        string head = $"{a.ToString(inv)} {op} {b.ToString(inv)} = ";
+        if (op == '*')
+        {
+            if (Math.Abs(a) < 10 || Math.Abs(b) < 10)
+                return head + r.ToString(inv);
+            long x = Math.Abs(a), y = Math.Abs(b);
+            long big = Math.Max(x, y), small = Math.Min(x, y);
+            var parts = new List<long>();
+            for (long place = 1; place <= small; place *= 10)
+            {
+                long digit = small / place % 10;
+                if (digit != 0)
+                    parts.Insert(0, digit * place);
+            }
+            string product;
+            if (parts.Count == 1)
+                product = (x * y).ToString(inv);
+            else
+            {
+                var sb = new StringBuilder();
+                sb.Append(string.Join(" + ", parts.Select(p => $"{big.ToString(inv)} * {p.ToString(inv)}"))).Append(" = ")
+                  .Append(string.Join(" + ", parts.Select(p => (big * p).ToString(inv))));
+                long sum = big * parts[0];
+                for (int i = 1; i < parts.Count; i++)
+                {
+                    sb.Append("; ").Append(Columns(sum, '+', big * parts[i]));
+                    sum += big * parts[i];
+                }
+                product = sb.ToString();
+            }
+            if ((a < 0) == (b < 0))
+                return head + product;
+            return $"{head}-({x.ToString(inv)} * {y.ToString(inv)}); {x.ToString(inv)} * {y.ToString(inv)} = {product}; so {r.ToString(inv)}";
+        }
+        // a op b = sign * (p op2 q) with p, q >= 0 and p >= q for a difference
+        long right = op == '+' ? b : -b;
+        long p, q;
+        char op2;
+        bool negative;
+        if ((a >= 0) == (right >= 0))
+        {
+            (p, q, op2, negative) = (Math.Abs(a), Math.Abs(right), '+', a < 0);
+        }
+        else
+        {
+            long pos = Math.Max(a, right), neg = -Math.Min(a, right);
+            (p, q, op2, negative) = pos >= neg ? (pos, neg, '-', false) : (neg, pos, '-', true);
+        }
+        bool plain = !negative && a == p && ((op == '+' && op2 == '+' && b == q) || (op == '-' && op2 == '-' && b == q));
+        string inner = p < 10 && q < 10
+            ? $"{p.ToString(inv)} {op2} {q.ToString(inv)} = {(op2 == '+' ? p + q : p - q).ToString(inv)}"
+            : Columns(p, op2, q);
+        if (plain)
+            return inner;
+        string rewritten = negative ? $"-({p.ToString(inv)} {op2} {q.ToString(inv)})" : $"{p.ToString(inv)} {op2} {q.ToString(inv)}";
+        return $"{head}{rewritten}; {inner}; so {r.ToString(inv)}";
+    }
+
+    // "p op q: columns gives result" for magnitudes (p >= q for '-'), at least one of them with two digits or more
+    internal static string Columns(long p, char op, long q)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var sb = new StringBuilder();
+        sb.Append(p.ToString(inv)).Append(' ').Append(op).Append(' ').Append(q.ToString(inv)).Append(": ");
+        int carry = 0;
+        for (long place = 1; place <= p || place <= q; place *= 10)
+        {
+            if (place > 1)
+                sb.Append(", ");
+            int dp = (int)(p / place % 10);
+            bool hasQ = place <= q;
+            int dq = (int)(q / place % 10);
+            if (op == '+')
+            {
+                // the digits this place has (a shorter number has none), then the carry
+                bool hasP = place <= p;
+                var terms = new List<int>(3);
+                if (hasP)
+                    terms.Add(dp);
+                if (hasQ)
+                    terms.Add(dq);
+                if (carry != 0)
+                    terms.Add(1);
+                sb.Append(string.Join('+', terms));
+                if (terms.Count > 1)
+                    sb.Append('=').Append(terms.Sum());
+                carry = terms.Sum() / 10;
+            }
+            else
+            {
+                if (!hasQ && carry == 0)
+                {
+                    sb.Append(dp);
+                    continue;
+                }
+                int d = dp - (hasQ ? dq : 0) - carry;
+                int borrow = d < 0 ? 1 : 0;
+                if (borrow != 0)
+                    sb.Append('1');
+                sb.Append(dp);
+                if (hasQ)
+                    sb.Append('-').Append(dq);
+                if (carry != 0)
+                    sb.Append("-1");
+                sb.Append('=').Append(d + 10 * borrow);
+                carry = borrow;
+            }
+        }
+        long result = op == '+' ? p + q : p - q;
+        sb.Append(" gives ").Append(result.ToString(inv));
+        return sb.ToString();
     }
 
     /// <summary>

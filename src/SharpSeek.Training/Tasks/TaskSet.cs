@@ -34,7 +34,7 @@ public static class TaskSet
     /// split <paramref name="split"/>, none of whose prompts is in <paramref name="exclude"/> or repeated. Deterministic
     /// in (family, split, seed).
     /// </summary>
-    public static List<TaskExample> Generate(string family, string split, int perLevel, ulong seed, IReadOnlySet<string>? exclude = null)
+    public static List<TaskExample> Generate(string family, string split, int perLevel, ulong seed, IReadOnlySet<string>? exclude = null, ArithTrace trace = ArithTrace.Compact)
     {
         int splitIndex = Array.IndexOf(Splits, split);
         if (splitIndex < 0)
@@ -54,7 +54,7 @@ public static class TaskSet
             {
                 if (++tries > 100 * perLevel + 10000)
                     throw new InvalidOperationException($"{family} level {level}: could not draw {perLevel} distinct problems (the space is too small)");
-                TaskExample t = Draw(family, rng, level);
+                TaskExample t = Draw(family, rng, level, trace);
                 if ((exclude is not null && exclude.Contains(t.Prompt)) || !seen.Add(t.Prompt))
                     continue;
                 list.Add(t);
@@ -65,25 +65,27 @@ public static class TaskSet
     }
 
     /// <summary>The three splits of a family, deduplicated against each other (test first, then validation, then train)
-    /// and against the prompts of <paramref name="exclude"/> (for example another seed's test split).</summary>
+    /// and against the prompts of <paramref name="exclude"/> (for example another seed's test split). The problems do not
+    /// depend on <paramref name="trace"/>, only their worked solutions.</summary>
     public static (List<TaskExample> Train, List<TaskExample> Validation, List<TaskExample> Test) GenerateSplits(
-        string family, int trainPerLevel, int validationPerLevel, int testPerLevel, ulong seed, IReadOnlySet<string>? exclude = null)
+        string family, int trainPerLevel, int validationPerLevel, int testPerLevel, ulong seed, IReadOnlySet<string>? exclude = null,
+        ArithTrace trace = ArithTrace.Compact)
     {
         var taken = new HashSet<string>(exclude ?? new HashSet<string>(), StringComparer.Ordinal);
-        List<TaskExample> test = Generate(family, "test", testPerLevel, seed, taken);
+        List<TaskExample> test = Generate(family, "test", testPerLevel, seed, taken, trace);
         taken.UnionWith(test.Select(t => t.Prompt));
-        List<TaskExample> validation = Generate(family, "validation", validationPerLevel, seed, taken);
+        List<TaskExample> validation = Generate(family, "validation", validationPerLevel, seed, taken, trace);
         taken.UnionWith(validation.Select(t => t.Prompt));
-        List<TaskExample> train = Generate(family, "train", trainPerLevel, seed, taken);
+        List<TaskExample> train = Generate(family, "train", trainPerLevel, seed, taken, trace);
         return (train, validation, test);
     }
 
-    private static TaskExample Draw(string family, Rng rng, int level)
+    private static TaskExample Draw(string family, Rng rng, int level, ArithTrace trace)
     {
         if (family == "arith")
         {
             ArithTask.Expression e = ArithTask.Generate(rng, level);
-            return new TaskExample(ArithTask.Prompt(e), ArithTask.Evaluate(e).ToString(CultureInfo.InvariantCulture), "arith", level, ArithTask.Solution(e));
+            return new TaskExample(ArithTask.Prompt(e), ArithTask.Evaluate(e).ToString(CultureInfo.InvariantCulture), "arith", level, ArithTask.Solution(e, trace));
         }
         WordTask.Problem p = WordTask.Generate(rng, level);
         return new TaskExample(p.Prompt, p.Answer.ToString(CultureInfo.InvariantCulture), "word", level, p.Solution);
