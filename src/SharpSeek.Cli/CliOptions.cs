@@ -150,6 +150,7 @@ internal sealed class GenerationOptionSet
     public readonly Option<bool> IgnoreEos = new("--ignore-eos") { Description = "Do not stop at the EOS token" };
     public readonly Option<string> CacheType = CliOptions.CacheType("f32");
     public readonly Option<bool> Speculative = new("--speculative") { Description = "MTP speculative decoding (models with an MTP module)" };
+    public readonly Option<int> SpeculativeTokens = new("--speculative-tokens") { Description = "With --speculative: tokens drafted a step (1-16; more than 1 applies the MTP module recursively)", DefaultValueFactory = _ => 1 };
     public readonly Option<int> Threads = CliOptions.Threads("CPU threads");
     public readonly Option<string> Dtype = CliOptions.Dtype();
     public readonly Option<string?> IndexerPrecision = CliOptions.IndexerPrecision();
@@ -160,7 +161,7 @@ internal sealed class GenerationOptionSet
     }
 
     public IEnumerable<Option> All => [Model, MaxTokens, Temperature, TopK, TopP, MinP, RepeatPenalty, PresencePenalty, FrequencyPenalty,
-                                       Seed, Stop, IgnoreEos, CacheType, Speculative, Threads, Dtype, IndexerPrecision];
+                                       Seed, Stop, IgnoreEos, CacheType, Speculative, SpeculativeTokens, Threads, Dtype, IndexerPrecision];
 
     /// <summary>The generation options, validated (a bad value is the user's mistake); temperature and top-p default to
     /// what <paramref name="modelPath"/>'s generation_config.json recommends (do_sample false: greedy), else 0.6 and 0.95.</summary>
@@ -184,7 +185,10 @@ internal sealed class GenerationOptionSet
             StopStrings = pr.GetValue(Stop) ?? [],
             IgnoreEos = pr.GetValue(IgnoreEos),
             Speculative = pr.GetValue(Speculative),
+            SpeculativeTokens = pr.GetValue(SpeculativeTokens),
         };
+        if (o.SpeculativeTokens != 1 && !o.Speculative)
+            throw new UsageException("--speculative-tokens needs --speculative");
         CliErrors.UserValue(o.Validate);
         return o;
     }

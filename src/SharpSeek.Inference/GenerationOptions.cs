@@ -36,6 +36,14 @@ public sealed record GenerationOptions
     /// distribution (same tokens when greedy); ignored by <see cref="Generator.GenerateBatch"/>.</summary>
     public bool Speculative { get; init; }
 
+    /// <summary>Tokens the MTP module drafts per speculative step (1-16; default 1). Beyond one the module is applied
+    /// recursively, its own output state standing in for the main model's next hidden state (as vLLM and SGLang do with
+    /// one MTP layer); one forward over [token, drafts] verifies them all and keeps the longest agreeing prefix.</summary>
+    public int SpeculativeTokens { get; init; } = 1;
+
+    /// <summary>Largest <see cref="SpeculativeTokens"/>.</summary>
+    public const int MaxSpeculativeTokens = 16;
+
     /// <summary>Prompt tokens per forward call while prefilling (bounds activation memory). Default 256.</summary>
     public int PrefillChunkTokens { get; init; } = 256;
 
@@ -49,6 +57,8 @@ public sealed record GenerationOptions
             throw new ArgumentException($"max tokens must be >= 1, got {MaxTokens}");
         if (PrefillChunkTokens < 1)
             throw new ArgumentException($"prefill chunk must be >= 1 token, got {PrefillChunkTokens}");
+        if (SpeculativeTokens is < 1 or > MaxSpeculativeTokens)
+            throw new ArgumentException($"speculative tokens must be 1-{MaxSpeculativeTokens}, got {SpeculativeTokens}");
         ArgumentNullException.ThrowIfNull(Sampling);
         ArgumentNullException.ThrowIfNull(StopTokens);
         ArgumentNullException.ThrowIfNull(StopStrings);
@@ -85,6 +95,9 @@ public sealed record GenerationStats
     /// <summary>Drafted tokens that the main model agreed with.</summary>
     public int AcceptedDraftTokens { get; init; }
 
+    /// <summary>Speculative steps taken (each drafts up to <see cref="GenerationOptions.SpeculativeTokens"/> tokens and verifies them in one forward).</summary>
+    public int SpeculativeSteps { get; init; }
+
     /// <summary>Seconds spent on the prompt, up to the first token's logits.</summary>
     public double PrefillSeconds { get; init; }
 
@@ -103,7 +116,7 @@ public sealed record GenerationStats
     /// <summary>SpeculativeStepSeconds / PlainStepSeconds: what verifying a draft costs against one plain step.</summary>
     public double CostRatio => SpeculativeStepSeconds / PlainStepSeconds;
 
-    /// <summary>Speculative generation: (1 + acceptance) / cost ratio at the end, the policy's predicted speed-up.</summary>
+    /// <summary>Speculative generation: (1 + accepted drafts a step) / cost ratio at the end, the policy's predicted speed-up.</summary>
     public double PredictedSpeedup { get; init; } = double.NaN;
 
     /// <summary>Speculative generation: the cost ratio showed drafts cannot pay on this model, so the generator stopped drafting.</summary>

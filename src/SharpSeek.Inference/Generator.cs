@@ -39,6 +39,10 @@ public sealed class Generator
     private float[] _hidden = [];           // [chunk, H] post-norm hidden of the prefill chunk
     private float[] _pending = [];          // [rows, H] main hidden of positions [MtpLength, N) not yet fed to MTP
     private float[] _mtpLogits = [];        // [1, V] the draft's logits
+    private float[] _mtpHidden = [];        // [1, H] the module's output state, the next recursive draft's input
+    private int[] _drafts = [];             // the step's drafts
+    private readonly List<GenerationUpdate> _stepUpdates = []; // a speculative step's tokens, yielded once the caches agree
+    private SpeculationPolicy _shapePolicy; // the policy the constructor made from the model's shape (1 draft a step)
     private int _busy;
 
     /// <summary>Creates a generator over <paramref name="model"/>; <paramref name="tokenizer"/> (optional) gives text
@@ -58,7 +62,7 @@ public sealed class Generator
         ModelConfig c = model.Config;
         _eosIds = tokenizer?.EosId is int eos ? [.. c.EosTokenIds, eos] : c.EosTokenIds;
         _logits = new float[2 * c.VocabSize];
-        Speculation = SpeculationPolicy.For(model);
+        Speculation = _shapePolicy = SpeculationPolicy.For(model);
     }
 
     /// <summary>The model run.</summary>
@@ -174,6 +178,9 @@ public sealed class Generator
             int V = c.VocabSize, H = c.HiddenSize, maxPos = ContextLength;
             if (o.Speculative && c.NumNextnPredictLayers == 0)
                 throw new NotSupportedException("speculative decoding needs a multi-token-prediction module; this model has none");
+            int k = o.SpeculativeTokens;
+            if (o.Speculative && ReferenceEquals(Speculation, _shapePolicy) && _shapePolicy.PriorDrafts != k)
+                Speculation = _shapePolicy = SpeculationPolicy.For(Model, k); // the shape's prediction for k drafts a step
             SpeculationPolicy policy = Speculation;
             policy.StartSequence();
             bool spec = o.Speculative && !policy.NeverSpeculate;
@@ -183,7 +190,7 @@ public sealed class Generator
             var clock = Stopwatch.StartNew();
             int reused = Prefill(prompt, o, spec, ct);
             double prefillSeconds = clock.Elapsed.TotalSeconds;
-            int drafted = 0, accepted = 0, plainSteps = 0;
+            int drafted = 0, accepted = 0, plainSteps = 0, specSteps = 0;
             stats = () => new GenerationStats
             {
                 PromptTokens = prompt.Length,
@@ -191,6 +198,7 @@ public sealed class Generator
                 CompletionTokens = state.Output.Count,
                 DraftTokens = drafted,
                 AcceptedDraftTokens = accepted,
+                SpeculativeSteps = specSteps,
                 PrefillSeconds = prefillSeconds,
                 DecodeSeconds = clock.Elapsed.TotalSeconds - prefillSeconds,
                 PlainSteps = o.Speculative ? plainSteps : 0,
@@ -214,33 +222,44 @@ public sealed class Generator
                 synced &= !policy.NeverSpeculate;
                 if (synced && o.MaxTokens - state.Output.Count >= 2 && N + 1 < maxPos && policy.ShouldSpeculate())
                 {
+                    // k drafts at N+1..N+k (fewer near the budget or the context end), one forward over [x, drafts]
+                    // at N..N+k; row j's token is kept, and row j+1 read, while it equals draft j
                     long t0 = Stopwatch.GetTimestamp();
-                    int d = Draft(x);
-                    drafted++;
-                    Verify(x, d);
-                    int s1 = state.Sampler.Sample(_logits.AsSpan(0, V));
-                    if (s1 == d)
+                    int kk = Math.Min(k, Math.Min(o.MaxTokens - state.Output.Count - 1, maxPos - 1 - N));
+                    ReadOnlySpan<int> drafts = Draft(x, kk);
+                    Verify(x, drafts);
+                    _stepUpdates.Clear();
+                    int kept = 0; // drafts whose cache entries stay
+                    for (int j = 0; ; j++)
                     {
-                        accepted++;
-                        _hidden.AsSpan(0, 2 * H).CopyTo(_pending);
+                        u = state.SampleAndTake(_logits.AsSpan(j * V, V), N + 1 + j >= maxPos);
+                        _stepUpdates.Add(u);
+                        bool agrees = j < kk && u.Token == drafts[j];
+                        if (agrees)
+                            kept++;
+                        if (!agrees || u.FinishReason is not null)
+                            break;
                     }
-                    else
-                    {
-                        Cache.Truncate(N + 1);
-                        _cached.RemoveAt(_cached.Count - 1);
-                        _hidden.AsSpan(0, H).CopyTo(_pending);
-                    }
-                    policy.RecordSpeculative(Stopwatch.GetElapsedTime(t0).TotalSeconds, s1 == d);
-                    u = state.Take(s1, N + 1 >= maxPos);
-                    x = s1;
-                    if (u.FinishReason is not null)
-                        LastStats = stats();
-                    yield return u;
-                    if (s1 != d || state.Finish is not null)
-                        continue;
-                    ct.ThrowIfCancellationRequested();
-                    u = state.SampleAndTake(_logits.AsSpan(V, V), N + 2 >= maxPos);
                     x = u.Token;
+                    int acceptedHere = kept;
+                    // the main cache keeps x and the agreeing drafts; the module's cache drops its recursive entries
+                    // (their hidden states were its own) and the main model's states of the kept positions wait for it
+                    Cache.Truncate(N + 1 + kept);
+                    _cached.RemoveRange(N + 1 + kept, kk - kept);
+                    Cache.TruncateLayer(c.NumHiddenLayers, N);
+                    _hidden.AsSpan(0, (1 + kept) * H).CopyTo(Grown(ref _pending, (1 + kept) * H));
+                    drafted += kk;
+                    accepted += acceptedHere;
+                    specSteps++;
+                    policy.RecordSpeculative(Stopwatch.GetElapsedTime(t0).TotalSeconds, acceptedHere, kk);
+                    for (int i = 0; i < _stepUpdates.Count; i++)
+                    {
+                        GenerationUpdate su = _stepUpdates[i];
+                        if (su.FinishReason is not null)
+                            LastStats = stats();
+                        yield return su;
+                    }
+                    continue;
                 }
                 else if (synced)
                 {
@@ -331,12 +350,14 @@ public sealed class Generator
     private int MtpLength => Cache.Layers[Model.Config.NumHiddenLayers].Length;
 
     // Runs the MTP module on entries [MtpLength, N) (token i+1 and the pending hidden of i; token N is x), in calls of
-    // at most MtpRowsPerCall rows, and returns the greedy draft for position N+1 (the head runs for that row only).
-    private int Draft(int x)
+    // at most MtpRowsPerCall rows: the greedy draft for position N+1 (the head runs for that row only). Each further
+    // draft j (k > 1) runs the module once more at entry N-1+j on draft j-1 and the module's own last output state.
+    private ReadOnlySpan<int> Draft(int x, int k)
     {
         int N = Cache.Length, m = MtpLength, H = Model.Config.HiddenSize, V = Model.Config.VocabSize;
         Debug.Assert(N > m);
         Span<float> logits = Grown(ref _mtpLogits, V);
+        Span<float> state = Grown(ref _mtpHidden, MtpRowsPerCall * H);
         for (int a = m; a < N; a += MtpRowsPerCall)
         {
             int n = Math.Min(MtpRowsPerCall, N - a);
@@ -344,23 +365,43 @@ public sealed class Generator
             for (int t = 0; t < n; t++)
                 slots[t] = new TokenSlot(0, a + t, a + t + 1 < N ? _cached[a + t + 1] : x);
             _rows[0] = n - 1;
-            Model.ForwardMtp(0, slots, _caches, _pending.AsSpan((a - m) * H, n * H), _rows.AsSpan(0, a + n == N ? 1 : 0), logits);
+            bool last = a + n == N;
+            Model.ForwardMtp(0, slots, _caches, _pending.AsSpan((a - m) * H, n * H), _rows.AsSpan(0, last ? 1 : 0), logits,
+                             last && k > 1 ? state.Slice(0, n * H) : default);
+            if (last && k > 1 && n > 1)
+                state.Slice((n - 1) * H, H).CopyTo(state);
         }
-        return Sampler.ArgMax(logits);
+        if (_drafts.Length < k)
+            _drafts = new int[Math.Max(k, 2)];
+        _drafts[0] = Sampler.ArgMax(logits);
+        for (int j = 1; j < k; j++)
+        {
+            Span<TokenSlot> slots = Slots(1);
+            slots[0] = new TokenSlot(0, N - 1 + j, _drafts[j - 1]);
+            _rows[0] = 0;
+            Model.ForwardMtp(0, slots, _caches, state.Slice(0, H), _rows.AsSpan(0, 1), logits, state.Slice(0, H));
+            _drafts[j] = Sampler.ArgMax(logits);
+        }
+        return _drafts.AsSpan(0, k);
     }
 
-    // One main forward over [x at N, d at N+1]: logits of both into _logits, hidden states into _hidden.
-    private void Verify(int x, int d)
+    // One main forward over [x at N, drafts at N+1..]: logits of every row into _logits, hidden states into _hidden.
+    private void Verify(int x, ReadOnlySpan<int> drafts)
     {
-        int N = Cache.Length, H = Model.Config.HiddenSize;
-        Span<TokenSlot> slots = Slots(2);
+        int N = Cache.Length, H = Model.Config.HiddenSize, n = drafts.Length + 1;
+        Span<TokenSlot> slots = Slots(n);
+        Span<int> rows = Rows(n);
         slots[0] = new TokenSlot(0, N, x);
-        slots[1] = new TokenSlot(0, N + 1, d);
-        _rows[0] = 0;
-        _rows[1] = 1;
-        Model.Forward(slots, _caches, _rows.AsSpan(0, 2), _logits, Grown(ref _hidden, 2 * H));
+        rows[0] = 0;
+        for (int j = 1; j < n; j++)
+        {
+            slots[j] = new TokenSlot(0, N + j, drafts[j - 1]);
+            rows[j] = j;
+        }
+        Model.Forward(slots, _caches, rows, Grown(ref _logits, n * Model.Config.VocabSize), Grown(ref _hidden, n * H));
         _cached.Add(x);
-        _cached.Add(d);
+        foreach (int d in drafts)
+            _cached.Add(d);
     }
 
     // One plain decode step: x at position N, logits into _logits[0..V), its hidden state into hidden (when given).
@@ -637,6 +678,13 @@ public sealed class Generator
         if (_rows.Length < 2)
             _rows = new int[2];
         return _slots.AsSpan(0, n);
+    }
+
+    private Span<int> Rows(int n)
+    {
+        if (_rows.Length < n)
+            _rows = new int[n];
+        return _rows.AsSpan(0, n);
     }
 
     // as Grown, keeping the contents (amortized doubling)

@@ -32,12 +32,16 @@ public sealed class SpeculationPolicy
     /// <summary>Cost ratio beyond which speculation cannot pay (even with every draft accepted), with a margin for noise.</summary>
     public const double NeverPays = 2.2;
 
+    /// <summary>Cost ratio beyond which steps of <paramref name="drafts"/> drafts cannot pay: such a step gives at most
+    /// drafts + 1 tokens (<see cref="NeverPays"/> for one draft, the same margin for more).</summary>
+    public static double NeverPaysFor(int drafts) => NeverPays * (1 + drafts) / 2;
+
     private const double Alpha = 0.2;            // weight of a new step time in its moving average
     private const double AcceptanceAlpha = 0.1;  // weight of a new draft outcome in the sequence's acceptance
     private const double AcceptancePrior = 0.5;  // acceptance assumed when a sequence starts
 
     private readonly bool _adaptive;
-    private int _plainSeen, _specSeen, _sinceProbe;
+    private int _plainSeen, _specSeen, _sinceProbe, _drafts = 1;
 
     /// <param name="adaptive">False drafts on every step it can (to measure speculation itself, or to replay it in tests).</param>
     public SpeculationPolicy(bool adaptive = true) => _adaptive = adaptive;
@@ -50,17 +54,20 @@ public sealed class SpeculationPolicy
     /// The cost ratio a model's shape predicts before anything is measured, or NaN where only measuring can tell. For a
     /// model whose weights fit in the caches (at most <see cref="CacheResidentBytes"/>) a step is compute-bound, so a
     /// speculative step costs the draft (one decoder layer, the module's input projection and its output head) plus a
-    /// main forward of two rows: r = (draft FLOPs + 2 · main FLOPs) / main FLOPs, per token, from the config. Larger
-    /// models stream their weights, and two rows cost about one: measured.
+    /// main forward of two rows: r = (draft FLOPs + 2 · main FLOPs) / main FLOPs, per token, from the config; with k
+    /// drafts a step, (k · draft + (k + 1) · main) / main. Larger models stream their weights, and two rows cost about
+    /// one: measured.
     /// </summary>
-    public static double PredictedCostRatio(ModelConfig c, long weightBytes)
+    public static double PredictedCostRatio(ModelConfig c, long weightBytes, int drafts = 1)
     {
+        ArgumentNullException.ThrowIfNull(c);
+        ArgumentOutOfRangeException.ThrowIfLessThan(drafts, 1);
         if (c.NumNextnPredictLayers == 0 || weightBytes > CacheResidentBytes)
             return double.NaN;
         double main = ModelStats.Compute(c).FlopsPerToken, head = 2.0 * c.VocabSize * c.HiddenSize, H = c.HiddenSize;
         double layer = (main - head) / c.NumHiddenLayers;
         double draft = layer + head + 2 * (2 * H) * H;
-        return (draft + 2 * main) / main;
+        return (drafts * draft + (drafts + 1) * main) / main;
     }
 
     /// <summary>
@@ -68,12 +75,15 @@ public sealed class SpeculationPolicy
     /// <see cref="NeverPays"/> (<see cref="PredictedCostRatio"/>), it never drafts (no warm-up steps spent finding out);
     /// otherwise it measures as <see cref="SpeculationPolicy(bool)"/>.
     /// </summary>
-    public static SpeculationPolicy For(Transformer model)
+    public static SpeculationPolicy For(Transformer model, int drafts = 1)
     {
         ArgumentNullException.ThrowIfNull(model);
-        double r = PredictedCostRatio(model.Config, Lanes.WeightBytes(model.Weights));
-        return new SpeculationPolicy { PriorCostRatio = r, NeverSpeculate = r >= NeverPays };
+        double r = PredictedCostRatio(model.Config, Lanes.WeightBytes(model.Weights), drafts);
+        return new SpeculationPolicy { PriorCostRatio = r, NeverSpeculate = r >= NeverPaysFor(drafts), PriorDrafts = drafts };
     }
+
+    /// <summary>The drafts a step that <see cref="PriorCostRatio"/> was predicted for (<see cref="For"/>; 1 otherwise).</summary>
+    public int PriorDrafts { get; private init; } = 1;
 
     /// <summary>The cost ratio the model's shape predicted (<see cref="PredictedCostRatio"/>; NaN: none).</summary>
     public double PriorCostRatio { get; private init; } = double.NaN;
@@ -84,14 +94,18 @@ public sealed class SpeculationPolicy
     /// <summary>Moving average of a speculative step's seconds: draft and verify (NaN until measured).</summary>
     public double SpeculativeSeconds { get; private set; } = double.NaN;
 
-    /// <summary>Moving average of this sequence's draft acceptance.</summary>
+    /// <summary>Moving average of this sequence's draft acceptance (the fraction of a step's drafts accepted).</summary>
     public double Acceptance { get; private set; } = AcceptancePrior;
+
+    /// <summary>Moving average of this sequence's accepted drafts per speculative step (equals <see cref="Acceptance"/>
+    /// with one draft a step).</summary>
+    public double AcceptedPerStep { get; private set; } = AcceptancePrior;
 
     /// <summary>Speculative step cost over plain step cost (NaN until both are measured).</summary>
     public double CostRatio => SpeculativeSeconds / PlainSeconds;
 
-    /// <summary>Predicted decode speed-up of speculating now: (1 + acceptance) / cost ratio.</summary>
-    public double PredictedSpeedup => (1 + Acceptance) / CostRatio;
+    /// <summary>Predicted decode speed-up of speculating now: (1 + accepted drafts a step) / cost ratio.</summary>
+    public double PredictedSpeedup => (1 + AcceptedPerStep) / CostRatio;
 
     /// <summary>True once the model's cost ratio shows that speculation cannot pay on it.</summary>
     public bool NeverSpeculate { get; private set; }
@@ -102,6 +116,7 @@ public sealed class SpeculationPolicy
     public void StartSequence()
     {
         Acceptance = AcceptancePrior;
+        AcceptedPerStep = AcceptancePrior;
         _sinceProbe = 0;
     }
 
@@ -131,18 +146,26 @@ public sealed class SpeculationPolicy
         Decide();
     }
 
-    /// <summary>Records a speculative step and whether its draft was accepted.</summary>
-    public void RecordSpeculative(double seconds, bool accepted)
+    /// <summary>Records a speculative step of one draft and whether it was accepted.</summary>
+    public void RecordSpeculative(double seconds, bool accepted) => RecordSpeculative(seconds, accepted ? 1 : 0, 1);
+
+    /// <summary>Records a speculative step: <paramref name="accepted"/> of its <paramref name="drafted"/> drafts kept.</summary>
+    public void RecordSpeculative(double seconds, int accepted, int drafted)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(drafted, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(accepted);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(accepted, drafted);
         if (_specSeen++ >= UnmeasuredSteps)
             SpeculativeSeconds = Average(SpeculativeSeconds, seconds);
-        Acceptance += AcceptanceAlpha * ((accepted ? 1 : 0) - Acceptance);
+        Acceptance += AcceptanceAlpha * ((double)accepted / drafted - Acceptance);
+        AcceptedPerStep += AcceptanceAlpha * (accepted - AcceptedPerStep);
+        _drafts = drafted;
         Decide();
     }
 
     private void Decide()
     {
-        if (_adaptive && Warm && CostRatio >= NeverPays)
+        if (_adaptive && Warm && CostRatio >= NeverPaysFor(_drafts))
             NeverSpeculate = true;
     }
 

@@ -50,6 +50,7 @@ public sealed class UsageErrorTests
     [InlineData("generate --prompt x --system s", "--system needs --chat")]
     [InlineData("generate --prompt x --think on", "--template and --think need --chat")]
     [InlineData("generate --prompt x --template v3.1", "--template and --think need --chat")]
+    [InlineData("generate --prompt-ids 1 --speculative-tokens 3", "--speculative-tokens needs --speculative")]
     [InlineData("tokenize --tokenizer t", "give --text-file or --text")]
     [InlineData("tokenize --tokenizer t --text a --text-file b", "give --text-file or --text, not both")]
     public void OptionsThatDoNotGoTogetherExit2(string line, string message)

@@ -59,6 +59,33 @@ public class GeneratorTests
         }
     }
 
+    // k drafts a step (the module applied recursively on its own output state): the same greedy tokens as plain
+    // decoding, at most k drafts a step, caches that agree with the kept tokens, and a second call that reuses them.
+    [Theory]
+    [MemberData(nameof(MtpFolders))]
+    public void RecursiveDraftsGiveTheSameGreedyTokens(string name)
+    {
+        string dir = Fixtures.Hf(name);
+        (int[] prompt, int[] want) = Reference(dir);
+        using ModelWeights w = WeightLoader.Load(dir);
+        foreach (int k in new[] { 2, 3, 5 })
+        {
+            var g = new Generator(new Transformer(w)) { Speculation = new SpeculationPolicy(adaptive: false) };
+            GenerationResult r = g.Generate(prompt, Greedy24 with { Speculative = true, SpeculativeTokens = k });
+            Assert.Equal(want, r.Tokens);
+            Assert.True(r.Stats.SpeculativeSteps > 0);
+            Assert.InRange(r.Stats.DraftTokens, r.Stats.SpeculativeSteps, k * r.Stats.SpeculativeSteps);
+            Assert.InRange(r.Stats.AcceptedDraftTokens, 0, r.Stats.DraftTokens);
+            // every step gives its accepted drafts plus one token; the first token comes from the prefill
+            Assert.Equal(24, 1 + r.Stats.SpeculativeSteps + r.Stats.AcceptedDraftTokens + r.Stats.PlainSteps);
+            Assert.Equal(g.CachedTokens.Count, g.Cache.Length);
+            Assert.Equal(prompt.Concat(want).Take(g.Cache.Length), g.CachedTokens);
+            Assert.True(g.Cache.Layers[w.Config.NumHiddenLayers].Length <= g.Cache.Length);
+            GenerationResult again = g.Generate([.. prompt, .. want.Take(7)], Greedy24 with { Speculative = true, SpeculativeTokens = k, MaxTokens = 10 });
+            Assert.Equal(want.Skip(7).Take(10), again.Tokens);
+        }
+    }
+
     [Theory]
     [MemberData(nameof(MtpFolders))]
     public void SpeculativeAcceptanceFollowsTheMtpModule(string name)
@@ -294,6 +321,11 @@ public class GeneratorTests
         Assert.Throws<ArgumentException>(() => g.Generate(Enumerable.Repeat(2, ctx).ToArray(), Greedy24));
         GenerationResult spec = new Generator(new Transformer(w)).Generate(prompt, Greedy24 with { Speculative = true });
         Assert.Equal(r.Tokens, spec.Tokens);
+        // drafts are cut to the positions left
+        GenerationResult deep = new Generator(new Transformer(w)) { Speculation = new SpeculationPolicy(adaptive: false) }
+            .Generate(prompt, Greedy24 with { Speculative = true, SpeculativeTokens = 6, PrefillChunkTokens = 512 });
+        Assert.Equal(r.Tokens, deep.Tokens);
+        Assert.Equal(FinishReason.Length, deep.FinishReason);
     }
 
     [Fact]
@@ -309,6 +341,8 @@ public class GeneratorTests
         Assert.Throws<ArgumentException>(() => g.Generate([5], new GenerationOptions { Sampling = new() { TopP = 0 } }));
         using ModelWeights v2 = WeightLoader.Load(Fixtures.Hf("v2-lite-tiny"));
         Assert.Throws<NotSupportedException>(() => new Generator(new Transformer(v2)).Generate([5], new GenerationOptions { Speculative = true }));
+        Assert.Throws<ArgumentException>(() => g.Generate([5], new GenerationOptions { Speculative = true, SpeculativeTokens = 0 }));
+        Assert.Throws<ArgumentException>(() => g.Generate([5], new GenerationOptions { Speculative = true, SpeculativeTokens = 17 }));
     }
 
     [Fact]

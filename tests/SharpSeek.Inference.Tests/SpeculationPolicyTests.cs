@@ -144,5 +144,47 @@ public sealed class SpeculationPolicyTests
         Assert.Equal(0, spec.Stats.DraftTokens);
         Assert.True(spec.Stats.SpeculationStopped);
         Assert.Equal(r, spec.Stats.PriorCostRatio);
+        // k drafts a step cost more: the prior grows with k, and so does the ratio that can never pay
+        double r3 = SpeculationPolicy.PredictedCostRatio(w.Config, Lanes.WeightBytes(w), drafts: 3);
+        Assert.True(r3 > 2 * r - 1, $"k=3 {r3} vs k=1 {r}");
+        Assert.True(SpeculationPolicy.For(t, 3).NeverSpeculate);
+        Assert.Equal(3, SpeculationPolicy.For(t, 3).PriorDrafts);
+        GenerationResult spec3 = g.Generate(prompt, o with { Speculative = true, SpeculativeTokens = 3 });
+        Assert.Equal(spec.Tokens, spec3.Tokens);
+        Assert.Equal(r3, spec3.Stats.PriorCostRatio);
+        Assert.Equal(0, spec3.Stats.DraftTokens);
+    }
+
+    [Fact]
+    public void Several_drafts_a_step_are_judged_by_the_tokens_a_step_gives()
+    {
+        Assert.Equal(SpeculationPolicy.NeverPays, SpeculationPolicy.NeverPaysFor(1));
+        Assert.Equal(2 * SpeculationPolicy.NeverPays, SpeculationPolicy.NeverPaysFor(3), 9);
+        // 3 drafts a step at 2.5 plain steps: with 2.6 of 3 accepted a step gives 3.6 tokens, a gain a 1-draft policy
+        // would have called impossible (ratio > 2.2)
+        var p = new SpeculationPolicy();
+        for (int i = 0; i < 100; i++)
+        {
+            if (p.ShouldSpeculate())
+                p.RecordSpeculative(2.5e-3, i % 5 == 0 ? 1 : 3, 3);
+            else
+                p.RecordPlain(1e-3);
+        }
+        Assert.False(p.NeverSpeculate);
+        Assert.InRange(p.AcceptedPerStep, 2.0, 3.0);
+        Assert.InRange(p.Acceptance, 0.66, 1.0);
+        Assert.Equal((1 + p.AcceptedPerStep) / p.CostRatio, p.PredictedSpeedup, 9);
+        Assert.True(p.PredictedSpeedup > 1.2, $"predicted {p.PredictedSpeedup}");
+        // the same costs with drafts mostly rejected: back to plain steps
+        var q = new SpeculationPolicy();
+        for (int i = 0; i < 100; i++)
+        {
+            if (q.ShouldSpeculate())
+                q.RecordSpeculative(2.5e-3, 0, 3);
+            else
+                q.RecordPlain(1e-3);
+        }
+        Assert.True(q.PredictedSpeedup < 0.5);
+        Assert.Throws<ArgumentOutOfRangeException>(() => q.RecordSpeculative(1e-3, 4, 3));
     }
 }

@@ -134,8 +134,9 @@ internal static class GenerateCommand
         if (!double.IsNaN(s.PlainStepSeconds) || !double.IsNaN(s.SpeculativeStepSeconds))
         {
             // measured: tokens per second of the speculative steps against the plain steps' rate
-            double specRate = (1 + s.AcceptanceRate) / s.SpeculativeStepSeconds, plainRate = 1 / s.PlainStepSeconds;
-            text += string.Create(inv, $"; speculation: {s.DraftTokens} draft steps, {s.PlainSteps} plain, step cost {1e3 * s.SpeculativeStepSeconds:0.00} ms vs {1e3 * s.PlainStepSeconds:0.00} ms plain (ratio {s.CostRatio:0.00}), predicted speed-up {s.PredictedSpeedup:0.00}x, measured {specRate / plainRate:0.00}x per draft step");
+            double perStep = s.SpeculativeSteps == 0 ? 1 : 1 + (double)s.AcceptedDraftTokens / s.SpeculativeSteps;
+            double specRate = perStep / s.SpeculativeStepSeconds, plainRate = 1 / s.PlainStepSeconds;
+            text += string.Create(inv, $"; speculation: {s.SpeculativeSteps} draft steps ({perStep:0.00} tokens each), {s.PlainSteps} plain, step cost {1e3 * s.SpeculativeStepSeconds:0.00} ms vs {1e3 * s.PlainStepSeconds:0.00} ms plain (ratio {s.CostRatio:0.00}), predicted speed-up {s.PredictedSpeedup:0.00}x, measured {specRate / plainRate:0.00}x per draft step");
             if (s.SpeculationStopped)
                 text += " (drafts cannot pay on this model: stopped drafting)";
         }
