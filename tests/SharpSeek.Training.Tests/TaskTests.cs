@@ -156,11 +156,16 @@ public sealed class TaskTests : IDisposable
         Assert.Equal("-5 + 21 = 21 - 5; 21 - 5: 11-5=6, 2-1=1 gives 16; so 16", ArithTask.ColumnStepText(-5, '+', 21, 16));
         Assert.Equal("5 - -21 = 5 + 21; 5 + 21: 5+1=6, 2 gives 26; so 26", ArithTask.ColumnStepText(5, '-', -21, 26));
         Assert.Equal("-3 - 5 = -(3 + 5); 3 + 5 = 8; so -8", ArithTask.ColumnStepText(-3, '-', 5, -8));
-        Assert.Equal("47 * 26 = 47 * 20 + 47 * 6 = 940 + 282; 940 + 282: 0+2=2, 4+8=12, 9+2+1=12 gives 1222",
-            ArithTask.ColumnStepText(47, '*', 26, 1222));
-        Assert.Equal("-47 * 26 = -(47 * 26); 47 * 26 = 47 * 20 + 47 * 6 = 940 + 282; 940 + 282: 0+2=2, 4+8=12, 9+2+1=12 gives 1222; so -1222",
-            ArithTask.ColumnStepText(-47, '*', 26, -1222));
-        Assert.Equal("7 * 26 = 182", ArithTask.ColumnStepText(7, '*', 26, 182));
+        const string p4726 = "47 * 26 = 47 * 20 + 47 * 6; 47 * 2: 7*2=14, 4*2+1=9 gives 94; 47 * 6: 7*6=42, 4*6+4=28 gives 282; "
+                             + "940 + 282: 0+2=2, 4+8=12, 9+2+1=12 gives 1222";
+        Assert.Equal(p4726, ArithTask.ColumnStepText(47, '*', 26, 1222));
+        Assert.Equal($"-47 * 26 = -(47 * 26); {p4726}; so -1222", ArithTask.ColumnStepText(-47, '*', 26, -1222));
+        Assert.Equal($"-47 * -26 = 47 * 26; {p4726}", ArithTask.ColumnStepText(-47, '*', -26, 1222));
+        Assert.Equal("26 * 7: 6*7=42, 2*7+4=18 gives 182", ArithTask.ColumnStepText(7, '*', 26, 182));
+        Assert.Equal("100 * 20 = 100 * 2 * 10; 100 * 2: 0*2=0, 0*2=0, 1*2=2 gives 200; so 2000", ArithTask.ColumnStepText(100, '*', 20, 2000));
+        Assert.Equal("817 * 1 = 817", ArithTask.ColumnStepText(817, '*', 1, 817));
+        Assert.Equal("7 * 8 = 56", ArithTask.ColumnStepText(7, '*', 8, 56));
+        Assert.Equal("-7 * 8 = -(7 * 8); 7 * 8 = 56; so -56", ArithTask.ColumnStepText(-7, '*', 8, -56));
     }
 
     // Every "P op Q: columns gives R" of a columns solution is arithmetic that checks: each column's sum or difference,
@@ -219,6 +224,33 @@ public sealed class TaskTests : IDisposable
             }
         }
         Assert.True(checkedSegments > 3000, $"only {checkedSegments} column segments checked");
+        // one-digit products: "P * d: 6*7=42, 8*7+4=60 gives 602", each column digit * d + carry, the last one whole
+        var product = new System.Text.RegularExpressions.Regex(@"(\d+) \* (\d): ([0-9*+=, ]+?) gives (\d+)");
+        int checkedProducts = 0;
+        foreach (TaskExample t in columns)
+        {
+            foreach (System.Text.RegularExpressions.Match m in product.Matches(t.Response!))
+            {
+                long big = long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), r = long.Parse(m.Groups[4].Value, CultureInfo.InvariantCulture);
+                int d = m.Groups[2].Value[0] - '0';
+                Assert.Equal(big * d, r);
+                string[] cols = m.Groups[3].Value.Split(", ");
+                int carry = 0;
+                string digits = "";
+                long place = 1;
+                for (int i = 0; i < cols.Length; i++, place *= 10)
+                {
+                    int v = (int)(big / place % 10) * d + carry;
+                    Assert.Equal(carry == 0 ? $"{big / place % 10}*{d}={v}" : $"{big / place % 10}*{d}+{carry}={v}", cols[i]);
+                    carry = v / 10;
+                    digits = (i == cols.Length - 1 ? v.ToString(CultureInfo.InvariantCulture) : (v % 10).ToString(CultureInfo.InvariantCulture)) + digits;
+                }
+                Assert.True(place > big);
+                Assert.Equal(r, long.Parse(digits, CultureInfo.InvariantCulture));
+                checkedProducts++;
+            }
+        }
+        Assert.True(checkedProducts > 300, $"only {checkedProducts} one-digit products checked");
     }
 
     [Theory]

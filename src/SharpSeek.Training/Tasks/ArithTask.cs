@@ -241,43 +241,18 @@ public static class ArithTask
     // The columns trace: every sum or difference with a number of two or more digits is worked digit by digit from the
     // units, with its carries and borrows ("2592 + 89: 2+9=11, 9+8+1=18, 5+1=6, 2 gives 2681"; "82 - 59: 12-9=3,
     // 8-5-1=2 gives 23"), signs first reduced to magnitudes ("14 - 35 = -(35 - 14); 35 - 14: 5-4=1, 3-1=2 gives 21;
-    // so -21"); long multiplication as in the compact trace, its partial products added in columns.
+    // so -21"); products through one-digit partial products in columns (ColumnProduct).
     internal static string ColumnStepText(long a, char op, long b, long r)
     {
         var inv = CultureInfo.InvariantCulture;
         string head = $"{a.ToString(inv)} {op} {b.ToString(inv)} = ";
         if (op == '*')
         {
-            if (Math.Abs(a) < 10 || Math.Abs(b) < 10)
-                return head + r.ToString(inv);
             long x = Math.Abs(a), y = Math.Abs(b);
-            long big = Math.Max(x, y), small = Math.Min(x, y);
-            var parts = new List<long>();
-            for (long place = 1; place <= small; place *= 10)
-            {
-                long digit = small / place % 10;
-                if (digit != 0)
-                    parts.Insert(0, digit * place);
-            }
-            string product;
-            if (parts.Count == 1)
-                product = (x * y).ToString(inv);
-            else
-            {
-                var sb = new StringBuilder();
-                sb.Append(string.Join(" + ", parts.Select(p => $"{big.ToString(inv)} * {p.ToString(inv)}"))).Append(" = ")
-                  .Append(string.Join(" + ", parts.Select(p => (big * p).ToString(inv))));
-                long sum = big * parts[0];
-                for (int i = 1; i < parts.Count; i++)
-                {
-                    sb.Append("; ").Append(Columns(sum, '+', big * parts[i]));
-                    sum += big * parts[i];
-                }
-                product = sb.ToString();
-            }
+            string magnitude = ColumnProduct(x, y);
             if ((a < 0) == (b < 0))
-                return head + product;
-            return $"{head}-({x.ToString(inv)} * {y.ToString(inv)}); {x.ToString(inv)} * {y.ToString(inv)} = {product}; so {r.ToString(inv)}";
+                return a < 0 ? $"{head}{x.ToString(inv)} * {y.ToString(inv)}; {magnitude}" : magnitude;
+            return $"{head}-({x.ToString(inv)} * {y.ToString(inv)}); {magnitude}; so {r.ToString(inv)}";
         }
         // a op b = sign * (p op2 q) with p, q >= 0 and p >= q for a difference
         long right = op == '+' ? b : -b;
@@ -301,6 +276,74 @@ public static class ArithTask
             return inner;
         string rewritten = negative ? $"-({p.ToString(inv)} {op2} {q.ToString(inv)})" : $"{p.ToString(inv)} {op2} {q.ToString(inv)}";
         return $"{head}{rewritten}; {inner}; so {r.ToString(inv)}";
+    }
+
+    // x * y of magnitudes: a table fact when both have one digit ("7 * 8 = 56"); a one-digit factor d >= 2 times a longer
+    // number in columns from the units, with carries ("86 * 7: 6*7=42, 8*7+4=60 gives 602"); otherwise one partial
+    // product per nonzero digit of the smaller factor, each in columns, then their sum in columns ("86 * 27 = 86 * 20 +
+    // 86 * 7; 86 * 2: 6*2=12, 8*2+1=17 gives 172; 86 * 7: ... gives 602; 1720 + 602: ... gives 2322"). Ends with the
+    // product's value.
+    internal static string ColumnProduct(long x, long y)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        long big = Math.Max(x, y), small = Math.Min(x, y);
+        string head = $"{x.ToString(inv)} * {y.ToString(inv)}";
+        if (big < 10 || small <= 1)
+            return $"{head} = {(x * y).ToString(inv)}";
+        if (small < 10)
+            return DigitProduct(big, (int)small);
+        var parts = new List<(int Digit, long Place)>();
+        for (long place = 1; place <= small; place *= 10)
+        {
+            int digit = (int)(small / place % 10);
+            if (digit != 0)
+                parts.Insert(0, (digit, place));
+        }
+        var sb = new StringBuilder(head);
+        if (parts.Count == 1)
+        {
+            (int d, long place) = parts[0];
+            sb.Append(" = ").Append(big.ToString(inv)).Append(" * ").Append(d).Append(" * ").Append(place.ToString(inv));
+            if (d > 1)
+                sb.Append("; ").Append(DigitProduct(big, d));
+            return sb.Append("; so ").Append((x * y).ToString(inv)).ToString();
+        }
+        sb.Append(" = ").Append(string.Join(" + ", parts.Select(p => $"{big.ToString(inv)} * {(p.Digit * p.Place).ToString(inv)}")));
+        foreach ((int d, _) in parts)
+        {
+            if (d > 1)
+                sb.Append("; ").Append(DigitProduct(big, d));
+        }
+        long sum = big * parts[0].Digit * parts[0].Place;
+        for (int i = 1; i < parts.Count; i++)
+        {
+            long next = big * parts[i].Digit * parts[i].Place;
+            sb.Append("; ").Append(Columns(sum, '+', next));
+            sum += next;
+        }
+        return sb.ToString();
+    }
+
+    // "big * d: columns gives product" for a one-digit d >= 2
+    private static string DigitProduct(long big, int d)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var sb = new StringBuilder();
+        sb.Append(big.ToString(inv)).Append(" * ").Append(d).Append(": ");
+        int carry = 0;
+        for (long place = 1; place <= big; place *= 10)
+        {
+            if (place > 1)
+                sb.Append(", ");
+            int digit = (int)(big / place % 10);
+            int v = digit * d + carry;
+            sb.Append(digit).Append('*').Append(d);
+            if (carry != 0)
+                sb.Append('+').Append(carry);
+            sb.Append('=').Append(v);
+            carry = v / 10;
+        }
+        return sb.Append(" gives ").Append((big * d).ToString(inv)).ToString();
     }
 
     // "p op q: columns gives result" for magnitudes (p >= q for '-'), at least one of them with two digits or more
