@@ -39,7 +39,7 @@ for t in $TARGETS; do
   rm -rf "${OUT:?}/$t"
   start=$SECONDS
   AFL_SKIP_CPUFREQ=1 AFL_NO_AFFINITY=1 AFL_SKIP_BIN_CHECK=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 \
-  AFL_NO_STARTUP_CALIBRATION=1 DOTNET_GCHeapHardLimit=$HEAP_LIMIT DOTNET_TieredCompilation=0 \
+  DOTNET_GCHeapHardLimit=$HEAP_LIMIT DOTNET_TieredCompilation=0 \
     afl-fuzz -i "$OUT/seeds/$t" -o "$OUT/$t" -x "$dict" -t 10000 -m none -E "$EXECS" -V "$((EXECS / 10 + 300))" -- "$HARNESS" afl "$t" 2>&1 \
     | tail -c 1000000 > "$OUT/$t.log" || true   # the log's last MB only: a target failing at start makes afl-fuzz print without end
   [ -f "$OUT/$t/default/fuzzer_stats" ] || { echo "$t: afl-fuzz did not start, see $OUT/$t.log" >&2; tail -30 "$OUT/$t.log" >&2; status=1; continue; }
