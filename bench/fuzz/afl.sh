@@ -19,13 +19,16 @@ export PATH="$PATH:$HOME/.dotnet/tools"
 command -v afl-fuzz >/dev/null || { echo "afl-fuzz not found: apt-get install afl++ afl++-doc" >&2; exit 1; }
 command -v sharpfuzz >/dev/null || { echo "sharpfuzz not found: dotnet tool install --global SharpFuzz.CommandLine --version 2.3.0" >&2; exit 1; }
 
-rm -rf "$OUT/bin" "$OUT/plain"; mkdir -p "$OUT"
-# two copies: bin/ instrumented for afl-fuzz, plain/ for seeds and replays (instrumented code needs AFL's shared memory)
-dotnet publish bench/fuzz/SharpSeek.Fuzz -c Release -o "$OUT/plain" -v q -nologo >/dev/null
-cp -r "$OUT/plain" "$OUT/bin"
-for dll in "$OUT"/bin/SharpSeek.*.dll; do
-  case $(basename "$dll") in SharpSeek.Fuzz.dll) ;; *) sharpfuzz "$dll" >/dev/null ;; esac
-done
+# two copies: bin/ instrumented for afl-fuzz, plain/ for seeds and replays (instrumented code needs AFL's shared memory);
+# FUZZ_REUSE=1 keeps the copies of an earlier run
+if [ "${FUZZ_REUSE:-0}" != 1 ] || [ ! -x "$OUT/bin/SharpSeek.Fuzz" ]; then
+  rm -rf "$OUT/bin" "$OUT/plain"; mkdir -p "$OUT"
+  dotnet publish bench/fuzz/SharpSeek.Fuzz -c Release -o "$OUT/plain" -v q -nologo >/dev/null
+  cp -r "$OUT/plain" "$OUT/bin"
+  for dll in "$OUT"/bin/SharpSeek.*.dll; do
+    case $(basename "$dll") in SharpSeek.Fuzz.dll) ;; *) sharpfuzz "$dll" >/dev/null ;; esac
+  done
+fi
 HARNESS="$OUT/bin/SharpSeek.Fuzz"; PLAIN="$OUT/plain/SharpSeek.Fuzz"
 rm -rf "$OUT/seeds"
 "$PLAIN" seeds "$OUT/seeds" ../shared/models/deepseek-v3-tokenizer/tokenizer_config.json \
