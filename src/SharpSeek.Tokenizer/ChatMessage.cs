@@ -174,15 +174,32 @@ public sealed record ChatMessage(string Role, string? Content)
             {
                 // a whole chat request
                 if (root.TryGetProperty("tools", out JsonElement t) && t.ValueKind != JsonValueKind.Null)
-                    tools = ToolDefinition.ParseArray(t, $"{source}: tools");
+                {
+                    try
+                    {
+                        tools = ToolDefinition.ParseArray(t, $"{source}: tools");
+                    }
+                    catch (InvalidOperationException e)
+                    {
+                        throw new InvalidDataException($"{source}: tools: a string is not valid text: {e.Message}", e);
+                    }
+                }
                 root = inner;
             }
             if (root.ValueKind != JsonValueKind.Array)
                 throw new InvalidDataException($"{source}: expected a JSON array of messages");
             var messages = new List<ChatMessage>(root.GetArrayLength());
             int i = 0;
-            foreach (JsonElement m in root.EnumerateArray())
-                messages.Add(ParseMessage(m, $"{source}: message {i++}"));
+            try
+            {
+                foreach (JsonElement m in root.EnumerateArray())
+                    messages.Add(ParseMessage(m, $"{source}: message {i++}"));
+            }
+            catch (InvalidOperationException e)
+            {
+                // a string with an unpaired surrogate escape ("\ud800") cannot become a .NET string
+                throw new InvalidDataException($"{source}: message {i - 1}: a string is not valid text: {e.Message}", e);
+            }
             return new ChatConversation(messages, tools);
         }
     }
