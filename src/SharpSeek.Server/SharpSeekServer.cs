@@ -187,16 +187,18 @@ public sealed class SharpSeekServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Parses a request; a string that is not valid UTF-8 (found only when it is read) is a 400.</summary>
+    /// <summary>Parses a request; a string that is not valid text (invalid UTF-8 or an unpaired surrogate escape, found
+    /// only when System.Text.Json reads it) is a 400.</summary>
     internal static T Parse<T>(JsonDocument doc, Func<JsonElement, T> parse)
     {
         try
         {
             return parse(doc.RootElement);
         }
-        catch (InvalidOperationException e) when (e.InnerException is DecoderFallbackException or ArgumentException)
+        catch (InvalidOperationException e) when (e.InnerException is DecoderFallbackException or ArgumentException
+                                                  || e.TargetSite?.DeclaringType?.Assembly == typeof(JsonDocument).Assembly)
         {
-            throw ApiException.BadRequest($"the request body is not valid UTF-8: {e.Message}");
+            throw ApiException.BadRequest($"the request body has a string that is not valid text: {e.Message}");
         }
     }
 

@@ -55,6 +55,9 @@ public class ServerBehaviourTests
         // invalid UTF-8 inside a string
         byte[] bad = [.. """{"messages":[{"role":"user","content":" """u8, 0xC3, 0x28, .. "\"}]}"u8];
         await Error(await s.Http.PostAsync("v1/chat/completions", new ByteArrayContent(bad)), HttpStatusCode.BadRequest);
+        // unpaired surrogate escapes (found by fuzzing the chat-template input): a 400, not a 500
+        await Error(await Post(s, """{"messages":[{"role":"user","content":"x \ud800"}]}"""), HttpStatusCode.BadRequest);
+        await Error(await Post(s, """{"messages":[{"role":"user","content":"x"}],"stop":"y\udc00"}"""), HttpStatusCode.BadRequest);
         // a 10 MB body
         string huge = JsonSerializer.Serialize(new { messages = new[] { new { role = "user", content = new string('a', 10_000_000) } } });
         // (Expect: 100-continue, so that the client reads the 413 instead of failing on the body the server refuses)
