@@ -87,7 +87,7 @@ public sealed class R1CommandTests : IClassFixture<ScratchDirectory>
     public void ChatShowsTheTrainedLengthAndStopsThere()
     {
         CliResult r = Ok(Cli.Run(["chat", "--max-tokens", "3", "--temperature", "0", "--color", "never"], [], stdin: "Hello\n/exit\n"));
-        Assert.Contains("context 512 tokens, the length it was trained on; config allows 1024", r.Err, StringComparison.Ordinal); // sharpseek-r1
+        Assert.Contains("context 704 tokens, the length it was trained on; config allows 1024", r.Err, StringComparison.Ordinal); // sharpseek-r1
         Assert.Contains("(finish reason: length", r.Err, StringComparison.Ordinal);
     }
 }

@@ -26,7 +26,7 @@ public sealed class R1ModelTests(ITestOutputHelper output)
         Assert.EndsWith("<｜Assistant｜><think>\n", rendered, StringComparison.Ordinal);
 
         Generator g = session.CreateGenerator();
-        GenerationResult r = g.Generate(g.Encode(rendered), new GenerationOptions { MaxTokens = 512, Sampling = SamplingOptions.Greedy, SkipSpecialTokens = false });
+        GenerationResult r = g.Generate(g.Encode(rendered), new GenerationOptions { MaxTokens = 672, Sampling = SamplingOptions.Greedy, SkipSpecialTokens = false });
         output.WriteLine(r.Text);
         Assert.Equal(FinishReason.Stop, r.FinishReason);
         Assert.Contains("</think>", r.Text, StringComparison.Ordinal);
@@ -36,11 +36,11 @@ public sealed class R1ModelTests(ITestOutputHelper output)
 
         // 60 problems drawn as the test split is (2, 3 and 4 operators), but from another seed
         List<TaskExample> tasks = TaskSet.Generate("arith", "test", 20, seed: 99);
-        TaskScore score = TaskEvaluator.Evaluate(g, session.Template!, tasks, maxTokens: 512, batchSize: 32);
+        TaskScore score = TaskEvaluator.Evaluate(g, session.Template!, tasks, maxTokens: 672, batchSize: 32);
         output.WriteLine($"accuracy {score.Accuracy:P1} ({score.Correct}/{score.Total}), format {score.R1Format:P0}, {score.MeanCompletionTokens:0} tokens");
         Assert.Equal(1.0, score.R1Format);
         Assert.True(score.Accuracy >= MinAccuracy, $"accuracy {score.Accuracy:P1}");
     }
 
-    private const double MinAccuracy = 0.3;
+    private const double MinAccuracy = 0.8;
 }
