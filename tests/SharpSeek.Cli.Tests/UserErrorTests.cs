@@ -109,11 +109,11 @@ public sealed class UserErrorTests : IClassFixture<ScratchDirectory>
     [Fact]
     public void ChatReportsATurnLongerThanTheContextAndGoesOn()
     {
-        string tooLong = string.Concat(Enumerable.Repeat("word ", 1500)); // the default model (sharpseek-r1) was trained on 512 tokens (generation_config max_length)
+        string tooLong = string.Concat(Enumerable.Repeat("word ", 1500)); // the default model (sharpseek-r1) was trained on 704 tokens (generation_config max_length)
         CliResult r = Cli.Run(["chat", "--max-tokens", "2", "--temperature", "0", "--color", "never"], [], stdin: tooLong + "\nHello\n/exit\n");
         Assert.True(r.Code == 0, r.ToString());
         Assert.Contains("error: the conversation has ", r.Err, StringComparison.Ordinal);
-        Assert.Contains("the model's context is 512", r.Err, StringComparison.Ordinal);
+        Assert.Contains("the model's context is 704", r.Err, StringComparison.Ordinal);
     }
 
     [Fact]
