@@ -95,7 +95,7 @@ internal static class FixtureModels
         var vocab = new JsonObject { ["<｜begin▁of▁sentence｜>"] = 0, ["<｜end▁of▁sentence｜>"] = 1 };
         int id = 2;
         for (int b = 0; b < 256; b++)
-            vocab[ByteChar(b)] = id++;
+            vocab[SharpSeek.Tokenizer.ByteLevel.ToChar((byte)b).ToString()] = id++;
         string[][] merges = [["Ġ", "t"], ["h", "e"], ["Ġt", "he"], ["i", "n"]];
         foreach (string[] m in merges)
             vocab[m[0] + m[1]] = id++;
@@ -111,21 +111,6 @@ internal static class FixtureModels
             ["id"] = id, ["content"] = content, ["single_word"] = false, ["lstrip"] = false,
             ["rstrip"] = false, ["normalized"] = false, ["special"] = true,
         };
-    }
-
-    // GPT-2 byte-level alphabet
-    private static string ByteChar(int b)
-    {
-        bool direct = b is >= '!' and <= '~' or >= 0xA1 and <= 0xAC or >= 0xAE and <= 0xFF;
-        if (direct)
-            return ((char)b).ToString();
-        int n = 0;
-        for (int x = 0; x < b; x++)
-        {
-            if (!(x is >= '!' and <= '~' or >= 0xA1 and <= 0xAC or >= 0xAE and <= 0xFF))
-                n++;
-        }
-        return ((char)(256 + n)).ToString();
     }
 
     public static (int[] Ids, float[] Logits) Reference(string fixture, int vocab)

@@ -241,7 +241,7 @@ public static class Targets
         var vocab = new JsonObject { ["<｜begin▁of▁sentence｜>"] = 0, ["<｜end▁of▁sentence｜>"] = 1 };
         int id = 2;
         for (int b = 0; b < 256; b++)
-            vocab[ByteChar(b)] = id++;
+            vocab[ByteLevel.ToChar((byte)b).ToString()] = id++;
         string[][] merges = [["Ġ", "t"], ["h", "e"], ["Ġt", "he"], ["i", "n"]];
         foreach (string[] m in merges)
             vocab[m[0] + m[1]] = id++;
@@ -272,20 +272,5 @@ public static class Targets
             ["id"] = id, ["content"] = content, ["single_word"] = false, ["lstrip"] = false,
             ["rstrip"] = false, ["normalized"] = false, ["special"] = true,
         };
-    }
-
-    // GPT-2 byte-level alphabet
-    private static string ByteChar(int b)
-    {
-        static bool Direct(int x) => x is >= '!' and <= '~' or >= 0xA1 and <= 0xAC or >= 0xAE and <= 0xFF;
-        if (Direct(b))
-            return ((char)b).ToString();
-        int n = 0;
-        for (int x = 0; x < b; x++)
-        {
-            if (!Direct(x))
-                n++;
-        }
-        return ((char)(256 + n)).ToString();
     }
 }
