@@ -16,6 +16,16 @@ public class FuzzFindingTests
         Assert.Contains(path, e.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void AToolWithBadTextDeepInItsParametersIsRefusedAtParseTime()
+    {
+        // found by AFL++ after 539,645 executions of the messages target: "\ud800" as a property name inside a tool's
+        // JSON parsed fine and threw InvalidOperationException later, when the V3.2 template wrote the tool out
+        string path = Path.Combine(AppContext.BaseDirectory, "Data", "fuzz", "messages-tool-parameter-surrogate.json");
+        var e = Assert.Throws<InvalidDataException>(() => ChatMessage.LoadConversationJson(path));
+        Assert.Contains(path, e.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("""[{"role": "user", "content": "hi \ud800"}]""")]
     [InlineData("""[{"role": "user\udc00", "content": "hi"}]""")]
