@@ -39,35 +39,13 @@ public sealed class ToolDefinition
             throw new InvalidDataException($"{where}: missing string 'function.name'");
         try
         {
-            CheckText(function); // rendered later (names and strings re-read): refuse bad text now, naming the tool
+            TokenizerJson.Unescape(function); // rendered later (names and strings re-read): refuse bad text now, naming the tool
         }
         catch (InvalidOperationException e)
         {
             throw new InvalidDataException($"{where}: a name or string is not valid text: {e.Message}", e);
         }
         return new ToolDefinition(n.GetString()!, function.Clone());
-    }
-
-    // reads every property name and string once: System.Text.Json checks them (UTF-8, surrogate escapes) only when read
-    private static void CheckText(JsonElement e)
-    {
-        switch (e.ValueKind)
-        {
-            case JsonValueKind.Object:
-                foreach (JsonProperty p in e.EnumerateObject())
-                {
-                    _ = p.Name;
-                    CheckText(p.Value);
-                }
-                break;
-            case JsonValueKind.Array:
-                foreach (JsonElement x in e.EnumerateArray())
-                    CheckText(x);
-                break;
-            case JsonValueKind.String:
-                _ = e.GetString();
-                break;
-        }
     }
 
     /// <summary>Reads an OpenAI <c>tools</c> array: <c>[{"type": "function", "function": {...}}, ...]</c>.</summary>

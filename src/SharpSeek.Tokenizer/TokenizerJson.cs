@@ -74,7 +74,7 @@ internal static class TokenizerJson
     }
 
     // every property name and string once, so unescaping errors surface here rather than wherever a string is read
-    private static void Unescape(JsonElement e)
+    internal static void Unescape(JsonElement e)
     {
         switch (e.ValueKind)
         {
