@@ -71,15 +71,8 @@ public sealed class ToolDefinition
     public static IReadOnlyList<ToolDefinition> ParseJson(string json, string source = "tools")
     {
         ArgumentNullException.ThrowIfNull(json);
-        try
-        {
-            using JsonDocument doc = JsonDocument.Parse(json);
-            return ParseArray(doc.RootElement, source);
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{source}: not valid JSON: {e.Message}", e);
-        }
+        using JsonDocument doc = TokenizerJson.ParseChecked(json, source);
+        return ParseArray(doc.RootElement, source);
     }
 }
 
@@ -165,51 +158,23 @@ public sealed record ChatMessage(string Role, string? Content)
     public static ChatConversation ParseConversationJson(string json, string source = "messages")
     {
         ArgumentNullException.ThrowIfNull(json);
-        JsonDocument doc;
-        try
+        using JsonDocument doc = TokenizerJson.ParseChecked(json, source);
+        JsonElement root = doc.RootElement;
+        IReadOnlyList<ToolDefinition>? tools = null;
+        if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("messages", out JsonElement inner))
         {
-            doc = JsonDocument.Parse(json);
+            // a whole chat request
+            if (root.TryGetProperty("tools", out JsonElement t) && t.ValueKind != JsonValueKind.Null)
+                tools = ToolDefinition.ParseArray(t, $"{source}: tools");
+            root = inner;
         }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{source}: not valid JSON: {e.Message}", e);
-        }
-        using (doc)
-        {
-            JsonElement root = doc.RootElement;
-            IReadOnlyList<ToolDefinition>? tools = null;
-            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("messages", out JsonElement inner))
-            {
-                // a whole chat request
-                if (root.TryGetProperty("tools", out JsonElement t) && t.ValueKind != JsonValueKind.Null)
-                {
-                    try
-                    {
-                        tools = ToolDefinition.ParseArray(t, $"{source}: tools");
-                    }
-                    catch (InvalidOperationException e)
-                    {
-                        throw new InvalidDataException($"{source}: tools: a string is not valid text: {e.Message}", e);
-                    }
-                }
-                root = inner;
-            }
-            if (root.ValueKind != JsonValueKind.Array)
-                throw new InvalidDataException($"{source}: expected a JSON array of messages");
-            var messages = new List<ChatMessage>(root.GetArrayLength());
-            int i = 0;
-            try
-            {
-                foreach (JsonElement m in root.EnumerateArray())
-                    messages.Add(ParseMessage(m, $"{source}: message {i++}"));
-            }
-            catch (InvalidOperationException e)
-            {
-                // a string with an unpaired surrogate escape ("\ud800") cannot become a .NET string
-                throw new InvalidDataException($"{source}: message {i - 1}: a string is not valid text: {e.Message}", e);
-            }
-            return new ChatConversation(messages, tools);
-        }
+        if (root.ValueKind != JsonValueKind.Array)
+            throw new InvalidDataException($"{source}: expected a JSON array of messages");
+        var messages = new List<ChatMessage>(root.GetArrayLength());
+        int i = 0;
+        foreach (JsonElement m in root.EnumerateArray())
+            messages.Add(ParseMessage(m, $"{source}: message {i++}"));
+        return new ChatConversation(messages, tools);
     }
 
     private static ChatMessage ParseMessage(JsonElement m, string where)

@@ -29,41 +29,22 @@ public sealed class TokenizerConfig
     {
         if (!File.Exists(path))
             throw new FileNotFoundException($"tokenizer config not found: {path}", path);
-        JsonDocument doc;
-        try
+        using JsonDocument doc = TokenizerJson.ParseChecked(File.ReadAllBytes(path), path);
+        JsonElement root = doc.RootElement;
+        if (root.ValueKind != JsonValueKind.Object)
+            throw new InvalidDataException($"{path}: expected a JSON object at the top level");
+        string? template = ReadTemplate(root, path);
+        string jinja = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "chat_template.jinja");
+        if (template is null && File.Exists(jinja))
+            template = File.ReadAllText(jinja);
+        return new TokenizerConfig
         {
-            doc = JsonDocument.Parse(File.ReadAllBytes(path));
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{path}: not valid JSON: {e.Message}", e);
-        }
-        using (doc)
-        {
-            JsonElement root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-                throw new InvalidDataException($"{path}: expected a JSON object at the top level");
-            try
-            {
-                string? template = ReadTemplate(root, path);
-                string jinja = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "chat_template.jinja");
-                if (template is null && File.Exists(jinja))
-                    template = File.ReadAllText(jinja);
-                return new TokenizerConfig
-                {
-                    BosToken = ReadToken(root, "bos_token", path),
-                    EosToken = ReadToken(root, "eos_token", path),
-                    AddBosToken = ReadBool(root, "add_bos_token", path),
-                    AddEosToken = ReadBool(root, "add_eos_token", path),
-                    ChatTemplate = template,
-                };
-            }
-            catch (InvalidOperationException e)
-            {
-                // JsonDocument checks strings only when they are read: invalid UTF-8 or an unpaired surrogate escape
-                throw new InvalidDataException($"{path}: a string is not valid text: {e.Message}", e);
-            }
-        }
+            BosToken = ReadToken(root, "bos_token", path),
+            EosToken = ReadToken(root, "eos_token", path),
+            AddBosToken = ReadBool(root, "add_bos_token", path),
+            AddEosToken = ReadBool(root, "add_eos_token", path),
+            ChatTemplate = template,
+        };
     }
 
     // "bos_token": "<s>" or {"__type": "AddedToken", "content": "<s>", ...} or null

@@ -49,27 +49,38 @@ internal static class TokenizerJson
         // JsonDocument checks UTF-8 only where it unescapes: a property name with invalid bytes would fail on first use
         if (!System.Text.Unicode.Utf8.IsValid(bytes))
             throw new InvalidDataException($"{path}: not valid UTF-8");
+        using JsonDocument doc = ParseChecked(bytes, path);
+        return Read(doc, path);
+    }
+
+    /// <summary>Parses JSON and reads every property name and string once, so that text System.Text.Json would reject
+    /// only when read (invalid UTF-8, an escaped unpaired surrogate such as "\ud800") is refused here, not wherever a
+    /// string is read later. Errors are <see cref="InvalidDataException"/> naming <paramref name="source"/>.</summary>
+    internal static JsonDocument ParseChecked(ReadOnlyMemory<byte> utf8, string source) => ParseChecked(() => JsonDocument.Parse(utf8), source);
+
+    /// <inheritdoc cref="ParseChecked(ReadOnlyMemory{byte}, string)"/>
+    internal static JsonDocument ParseChecked(string json, string source) => ParseChecked(() => JsonDocument.Parse(json), source);
+
+    private static JsonDocument ParseChecked(Func<JsonDocument> parse, string source)
+    {
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(bytes);
+            doc = parse();
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{path}: not valid JSON: {e.Message}", e);
+            throw new InvalidDataException($"{source}: not valid JSON: {e.Message}", e);
         }
-        using (doc)
+        try
         {
-            try
-            {
-                Unescape(doc.RootElement);
-            }
-            catch (InvalidOperationException e)
-            {
-                // strings are unescaped on access: an escape of an unpaired surrogate ("\ud800") fails there
-                throw new InvalidDataException($"{path}: not valid JSON: {e.Message}", e);
-            }
-            return Read(doc, path);
+            Unescape(doc.RootElement);
+            return doc;
+        }
+        catch (InvalidOperationException e)
+        {
+            doc.Dispose();
+            throw new InvalidDataException($"{source}: not valid JSON: a string is not valid text: {e.Message}", e);
         }
     }
 
