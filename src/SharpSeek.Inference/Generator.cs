@@ -39,7 +39,7 @@ public sealed class Generator
     private float[] _hidden = [];           // [chunk, H] post-norm hidden of the prefill chunk
     private float[] _pending = [];          // [rows, H] main hidden of positions [MtpLength, N) not yet fed to MTP
     private float[] _mtpLogits = [];        // [1, V] the draft's logits
-    private float[] _mtpHidden = [];        // [1, H] the module's output state, the next recursive draft's input
+    private float[] _mtpHidden = [];        // [rows, H] the module's output states; row 0 feeds the next recursive draft
     private int[] _drafts = [];             // the step's drafts
     private readonly List<GenerationUpdate> _stepUpdates = []; // a speculative step's tokens, yielded once the caches agree
     private SpeculationPolicy _shapePolicy; // the policy the constructor made from the model's shape (1 draft a step)
@@ -241,7 +241,6 @@ public sealed class Generator
                             break;
                     }
                     x = u.Token;
-                    int acceptedHere = kept;
                     // the main cache keeps x and the agreeing drafts; the module's cache drops its recursive entries
                     // (their hidden states were its own) and the main model's states of the kept positions wait for it
                     Cache.Truncate(N + 1 + kept);
@@ -249,9 +248,9 @@ public sealed class Generator
                     Cache.TruncateLayer(c.NumHiddenLayers, N);
                     _hidden.AsSpan(0, (1 + kept) * H).CopyTo(Grown(ref _pending, (1 + kept) * H));
                     drafted += kk;
-                    accepted += acceptedHere;
+                    accepted += kept;
                     specSteps++;
-                    policy.RecordSpeculative(Stopwatch.GetElapsedTime(t0).TotalSeconds, acceptedHere, kk);
+                    policy.RecordSpeculative(Stopwatch.GetElapsedTime(t0).TotalSeconds, kept, kk);
                     for (int i = 0; i < _stepUpdates.Count; i++)
                     {
                         GenerationUpdate su = _stepUpdates[i];
@@ -372,7 +371,7 @@ public sealed class Generator
                 state.Slice((n - 1) * H, H).CopyTo(state);
         }
         if (_drafts.Length < k)
-            _drafts = new int[Math.Max(k, 2)];
+            _drafts = new int[k];
         _drafts[0] = Sampler.ArgMax(logits);
         for (int j = 1; j < k; j++)
         {

@@ -223,13 +223,7 @@ public static class ArithTask
             return head + r.ToString(inv);
         long x = Math.Abs(a), y = Math.Abs(b);
         long big = Math.Max(x, y), small = Math.Min(x, y);
-        var parts = new List<long>();
-        for (long place = 1; place <= small; place *= 10)
-        {
-            long digit = small / place % 10;
-            if (digit != 0)
-                parts.Insert(0, digit * place);
-        }
+        List<long> parts = [.. PartialFactors(small).Select(p => p.Digit * p.Place)];
         string product = parts.Count == 1 ? (x * y).ToString(inv)
             : string.Join(" + ", parts.Select(p => $"{big.ToString(inv)} * {p.ToString(inv)}")) + " = "
               + string.Join(" + ", parts.Select(p => (big * p).ToString(inv))) + " = " + (x * y).ToString(inv);
@@ -268,7 +262,7 @@ public static class ArithTask
             long pos = Math.Max(a, right), neg = -Math.Min(a, right);
             (p, q, op2, negative) = pos >= neg ? (pos, neg, '-', false) : (neg, pos, '-', true);
         }
-        bool plain = !negative && a == p && ((op == '+' && op2 == '+' && b == q) || (op == '-' && op2 == '-' && b == q));
+        bool plain = !negative && a == p && b == q && op == op2;
         string inner = p < 10 && q < 10
             ? $"{p.ToString(inv)} {op2} {q.ToString(inv)} = {(op2 == '+' ? p + q : p - q).ToString(inv)}"
             : Columns(p, op2, q);
@@ -292,13 +286,7 @@ public static class ArithTask
             return $"{head} = {(x * y).ToString(inv)}";
         if (small < 10)
             return DigitProduct(big, (int)small);
-        var parts = new List<(int Digit, long Place)>();
-        for (long place = 1; place <= small; place *= 10)
-        {
-            int digit = (int)(small / place % 10);
-            if (digit != 0)
-                parts.Insert(0, (digit, place));
-        }
+        List<(int Digit, long Place)> parts = PartialFactors(small);
         var sb = new StringBuilder(head);
         if (parts.Count == 1)
         {
@@ -322,6 +310,20 @@ public static class ArithTask
             sum += next;
         }
         return sb.ToString();
+    }
+
+    // the nonzero digits of a long multiplication's smaller factor with their places, most significant first
+    // (47 * 206: (2, 100), (6, 1)), one partial product each
+    private static List<(int Digit, long Place)> PartialFactors(long small)
+    {
+        var parts = new List<(int Digit, long Place)>();
+        for (long place = 1; place <= small; place *= 10)
+        {
+            int digit = (int)(small / place % 10);
+            if (digit != 0)
+                parts.Insert(0, (digit, place));
+        }
+        return parts;
     }
 
     // "big * d: columns gives product" for a one-digit d >= 2
@@ -371,10 +373,11 @@ public static class ArithTask
                     terms.Add(dq);
                 if (carry != 0)
                     terms.Add(1);
+                int sum = terms.Sum();
                 sb.Append(string.Join('+', terms));
                 if (terms.Count > 1)
-                    sb.Append('=').Append(terms.Sum());
-                carry = terms.Sum() / 10;
+                    sb.Append('=').Append(sum);
+                carry = sum / 10;
             }
             else
             {
