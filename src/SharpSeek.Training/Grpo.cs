@@ -14,7 +14,9 @@
 //   "clip_eps": 0.2, "beta": 0.04, "ppo_epochs": 1, "micro_batch": 8,
 //   "reward": { "accuracy": 1.0, "format": 0.1 }, "log_jsonl": "run/grpo.jsonl",
 //   optionally "data": { ..., "validation": "val.jsonl" } and "validation": { "every": 50, "limit": 300 }: greedy accuracy
-//   of the policy on those tasks before the first step and every N steps (logged as validation_accuracy)
+//   of the policy on those tasks before the first step and every N steps (logged as validation_accuracy);
+//   optionally "dynamic_sampling": { "max_rounds": 4 }: DAPO's dynamic sampling (rounds of prompts_per_step prompts
+//   until prompts_per_step groups with differing rewards are found; only those are trained on)
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -104,11 +106,13 @@ public sealed record GrpoOptions
     public int ValidationEvery { get; init; } = 50;
     /// <summary>Tasks of the validation file evaluated (the first ones; 0: all).</summary>
     public int ValidationLimit { get; init; }
+    /// <summary>Rounds of sampling a step may take; above 1, groups of equal rewards are dropped (dynamic sampling).</summary>
+    public int SamplingRounds { get; init; } = 1;
 
     private static readonly string[] Extra =
     [
         "data", "prompts_per_step", "group_size", "max_completion_tokens", "temperature", "top_p", "clip_eps", "beta",
-        "ppo_epochs", "micro_batch", "reward", "log_jsonl", "validation",
+        "ppo_epochs", "micro_batch", "reward", "log_jsonl", "validation", "dynamic_sampling",
     ];
 
     /// <summary>Reads grpo.json; errors name the file and the field.</summary>
@@ -190,8 +194,23 @@ public sealed record GrpoOptions
         {
             throw Err("validation", "must be an object {\"every\": 50, \"limit\": 300}");
         }
+        int rounds = 1;
+        if (o["dynamic_sampling"] is JsonObject ds)
+        {
+            foreach (var kv in ds)
+            {
+                if (kv.Key is not "max_rounds")
+                    throw Err("dynamic_sampling." + kv.Key, "is not a known setting (known: max_rounds)");
+            }
+            rounds = Int("max_rounds", 4, 2, 1024, ds, "dynamic_sampling.");
+        }
+        else if (o["dynamic_sampling"] is not null)
+        {
+            throw Err("dynamic_sampling", "must be an object {\"max_rounds\": 4}");
+        }
         return new GrpoOptions
         {
+            SamplingRounds = rounds,
             ValidationFile = validation,
             ValidationEvery = every,
             ValidationLimit = limit,

@@ -8,6 +8,9 @@
 //      tokens; padding and prompt tokens have no loss): reference log-probabilities (β > 0) from the frozen initial
 //      model, the per-token objective's backward through the training model, one AdamW step per pass. The old
 //      policy's log-probabilities are those of the first pass (ratio 1 there, exactly);
+//   With dynamic sampling (DAPO, Yu et al. 2025 §3.2), steps 1-3 repeat over further prompts until prompts_per_step
+//   groups whose rewards differ are found (at most max_rounds rounds), and only those groups are trained on: a group
+//   of equal rewards has zero advantage, so at high accuracy most of a plain batch carries no policy gradient;
 //   5. the step's log row (reward, accuracy, format rate, completion length, KL, clip fraction, tokens/s).
 // Checkpoints hold weights, AdamW moments, the step, the task position and the log, so a resumed run continues
 // exactly like an uninterrupted one (same thread count).
@@ -45,6 +48,10 @@ public sealed record GrpoStep
     public double TrainingTokensPerSecond { get; init; }
     public double SamplingSeconds { get; init; }
     public double TrainingSeconds { get; init; }
+    /// <summary>Groups sampled this step (prompts_per_step, or more with dynamic sampling).</summary>
+    public int SampledGroups { get; init; }
+    /// <summary>Groups trained on: all sampled, or with dynamic sampling those whose rewards differ (at most prompts_per_step).</summary>
+    public int TrainedGroups { get; init; }
     /// <summary>Greedy accuracy on the validation tasks after this step (null where not evaluated; step 0: before training).</summary>
     public double? ValidationAccuracy { get; init; }
 }
@@ -235,50 +242,84 @@ public sealed class GrpoTrainer : IDisposable
     public GrpoStep TrainStep(CancellationToken cancel = default)
     {
         GrpoOptions o = Options;
-        int P = o.PromptsPerStep, G = o.GroupSize, N = P * G;
+        int P = o.PromptsPerStep, G = o.GroupSize;
 
-        // 1-2. prompts and their groups of completions
-        var taskOf = new int[N];
-        var prompts = new IReadOnlyList<int>[N];
-        for (int p = 0; p < P; p++)
+        // 1-3. prompts, their groups of completions, rewards and advantages; with dynamic sampling, further rounds of
+        // prompts until P groups whose rewards differ are found (or the rounds run out), and only those are trained on
+        var clock = Stopwatch.StartNew();
+        var taskOf = new List<int>();
+        var prompts = new List<IReadOnlyList<int>>();
+        var results = new List<GenerationResult>();
+        var rewards = new List<double>();
+        var verdicts = new List<Verdict>();
+        var texts = new List<string>();
+        int correct = 0, formatted = 0, sampled = 0, groups = 0, rounds = 0;
+        long completionTokens = 0;
+        double rewardSum = 0, rewardSquares = 0;
+        while (groups < P && rounds < o.SamplingRounds)
         {
-            int task = NextTask();
-            for (int g = 0; g < G; g++)
+            var roundTask = new int[P * G];
+            var roundPrompts = new IReadOnlyList<int>[P * G];
+            for (int p = 0; p < P; p++)
             {
-                taskOf[p * G + g] = task;
-                prompts[p * G + g] = _promptIds[task];
+                int task = NextTask();
+                for (int g = 0; g < G; g++)
+                {
+                    roundTask[p * G + g] = task;
+                    roundPrompts[p * G + g] = _promptIds[task];
+                }
+            }
+            ulong seed = Rng.Mix(o.Train.Seed ^ Rng.Mix((ulong)Step + 1));
+            if (rounds > 0)
+                seed = Rng.Mix(seed ^ (ulong)rounds);
+            var gen = new GenerationOptions
+            {
+                MaxTokens = o.MaxCompletionTokens,
+                SkipSpecialTokens = false,
+                Sampling = new SamplingOptions { Temperature = o.Temperature, TopP = o.TopP, Seed = (long)(seed >> 2) },
+            };
+            IReadOnlyList<GenerationResult> round = _generator.GenerateBatch(roundPrompts, gen, cancel);
+            rounds++;
+            for (int p = 0; p < P; p++)
+            {
+                var groupRewards = new double[G];
+                var groupVerdicts = new Verdict[G];
+                var groupTexts = new string[G];
+                for (int g = 0; g < G; g++)
+                {
+                    int i = p * G + g;
+                    GenerationResult r = round[i];
+                    bool eos = r.FinishReason == FinishReason.Stop;
+                    int n = r.Tokens.Count - (eos ? 1 : 0);
+                    groupTexts[g] = Tokenizer.Decode(r.Tokens.Take(n).ToArray());
+                    groupVerdicts[g] = Answers.Judge(groupTexts[g], _tasks[roundTask[i]].Answer, eos);
+                    groupRewards[g] = _reward is null ? o.Reward.Of(groupVerdicts[g]) : _reward(_tasks[roundTask[i]], r.Tokens);
+                    correct += groupVerdicts[g].Correct ? 1 : 0;
+                    formatted += groupVerdicts[g].FormatOk ? 1 : 0;
+                    completionTokens += r.Tokens.Count;
+                    rewardSum += groupRewards[g];
+                    rewardSquares += groupRewards[g] * groupRewards[g];
+                    sampled++;
+                }
+                bool informative = groupRewards.Any(x => x != groupRewards[0]);
+                if ((o.SamplingRounds > 1 && !informative) || groups == P)
+                    continue;
+                groups++;
+                for (int g = 0; g < G; g++)
+                {
+                    taskOf.Add(roundTask[p * G + g]);
+                    prompts.Add(roundPrompts[p * G + g]);
+                    results.Add(round[p * G + g]);
+                    rewards.Add(groupRewards[g]);
+                    verdicts.Add(groupVerdicts[g]);
+                    texts.Add(groupTexts[g]);
+                }
             }
         }
-        var clock = Stopwatch.StartNew();
-        var gen = new GenerationOptions
-        {
-            MaxTokens = o.MaxCompletionTokens,
-            SkipSpecialTokens = false,
-            Sampling = new SamplingOptions { Temperature = o.Temperature, TopP = o.TopP, Seed = (long)(Rng.Mix(o.Train.Seed ^ Rng.Mix((ulong)Step + 1)) >> 2) },
-        };
-        IReadOnlyList<GenerationResult> results = _generator.GenerateBatch(prompts, gen, cancel);
         double sampleSeconds = clock.Elapsed.TotalSeconds;
-
-        // 3. rewards and advantages
-        var rewards = new double[N];
+        int N = rewards.Count;
         var adv = new double[N];
-        int correct = 0, formatted = 0;
-        long completionTokens = 0;
-        var verdicts = new Verdict[N];
-        var texts = new string[N];
-        for (int i = 0; i < N; i++)
-        {
-            GenerationResult r = results[i];
-            bool eos = r.FinishReason == FinishReason.Stop;
-            int n = r.Tokens.Count - (eos ? 1 : 0);
-            texts[i] = Tokenizer.Decode(r.Tokens.Take(n).ToArray());
-            verdicts[i] = Answers.Judge(texts[i], _tasks[taskOf[i]].Answer, eos);
-            rewards[i] = _reward is null ? o.Reward.Of(verdicts[i]) : _reward(_tasks[taskOf[i]], r.Tokens);
-            correct += verdicts[i].Correct ? 1 : 0;
-            formatted += verdicts[i].FormatOk ? 1 : 0;
-            completionTokens += r.Tokens.Count;
-        }
-        GrpoMath.Advantages(rewards, G, adv);
+        GrpoMath.Advantages(rewards.ToArray(), G, adv);
         LastSamples = Enumerable.Range(0, N).Select(i => new Sample(taskOf[i], texts[i], results[i].Tokens.Count, verdicts[i].Correct,
                                                                       verdicts[i].FormatOk, rewards[i], adv[i])).ToArray();
 
@@ -364,20 +405,23 @@ public sealed class GrpoTrainer : IDisposable
                 }
                 lossTokens += objective.Tokens;
             }
-            norm = Optimizer.Update(_be, lr, o.Train.Clip);
+            if (N > 0)
+                norm = Optimizer.Update(_be, lr, o.Train.Clip);
         }
         double trainSeconds = clock.Elapsed.TotalSeconds;
         Step++;
-        double meanReward = rewards.Average();
+        double meanReward = rewardSum / sampled;
         var row = new GrpoStep
         {
             Step = Step,
             Reward = meanReward,
-            RewardStd = Math.Sqrt(rewards.Select(r => (r - meanReward) * (r - meanReward)).Average()),
-            Accuracy = (double)correct / N,
-            FormatRate = (double)formatted / N,
-            CompletionLength = (double)completionTokens / N,
-            Kl = klSum / Math.Max(1, completionTokens),
+            RewardStd = Math.Sqrt(Math.Max(0, rewardSquares / sampled - meanReward * meanReward)),
+            Accuracy = (double)correct / sampled,
+            FormatRate = (double)formatted / sampled,
+            CompletionLength = (double)completionTokens / sampled,
+            SampledGroups = sampled / G,
+            TrainedGroups = groups,
+            Kl = klSum / Math.Max(1, oldLp.Sum(x => (long)x.Length)),
             ClipFraction = (double)clippedTokens / Math.Max(1, lossTokens),
             Loss = loss,
             GradNorm = norm,
@@ -514,6 +558,7 @@ public sealed class GrpoTrainer : IDisposable
         if (r.Step == 0)
             return $"before training: validation accuracy {r.ValidationAccuracy?.ToString("F3", inv)}";
         return $"step {r.Step}/{total} reward {r.Reward.ToString("F3", inv)} acc {r.Accuracy.ToString("F3", inv)} fmt {r.FormatRate.ToString("F2", inv)} " +
+               (r.SampledGroups != r.TrainedGroups ? $"groups {r.TrainedGroups}/{r.SampledGroups} " : "") +
                $"len {r.CompletionLength.ToString("F1", inv)} kl {r.Kl.ToString("G3", inv)} clip {r.ClipFraction.ToString("F3", inv)} " +
                $"sample {r.SamplingTokensPerSecond.ToString("F0", inv)} tok/s train {r.TrainingTokensPerSecond.ToString("F0", inv)} tok/s" +
                (r.ValidationAccuracy is double v ? $" validation accuracy {v.ToString("F3", inv)}" : "");

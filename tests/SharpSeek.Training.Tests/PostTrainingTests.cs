@@ -506,6 +506,44 @@ public sealed class PostTrainingTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("'validation'", e.Message, StringComparison.Ordinal);
     }
 
+    // DAPO's dynamic sampling: groups whose rewards are all equal (here: every task at an even position of the file,
+    // rewarded 2 whatever the completion) are dropped, further prompts are sampled until prompts_per_step groups
+    // with differing rewards are found, and a resumed run still reproduces the uninterrupted one
+    [Fact]
+    public void DynamicSamplingTrainsOnlyGroupsWhoseRewardsDiffer()
+    {
+        Directory.CreateDirectory(_dir);
+        string model = ModelDir("grpo-dynamic", evenOdd: true), tasks = TaskFile(7);
+        HashSet<string> constant = TaskSet.Read(tasks).Where((_, i) => i % 2 == 0).Select(t => t.Prompt).ToHashSet();
+        double Reward(TaskExample t, IReadOnlyList<int> tokens) => constant.Contains(t.Prompt) ? 2.0 : EvenTokens(t, tokens);
+        const string extra = "\"dynamic_sampling\": { \"max_rounds\": 8 }, \"checkpoint_interval\": 2,";
+        GrpoStep[] full;
+        using (GrpoTrainer g = GrpoTrainer.Create(GrpoConfig("dynamic", model, tasks, 4, extra), Reward))
+        {
+            g.Run(r =>
+            {
+                Assert.Equal(2, r.TrainedGroups);
+                Assert.True(r.SampledGroups >= 2 && r.SampledGroups % 2 == 0, $"{r.SampledGroups} groups sampled");
+                Assert.Equal(16, g.LastSamples.Count);
+                Assert.DoesNotContain(g.LastSamples, s => s.Reward == 2.0);
+                Assert.All(g.LastSamples.Chunk(8), group => Assert.Contains(group, s => s.Advantage != 0));
+            });
+            full = g.History.ToArray();
+        }
+        Assert.Contains(full, r => r.SampledGroups > r.TrainedGroups); // some rounds met constant groups
+        Assert.Contains("groups 2/", GrpoTrainer.Describe(full.First(r => r.SampledGroups > r.TrainedGroups), 4), StringComparison.Ordinal);
+        using (GrpoTrainer g = GrpoTrainer.Create(GrpoConfig("dynamic-split", model, tasks, 4, extra), Reward))
+            g.Run(maxSteps: 3);
+        using (GrpoTrainer g = GrpoTrainer.Create(GrpoConfig("dynamic-split", model, tasks, 4, extra), Reward))
+        {
+            Assert.Equal(2, g.Step);
+            g.Run();
+            Assert.Equal(full.Select(r => (r.Reward, r.Loss, r.GradNorm, r.SampledGroups)), g.History.Select(r => (r.Reward, r.Loss, r.GradNorm, r.SampledGroups)));
+        }
+        var e = Assert.Throws<InvalidDataException>(() => GrpoConfig("bad", model, tasks, 4, "\"dynamic_sampling\": { \"max_rounds\": 1 },"));
+        Assert.Contains("'dynamic_sampling.max_rounds'", e.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void ResumedGrpoRunReproducesTheUninterruptedOne()
     {
