@@ -2,6 +2,7 @@
 // the JSON keys of issue 17, bad task files and configs give one error line naming file, line and field, and chat
 // shows the length the model was trained on and reports when a reply stops there.
 using System.Text.Json;
+using SharpSeek.Training.Tasks;
 
 namespace SharpSeek.Cli.Tests;
 
@@ -38,9 +39,15 @@ public sealed class R1CommandTests : IClassFixture<ScratchDirectory>
         Assert.Equal(75, prompts.Count);
         Assert.Equal(prompts.Count, prompts.Distinct().Count());
 
-        r = Ok(Cli.Run("eval-tasks", "--tasks", Path.Combine(dir, "arith-test.jsonl"), "--max-tokens", "6", "--threads", "2", "--json"));
+        string wrong = Path.Combine(dir, "wrong.jsonl");
+        r = Ok(Cli.Run("eval-tasks", "--tasks", Path.Combine(dir, "arith-test.jsonl"), "--max-tokens", "6", "--threads", "2", "--json", "--failures", wrong));
         JsonElement j = JsonDocument.Parse(r.Out).RootElement;
         Assert.Equal(9, j.GetProperty("total").GetInt32());
+        // --failures: the tasks answered wrong, as a task file (6 tokens cannot hold an answer: all nine)
+        List<TaskExample> failed = TaskSet.Read(wrong);
+        Assert.Equal(9 - j.GetProperty("correct").GetInt32(), failed.Count);
+        Assert.Subset(TaskSet.Read(Path.Combine(dir, "arith-test.jsonl")).Select(t => (t.Prompt, t.Answer)).ToHashSet(), failed.Select(t => (t.Prompt, t.Answer)).ToHashSet());
+        Assert.All(failed, t => Assert.Null(t.Response));
         foreach (string key in new[] { "accuracy", "correct", "format_ok", "mean_completion_tokens", "tokens_per_s" })
             Assert.True(j.TryGetProperty(key, out _), key);
         Assert.InRange(j.GetProperty("mean_completion_tokens").GetDouble(), 1, 6);

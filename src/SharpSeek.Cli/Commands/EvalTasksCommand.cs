@@ -17,10 +17,11 @@ internal static class EvalTasksCommand
         var batch = new Option<int>("--batch") { Description = "Completions in flight at once (continuous batching: an ended one is replaced by the next task)", DefaultValueFactory = _ => 64 };
         var limit = new Option<int?>("--limit") { Description = "Evaluate only the first N tasks" };
         var samples = new Option<string>("--samples") { Description = "Write every completion and its verdict to this JSONL file" };
+        var failures = new Option<string>("--failures") { Description = "Write the tasks answered wrong to this task file (hard problems for GRPO)" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
         var threads = CliOptions.Threads();
         var dtype = CliOptions.Dtype();
-        var cmd = new Command("eval-tasks", "Greedy accuracy on verifiable tasks (answer in the last \\boxed{} after </think>)") { model, tasks, maxTokens, batch, limit, samples, json, threads, dtype };
+        var cmd = new Command("eval-tasks", "Greedy accuracy on verifiable tasks (answer in the last \\boxed{} after </think>)") { model, tasks, maxTokens, batch, limit, samples, failures, json, threads, dtype };
         cmd.SetAction(pr =>
         {
             string dir = DefaultModel.Resolve(pr.GetValue(model));
@@ -59,6 +60,8 @@ internal static class EvalTasksCommand
                 }
                 Formats.Safetensors.AtomicFile.WriteText(out_, sb.ToString());
             }
+            if (pr.GetValue(failures) is string wrong)
+                TaskSet.Write(wrong, list.Where((_, i) => !s.Completions[i].Verdict.Correct).Select(t => t with { Response = null }));
             if (pr.GetValue(json))
             {
                 Console.WriteLine(JsonSerializer.Serialize(new
