@@ -9,6 +9,7 @@
 #   bench/fuzz/afl.sh [executions per target (1000000)] [targets ("gguf safetensors config tokenizer chat-template messages")]
 #
 # Needs: apt-get install afl++ afl++-doc; dotnet tool install --global SharpFuzz.CommandLine --version 2.3.0.
+# FUZZ_JOBS=N: up to N targets at once (default 1); FUZZ_REUSE=1: keep the published copies of an earlier run.
 # Output under $FUZZ_OUT (default /tmp/sharpseek-afl): bin/ (instrumented), plain/, seeds/, TARGET/ (afl-fuzz's folders).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -36,8 +37,8 @@ rm -rf "$OUT/seeds"
 
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; .NET $(dotnet --version); $(afl-fuzz -h 2>&1 | head -1 | tr -d '\n')"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); $EXECS executions per target; GC heap limit $HEAP_LIMIT"
-status=0
-for t in $TARGETS; do
+fuzz_target() { # TARGET -> afl-fuzz run, its summary line, replayed crashes; returns 1 on a finding
+  local t=$1 dict start stats crashes hangs rc=0
   case $t in gguf|safetensors) dict=bench/fuzz/dict/binary.dict;; *) dict=bench/fuzz/dict/json.dict;; esac
   rm -rf "${OUT:?}/$t"
   start=$SECONDS
@@ -45,17 +46,26 @@ for t in $TARGETS; do
   DOTNET_GCHeapHardLimit=$HEAP_LIMIT DOTNET_TieredCompilation=0 \
     afl-fuzz -i "$OUT/seeds/$t" -o "$OUT/$t" -x "$dict" -t 10000 -m none -E "$EXECS" -V "$((EXECS / 10 + 300))" -- "$HARNESS" afl "$t" 2>&1 \
     | tail -c 1000000 > "$OUT/$t.log" || true   # the log's last MB only: a target failing at start makes afl-fuzz print without end
-  [ -f "$OUT/$t/default/fuzzer_stats" ] || { echo "$t: afl-fuzz did not start, see $OUT/$t.log" >&2; tail -30 "$OUT/$t.log" >&2; status=1; continue; }
+  [ -f "$OUT/$t/default/fuzzer_stats" ] || { echo "$t: afl-fuzz did not start, see $OUT/$t.log" >&2; tail -30 "$OUT/$t.log" >&2; return 1; }
   stats="$OUT/$t/default/fuzzer_stats"
   get() { sed -n "s/^$1 *: *//p" "$stats"; }
   echo "$t: $(get execs_done) executions in $((SECONDS - start)) s ($(get execs_per_sec) /s), corpus $(get corpus_count), edges $(get edges_found), crashes $(get saved_crashes), hangs $(get saved_hangs)"
   crashes=("$OUT/$t"/default/crashes/id:*)
   if [ -e "${crashes[0]}" ]; then
-    status=1
+    rc=1
     DOTNET_GCHeapHardLimit=$HEAP_LIMIT "$PLAIN" replay "$t" "${crashes[@]}" | grep -A3 FINDING | head -40 || true
   fi
   hangs=("$OUT/$t"/default/hangs/id:*)
-  [ -e "${hangs[0]}" ] && { status=1; echo "  hangs: ${hangs[*]}"; }
+  [ -e "${hangs[0]}" ] && { rc=1; echo "  hangs: ${hangs[*]}"; }
+  return $rc
+}
+
+# FUZZ_JOBS=N runs up to N targets at once (one afl-fuzz process each), e.g. one per core
+status=0; pids=()
+for t in $TARGETS; do
+  fuzz_target "$t" & pids+=($!)
+  while [ "$(jobs -rp | wc -l)" -ge "${FUZZ_JOBS:-1}" ]; do sleep 5; done
 done
+for p in "${pids[@]}"; do wait "$p" || status=1; done
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 exit $status
