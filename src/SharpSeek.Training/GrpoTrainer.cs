@@ -232,6 +232,9 @@ public sealed class GrpoTrainer : IDisposable
         return TrainCheckpoint.Save(root, Parameters, Optimizer, state, _checkpointTokenizer, t.KeepCheckpoints, Inference.ModelSession.ReadTrainedLength(t.InitFrom!));
     }
 
+    // one sampled completion: its task, tokens (with EOS), text (without), verdict and reward
+    private sealed record Scored(int Task, IReadOnlyList<int> Tokens, string Text, Verdict Verdict, double Reward);
+
     /// <summary>One completion of a step, for inspection.</summary>
     public sealed record Sample(int Task, string Text, int Tokens, bool Correct, bool FormatOk, double Reward, double Advantage);
 
@@ -247,28 +250,15 @@ public sealed class GrpoTrainer : IDisposable
         // 1-3. prompts, their groups of completions, rewards and advantages; with dynamic sampling, further rounds of
         // prompts until P groups whose rewards differ are found (or the rounds run out), and only those are trained on
         var clock = Stopwatch.StartNew();
-        var taskOf = new List<int>();
-        var prompts = new List<IReadOnlyList<int>>();
-        var results = new List<GenerationResult>();
-        var rewards = new List<double>();
-        var verdicts = new List<Verdict>();
-        var texts = new List<string>();
+        var kept = new List<Scored>();   // the completions trained on, group after group
         int correct = 0, formatted = 0, sampled = 0, groups = 0, rounds = 0;
         long completionTokens = 0;
         double rewardSum = 0, rewardSquares = 0;
         while (groups < P && rounds < o.SamplingRounds)
         {
             var roundTask = new int[P * G];
-            var roundPrompts = new IReadOnlyList<int>[P * G];
             for (int p = 0; p < P; p++)
-            {
-                int task = NextTask();
-                for (int g = 0; g < G; g++)
-                {
-                    roundTask[p * G + g] = task;
-                    roundPrompts[p * G + g] = _promptIds[task];
-                }
-            }
+                Array.Fill(roundTask, NextTask(), p * G, G);
             ulong seed = Rng.Mix(o.Train.Seed ^ Rng.Mix((ulong)Step + 1));
             if (rounds > 0)
                 seed = Rng.Mix(seed ^ (ulong)rounds);
@@ -278,58 +268,49 @@ public sealed class GrpoTrainer : IDisposable
                 SkipSpecialTokens = false,
                 Sampling = new SamplingOptions { Temperature = o.Temperature, TopP = o.TopP, Seed = (long)(seed >> 2) },
             };
-            IReadOnlyList<GenerationResult> round = _generator.GenerateBatch(roundPrompts, gen, cancel);
+            IReadOnlyList<GenerationResult> round = _generator.GenerateBatch(roundTask.Select(t => (IReadOnlyList<int>)_promptIds[t]).ToArray(), gen, cancel);
             rounds++;
+            var group = new Scored[G];
             for (int p = 0; p < P; p++)
             {
-                var groupRewards = new double[G];
-                var groupVerdicts = new Verdict[G];
-                var groupTexts = new string[G];
                 for (int g = 0; g < G; g++)
                 {
-                    int i = p * G + g;
-                    GenerationResult r = round[i];
+                    int task = roundTask[p * G + g];
+                    GenerationResult r = round[p * G + g];
                     bool eos = r.FinishReason == FinishReason.Stop;
-                    int n = r.Tokens.Count - (eos ? 1 : 0);
-                    groupTexts[g] = Tokenizer.Decode(r.Tokens.Take(n).ToArray());
-                    groupVerdicts[g] = Answers.Judge(groupTexts[g], _tasks[roundTask[i]].Answer, eos);
-                    groupRewards[g] = _reward is null ? o.Reward.Of(groupVerdicts[g]) : _reward(_tasks[roundTask[i]], r.Tokens);
-                    correct += groupVerdicts[g].Correct ? 1 : 0;
-                    formatted += groupVerdicts[g].FormatOk ? 1 : 0;
+                    string text = Tokenizer.Decode(r.Tokens.Take(r.Tokens.Count - (eos ? 1 : 0)).ToArray());
+                    Verdict v = Answers.Judge(text, _tasks[task].Answer, eos);
+                    double reward = _reward is null ? o.Reward.Of(v) : _reward(_tasks[task], r.Tokens);
+                    group[g] = new Scored(task, r.Tokens, text, v, reward);
+                    correct += v.Correct ? 1 : 0;
+                    formatted += v.FormatOk ? 1 : 0;
                     completionTokens += r.Tokens.Count;
-                    rewardSum += groupRewards[g];
-                    rewardSquares += groupRewards[g] * groupRewards[g];
+                    rewardSum += reward;
+                    rewardSquares += reward * reward;
                     sampled++;
                 }
-                bool informative = groupRewards.Any(x => x != groupRewards[0]);
+                bool informative = group.Any(x => x.Reward != group[0].Reward);
                 if ((o.SamplingRounds > 1 && !informative) || groups == P)
                     continue;
                 groups++;
-                for (int g = 0; g < G; g++)
-                {
-                    taskOf.Add(roundTask[p * G + g]);
-                    prompts.Add(roundPrompts[p * G + g]);
-                    results.Add(round[p * G + g]);
-                    rewards.Add(groupRewards[g]);
-                    verdicts.Add(groupVerdicts[g]);
-                    texts.Add(groupTexts[g]);
-                }
+                kept.AddRange(group);
             }
         }
         double sampleSeconds = clock.Elapsed.TotalSeconds;
-        int N = rewards.Count;
+        int N = kept.Count;
         var adv = new double[N];
-        GrpoMath.Advantages(rewards.ToArray(), G, adv);
-        LastSamples = Enumerable.Range(0, N).Select(i => new Sample(taskOf[i], texts[i], results[i].Tokens.Count, verdicts[i].Correct,
-                                                                      verdicts[i].FormatOk, rewards[i], adv[i])).ToArray();
+        GrpoMath.Advantages(kept.Select(x => x.Reward).ToArray(), G, adv);
+        LastSamples = Enumerable.Range(0, N).Select(i => new Sample(kept[i].Task, kept[i].Text, kept[i].Tokens.Count, kept[i].Verdict.Correct,
+                                                                      kept[i].Verdict.FormatOk, kept[i].Reward, adv[i])).ToArray();
 
         // 4. sequences, micro-batches by length
         var seqs = new int[N][];
         var promptLen = new int[N];
         for (int i = 0; i < N; i++)
         {
-            promptLen[i] = prompts[i].Count;
-            seqs[i] = [.. prompts[i], .. results[i].Tokens];
+            int[] prompt = _promptIds[kept[i].Task];
+            promptLen[i] = prompt.Length;
+            seqs[i] = [.. prompt, .. kept[i].Tokens];
         }
         int[] byLength = Enumerable.Range(0, N).OrderBy(i => seqs[i].Length).ThenBy(i => i).ToArray();
         int M = o.MicroBatch;
