@@ -160,54 +160,37 @@ public sealed record GrpoOptions
             double v = Num(obj ?? o, key, dflt, min, max, prefix);
             return v == Math.Floor(v) ? (int)v : throw Err(prefix + key, $"must be an integer, got {v}");
         }
-        var reward = new Tasks.RewardWeights();
-        if (o["reward"] is JsonObject r)
+        // an optional object of known settings: null where absent; an unknown key or a non-object names the field
+        JsonObject? Section(string name, string example, params string[] known)
         {
-            foreach (var kv in r)
+            if (o[name] is JsonObject section)
             {
-                if (kv.Key is not ("accuracy" or "format"))
-                    throw Err("reward." + kv.Key, "is not a known setting (known: accuracy, format)");
+                foreach (var kv in section)
+                {
+                    if (!known.Contains(kv.Key))
+                        throw Err(name + "." + kv.Key, $"is not a known setting (known: {string.Join(", ", known)})");
+                }
+                return section;
             }
+            return o[name] is null ? null : throw Err(name, $"must be an object {example}");
+        }
+        var reward = new Tasks.RewardWeights();
+        if (Section("reward", "{\"accuracy\": 1, \"format\": 0.1}", "accuracy", "format") is JsonObject r)
             reward = new Tasks.RewardWeights { Accuracy = Num(r, "accuracy", 1, 0, 1e6, "reward."), Format = Num(r, "format", 0.1, 0, 1e6, "reward.") };
-        }
-        else if (o["reward"] is not null)
-        {
-            throw Err("reward", "must be an object {\"accuracy\": 1, \"format\": 0.1}");
-        }
         string? validation = d["validation"] is JsonNode vn ? Str(vn, "data.validation") : null;
         if (validation is not null && !File.Exists(validation))
             throw Err("data.validation", $"names {validation}, which does not exist");
         int every = 50, limit = 0;
-        if (o["validation"] is JsonObject vo)
+        if (Section("validation", "{\"every\": 50, \"limit\": 300}", "every", "limit") is JsonObject vo)
         {
-            foreach (var kv in vo)
-            {
-                if (kv.Key is not ("every" or "limit"))
-                    throw Err("validation." + kv.Key, "is not a known setting (known: every, limit)");
-            }
             every = Int("every", 50, 1, 1_000_000_000, vo, "validation.");
             limit = Int("limit", 0, 0, 1_000_000_000, vo, "validation.");
             if (validation is null)
                 throw Err("validation", "needs data.validation (the task file)");
         }
-        else if (o["validation"] is not null)
-        {
-            throw Err("validation", "must be an object {\"every\": 50, \"limit\": 300}");
-        }
         int rounds = 1;
-        if (o["dynamic_sampling"] is JsonObject ds)
-        {
-            foreach (var kv in ds)
-            {
-                if (kv.Key is not "max_rounds")
-                    throw Err("dynamic_sampling." + kv.Key, "is not a known setting (known: max_rounds)");
-            }
+        if (Section("dynamic_sampling", "{\"max_rounds\": 4}", "max_rounds") is JsonObject ds)
             rounds = Int("max_rounds", 4, 2, 1024, ds, "dynamic_sampling.");
-        }
-        else if (o["dynamic_sampling"] is not null)
-        {
-            throw Err("dynamic_sampling", "must be an object {\"max_rounds\": 4}");
-        }
         return new GrpoOptions
         {
             SamplingRounds = rounds,
