@@ -190,13 +190,24 @@ public sealed record ModelConfig
         return Parse(o, r, modelType, source);
     }
 
-    /// <summary>The config.json text as a JSON object, every string unescaped (errors name <paramref name="source"/>).</summary>
-    internal static JsonObject ParseObject(string json, string source)
+    /// <summary>
+    /// A config file's text (config.json; with <paramref name="allowComments"/> the training configs) as a JSON object,
+    /// every string unescaped, so that a key given twice or an unpaired surrogate escape is refused here, naming
+    /// <paramref name="source"/>, not on first use.
+    /// </summary>
+    public static JsonObject ParseObject(string json, string source, bool allowComments = false)
     {
         JsonObject o;
         try
         {
-            o = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, MaxDepth = 32, AllowDuplicateProperties = false }) as JsonObject
+            var options = new JsonDocumentOptions
+            {
+                AllowTrailingCommas = true,
+                MaxDepth = 32,
+                AllowDuplicateProperties = false,
+                CommentHandling = allowComments ? JsonCommentHandling.Skip : JsonCommentHandling.Disallow,
+            };
+            o = JsonNode.Parse(json, documentOptions: options) as JsonObject
                 ?? throw new InvalidDataException($"{source}: not a JSON object");
             Materialize(o);
         }

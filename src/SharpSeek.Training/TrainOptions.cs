@@ -79,18 +79,7 @@ public sealed record TrainOptions
         Parse(ParseObject(json, source), baseDir, source, [], dataRequired: true);
 
     /// <summary>Reads a JSON object with comments and trailing commas allowed; errors name <paramref name="source"/>.</summary>
-    internal static JsonObject ParseObject(string json, string source)
-    {
-        try
-        {
-            return JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip }) as JsonObject
-                ?? throw new InvalidDataException($"{source}: not a JSON object");
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{source}: not valid JSON: {e.Message}", e);
-        }
-    }
+    internal static JsonObject ParseObject(string json, string source) => ModelConfig.ParseObject(json, source, allowComments: true);
 
     /// <summary>
     /// The training settings of a config object; keys in <paramref name="extraKnown"/> belong to the caller (sft.json,

@@ -242,6 +242,16 @@ public sealed class PostTrainingTests(ITestOutputHelper output) : IDisposable
         Bad(Grpo, $$"""{ "model": { "init_from": {{model}} }, "data": { "train": {{tasks}} }, "reward": { "speed": 1 } }""", "reward.speed");
         Bad(Grpo, $$"""{ "model": { "init_from": {{model}} }, "data": { } }""", "data.train");
         Bad(Grpo, """{ "model": { "init_from": "nowhere" }, "data": { "train": "t.jsonl" } }""", "model.init_from");
+        // a key given twice, or an unpaired surrogate escape in a key or a string, is refused when the file is read (they
+        // threw internal ArgumentException / InvalidOperationException on first use)
+        foreach (Func<string, string, object> parse in new Func<string, string, object>[] { Sft, Grpo })
+        {
+            foreach (string extra in new[] { "\"lr\": 1e-3, \"lr\": 2e-3", "\"schedule\": \"con\\ud800stant\"", "\"se\\udc00ed\": 7" })
+            {
+                var e = Assert.Throws<InvalidDataException>(() => parse($$"""{ "model": { "init_from": {{model}} }, "data": { "train": {{tasks}} }, {{extra}} }""", _dir));
+                Assert.StartsWith("x.json: not valid JSON: ", e.Message, StringComparison.Ordinal);
+            }
+        }
         // a bad line of the SFT data names file, line and field
         string bad = Path.Combine(_dir, "bad.jsonl");
         File.WriteAllText(bad, "{\"prompt\": \"What is 1 + 2 + 3?\", \"response\": \"<think>\\nx\\n</think>\\n\\n\\\\boxed{6}\"}\n{\"prompt\": \"p\", \"response\": \"no think\"}\n");
