@@ -265,6 +265,11 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
                 }
                 // whole groups two at a time, from the two halves of the range (two streams from memory)
                 int n = Math.Max(0, w1 - w0), half = Avx2.IsSupported ? n / 2 : 0;
+                if (half > 0)
+                {
+                    StreamPrefetch.Start(GroupBlock(w0, 0), (long)half * Blocks * GroupBlockBytes);
+                    StreamPrefetch.Start(GroupBlock(w0 + half, 0), (long)half * Blocks * GroupBlockBytes);
+                }
                 for (int i = 0; i < half; i++)
                 {
                     int ga = w0 + i, gb = w0 + half + i;

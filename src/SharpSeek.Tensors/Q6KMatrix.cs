@@ -196,6 +196,8 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
                 {
                     // one token (decode): rows from the two halves of the range in turn, two memory streams
                     int half = rowCount / 2;
+                    StreamPrefetch.Start(RowPointer(rowStart), (long)half * BytesPerRow);
+                    StreamPrefetch.Start(RowPointer(rowStart + half), (long)half * BytesPerRow);
                     for (int k = 0; k < half; k++)
                         Q6KVnni.DotPair(RowPointer(rowStart + k), RowPointer(rowStart + half + k), xq, xd, gs, blocks, yp + k, yp + half + k);
                     i = 2 * half;

@@ -132,6 +132,8 @@ public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
                 // one token (decode): rows from the two halves of the range in turn, two memory streams (as the
                 // interleaved Q4_K product)
                 int half = (rowCount - i) / 2;
+                StreamPrefetch.Start(RowPointer(rowStart + i), (long)half * BytesPerRow);
+                StreamPrefetch.Start(RowPointer(rowStart + i + half), (long)half * BytesPerRow);
                 for (int k = 0; k < half; k++)
                     DotPair(RowPointer(rowStart + i + k), RowPointer(rowStart + i + half + k), xq, xs, blocks, yp + i + k, yp + i + half + k);
                 i += 2 * half;
