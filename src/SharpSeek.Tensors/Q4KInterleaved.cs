@@ -270,10 +270,26 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
                     StreamPrefetch.Start(GroupBlock(w0, 0), (long)half * Blocks * GroupBlockBytes);
                     StreamPrefetch.Start(GroupBlock(w0 + half, 0), (long)half * Blocks * GroupBlockBytes);
                 }
-                for (int i = 0; i < half; i++)
+                if (n > 0 && Use512)
                 {
-                    int ga = w0 + i, gb = w0 + half + i;
-                    GroupPairAvx2(GroupBlock(ga, 0), GroupBlock(gb, 0), Blocks, xt, dt, st, yt + ga * GroupRows, yt + gb * GroupRows);
+                    sbyte[] buffer = t_expanded is { } e && e.Length >= Blocks * ExpandedBlockBytes ? e : t_expanded = new sbyte[Blocks * ExpandedBlockBytes];
+                    fixed (sbyte* xe = buffer)
+                    {
+                        Expand(xt, Blocks, xe);
+                        for (int i = 0; i < half; i++)
+                        {
+                            int ga = w0 + i, gb = w0 + half + i;
+                            GroupPair512(GroupBlock(ga, 0), GroupBlock(gb, 0), Blocks, xe, dt, st, yt + ga * GroupRows, yt + gb * GroupRows);
+                        }
+                    }
+                }
+                else
+                {
+                    for (int i = 0; i < half; i++)
+                    {
+                        int ga = w0 + i, gb = w0 + half + i;
+                        GroupPairAvx2(GroupBlock(ga, 0), GroupBlock(gb, 0), Blocks, xt, dt, st, yt + ga * GroupRows, yt + gb * GroupRows);
+                    }
                 }
                 for (int g = w0 + 2 * half; g < w1; g++)
                     Group(GroupBlock(g, 0), Blocks, xt, dt, st, yt + g * GroupRows);
@@ -318,6 +334,7 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
     /// 613 MB set (beyond the host's L3) read 11-12 GB/s with one group at a time and 13-15 with two, against a plain
     /// read loop's 13-17 in the same minutes.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // optimized from the first call: Calibrate512 times it
     private static void GroupPairAvx2(byte* w0, byte* w1, int blocks, sbyte* xq, float* xd, short* xsum, float* y0, float* y1)
     {
         Vector256<float> acc0 = Vector256<float>.Zero, macc0 = acc0, acc1 = acc0, macc1 = acc0;
@@ -329,6 +346,145 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
         }
         (acc0 - macc0).Store(y0);
         (acc1 - macc1).Store(y1);
+    }
+
+    // ---- one token with 512-bit vpmaddubsw (AVX-512BW) ----
+    // .NET exposes VNNI only at 256 bits (AvxVnni). On a core with full-width 512-bit units (AMD Zen 5) two 32-byte
+    // vectors of a group (k, k + 1) are multiplied at once with vpmaddubsw against an activation vector that holds
+    // x[4k..4k+3] eight times, then x[4k+4..4k+7] eight times: the nibbles are split once per 64 bytes instead of per 32,
+    // and the int16 pair sums of four such products are added before one vpmaddwd widens them (|lane| ≤ 4·2·15·127 =
+    // 15240). Those activation vectors are built once per product and token (Expand: 2 KB per 256 columns, reused by
+    // every group). Per row the integer sums equal the 256-bit kernel's, and the float steps are the same, so the
+    // outputs are the same bits.
+
+    /// <summary>Bytes of one super-block's expanded activations (4 chunks x 2 sub-blocks x 4 vectors of 64).</summary>
+    private const int ExpandedBlockBytes = 2048;
+
+    [ThreadStatic] private static sbyte[]? t_expanded;
+
+    /// <summary>Whether one-token products run the 512-bit kernel: AVX-512BW and, timed once per process on a small
+    /// matrix in cache, faster than the 256-bit VNNI kernel on this core (<see cref="Calibrate512"/>).</summary>
+    internal static bool Use512 { get; set; } = Avx512BW.IsSupported && Calibrate512();
+
+    /// <summary>One token's Q8K values [blocks·256] as the 512-bit kernel reads them: for block b, chunk c, sub-block
+    /// 2c + s and pair j, 64 bytes at ((b·4 + c)·2 + s)·256 + 64j holding x[8j..8j+3] eight times then x[8j+4..8j+7]
+    /// eight times.</summary>
+    private static void Expand(sbyte* xq, int blocks, sbyte* dst)
+    {
+        for (int b = 0; b < blocks; b++)
+        {
+            for (int cs = 0; cs < 8; cs++)
+            {
+                sbyte* x = xq + (long)b * 256 + QuantizedInput.PermutedSubBlock(cs) * 32; // cs = 2c + s
+                sbyte* d = dst + ((long)b * 8 + cs) * 256;
+                for (int j = 0; j < 4; j++)
+                    Vector512.Create(Vector256.Create(*(int*)(x + 8 * j)), Vector256.Create(*(int*)(x + 8 * j + 4))).AsSByte().Store(d + 64 * j);
+            }
+        }
+    }
+
+    /// <summary><see cref="GroupPairAvx2"/> with the 512-bit block step over expanded activations.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // optimized from the first call: Calibrate512 times it
+    private static void GroupPair512(byte* w0, byte* w1, int blocks, sbyte* xe, float* xd, short* xsum, float* y0, float* y1)
+    {
+        Vector256<float> acc0 = Vector256<float>.Zero, macc0 = acc0, acc1 = acc0, macc1 = acc0;
+        for (int b = 0; b < blocks; b++)
+        {
+            long o = (long)b * GroupBlockBytes;
+            BlockStep512(w0 + o, xe + (long)b * ExpandedBlockBytes, xd[b], xsum + (long)b * 8, ref acc0, ref macc0);
+            BlockStep512(w1 + o, xe + (long)b * ExpandedBlockBytes, xd[b], xsum + (long)b * 8, ref acc1, ref macc1);
+        }
+        (acc0 - macc0).Store(y0);
+        (acc1 - macc1).Store(y1);
+    }
+
+    /// <summary><see cref="BlockStep"/> with vpmaddubsw over 64 bytes at a time (xe: the block's expanded activations).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void BlockStep512(byte* o, sbyte* xe, float xd, short* xs, ref Vector256<float> acc, ref Vector256<float> macc)
+    {
+        Vector512<byte> mask = Vector512.Create((byte)0xF);
+        byte* pf = o + PrefetchDistance;
+        for (int i = 0; i < GroupBlockBytes; i += 64)
+            Sse.Prefetch0(pf + i);
+        Vector256<float> dx = Vector256.Create(xd);
+        Vector256<float> d = Avx2.GatherVector256(Half16.Table, Avx2.ConvertToVector256Int32((ushort*)o), 4) * dx;
+        Vector256<float> dmin = Avx2.GatherVector256(Half16.Table, Avx2.ConvertToVector256Int32((ushort*)(o + 16)), 4) * dx;
+        Vector256<float> sum = Vector256<float>.Zero;
+        for (int c = 0; c < 4; c++)
+        {
+            byte* q = o + QuantOffset + 256 * c;
+            sbyte* xl = xe + 512 * c, xh = xl + 256;
+            Vector512<short> lo = Vector512<short>.Zero, hi = lo;
+            for (int j = 0; j < 4; j++)
+            {
+                Vector512<byte> v = Vector512.Load(q + 64 * j);
+                lo += Avx512BW.MultiplyAddAdjacent(v & mask, Vector512.Load(xl + 64 * j));
+                hi += Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & mask, Vector512.Load(xh + 64 * j));
+            }
+            // int32 lanes 0-7: rows 0-7 over the even k, lanes 8-15 over the odd k
+            Vector512<int> l32 = Avx512BW.MultiplyAddAdjacent(lo, Vector512.Create((short)1));
+            Vector512<int> h32 = Avx512BW.MultiplyAddAdjacent(hi, Vector512.Create((short)1));
+            Vector256<float> sLo = Vector256.ConvertToSingle(Avx2.ConvertToVector256Int32(o + ScaleOffset + 16 * c));
+            Vector256<float> sHi = Vector256.ConvertToSingle(Avx2.ConvertToVector256Int32(o + ScaleOffset + 16 * c + 8));
+            sum = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(l32.GetLower() + l32.GetUpper()), sLo, sum);
+            sum = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(h32.GetLower() + h32.GetUpper()), sHi, sum);
+        }
+        acc = Vector256.FusedMultiplyAdd(sum, d, acc);
+        macc = Vector256.FusedMultiplyAdd(Mins(Avx2.ConvertToVector256Int16(o + MinOffset), Avx2.ConvertToVector256Int16(o + MinOffset + 16),
+                                               Avx2.ConvertToVector256Int16(o + MinOffset + 32), Avx2.ConvertToVector256Int16(o + MinOffset + 48),
+                                               xs), dmin, macc);
+    }
+
+    /// <summary>
+    /// Times the 256-bit VNNI and the 512-bit one-token kernels on the same 64 random groups of one super-block (74 KB,
+    /// in cache) in alternating rounds, about a millisecond in all, and says whether the 512-bit one was faster in most
+    /// rounds: it is on cores with full-width 512-bit units, and may not be where 512-bit work runs on fewer ports.
+    /// </summary>
+    private static bool Calibrate512()
+    {
+        const int groups = 64, rounds = 7, reps = 4;
+        var rng = new Random(5);
+        var w = new byte[groups * GroupBlockBytes];
+        rng.NextBytes(w);
+        var xq = new sbyte[256];
+        for (int i = 0; i < xq.Length; i++)
+            xq[i] = (sbyte)rng.Next(-127, 128);
+        var xe = new sbyte[ExpandedBlockBytes];
+        float xd = 0.01f;
+        short* xs = stackalloc short[8];
+        float* y = stackalloc float[2 * GroupRows];
+        int wins = 0;
+        fixed (byte* wp = w)
+        fixed (sbyte* xp = xq, ep = xe)
+        {
+            for (int i = 0; i < groups * GroupBlockBytes; i += GroupBlockBytes)
+            {
+                for (int r = 0; r < GroupRows; r++) // finite d and dmin
+                    ((ushort*)(wp + i))[r] = ((ushort*)(wp + i + 16))[r] = 0x2E66;
+            }
+            Expand(xp, 1, ep);
+            var sw = new System.Diagnostics.Stopwatch();
+            for (int round = 0; round <= rounds; round++)
+            {
+                sw.Restart();
+                for (int k = 0; k < reps; k++)
+                {
+                    for (int g = 0; g < groups; g += 2)
+                        GroupPairAvx2(wp + g * GroupBlockBytes, wp + (g + 1) * GroupBlockBytes, 1, xp, &xd, xs, y, y + GroupRows);
+                }
+                long t256 = sw.ElapsedTicks;
+                sw.Restart();
+                for (int k = 0; k < reps; k++)
+                {
+                    for (int g = 0; g < groups; g += 2)
+                        GroupPair512(wp + g * GroupBlockBytes, wp + (g + 1) * GroupBlockBytes, 1, ep, &xd, xs, y, y + GroupRows);
+                }
+                long t512 = sw.ElapsedTicks;
+                if (round > 0 && t512 < t256) // round 0 warms up
+                    wins++;
+            }
+        }
+        return wins > rounds / 2;
     }
 
     /// <summary>One super-block of a group for one token: acc += d·d_x·Σ_s sc_s·Σ q·x and macc += dmin·d_x·Σ_s m_s·Σx_s,

@@ -296,6 +296,55 @@ public sealed unsafe class KernelTests
     }
 
     [Fact]
+    public unsafe void Q4_K_one_token_products_are_the_same_bits_with_the_512_bit_and_the_256_bit_kernels()
+    {
+        if (!System.Runtime.Intrinsics.X86.Avx512BW.IsSupported || !System.Runtime.Intrinsics.X86.Avx2.IsSupported)
+            return; // one kernel only on this machine
+        // 45 rows (five groups and a tail), 4 super-blocks; extreme blocks (every nibble 15, scales 63) and random ones,
+        // activations at ±127 included: the int16 pair sums of the 512-bit kernel must not saturate
+        int rows = 45, cols = 1024, blocks = cols / 256;
+        var rng = new Random(31);
+        using NativeBuffer buf = ExtremeQ4KBlocks(rows, cols, rng, [0x3C00, 0x0001, 0x2E66, 0xB400], r => r % 4 == 0);
+        var q = new Q4KMatrix((byte*)buf.Pointer, rows, cols, buf);
+        var owners = new List<IDisposable>();
+        var qi = Q4KInterleavedMatrix.FromRows(q, owners);
+        float[] x = new float[cols];
+        for (int i = 0; i < cols; i++)
+            x[i] = i % 3 == 0 ? 1f : (i % 3 == 1 ? -1f : rng.NextSingle() * 2 - 1);
+        var input = new QuantizedInput();
+        input.Quantize(ActivationFormat.Q8K, x, 1, cols);
+        bool saved = Q4KInterleavedMatrix.Use512;
+        try
+        {
+            foreach ((int start, int count) in new[] { (0, rows), (0, 40), (8, 32), (3, 30), (16, 8) })
+            {
+                float[] y512 = new float[count], y256 = new float[count];
+                Q4KInterleavedMatrix.Use512 = true;
+                qi.MatMulQuantized(input, y512, count, start, count);
+                Q4KInterleavedMatrix.Use512 = false;
+                qi.MatMulQuantized(input, y256, count, start, count);
+                for (int i = 0; i < count; i++)
+                    Assert.True(BitConverter.SingleToInt32Bits(y512[i]) == BitConverter.SingleToInt32Bits(y256[i]), $"rows [{start}, +{count}), row {start + i}: 512-bit {y512[i]} vs 256-bit {y256[i]}");
+                fixed (sbyte* xq = input.Q8)
+                fixed (float* xd = input.Scales)
+                fixed (int* xs = input.Sums)
+                {
+                    for (int i = 0; i < count; i++)
+                    {
+                        float scalar = Q4KMatrix.DotScalar(q.RowPointer(start + i), xq, xd, xs, blocks);
+                        Assert.True(Math.Abs(scalar - y512[i]) <= Math.Abs(scalar) * 1e-5 + 1e-6, $"row {start + i}: {y512[i]} vs scalar {scalar} (|diff| {Math.Abs(scalar - y512[i])})");
+                    }
+                }
+            }
+        }
+        finally
+        {
+            Q4KInterleavedMatrix.Use512 = saved;
+        }
+        owners.ForEach(o => o.Dispose());
+    }
+
+    [Fact]
     public void Q4_K_repacking_matrix_repacks_once_on_its_first_product()
     {
         int rows = 37, cols = 512;
