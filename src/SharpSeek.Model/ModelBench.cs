@@ -86,6 +86,18 @@ public sealed record BenchResult
     public double BatchDecodeTokensPerS { get; init; }
     public double BatchSingleDecodeTokensPerS { get; init; }
     public double BatchSpeedup { get; init; }
+    /// <summary>
+    /// The roofline fraction from paired rounds (0 when skipped): <see cref="ModelBench.PairedRounds"/> times, a decode
+    /// round of <see cref="ModelBench.PairedTokens"/> tokens between two read-bandwidth passes, its fraction taken against
+    /// the higher of those two; the median. On a shared host whose bandwidth moves by 2x within minutes this compares
+    /// the decode with the bandwidth of the same seconds, where <see cref="RooflineFraction"/> compares the runs' median
+    /// with the best pass before or after them.
+    /// </summary>
+    public double RooflineFractionPaired { get; init; }
+    /// <summary>The paired rounds' fractions, in order.</summary>
+    public double[] RooflineFractionPairedRounds { get; init; } = [];
+    /// <summary>The paired rounds' read bandwidths (the higher of each round's two passes), bytes/s.</summary>
+    public double[] ReadBandwidthPairedRounds { get; init; } = [];
     public required double[] DecodeTokensPerSRuns { get; init; }
     public required double[] PrefillTokensPerSRuns { get; init; }
 }
@@ -240,6 +252,16 @@ public static class ModelBench
         }
         long bytesPerToken = DecodeWeightBytes(model.Weights);
         int threads = model.Backend.Workers;
+        double[] pairedFractions = [], pairedBandwidths = [];
+        if (!o.SkipRoofline)
+        {
+            log?.Invoke($"{PairedRounds} paired rounds: read bandwidth, {PairedTokens} decoded tokens, read bandwidth");
+            // a fresh sequence of the runs' prompt length, so that the rounds decode at the runs' context lengths
+            KvCache pairedCache = Prefill(P);
+            int pairedNext = ArgMax(logits), pairedLength = P;
+            (pairedFractions, pairedBandwidths) = Paired(n => n / Decode(pairedCache, n, ref pairedLength, ref pairedNext),
+                                                         () => Roofline.ReadBandwidth(threads, PairedPassBytes, 2), bytesPerToken);
+        }
         double bw = 0, peak = 0, fmaPeak = 0;
         bool intFormat = model.Weights.Layers.Any(l => (l.Moe?.Experts[0].W1 ?? l.Dense!.W1).InputFormat != ActivationFormat.F32);
         if (!o.SkipRoofline)
@@ -292,6 +314,9 @@ public static class ModelBench
             BatchDecodeTokensPerS = batchTps,
             BatchSingleDecodeTokensPerS = singleTps,
             BatchSpeedup = singleTps > 0 ? batchTps / singleTps : 0,
+            RooflineFractionPaired = pairedFractions.Length > 0 ? Median(pairedFractions) : 0,
+            RooflineFractionPairedRounds = pairedFractions,
+            ReadBandwidthPairedRounds = pairedBandwidths,
             DecodeTokensPerSRuns = decodes,
             PrefillTokensPerSRuns = prefills,
         };
@@ -310,6 +335,33 @@ public static class ModelBench
             rb[r] = b(PerRound);
         }
         return (Median(ra), Median(rb));
+    }
+
+    /// <summary>Rounds and decoded tokens per round of the paired roofline measurement.</summary>
+    public const int PairedRounds = 8, PairedTokens = 16;
+
+    /// <summary>Bytes each read-bandwidth pass of a paired round reads (a quarter of <see cref="Roofline.ReadBandwidth"/>'s
+    /// default: a pass takes ~5-10 ms, beside a decode round of ~50 ms).</summary>
+    private const long PairedPassBytes = 256L << 20;
+
+    /// <summary>The paired rounds: per round, <paramref name="bandwidth"/> (bytes/s), 2 untimed tokens (a bandwidth pass
+    /// evicts the caches), <see cref="PairedTokens"/> timed ones (<paramref name="decode"/>(n) decodes n and returns
+    /// tokens/s), <paramref name="bandwidth"/> again; fraction = tokens/s · bytes per token / the higher bandwidth.</summary>
+    public static (double[] Fractions, double[] Bandwidths) Paired(Func<int, double> decode, Func<double> bandwidth, long bytesPerToken)
+    {
+        var fractions = new double[PairedRounds];
+        var bandwidths = new double[PairedRounds];
+        decode(2); // the cache in use again after the other measurements
+        for (int r = 0; r < PairedRounds; r++)
+        {
+            double before = bandwidth();
+            decode(2); // untimed: what stays cached from token to token (the KV cache, norms, activations) is back
+            double tps = decode(PairedTokens);
+            double after = bandwidth();
+            bandwidths[r] = Math.Max(before, after);
+            fractions[r] = tps * bytesPerToken / bandwidths[r];
+        }
+        return (fractions, bandwidths);
     }
 
     /// <summary>Timed rounds per product in <see cref="MatmulRate"/>.</summary>

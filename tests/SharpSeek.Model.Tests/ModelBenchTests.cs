@@ -8,6 +8,34 @@ namespace SharpSeek.Model.Tests;
 public sealed class ModelBenchTests
 {
     [Fact]
+    public void Paired_rounds_take_each_decode_round_against_the_higher_bandwidth_around_it()
+    {
+        // bandwidth passes alternate 10, 20, 30, ... GB/s; timed decode rounds run 100, 110, ... tokens/s
+        double gbs = 0;
+        var timed = new List<int>();
+        int untimed = 0, round = 0;
+        (double[] f, double[] bw) = ModelBench.Paired(n =>
+        {
+            if (n != ModelBench.PairedTokens)
+            {
+                untimed += n;
+                return 1;
+            }
+            timed.Add(n);
+            return 100 + 10 * round++;
+        }, () => (gbs += 10) * 1e9, 1_000_000);
+        Assert.Equal(ModelBench.PairedRounds, f.Length);
+        Assert.Equal(ModelBench.PairedRounds, timed.Count);
+        Assert.Equal(2 + 2 * ModelBench.PairedRounds, untimed); // one re-warm before the rounds, two tokens after each first pass
+        for (int r = 0; r < f.Length; r++)
+        {
+            double higher = (2 * r + 2) * 10e9; // the pass after the round
+            Assert.Equal(higher, bw[r]);
+            Assert.Equal((100 + 10 * r) * 1e6 / higher, f[r], 12);
+        }
+    }
+
+    [Fact]
     public void Accounting_matches_a_hand_count_and_rates_are_measured()
     {
         using ModelWeights w = WeightLoader.Load(Fixtures.Hf("v3-tiny"));

@@ -68,6 +68,10 @@ internal static class BenchCommand
             Console.WriteLine($"prefill   {r.PrefillTokensPerS,10:0.0} tok/s   {r.PrefillGflops:0.0} GFLOP/s = {r.PrefillPeakFraction:P0} of {r.PeakGflops:0} G {r.PeakKind}");
             Console.WriteLine($"matmuls   {r.MatmulGflops,10:0.0} GFLOP/s = {r.MatmulPeakFraction:P0} of the peak, {r.MatmulFmaPeakFraction:P0} of {r.FmaPeakGflops:0} G fp32 FMA FLOP/s (prefill matrix products alone)");
             Console.WriteLine($"decode    {r.DecodeTokensPerS,10:0.00} tok/s   {r.WeightBytesPerToken / 1e6:0.0} MB weights/token = {r.RooflineFraction:P0} of {r.ReadBandwidthBytesPerS / 1e9:0.0} GB/s");
+            if (r.RooflineFractionPaired > 0)
+                Console.WriteLine($"          paired rounds (decode between two bandwidth passes): median {r.RooflineFractionPaired:P0} of the roofline " +
+                                  $"[{string.Join(", ", r.RooflineFractionPairedRounds.Select(f => f.ToString("P0")))}] at " +
+                                  $"{r.ReadBandwidthPairedRounds.Min() / 1e9:0.0}-{r.ReadBandwidthPairedRounds.Max() / 1e9:0.0} GB/s");
             if (r.DecodeMatvecBytesPerS > 0)
                 Console.WriteLine($"          the decode matrix-vector products alone stream {r.DecodeMatvecBytesPerS / 1e9:0.0} GB/s = {r.DecodeMatvecFraction:P0} of it; {r.DecodeOtherFraction:P0} of a decode step is the rest");
             if (r.CompareContextTokens > 0)
