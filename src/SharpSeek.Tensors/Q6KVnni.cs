@@ -89,30 +89,31 @@ internal static unsafe class Q6KVnni
 
     public static float Dot(byte* w, sbyte* xq, float* xd, short* groupSums, int blocks)
     {
-        Vector256<float> acc = Vector256<float>.Zero;
+        float acc = 0;
         for (int b = 0; b < blocks; b++)
             acc = Step(w + (long)b * BlockBytes, xq + (long)b * 256, xd[b], groupSums + (long)b * 16, acc);
-        return Vector256.Sum(acc);
+        return acc;
     }
 
     /// <summary><see cref="Dot"/> of two rows against one token, a block of each in turn: two memory streams for
     /// the hardware prefetchers instead of one (decode).</summary>
     public static void DotPair(byte* w0, byte* w1, sbyte* xq, float* xd, short* groupSums, int blocks, float* y0, float* y1)
     {
-        Vector256<float> a0 = Vector256<float>.Zero, a1 = a0;
+        float a0 = 0, a1 = 0;
         for (int b = 0; b < blocks; b++)
         {
             long o = (long)b * BlockBytes;
             a0 = Step(w0 + o, xq + (long)b * 256, xd[b], groupSums + (long)b * 16, a0);
             a1 = Step(w1 + o, xq + (long)b * 256, xd[b], groupSums + (long)b * 16, a1);
         }
-        *y0 = Vector256.Sum(a0);
-        *y1 = Vector256.Sum(a1);
+        *y0 = a0;
+        *y1 = a1;
     }
 
-    /// <summary>acc + d·d_x·(one block's Σ_j sc_j·Σ (code − 32)·x) for one token.</summary>
+    /// <summary>acc + d·d_x·(one block's Σ_j sc_j·Σ (code − 32)·x) for one token: the block's integer sum is exact, and
+    /// then one fused multiply-add per block (as Q6KInterleavedMatrix does per row, so the two layouts give the same bits).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Step(byte* blk, sbyte* x, float dx, short* g, Vector256<float> acc)
+    private static float Step(byte* blk, sbyte* x, float dx, short* g, float acc)
     {
         // decode streams the weights once: keep DRAM requests in flight 4 KB ahead (210-byte blocks)
         Sse.Prefetch0(blk + 4096);
@@ -123,13 +124,13 @@ internal static unsafe class Q6KVnni
         Codes(blk, 0, out var c00, out var c01, out var c02, out var c03);
         Codes(blk, 1, out var c10, out var c11, out var c12, out var c13);
         Vector256<int> isum = Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, x, g);
-        return Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(isum), Vector256.Create(Half16.ToFloat(*(ushort*)(blk + DOffset)) * dx), acc);
+        return MathF.FusedMultiplyAdd(Vector256.Sum(isum), Half16.ToFloat(*(ushort*)(blk + DOffset)) * dx, acc);
     }
 
     /// <summary>One row against 4 tokens: codes and scales unpacked once per super-block for all four.</summary>
     public static void Dot4(byte* w, sbyte* xq, int xStride, float* xd, short* groupSums, int blocks, float* y, int ldy)
     {
-        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
         int gStride = blocks * 16;
         for (int b = 0; b < blocks; b++)
         {
@@ -140,14 +141,14 @@ internal static unsafe class Q6KVnni
             float d = Half16.ToFloat(*(ushort*)(blk + DOffset));
             sbyte* x = xq + (long)b * 256;
             short* g = groupSums + (long)b * 16;
-            a0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, x, g)), Vector256.Create(d * xd[b]), a0);
-            a1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, x + xStride, g + gStride)), Vector256.Create(d * xd[blocks + b]), a1);
-            a2 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, x + 2L * xStride, g + 2 * gStride)), Vector256.Create(d * xd[2 * blocks + b]), a2);
-            a3 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, x + 3L * xStride, g + 3 * gStride)), Vector256.Create(d * xd[3 * blocks + b]), a3);
+            a0 = MathF.FusedMultiplyAdd(Vector256.Sum(Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, x, g)), d * xd[b], a0);
+            a1 = MathF.FusedMultiplyAdd(Vector256.Sum(Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, x + xStride, g + gStride)), d * xd[blocks + b], a1);
+            a2 = MathF.FusedMultiplyAdd(Vector256.Sum(Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, x + 2L * xStride, g + 2 * gStride)), d * xd[2 * blocks + b], a2);
+            a3 = MathF.FusedMultiplyAdd(Vector256.Sum(Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, x + 3L * xStride, g + 3 * gStride)), d * xd[3 * blocks + b], a3);
         }
-        y[0] = Vector256.Sum(a0);
-        y[ldy] = Vector256.Sum(a1);
-        y[2 * ldy] = Vector256.Sum(a2);
-        y[3 * ldy] = Vector256.Sum(a3);
+        y[0] = a0;
+        y[ldy] = a1;
+        y[2 * ldy] = a2;
+        y[3 * ldy] = a3;
     }
 }

@@ -345,6 +345,101 @@ public sealed unsafe class KernelTests
     }
 
     [Fact]
+    public unsafe void Q6_K_interleaved_by_eight_gives_the_same_codes_and_the_same_bits_as_the_rows()
+    {
+        // 37 rows (four groups and a five-row tail), 3 super-blocks of random bytes; every fourth row at the extremes
+        // (all codes 63 or 0, scales -128): the int16 sums of the 512-bit kernel must not saturate
+        int rows = 37, cols = 768, blocks = cols / 256;
+        var rng = new Random(41);
+        using var buf = new NativeBuffer((long)rows * blocks * Q6KMatrix.BlockBytes);
+        byte* p = buf.Pointer;
+        ushort[] halves = [0x3C00, 0x2E66, 0xB400, 0x0001, 0x1C00];
+        for (int r = 0; r < rows; r++)
+        {
+            for (int b = 0; b < blocks; b++)
+            {
+                byte* blk = p + ((long)r * blocks + b) * Q6KMatrix.BlockBytes;
+                for (int i = 0; i < 208; i++)
+                    blk[i] = r % 4 == 0 ? (byte)(r % 8 == 0 ? 0xFF : 0x00) : (byte)rng.Next(256);
+                if (r % 4 == 0)
+                {
+                    for (int j = 0; j < 16; j++)
+                        blk[192 + j] = 0x80; // -128
+                }
+                *(ushort*)(blk + 208) = halves[(r + b) % halves.Length];
+            }
+        }
+        var m = new Q6KMatrix(p, rows, cols, buf);
+        Q6KInterleavedMatrix packed = Q6KInterleavedMatrix.FromRows(m);
+        Assert.Equal(4, packed.Groups);
+        for (int g = 0; g < packed.Groups; g++)
+        {
+            for (int b = 0; b < blocks; b++)
+            {
+                for (int r = 0; r < 8; r++)
+                {
+                    byte* blk = m.RowPointer(8 * g + r) + (long)b * Q6KMatrix.BlockBytes;
+                    for (int v = 0; v < 256; v++)
+                        Assert.True(Q6KMatrix.Code(blk, v) == packed.Code(g, b, r, v), $"group {g} block {b} row {r} value {v}");
+                }
+            }
+        }
+        var lazy = new Q6KRepackingMatrix(m);
+        foreach (int tokens in new[] { 1, 2, 5 })
+        {
+            float[] x = new float[tokens * cols];
+            for (int i = 0; i < x.Length; i++)
+                x[i] = i % 3 == 0 ? 1f : (i % 3 == 1 ? -1f : rng.NextSingle() * 2 - 1);
+            var input = new QuantizedInput();
+            input.Quantize(ActivationFormat.Q8K, x, tokens, cols);
+            foreach ((int start, int count) in new[] { (0, rows), (0, 32), (3, 30), (8, 16), (16, 21), (9, 5) })
+            {
+                float[] want = new float[tokens * count], got = new float[tokens * count];
+                m.MatMulQuantized(input, want, count, start, count);
+                lazy.MatMulQuantized(input, got, count, start, count);
+                for (int i = 0; i < want.Length; i++)
+                    Assert.True(BitConverter.SingleToInt32Bits(want[i]) == BitConverter.SingleToInt32Bits(got[i]), $"{tokens} tokens, rows [{start}, +{count}), value {i}: repacking {got[i]} vs rows {want[i]}");
+                // a token of a batch gets the bits it gets alone (batched decode is exact)
+                var last = new QuantizedInput();
+                last.Quantize(ActivationFormat.Q8K, x.AsSpan((tokens - 1) * cols, cols), 1, cols);
+                float[] alone = new float[count];
+                lazy.MatMulQuantized(last, alone, count, start, count);
+                for (int i = 0; i < count; i++)
+                    Assert.True(BitConverter.SingleToInt32Bits(alone[i]) == BitConverter.SingleToInt32Bits(got[(tokens - 1) * count + i]), $"{tokens} tokens, rows [{start}, +{count}), row {start + i}: alone {alone[i]} vs in the batch {got[(tokens - 1) * count + i]}");
+            }
+            if (tokens == 1 && System.Runtime.Intrinsics.X86.Avx512BW.IsSupported)
+            {
+                // the 512-bit kernel itself (whether or not this machine chose it), against its scalar definition and,
+                // where the row kernel is the VNNI one, against the rows bit for bit
+                float[] y = new float[32], rowsY = new float[32];
+                m.MatMulQuantized(input, rowsY, 32, 0, 32);
+                fixed (sbyte* xq = input.Q8Array)
+                fixed (float* xd = input.ScaleArray)
+                fixed (float* yp = y)
+                {
+                    packed.MatVec(xq, xd, yp, 0, 32);
+                    for (int r = 0; r < 32; r++)
+                    {
+                        float scalar = packed.DotScalar(r / 8, r % 8, xq, xd);
+                        Assert.True(BitConverter.SingleToInt32Bits(scalar) == BitConverter.SingleToInt32Bits(y[r]), $"row {r}: kernel {y[r]} vs its scalar definition {scalar}");
+                        if (System.Runtime.Intrinsics.X86.AvxVnni.IsSupported)
+                            Assert.True(BitConverter.SingleToInt32Bits(rowsY[r]) == BitConverter.SingleToInt32Bits(y[r]), $"row {r}: interleaved {y[r]} vs rows {rowsY[r]}");
+                    }
+                }
+                Assert.Throws<ArgumentException>(() => packed.MatVec(null, null, null, 4, 8));
+                Assert.Throws<ArgumentException>(() => packed.MatVec(null, null, null, 24, 16));
+            }
+        }
+        Assert.Equal(Q6KInterleavedMatrix.IsUsed, lazy.IsRepacked);
+        Assert.Equal(m.ByteSize, lazy.ByteSize);
+        float[] r0 = new float[cols], r1 = new float[cols];
+        m.ReadRow(36, r0);
+        lazy.ReadRow(36, r1);
+        Assert.True(r0.AsSpan().SequenceEqual(r1));
+        Assert.Throws<ArgumentException>(() => new Q6KRepackingMatrix(new Q6KMatrix(p, 7, cols, buf)));
+    }
+
+    [Fact]
     public void Q4_K_repacking_matrix_repacks_once_on_its_first_product()
     {
         int rows = 37, cols = 512;

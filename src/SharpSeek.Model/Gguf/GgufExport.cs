@@ -330,6 +330,7 @@ public static unsafe class GgufExport
         (Q4KRepackingMatrix q, GgmlType.Q4_K) => new ReadOnlySpan<byte>(q.RowLayout.RowPointer(r), (int)rowBytes),
         (Q4KInterleavedMatrix q, GgmlType.Q4_K) => StandardRow(q, r, scratch),
         (Q6KMatrix q, GgmlType.Q6_K) => new ReadOnlySpan<byte>(q.RowPointer(r), (int)rowBytes),
+        (Q6KRepackingMatrix q, GgmlType.Q6_K) => new ReadOnlySpan<byte>(q.RowLayout.RowPointer(r), (int)rowBytes),
         (Q4_0Matrix q, GgmlType.Q4_0) => new ReadOnlySpan<byte>(q.RowPointer(r), (int)rowBytes),
         (Mxfp4Matrix q, GgmlType.MXFP4) => new ReadOnlySpan<byte>(q.RowPointer(r), (int)rowBytes),
         (Mxfp4SplitMatrix q, GgmlType.MXFP4) => q.CopyGgmlRow(r, scratch),

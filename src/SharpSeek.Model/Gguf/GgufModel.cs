@@ -332,6 +332,8 @@ public sealed unsafe class GgufWeightSource : IWeightSource
             // products on an interleaved copy made on first use (llama.cpp repacks its Q4_K for x86 the same way)
             GgmlType.Q4_K when rows >= Q4KInterleavedMatrix.GroupRows => new Q4KRepackingMatrix(new Q4KMatrix(p, rows, cols, _f)),
             GgmlType.Q4_K => new Q4KMatrix(p, rows, cols, _f),
+            // one-token products on an interleaved copy made on first use where the 512-bit kernel runs (Q6KInterleavedMatrix)
+            GgmlType.Q6_K when rows >= Q6KInterleavedMatrix.GroupRows => new Q6KRepackingMatrix(new Q6KMatrix(p, rows, cols, _f)),
             GgmlType.Q6_K => new Q6KMatrix(p, rows, cols, _f),
             _ => throw new NotSupportedException(
                 $"{_f.FilePath}: tensor '{t.Name}' ({hfName}) has type {GgmlTypes.Name(t.Type)}; SharpSeek multiplies F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K and MXFP4"),
