@@ -403,12 +403,7 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
     private static void BlockStep512(byte* o, sbyte* xe, float xd, short* xs, ref Vector256<float> acc, ref Vector256<float> macc)
     {
         Vector512<byte> mask = Vector512.Create((byte)0xF);
-        byte* pf = o + PrefetchDistance;
-        for (int i = 0; i < GroupBlockBytes; i += 64)
-            Sse.Prefetch0(pf + i);
-        Vector256<float> dx = Vector256.Create(xd);
-        Vector256<float> d = Avx2.GatherVector256(Half16.Table, Avx2.ConvertToVector256Int32((ushort*)o), 4) * dx;
-        Vector256<float> dmin = Avx2.GatherVector256(Half16.Table, Avx2.ConvertToVector256Int32((ushort*)(o + 16)), 4) * dx;
+        BlockScales(o, xd, out Vector256<float> d, out Vector256<float> dmin);
         Vector256<float> sum = Vector256<float>.Zero;
         for (int c = 0; c < 4; c++)
         {
@@ -429,10 +424,7 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
             sum = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(l32.GetLower() + l32.GetUpper()), sLo, sum);
             sum = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(h32.GetLower() + h32.GetUpper()), sHi, sum);
         }
-        acc = Vector256.FusedMultiplyAdd(sum, d, acc);
-        macc = Vector256.FusedMultiplyAdd(Mins(Avx2.ConvertToVector256Int16(o + MinOffset), Avx2.ConvertToVector256Int16(o + MinOffset + 16),
-                                               Avx2.ConvertToVector256Int16(o + MinOffset + 32), Avx2.ConvertToVector256Int16(o + MinOffset + 48),
-                                               xs), dmin, macc);
+        BlockFinish(o, xs, sum, d, dmin, ref acc, ref macc);
     }
 
     /// <summary>
@@ -487,19 +479,36 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
         return wins > rounds / 2;
     }
 
+    /// <summary>A block step's start: the prefetch ahead (decode streams the weights once: DRAM requests in flight ahead of
+    /// the arithmetic) and the eight rows' d·d_x and dmin·d_x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void BlockScales(byte* o, float xd, out Vector256<float> d, out Vector256<float> dmin)
+    {
+        byte* pf = o + PrefetchDistance;
+        for (int i = 0; i < GroupBlockBytes; i += 64)
+            Sse.Prefetch0(pf + i);
+        Vector256<float> dx = Vector256.Create(xd);
+        d = Avx2.GatherVector256(Half16.Table, Avx2.ConvertToVector256Int32((ushort*)o), 4) * dx;
+        dmin = Avx2.GatherVector256(Half16.Table, Avx2.ConvertToVector256Int32((ushort*)(o + 16)), 4) * dx;
+    }
+
+    /// <summary>A block step's end: acc += sum·d, macc += dmin·Σ_s m_s·Σx_s.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void BlockFinish(byte* o, short* xs, Vector256<float> sum, Vector256<float> d, Vector256<float> dmin, ref Vector256<float> acc, ref Vector256<float> macc)
+    {
+        acc = Vector256.FusedMultiplyAdd(sum, d, acc);
+        macc = Vector256.FusedMultiplyAdd(Mins(Avx2.ConvertToVector256Int16(o + MinOffset), Avx2.ConvertToVector256Int16(o + MinOffset + 16),
+                                               Avx2.ConvertToVector256Int16(o + MinOffset + 32), Avx2.ConvertToVector256Int16(o + MinOffset + 48),
+                                               xs), dmin, macc);
+    }
+
     /// <summary>One super-block of a group for one token: acc += d·d_x·Σ_s sc_s·Σ q·x and macc += dmin·d_x·Σ_s m_s·Σx_s,
     /// eight rows in eight lanes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void BlockStep(byte* o, sbyte* xb, float xd, short* xs, ref Vector256<float> acc, ref Vector256<float> macc)
     {
         Vector256<byte> mask = Vector256.Create((byte)0xF);
-        // decode streams the weights once: keep DRAM requests in flight ahead of the arithmetic
-        byte* pf = o + PrefetchDistance;
-        for (int i = 0; i < GroupBlockBytes; i += 64)
-            Sse.Prefetch0(pf + i);
-        Vector256<float> dx = Vector256.Create(xd);
-        Vector256<float> d = Avx2.GatherVector256(Half16.Table, Avx2.ConvertToVector256Int32((ushort*)o), 4) * dx;
-        Vector256<float> dmin = Avx2.GatherVector256(Half16.Table, Avx2.ConvertToVector256Int32((ushort*)(o + 16)), 4) * dx;
+        BlockScales(o, xd, out Vector256<float> d, out Vector256<float> dmin);
         Vector256<float> sum = Vector256<float>.Zero;
         for (int c = 0; c < 4; c++)
         {
@@ -521,10 +530,7 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
             sum = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(lo0 + lo1), sLo, sum);
             sum = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(hi0 + hi1), sHi, sum);
         }
-        acc = Vector256.FusedMultiplyAdd(sum, d, acc);
-        macc = Vector256.FusedMultiplyAdd(Mins(Avx2.ConvertToVector256Int16(o + MinOffset), Avx2.ConvertToVector256Int16(o + MinOffset + 16),
-                                               Avx2.ConvertToVector256Int16(o + MinOffset + 32), Avx2.ConvertToVector256Int16(o + MinOffset + 48),
-                                               xs), dmin, macc);
+        BlockFinish(o, xs, sum, d, dmin, ref acc, ref macc);
     }
 
     /// <summary>As <see cref="Group"/> for four tokens (activations xStride values apart, scales and sums per token
@@ -628,50 +634,19 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
 
 /// <summary>
 /// Q4_K rows left where they are (a memory-mapped GGUF tensor) whose integer products run on an interleaved copy made
-/// the first time one is asked for: only the matrices a run multiplies (the experts actually routed to) are repacked,
-/// so resident memory still grows with use, not with the file. Rows are read, and GGUF export copies them, from the
-/// row layout.
+/// the first time one is asked for (<see cref="RepackingMatrix{TRows, TPacked}"/>).
 /// </summary>
-public sealed unsafe class Q4KRepackingMatrix : QuantizedProductMatrix
+public sealed class Q4KRepackingMatrix : RepackingMatrix<Q4KMatrix, Q4KInterleavedMatrix>
 {
-    private readonly Q4KMatrix _rows;
-    private readonly object _gate = new();
-    private Q4KInterleavedMatrix? _packed;
-
-    public Q4KRepackingMatrix(Q4KMatrix rows) : base(rows.Rows, rows.Cols)
+    // the copy's buffer is owned by the copy (freed by NativeBuffer's finalizer when the model is dropped)
+    public Q4KRepackingMatrix(Q4KMatrix rows)
+        : base(rows, Q4KInterleavedMatrix.GroupRows, r => Q4KInterleavedMatrix.FromRows(r, new List<IDisposable>()))
     {
-        if (rows.Rows < Q4KInterleavedMatrix.GroupRows)
-            throw new ArgumentException($"Q4KRepackingMatrix needs at least {Q4KInterleavedMatrix.GroupRows} rows, got {rows.Rows}", nameof(rows));
-        _rows = rows;
     }
 
-    /// <summary>The rows as stored (llama.cpp's block_q4_K layout).</summary>
-    public Q4KMatrix RowLayout => _rows;
-
-    /// <summary>Whether the interleaved copy exists (a product has run).</summary>
-    public bool IsRepacked => Volatile.Read(ref _packed) is not null;
-
-    public override WeightFormat Format => WeightFormat.Q4_K;
-    public override ActivationFormat InputFormat => ActivationFormat.Q8K;
-
     /// <summary>The bytes a product reads: the interleaved copy once it exists.</summary>
-    public override long ByteSize => Volatile.Read(ref _packed)?.ByteSize ?? _rows.ByteSize;
-
-    public override void ReadRow(int row, Span<float> dst) => _rows.ReadRow(row, dst);
+    public override long ByteSize => PackedIfMade?.ByteSize ?? RowLayout.ByteSize;
 
     public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount) =>
         Packed().MatMulQuantized(x, y, ldy, rowStart, rowCount);
-
-    private Q4KInterleavedMatrix Packed()
-    {
-        Q4KInterleavedMatrix? p = Volatile.Read(ref _packed);
-        if (p is not null)
-            return p;
-        lock (_gate) // the row-parallel chunks of a first product arrive together: one of them repacks
-        {
-            // the buffer is owned by the copy (freed by NativeBuffer's finalizer when the model is dropped)
-            _packed ??= Q4KInterleavedMatrix.FromRows(_rows, new List<IDisposable>());
-            return _packed;
-        }
-    }
 }

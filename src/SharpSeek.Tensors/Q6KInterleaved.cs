@@ -309,74 +309,44 @@ public sealed unsafe class Q6KInterleavedMatrix
 /// <summary>
 /// Q6_K rows left where they are (a memory-mapped GGUF tensor) whose one-token products run on an interleaved copy of
 /// their whole groups of eight rows (<see cref="Q6KInterleavedMatrix"/>), made the first time one is asked for where that
-/// kernel is used; products of several tokens, the rows past the last group, reads and GGUF export use the rows. Both
-/// give the same bits.
+/// kernel is used (<see cref="RepackingMatrix{TRows, TPacked}"/>); products of several tokens and the rows past the last
+/// group use the rows. Both give the same bits.
 /// </summary>
-public sealed unsafe class Q6KRepackingMatrix : QuantizedProductMatrix
+public sealed unsafe class Q6KRepackingMatrix : RepackingMatrix<Q6KMatrix, Q6KInterleavedMatrix>
 {
-    private readonly Q6KMatrix _rows;
-    private readonly object _gate = new();
-    private Q6KInterleavedMatrix? _packed;
-
-    public Q6KRepackingMatrix(Q6KMatrix rows) : base(rows.Rows, rows.Cols)
+    public Q6KRepackingMatrix(Q6KMatrix rows) : base(rows, Q6KInterleavedMatrix.GroupRows, Q6KInterleavedMatrix.FromRows)
     {
-        if (rows.Rows < Q6KInterleavedMatrix.GroupRows)
-            throw new ArgumentException($"Q6KRepackingMatrix needs at least {Q6KInterleavedMatrix.GroupRows} rows, got {rows.Rows}", nameof(rows));
-        _rows = rows;
     }
 
-    /// <summary>The rows as stored (llama.cpp's block_q6_K layout).</summary>
-    public Q6KMatrix RowLayout => _rows;
-
-    /// <summary>Whether the interleaved copy exists (a one-token product ran where the kernel is used).</summary>
-    public bool IsRepacked => Volatile.Read(ref _packed) is not null;
-
-    public override WeightFormat Format => WeightFormat.Q6_K;
-    public override ActivationFormat InputFormat => ActivationFormat.Q8K;
-
     /// <summary>The bytes a product reads (the same for both layouts).</summary>
-    public override long ByteSize => _rows.ByteSize;
-
-    public override void ReadRow(int row, Span<float> dst) => _rows.ReadRow(row, dst);
+    public override long ByteSize => RowLayout.ByteSize;
 
     public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount)
     {
         CheckRows(rowStart, rowCount);
         if (x.Tokens != 1 || !Q6KInterleavedMatrix.IsUsed || x.Format != ActivationFormat.Q8K || x.Cols != Cols)
         {
-            _rows.MatMulQuantized(x, y, ldy, rowStart, rowCount);
+            RowLayout.MatMulQuantized(x, y, ldy, rowStart, rowCount);
             return;
         }
         const int G = Q6KInterleavedMatrix.GroupRows;
         int end = rowStart + rowCount, first = (rowStart + G - 1) / G * G, last = Math.Min(end, Rows / G * G) / G * G;
         if (last <= first)
         {
-            _rows.MatMulQuantized(x, y, ldy, rowStart, rowCount);
+            RowLayout.MatMulQuantized(x, y, ldy, rowStart, rowCount);
             return;
         }
         if (y.Length < rowCount)
             throw new ArgumentException($"output has {y.Length} values, {rowCount} rows need more");
         // the rows before the first whole group and after the last one through the row layout
         if (first > rowStart)
-            _rows.MatMulQuantized(x, y, ldy, rowStart, first - rowStart);
+            RowLayout.MatMulQuantized(x, y, ldy, rowStart, first - rowStart);
         if (end > last)
-            _rows.MatMulQuantized(x, y.Slice(last - rowStart), ldy, last, end - last);
+            RowLayout.MatMulQuantized(x, y.Slice(last - rowStart), ldy, last, end - last);
         Q6KInterleavedMatrix packed = Packed();
         fixed (sbyte* xq = x.Q8Array)
         fixed (float* xd = x.ScaleArray)
         fixed (float* yp = y)
             packed.MatVec(xq, xd, yp + (first - rowStart), first, last - first);
-    }
-
-    private Q6KInterleavedMatrix Packed()
-    {
-        Q6KInterleavedMatrix? p = Volatile.Read(ref _packed);
-        if (p is not null)
-            return p;
-        lock (_gate) // the row-parallel chunks of a first product arrive together: one of them repacks
-        {
-            _packed ??= Q6KInterleavedMatrix.FromRows(_rows);
-            return _packed;
-        }
     }
 }
