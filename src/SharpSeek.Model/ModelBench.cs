@@ -259,8 +259,9 @@ public static class ModelBench
             // a fresh sequence of the runs' prompt length, so that the rounds decode at the runs' context lengths
             KvCache pairedCache = Prefill(P);
             int pairedNext = ArgMax(logits), pairedLength = P;
+            using NativeBuffer passBuffer = Roofline.BandwidthBuffer(PairedPassBytes); // one buffer for the 16 passes
             (pairedFractions, pairedBandwidths) = Paired(n => n / Decode(pairedCache, n, ref pairedLength, ref pairedNext),
-                                                         () => Roofline.ReadBandwidth(threads, PairedPassBytes, 2), bytesPerToken);
+                                                         () => Roofline.ReadBandwidth(threads, passBuffer, 2), bytesPerToken);
         }
         double bw = 0, peak = 0, fmaPeak = 0;
         bool intFormat = model.Weights.Layers.Any(l => (l.Moe?.Experts[0].W1 ?? l.Dense!.W1).InputFormat != ActivationFormat.F32);

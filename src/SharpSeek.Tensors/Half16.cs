@@ -1,6 +1,8 @@
 // Fast scalar fp16 → fp32 for the block scales of quantized formats (GGUF stores them as IEEE half).
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace SharpSeek.Tensors;
 
@@ -32,6 +34,12 @@ public static class Half16
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static unsafe float ToFloat(ushort h) => s_table[h];
+
+    /// <summary>The eight fp16 values at <paramref name="src"/> as fp32 by one gather from the table (the per-row scales of
+    /// eight interleaved rows). Needs AVX2.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static unsafe Vector256<float> ToFloat8(ushort* src) =>
+        Avx2.GatherVector256(s_table, Avx2.ConvertToVector256Int32(src), 4);
 
     /// <summary>
     /// The fp16 values at <paramref name="src"/>, <paramref name="src"/> + stride, ... (n of them) as fp32 by

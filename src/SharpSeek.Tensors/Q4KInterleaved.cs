@@ -24,7 +24,7 @@ namespace SharpSeek.Tensors;
 public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
 {
     public const int GroupRows = 8, GroupBlockBytes = 1184;
-    private const int ScaleOffset = 32, MinOffset = 96, QuantOffset = 160, PrefetchDistance = 4096;
+    private const int ScaleOffset = 32, MinOffset = 96, QuantOffset = 160;
     private readonly byte* _data;
     private readonly object? _owner; // keeps the buffer alive as long as the matrix (a repacking matrix holds no other reference)
     private readonly Q4KMatrix? _tail;
@@ -270,7 +270,7 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
                     StreamPrefetch.Start(GroupBlock(w0, 0), (long)half * Blocks * GroupBlockBytes);
                     StreamPrefetch.Start(GroupBlock(w0 + half, 0), (long)half * Blocks * GroupBlockBytes);
                 }
-                if (n > 0 && Use512)
+                if (half > 0 && Use512)
                 {
                     sbyte[] buffer = t_expanded is { } e && e.Length >= Blocks * ExpandedBlockBytes ? e : t_expanded = new sbyte[Blocks * ExpandedBlockBytes];
                     fixed (sbyte* xe = buffer)
@@ -434,7 +434,7 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
     /// </summary>
     private static bool Calibrate512()
     {
-        const int groups = 64, rounds = 7, reps = 4;
+        const int groups = 64, reps = 4;
         var rng = new Random(5);
         var w = new byte[groups * GroupBlockBytes];
         rng.NextBytes(w);
@@ -442,12 +442,13 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
         for (int i = 0; i < xq.Length; i++)
             xq[i] = (sbyte)rng.Next(-127, 128);
         var xe = new sbyte[ExpandedBlockBytes];
+        var xs = new short[8];
+        var y = new float[2 * GroupRows];
         float xd = 0.01f;
-        short* xs = stackalloc short[8];
-        float* y = stackalloc float[2 * GroupRows];
-        int wins = 0;
         fixed (byte* wp = w)
         fixed (sbyte* xp = xq, ep = xe)
+        fixed (short* sp = xs)
+        fixed (float* yp = y)
         {
             for (int i = 0; i < groups * GroupBlockBytes; i += GroupBlockBytes)
             {
@@ -455,28 +456,24 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
                     ((ushort*)(wp + i))[r] = ((ushort*)(wp + i + 16))[r] = 0x2E66;
             }
             Expand(xp, 1, ep);
-            var sw = new System.Diagnostics.Stopwatch();
-            for (int round = 0; round <= rounds; round++)
+            // the buffers stay pinned for the whole timing; the delegates take their addresses as integers
+            nint wa = (nint)wp, xa = (nint)xp, ea = (nint)ep, sa = (nint)sp, ya = (nint)yp, da = (nint)(&xd);
+            return KernelChoice.CandidateWins(() =>
             {
-                sw.Restart();
                 for (int k = 0; k < reps; k++)
                 {
                     for (int g = 0; g < groups; g += 2)
-                        GroupPairAvx2(wp + g * GroupBlockBytes, wp + (g + 1) * GroupBlockBytes, 1, xp, &xd, xs, y, y + GroupRows);
+                        GroupPairAvx2((byte*)wa + g * GroupBlockBytes, (byte*)wa + (g + 1) * GroupBlockBytes, 1, (sbyte*)xa, (float*)da, (short*)sa, (float*)ya, (float*)ya + GroupRows);
                 }
-                long t256 = sw.ElapsedTicks;
-                sw.Restart();
+            }, () =>
+            {
                 for (int k = 0; k < reps; k++)
                 {
                     for (int g = 0; g < groups; g += 2)
-                        GroupPair512(wp + g * GroupBlockBytes, wp + (g + 1) * GroupBlockBytes, 1, ep, &xd, xs, y, y + GroupRows);
+                        GroupPair512((byte*)wa + g * GroupBlockBytes, (byte*)wa + (g + 1) * GroupBlockBytes, 1, (sbyte*)ea, (float*)da, (short*)sa, (float*)ya, (float*)ya + GroupRows);
                 }
-                long t512 = sw.ElapsedTicks;
-                if (round > 0 && t512 < t256) // round 0 warms up
-                    wins++;
-            }
+            });
         }
-        return wins > rounds / 2;
     }
 
     /// <summary>A block step's start: the prefetch ahead (decode streams the weights once: DRAM requests in flight ahead of
@@ -484,12 +481,10 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void BlockScales(byte* o, float xd, out Vector256<float> d, out Vector256<float> dmin)
     {
-        byte* pf = o + PrefetchDistance;
-        for (int i = 0; i < GroupBlockBytes; i += 64)
-            Sse.Prefetch0(pf + i);
+        StreamPrefetch.Lines(o + StreamPrefetch.Distance, GroupBlockBytes);
         Vector256<float> dx = Vector256.Create(xd);
-        d = Avx2.GatherVector256(Half16.Table, Avx2.ConvertToVector256Int32((ushort*)o), 4) * dx;
-        dmin = Avx2.GatherVector256(Half16.Table, Avx2.ConvertToVector256Int32((ushort*)(o + 16)), 4) * dx;
+        d = Half16.ToFloat8((ushort*)o) * dx;
+        dmin = Half16.ToFloat8((ushort*)(o + 16)) * dx;
     }
 
     /// <summary>A block step's end: acc += sum·d, macc += dmin·Σ_s m_s·Σx_s.</summary>
@@ -544,8 +539,8 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
         for (int b = 0; b < blocks; b++)
         {
             byte* o = w + (long)b * GroupBlockBytes;
-            Vector256<float> d = Avx2.GatherVector256(Half16.Table, Avx2.ConvertToVector256Int32((ushort*)o), 4);
-            Vector256<float> dmin = Avx2.GatherVector256(Half16.Table, Avx2.ConvertToVector256Int32((ushort*)(o + 16)), 4);
+            Vector256<float> d = Half16.ToFloat8((ushort*)o);
+            Vector256<float> dmin = Half16.ToFloat8((ushort*)(o + 16));
             Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
             for (int c = 0; c < 4; c++)
             {

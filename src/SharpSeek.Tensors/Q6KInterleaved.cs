@@ -27,7 +27,7 @@ namespace SharpSeek.Tensors;
 public sealed unsafe class Q6KInterleavedMatrix
 {
     public const int GroupRows = 8, GroupBlockBytes = 8 * Q6KMatrix.BlockBytes;
-    private const int ScaleOffset = 16, QlOffset = 144, QhOffset = 1168, PrefetchDistance = 4096;
+    private const int ScaleOffset = 16, QlOffset = 144, QhOffset = 1168;
     /// <summary>Bytes of one super-block's expanded activations: 32 code vectors' x, then their 32·x pair sums.</summary>
     private const int ExpandedBlockBytes = 4096;
     private readonly byte* _data;
@@ -194,15 +194,13 @@ public sealed unsafe class Q6KInterleavedMatrix
     /// <summary>d·d_x of the group's eight rows (d as Q6KVnni computes it: fp16 to fp32, times d_x).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Dx(byte* o, Vector256<float> dx) =>
-        Avx2.GatherVector256(Half16.Table, Avx2.ConvertToVector256Int32((ushort*)o), 4) * dx;
+        Half16.ToFloat8((ushort*)o) * dx;
 
     /// <summary>Σ_j sc_j·Σ (code − 32)·x over one super-block, eight rows in eight int32 lanes (exact).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> Block(byte* o, sbyte* x, Vector512<short> i0, Vector512<short> i1, Vector512<short> i2, Vector512<short> i3)
     {
-        byte* pf = o + PrefetchDistance;
-        for (int i = 0; i < GroupBlockBytes; i += 64)
-            Sse.Prefetch0(pf + i);
+        StreamPrefetch.Lines(o + StreamPrefetch.Distance, GroupBlockBytes);
         Vector512<byte> m4 = Vector512.Create((byte)0x0F), m6 = Vector512.Create((byte)0x3F);
         Vector512<int> acc = Vector512<int>.Zero;
         short* e = (short*)(x + 2048);
@@ -262,7 +260,7 @@ public sealed unsafe class Q6KInterleavedMatrix
     /// </summary>
     private static bool Calibrate()
     {
-        const int rows = 32, cols = 1024, rounds = 7, reps = 8;
+        const int rows = 32, cols = 1024, reps = 8;
         var rng = new Random(6);
         var bytes = new byte[rows * cols / 256 * Q6KMatrix.BlockBytes];
         rng.NextBytes(bytes);
@@ -271,38 +269,41 @@ public sealed unsafe class Q6KInterleavedMatrix
             x[i] = rng.NextSingle() - 0.5f;
         var input = new QuantizedInput();
         input.Quantize(ActivationFormat.Q8K, x, 1, cols);
-        float* y = stackalloc float[rows];
-        int wins = 0;
+        var y = new float[rows];
         fixed (byte* p = bytes)
         {
             for (int i = 0; i < bytes.Length; i += Q6KMatrix.BlockBytes)
                 *(ushort*)(p + i + 208) = 0x2E66; // finite d
             var m = new Q6KMatrix(p, rows, cols, null);
             Q6KInterleavedMatrix packed = FromRows(m);
-            fixed (sbyte* xq = input.Q8Array)
-            fixed (float* xd = input.ScaleArray)
-            fixed (short* gs = input.GroupSumArray)
+            try
             {
-                var sw = new System.Diagnostics.Stopwatch();
-                for (int round = 0; round <= rounds; round++)
+                fixed (sbyte* xq = input.Q8Array)
+                fixed (float* xd = input.ScaleArray)
+                fixed (short* gs = input.GroupSumArray)
+                fixed (float* yp = y)
                 {
-                    sw.Restart();
-                    for (int k = 0; k < reps; k++)
+                    // the buffers stay pinned for the whole timing; the delegates take their addresses as integers
+                    nint xa = (nint)xq, da = (nint)xd, ga = (nint)gs, ya = (nint)yp;
+                    return KernelChoice.CandidateWins(() =>
                     {
-                        for (int r = 0; r < rows / 2; r++)
-                            Q6KVnni.DotPair(m.RowPointer(r), m.RowPointer(r + rows / 2), xq, xd, gs, cols / 256, y + r, y + r + rows / 2);
-                    }
-                    long rowsTicks = sw.ElapsedTicks;
-                    sw.Restart();
-                    for (int k = 0; k < reps; k++)
-                        packed.MatVec(xq, xd, y, 0, rows);
-                    if (round > 0 && sw.ElapsedTicks < rowsTicks) // round 0 warms up
-                        wins++;
+                        for (int k = 0; k < reps; k++)
+                        {
+                            for (int r = 0; r < rows / 2; r++)
+                                Q6KVnni.DotPair(m.RowPointer(r), m.RowPointer(r + rows / 2), (sbyte*)xa, (float*)da, (short*)ga, cols / 256, (float*)ya + r, (float*)ya + r + rows / 2);
+                        }
+                    }, () =>
+                    {
+                        for (int k = 0; k < reps; k++)
+                            packed.MatVec((sbyte*)xa, (float*)da, (float*)ya, 0, rows);
+                    });
                 }
             }
-            packed._buffer.Dispose();
+            finally
+            {
+                packed._buffer.Dispose();
+            }
         }
-        return wins > rounds / 2;
     }
 }
 

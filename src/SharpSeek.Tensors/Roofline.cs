@@ -12,11 +12,27 @@ public static unsafe class Roofline
     /// <summary>Bytes per second read by <paramref name="threads"/> threads streaming a buffer of <paramref name="bytes"/> (best of several passes).</summary>
     public static double ReadBandwidth(int threads, long bytes = 1L << 30, int passes = 5)
     {
-        using var buf = new NativeBuffer(bytes);
+        using NativeBuffer buf = BandwidthBuffer(bytes);
+        return ReadBandwidth(threads, buf, passes);
+    }
+
+    /// <summary>A buffer for <see cref="ReadBandwidth(int, NativeBuffer, int)"/>, every page touched (so that no pass
+    /// times page faults), for repeated measurements without a new allocation each.</summary>
+    public static NativeBuffer BandwidthBuffer(long bytes)
+    {
+        var buf = new NativeBuffer(bytes);
         float* p = (float*)buf.Pointer;
-        long n = bytes / 4;
-        for (long i = 0; i < n; i += 1024)
-            p[i] = 1f; // touch every page
+        for (long i = 0; i < bytes / 4; i += 1024)
+            p[i] = 1f;
+        return buf;
+    }
+
+    /// <summary>Bytes per second read by <paramref name="threads"/> threads streaming <paramref name="buf"/> (from
+    /// <see cref="BandwidthBuffer"/>; best of several passes).</summary>
+    public static double ReadBandwidth(int threads, NativeBuffer buf, int passes)
+    {
+        float* p = (float*)buf.Pointer;
+        long bytes = buf.Length, n = bytes / 4;
         var sums = new double[threads];
         double best = FastestPass(threads, passes, t =>
         {
