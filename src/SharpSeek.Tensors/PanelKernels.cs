@@ -2,7 +2,9 @@
 // 6 (or 3, 2, 1) activation rows at a time, up to 24 Vector512 accumulators, so each loaded vector feeds several FMAs instead of
 // one (the plain dot product is load-bound at half the FMA rate).
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace SharpSeek.Tensors;
 
@@ -28,6 +30,11 @@ public static unsafe class PanelKernels
                 Tile4x2(w, wStride, x + (long)t * n, n, y + (long)t * ldy, ldy);
             else if (tokens - t == 1)
                 Tile4x1(w, wStride, x + (long)t * n, n, y + (long)t * ldy);
+            return;
+        }
+        if (Vector256.IsHardwareAccelerated && Fma.IsSupported && n >= 8)
+        {
+            Rows4Avx2(w, wStride, x, n, tokens, y, ldy);
             return;
         }
         for (; t < tokens; t++)
@@ -154,5 +161,92 @@ public static unsafe class PanelKernels
         r0[2] = Vector512.Sum(a20); r1[2] = Vector512.Sum(a21); r2[2] = Vector512.Sum(a22);
         r0[3] = Vector512.Sum(a30); r1[3] = Vector512.Sum(a31); r2[3] = Vector512.Sum(a32);
         AddRemainder(w, ws, x, n, i, y, ldy, 3);
+    }
+
+    /// <summary>
+    /// <see cref="Rows4"/> on AVX2 + FMA (n &gt;= 8): 4 x 3 tiles (12 accumulators of the 16 ymm registers), then 4 x 2 or
+    /// 4 x 1; one 8-lane accumulator per (row, token) over the columns in steps of 8, its lanes summed, then the remainder
+    /// columns in order, whatever the number of tokens.
+    /// </summary>
+    internal static void Rows4Avx2(float* w, long wStride, float* x, int n, int tokens, float* y, int ldy)
+    {
+        int t = 0;
+        for (; t + 3 <= tokens; t += 3)
+            Tile4x3Avx2(w, wStride, x + (long)t * n, n, y + (long)t * ldy, ldy);
+        if (tokens - t == 2)
+            Tile4x2Avx2(w, wStride, x + (long)t * n, n, y + (long)t * ldy, ldy);
+        else if (tokens - t == 1)
+            Tile4x1Avx2(w, wStride, x + (long)t * n, n, y + (long)t * ldy);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile4x3Avx2(float* w, long ws, float* x, int n, float* y, int ldy)
+    {
+        Vector256<float> a00 = default, a01 = default, a02 = default, a10 = default, a11 = default, a12 = default;
+        Vector256<float> a20 = default, a21 = default, a22 = default, a30 = default, a31 = default, a32 = default;
+        float* w0 = w, w1 = w + ws, w2 = w + 2 * ws, w3 = w + 3 * ws, x0 = x, x1 = x + n, x2 = x + 2 * n;
+        int i = 0;
+        for (; i + 8 <= n; i += 8)
+        {
+            Vector256<float> v0 = Vector256.Load(x0 + i), v1 = Vector256.Load(x1 + i), v2 = Vector256.Load(x2 + i);
+            Vector256<float> k = Vector256.Load(w0 + i);
+            a00 = Vector256.FusedMultiplyAdd(k, v0, a00); a01 = Vector256.FusedMultiplyAdd(k, v1, a01); a02 = Vector256.FusedMultiplyAdd(k, v2, a02);
+            k = Vector256.Load(w1 + i);
+            a10 = Vector256.FusedMultiplyAdd(k, v0, a10); a11 = Vector256.FusedMultiplyAdd(k, v1, a11); a12 = Vector256.FusedMultiplyAdd(k, v2, a12);
+            k = Vector256.Load(w2 + i);
+            a20 = Vector256.FusedMultiplyAdd(k, v0, a20); a21 = Vector256.FusedMultiplyAdd(k, v1, a21); a22 = Vector256.FusedMultiplyAdd(k, v2, a22);
+            k = Vector256.Load(w3 + i);
+            a30 = Vector256.FusedMultiplyAdd(k, v0, a30); a31 = Vector256.FusedMultiplyAdd(k, v1, a31); a32 = Vector256.FusedMultiplyAdd(k, v2, a32);
+        }
+        float* r0 = y, r1 = y + ldy, r2 = y + 2 * ldy;
+        r0[0] = Vector256.Sum(a00); r1[0] = Vector256.Sum(a01); r2[0] = Vector256.Sum(a02);
+        r0[1] = Vector256.Sum(a10); r1[1] = Vector256.Sum(a11); r2[1] = Vector256.Sum(a12);
+        r0[2] = Vector256.Sum(a20); r1[2] = Vector256.Sum(a21); r2[2] = Vector256.Sum(a22);
+        r0[3] = Vector256.Sum(a30); r1[3] = Vector256.Sum(a31); r2[3] = Vector256.Sum(a32);
+        AddRemainder(w, ws, x, n, i, y, ldy, 3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile4x2Avx2(float* w, long ws, float* x, int n, float* y, int ldy)
+    {
+        Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default;
+        Vector256<float> a20 = default, a21 = default, a30 = default, a31 = default;
+        float* w0 = w, w1 = w + ws, w2 = w + 2 * ws, w3 = w + 3 * ws, x0 = x, x1 = x + n;
+        int i = 0;
+        for (; i + 8 <= n; i += 8)
+        {
+            Vector256<float> v0 = Vector256.Load(x0 + i), v1 = Vector256.Load(x1 + i);
+            Vector256<float> k = Vector256.Load(w0 + i);
+            a00 = Vector256.FusedMultiplyAdd(k, v0, a00); a01 = Vector256.FusedMultiplyAdd(k, v1, a01);
+            k = Vector256.Load(w1 + i);
+            a10 = Vector256.FusedMultiplyAdd(k, v0, a10); a11 = Vector256.FusedMultiplyAdd(k, v1, a11);
+            k = Vector256.Load(w2 + i);
+            a20 = Vector256.FusedMultiplyAdd(k, v0, a20); a21 = Vector256.FusedMultiplyAdd(k, v1, a21);
+            k = Vector256.Load(w3 + i);
+            a30 = Vector256.FusedMultiplyAdd(k, v0, a30); a31 = Vector256.FusedMultiplyAdd(k, v1, a31);
+        }
+        float* r0 = y, r1 = y + ldy;
+        r0[0] = Vector256.Sum(a00); r1[0] = Vector256.Sum(a01);
+        r0[1] = Vector256.Sum(a10); r1[1] = Vector256.Sum(a11);
+        r0[2] = Vector256.Sum(a20); r1[2] = Vector256.Sum(a21);
+        r0[3] = Vector256.Sum(a30); r1[3] = Vector256.Sum(a31);
+        AddRemainder(w, ws, x, n, i, y, ldy, 2);
+    }
+
+    private static void Tile4x1Avx2(float* w, long ws, float* x, int n, float* y)
+    {
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        float* w0 = w, w1 = w + ws, w2 = w + 2 * ws, w3 = w + 3 * ws;
+        int i = 0;
+        for (; i + 8 <= n; i += 8)
+        {
+            Vector256<float> v = Vector256.Load(x + i);
+            a0 = Vector256.FusedMultiplyAdd(Vector256.Load(w0 + i), v, a0);
+            a1 = Vector256.FusedMultiplyAdd(Vector256.Load(w1 + i), v, a1);
+            a2 = Vector256.FusedMultiplyAdd(Vector256.Load(w2 + i), v, a2);
+            a3 = Vector256.FusedMultiplyAdd(Vector256.Load(w3 + i), v, a3);
+        }
+        y[0] = Vector256.Sum(a0); y[1] = Vector256.Sum(a1); y[2] = Vector256.Sum(a2); y[3] = Vector256.Sum(a3);
+        AddRemainder(w, ws, x, n, i, y, 0, 1);
     }
 }

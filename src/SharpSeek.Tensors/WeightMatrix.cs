@@ -395,8 +395,12 @@ public sealed unsafe class Bf16Matrix : WeightMatrix
         MatMulEvenOdd(x, 1, y, rowCount, rowStart, rowCount);
     }
 
-    /// <summary>Whether the products run <see cref="MatMulEvenOdd"/>: AVX-512 and whole groups of 32 columns.</summary>
-    private bool EvenOddKernel => Avx512F.IsSupported && Cols % 32 == 0;
+    /// <summary>Whether the products run <see cref="MatMulEvenOdd"/>: AVX-512 and whole groups of 32 columns, or else
+    /// AVX2 + FMA and whole groups of 16 (<see cref="Bf16Avx2"/>).</summary>
+    private bool EvenOddKernel => Wide || (Bf16Avx2.IsSupported && Cols % 16 == 0);
+
+    /// <summary>Whether the even/odd products run 512 bits wide (else <see cref="Bf16Avx2"/>'s 256-bit kernels).</summary>
+    private bool Wide => Avx512F.IsSupported && Cols % 32 == 0;
 
     /// <summary>
     /// Below <see cref="WeightMatrix.PackedMinTokens"/> tokens (a routed expert's share of a batched decode step): the
@@ -419,6 +423,13 @@ public sealed unsafe class Bf16Matrix : WeightMatrix
         float[] perm = RowScratch(tokens * Cols);
         fixed (float* xp = x, pp = perm, yp = y)
         {
+            if (!Wide)
+            {
+                for (int t = 0; t < tokens; t++)
+                    Bf16Avx2.EvenOdd(xp + (long)t * Cols, pp + (long)t * Cols, Cols);
+                Bf16Avx2.Product(_data + (long)rowStart * Cols, Cols, pp, tokens, yp, ldy, rowCount);
+                return;
+            }
             for (int t = 0; t < tokens; t++)
                 Bf16.EvenOdd(xp + (long)t * Cols, pp + (long)t * Cols, Cols);
             int i = 0;
@@ -581,7 +592,19 @@ public sealed unsafe class Bf16Matrix : WeightMatrix
         if (x.Length < rowCount || y.Length < Cols)
             throw new ArgumentException("MatVecTransposedAdd: buffer too small");
         int i = 0;
-        if (Avx512F.IsSupported && Cols % 32 == 0 && rowCount >= 4)
+        if (!Wide && Bf16Avx2.IsSupported && Cols % 16 == 0 && rowCount >= 4)
+        {
+            float[] perm = RowScratch(Cols);
+            fixed (float* yp = y, pp = perm, xp = x)
+            {
+                Bf16Avx2.EvenOdd(yp, pp, Cols);
+                i = rowCount / 4 * 4;
+                Bf16Avx2.TransposedAdd(_data + (long)rowStart * Cols, Cols, xp, i, pp);
+                Bf16Avx2.Interleave(pp, Cols);
+                new ReadOnlySpan<float>(pp, Cols).CopyTo(y);
+            }
+        }
+        else if (Avx512F.IsSupported && Cols % 32 == 0 && rowCount >= 4)
         {
             // the rows read as even/odd lanes (two ALU operations per 32 values instead of two widenings and two
             // shifts) into y permuted the same way for the call, put back in order at the end

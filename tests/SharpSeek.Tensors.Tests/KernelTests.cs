@@ -712,6 +712,8 @@ public sealed unsafe class KernelTests
     [InlineData(WeightFormat.BF16, 3, 9, 512)]
     [InlineData(WeightFormat.BF16, 1, 6, 32)]
     [InlineData(WeightFormat.BF16, 2, 37, 96)]
+    [InlineData(WeightFormat.BF16, 1, 11, 48)] // no multiple of 32: the 256-bit kernel (Bf16Avx2) even with AVX-512
+    [InlineData(WeightFormat.F32, 1, 9, 12)] // below 16 columns: the 256-bit tiles even with AVX-512
     [InlineData(WeightFormat.F32, 0, 12, 64)]
     [InlineData(WeightFormat.F32, 3, 9, 512)]
     [InlineData(WeightFormat.F32, 1, 6, 20)]
@@ -723,9 +725,10 @@ public sealed unsafe class KernelTests
         WeightMatrix m = WeightConversion.Convert(F32(Random(rows * cols, rows * 3 + cols), rows, cols), format, owners);
         float[] w = m.ToFloatArray();
         using var be = new ThreadedBackend(2);
+        bool avx2 = System.Runtime.Intrinsics.X86.Avx2.IsSupported && System.Runtime.Intrinsics.X86.Fma.IsSupported;
         bool exact = format == WeightFormat.F32
-            ? System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated && cols >= 16
-            : System.Runtime.Intrinsics.X86.Avx512F.IsSupported && cols % 32 == 0;
+            ? (System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated && cols >= 16) || (avx2 && cols >= 8)
+            : (System.Runtime.Intrinsics.X86.Avx512F.IsSupported && cols % 32 == 0) || (avx2 && cols % 16 == 0);
         for (int tokens = 1; tokens < WeightMatrix.PackedMinTokens; tokens++)
         {
             float[] x = Random(tokens * cols, tokens * 7 + cols);
@@ -741,7 +744,7 @@ public sealed unsafe class KernelTests
                 m.MatVec(x.AsSpan(t * cols, cols), alone, rowStart, rowCount);
                 for (int r = 0; r < rowCount; r++)
                 {
-                    // bit-identical where the tile kernels run (AVX-512); the fallbacks only agree closely
+                    // bit-identical where the tile kernels run (AVX-512 or AVX2); the fallbacks only agree closely
                     float tol = exact ? 0 : 1e-5f * MathF.Sqrt(cols);
                     Assert.True(Math.Abs(alone[r] - y[t * ldy + r]) <= tol, $"{tokens} tokens, token {t}, row {r}: batched {y[t * ldy + r]} vs alone {alone[r]}");
                     Assert.True(Math.Abs(alone[r] - yt[t * ldy + r]) <= tol, $"{tokens} tokens (2 threads), token {t}, row {r}: batched {yt[t * ldy + r]} vs alone {alone[r]}");
@@ -754,6 +757,82 @@ public sealed unsafe class KernelTests
             Assert.True(maxDiff <= 1e-5 * Math.Sqrt(cols), $"{tokens} tokens, rows [{rowStart}, +{rowCount}) x {cols}: max |diff| {maxDiff}");
         }
         owners.ForEach(o => o.Dispose());
+    }
+
+    // the AVX2 kernels called directly, so machines with AVX-512 (where the products take the 512-bit kernels) test them
+    // too: any token count gives each token the bits of that token alone, close to double
+    [Theory]
+    [InlineData(64)]
+    [InlineData(70)] // remainder columns
+    [InlineData(8)]
+    public unsafe void Avx2_fp32_tiles_give_each_token_its_own_sums(int cols)
+    {
+        if (!System.Runtime.Intrinsics.X86.Avx2.IsSupported || !System.Runtime.Intrinsics.X86.Fma.IsSupported)
+            return; // the kernels need AVX2 + FMA (every x64 machine .NET 10 targets for SharpSeek has them)
+        float[] w = Random(4 * cols, cols + 1);
+        for (int tokens = 1; tokens <= 10; tokens++)
+        {
+            float[] x = Random(tokens * cols, tokens + 2 * cols);
+            float[] y = new float[tokens * 5], alone = new float[4];
+            fixed (float* wp = w, xp = x, yp = y, ap = alone)
+            {
+                PanelKernels.Rows4Avx2(wp, cols, xp, cols, tokens, yp, 5);
+                for (int t = 0; t < tokens; t++)
+                {
+                    PanelKernels.Rows4Avx2(wp, cols, xp + t * cols, cols, 1, ap, 4);
+                    for (int r = 0; r < 4; r++)
+                    {
+                        Assert.Equal(alone[r], y[t * 5 + r]);
+                        double want = 0;
+                        for (int c = 0; c < cols; c++)
+                            want += (double)w[r * cols + c] * x[t * cols + c];
+                        Assert.True(Math.Abs(want - y[t * 5 + r]) <= 1e-5 * Math.Sqrt(cols), $"{tokens} tokens, token {t}, row {r}: {y[t * 5 + r]} vs {want}");
+                    }
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(7, 64)]
+    [InlineData(9, 512)]
+    [InlineData(4, 16)]
+    public unsafe void Avx2_bf16_products_give_each_token_its_own_sums(int rows, int cols)
+    {
+        if (!Bf16Avx2.IsSupported)
+            return; // the kernels need AVX2 + FMA
+        float[] wf = Random(rows * cols, rows + cols);
+        ushort[] bits = new ushort[wf.Length];
+        Bf16.FromFloat(wf, bits);
+        for (int tokens = 1; tokens <= 7; tokens++)
+        {
+            float[] x = Random(tokens * cols, 3 * tokens + cols), perm = new float[x.Length];
+            float[] y = new float[tokens * (rows + 1)], aloneRows = new float[rows];
+            fixed (ushort* wp = bits)
+            fixed (float* xp = x, pp = perm, yp = y, alone = aloneRows)
+            {
+                for (int t = 0; t < tokens; t++)
+                    Bf16Avx2.EvenOdd(xp + t * cols, pp + t * cols, cols);
+                Bf16Avx2.Product(wp, cols, pp, tokens, yp, rows + 1, rows);
+                for (int t = 0; t < tokens; t++)
+                {
+                    Bf16Avx2.Product(wp, cols, pp + t * cols, 1, alone, rows, rows);
+                    for (int r = 0; r < rows; r++)
+                    {
+                        Assert.Equal(alone[r], yp[t * (rows + 1) + r]);
+                        double want = 0;
+                        for (int c = 0; c < cols; c++)
+                            want += (double)Bf16.ToFloat(bits[r * cols + c]) * x[t * cols + c];
+                        Assert.True(Math.Abs(want - alone[r]) <= 1e-5 * Math.Sqrt(cols), $"{tokens} tokens, token {t}, row {r}: {alone[r]} vs {want}");
+                    }
+                }
+                // the permutation and its inverse
+                float[] back = (float[])perm.Clone();
+                fixed (float* bp = back)
+                    Bf16Avx2.Interleave(bp, back.Length);
+                Assert.Equal(x, back);
+            }
+        }
     }
 
     [Fact]
@@ -773,6 +852,7 @@ public sealed unsafe class KernelTests
     [InlineData(0, 9, 40)]
     [InlineData(3, 12, 512)]
     [InlineData(1, 7, 17)]
+    [InlineData(2, 10, 48)] // no multiple of 32: the 256-bit kernel (Bf16Avx2) even with AVX-512
     public unsafe void Bf16_transposed_product_matches_double(int rowStart, int rowCount, int cols)
     {
         int rows = rowStart + rowCount + 2;

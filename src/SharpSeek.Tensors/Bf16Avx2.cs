@@ -1,0 +1,183 @@
+// bf16 products for machines without AVX-512 (AVX2 + FMA: AMD Zen 2/3, Intel before Ice Lake): the 256-bit twin of
+// Bf16Matrix's even/odd kernel. A 32-byte load of 16 bf16 values holds, in each 32-bit lane i, values 2i (low half) and
+// 2i + 1 (high half); lane << 16 is value 2i as fp32 and lane & 0xFFFF0000 is value 2i + 1, so the rows are read as bf16
+// in the products (two ALU operations per 16 values, no fp32 copy) against the activations permuted once per call.
+// Every (row, token) sum is formed the same way whatever the number of tokens in the call (acc = fma(odd, x_odd,
+// fma(even, x_even, acc)) per 16 columns, then one horizontal sum), so batched decoding gives the logits of decoding alone.
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace SharpSeek.Tensors;
+
+/// <summary>AVX2 + FMA kernels of <see cref="Bf16Matrix"/> (columns a multiple of 16).</summary>
+internal static unsafe class Bf16Avx2
+{
+    /// <summary>Whether the kernels can run here.</summary>
+    public static bool IsSupported => Avx2.IsSupported && Fma.IsSupported;
+
+    /// <summary>For each 16 values (n a multiple of 16): dst[0..8] = src[0, 2, .., 14], dst[8..16] = src[1, 3, .., 15].</summary>
+    public static void EvenOdd(float* src, float* dst, int n)
+    {
+        for (int i = 0; i < n; i += 16)
+        {
+            Vector256<float> a = Vector256.Load(src + i), b = Vector256.Load(src + i + 8);
+            // per 128-bit lane (a0 a2 b0 b2 | a4 a6 b4 b6), then the 64-bit pairs reordered to (a0 a2 a4 a6 b0 b2 b4 b6)
+            Vector256<float> e = Avx.Shuffle(a, b, 0x88), o = Avx.Shuffle(a, b, 0xDD);
+            Avx2.Permute4x64(e.AsDouble(), 0xD8).AsSingle().Store(dst + i);
+            Avx2.Permute4x64(o.AsDouble(), 0xD8).AsSingle().Store(dst + i + 8);
+        }
+    }
+
+    /// <summary>The inverse of <see cref="EvenOdd"/>, in place.</summary>
+    public static void Interleave(float* p, int n)
+    {
+        for (int i = 0; i < n; i += 16)
+        {
+            // (e0..e7), (o0..o7) -> pairs (e0 o0 e1 o1 | e4 o4 e5 o5) and (e2 o2 e3 o3 | e6 o6 e7 o7), then the lanes put in order
+            Vector256<float> e = Vector256.Load(p + i), o = Vector256.Load(p + i + 8);
+            Vector256<float> lo = Avx.UnpackLow(e, o), hi = Avx.UnpackHigh(e, o);
+            Avx.Permute2x128(lo, hi, 0x20).Store(p + i);
+            Avx.Permute2x128(lo, hi, 0x31).Store(p + i + 8);
+        }
+    }
+
+    /// <summary>
+    /// y[t·ldy + i] = row i · x_t for rows i &lt; rowCount from <paramref name="w"/> (stride cols) and tokens t of
+    /// <paramref name="xp"/> (each permuted by <see cref="EvenOdd"/>, stride cols): four rows against two tokens at a time.
+    /// </summary>
+    public static void Product(ushort* w, int cols, float* xp, int tokens, float* y, int ldy, int rowCount)
+    {
+        int i = 0;
+        for (; i + 4 <= rowCount; i += 4)
+        {
+            ushort* r0 = w + (long)i * cols;
+            int t = 0;
+            // the first pass over a group of rows reads them from memory; the ones after it, from L1
+            for (; t + 2 <= tokens; t += 2)
+                Rows4<Two>(r0, cols, xp + (long)t * cols, y + (long)t * ldy + i, ldy, t == 0);
+            if (t < tokens)
+                Rows4<One>(r0, cols, xp + (long)t * cols, y + (long)t * ldy + i, ldy, t == 0);
+        }
+        for (; i < rowCount; i++)
+        {
+            ushort* r = w + (long)i * cols;
+            for (int t = 0; t < tokens; t++)
+                y[(long)t * ldy + i] = Row1(r, cols, xp + (long)t * cols);
+        }
+    }
+
+    private interface ITokenCount
+    {
+        static abstract int N { get; }
+    }
+
+    private struct One : ITokenCount { public static int N => 1; }
+
+    private struct Two : ITokenCount { public static int N => 2; }
+
+    // 4 rows x N tokens: 8 accumulators, each row's 16 values split once into even and odd lanes for 2·N FMAs
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Rows4<TN>(ushort* r0, int cols, float* xp, float* y, int ldy, bool prefetch) where TN : struct, ITokenCount
+    {
+        ushort* r1 = r0 + cols, r2 = r1 + cols, r3 = r2 + cols;
+        float* x1 = xp + cols;
+        Vector256<float> a00 = default, a10 = default, a20 = default, a30 = default;
+        Vector256<float> a01 = default, a11 = default, a21 = default, a31 = default;
+        Vector256<uint> high = Vector256.Create(0xFFFF0000u);
+        for (int c = 0; c < cols; c += 16)
+        {
+            if (prefetch && (c & 31) == 0)
+            {
+                // the same columns two groups of rows ahead, one 64-byte line per row every 32 columns
+                Sse.Prefetch0(r0 + c + 8 * cols);
+                Sse.Prefetch0(r1 + c + 8 * cols);
+                Sse.Prefetch0(r2 + c + 8 * cols);
+                Sse.Prefetch0(r3 + c + 8 * cols);
+            }
+            Vector256<float> xe0 = Vector256.Load(xp + c), xo0 = Vector256.Load(xp + c + 8);
+            Vector256<float> xe1 = default, xo1 = default;
+            if (TN.N > 1)
+            {
+                xe1 = Vector256.Load(x1 + c);
+                xo1 = Vector256.Load(x1 + c + 8);
+            }
+            Vector256<uint> v = Vector256.Load((uint*)(r0 + c));
+            Vector256<float> e = Vector256.ShiftLeft(v, 16).AsSingle(), o = (v & high).AsSingle();
+            a00 = Vector256.FusedMultiplyAdd(o, xo0, Vector256.FusedMultiplyAdd(e, xe0, a00));
+            if (TN.N > 1)
+                a01 = Vector256.FusedMultiplyAdd(o, xo1, Vector256.FusedMultiplyAdd(e, xe1, a01));
+            v = Vector256.Load((uint*)(r1 + c));
+            e = Vector256.ShiftLeft(v, 16).AsSingle();
+            o = (v & high).AsSingle();
+            a10 = Vector256.FusedMultiplyAdd(o, xo0, Vector256.FusedMultiplyAdd(e, xe0, a10));
+            if (TN.N > 1)
+                a11 = Vector256.FusedMultiplyAdd(o, xo1, Vector256.FusedMultiplyAdd(e, xe1, a11));
+            v = Vector256.Load((uint*)(r2 + c));
+            e = Vector256.ShiftLeft(v, 16).AsSingle();
+            o = (v & high).AsSingle();
+            a20 = Vector256.FusedMultiplyAdd(o, xo0, Vector256.FusedMultiplyAdd(e, xe0, a20));
+            if (TN.N > 1)
+                a21 = Vector256.FusedMultiplyAdd(o, xo1, Vector256.FusedMultiplyAdd(e, xe1, a21));
+            v = Vector256.Load((uint*)(r3 + c));
+            e = Vector256.ShiftLeft(v, 16).AsSingle();
+            o = (v & high).AsSingle();
+            a30 = Vector256.FusedMultiplyAdd(o, xo0, Vector256.FusedMultiplyAdd(e, xe0, a30));
+            if (TN.N > 1)
+                a31 = Vector256.FusedMultiplyAdd(o, xo1, Vector256.FusedMultiplyAdd(e, xe1, a31));
+        }
+        y[0] = Vector256.Sum(a00);
+        y[1] = Vector256.Sum(a10);
+        y[2] = Vector256.Sum(a20);
+        y[3] = Vector256.Sum(a30);
+        if (TN.N > 1)
+        {
+            float* y1 = y + ldy;
+            y1[0] = Vector256.Sum(a01);
+            y1[1] = Vector256.Sum(a11);
+            y1[2] = Vector256.Sum(a21);
+            y1[3] = Vector256.Sum(a31);
+        }
+    }
+
+    /// <summary>One row against one permuted token, in <see cref="Rows4"/>'s order.</summary>
+    public static float Row1(ushort* r, int cols, float* xp)
+    {
+        Vector256<float> a = default;
+        Vector256<uint> high = Vector256.Create(0xFFFF0000u);
+        for (int c = 0; c < cols; c += 16)
+        {
+            Vector256<uint> v = Vector256.Load((uint*)(r + c));
+            a = Vector256.FusedMultiplyAdd((v & high).AsSingle(), Vector256.Load(xp + c + 8),
+                Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(v, 16).AsSingle(), Vector256.Load(xp + c), a));
+        }
+        return Vector256.Sum(a);
+    }
+
+    /// <summary>
+    /// y += Σ_i x[i]·row i for the rowCount rows from <paramref name="w"/>, four rows at a time, with y permuted by
+    /// <see cref="EvenOdd"/> (cols a multiple of 16): each 16 columns of y are loaded and stored once per four rows.
+    /// </summary>
+    public static void TransposedAdd(ushort* w, int cols, float* x, int rowCount, float* yPerm)
+    {
+        Vector256<uint> high = Vector256.Create(0xFFFF0000u);
+        for (int i = 0; i + 4 <= rowCount; i += 4)
+        {
+            ushort* r0 = w + (long)i * cols, r1 = r0 + cols, r2 = r1 + cols, r3 = r2 + cols;
+            Vector256<float> x0 = Vector256.Create(x[i]), x1 = Vector256.Create(x[i + 1]), x2 = Vector256.Create(x[i + 2]), x3 = Vector256.Create(x[i + 3]);
+            for (int c = 0; c < cols; c += 16)
+            {
+                Vector256<uint> w0 = Vector256.Load((uint*)(r0 + c)), w1 = Vector256.Load((uint*)(r1 + c));
+                Vector256<float> e = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(w0, 16).AsSingle(), x0, Vector256.Load(yPerm + c));
+                Vector256<float> o = Vector256.FusedMultiplyAdd((w0 & high).AsSingle(), x0, Vector256.Load(yPerm + c + 8));
+                e = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(w1, 16).AsSingle(), x1, e);
+                o = Vector256.FusedMultiplyAdd((w1 & high).AsSingle(), x1, o);
+                Vector256<uint> w2 = Vector256.Load((uint*)(r2 + c)), w3 = Vector256.Load((uint*)(r3 + c));
+                e = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(w2, 16).AsSingle(), x2, e);
+                o = Vector256.FusedMultiplyAdd((w2 & high).AsSingle(), x2, o);
+                Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(w3, 16).AsSingle(), x3, e).Store(yPerm + c);
+                Vector256.FusedMultiplyAdd((w3 & high).AsSingle(), x3, o).Store(yPerm + c + 8);
+            }
+        }
+    }
+}
