@@ -461,6 +461,36 @@ public static class AttentionKernels
                 acc.Store(o + k);
             }
         }
+        else if (Vector256.IsHardwareAccelerated && Fma.IsSupported && nb == Tile)
+        {
+            // the full-tile loop above in 256 bits (without AVX-512 the scalar loop below took 30% of a decode step)
+            Vector256<float> e0 = Vector256.Create(e[0]), e1 = Vector256.Create(e[1]), e2 = Vector256.Create(e[2]), e3 = Vector256.Create(e[3]);
+            Vector256<float> e4 = Vector256.Create(e[4]), e5 = Vector256.Create(e[5]), e6 = Vector256.Create(e[6]), e7 = Vector256.Create(e[7]);
+            float* r1 = rows + stride, r2 = rows + 2 * stride, r3 = rows + 3 * stride, r4 = rows + 4 * stride;
+            float* r5 = rows + 5 * stride, r6 = rows + 6 * stride, r7 = rows + 7 * stride;
+            for (; k + 8 <= n; k += 8)
+            {
+                Vector256<float> a = Vector256.FusedMultiplyAdd(e0, Vector256.Load(rows + k), Vector256.Load(o + k));
+                Vector256<float> b = e1 * Vector256.Load(r1 + k);
+                a = Vector256.FusedMultiplyAdd(e2, Vector256.Load(r2 + k), a);
+                b = Vector256.FusedMultiplyAdd(e3, Vector256.Load(r3 + k), b);
+                a = Vector256.FusedMultiplyAdd(e4, Vector256.Load(r4 + k), a);
+                b = Vector256.FusedMultiplyAdd(e5, Vector256.Load(r5 + k), b);
+                a = Vector256.FusedMultiplyAdd(e6, Vector256.Load(r6 + k), a);
+                b = Vector256.FusedMultiplyAdd(e7, Vector256.Load(r7 + k), b);
+                (a + b).Store(o + k);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated && Fma.IsSupported)
+        {
+            for (; k + 8 <= n; k += 8)
+            {
+                Vector256<float> acc = Vector256.Load(o + k);
+                for (int j = 0; j < nb; j++)
+                    acc = Vector256.FusedMultiplyAdd(Vector256.Create(e[j]), Vector256.Load(rows + j * stride + k), acc);
+                acc.Store(o + k);
+            }
+        }
         for (; k < n; k++)
         {
             float acc = o[k];

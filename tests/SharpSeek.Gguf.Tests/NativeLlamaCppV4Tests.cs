@@ -1,6 +1,8 @@
 // DeepSeek-V4 files written by SharpSeek, run by today's llama.cpp (de3ff81, deepseek4, through llama-logits): the
 // released-format fixture (FP8 + UE8M0, MXFP4 experts) converted with --type f32 holds exactly the values llama.cpp's
-// reference was computed on (tests/fixtures/llama-cpp/deepseek4/hf), so llama.cpp must reproduce it bit for bit; and
+// reference was computed on (tests/fixtures/llama-cpp/deepseek4/hf), so llama.cpp must reproduce it (to the last bits:
+// the reference was computed on an AVX-512 machine, and llama.cpp's fp32 sums change with the SIMD width, 1.4e-6 on an
+// AVX2-only Zen 3); and
 // the mxfp4 type (the converter's choice: FP8 as Q8_0) must load and stay close. Skipped when llama.cpp is absent.
 using SharpSeek.Formats.Safetensors;
 using SharpSeek.Model.V4;
@@ -15,7 +17,7 @@ public sealed class NativeLlamaCppV4Tests
     private static int[] Ids() => File.ReadAllText(Path.Combine(Dir, "ids.txt")).Trim().Split(',').Select(int.Parse).ToArray();
 
     [LlamaCppTheory]
-    [InlineData("f32", 1e-6)]
+    [InlineData("f32", 1e-5)]
     [InlineData("mxfp4", 0.5)] // Q8_0 weights where the release has FP8: a different (lossy) model
     public void Llama_cpp_runs_what_convert_writes_from_the_released_format(string type, double tol)
     {
