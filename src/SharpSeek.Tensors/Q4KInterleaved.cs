@@ -311,14 +311,6 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
             GroupScalar(w, blocks, xq, xd, xsum, y);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> DotAdd(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> s)
-    {
-        if (AvxVnni.IsSupported)
-            return AvxVnni.MultiplyWideningAndAdd(acc, u, s);
-        // u ≤ 15, |s| ≤ 127: the int16 pair sums cannot saturate
-        return acc + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), Vector256.Create((short)1));
-    }
 
     private static void GroupAvx2(byte* w, int blocks, sbyte* xq, float* xd, short* xsum, float* y)
     {
@@ -514,10 +506,10 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
             for (int k = 0; k < 8; k += 2)
             {
                 Vector256<byte> v0 = Vector256.Load(q + 32 * k), v1 = Vector256.Load(q + 32 * k + 32);
-                lo0 = DotAdd(lo0, v0 & mask, Vector256.Create(*(int*)(xl + 4 * k)).AsSByte());
-                hi0 = DotAdd(hi0, Vector256.ShiftRightLogical(v0.AsUInt16(), 4).AsByte() & mask, Vector256.Create(*(int*)(xh + 4 * k)).AsSByte());
-                lo1 = DotAdd(lo1, v1 & mask, Vector256.Create(*(int*)(xl + 4 * k + 4)).AsSByte());
-                hi1 = DotAdd(hi1, Vector256.ShiftRightLogical(v1.AsUInt16(), 4).AsByte() & mask, Vector256.Create(*(int*)(xh + 4 * k + 4)).AsSByte());
+                lo0 = Int8Dot.Bytes(lo0, v0 & mask, Vector256.Create(*(int*)(xl + 4 * k)).AsSByte());
+                hi0 = Int8Dot.Bytes(hi0, Vector256.ShiftRightLogical(v0.AsUInt16(), 4).AsByte() & mask, Vector256.Create(*(int*)(xh + 4 * k)).AsSByte());
+                lo1 = Int8Dot.Bytes(lo1, v1 & mask, Vector256.Create(*(int*)(xl + 4 * k + 4)).AsSByte());
+                hi1 = Int8Dot.Bytes(hi1, Vector256.ShiftRightLogical(v1.AsUInt16(), 4).AsByte() & mask, Vector256.Create(*(int*)(xh + 4 * k + 4)).AsSByte());
             }
             // per row: |sub-block sum| ≤ 32·15·127 and scale ≤ 63, so each product is exact in fp32
             Vector256<float> sLo = Vector256.ConvertToSingle(Avx2.ConvertToVector256Int32(o + ScaleOffset + 16 * c));
@@ -552,14 +544,14 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
                     Vector256<byte> v = Vector256.Load(q + 32 * k);
                     Vector256<byte> vl = v & mask, vh = Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & mask;
                     sbyte* pl = xq + xl + 4 * k, ph = xq + xh + 4 * k;
-                    l0 = DotAdd(l0, vl, Vector256.Create(*(int*)pl).AsSByte());
-                    h0 = DotAdd(h0, vh, Vector256.Create(*(int*)ph).AsSByte());
-                    l1 = DotAdd(l1, vl, Vector256.Create(*(int*)(pl + xStride)).AsSByte());
-                    h1 = DotAdd(h1, vh, Vector256.Create(*(int*)(ph + xStride)).AsSByte());
-                    l2 = DotAdd(l2, vl, Vector256.Create(*(int*)(pl + 2L * xStride)).AsSByte());
-                    h2 = DotAdd(h2, vh, Vector256.Create(*(int*)(ph + 2L * xStride)).AsSByte());
-                    l3 = DotAdd(l3, vl, Vector256.Create(*(int*)(pl + 3L * xStride)).AsSByte());
-                    h3 = DotAdd(h3, vh, Vector256.Create(*(int*)(ph + 3L * xStride)).AsSByte());
+                    l0 = Int8Dot.Bytes(l0, vl, Vector256.Create(*(int*)pl).AsSByte());
+                    h0 = Int8Dot.Bytes(h0, vh, Vector256.Create(*(int*)ph).AsSByte());
+                    l1 = Int8Dot.Bytes(l1, vl, Vector256.Create(*(int*)(pl + xStride)).AsSByte());
+                    h1 = Int8Dot.Bytes(h1, vh, Vector256.Create(*(int*)(ph + xStride)).AsSByte());
+                    l2 = Int8Dot.Bytes(l2, vl, Vector256.Create(*(int*)(pl + 2L * xStride)).AsSByte());
+                    h2 = Int8Dot.Bytes(h2, vh, Vector256.Create(*(int*)(ph + 2L * xStride)).AsSByte());
+                    l3 = Int8Dot.Bytes(l3, vl, Vector256.Create(*(int*)(pl + 3L * xStride)).AsSByte());
+                    h3 = Int8Dot.Bytes(h3, vh, Vector256.Create(*(int*)(ph + 3L * xStride)).AsSByte());
                 }
                 Vector256<float> sLo = Vector256.ConvertToSingle(Avx2.ConvertToVector256Int32(o + ScaleOffset + 16 * c));
                 Vector256<float> sHi = Vector256.ConvertToSingle(Avx2.ConvertToVector256Int32(o + ScaleOffset + 16 * c + 8));

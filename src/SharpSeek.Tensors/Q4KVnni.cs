@@ -1,4 +1,5 @@
-// Q4_K products with AVX-VNNI (the VEX, 256-bit vpdpbusd / vpdpwssd that .NET exposes as AvxVnni).
+// Q4_K products with AVX-VNNI (the VEX, 256-bit vpdpbusd / vpdpwssd that .NET exposes as AvxVnni), or the same integer
+// sums from AVX2 on CPUs without AVX-512 (Int8Dot).
 //
 // Per super-block (256 values, 8 sub-blocks of 32) and token:
 //   dp_s  = vpdpbusd(nibbles of sub-block s as u8, activations as s8)  8 int32 lanes, each |.| ≤ 4·15·128 (fits int16)
@@ -14,12 +15,12 @@ using System.Runtime.Intrinsics.X86;
 
 namespace SharpSeek.Tensors;
 
-/// <summary>AVX-VNNI kernels for <see cref="Q4KMatrix"/> (used when <see cref="AvxVnni.IsSupported"/>).</summary>
+/// <summary>AVX-VNNI kernels for <see cref="Q4KMatrix"/> (used when <see cref="Int8Dot.KernelsSupported"/>).</summary>
 internal static unsafe class Q4KVnni
 {
     private const int BlockBytes = Q4KMatrix.BlockBytes, PrefetchDistance = 4096;
 
-    public static bool IsSupported => AvxVnni.IsSupported;
+    public static bool IsSupported => Int8Dot.KernelsSupported;
 
     /// <summary>From the unpacked scale bytes [sc0..sc7, m0..m7], per 128-bit lane: int16 lanes 0-3 take sub-block
     /// 2c's scale, lanes 4-7 sub-block 2c+1's (high bytes zeroed by the 0x80 index).</summary>
@@ -69,16 +70,15 @@ internal static unsafe class Q4KVnni
                                         Vector256<short> s0, Vector256<short> s1, Vector256<short> s2, Vector256<short> s3, sbyte* x)
     {
         // natural sub-block s sits at activation slot [0, 2, 1, 3, 4, 6, 5, 7][s]
-        Vector256<int> z = Vector256<int>.Zero;
         // two accumulation chains: the four dependent vpdpwssd of one chain (latency 5 each) held too many blocks in flight
-        Vector256<int> a = AvxVnni.MultiplyWideningAndAdd(z, Avx2.PackSignedSaturate(
-            AvxVnni.MultiplyWideningAndAdd(z, lo0, Vector256.Load(x)), AvxVnni.MultiplyWideningAndAdd(z, hi0, Vector256.Load(x + 64))), s0);
-        Vector256<int> b = AvxVnni.MultiplyWideningAndAdd(z, Avx2.PackSignedSaturate(
-            AvxVnni.MultiplyWideningAndAdd(z, lo1, Vector256.Load(x + 32)), AvxVnni.MultiplyWideningAndAdd(z, hi1, Vector256.Load(x + 96))), s1);
-        a = AvxVnni.MultiplyWideningAndAdd(a, Avx2.PackSignedSaturate(
-            AvxVnni.MultiplyWideningAndAdd(z, lo2, Vector256.Load(x + 128)), AvxVnni.MultiplyWideningAndAdd(z, hi2, Vector256.Load(x + 192))), s2);
-        b = AvxVnni.MultiplyWideningAndAdd(b, Avx2.PackSignedSaturate(
-            AvxVnni.MultiplyWideningAndAdd(z, lo3, Vector256.Load(x + 160)), AvxVnni.MultiplyWideningAndAdd(z, hi3, Vector256.Load(x + 224))), s3);
+        Vector256<int> a = Int8Dot.Words(Avx2.PackSignedSaturate(
+            Int8Dot.Bytes(lo0, Vector256.Load(x)), Int8Dot.Bytes(hi0, Vector256.Load(x + 64))), s0);
+        Vector256<int> b = Int8Dot.Words(Avx2.PackSignedSaturate(
+            Int8Dot.Bytes(lo1, Vector256.Load(x + 32)), Int8Dot.Bytes(hi1, Vector256.Load(x + 96))), s1);
+        a = Int8Dot.Words(a, Avx2.PackSignedSaturate(
+            Int8Dot.Bytes(lo2, Vector256.Load(x + 128)), Int8Dot.Bytes(hi2, Vector256.Load(x + 192))), s2);
+        b = Int8Dot.Words(b, Avx2.PackSignedSaturate(
+            Int8Dot.Bytes(lo3, Vector256.Load(x + 160)), Int8Dot.Bytes(hi3, Vector256.Load(x + 224))), s3);
         return a + b;
     }
 

@@ -1,4 +1,5 @@
-// Q6_K products with AVX-VNNI (256-bit vpdpbusd / vpdpwssd), the same scheme as Q4KVnni:
+// Q6_K products with AVX-VNNI (256-bit vpdpbusd / vpdpwssd; on CPUs without AVX-512 the same integer sums from AVX2,
+// Int8Dot), the same scheme as Q4KVnni:
 //   code_s = 6-bit values of sub-block s (32 values) as u8 0..63 (one vpternlog per sub-block joins ql and qh bits)
 //   dp_s   = vpdpbusd(code_s, x_s)                    8 int32 lanes, each ≤ 4·63·128 = 32256 (fits int16)
 //   pair   = vpackssdw(dp_s, dp_s')                   int16 [s 0-3, s' 0-3 | s 4-7, s' 4-7]: lanes 0-3 of a 128-bit
@@ -12,12 +13,12 @@ using System.Runtime.Intrinsics.X86;
 
 namespace SharpSeek.Tensors;
 
-/// <summary>AVX-VNNI kernels for <see cref="Q6KMatrix"/> (used when <see cref="AvxVnni.IsSupported"/>).</summary>
+/// <summary>AVX-VNNI kernels for <see cref="Q6KMatrix"/> (used when <see cref="Int8Dot.KernelsSupported"/>).</summary>
 internal static unsafe class Q6KVnni
 {
     private const int BlockBytes = Q6KMatrix.BlockBytes, QhOffset = 128, ScalesOffset = 192, DOffset = 208;
 
-    public static bool IsSupported => AvxVnni.IsSupported;
+    public static bool IsSupported => Int8Dot.KernelsSupported;
 
     // scales of one half (int16 sc[8h..8h+7] in both 128-bit lanes): pair (k0, k1) takes groups [0, 2 | 1, 3],
     // pair (k2, k3) groups [4, 6 | 5, 7]
@@ -55,11 +56,10 @@ internal static unsafe class Q6KVnni
                                        Vector256<short> sA, Vector256<short> sB, sbyte* x)
     {
         // natural sub-blocks k = 0, 1, 2, 3 of the half sit at slots 0, 2, 1, 3
-        Vector256<int> z = Vector256<int>.Zero;
-        Vector256<int> a = AvxVnni.MultiplyWideningAndAdd(z, Avx2.PackSignedSaturate(
-            AvxVnni.MultiplyWideningAndAdd(z, c0, Vector256.Load(x)), AvxVnni.MultiplyWideningAndAdd(z, c1, Vector256.Load(x + 64))), sA);
-        Vector256<int> b = AvxVnni.MultiplyWideningAndAdd(z, Avx2.PackSignedSaturate(
-            AvxVnni.MultiplyWideningAndAdd(z, c2, Vector256.Load(x + 32)), AvxVnni.MultiplyWideningAndAdd(z, c3, Vector256.Load(x + 96))), sB);
+        Vector256<int> a = Int8Dot.Words(Avx2.PackSignedSaturate(
+            Int8Dot.Bytes(c0, Vector256.Load(x)), Int8Dot.Bytes(c1, Vector256.Load(x + 64))), sA);
+        Vector256<int> b = Int8Dot.Words(Avx2.PackSignedSaturate(
+            Int8Dot.Bytes(c2, Vector256.Load(x + 32)), Int8Dot.Bytes(c3, Vector256.Load(x + 96))), sB);
         return a + b;
     }
 
