@@ -138,6 +138,29 @@ public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
                     DotPair(RowPointer(rowStart + i + k), RowPointer(rowStart + i + half + k), xq, xs, blocks, yp + i + k, yp + i + half + k);
                 i += 2 * half;
             }
+            if (!Avx512BW.IsSupported && Avx2.IsSupported && Fma.IsSupported)
+            {
+                if (T == 1)
+                {
+                    // one token (decode): rows from the two halves of the range in turn, two memory streams
+                    int half = rowCount / 2;
+                    for (int k = 0; k < half; k++)
+                        DotPairAvx2(RowPointer(rowStart + k), RowPointer(rowStart + half + k), xq, xs, blocks, yp + k, yp + half + k);
+                    i = 2 * half;
+                }
+                else
+                {
+                    for (; i + 2 <= rowCount; i += 2)
+                    {
+                        byte* w0 = RowPointer(rowStart + i), w1 = RowPointer(rowStart + i + 1);
+                        int t = 0;
+                        for (; t + 2 <= T; t += 2)
+                            Tile2x2Avx2(w0, w1, xq + (long)t * Cols, Cols, xs + (long)t * blocks, blocks, blocks, yp + (long)t * ldy + i, ldy);
+                        if (t < T)
+                            DotPairAvx2(w0, w1, xq + (long)t * Cols, xs + (long)t * blocks, blocks, yp + (long)t * ldy + i, yp + (long)t * ldy + i + 1);
+                    }
+                }
+            }
             for (; i < rowCount; i++)
             {
                 byte* w = RowPointer(rowStart + i);
@@ -223,20 +246,11 @@ public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
         }
         if (Avx2.IsSupported && Fma.IsSupported)
         {
-            // two blocks per step with independent accumulators, the weights requested 4 KB ahead (as the AVX-512 path)
-            Vector256<float> a0 = Vector256<float>.Zero, a1 = a0;
-            int b = 0;
-            for (; b + 2 <= blocks; b += 2)
-            {
-                byte* k = w + b * BlockBytes;
-                Sse.Prefetch0(k + PrefetchDistance);
-                Sse.Prefetch0(k + PrefetchDistance + 64);
-                a0 = BlockFma256(k, xq + b * BlockValues, a0);
-                a1 = BlockFma256(k + BlockBytes, xq + b * BlockValues + 32, a1);
-            }
-            for (; b < blocks; b++)
-                a0 = BlockFma256(w + b * BlockBytes, xq + b * BlockValues, a0);
-            return Vector256.Sum(a0 + a1) * xs[0];
+            // one accumulator, blocks in order: the (row, token) sum of Tile2x2Avx2 and DotPairAvx2 too
+            Vector256<float> acc = Vector256<float>.Zero;
+            for (int b = 0; b < blocks; b++)
+                acc = BlockFma256(w + b * BlockBytes, xq + b * BlockValues, acc);
+            return Vector256.Sum(acc) * xs[0];
         }
         return DotScalar(w, xq, xs, blocks);
     }
@@ -249,6 +263,58 @@ public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
         Vector256<short> w1 = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(blk + 18)));
         Vector256<int> p = Avx2.Add(Avx2.MultiplyAddAdjacent(w0, Vector256.Load(x)), Avx2.MultiplyAddAdjacent(w1, Vector256.Load(x + 16)));
         return Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p), Vector256.Create(Half16.ToFloat(*(ushort*)blk)), acc);
+    }
+
+    /// <summary><see cref="Dot"/> of two rows against one token on AVX2 (decode: two memory streams, weights requested
+    /// 4 KB ahead), each row's sum formed as Dot forms it.</summary>
+    private static void DotPairAvx2(byte* w0, byte* w1, short* xq, float* xs, int blocks, float* y0, float* y1)
+    {
+        Vector256<float> a = Vector256<float>.Zero, b = a;
+        for (int k = 0; k < blocks; k++)
+        {
+            long o = (long)k * BlockBytes;
+            if ((k & 1) == 0)
+            {
+                Sse.Prefetch0(w0 + o + PrefetchDistance);
+                Sse.Prefetch0(w1 + o + PrefetchDistance);
+            }
+            a = BlockFma256(w0 + o, xq + k * BlockValues, a);
+            b = BlockFma256(w1 + o, xq + k * BlockValues, b);
+        }
+        *y0 = Vector256.Sum(a) * xs[0];
+        *y1 = Vector256.Sum(b) * xs[0];
+    }
+
+    /// <summary>Two rows against two tokens on AVX2 (x1 = x0 + xStride, s1 = s0 + sStride): each row's blocks widened
+    /// once for both tokens, each activation block loaded once for both rows; every (row, token) sum formed as
+    /// <see cref="Dot"/> forms it. y[t·ldy + r].</summary>
+    private static void Tile2x2Avx2(byte* w0, byte* w1, short* x0, int xStride, float* s0, int sStride, int blocks, float* y, int ldy)
+    {
+        Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default;
+        short* x1 = x0 + xStride;
+        for (int k = 0; k < blocks; k++)
+        {
+            long o = (long)k * BlockBytes;
+            short* xa = x0 + k * BlockValues, xb = x1 + k * BlockValues;
+            Vector256<short> xa0 = Vector256.Load(xa), xa1 = Vector256.Load(xa + 16), xb0 = Vector256.Load(xb), xb1 = Vector256.Load(xb + 16);
+            byte* blk = w0 + o;
+            Vector256<short> q0 = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(blk + 2)));
+            Vector256<short> q1 = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(blk + 18)));
+            Vector256<float> d = Vector256.Create(Half16.ToFloat(*(ushort*)blk));
+            a00 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Avx2.Add(Avx2.MultiplyAddAdjacent(q0, xa0), Avx2.MultiplyAddAdjacent(q1, xa1))), d, a00);
+            a01 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Avx2.Add(Avx2.MultiplyAddAdjacent(q0, xb0), Avx2.MultiplyAddAdjacent(q1, xb1))), d, a01);
+            blk = w1 + o;
+            q0 = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(blk + 2)));
+            q1 = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(blk + 18)));
+            d = Vector256.Create(Half16.ToFloat(*(ushort*)blk));
+            a10 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Avx2.Add(Avx2.MultiplyAddAdjacent(q0, xa0), Avx2.MultiplyAddAdjacent(q1, xa1))), d, a10);
+            a11 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Avx2.Add(Avx2.MultiplyAddAdjacent(q0, xb0), Avx2.MultiplyAddAdjacent(q1, xb1))), d, a11);
+        }
+        float sa = s0[0], sb = s0[sStride];
+        y[0] = Vector256.Sum(a00) * sa;
+        y[1] = Vector256.Sum(a10) * sa;
+        y[ldy] = Vector256.Sum(a01) * sb;
+        y[ldy + 1] = Vector256.Sum(a11) * sb;
     }
 
     /// <summary>acc + d_w·Σ q_w·q_x over one block (32 int8 weights widened against 32 int16 activations). Needs AVX-512BW.</summary>

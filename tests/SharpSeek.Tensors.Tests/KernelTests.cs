@@ -835,6 +835,47 @@ public sealed unsafe class KernelTests
         }
     }
 
+    // Q8_0 on any token count (the AVX2 tiles: 2 rows x 2 tokens, pairs of rows, a last odd row): each token's results
+    // are the bits of its matrix-vector product where the AVX2 kernels run (CPUs without AVX-512), and close to the
+    // scalar definition everywhere
+    [Theory]
+    [InlineData(0, 13, 64)]
+    [InlineData(3, 8, 1024)]
+    public unsafe void Q8_0_batched_products_equal_each_token_alone(int rowStart, int rowCount, int cols)
+    {
+        int rows = rowStart + rowCount + 1;
+        var owners = new List<IDisposable>();
+        var q = Q8_0Matrix.Quantize(F32(Random(rows * cols, cols + 2), rows, cols), owners);
+        bool exact = !System.Runtime.Intrinsics.X86.Avx512BW.IsSupported && System.Runtime.Intrinsics.X86.Avx2.IsSupported && System.Runtime.Intrinsics.X86.Fma.IsSupported;
+        for (int tokens = 1; tokens <= 7; tokens++)
+        {
+            float[] x = Random(tokens * cols, tokens + cols);
+            var input = new QuantizedInput();
+            input.Quantize(ActivationFormat.Q8, x, tokens, cols);
+            float[] y = new float[tokens * rowCount], alone = new float[rowCount];
+            q.MatMulQuantized(input, y, rowCount, rowStart, rowCount);
+            for (int t = 0; t < tokens; t++)
+            {
+                var one = new QuantizedInput();
+                one.Quantize(ActivationFormat.Q8, x.AsSpan(t * cols, cols), 1, cols);
+                q.MatMulQuantized(one, alone, rowCount, rowStart, rowCount);
+                fixed (short* xq = one.Q16Array)
+                fixed (float* xs = one.ScaleArray)
+                {
+                    for (int r = 0; r < rowCount; r++)
+                    {
+                        float got = y[t * rowCount + r];
+                        if (exact)
+                            Assert.True(BitConverter.SingleToInt32Bits(alone[r]) == BitConverter.SingleToInt32Bits(got), $"{tokens} tokens, token {t}, row {r}: batched {got} vs alone {alone[r]}");
+                        float want = Q8_0Matrix.DotScalar(q.RowPointer(rowStart + r), xq, xs, cols / 32);
+                        Assert.True(Math.Abs(want - got) <= 1e-4f * (1 + Math.Abs(want)), $"{tokens} tokens, token {t}, row {r}: {got} vs scalar {want}");
+                    }
+                }
+            }
+        }
+        owners.ForEach(o => o.Dispose());
+    }
+
     // the AVX2 form of vpdpbusd / vpdpwssd gives the exact integer sums for the operand ranges the kernels use (codes
     // 0..63 against int8, int16 against int16): checked against the definition at the extremes and at random
     [Fact]
