@@ -669,16 +669,23 @@ public static unsafe class Gemm
         Vector512.Store(c3, c + 3 * ldc); Vector512.Store(c4, c + 4 * ldc); Vector512.Store(c5, c + 5 * ldc);
     }
 
-    // 6 x 16 tile (two 8-float vectors per row); B rows are bstride floats apart
+    // 6 x 16 tile (two 8-float vectors per row); B rows are bstride floats apart. A whole tile goes straight to C (as
+    // Kernel32's does); an edge tile through a scratch tile and StoreEdge.
     private static void Kernel256(float* a, nint ars, nint acs, float* b, int bstride, int kc, float* c, int ldc, bool add, int mr, int nr)
     {
+        if (mr == MR && nr == 16)
+        {
+            Kernel256Tile(a, ars, acs, b, bstride, kc, c, ldc, add, mr);
+            return;
+        }
         float* tmp = stackalloc float[MR * 16];
-        Kernel256Tile(a, ars, acs, b, bstride, kc, tmp, mr); // its accumulators stay in registers without the call here
+        Kernel256Tile(a, ars, acs, b, bstride, kc, tmp, 16, false, mr); // its accumulators stay in registers without the call here
         StoreEdge(tmp, 16, c, ldc, add, mr, nr);
     }
 
+    // C[0..6, 0..16) (=, or += when add) of the 6-row tile; A rows past mr repeat row 0
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    private static void Kernel256Tile(float* a, nint ars, nint acs, float* b, int bstride, int kc, float* tile, int mr)
+    private static void Kernel256Tile(float* a, nint ars, nint acs, float* b, int bstride, int kc, float* c, int ldc, bool add, int mr)
     {
         float* a0 = a, a1 = mr > 1 ? a + ars : a, a2 = mr > 2 ? a + 2 * ars : a;
         float* a3 = mr > 3 ? a + 3 * ars : a, a4 = mr > 4 ? a + 4 * ars : a, a5 = mr > 5 ? a + 5 * ars : a;
@@ -702,12 +709,21 @@ public static unsafe class Gemm
             c50 = Vector256.FusedMultiplyAdd(t, b0, c50); c51 = Vector256.FusedMultiplyAdd(t, b1, c51);
             a0 += acs; a1 += acs; a2 += acs; a3 += acs; a4 += acs; a5 += acs;
         }
-        Vector256.Store(c00, tile); Vector256.Store(c01, tile + 8);
-        Vector256.Store(c10, tile + 16); Vector256.Store(c11, tile + 24);
-        Vector256.Store(c20, tile + 32); Vector256.Store(c21, tile + 40);
-        Vector256.Store(c30, tile + 48); Vector256.Store(c31, tile + 56);
-        Vector256.Store(c40, tile + 64); Vector256.Store(c41, tile + 72);
-        Vector256.Store(c50, tile + 80); Vector256.Store(c51, tile + 88);
+        if (add)
+        {
+            c00 += Vector256.Load(c); c01 += Vector256.Load(c + 8);
+            c10 += Vector256.Load(c + ldc); c11 += Vector256.Load(c + ldc + 8);
+            c20 += Vector256.Load(c + 2 * ldc); c21 += Vector256.Load(c + 2 * ldc + 8);
+            c30 += Vector256.Load(c + 3 * ldc); c31 += Vector256.Load(c + 3 * ldc + 8);
+            c40 += Vector256.Load(c + 4 * ldc); c41 += Vector256.Load(c + 4 * ldc + 8);
+            c50 += Vector256.Load(c + 5 * ldc); c51 += Vector256.Load(c + 5 * ldc + 8);
+        }
+        Vector256.Store(c00, c); Vector256.Store(c01, c + 8);
+        Vector256.Store(c10, c + ldc); Vector256.Store(c11, c + ldc + 8);
+        Vector256.Store(c20, c + 2 * ldc); Vector256.Store(c21, c + 2 * ldc + 8);
+        Vector256.Store(c30, c + 3 * ldc); Vector256.Store(c31, c + 3 * ldc + 8);
+        Vector256.Store(c40, c + 4 * ldc); Vector256.Store(c41, c + 4 * ldc + 8);
+        Vector256.Store(c50, c + 5 * ldc); Vector256.Store(c51, c + 5 * ldc + 8);
     }
 
     private static void KernelScalar(float* a, nint ars, nint acs, float* b, int bstride, int kc, float* c, int ldc, bool add, int mr, int nr)

@@ -118,6 +118,22 @@ public sealed class QuantizedInput
                 Avx512F.ConvertToVector128SByte(q).StoreUnsafe(ref _q8[dst]);
             }
         }
+        else if (Avx2.IsSupported)
+        {
+            // the loop below in 256 bits (the same rounding, half to even): two vectors per group of 16, packed to int8
+            var vid = Vector256.Create(id);
+            ref float xr = ref MemoryMarshal.GetReference(x);
+            for (int g = 0; g < 16; g++)
+            {
+                Vector256<int> q0 = Vector256.ConvertToInt32(Vector256.Round(Vector256.LoadUnsafe(ref xr, (nuint)(g * 16)) * vid));
+                Vector256<int> q1 = Vector256.ConvertToInt32(Vector256.Round(Vector256.LoadUnsafe(ref xr, (nuint)(g * 16 + 8)) * vid));
+                _groupSums[b * 16 + g] = (short)Vector256.Sum(q0 + q1);
+                // vpackssdw packs per 128-bit lane ([q0 0-3, q1 0-3 | q0 4-7, q1 4-7]); the 64-bit pairs put back in order
+                Vector256<short> w = Avx2.Permute4x64(Avx2.PackSignedSaturate(q0, q1).AsInt64(), 0b11_01_10_00).AsInt16();
+                int dst = b * 256 + PermutedSubBlock(g >> 1) * 32 + (g & 1) * 16;
+                Sse2.PackSignedSaturate(w.GetLower(), w.GetUpper()).StoreUnsafe(ref _q8[dst]);
+            }
+        }
         else
         {
             for (int g = 0; g < 16; g++)
@@ -164,6 +180,18 @@ public sealed class QuantizedInput
                 var a = Vector512.ConvertToInt32(Vector512.Round(Vector512.LoadUnsafe(ref xr, (nuint)i) * vid));
                 var b = Vector512.ConvertToInt32(Vector512.Round(Vector512.LoadUnsafe(ref xr, (nuint)(i + 16)) * vid));
                 Vector512.Narrow(a, b).StoreUnsafe(ref qr, (nuint)i);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var vid = Vector256.Create(id);
+            ref float xr = ref MemoryMarshal.GetReference(x);
+            ref short qr = ref MemoryMarshal.GetReference(q);
+            for (; i + 16 <= x.Length; i += 16)
+            {
+                var a = Vector256.ConvertToInt32(Vector256.Round(Vector256.LoadUnsafe(ref xr, (nuint)i) * vid));
+                var b = Vector256.ConvertToInt32(Vector256.Round(Vector256.LoadUnsafe(ref xr, (nuint)(i + 8)) * vid));
+                Vector256.Narrow(a, b).StoreUnsafe(ref qr, (nuint)i);
             }
         }
         for (; i < x.Length; i++)

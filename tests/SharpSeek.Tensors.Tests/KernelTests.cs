@@ -876,6 +876,52 @@ public sealed unsafe class KernelTests
         owners.ForEach(o => o.Dispose());
     }
 
+    // the activation encodings (every SIMD width) equal their definitions: Q8K's int8 codes round(x·127/amax) half to
+    // even, in the permuted sub-block order, with their 16-value group sums; Q8's int16 codes round(x·32767/amax)
+    [Fact]
+    public unsafe void Activation_quantization_equals_its_definition()
+    {
+        int cols = 512, tokens = 3;
+        float[] x = Random(tokens * cols, 77);
+        for (int i = 0; i < x.Length; i += 37)
+            x[i] = 0.5f * MathF.Round(x[i] * 8) / 4; // some values land on exact halves after scaling, testing ties
+        var q = new QuantizedInput();
+        q.Quantize(ActivationFormat.Q8K, x, tokens, cols);
+        for (int t = 0; t < tokens; t++)
+        {
+            for (int b = 0; b < cols / 256; b++)
+            {
+                var blk = x.AsSpan(t * cols + b * 256, 256);
+                float amax = 0;
+                foreach (float v in blk)
+                    amax = Math.Max(amax, Math.Abs(v));
+                float id = 127f / amax;
+                int block = t * (cols / 256) + b;
+                Assert.Equal(amax / 127f, q.ScaleArray[block]);
+                for (int g = 0; g < 16; g++)
+                {
+                    int sum = 0, dst = block * 256 + QuantizedInput.PermutedSubBlock(g >> 1) * 32 + (g & 1) * 16;
+                    for (int l = 0; l < 16; l++)
+                    {
+                        int want = (int)MathF.Round(blk[g * 16 + l] * id);
+                        sum += want;
+                        Assert.True(want == q.Q8Array[dst + l], $"token {t} block {b} value {g * 16 + l}: {q.Q8Array[dst + l]} vs {want}");
+                    }
+                    Assert.Equal((short)sum, q.GroupSumArray[block * 16 + g]);
+                }
+            }
+        }
+        short[] q16 = new short[cols + 5];
+        float[] row = Random(cols + 5, 78);
+        float d = QuantizedInput.QuantizeInt16(row, q16);
+        float amax16 = 0;
+        foreach (float v in row)
+            amax16 = Math.Max(amax16, Math.Abs(v));
+        Assert.Equal(amax16 / 32767f, d);
+        for (int i = 0; i < row.Length; i++)
+            Assert.Equal((short)MathF.Round(row[i] * (32767f / amax16)), q16[i]);
+    }
+
     // the AVX2 form of vpdpbusd / vpdpwssd gives the exact integer sums for the operand ranges the kernels use (codes
     // 0..63 against int8, int16 against int16): checked against the definition at the extremes and at random
     [Fact]
