@@ -425,9 +425,7 @@ public sealed unsafe class Bf16Matrix : WeightMatrix
         {
             if (!Wide)
             {
-                for (int t = 0; t < tokens; t++)
-                    Bf16Avx2.EvenOdd(xp + (long)t * Cols, pp + (long)t * Cols, Cols);
-                Bf16Avx2.Product(_data + (long)rowStart * Cols, Cols, pp, tokens, yp, ldy, rowCount);
+                Bf16Avx2.Product(_data + (long)rowStart * Cols, Cols, xp, tokens, yp, ldy, rowCount);
                 return;
             }
             for (int t = 0; t < tokens; t++)
