@@ -166,6 +166,29 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
     public override void ReadRow(int row, Span<float> dst)
     {
         byte* p = RowPointer(row);
+        if (Avx2.IsSupported && dst.Length >= Cols)
+        {
+            // the codes of 32 values per vector (Q6KVnni.Codes), widened 8 at a time: the same d·sc·(code − 32) as below
+            fixed (float* dp = dst)
+            {
+                for (int b = 0; b < Cols / BlockValues; b++)
+                {
+                    byte* blk = p + (long)b * BlockBytes;
+                    float d = Half16.ToFloat(*(ushort*)(blk + DOffset));
+                    sbyte* sc = (sbyte*)(blk + ScalesOffset);
+                    float* o = dp + b * BlockValues;
+                    for (int h = 0; h < 2; h++)
+                    {
+                        Q6KVnni.Codes(blk, h, out var c0, out var c1, out var c2, out var c3);
+                        Dequantize32(c0, d * sc[8 * h], d * sc[8 * h + 1], o + 128 * h);
+                        Dequantize32(c1, d * sc[8 * h + 2], d * sc[8 * h + 3], o + 128 * h + 32);
+                        Dequantize32(c2, d * sc[8 * h + 4], d * sc[8 * h + 5], o + 128 * h + 64);
+                        Dequantize32(c3, d * sc[8 * h + 6], d * sc[8 * h + 7], o + 128 * h + 96);
+                    }
+                }
+            }
+            return;
+        }
         for (int b = 0; b < Cols / BlockValues; b++)
         {
             byte* blk = p + (long)b * BlockBytes;
@@ -174,6 +197,19 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
             for (int v = 0; v < BlockValues; v++)
                 dst[b * BlockValues + v] = d * sc[v >> 4] * (Code(blk, v) - 32);
         }
+    }
+
+    // dst[0..32) = (code − 32)·s for 32 codes: s0 for the first 16, s1 for the last 16
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Dequantize32(Vector256<byte> codes, float s0, float s1, float* dst)
+    {
+        Vector256<int> off = Vector256.Create(32);
+        Vector128<byte> lo = codes.GetLower(), hi = codes.GetUpper();
+        Vector256<float> a = Vector256.Create(s0), b = Vector256.Create(s1);
+        (Vector256.ConvertToSingle(Avx2.ConvertToVector256Int32(lo) - off) * a).Store(dst);
+        (Vector256.ConvertToSingle(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(lo, 8)) - off) * a).Store(dst + 8);
+        (Vector256.ConvertToSingle(Avx2.ConvertToVector256Int32(hi) - off) * b).Store(dst + 16);
+        (Vector256.ConvertToSingle(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(hi, 8)) - off) * b).Store(dst + 24);
     }
 
     public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount)

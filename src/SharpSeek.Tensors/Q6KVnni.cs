@@ -38,7 +38,7 @@ internal static unsafe class Q6KVnni
 
     /// <summary>The 6-bit codes of the 4 sub-blocks of half h (natural order k = 0..3).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Codes(byte* blk, int h, out Vector256<byte> c0, out Vector256<byte> c1, out Vector256<byte> c2, out Vector256<byte> c3)
+    internal static void Codes(byte* blk, int h, out Vector256<byte> c0, out Vector256<byte> c1, out Vector256<byte> c2, out Vector256<byte> c3)
     {
         Vector256<byte> m4 = Vector256.Create((byte)0x0F), m6 = Vector256.Create((byte)0x3F);
         Vector256<byte> ql0 = Vector256.Load(blk + 64 * h), ql1 = Vector256.Load(blk + 64 * h + 32);

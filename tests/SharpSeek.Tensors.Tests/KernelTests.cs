@@ -1060,6 +1060,23 @@ public sealed unsafe class KernelTests
                 Assert.True(want == got[i], $"Q4_K row {r}, value {i}: {got[i]}, want {want}");
             }
         }
+        // Q6_K as llama.cpp's dequantize_row_q6_K writes it (the vectorized ReadRow against the layout itself)
+        var q6 = Q6KMatrix.Quantize(F32(w, rows, cols), owners);
+        for (int r = 0; r < rows; r++)
+        {
+            q6.ReadRow(r, got);
+            byte* p = q6.RowPointer(r);
+            for (int i = 0; i < cols; i++)
+            {
+                byte* blk = p + i / 256 * Q6KMatrix.BlockBytes;
+                int v = i % 256, h = v / 128, k = v % 128 / 32, l = v % 32;
+                byte* ql = blk + 64 * h, qh = blk + 128 + 32 * h;
+                int lowNibble = k switch { 0 => ql[l] & 0xF, 1 => ql[l + 32] & 0xF, 2 => ql[l] >> 4, _ => ql[l + 32] >> 4 };
+                int q = (lowNibble | (((qh[l] >> (2 * k)) & 3) << 4)) - 32;
+                float want = Half16.ToFloat(*(ushort*)(blk + 208)) * ((sbyte*)(blk + 192))[v / 16] * q;
+                Assert.True(want == got[i], $"Q6_K row {r}, value {i}: {got[i]}, want {want}");
+            }
+        }
         Assert.Throws<ArgumentException>(() => q8.ReadRow(0, new float[cols - 1]));
         owners.ForEach(o => o.Dispose());
     }
