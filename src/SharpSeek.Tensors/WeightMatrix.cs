@@ -395,11 +395,12 @@ public sealed unsafe class Bf16Matrix : WeightMatrix
         MatMulEvenOdd(x, 1, y, rowCount, rowStart, rowCount);
     }
 
-    /// <summary>Whether the products run <see cref="MatMulEvenOdd"/>: AVX-512 and whole groups of 32 columns, or else
-    /// AVX2 + FMA and whole groups of 16 (<see cref="Bf16Avx2"/>).</summary>
+    /// <summary>Whether the products read the bf16 rows in the products themselves (<see cref="MatMulEvenOdd"/>): AVX-512
+    /// and whole groups of 32 columns (even/odd lanes), or else AVX2 + FMA and whole groups of 16 (<see cref="Bf16Avx2"/>,
+    /// 8 values widened in registers at a time).</summary>
     private bool EvenOddKernel => Wide || (Bf16Avx2.IsSupported && Cols % 16 == 0);
 
-    /// <summary>Whether the even/odd products run 512 bits wide (else <see cref="Bf16Avx2"/>'s 256-bit kernels).</summary>
+    /// <summary>Whether those products run 512 bits wide (else <see cref="Bf16Avx2"/>'s 256-bit kernels).</summary>
     private bool Wide => Avx512F.IsSupported && Cols % 32 == 0;
 
     /// <summary>
@@ -420,14 +421,16 @@ public sealed unsafe class Bf16Matrix : WeightMatrix
 
     private void MatMulEvenOdd(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
     {
+        if (!Wide)
+        {
+            // without AVX-512 (or with a width that is no multiple of 32): the 256-bit kernel, rows widened in registers
+            fixed (float* xp = x, yp = y)
+                Bf16Avx2.Product(_data + (long)rowStart * Cols, Cols, xp, tokens, yp, ldy, rowCount);
+            return;
+        }
         float[] perm = RowScratch(tokens * Cols);
         fixed (float* xp = x, pp = perm, yp = y)
         {
-            if (!Wide)
-            {
-                Bf16Avx2.Product(_data + (long)rowStart * Cols, Cols, xp, tokens, yp, ldy, rowCount);
-                return;
-            }
             for (int t = 0; t < tokens; t++)
                 Bf16.EvenOdd(xp + (long)t * Cols, pp + (long)t * Cols, Cols);
             int i = 0;
