@@ -72,9 +72,9 @@ internal static unsafe class Bf16Avx2
     /// y[t·ldy + i] = row i · x_t for rows i &lt; rowCount from <paramref name="w"/> (stride cols, a multiple of 8) and
     /// tokens t of <paramref name="x"/> (stride cols): four rows against three tokens at a time, each 8 bf16 values
     /// widened to fp32 in registers (vpmovzxwd, a shift) for up to 3 FMAs. Every (row, token) sum is one accumulator over
-    /// the columns in steps of 8, then its lanes summed, whatever the number of tokens. (Against the even/odd split
-    /// AVX-512 uses, 4 rows x 2 tokens with two dependent FMAs per accumulator and step: on a Zen 3, one thread, 768 x
-    /// 1024 rows from memory, 3 tokens 26-28 -> 33-37 GFLOP/s, 1 and 16 tokens the same.)
+    /// the columns in steps of 8, then its lanes summed, whatever the number of tokens. (Against even/odd lanes in 4 rows
+    /// x 2 tokens, the AVX-512 kernel's split at half its width, with two dependent FMAs per accumulator and step: on a
+    /// Zen 3, one thread, 768 x 1024 rows from memory, 3 tokens 26-28 -> 33-37 GFLOP/s, 1 and 16 tokens the same.)
     /// </summary>
     public static void Product(ushort* w, int cols, float* x, int tokens, float* y, int ldy, int rowCount)
     {
@@ -104,7 +104,6 @@ internal static unsafe class Bf16Avx2
         }
     }
 
-
     private interface ITokenCount
     {
         static abstract int N { get; }
@@ -119,6 +118,8 @@ internal static unsafe class Bf16Avx2
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Widen8(ushort* p) => Vector256.ShiftLeft(Avx2.ConvertToVector256Int32(p), 16).AsSingle();
 
+    // 4 rows x N tokens (N ≤ 3): 12 accumulators, each row's 8 values widened once for N FMAs; the first pass over a
+    // group of rows (prefetch) requests the same columns two groups ahead
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Rows4W<TN>(ushort* r0, int cols, float* x0, float* y, int ldy, bool prefetch) where TN : struct, ITokenCount
     {
