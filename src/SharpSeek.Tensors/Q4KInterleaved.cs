@@ -502,20 +502,44 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
             // sub-block 2c is in the low nibbles, 2c + 1 in the high; Q8K keeps them at permuted slots
             sbyte* xl = xb + QuantizedInput.PermutedSubBlock(2 * c) * 32, xh = xb + QuantizedInput.PermutedSubBlock(2 * c + 1) * 32;
             byte* q = o + QuantOffset + 256 * c;
-            Vector256<int> lo0 = Vector256<int>.Zero, lo1 = lo0, hi0 = lo0, hi1 = lo0;
-            for (int k = 0; k < 8; k += 2)
+            Vector256<int> lo, hi;
+            if (AvxVnni.IsSupported)
             {
-                Vector256<byte> v0 = Vector256.Load(q + 32 * k), v1 = Vector256.Load(q + 32 * k + 32);
-                lo0 = Int8Dot.Bytes(lo0, v0 & mask, Vector256.Create(*(int*)(xl + 4 * k)).AsSByte());
-                hi0 = Int8Dot.Bytes(hi0, Vector256.ShiftRightLogical(v0.AsUInt16(), 4).AsByte() & mask, Vector256.Create(*(int*)(xh + 4 * k)).AsSByte());
-                lo1 = Int8Dot.Bytes(lo1, v1 & mask, Vector256.Create(*(int*)(xl + 4 * k + 4)).AsSByte());
-                hi1 = Int8Dot.Bytes(hi1, Vector256.ShiftRightLogical(v1.AsUInt16(), 4).AsByte() & mask, Vector256.Create(*(int*)(xh + 4 * k + 4)).AsSByte());
+                Vector256<int> lo0 = Vector256<int>.Zero, lo1 = lo0, hi0 = lo0, hi1 = lo0;
+                for (int k = 0; k < 8; k += 2)
+                {
+                    Vector256<byte> v0 = Vector256.Load(q + 32 * k), v1 = Vector256.Load(q + 32 * k + 32);
+                    lo0 = Int8Dot.Bytes(lo0, v0 & mask, Vector256.Create(*(int*)(xl + 4 * k)).AsSByte());
+                    hi0 = Int8Dot.Bytes(hi0, Vector256.ShiftRightLogical(v0.AsUInt16(), 4).AsByte() & mask, Vector256.Create(*(int*)(xh + 4 * k)).AsSByte());
+                    lo1 = Int8Dot.Bytes(lo1, v1 & mask, Vector256.Create(*(int*)(xl + 4 * k + 4)).AsSByte());
+                    hi1 = Int8Dot.Bytes(hi1, Vector256.ShiftRightLogical(v1.AsUInt16(), 4).AsByte() & mask, Vector256.Create(*(int*)(xh + 4 * k + 4)).AsSByte());
+                }
+                lo = lo0 + lo1;
+                hi = hi0 + hi1;
+            }
+            else
+            {
+                // without VNNI: vpmaddubsw's int16 pair sums of the sub-block's 8 steps added in int16 (|lane| ≤
+                // 8·2·15·127 = 30480), then one vpmaddwd against ones: the same int32 sums as vpdpbusd, with one
+                // instruction per step instead of three
+                Vector256<short> l16 = Vector256<short>.Zero, h16 = l16;
+                for (int k = 0; k < 8; k += 2)
+                {
+                    Vector256<byte> v0 = Vector256.Load(q + 32 * k), v1 = Vector256.Load(q + 32 * k + 32);
+                    l16 += Avx2.MultiplyAddAdjacent(v0 & mask, Vector256.Create(*(int*)(xl + 4 * k)).AsSByte())
+                         + Avx2.MultiplyAddAdjacent(v1 & mask, Vector256.Create(*(int*)(xl + 4 * k + 4)).AsSByte());
+                    h16 += Avx2.MultiplyAddAdjacent(Vector256.ShiftRightLogical(v0.AsUInt16(), 4).AsByte() & mask, Vector256.Create(*(int*)(xh + 4 * k)).AsSByte())
+                         + Avx2.MultiplyAddAdjacent(Vector256.ShiftRightLogical(v1.AsUInt16(), 4).AsByte() & mask, Vector256.Create(*(int*)(xh + 4 * k + 4)).AsSByte());
+                }
+                Vector256<short> ones = Vector256.Create((short)1);
+                lo = Avx2.MultiplyAddAdjacent(l16, ones);
+                hi = Avx2.MultiplyAddAdjacent(h16, ones);
             }
             // per row: |sub-block sum| ≤ 32·15·127 and scale ≤ 63, so each product is exact in fp32
             Vector256<float> sLo = Vector256.ConvertToSingle(Avx2.ConvertToVector256Int32(o + ScaleOffset + 16 * c));
             Vector256<float> sHi = Vector256.ConvertToSingle(Avx2.ConvertToVector256Int32(o + ScaleOffset + 16 * c + 8));
-            sum = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(lo0 + lo1), sLo, sum);
-            sum = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(hi0 + hi1), sHi, sum);
+            sum = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(lo), sLo, sum);
+            sum = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(hi), sHi, sum);
         }
         BlockFinish(o, xs, sum, d, dmin, ref acc, ref macc);
     }
