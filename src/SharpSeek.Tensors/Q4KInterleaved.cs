@@ -563,19 +563,46 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
                 long xl = (long)b * 256 + QuantizedInput.PermutedSubBlock(2 * c) * 32, xh = (long)b * 256 + QuantizedInput.PermutedSubBlock(2 * c + 1) * 32;
                 byte* q = o + QuantOffset + 256 * c;
                 Vector256<int> l0 = default, l1 = default, l2 = default, l3 = default, h0 = default, h1 = default, h2 = default, h3 = default;
-                for (int k = 0; k < 8; k++)
+                if (AvxVnni.IsSupported)
                 {
-                    Vector256<byte> v = Vector256.Load(q + 32 * k);
-                    Vector256<byte> vl = v & mask, vh = Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & mask;
-                    sbyte* pl = xq + xl + 4 * k, ph = xq + xh + 4 * k;
-                    l0 = Int8Dot.Bytes(l0, vl, Vector256.Create(*(int*)pl).AsSByte());
-                    h0 = Int8Dot.Bytes(h0, vh, Vector256.Create(*(int*)ph).AsSByte());
-                    l1 = Int8Dot.Bytes(l1, vl, Vector256.Create(*(int*)(pl + xStride)).AsSByte());
-                    h1 = Int8Dot.Bytes(h1, vh, Vector256.Create(*(int*)(ph + xStride)).AsSByte());
-                    l2 = Int8Dot.Bytes(l2, vl, Vector256.Create(*(int*)(pl + 2L * xStride)).AsSByte());
-                    h2 = Int8Dot.Bytes(h2, vh, Vector256.Create(*(int*)(ph + 2L * xStride)).AsSByte());
-                    l3 = Int8Dot.Bytes(l3, vl, Vector256.Create(*(int*)(pl + 3L * xStride)).AsSByte());
-                    h3 = Int8Dot.Bytes(h3, vh, Vector256.Create(*(int*)(ph + 3L * xStride)).AsSByte());
+                    for (int k = 0; k < 8; k++)
+                    {
+                        Vector256<byte> v = Vector256.Load(q + 32 * k);
+                        Vector256<byte> vl = v & mask, vh = Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & mask;
+                        sbyte* pl = xq + xl + 4 * k, ph = xq + xh + 4 * k;
+                        l0 = Int8Dot.Bytes(l0, vl, Vector256.Create(*(int*)pl).AsSByte());
+                        h0 = Int8Dot.Bytes(h0, vh, Vector256.Create(*(int*)ph).AsSByte());
+                        l1 = Int8Dot.Bytes(l1, vl, Vector256.Create(*(int*)(pl + xStride)).AsSByte());
+                        h1 = Int8Dot.Bytes(h1, vh, Vector256.Create(*(int*)(ph + xStride)).AsSByte());
+                        l2 = Int8Dot.Bytes(l2, vl, Vector256.Create(*(int*)(pl + 2L * xStride)).AsSByte());
+                        h2 = Int8Dot.Bytes(h2, vh, Vector256.Create(*(int*)(ph + 2L * xStride)).AsSByte());
+                        l3 = Int8Dot.Bytes(l3, vl, Vector256.Create(*(int*)(pl + 3L * xStride)).AsSByte());
+                        h3 = Int8Dot.Bytes(h3, vh, Vector256.Create(*(int*)(ph + 3L * xStride)).AsSByte());
+                    }
+                }
+                else
+                {
+                    // without VNNI, as BlockStep: int16 pair sums over the sub-block, one vpmaddwd at the end
+                    Vector256<short> u0 = default, u1 = default, u2 = default, u3 = default, v0 = default, v1 = default, v2 = default, v3 = default;
+                    for (int k = 0; k < 8; k++)
+                    {
+                        Vector256<byte> v = Vector256.Load(q + 32 * k);
+                        Vector256<byte> vl = v & mask, vh = Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & mask;
+                        sbyte* pl = xq + xl + 4 * k, ph = xq + xh + 4 * k;
+                        u0 += Avx2.MultiplyAddAdjacent(vl, Vector256.Create(*(int*)pl).AsSByte());
+                        v0 += Avx2.MultiplyAddAdjacent(vh, Vector256.Create(*(int*)ph).AsSByte());
+                        u1 += Avx2.MultiplyAddAdjacent(vl, Vector256.Create(*(int*)(pl + xStride)).AsSByte());
+                        v1 += Avx2.MultiplyAddAdjacent(vh, Vector256.Create(*(int*)(ph + xStride)).AsSByte());
+                        u2 += Avx2.MultiplyAddAdjacent(vl, Vector256.Create(*(int*)(pl + 2L * xStride)).AsSByte());
+                        v2 += Avx2.MultiplyAddAdjacent(vh, Vector256.Create(*(int*)(ph + 2L * xStride)).AsSByte());
+                        u3 += Avx2.MultiplyAddAdjacent(vl, Vector256.Create(*(int*)(pl + 3L * xStride)).AsSByte());
+                        v3 += Avx2.MultiplyAddAdjacent(vh, Vector256.Create(*(int*)(ph + 3L * xStride)).AsSByte());
+                    }
+                    Vector256<short> ones = Vector256.Create((short)1);
+                    l0 = Avx2.MultiplyAddAdjacent(u0, ones); h0 = Avx2.MultiplyAddAdjacent(v0, ones);
+                    l1 = Avx2.MultiplyAddAdjacent(u1, ones); h1 = Avx2.MultiplyAddAdjacent(v1, ones);
+                    l2 = Avx2.MultiplyAddAdjacent(u2, ones); h2 = Avx2.MultiplyAddAdjacent(v2, ones);
+                    l3 = Avx2.MultiplyAddAdjacent(u3, ones); h3 = Avx2.MultiplyAddAdjacent(v3, ones);
                 }
                 Vector256<float> sLo = Vector256.ConvertToSingle(Avx2.ConvertToVector256Int32(o + ScaleOffset + 16 * c));
                 Vector256<float> sHi = Vector256.ConvertToSingle(Avx2.ConvertToVector256Int32(o + ScaleOffset + 16 * c + 8));
