@@ -101,11 +101,7 @@ public static class AttentionKernels
                 int j = 0;
                 for (; j + 4 <= nb; j += 4)
                     ScoreBlock4x4(q + (long)h * qStride, qStride, rows + (long)j * rowStride, rowStride, w, scale, sp + h * Tile + j, accumulate);
-                for (; j < nb; j++)
-                {
-                    for (int k = h; k < h + 4; k++)
-                        Put(sp + k * Tile + j, TensorPrimitives.Dot(new ReadOnlySpan<float>(q + (long)k * qStride, w), new ReadOnlySpan<float>(rows + (long)j * rowStride, w)) * scale, accumulate);
-                }
+                DotScores(q, qStride, h, h + 4, rows, rowStride, j, nb, w, scale, sp, accumulate);
             }
         }
         else if (Vector256.IsHardwareAccelerated && Fma.IsSupported && w % 8 == 0)
@@ -117,16 +113,18 @@ public static class AttentionKernels
                 int j = 0;
                 for (; j + 2 <= nb; j += 2)
                     ScoreBlock4x2(q + (long)h * qStride, qStride, rows + (long)j * rowStride, rowStride, w, scale, sp + h * Tile + j, accumulate);
-                for (; j < nb; j++)
-                {
-                    for (int k = h; k < h + 4; k++)
-                        Put(sp + k * Tile + j, TensorPrimitives.Dot(new ReadOnlySpan<float>(q + (long)k * qStride, w), new ReadOnlySpan<float>(rows + (long)j * rowStride, w)) * scale, accumulate);
-                }
+                DotScores(q, qStride, h, h + 4, rows, rowStride, j, nb, w, scale, sp, accumulate);
             }
         }
-        for (; h < nh; h++)
+        DotScores(q, qStride, h, nh, rows, rowStride, 0, nb, w, scale, sp, accumulate);
+    }
+
+    /// <summary>The scores of heads [h0, h1) at positions [j0, nb) outside the register blocks, a dot product each.</summary>
+    private static unsafe void DotScores(float* q, int qStride, int h0, int h1, float* rows, int rowStride, int j0, int nb, int w, float scale, float* sp, bool accumulate)
+    {
+        for (int h = h0; h < h1; h++)
         {
-            for (int j = 0; j < nb; j++)
+            for (int j = j0; j < nb; j++)
                 Put(sp + h * Tile + j, TensorPrimitives.Dot(new ReadOnlySpan<float>(q + (long)h * qStride, w), new ReadOnlySpan<float>(rows + (long)j * rowStride, w)) * scale, accumulate);
         }
     }

@@ -502,44 +502,21 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
             // sub-block 2c is in the low nibbles, 2c + 1 in the high; Q8K keeps them at permuted slots
             sbyte* xl = xb + QuantizedInput.PermutedSubBlock(2 * c) * 32, xh = xb + QuantizedInput.PermutedSubBlock(2 * c + 1) * 32;
             byte* q = o + QuantOffset + 256 * c;
-            Vector256<int> lo, hi;
-            if (AvxVnni.IsSupported)
+            // two accumulation chains per half (NibbleDots: vpdpbusd, or int16 pair sums without VNNI)
+            NibbleDots lo0 = default, lo1 = default, hi0 = default, hi1 = default;
+            for (int k = 0; k < 8; k += 2)
             {
-                Vector256<int> lo0 = Vector256<int>.Zero, lo1 = lo0, hi0 = lo0, hi1 = lo0;
-                for (int k = 0; k < 8; k += 2)
-                {
-                    Vector256<byte> v0 = Vector256.Load(q + 32 * k), v1 = Vector256.Load(q + 32 * k + 32);
-                    lo0 = Int8Dot.Bytes(lo0, v0 & mask, Vector256.Create(*(int*)(xl + 4 * k)).AsSByte());
-                    hi0 = Int8Dot.Bytes(hi0, Vector256.ShiftRightLogical(v0.AsUInt16(), 4).AsByte() & mask, Vector256.Create(*(int*)(xh + 4 * k)).AsSByte());
-                    lo1 = Int8Dot.Bytes(lo1, v1 & mask, Vector256.Create(*(int*)(xl + 4 * k + 4)).AsSByte());
-                    hi1 = Int8Dot.Bytes(hi1, Vector256.ShiftRightLogical(v1.AsUInt16(), 4).AsByte() & mask, Vector256.Create(*(int*)(xh + 4 * k + 4)).AsSByte());
-                }
-                lo = lo0 + lo1;
-                hi = hi0 + hi1;
-            }
-            else
-            {
-                // without VNNI: vpmaddubsw's int16 pair sums of the sub-block's 8 steps added in int16 (|lane| ≤
-                // 8·2·15·127 = 30480), then one vpmaddwd against ones: the same int32 sums as vpdpbusd, with one
-                // instruction per step instead of three
-                Vector256<short> l16 = Vector256<short>.Zero, h16 = l16;
-                for (int k = 0; k < 8; k += 2)
-                {
-                    Vector256<byte> v0 = Vector256.Load(q + 32 * k), v1 = Vector256.Load(q + 32 * k + 32);
-                    l16 += Avx2.MultiplyAddAdjacent(v0 & mask, Vector256.Create(*(int*)(xl + 4 * k)).AsSByte())
-                         + Avx2.MultiplyAddAdjacent(v1 & mask, Vector256.Create(*(int*)(xl + 4 * k + 4)).AsSByte());
-                    h16 += Avx2.MultiplyAddAdjacent(Vector256.ShiftRightLogical(v0.AsUInt16(), 4).AsByte() & mask, Vector256.Create(*(int*)(xh + 4 * k)).AsSByte())
-                         + Avx2.MultiplyAddAdjacent(Vector256.ShiftRightLogical(v1.AsUInt16(), 4).AsByte() & mask, Vector256.Create(*(int*)(xh + 4 * k + 4)).AsSByte());
-                }
-                Vector256<short> ones = Vector256.Create((short)1);
-                lo = Avx2.MultiplyAddAdjacent(l16, ones);
-                hi = Avx2.MultiplyAddAdjacent(h16, ones);
+                Vector256<byte> v0 = Vector256.Load(q + 32 * k), v1 = Vector256.Load(q + 32 * k + 32);
+                lo0.Add(v0 & mask, Vector256.Create(*(int*)(xl + 4 * k)).AsSByte());
+                hi0.Add(Vector256.ShiftRightLogical(v0.AsUInt16(), 4).AsByte() & mask, Vector256.Create(*(int*)(xh + 4 * k)).AsSByte());
+                lo1.Add(v1 & mask, Vector256.Create(*(int*)(xl + 4 * k + 4)).AsSByte());
+                hi1.Add(Vector256.ShiftRightLogical(v1.AsUInt16(), 4).AsByte() & mask, Vector256.Create(*(int*)(xh + 4 * k + 4)).AsSByte());
             }
             // per row: |sub-block sum| ≤ 32·15·127 and scale ≤ 63, so each product is exact in fp32
             Vector256<float> sLo = Vector256.ConvertToSingle(Avx2.ConvertToVector256Int32(o + ScaleOffset + 16 * c));
             Vector256<float> sHi = Vector256.ConvertToSingle(Avx2.ConvertToVector256Int32(o + ScaleOffset + 16 * c + 8));
-            sum = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(lo), sLo, sum);
-            sum = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(hi), sHi, sum);
+            sum = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(lo0.Sum + lo1.Sum), sLo, sum);
+            sum = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(hi0.Sum + hi1.Sum), sHi, sum);
         }
         BlockFinish(o, xs, sum, d, dmin, ref acc, ref macc);
     }
@@ -562,54 +539,27 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
             {
                 long xl = (long)b * 256 + QuantizedInput.PermutedSubBlock(2 * c) * 32, xh = (long)b * 256 + QuantizedInput.PermutedSubBlock(2 * c + 1) * 32;
                 byte* q = o + QuantOffset + 256 * c;
-                Vector256<int> l0 = default, l1 = default, l2 = default, l3 = default, h0 = default, h1 = default, h2 = default, h3 = default;
-                if (AvxVnni.IsSupported)
+                NibbleDots l0 = default, l1 = default, l2 = default, l3 = default, h0 = default, h1 = default, h2 = default, h3 = default;
+                for (int k = 0; k < 8; k++)
                 {
-                    for (int k = 0; k < 8; k++)
-                    {
-                        Vector256<byte> v = Vector256.Load(q + 32 * k);
-                        Vector256<byte> vl = v & mask, vh = Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & mask;
-                        sbyte* pl = xq + xl + 4 * k, ph = xq + xh + 4 * k;
-                        l0 = Int8Dot.Bytes(l0, vl, Vector256.Create(*(int*)pl).AsSByte());
-                        h0 = Int8Dot.Bytes(h0, vh, Vector256.Create(*(int*)ph).AsSByte());
-                        l1 = Int8Dot.Bytes(l1, vl, Vector256.Create(*(int*)(pl + xStride)).AsSByte());
-                        h1 = Int8Dot.Bytes(h1, vh, Vector256.Create(*(int*)(ph + xStride)).AsSByte());
-                        l2 = Int8Dot.Bytes(l2, vl, Vector256.Create(*(int*)(pl + 2L * xStride)).AsSByte());
-                        h2 = Int8Dot.Bytes(h2, vh, Vector256.Create(*(int*)(ph + 2L * xStride)).AsSByte());
-                        l3 = Int8Dot.Bytes(l3, vl, Vector256.Create(*(int*)(pl + 3L * xStride)).AsSByte());
-                        h3 = Int8Dot.Bytes(h3, vh, Vector256.Create(*(int*)(ph + 3L * xStride)).AsSByte());
-                    }
-                }
-                else
-                {
-                    // without VNNI, as BlockStep: int16 pair sums over the sub-block, one vpmaddwd at the end
-                    Vector256<short> u0 = default, u1 = default, u2 = default, u3 = default, v0 = default, v1 = default, v2 = default, v3 = default;
-                    for (int k = 0; k < 8; k++)
-                    {
-                        Vector256<byte> v = Vector256.Load(q + 32 * k);
-                        Vector256<byte> vl = v & mask, vh = Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & mask;
-                        sbyte* pl = xq + xl + 4 * k, ph = xq + xh + 4 * k;
-                        u0 += Avx2.MultiplyAddAdjacent(vl, Vector256.Create(*(int*)pl).AsSByte());
-                        v0 += Avx2.MultiplyAddAdjacent(vh, Vector256.Create(*(int*)ph).AsSByte());
-                        u1 += Avx2.MultiplyAddAdjacent(vl, Vector256.Create(*(int*)(pl + xStride)).AsSByte());
-                        v1 += Avx2.MultiplyAddAdjacent(vh, Vector256.Create(*(int*)(ph + xStride)).AsSByte());
-                        u2 += Avx2.MultiplyAddAdjacent(vl, Vector256.Create(*(int*)(pl + 2L * xStride)).AsSByte());
-                        v2 += Avx2.MultiplyAddAdjacent(vh, Vector256.Create(*(int*)(ph + 2L * xStride)).AsSByte());
-                        u3 += Avx2.MultiplyAddAdjacent(vl, Vector256.Create(*(int*)(pl + 3L * xStride)).AsSByte());
-                        v3 += Avx2.MultiplyAddAdjacent(vh, Vector256.Create(*(int*)(ph + 3L * xStride)).AsSByte());
-                    }
-                    Vector256<short> ones = Vector256.Create((short)1);
-                    l0 = Avx2.MultiplyAddAdjacent(u0, ones); h0 = Avx2.MultiplyAddAdjacent(v0, ones);
-                    l1 = Avx2.MultiplyAddAdjacent(u1, ones); h1 = Avx2.MultiplyAddAdjacent(v1, ones);
-                    l2 = Avx2.MultiplyAddAdjacent(u2, ones); h2 = Avx2.MultiplyAddAdjacent(v2, ones);
-                    l3 = Avx2.MultiplyAddAdjacent(u3, ones); h3 = Avx2.MultiplyAddAdjacent(v3, ones);
+                    Vector256<byte> v = Vector256.Load(q + 32 * k);
+                    Vector256<byte> vl = v & mask, vh = Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & mask;
+                    sbyte* pl = xq + xl + 4 * k, ph = xq + xh + 4 * k;
+                    l0.Add(vl, Vector256.Create(*(int*)pl).AsSByte());
+                    h0.Add(vh, Vector256.Create(*(int*)ph).AsSByte());
+                    l1.Add(vl, Vector256.Create(*(int*)(pl + xStride)).AsSByte());
+                    h1.Add(vh, Vector256.Create(*(int*)(ph + xStride)).AsSByte());
+                    l2.Add(vl, Vector256.Create(*(int*)(pl + 2L * xStride)).AsSByte());
+                    h2.Add(vh, Vector256.Create(*(int*)(ph + 2L * xStride)).AsSByte());
+                    l3.Add(vl, Vector256.Create(*(int*)(pl + 3L * xStride)).AsSByte());
+                    h3.Add(vh, Vector256.Create(*(int*)(ph + 3L * xStride)).AsSByte());
                 }
                 Vector256<float> sLo = Vector256.ConvertToSingle(Avx2.ConvertToVector256Int32(o + ScaleOffset + 16 * c));
                 Vector256<float> sHi = Vector256.ConvertToSingle(Avx2.ConvertToVector256Int32(o + ScaleOffset + 16 * c + 8));
-                s0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(h0), sHi, Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(l0), sLo, s0));
-                s1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(h1), sHi, Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(l1), sLo, s1));
-                s2 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(h2), sHi, Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(l2), sLo, s2));
-                s3 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(h3), sHi, Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(l3), sLo, s3));
+                s0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(h0.Sum), sHi, Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(l0.Sum), sLo, s0));
+                s1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(h1.Sum), sHi, Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(l1.Sum), sLo, s1));
+                s2 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(h2.Sum), sHi, Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(l2.Sum), sLo, s2));
+                s3 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(h3.Sum), sHi, Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(l3.Sum), sLo, s3));
             }
             Vector256<short> p0 = Avx2.ConvertToVector256Int16(o + MinOffset), p1 = Avx2.ConvertToVector256Int16(o + MinOffset + 16);
             Vector256<short> p2 = Avx2.ConvertToVector256Int16(o + MinOffset + 32), p3 = Avx2.ConvertToVector256Int16(o + MinOffset + 48);

@@ -387,18 +387,18 @@ public sealed unsafe class Bf16Matrix : WeightMatrix
     public override void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount)
     {
         CheckMatVec(x, y, rowStart, rowCount);
-        if (!EvenOddKernel)
+        if (!RowsInProducts)
         {
             base.MatVec(x, y, rowStart, rowCount);
             return;
         }
-        MatMulEvenOdd(x, 1, y, rowCount, rowStart, rowCount);
+        MatMulRowsInProducts(x, 1, y, rowCount, rowStart, rowCount);
     }
 
-    /// <summary>Whether the products read the bf16 rows in the products themselves (<see cref="MatMulEvenOdd"/>): AVX-512
+    /// <summary>Whether the products read the bf16 rows in the products themselves (<see cref="MatMulRowsInProducts"/>): AVX-512
     /// and whole groups of 32 columns (even/odd lanes), or else AVX2 + FMA and whole groups of 16 (<see cref="Bf16Avx2"/>,
     /// 8 values widened in registers at a time).</summary>
-    private bool EvenOddKernel => Wide || (Bf16Avx2.IsSupported && Cols % 16 == 0);
+    private bool RowsInProducts => Wide || (Bf16Avx2.IsSupported && Cols % 16 == 0);
 
     /// <summary>Whether those products run 512 bits wide (else <see cref="Bf16Avx2"/>'s 256-bit kernels).</summary>
     private bool Wide => Avx512F.IsSupported && Cols % 32 == 0;
@@ -411,15 +411,15 @@ public sealed unsafe class Bf16Matrix : WeightMatrix
     /// </summary>
     protected override void MatMulUnpacked(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
     {
-        if (!EvenOddKernel)
+        if (!RowsInProducts)
         {
             base.MatMulUnpacked(x, tokens, y, ldy, rowStart, rowCount);
             return;
         }
-        MatMulEvenOdd(x, tokens, y, ldy, rowStart, rowCount);
+        MatMulRowsInProducts(x, tokens, y, ldy, rowStart, rowCount);
     }
 
-    private void MatMulEvenOdd(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
+    private void MatMulRowsInProducts(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
     {
         if (!Wide)
         {

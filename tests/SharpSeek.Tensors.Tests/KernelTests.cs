@@ -948,7 +948,7 @@ public sealed unsafe class KernelTests
             var got = Int8Dot.BytesAvx2(System.Runtime.Intrinsics.Vector256.Create(u), System.Runtime.Intrinsics.Vector256.Create(s));
             var acc = System.Runtime.Intrinsics.Vector256.Create(round);
             var words = Int8Dot.Words(acc, System.Runtime.Intrinsics.Vector256.Create(a), System.Runtime.Intrinsics.Vector256.Create(b));
-            var bytes = Int8Dot.Bytes(acc, System.Runtime.Intrinsics.Vector256.Create(u), System.Runtime.Intrinsics.Vector256.Create(s));
+            var bytes = acc + Int8Dot.Bytes(System.Runtime.Intrinsics.Vector256.Create(u), System.Runtime.Intrinsics.Vector256.Create(s));
             for (int lane = 0; lane < 8; lane++)
             {
                 int want = 0;
@@ -958,6 +958,35 @@ public sealed unsafe class KernelTests
                 Assert.Equal(round + want, bytes[lane]);
                 Assert.Equal(round + a[2 * lane] * b[2 * lane] + a[2 * lane + 1] * b[2 * lane + 1], words[lane]);
             }
+        }
+    }
+
+    // NibbleDots (the Q4_K kernels' accumulator): eight steps of 4-bit codes against int8, at the int16 bound (codes 15
+    // against -128: 8·2·15·128 = 30720 per pair lane without VNNI) and at random, equal the definition
+    [Fact]
+    public void Nibble_dot_sums_over_eight_steps_equal_the_definition()
+    {
+        if (!System.Runtime.Intrinsics.X86.Avx2.IsSupported)
+            return;
+        var rnd = new Random(6);
+        byte[] u = new byte[32];
+        sbyte[] s = new sbyte[32];
+        for (int round = 0; round < 500; round++)
+        {
+            var dots = new NibbleDots();
+            long[] want = new long[8];
+            for (int step = 0; step < 8; step++)
+            {
+                for (int i = 0; i < 32; i++)
+                {
+                    u[i] = round < 2 ? (byte)15 : (byte)rnd.Next(16);
+                    s[i] = round == 0 ? sbyte.MinValue : round == 1 ? sbyte.MaxValue : (sbyte)rnd.Next(-128, 128);
+                    want[i / 4] += u[i] * s[i];
+                }
+                dots.Add(System.Runtime.Intrinsics.Vector256.Create(u), System.Runtime.Intrinsics.Vector256.Create(s));
+            }
+            for (int lane = 0; lane < 8; lane++)
+                Assert.Equal(want[lane], dots.Sum[lane]);
         }
     }
 
