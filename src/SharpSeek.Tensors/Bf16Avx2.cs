@@ -1,8 +1,9 @@
 // bf16 products for machines without AVX-512 (AVX2 + FMA: AMD Zen 2/3, Intel before Ice Lake). The products read the
-// rows as bf16 (no fp32 copy), 8 values widened in registers at a time; every (row, token) sum is formed the same way
-// whatever the number of tokens in the call, so batched decoding gives the logits of decoding alone. The transposed
-// product (W_UK of absorbed attention) reads 16 values per load as even/odd lanes (a 32-byte load holds, in 32-bit lane
-// i, values 2i and 2i + 1: lane << 16 and lane & 0xFFFF0000) into an accumulator permuted once per call.
+// rows as bf16 (no fp32 copy), 16 values per load as even/odd lanes (a 32-byte load holds, in 32-bit lane i, values 2i
+// and 2i + 1: lane << 16 and lane & 0xFFFF0000) against the tokens permuted once per call; every (row, token) sum is
+// formed the same way whatever the number of tokens in the call, so batched decoding gives the logits of decoding
+// alone. The transposed product (W_UK of absorbed attention) reads the rows the same way into an accumulator permuted
+// once per call.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -69,39 +70,65 @@ internal static unsafe class Bf16Avx2
     }
 
     /// <summary>
-    /// y[t·ldy + i] = row i · x_t for rows i &lt; rowCount from <paramref name="w"/> (stride cols, a multiple of 8) and
-    /// tokens t of <paramref name="x"/> (stride cols): four rows against three tokens at a time, each 8 bf16 values
-    /// widened to fp32 in registers (vpmovzxwd, a shift) for up to 3 FMAs. Every (row, token) sum is one accumulator over
-    /// the columns in steps of 8, then its lanes summed, whatever the number of tokens. (Against even/odd lanes in 4 rows
-    /// x 2 tokens, the AVX-512 kernel's split at half its width, with two dependent FMAs per accumulator and step: on a
-    /// Zen 3, one thread, 768 x 1024 rows from memory, 3 tokens 26-28 -> 33-37 GFLOP/s, 1 and 16 tokens the same.)
+    /// y[t·ldy + i] = row i · x_t for rows i &lt; rowCount from <paramref name="w"/> (stride cols, a multiple of 16) and
+    /// tokens t of <paramref name="x"/> (stride cols, natural order; permuted by <see cref="EvenOdd"/> into a per-thread
+    /// buffer once per call). Each 16 bf16 values are one 32-byte load split into even and odd lanes by a shift and an
+    /// AND (no lane-crossing widening), both multiplied into the same accumulator: one accumulator per (row, token) over
+    /// the columns in steps of 16, then its lanes summed by one horizontal-add network (<see cref="Store4"/>,
+    /// <see cref="Sum1"/>), whatever the tile and the number of tokens, so batched decoding gives the bits of decoding
+    /// alone. Tiles: 8 rows x 1 token, 4 rows x 2 tokens, 4 x 3 (an odd count from 3), 4 x 1, single rows. (Zen 3, one
+    /// thread, in L2 / L3, against rows widened 8 values at a time by vpmovzxwd in 4 x 3 tiles: 1 token 34 -> 49 / 29 ->
+    /// 35 GFLOP/s, 2 tokens 53 -> 66 / 44 -> 58, 8 tokens 59 -> 66 / 54 -> 64; 768 x 1024 from memory: 1 token 14 -> 16,
+    /// 2 tokens 26 -> 28, 3 tokens 39 -> 38, 7 tokens 49 -> 52, 16 tokens 59 either way.)
     /// </summary>
     public static void Product(ushort* w, int cols, float* x, int tokens, float* y, int ldy, int rowCount)
     {
-        int i = 0;
-        for (; i + 4 <= rowCount; i += 4)
+        float[] perm = Scratch(tokens * cols);
+        fixed (float* xe = perm)
         {
-            ushort* r0 = w + (long)i * cols;
-            int t = 0;
-            for (; t + 3 <= tokens; t += 3)
-                Rows4W<Three>(r0, cols, x + (long)t * cols, y + (long)t * ldy + i, ldy, t == 0);
-            switch (tokens - t)
-            {
-                case 2: Rows4W<Two>(r0, cols, x + (long)t * cols, y + (long)t * ldy + i, ldy, t == 0); break;
-                case 1: Rows4W<One>(r0, cols, x + (long)t * cols, y + (long)t * ldy + i, ldy, t == 0); break;
-            }
-        }
-        for (; i < rowCount; i++)
-        {
-            ushort* r = w + (long)i * cols;
             for (int t = 0; t < tokens; t++)
+                EvenOdd(x + (long)t * cols, xe + (long)t * cols, cols);
+            int i = 0;
+            while (i + 4 <= rowCount)
             {
-                Vector256<float> a = default;
-                for (int c = 0; c < cols; c += 8)
-                    a = Vector256.FusedMultiplyAdd(Widen8(r + c), Vector256.Load(x + (long)t * cols + c), a);
-                y[(long)t * ldy + i] = Vector256.Sum(a);
+                ushort* r0 = w + (long)i * cols;
+                if (tokens == 1 && i + 8 <= rowCount)
+                {
+                    Rows8(r0, cols, xe, y + i);
+                    i += 8;
+                    continue;
+                }
+                // the first pass over a group of rows reads them from memory (and prefetches); the ones after it, from L1.
+                // An odd count from 3 starts with three tokens (one pass fewer than pairs and a single)
+                int t = 0;
+                if (tokens >= 3 && tokens % 2 == 1)
+                {
+                    Rows4<Three>(r0, cols, xe, y + i, ldy, true);
+                    t = 3;
+                }
+                for (; t + 2 <= tokens; t += 2)
+                    Rows4<Two>(r0, cols, xe + (long)t * cols, y + (long)t * ldy + i, ldy, t == 0);
+                if (t < tokens)
+                    Rows4<One>(r0, cols, xe + (long)t * cols, y + (long)t * ldy + i, ldy, t == 0);
+                i += 4;
+            }
+            for (; i < rowCount; i++)
+            {
+                ushort* r = w + (long)i * cols;
+                for (int t = 0; t < tokens; t++)
+                    y[(long)t * ldy + i] = Row1(r, cols, xe + (long)t * cols);
             }
         }
+    }
+
+    [ThreadStatic] private static float[]? t_scratch;
+
+    private static float[] Scratch(int n)
+    {
+        float[]? s = t_scratch;
+        if (s is null || s.Length < n)
+            t_scratch = s = new float[Math.Max(n, 1024)];
+        return s;
     }
 
     private interface ITokenCount
@@ -115,60 +142,103 @@ internal static unsafe class Bf16Avx2
 
     private struct Three : ITokenCount { public static int N => 3; }
 
+    /// <summary>acc + even lanes · xe + odd lanes · xo, the step every (row, token) sum takes per 16 columns.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Widen8(ushort* p) => Vector256.ShiftLeft(Avx2.ConvertToVector256Int32(p), 16).AsSingle();
+    private static Vector256<float> Step(Vector256<uint> w, Vector256<float> xe, Vector256<float> xo, Vector256<float> acc) =>
+        Vector256.FusedMultiplyAdd((w & Vector256.Create(0xFFFF0000u)).AsSingle(), xo, Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(w, 16).AsSingle(), xe, acc));
 
-    // 4 rows x N tokens (N ≤ 3): 12 accumulators, each row's 8 values widened once for N FMAs; the first pass over a
-    // group of rows (prefetch) requests the same columns two groups ahead
+    /// <summary>y[0..4] = the lane sums of a0..a3: ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) each.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store4(float* y, Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3)
+    {
+        Vector256<float> h = Avx.HorizontalAdd(Avx.HorizontalAdd(a0, a1), Avx.HorizontalAdd(a2, a3));
+        (h.GetLower() + h.GetUpper()).Store(y);
+    }
+
+    /// <summary>The lane sum of a in <see cref="Store4"/>'s order (the same operations on zeros beside it).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Sum1(Vector256<float> a)
+    {
+        Vector256<float> h = Avx.HorizontalAdd(Avx.HorizontalAdd(a, Vector256<float>.Zero), Vector256<float>.Zero);
+        return h.ToScalar() + h.GetUpper().ToScalar();
+    }
+
+    private static float Row1(ushort* r, int cols, float* xe)
+    {
+        Vector256<float> a = default;
+        for (int c = 0; c < cols; c += 16)
+            a = Step(Vector256.Load((uint*)(r + c)), Vector256.Load(xe + c), Vector256.Load(xe + c + 8), a);
+        return Sum1(a);
+    }
+
+    // 8 rows x 1 token: 8 independent accumulators (two dependent FMAs each per step); requests the same columns two
+    // groups of rows ahead
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Rows4W<TN>(ushort* r0, int cols, float* x0, float* y, int ldy, bool prefetch) where TN : struct, ITokenCount
+    private static void Rows8(ushort* r0, int cols, float* xe, float* y)
+    {
+        ushort* r1 = r0 + cols, r2 = r1 + cols, r3 = r2 + cols, r4 = r3 + cols, r5 = r4 + cols, r6 = r5 + cols, r7 = r6 + cols;
+        long ahead = 16L * cols;
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        for (int c = 0; c < cols; c += 16)
+        {
+            if ((c & 31) == 0)
+            {
+                Sse.Prefetch0(r0 + c + ahead); Sse.Prefetch0(r1 + c + ahead); Sse.Prefetch0(r2 + c + ahead); Sse.Prefetch0(r3 + c + ahead);
+                Sse.Prefetch0(r4 + c + ahead); Sse.Prefetch0(r5 + c + ahead); Sse.Prefetch0(r6 + c + ahead); Sse.Prefetch0(r7 + c + ahead);
+            }
+            Vector256<float> e = Vector256.Load(xe + c), o = Vector256.Load(xe + c + 8);
+            a0 = Step(Vector256.Load((uint*)(r0 + c)), e, o, a0);
+            a1 = Step(Vector256.Load((uint*)(r1 + c)), e, o, a1);
+            a2 = Step(Vector256.Load((uint*)(r2 + c)), e, o, a2);
+            a3 = Step(Vector256.Load((uint*)(r3 + c)), e, o, a3);
+            a4 = Step(Vector256.Load((uint*)(r4 + c)), e, o, a4);
+            a5 = Step(Vector256.Load((uint*)(r5 + c)), e, o, a5);
+            a6 = Step(Vector256.Load((uint*)(r6 + c)), e, o, a6);
+            a7 = Step(Vector256.Load((uint*)(r7 + c)), e, o, a7);
+        }
+        Store4(y, a0, a1, a2, a3);
+        Store4(y + 4, a4, a5, a6, a7);
+    }
+
+    // 4 rows x N tokens (N ≤ 3): 4N accumulators, each row's 16 values split once for 2N FMAs (the tokens' values read
+    // where they are used: with three tokens they would not fit in registers beside the accumulators); the first pass
+    // over a group of rows (prefetch) requests the same columns two groups ahead
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Rows4<TN>(ushort* r0, int cols, float* x0, float* y, int ldy, bool prefetch) where TN : struct, ITokenCount
     {
         ushort* r1 = r0 + cols, r2 = r1 + cols, r3 = r2 + cols;
         float* x1 = x0 + cols, x2 = x1 + cols;
+        long ahead = 8L * cols;
         Vector256<float> a00 = default, a10 = default, a20 = default, a30 = default;
         Vector256<float> a01 = default, a11 = default, a21 = default, a31 = default;
         Vector256<float> a02 = default, a12 = default, a22 = default, a32 = default;
-        for (int c = 0; c < cols; c += 8)
+        for (int c = 0; c < cols; c += 16)
         {
             if (prefetch && (c & 31) == 0)
             {
-                Sse.Prefetch0(r0 + c + 8 * cols);
-                Sse.Prefetch0(r1 + c + 8 * cols);
-                Sse.Prefetch0(r2 + c + 8 * cols);
-                Sse.Prefetch0(r3 + c + 8 * cols);
+                Sse.Prefetch0(r0 + c + ahead); Sse.Prefetch0(r1 + c + ahead); Sse.Prefetch0(r2 + c + ahead); Sse.Prefetch0(r3 + c + ahead);
             }
-            Vector256<float> v0 = Vector256.Load(x0 + c), v1 = default, v2 = default;
-            if (TN.N > 1)
-                v1 = Vector256.Load(x1 + c);
-            if (TN.N > 2)
-                v2 = Vector256.Load(x2 + c);
-            Vector256<float> k = Widen8(r0 + c);
-            a00 = Vector256.FusedMultiplyAdd(k, v0, a00);
-            if (TN.N > 1) a01 = Vector256.FusedMultiplyAdd(k, v1, a01);
-            if (TN.N > 2) a02 = Vector256.FusedMultiplyAdd(k, v2, a02);
-            k = Widen8(r1 + c);
-            a10 = Vector256.FusedMultiplyAdd(k, v0, a10);
-            if (TN.N > 1) a11 = Vector256.FusedMultiplyAdd(k, v1, a11);
-            if (TN.N > 2) a12 = Vector256.FusedMultiplyAdd(k, v2, a12);
-            k = Widen8(r2 + c);
-            a20 = Vector256.FusedMultiplyAdd(k, v0, a20);
-            if (TN.N > 1) a21 = Vector256.FusedMultiplyAdd(k, v1, a21);
-            if (TN.N > 2) a22 = Vector256.FusedMultiplyAdd(k, v2, a22);
-            k = Widen8(r3 + c);
-            a30 = Vector256.FusedMultiplyAdd(k, v0, a30);
-            if (TN.N > 1) a31 = Vector256.FusedMultiplyAdd(k, v1, a31);
-            if (TN.N > 2) a32 = Vector256.FusedMultiplyAdd(k, v2, a32);
+            Vector256<uint> w = Vector256.Load((uint*)(r0 + c));
+            a00 = Step(w, Vector256.Load(x0 + c), Vector256.Load(x0 + c + 8), a00);
+            if (TN.N > 1) a01 = Step(w, Vector256.Load(x1 + c), Vector256.Load(x1 + c + 8), a01);
+            if (TN.N > 2) a02 = Step(w, Vector256.Load(x2 + c), Vector256.Load(x2 + c + 8), a02);
+            w = Vector256.Load((uint*)(r1 + c));
+            a10 = Step(w, Vector256.Load(x0 + c), Vector256.Load(x0 + c + 8), a10);
+            if (TN.N > 1) a11 = Step(w, Vector256.Load(x1 + c), Vector256.Load(x1 + c + 8), a11);
+            if (TN.N > 2) a12 = Step(w, Vector256.Load(x2 + c), Vector256.Load(x2 + c + 8), a12);
+            w = Vector256.Load((uint*)(r2 + c));
+            a20 = Step(w, Vector256.Load(x0 + c), Vector256.Load(x0 + c + 8), a20);
+            if (TN.N > 1) a21 = Step(w, Vector256.Load(x1 + c), Vector256.Load(x1 + c + 8), a21);
+            if (TN.N > 2) a22 = Step(w, Vector256.Load(x2 + c), Vector256.Load(x2 + c + 8), a22);
+            w = Vector256.Load((uint*)(r3 + c));
+            a30 = Step(w, Vector256.Load(x0 + c), Vector256.Load(x0 + c + 8), a30);
+            if (TN.N > 1) a31 = Step(w, Vector256.Load(x1 + c), Vector256.Load(x1 + c + 8), a31);
+            if (TN.N > 2) a32 = Step(w, Vector256.Load(x2 + c), Vector256.Load(x2 + c + 8), a32);
         }
-        y[0] = Vector256.Sum(a00); y[1] = Vector256.Sum(a10); y[2] = Vector256.Sum(a20); y[3] = Vector256.Sum(a30);
+        Store4(y, a00, a10, a20, a30);
         if (TN.N > 1)
-        {
-            float* y1 = y + ldy;
-            y1[0] = Vector256.Sum(a01); y1[1] = Vector256.Sum(a11); y1[2] = Vector256.Sum(a21); y1[3] = Vector256.Sum(a31);
-        }
+            Store4(y + ldy, a01, a11, a21, a31);
         if (TN.N > 2)
-        {
-            float* y2 = y + 2 * ldy;
-            y2[0] = Vector256.Sum(a02); y2[1] = Vector256.Sum(a12); y2[2] = Vector256.Sum(a22); y2[3] = Vector256.Sum(a32);
-        }
+            Store4(y + 2 * ldy, a02, a12, a22, a32);
     }
 }

@@ -397,7 +397,7 @@ public sealed unsafe class Bf16Matrix : WeightMatrix
 
     /// <summary>Whether the products read the bf16 rows in the products themselves (<see cref="MatMulRowsInProducts"/>): AVX-512
     /// and whole groups of 32 columns (even/odd lanes), or else AVX2 + FMA and whole groups of 16 (<see cref="Bf16Avx2"/>,
-    /// 8 values widened in registers at a time).</summary>
+    /// even/odd lanes of 256 bits).</summary>
     private bool RowsInProducts => Wide || (Bf16Avx2.IsSupported && Cols % 16 == 0);
 
     /// <summary>Whether those products run 512 bits wide (else <see cref="Bf16Avx2"/>'s 256-bit kernels).</summary>
@@ -423,7 +423,7 @@ public sealed unsafe class Bf16Matrix : WeightMatrix
     {
         if (!Wide)
         {
-            // without AVX-512 (or with a width that is no multiple of 32): the 256-bit kernel, rows widened in registers
+            // without AVX-512 (or with a width that is no multiple of 32): the 256-bit kernels
             fixed (float* xp = x, yp = y)
                 Bf16Avx2.Product(_data + (long)rowStart * Cols, Cols, xp, tokens, yp, ldy, rowCount);
             return;

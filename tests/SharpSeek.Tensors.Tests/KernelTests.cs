@@ -797,6 +797,8 @@ public sealed unsafe class KernelTests
     [InlineData(7, 64)]
     [InlineData(9, 512)]
     [InlineData(4, 16)]
+    [InlineData(13, 48)] // one token: 8 rows, then 4, then a single row
+    [InlineData(20, 32)]
     public unsafe void Avx2_bf16_products_give_each_token_its_own_sums(int rows, int cols)
     {
         if (!Bf16Avx2.IsSupported)
