@@ -147,10 +147,30 @@ public static class AttentionKernels
             x = Vector256.Load(q3 + k);
             a30 = Vector256.FusedMultiplyAdd(x, c0, a30); a31 = Vector256.FusedMultiplyAdd(x, c1, a31);
         }
-        Put(sp, Vector256.Sum(a00) * scale, accumulate); Put(sp + 1, Vector256.Sum(a01) * scale, accumulate);
-        Put(sp + Tile, Vector256.Sum(a10) * scale, accumulate); Put(sp + Tile + 1, Vector256.Sum(a11) * scale, accumulate);
-        Put(sp + 2 * Tile, Vector256.Sum(a20) * scale, accumulate); Put(sp + 2 * Tile + 1, Vector256.Sum(a21) * scale, accumulate);
-        Put(sp + 3 * Tile, Vector256.Sum(a30) * scale, accumulate); Put(sp + 3 * Tile + 1, Vector256.Sum(a31) * scale, accumulate);
+        // the 8 sums by one horizontal-add network: [s00, s01, s10, s11] and [s20, s21, s30, s31]
+        Vector128<float> h01 = Sum4(a00, a01, a10, a11) * scale, h23 = Sum4(a20, a21, a30, a31) * scale;
+        PutPair(sp, h01.AsDouble().ToScalar(), accumulate);
+        PutPair(sp + Tile, h01.AsDouble().GetElement(1), accumulate);
+        PutPair(sp + 2 * Tile, h23.AsDouble().ToScalar(), accumulate);
+        PutPair(sp + 3 * Tile, h23.AsDouble().GetElement(1), accumulate);
+    }
+
+    /// <summary>The lane sums of a0..a3, ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) each.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Sum4(Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3)
+    {
+        Vector256<float> h = Avx.HorizontalAdd(Avx.HorizontalAdd(a0, a1), Avx.HorizontalAdd(a2, a3));
+        return h.GetLower() + h.GetUpper();
+    }
+
+    // sp[0], sp[1] (+)= the two floats of pair
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void PutPair(float* sp, double pair, bool accumulate)
+    {
+        Vector128<float> v = Vector128.CreateScalarUnsafe(pair).AsSingle();
+        if (accumulate)
+            v += Vector128.CreateScalarUnsafe(*(double*)sp).AsSingle();
+        *(double*)sp = v.AsDouble().ToScalar();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -232,38 +252,57 @@ public static class AttentionKernels
             SoftmaxTilePairs(s, rows, nb, valid, m, l, o, n, oStride);
             return;
         }
-        Vector256<float> ninf = Vector256.Create(float.NegativeInfinity);
-        Vector256<int> lane = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+        // one query per 256-bit vector: the maxima, then the rare rescaling calls, then the exponentials in registers
+        // (FastExp, as the pairs above), the loops in methods without a call (see SoftmaxTilePairs)
+        float* tileMax = stackalloc float[rows];
+        TileMaxima256(s, rows, nb, valid, tileMax);
         for (int i = 0; i < rows; i++)
         {
-            int v = valid == null ? nb : Math.Min(nb, valid[i]);
-            float* si = s + i * Tile;
-            if (v <= 0)
-            {
-                ninf.Store(si);
-                continue;
-            }
-            // past the valid positions the score is −∞, so its weight is 0 and it does not move the max
-            Vector256<float> x = Vector256.ConditionalSelect(Vector256.LessThan(lane, Vector256.Create(v)).AsSingle(), Vector256.Load(si), ninf);
+            if (tileMax[i] > m[i])
+                RaiseMax(i, tileMax[i], m, l, o, n, oStride);
+        }
+        TileExponentials256(s, rows, nb, valid, m, l);
+    }
+
+    // the scores of query i, −∞ past its valid positions
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe Vector256<float> Masked(float* si, int* valid, int i, int nb)
+    {
+        int v = valid == null ? nb : Math.Min(nb, valid[i]);
+        return Vector256.ConditionalSelect(Vector256.LessThan(Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7), Vector256.Create(v)).AsSingle(),
+                                          Vector256.Load(si), Vector256.Create(float.NegativeInfinity));
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void TileMaxima256(float* s, int rows, int nb, int* valid, float* tileMax)
+    {
+        for (int i = 0; i < rows; i++)
+        {
+            Vector256<float> x = Masked(s + i * Tile, valid, i, nb);
             Vector256<float> mx = Vector256.Max(x, Vector256.Shuffle(x, Vector256.Create(1, 0, 3, 2, 5, 4, 7, 6)));
             mx = Vector256.Max(mx, Vector256.Shuffle(mx, Vector256.Create(2, 3, 0, 1, 6, 7, 4, 5)));
-            float tmax = Math.Max(mx.GetElement(0), mx.GetElement(4));
-            if (float.IsNegativeInfinity(tmax))
-            {
-                ninf.Store(si); // every position of the tile masked: weights 0, whatever the running max
-                continue;
-            }
-            if (tmax > m[i])
-                RaiseMax(i, tmax, m, l, o, n, oStride);
-            // weights below e^-80 (1.8e-35, far under fp32 resolution next to the max's weight of 1) are made exactly 0:
-            // left as denormals they would cost a microcode assist in every multiply-add that reads them
-            x -= Vector256.Create(m[i]);
-            Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(-80f)), ninf, x).Store(si);
+            tileMax[i] = Math.Max(mx.ToScalar(), mx.GetUpper().ToScalar());
         }
-        var e = new Span<float>(s, rows * Tile);
-        TensorPrimitives.Exp(e, e);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void TileExponentials256(float* s, int rows, int nb, int* valid, float* m, float* l)
+    {
+        Vector256<float> ninf = Vector256.Create(float.NegativeInfinity);
         for (int i = 0; i < rows; i++)
-            l[i] += Vector256.Sum(Vector256.Load(s + i * Tile));
+        {
+            float* si = s + i * Tile;
+            Vector256<float> x = Masked(si, valid, i, nb);
+            // weights below e^-80 are made exactly 0 (no denormals in the accumulation); a query without a valid position
+            // gets weights 0
+            Vector256<float> d = x - Vector256.Create(m[i]);
+            Vector256<float> e = Vector256.ConditionalSelect(Vector256.LessThan(d, Vector256.Create(-80f)) | Vector256.Equals(x, ninf),
+                                                             Vector256<float>.Zero, FastExp.Exp(d));
+            e.Store(si);
+            Vector128<float> t = e.GetLower() + e.GetUpper();
+            t += Vector128.Shuffle(t, Vector128.Create(2, 3, 0, 1));
+            l[i] += t.ToScalar() + t.GetElement(1);
+        }
     }
 
     /// <summary><see cref="SoftmaxTile"/> for an even number of queries, two per 512-bit vector (one per 256-bit half): the
