@@ -1,5 +1,5 @@
-// Q6_K weights repacked eight rows at a time for one-token products with 512-bit vpmaddubsw (AVX-512BW), as
-// Q4KInterleavedMatrix does for Q4_K: one 64-byte vector of 6-bit codes holds four consecutive values of each of eight
+// Q6_K weights repacked eight rows at a time for one-token products with 512-bit vpmaddubsw (AVX-512BW), or the same
+// layout read as 256-bit halves (AVX2), as Q4KInterleavedMatrix does for Q4_K: one 64-byte vector of 6-bit codes holds four consecutive values of each of eight
 // rows for two chunks of four values, multiplied against activations laid out to match, so that eight rows' sums end in
 // eight lanes with no horizontal sums and the int8 scales apply to eight rows at once.
 //
@@ -17,13 +17,17 @@
 // second term computed once per product (Expand); |pair| ≤ 2·32·127, two code vectors of a group added in int16, then
 // vpmaddwd against the group's scale per row widens and scales at once. The integer sum of a block per row is exact,
 // then acc += sum · (d·d_x) as one fused multiply-add, as the row-layout kernel (Q6KVnni) does: the same bits.
+// Without AVX-512 each 64-byte vector is two 32-byte halves with the same row of each int16 lane (lane k: row k / 2):
+// the two code vectors of a group add in int16 per half (|sum| ≤ 16,384; the halves together could reach 32,768, so
+// they are widened apart), vpmaddwd against ones widens each row's pair, and vpmulld applies the group's scale: the
+// same integers.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
 namespace SharpSeek.Tensors;
 
-/// <summary>Q6_K weights with rows interleaved in groups of eight for one-token 512-bit products.</summary>
+/// <summary>Q6_K weights with rows interleaved in groups of eight for one-token 512-bit or 256-bit products.</summary>
 public sealed unsafe class Q6KInterleavedMatrix
 {
     public const int GroupRows = 8, GroupBlockBytes = 8 * Q6KMatrix.BlockBytes;
@@ -50,14 +54,20 @@ public sealed unsafe class Q6KInterleavedMatrix
     /// <summary>Bytes held.</summary>
     public long ByteSize => (long)Groups * Blocks * GroupBlockBytes;
 
-    /// <summary>Whether this machine runs the kernel: AVX-512BW, and the row kernel it must agree with bit for bit is
-    /// the VNNI one (<see cref="Q6KVnni"/>), and the 512-bit kernel was the faster in a short timing (<see cref="Calibrate"/>).</summary>
+    /// <summary>Whether this machine runs the kernel: AVX-512BW (512-bit) or AVX2 (256-bit), the row kernel it must
+    /// agree with bit for bit is the VNNI one (<see cref="Q6KVnni"/>, also on AVX2 through the same integer sums), and
+    /// this layout's kernel was the faster in a short timing (<see cref="Calibrate"/>).</summary>
     public static bool IsUsed => UseOverride ?? s_used.Value;
 
     /// <summary>Overrides the machine's choice (tests and A/B timings; null: the choice).</summary>
     internal static bool? UseOverride { get; set; }
 
-    private static readonly Lazy<bool> s_used = new(() => Avx512BW.IsSupported && Q6KVnni.IsSupported && Calibrate());
+    /// <summary>Runs the 256-bit kernel even where AVX-512BW is there (tests).</summary>
+    internal static bool Force256 { get; set; }
+
+    private static bool Wide => Avx512BW.IsSupported && !Force256;
+
+    private static readonly Lazy<bool> s_used = new(() => (Avx512BW.IsSupported || Avx2.IsSupported) && Q6KVnni.IsSupported && Calibrate());
 
     [ThreadStatic] private static sbyte[]? t_expanded;
 
@@ -124,7 +134,10 @@ public sealed unsafe class Q6KInterleavedMatrix
         sbyte[] buffer = t_expanded is { } e && e.Length >= Blocks * ExpandedBlockBytes ? e : t_expanded = new sbyte[Blocks * ExpandedBlockBytes];
         fixed (sbyte* xe = buffer)
         {
-            Expand(xq, Blocks, xe);
+            if (Wide)
+                Expand(xq, Blocks, xe);
+            else
+                Expand256(xq, Blocks, xe);
             int g0 = rowStart / GroupRows, n = count / GroupRows, half = n / 2;
             long blockBytes = (long)Blocks * GroupBlockBytes;
             if (half > 0)
@@ -133,10 +146,21 @@ public sealed unsafe class Q6KInterleavedMatrix
                 StreamPrefetch.Start(_data + (g0 + half) * blockBytes, half * blockBytes);
             }
             // two groups at a time from the two halves of the range: two memory streams
+            bool wide = Wide;
             for (int i = 0; i < half; i++)
-                GroupPair(_data + (g0 + i) * blockBytes, _data + (g0 + half + i) * blockBytes, Blocks, xe, xd, y + GroupRows * i, y + GroupRows * (half + i));
+            {
+                if (wide)
+                    GroupPair(_data + (g0 + i) * blockBytes, _data + (g0 + half + i) * blockBytes, Blocks, xe, xd, y + GroupRows * i, y + GroupRows * (half + i));
+                else
+                    GroupPair256(_data + (g0 + i) * blockBytes, _data + (g0 + half + i) * blockBytes, Blocks, xe, xd, y + GroupRows * i, y + GroupRows * (half + i));
+            }
             if (2 * half < n)
-                GroupPair(_data + (g0 + n - 1) * blockBytes, _data + (g0 + n - 1) * blockBytes, Blocks, xe, xd, y + GroupRows * (n - 1), y + GroupRows * (n - 1));
+            {
+                if (wide)
+                    GroupPair(_data + (g0 + n - 1) * blockBytes, _data + (g0 + n - 1) * blockBytes, Blocks, xe, xd, y + GroupRows * (n - 1), y + GroupRows * (n - 1));
+                else
+                    GroupPair256(_data + (g0 + n - 1) * blockBytes, _data + (g0 + n - 1) * blockBytes, Blocks, xe, xd, y + GroupRows * (n - 1), y + GroupRows * (n - 1));
+            }
         }
         GC.KeepAlive(_buffer);
     }
@@ -159,6 +183,80 @@ public sealed unsafe class Q6KInterleavedMatrix
                 Avx512BW.MultiplyAddAdjacent(c32, x).Store((short*)(d + 2048 + 64 * cv));
             }
         }
+    }
+
+    /// <summary><see cref="Expand"/> in 256-bit halves (the same bytes).</summary>
+    private static void Expand256(sbyte* xq, int blocks, sbyte* dst)
+    {
+        Vector256<byte> c32 = Vector256.Create((byte)32);
+        for (int b = 0; b < blocks; b++)
+        {
+            sbyte* xb = xq + (long)b * 256, d = dst + (long)b * ExpandedBlockBytes;
+            for (int cv = 0; cv < 32; cv++)
+            {
+                int v0 = 16 * (cv >> 1) + 8 * (cv & 1);
+                int s0 = QuantizedInput.PermutedSubBlock(v0 >> 5) * 32 + (v0 & 31);
+                Vector256<sbyte> lo = Vector256.Create(*(int*)(xb + s0)).AsSByte(), hi = Vector256.Create(*(int*)(xb + s0 + 4)).AsSByte();
+                lo.Store(d + 64 * cv);
+                hi.Store(d + 64 * cv + 32);
+                Avx2.MultiplyAddAdjacent(c32, lo).Store((short*)(d + 2048 + 64 * cv));
+                Avx2.MultiplyAddAdjacent(c32, hi).Store((short*)(d + 2048 + 64 * cv + 32));
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void GroupPair256(byte* w0, byte* w1, int blocks, sbyte* xe, float* xd, float* y0, float* y1)
+    {
+        Vector256<float> a0 = Vector256<float>.Zero, a1 = a0;
+        for (int b = 0; b < blocks; b++)
+        {
+            long o = (long)b * GroupBlockBytes;
+            sbyte* x = xe + (long)b * ExpandedBlockBytes;
+            Vector256<float> dx = Vector256.Create(xd[b]);
+            a0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Block256(w0 + o, x)), Dx(w0 + o, dx), a0);
+            a1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Block256(w1 + o, x)), Dx(w1 + o, dx), a1);
+        }
+        a0.Store(y0);
+        a1.Store(y1);
+    }
+
+    /// <summary><see cref="Block"/> on 256-bit halves: the same exact integer sums, eight rows in eight int32 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Block256(byte* o, sbyte* x)
+    {
+        StreamPrefetch.Lines(o + StreamPrefetch.Distance, GroupBlockBytes);
+        Vector256<byte> m4 = Vector256.Create((byte)0x0F), m6 = Vector256.Create((byte)0x3F);
+        Vector256<short> ones = Vector256.Create((short)1);
+        Vector256<int> acc = Vector256<int>.Zero;
+        short* e = (short*)(x + 2048);
+        for (int n = 0; n < 8; n++) // qh vector n: code vectors 4n .. 4n + 3 = groups 2n and 2n + 1
+        {
+            int cv = 4 * n;
+            sbyte* xv = x + 64 * cv;
+            Vector256<int> g0 = Vector256<int>.Zero, g1 = Vector256<int>.Zero;
+            for (int s = 0; s < 2; s++) // the 32-byte halves
+            {
+                int h = 32 * s;
+                Vector256<ushort> qh = Vector256.Load(o + QhOffset + 64 * n + h).AsUInt16();
+                Vector256<byte> l0 = Vector256.Load(o + QlOffset + 128 * n + h), l1 = Vector256.Load(o + QlOffset + 128 * n + 64 + h);
+                Vector256<byte> c0 = Vector256.ConditionalSelect(m4, l0, Vector256.ShiftLeft(qh, 4).AsByte()) & m6;
+                Vector256<byte> c1 = Vector256.ConditionalSelect(m4, l1, Vector256.ShiftLeft(qh, 2).AsByte()) & m6;
+                Vector256<byte> c2 = Vector256.ConditionalSelect(m4, Vector256.ShiftRightLogical(l0.AsUInt16(), 4).AsByte(), qh.AsByte()) & m6;
+                Vector256<byte> c3 = Vector256.ConditionalSelect(m4, Vector256.ShiftRightLogical(l1.AsUInt16(), 4).AsByte(), Vector256.ShiftRightLogical(qh, 2).AsByte()) & m6;
+                short* es = e + h / 2;
+                Vector256<short> p0 = Avx2.MultiplyAddAdjacent(c0, Vector256.Load(xv + h)) - Vector256.Load(es + 32 * cv)
+                                    + Avx2.MultiplyAddAdjacent(c1, Vector256.Load(xv + 64 + h)) - Vector256.Load(es + 32 * (cv + 1));
+                Vector256<short> p1 = Avx2.MultiplyAddAdjacent(c2, Vector256.Load(xv + 128 + h)) - Vector256.Load(es + 32 * (cv + 2))
+                                    + Avx2.MultiplyAddAdjacent(c3, Vector256.Load(xv + 192 + h)) - Vector256.Load(es + 32 * (cv + 3));
+                g0 += Avx2.MultiplyAddAdjacent(p0, ones);
+                g1 += Avx2.MultiplyAddAdjacent(p1, ones);
+            }
+            Vector256<int> s0 = Avx2.ConvertToVector256Int32((sbyte*)(o + ScaleOffset + 16 * n));
+            Vector256<int> s1 = Avx2.ConvertToVector256Int32((sbyte*)(o + ScaleOffset + 16 * n + 8));
+            acc += Avx2.MultiplyLow(g0, s0) + Avx2.MultiplyLow(g1, s1);
+        }
+        return acc;
     }
 
     // scale index vectors: int16 lane k of a group's product takes the scale of row (k % 16) / 2, from the 32 scales

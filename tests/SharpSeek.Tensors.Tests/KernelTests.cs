@@ -407,25 +407,38 @@ public sealed unsafe class KernelTests
                 for (int i = 0; i < count; i++)
                     Assert.True(BitConverter.SingleToInt32Bits(alone[i]) == BitConverter.SingleToInt32Bits(got[(tokens - 1) * count + i]), $"{tokens} tokens, rows [{start}, +{count}), row {start + i}: alone {alone[i]} vs in the batch {got[(tokens - 1) * count + i]}");
             }
-            if (tokens == 1 && System.Runtime.Intrinsics.X86.Avx512BW.IsSupported)
+            // the 512-bit and the 256-bit kernels themselves (whether or not this machine chose them), against their scalar
+            // definition and, where the row kernel is the VNNI one (also its AVX2 form), against the rows bit for bit
+            foreach (bool force256 in new[] { false, true })
             {
-                // the 512-bit kernel itself (whether or not this machine chose it), against its scalar definition and,
-                // where the row kernel is the VNNI one, against the rows bit for bit
+                if (tokens != 1 || (force256 ? !System.Runtime.Intrinsics.X86.Avx2.IsSupported : !System.Runtime.Intrinsics.X86.Avx512BW.IsSupported))
+                    continue;
                 float[] y = new float[32], rowsY = new float[32];
                 m.MatMulQuantized(input, rowsY, 32, 0, 32);
-                fixed (sbyte* xq = input.Q8Array)
-                fixed (float* xd = input.ScaleArray)
-                fixed (float* yp = y)
+                Q6KInterleavedMatrix.Force256 = force256;
+                try
                 {
-                    packed.MatVec(xq, xd, yp, 0, 32);
-                    for (int r = 0; r < 32; r++)
+                    fixed (sbyte* xq = input.Q8Array)
+                    fixed (float* xd = input.ScaleArray)
+                    fixed (float* yp = y)
                     {
-                        float scalar = packed.DotScalar(r / 8, r % 8, xq, xd);
-                        Assert.True(BitConverter.SingleToInt32Bits(scalar) == BitConverter.SingleToInt32Bits(y[r]), $"row {r}: kernel {y[r]} vs its scalar definition {scalar}");
-                        if (System.Runtime.Intrinsics.X86.AvxVnni.IsSupported)
-                            Assert.True(BitConverter.SingleToInt32Bits(rowsY[r]) == BitConverter.SingleToInt32Bits(y[r]), $"row {r}: interleaved {y[r]} vs rows {rowsY[r]}");
+                        packed.MatVec(xq, xd, yp, 0, 32);
+                        for (int r = 0; r < 32; r++)
+                        {
+                            float scalar = packed.DotScalar(r / 8, r % 8, xq, xd);
+                            Assert.True(BitConverter.SingleToInt32Bits(scalar) == BitConverter.SingleToInt32Bits(y[r]), $"256-bit {force256}, row {r}: kernel {y[r]} vs its scalar definition {scalar}");
+                            if (Q6KVnni.IsSupported)
+                                Assert.True(BitConverter.SingleToInt32Bits(rowsY[r]) == BitConverter.SingleToInt32Bits(y[r]), $"256-bit {force256}, row {r}: interleaved {y[r]} vs rows {rowsY[r]}");
+                        }
                     }
                 }
+                finally
+                {
+                    Q6KInterleavedMatrix.Force256 = false;
+                }
+            }
+            if (tokens == 1)
+            {
                 Assert.Throws<ArgumentException>(() => packed.MatVec(null, null, null, 4, 8));
                 Assert.Throws<ArgumentException>(() => packed.MatVec(null, null, null, 24, 16));
             }

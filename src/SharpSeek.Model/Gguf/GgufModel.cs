@@ -332,7 +332,7 @@ public sealed unsafe class GgufWeightSource : IWeightSource
             // products on an interleaved copy made on first use (llama.cpp repacks its Q4_K for x86 the same way)
             GgmlType.Q4_K when rows >= Q4KInterleavedMatrix.GroupRows => new Q4KRepackingMatrix(new Q4KMatrix(p, rows, cols, _f)),
             GgmlType.Q4_K => new Q4KMatrix(p, rows, cols, _f),
-            // one-token products on an interleaved copy made on first use where the 512-bit kernel runs (Q6KInterleavedMatrix)
+            // one-token products on an interleaved copy made on first use where its kernel runs (Q6KInterleavedMatrix: 512 or 256 bits)
             GgmlType.Q6_K when rows >= Q6KInterleavedMatrix.GroupRows => new Q6KRepackingMatrix(new Q6KMatrix(p, rows, cols, _f)),
             GgmlType.Q6_K => new Q6KMatrix(p, rows, cols, _f),
             _ => throw new NotSupportedException(
