@@ -71,64 +71,47 @@ internal static unsafe class Bf16Avx2
 
     /// <summary>
     /// y[t·ldy + i] = row i · x_t for rows i &lt; rowCount from <paramref name="w"/> (stride cols, a multiple of 16) and
-    /// tokens t of <paramref name="x"/> (stride cols, natural order; permuted by <see cref="EvenOdd"/> into a per-thread
-    /// buffer once per call). Each 16 bf16 values are one 32-byte load split into even and odd lanes by a shift and an
-    /// AND (no lane-crossing widening), both multiplied into the same accumulator: one accumulator per (row, token) over
-    /// the columns in steps of 16, then its lanes summed by one horizontal-add network (<see cref="Store4"/>,
-    /// <see cref="Sum1"/>), whatever the tile and the number of tokens, so batched decoding gives the bits of decoding
-    /// alone. Tiles: 8 rows x 1 token, 4 rows x 2 tokens, 4 x 3 (an odd count from 3), 4 x 1, single rows. (Zen 3, one
+    /// tokens t of <paramref name="xe"/> (stride cols, each token permuted by <see cref="EvenOdd"/>). Each 16 bf16 values
+    /// are one 32-byte load split into even and odd lanes by a shift and an AND (no lane-crossing widening), both
+    /// multiplied into the same accumulator: one accumulator per (row, token) over the columns in steps of 16, then its
+    /// lanes summed by one horizontal-add network (<see cref="Store4"/>, <see cref="Sum1"/>), whatever the tile and the
+    /// number of tokens, so batched decoding gives the bits of decoding alone. Tiles: 8 rows x 1 token, 4 rows x 2 tokens, 4 x 3 (an odd count from 3), 4 x 1, single rows. (Zen 3, one
     /// thread, in L2 / L3, against rows widened 8 values at a time by vpmovzxwd in 4 x 3 tiles: 1 token 34 -> 49 / 29 ->
     /// 35 GFLOP/s, 2 tokens 53 -> 66 / 44 -> 58, 8 tokens 59 -> 66 / 54 -> 64; 768 x 1024 from memory: 1 token 14 -> 16,
     /// 2 tokens 26 -> 28, 3 tokens 39 -> 38, 7 tokens 49 -> 52, 16 tokens 59 either way.)
     /// </summary>
-    public static void Product(ushort* w, int cols, float* x, int tokens, float* y, int ldy, int rowCount)
+    public static void Product(ushort* w, int cols, float* xe, int tokens, float* y, int ldy, int rowCount)
     {
-        float[] perm = Scratch(tokens * cols);
-        fixed (float* xe = perm)
+        int i = 0;
+        while (i + 4 <= rowCount)
         {
-            for (int t = 0; t < tokens; t++)
-                EvenOdd(x + (long)t * cols, xe + (long)t * cols, cols);
-            int i = 0;
-            while (i + 4 <= rowCount)
+            ushort* r0 = w + (long)i * cols;
+            if (tokens == 1 && i + 8 <= rowCount)
             {
-                ushort* r0 = w + (long)i * cols;
-                if (tokens == 1 && i + 8 <= rowCount)
-                {
-                    Rows8(r0, cols, xe, y + i);
-                    i += 8;
-                    continue;
-                }
-                // the first pass over a group of rows reads them from memory (and prefetches); the ones after it, from L1.
-                // An odd count from 3 starts with three tokens (one pass fewer than pairs and a single)
-                int t = 0;
-                if (tokens >= 3 && tokens % 2 == 1)
-                {
-                    Rows4<Three>(r0, cols, xe, y + i, ldy, true);
-                    t = 3;
-                }
-                for (; t + 2 <= tokens; t += 2)
-                    Rows4<Two>(r0, cols, xe + (long)t * cols, y + (long)t * ldy + i, ldy, t == 0);
-                if (t < tokens)
-                    Rows4<One>(r0, cols, xe + (long)t * cols, y + (long)t * ldy + i, ldy, t == 0);
-                i += 4;
+                Rows8(r0, cols, xe, y + i);
+                i += 8;
+                continue;
             }
-            for (; i < rowCount; i++)
+            // the first pass over a group of rows reads them from memory (and prefetches); the ones after it, from L1.
+            // An odd count from 3 starts with three tokens (one pass fewer than pairs and a single)
+            int t = 0;
+            if (tokens >= 3 && tokens % 2 == 1)
             {
-                ushort* r = w + (long)i * cols;
-                for (int t = 0; t < tokens; t++)
-                    y[(long)t * ldy + i] = Row1(r, cols, xe + (long)t * cols);
+                Rows4<Three>(r0, cols, xe, y + i, ldy, true);
+                t = 3;
             }
+            for (; t + 2 <= tokens; t += 2)
+                Rows4<Two>(r0, cols, xe + (long)t * cols, y + (long)t * ldy + i, ldy, t == 0);
+            if (t < tokens)
+                Rows4<One>(r0, cols, xe + (long)t * cols, y + (long)t * ldy + i, ldy, t == 0);
+            i += 4;
         }
-    }
-
-    [ThreadStatic] private static float[]? t_scratch;
-
-    private static float[] Scratch(int n)
-    {
-        float[]? s = t_scratch;
-        if (s is null || s.Length < n)
-            t_scratch = s = new float[Math.Max(n, 1024)];
-        return s;
+        for (; i < rowCount; i++)
+        {
+            ushort* r = w + (long)i * cols;
+            for (int t = 0; t < tokens; t++)
+                y[(long)t * ldy + i] = Row1(r, cols, xe + (long)t * cols);
+        }
     }
 
     private interface ITokenCount

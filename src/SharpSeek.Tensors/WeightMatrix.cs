@@ -421,14 +421,18 @@ public sealed unsafe class Bf16Matrix : WeightMatrix
 
     private void MatMulRowsInProducts(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
     {
+        float[] perm = RowScratch(tokens * Cols);
         if (!Wide)
         {
-            // without AVX-512 (or with a width that is no multiple of 32): the 256-bit kernels
-            fixed (float* xp = x, yp = y)
-                Bf16Avx2.Product(_data + (long)rowStart * Cols, Cols, xp, tokens, yp, ldy, rowCount);
+            // without AVX-512 (or with a width that is no multiple of 32): the 256-bit kernels, on x permuted the same way
+            fixed (float* xp = x, pp = perm, yp = y)
+            {
+                for (int t = 0; t < tokens; t++)
+                    Bf16Avx2.EvenOdd(xp + (long)t * Cols, pp + (long)t * Cols, Cols);
+                Bf16Avx2.Product(_data + (long)rowStart * Cols, Cols, pp, tokens, yp, ldy, rowCount);
+            }
             return;
         }
-        float[] perm = RowScratch(tokens * Cols);
         fixed (float* xp = x, pp = perm, yp = y)
         {
             for (int t = 0; t < tokens; t++)

@@ -828,10 +828,10 @@ public sealed unsafe class KernelTests
             {
                 for (int t = 0; t < tokens; t++)
                     Bf16Avx2.EvenOdd(xp + t * cols, pp + t * cols, cols);
-                Bf16Avx2.Product(wp, cols, xp, tokens, yp, rows + 1, rows);
+                Bf16Avx2.Product(wp, cols, pp, tokens, yp, rows + 1, rows);
                 for (int t = 0; t < tokens; t++)
                 {
-                    Bf16Avx2.Product(wp, cols, xp + t * cols, 1, alone, rows, rows);
+                    Bf16Avx2.Product(wp, cols, pp + t * cols, 1, alone, rows, rows);
                     for (int r = 0; r < rows; r++)
                     {
                         Assert.Equal(alone[r], yp[t * (rows + 1) + r]);
