@@ -128,6 +128,11 @@ public sealed partial class Mla
             AttendRangeBf16(qt, nh, R, W, cache, s0, s1, scale, m, l, o, rows, sp);
             return;
         }
+        if (Bf16Avx2Path(cache, R, Dr))
+        {
+            AttendRangeBf16Avx2(qt, nh, R, W, cache, s0, s1, scale, m, l, o, rows, sp);
+            return;
+        }
         for (int s = s0; s < s1; s += Tile)
         {
             int nb = Math.Min(Tile, s1 - s);
@@ -188,6 +193,33 @@ public sealed partial class Mla
     /// R, Dr multiples of 32.</summary>
     private static bool Bf16Path(LatentCache cache, int nh, int R, int Dr) =>
         cache.Type == CacheType.BF16 && Avx512F.IsSupported && nh % 8 == 0 && R % 32 == 0 && Dr % 32 == 0;
+
+    /// <summary>Whether <see cref="AttendRange"/> takes the 256-bit bf16 path: a bf16 cache, AVX2 + FMA without AVX-512, R
+    /// and Dr multiples of 16 (any number of heads).</summary>
+    private static bool Bf16Avx2Path(LatentCache cache, int R, int Dr) =>
+        cache.Type == CacheType.BF16 && !Avx512F.IsSupported && Bf16Avx2.IsSupported && R % 16 == 0 && Dr % 16 == 0;
+
+    /// <summary><see cref="AttendRangeBf16"/> in 256 bits (<see cref="ScoresBf16Avx2"/>, <see cref="AccumulateBf16Avx2"/>).</summary>
+    private static unsafe void AttendRangeBf16Avx2(float* qt, int nh, int R, int W, LatentCache cache, int s0, int s1, float scale,
+                                                   float* m, float* l, float* o, float* scratch, float* sp)
+    {
+        ushort* tileCopy = (ushort*)scratch; // a tile whose rows straddle two cache blocks is copied here (8·W bf16)
+        float* qp = scratch + Tile * W;
+        Bf16Avx2.EvenOdd(qt, qp, nh * W);
+        for (int s = s0; s < s1; s += Tile)
+        {
+            int nb = Math.Min(Tile, s1 - s);
+            ReadOnlySpan<ushort> tile = cache.Bf16Rows(s, nb, new Span<ushort>(tileCopy, Tile * W));
+            cache.Prefetch(s + Tile, Math.Min(Tile, s1 - s - Tile));
+            fixed (ushort* rp = tile)
+            {
+                ScoresBf16Avx2(qp, nh, rp, nb, W, scale, sp);
+                SoftmaxTile(sp, nh, nb, null, m, l, o, R, R);
+                AccumulateBf16Avx2(o, nh, R, rp, W, sp, nb);
+            }
+        }
+        Bf16Avx2.Interleave(o, nh * R);
+    }
 
     // The bf16 path never writes an fp32 copy of the rows: they are read as bf16 in the products (Bf16.Even / Bf16.Odd),
     // with the queries permuted to match (Bf16.EvenOdd) and the accumulators put back in order at the end.
