@@ -113,8 +113,8 @@ public sealed partial class Mla
     /// tile of 8 positions at a time: the tile's rows are scored for every head (sp: nh·8 scratch), one online-softmax
     /// step for all heads, then every head's accumulator o[h·R ..] gains Σ e·c. m, l, o start at −∞, 0, 0 and end
     /// unnormalized (o/l is the attention output of the range). rows: (8 + nh)·(R+Dr) floats of scratch. A bf16 cache
-    /// with whole groups of 8 heads is read as bf16 in the products themselves (<see cref="AttendRangeBf16"/>); other
-    /// caches have each tile's rows converted to fp32 once.
+    /// is read as bf16 in the products themselves (<see cref="AttendRangeBf16"/>) with AVX-512 and whole groups of 8
+    /// heads, or without AVX-512 on AVX2; other caches have each tile's rows converted to fp32 once.
     /// </summary>
     public static unsafe void AttendRange(float* qt, int nh, int R, int Dr, LatentCache cache, int s0, int s1, float scale,
                                           float* m, float* l, float* o, float* rows, float* sp)
@@ -125,12 +125,12 @@ public sealed partial class Mla
         new Span<float>(o, nh * R).Clear();
         if (Bf16Path(cache, nh, R, Dr))
         {
-            AttendRangeBf16(qt, nh, R, W, cache, s0, s1, scale, m, l, o, rows, sp);
+            AttendRangeBf16(qt, nh, R, W, cache, s0, s1, scale, m, l, o, rows, sp, wide: true);
             return;
         }
         if (Bf16Avx2Path(cache, R, Dr))
         {
-            AttendRangeBf16Avx2(qt, nh, R, W, cache, s0, s1, scale, m, l, o, rows, sp);
+            AttendRangeBf16(qt, nh, R, W, cache, s0, s1, scale, m, l, o, rows, sp, wide: false);
             return;
         }
         for (int s = s0; s < s1; s += Tile)
@@ -199,54 +199,53 @@ public sealed partial class Mla
     private static bool Bf16Avx2Path(LatentCache cache, int R, int Dr) =>
         cache.Type == CacheType.BF16 && !Avx512F.IsSupported && Bf16Avx2.IsSupported && R % 16 == 0 && Dr % 16 == 0;
 
-    /// <summary><see cref="AttendRangeBf16"/> in 256 bits (<see cref="ScoresBf16Avx2"/>, <see cref="AccumulateBf16Avx2"/>).</summary>
-    private static unsafe void AttendRangeBf16Avx2(float* qt, int nh, int R, int W, LatentCache cache, int s0, int s1, float scale,
-                                                   float* m, float* l, float* o, float* scratch, float* sp)
-    {
-        ushort* tileCopy = (ushort*)scratch; // a tile whose rows straddle two cache blocks is copied here (8·W bf16)
-        float* qp = scratch + Tile * W;
-        Bf16Avx2.EvenOdd(qt, qp, nh * W);
-        for (int s = s0; s < s1; s += Tile)
-        {
-            int nb = Math.Min(Tile, s1 - s);
-            ReadOnlySpan<ushort> tile = cache.Bf16Rows(s, nb, new Span<ushort>(tileCopy, Tile * W));
-            cache.Prefetch(s + Tile, Math.Min(Tile, s1 - s - Tile));
-            fixed (ushort* rp = tile)
-            {
-                ScoresBf16Avx2(qp, nh, rp, nb, W, scale, sp);
-                SoftmaxTile(sp, nh, nb, null, m, l, o, R, R);
-                AccumulateBf16Avx2(o, nh, R, rp, W, sp, nb);
-            }
-        }
-        Bf16Avx2.Interleave(o, nh * R);
-    }
-
-    // The bf16 path never writes an fp32 copy of the rows: they are read as bf16 in the products (Bf16.Even / Bf16.Odd),
-    // with the queries permuted to match (Bf16.EvenOdd) and the accumulators put back in order at the end.
+    // The bf16 paths never write an fp32 copy of the rows: they are read as bf16 in the products (even / odd lanes), with
+    // the queries permuted to match and the accumulators put back in order at the end; 512 bits wide (Bf16.EvenOdd: 32
+    // values a step, 8 heads a block) or 256 (Bf16Avx2.EvenOdd: 16 values, 4 heads).
 
     private static unsafe void AttendRangeBf16(float* qt, int nh, int R, int W, LatentCache cache, int s0, int s1, float scale,
-                                               float* m, float* l, float* o, float* scratch, float* sp)
+                                               float* m, float* l, float* o, float* scratch, float* sp, bool wide)
     {
         ushort* tileCopy = (ushort*)scratch; // a tile whose rows straddle two cache blocks is copied here (8·W bf16)
         float* qp = scratch + Tile * W;
-        Bf16.EvenOdd(qt, qp, nh * W);
+        if (wide)
+            Bf16.EvenOdd(qt, qp, nh * W);
+        else
+            Bf16Avx2.EvenOdd(qt, qp, nh * W);
         for (int s = s0; s < s1; s += Tile)
         {
             int nb = Math.Min(Tile, s1 - s);
             ReadOnlySpan<ushort> tile = cache.Bf16Rows(s, nb, new Span<ushort>(tileCopy, Tile * W));
             fixed (ushort* rp = tile)
             {
-                for (int g = 0; g < nh; g += 8)
+                if (wide)
                 {
-                    for (int j = 0; j < nb; j += 2)
-                        ScorePairHeads8(qp + g * W, W, rp + j * W, rp + Math.Min(j + 1, nb - 1) * W, scale, sp + g * Tile + j, j + 1 < nb);
+                    for (int g = 0; g < nh; g += 8)
+                    {
+                        for (int j = 0; j < nb; j += 2)
+                            ScorePairHeads8(qp + g * W, W, rp + j * W, rp + Math.Min(j + 1, nb - 1) * W, scale, sp + g * Tile + j, j + 1 < nb);
+                    }
+                }
+                else
+                {
+                    ScoresBf16Avx2(qp, nh, rp, nb, W, scale, sp);
                 }
                 SoftmaxTile(sp, nh, nb, null, m, l, o, R, R);
-                for (int g = 0; g < nh; g += 8)
-                    AccumulateBf16Heads8(o + g * R, R, rp, W, sp + g * Tile, nb);
+                if (wide)
+                {
+                    for (int g = 0; g < nh; g += 8)
+                        AccumulateBf16Heads8(o + g * R, R, rp, W, sp + g * Tile, nb);
+                }
+                else
+                {
+                    AccumulateBf16Avx2(o, nh, R, rp, W, sp, nb);
+                }
             }
         }
-        Bf16.Interleave(o, nh * R);
+        if (wide)
+            Bf16.Interleave(o, nh * R);
+        else
+            Bf16Avx2.Interleave(o, nh * R);
     }
 
     /// <summary>Merges the chunks of head h of every absorbed query and applies W_UV^h.</summary>
