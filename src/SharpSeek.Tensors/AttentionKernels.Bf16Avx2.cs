@@ -24,33 +24,19 @@ public static partial class AttentionKernels
             for (; j < nb; j++)
             {
                 for (int k = h; k < h + 4; k++)
-                    sp[k * Tile + j] = DotBf16(qp + (long)k * w, rows + (long)j * w, w) * scale;
+                    sp[k * Tile + j] = Bf16Avx2.Dot(rows + (long)j * w, w, qp + (long)k * w) * scale;
             }
         }
         for (; h < nh; h++)
         {
             for (int j = 0; j < nb; j++)
-                sp[h * Tile + j] = DotBf16(qp + (long)h * w, rows + (long)j * w, w) * scale;
+                sp[h * Tile + j] = Bf16Avx2.Dot(rows + (long)j * w, w, qp + (long)h * w) * scale;
         }
-    }
-
-    private static unsafe float DotBf16(float* qp, ushort* row, int w)
-    {
-        Vector256<uint> high = Vector256.Create(0xFFFF0000u);
-        Vector256<float> a = default;
-        for (int k = 0; k < w; k += 16)
-        {
-            Vector256<uint> r = Vector256.Load((uint*)(row + k));
-            a = Vector256.FusedMultiplyAdd(Vector256.Load(qp + k + 8), (r & high).AsSingle(),
-                                           Vector256.FusedMultiplyAdd(Vector256.Load(qp + k), Vector256.ShiftLeft(r, 16).AsSingle(), a));
-        }
-        return Vector256.Sum(a);
     }
 
     // sp[h·8 + j] = q_h · row_j · scale for 4 permuted query rows (stride w) and 2 bf16 rows (stride w)
     private static unsafe void ScoreBlock4x2Bf16(float* q, ushort* rows, int w, float scale, float* sp)
     {
-        Vector256<uint> high = Vector256.Create(0xFFFF0000u);
         Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default;
         Vector256<float> a20 = default, a21 = default, a30 = default, a31 = default;
         float* q1 = q + w, q2 = q1 + w, q3 = q2 + w;
@@ -58,8 +44,8 @@ public static partial class AttentionKernels
         for (int k = 0; k < w; k += 16)
         {
             Vector256<uint> x0 = Vector256.Load((uint*)(rows + k)), x1 = Vector256.Load((uint*)(r1 + k));
-            Vector256<float> e0 = Vector256.ShiftLeft(x0, 16).AsSingle(), o0 = (x0 & high).AsSingle();
-            Vector256<float> e1 = Vector256.ShiftLeft(x1, 16).AsSingle(), o1 = (x1 & high).AsSingle();
+            Vector256<float> e0 = Bf16.Even(x0), o0 = Bf16.Odd(x0);
+            Vector256<float> e1 = Bf16.Even(x1), o1 = Bf16.Odd(x1);
             Vector256<float> qe = Vector256.Load(q + k), qo = Vector256.Load(q + k + 8);
             a00 = Vector256.FusedMultiplyAdd(qo, o0, Vector256.FusedMultiplyAdd(qe, e0, a00));
             a01 = Vector256.FusedMultiplyAdd(qo, o1, Vector256.FusedMultiplyAdd(qe, e1, a01));
@@ -73,7 +59,7 @@ public static partial class AttentionKernels
             a30 = Vector256.FusedMultiplyAdd(qo, o0, Vector256.FusedMultiplyAdd(qe, e0, a30));
             a31 = Vector256.FusedMultiplyAdd(qo, o1, Vector256.FusedMultiplyAdd(qe, e1, a31));
         }
-        Vector128<float> h01 = Sum4(a00, a01, a10, a11) * scale, h23 = Sum4(a20, a21, a30, a31) * scale;
+        Vector128<float> h01 = HorizontalSums.Sum4(a00, a01, a10, a11) * scale, h23 = HorizontalSums.Sum4(a20, a21, a30, a31) * scale;
         PutPair(sp, h01.AsDouble().ToScalar(), false);
         PutPair(sp + Tile, h01.AsDouble().GetElement(1), false);
         PutPair(sp + 2 * Tile, h23.AsDouble().ToScalar(), false);
@@ -87,7 +73,6 @@ public static partial class AttentionKernels
     /// </summary>
     public static unsafe void AccumulateBf16Avx2(float* o, int nh, int R, ushort* rows, int stride, float* e, int nb)
     {
-        Vector256<uint> high = Vector256.Create(0xFFFF0000u);
         int h = 0;
         for (; h + 4 <= nh; h += 4)
         {
@@ -100,7 +85,7 @@ public static partial class AttentionKernels
                 for (int j = 0; j < nb; j++)
                 {
                     Vector256<uint> x = Vector256.Load((uint*)(rows + (long)j * stride + k));
-                    Vector256<float> ev = Vector256.ShiftLeft(x, 16).AsSingle(), od = (x & high).AsSingle();
+                    Vector256<float> ev = Bf16.Even(x), od = Bf16.Odd(x);
                     Vector256<float> c = Vector256.Create(e0[j]);
                     a0 = Vector256.FusedMultiplyAdd(c, ev, a0); b0 = Vector256.FusedMultiplyAdd(c, od, b0);
                     c = Vector256.Create(e0[Tile + j]);
@@ -124,8 +109,8 @@ public static partial class AttentionKernels
                 {
                     Vector256<uint> x = Vector256.Load((uint*)(rows + (long)j * stride + k));
                     Vector256<float> c = Vector256.Create(eh[j]);
-                    a = Vector256.FusedMultiplyAdd(c, Vector256.ShiftLeft(x, 16).AsSingle(), a);
-                    b = Vector256.FusedMultiplyAdd(c, (x & high).AsSingle(), b);
+                    a = Vector256.FusedMultiplyAdd(c, Bf16.Even(x), a);
+                    b = Vector256.FusedMultiplyAdd(c, Bf16.Odd(x), b);
                 }
                 a.Store(oh + k);
                 b.Store(oh + k + 8);

@@ -148,19 +148,11 @@ public static partial class AttentionKernels
             a30 = Vector256.FusedMultiplyAdd(x, c0, a30); a31 = Vector256.FusedMultiplyAdd(x, c1, a31);
         }
         // the 8 sums by one horizontal-add network: [s00, s01, s10, s11] and [s20, s21, s30, s31]
-        Vector128<float> h01 = Sum4(a00, a01, a10, a11) * scale, h23 = Sum4(a20, a21, a30, a31) * scale;
+        Vector128<float> h01 = HorizontalSums.Sum4(a00, a01, a10, a11) * scale, h23 = HorizontalSums.Sum4(a20, a21, a30, a31) * scale;
         PutPair(sp, h01.AsDouble().ToScalar(), accumulate);
         PutPair(sp + Tile, h01.AsDouble().GetElement(1), accumulate);
         PutPair(sp + 2 * Tile, h23.AsDouble().ToScalar(), accumulate);
         PutPair(sp + 3 * Tile, h23.AsDouble().GetElement(1), accumulate);
-    }
-
-    /// <summary>The lane sums of a0..a3, ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) each.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<float> Sum4(Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3)
-    {
-        Vector256<float> h = Avx.HorizontalAdd(Avx.HorizontalAdd(a0, a1), Avx.HorizontalAdd(a2, a3));
-        return h.GetLower() + h.GetUpper();
     }
 
     // sp[0], sp[1] (+)= the two floats of pair

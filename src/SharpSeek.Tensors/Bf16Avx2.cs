@@ -48,7 +48,6 @@ internal static unsafe class Bf16Avx2
     /// </summary>
     public static void TransposedAdd(ushort* w, int cols, float* x, int rowCount, float* yPerm)
     {
-        Vector256<uint> high = Vector256.Create(0xFFFF0000u);
         for (int i = 0; i + 4 <= rowCount; i += 4)
         {
             ushort* r0 = w + (long)i * cols, r1 = r0 + cols, r2 = r1 + cols, r3 = r2 + cols;
@@ -56,15 +55,15 @@ internal static unsafe class Bf16Avx2
             for (int c = 0; c < cols; c += 16)
             {
                 Vector256<uint> w0 = Vector256.Load((uint*)(r0 + c)), w1 = Vector256.Load((uint*)(r1 + c));
-                Vector256<float> e = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(w0, 16).AsSingle(), x0, Vector256.Load(yPerm + c));
-                Vector256<float> o = Vector256.FusedMultiplyAdd((w0 & high).AsSingle(), x0, Vector256.Load(yPerm + c + 8));
-                e = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(w1, 16).AsSingle(), x1, e);
-                o = Vector256.FusedMultiplyAdd((w1 & high).AsSingle(), x1, o);
+                Vector256<float> e = Vector256.FusedMultiplyAdd(Bf16.Even(w0), x0, Vector256.Load(yPerm + c));
+                Vector256<float> o = Vector256.FusedMultiplyAdd(Bf16.Odd(w0), x0, Vector256.Load(yPerm + c + 8));
+                e = Vector256.FusedMultiplyAdd(Bf16.Even(w1), x1, e);
+                o = Vector256.FusedMultiplyAdd(Bf16.Odd(w1), x1, o);
                 Vector256<uint> w2 = Vector256.Load((uint*)(r2 + c)), w3 = Vector256.Load((uint*)(r3 + c));
-                e = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(w2, 16).AsSingle(), x2, e);
-                o = Vector256.FusedMultiplyAdd((w2 & high).AsSingle(), x2, o);
-                Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(w3, 16).AsSingle(), x3, e).Store(yPerm + c);
-                Vector256.FusedMultiplyAdd((w3 & high).AsSingle(), x3, o).Store(yPerm + c + 8);
+                e = Vector256.FusedMultiplyAdd(Bf16.Even(w2), x2, e);
+                o = Vector256.FusedMultiplyAdd(Bf16.Odd(w2), x2, o);
+                Vector256.FusedMultiplyAdd(Bf16.Even(w3), x3, e).Store(yPerm + c);
+                Vector256.FusedMultiplyAdd(Bf16.Odd(w3), x3, o).Store(yPerm + c + 8);
             }
         }
     }
@@ -74,7 +73,7 @@ internal static unsafe class Bf16Avx2
     /// tokens t of <paramref name="xe"/> (stride cols, each token permuted by <see cref="EvenOdd"/>). Each 16 bf16 values
     /// are one 32-byte load split into even and odd lanes by a shift and an AND (no lane-crossing widening), both
     /// multiplied into the same accumulator: one accumulator per (row, token) over the columns in steps of 16, then its
-    /// lanes summed by one horizontal-add network (<see cref="Store4"/>, <see cref="Sum1"/>), whatever the tile and the
+    /// lanes summed by one horizontal-add network (<see cref="HorizontalSums"/>), whatever the tile and the
     /// number of tokens, so batched decoding gives the bits of decoding alone. Tiles: 8 rows x 1 token, 4 rows x 2 tokens, 4 x 3 (an odd count from 3), 4 x 1, single rows. (Zen 3, one
     /// thread, in L2 / L3, against rows widened 8 values at a time by vpmovzxwd in 4 x 3 tiles: 1 token 34 -> 49 / 29 ->
     /// 35 GFLOP/s, 2 tokens 53 -> 66 / 44 -> 58, 8 tokens 59 -> 66 / 54 -> 64; 768 x 1024 from memory: 1 token 14 -> 16,
@@ -110,7 +109,7 @@ internal static unsafe class Bf16Avx2
         {
             ushort* r = w + (long)i * cols;
             for (int t = 0; t < tokens; t++)
-                y[(long)t * ldy + i] = Row1(r, cols, xe + (long)t * cols);
+                y[(long)t * ldy + i] = Dot(r, cols, xe + (long)t * cols);
         }
     }
 
@@ -128,30 +127,21 @@ internal static unsafe class Bf16Avx2
     /// <summary>acc + even lanes · xe + odd lanes · xo, the step every (row, token) sum takes per 16 columns.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Step(Vector256<uint> w, Vector256<float> xe, Vector256<float> xo, Vector256<float> acc) =>
-        Vector256.FusedMultiplyAdd((w & Vector256.Create(0xFFFF0000u)).AsSingle(), xo, Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(w, 16).AsSingle(), xe, acc));
+        Vector256.FusedMultiplyAdd(Bf16.Odd(w), xo, Vector256.FusedMultiplyAdd(Bf16.Even(w), xe, acc));
 
-    /// <summary>y[0..4] = the lane sums of a0..a3: ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) each.</summary>
+    /// <summary>y[0..4] = the lane sums of a0..a3 (<see cref="HorizontalSums.Sum4"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store4(float* y, Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3)
-    {
-        Vector256<float> h = Avx.HorizontalAdd(Avx.HorizontalAdd(a0, a1), Avx.HorizontalAdd(a2, a3));
-        (h.GetLower() + h.GetUpper()).Store(y);
-    }
+    private static void Store4(float* y, Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3) =>
+        HorizontalSums.Sum4(a0, a1, a2, a3).Store(y);
 
-    /// <summary>The lane sum of a in <see cref="Store4"/>'s order (the same operations on zeros beside it).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Sum1(Vector256<float> a)
-    {
-        Vector256<float> h = Avx.HorizontalAdd(Avx.HorizontalAdd(a, Vector256<float>.Zero), Vector256<float>.Zero);
-        return h.ToScalar() + h.GetUpper().ToScalar();
-    }
-
-    private static float Row1(ushort* r, int cols, float* xe)
+    /// <summary>row · xe for one bf16 row and one token permuted by <see cref="EvenOdd"/> (cols a multiple of 16): the
+    /// (row, token) sum every tile of <see cref="Product"/> forms.</summary>
+    internal static float Dot(ushort* row, int cols, float* xe)
     {
         Vector256<float> a = default;
         for (int c = 0; c < cols; c += 16)
-            a = Step(Vector256.Load((uint*)(r + c)), Vector256.Load(xe + c), Vector256.Load(xe + c + 8), a);
-        return Sum1(a);
+            a = Step(Vector256.Load((uint*)(row + c)), Vector256.Load(xe + c), Vector256.Load(xe + c + 8), a);
+        return HorizontalSums.Sum1(a);
     }
 
     // 8 rows x 1 token: 8 independent accumulators (two dependent FMAs each per step); requests the same columns two

@@ -23,6 +23,14 @@ public static class Bf16
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Odd(Vector512<uint> x) => (x & Vector512.Create(0xFFFF0000u)).AsSingle();
 
+    /// <summary>Of 16 bf16 values loaded as 8 lanes, values 2i as fp32 (lane i; the 256-bit kernels, Bf16Avx2).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Even(Vector256<uint> x) => Vector256.ShiftLeft(x, 16).AsSingle();
+
+    /// <summary>Of 16 bf16 values loaded as 8 lanes, values 2i + 1 as fp32 (lane i).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Odd(Vector256<uint> x) => (x & Vector256.Create(0xFFFF0000u)).AsSingle();
+
     /// <summary>For each 32 values (n a multiple of 32): dst[0..16] = src[0, 2, .., 30], dst[16..32] = src[1, 3, .., 31]. AVX-512 only.</summary>
     public static unsafe void EvenOdd(float* src, float* dst, int n)
     {
