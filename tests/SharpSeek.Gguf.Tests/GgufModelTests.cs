@@ -4,6 +4,8 @@
 using SharpSeek.Formats.Gguf;
 using SharpSeek.Model;
 using SharpSeek.Model.Gguf;
+using SharpSeek.Model.Layers;
+using SharpSeek.Tensors;
 using SharpSeek.Tests;
 using Xunit.Abstractions;
 
@@ -73,6 +75,85 @@ public sealed class GgufModelTests(ConvertedFixtures files, ITestOutputHelper lo
         double tol = type switch { GgufFileType.BF16 => 1e-3, GgufFileType.Q8_0 => 0.05, GgufFileType.Q4_K_M => 0.05, _ => 0.25 };
         double kl = Logits.MeanKl(reference, gguf, V);
         Assert.True(kl <= tol, $"{fixture} {type}: mean KL {kl:G3} > {tol:G3} ({Logits.Describe(reference, gguf, V)})");
+    }
+
+    public static IEnumerable<object[]> SyntheticQuantized() =>
+        from shape in new[] { "v3-mtp-256", "v2-lite-tied-256" }
+        from t in new[] { GgufFileType.Q8_0, GgufFileType.Q4_K_M, GgufFileType.Q4_0 }
+        select new object[] { shape, t };
+
+    [Theory]
+    [MemberData(nameof(SyntheticQuantized))]
+    public void Quantized_kv_b_halves_serve_the_absorbed_decode(string shape, GgufFileType type)
+    {
+        // the fixtures' heads are too narrow for quantized halves (they stay F16 / F32); these shapes have Dn = 32, R = 256
+        using var dir = new TempDir();
+        ModelConfig shapeConfig = NativeLlamaCppTests.Synthetic(shape);
+        string checkpoint = Path.Combine(dir.Path, shape), gguf = dir.File($"{shape}-{type}.gguf");
+        SyntheticModel.Write(shapeConfig, checkpoint, seed: 5);
+        File.WriteAllText(Path.Combine(checkpoint, "tokenizer.json"), FixtureModels.ByteLevelTokenizerJson());
+        using (ModelWeights source = WeightLoader.Load(checkpoint))
+            GgufExport.Write(source, gguf, type, Path.Combine(checkpoint, "tokenizer.json"));
+        int V = shapeConfig.VocabSize;
+        int[] ids = Enumerable.Range(0, 40).Select(i => (i * 131 + 7) % V).ToArray();
+        string fixture = shape;
+        using ModelWeights w = WeightLoader.Load(gguf);
+        ModelConfig c = w.Config;
+        int Nh = c.NumAttentionHeads, Dn = c.QkNopeHeadDim, Dv = c.VHeadDim, R = c.KvLoraRank;
+        var rng = new Random(7);
+        foreach (LayerWeights layer in w.Layers)
+        {
+            // attn_k_b / attn_v_b are quantized: the absorbed products read them as stored
+            var split = Assert.IsType<SplitKvBMatrix>(layer.Attn.WkvB);
+            Assert.True(split.ByteSize < split.Dense.ByteSize, $"layer {layer.Index}: the halves ({split.ByteSize} B) should be smaller than the bf16 kv_b ({split.Dense.ByteSize} B)");
+            // per head against fp32 products of the halves' exact values: the halves' own products (quantized activations:
+            // int16 against Q8_0 / Q4_0 rows, int8 against Q4_K / Q6_K) and, for scale, the bf16 copy prefill uses
+            var kRow = new float[Dn];
+            var vRow = new float[R];
+            for (int h = 0; h < Nh; h++)
+            {
+                float[] q = Enumerable.Range(0, Dn).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+                float[] ob = Enumerable.Range(0, R).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+                var exactQ = new double[R];
+                for (int r = 0; r < R; r++)
+                {
+                    split.KeyHalf.ReadRow(h * R + r, kRow);
+                    exactQ[r] = kRow.Zip(q, (a, b) => (double)a * b).Sum();
+                }
+                var exactO = new double[Dv];
+                for (int j = 0; j < Dv; j++)
+                {
+                    split.ValueHalf.ReadRow(h * Dv + j, vRow);
+                    exactO[j] = vRow.Zip(ob, (a, b) => (double)a * b).Sum();
+                }
+                float[] qt = new float[R], qtDense = new float[R], o = new float[Dv], oDense = new float[Dv];
+                split.AbsorbQuery(h, q, qt);
+                split.Dense.MatVecTransposedAdd(q, qtDense, h * (Dn + Dv), Dn);
+                split.ApplyValue(h, ob, o);
+                split.Dense.MatVec(ob, oDense, h * (Dn + Dv) + Dn, Dv);
+                AssertNear(exactQ, qt, split.KeyHalf.InputFormat, $"layer {layer.Index} head {h}: W_UK^T q from attn_k_b ({split.KeyHalf.Format})", qtDense);
+                AssertNear(exactO, o, split.ValueHalf.InputFormat, $"layer {layer.Index} head {h}: W_UV o from attn_v_b ({split.ValueHalf.Format})", oDense);
+            }
+        }
+        // the decode path (absorbed, one token at a time over the cache) against one uncached pass of the same file
+        float[] full = new Transformer(w).Logits(ids), decode = FixtureModels.SharpSeekDecodeLogits(w, ids);
+        Report($"{fixture} {type} decode vs one pass", full, decode, V);
+        // the one pass decompresses the latents through the bf16 copy of kv_b (0.4% rounding of the halves' values), the
+        // decode reads the halves themselves: measured mean KL <= 6.1e-3 (Q4_K_M), 1.9e-3 (Q4_0), 6.6e-4 (Q8_0)
+        double kl = Logits.MeanKl(full, decode, V), tol = type == GgufFileType.Q4_0 ? 0.05 : 0.01;
+        Assert.True(kl <= tol, $"{fixture} {type}: decode vs one pass: mean KL {kl:G3} ({Logits.Describe(full, decode, V)})");
+    }
+
+    // int16 activations (Q8: one scale per token) are nearly exact; int8 ones (Q8K) round each value to 1/127 of its
+    // block's largest: bounds relative to the output's rms
+    private void AssertNear(double[] exact, float[] got, ActivationFormat input, string what, float[] bf16Copy)
+    {
+        double rms = Math.Sqrt(exact.Sum(v => v * v) / exact.Length);
+        double max = exact.Zip(got, (a, b) => Math.Abs(a - b)).Max(), copy = exact.Zip(bf16Copy, (a, b) => Math.Abs(a - b)).Max();
+        double bound = (input == ActivationFormat.Q8K ? 0.03 : 1e-4) * rms;
+        Assert.True(max <= bound, $"{what}: max abs diff {max:G3} from the exact product > {bound:G3} (rms {rms:G3}; the bf16 copy's {copy:G3})");
+        if (input != ActivationFormat.Q8K)
+            Assert.True(max <= copy, $"{what}: max abs diff {max:G3} from the exact product, more than the bf16 copy's {copy:G3}");
     }
 
     [Theory]

@@ -81,6 +81,14 @@ public sealed class NativeLlamaCppTests(ConvertedFixtures files, ITestOutputHelp
                 $"{shape}: the Q4_K_M file should hold Q4_K and Q6_K tensors");
         }
         AssertAgree($"{shape} {type}", gguf, ids, c.VocabSize, type, minMargin: 0.05f);
+        // and the decode path (absorbed attention, which reads quantized attn_k_b / attn_v_b as stored)
+        float[] native = NativeLlamaCpp.Logits(gguf, ids, c.VocabSize);
+        float[] decode;
+        using (ModelWeights g = WeightLoader.Load(gguf))
+            decode = FixtureModels.SharpSeekDecodeLogits(g, ids);
+        log.WriteLine($"{shape} {type} decode: llama.cpp vs SharpSeek: {Logits.Describe(native, decode, c.VocabSize)}");
+        double decodeKl = Logits.MeanKl(native, decode, c.VocabSize), tol = type == GgufFileType.BF16 ? 1e-4 : 0.02;
+        Assert.True(decodeKl <= tol, $"{shape} {type}: SharpSeek's decode vs native llama.cpp: mean KL {decodeKl:G3} > {tol:G3} ({Logits.Describe(native, decode, c.VocabSize)})");
     }
 
     [LlamaCppTheory]
@@ -149,7 +157,8 @@ public sealed class NativeLlamaCppTests(ConvertedFixtures files, ITestOutputHelp
 
     // rows of 256 (hidden, q_lora, kv_lora, expert width) so Q4_K_M keeps Q4_K and Q6_K; MTP written to the checkpoint
     // (dropped from the GGUF as llama.cpp's converter does); the V2-lite shape with tied embeddings (no output.weight)
-    private static ModelConfig Synthetic(string shape) => shape switch
+    /// <summary>Fixture shapes widened so that rows are multiples of 256 (Q4_K_M then holds Q4_K and Q6_K tensors).</summary>
+    internal static ModelConfig Synthetic(string shape) => shape switch
     {
         "v3-mtp-256" => ModelConfig.Load(Fixtures.Hf("v3-tiny")) with
         {

@@ -126,6 +126,18 @@ internal static class FixtureModels
         using ModelWeights w = WeightLoader.Load(modelPathOrGguf);
         return new Transformer(w).Logits(ids);
     }
+
+    /// <summary>Logits of every position through the decode path: one token at a time over the cache.</summary>
+    public static float[] SharpSeekDecodeLogits(ModelWeights w, int[] ids)
+    {
+        var model = new Transformer(w);
+        int V = w.Config.VocabSize;
+        KvCache cache = model.CreateCache();
+        var logits = new float[ids.Length * V];
+        for (int i = 0; i < ids.Length; i++)
+            model.Forward([new SharpSeek.Model.Layers.TokenSlot(0, i, ids[i])], [cache], [0], logits.AsSpan(i * V, V));
+        return logits;
+    }
 }
 
 internal static class Logits

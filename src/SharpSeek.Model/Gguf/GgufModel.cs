@@ -2,11 +2,13 @@
 // ModelConfig, tensors -> an IWeightSource keyed by Hugging Face checkpoint names. Tensors are used in place from
 // the memory map (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K); stacked experts are sliced as views; kv_b_proj is
 // rebuilt from the split attn_k_b / attn_v_b (a small [Nh·(Dn+Dv), R] matrix, materialized in fp32 when a half is
-// F32 or F16, else in bf16: exact for bf16 halves, a rounding far below a quantized half's) or taken from a legacy attn_kv_b.
+// F32 or F16, else in bf16: exact for bf16 halves) or taken from a legacy attn_kv_b. Quantized halves also serve the
+// absorbed decode as stored (SplitKvBMatrix): fewer bytes a token than the bf16 copy, and nearer the file's exact values.
 // Tensor names and storage kinds come from the config's architecture descriptor; GgufModel.Open (GgufModelFile)
 // parses a file once for its configuration, tokenizer and weights.
 using SharpSeek.Formats.Gguf;
 using SharpSeek.Model.Architecture;
+using SharpSeek.Model.Layers;
 using SharpSeek.Tensors;
 using SharpSeek.Tokenizer;
 
@@ -377,6 +379,8 @@ public sealed unsafe class GgufWeightSource : IWeightSource
         var buf = new NativeBuffer((long)rows * cols * 2);
         _owners.Add(buf);
         Bf16.FromFloat(all, new Span<ushort>(buf.Pointer, rows * cols));
-        return new Bf16Matrix((ushort*)buf.Pointer, rows, cols, buf);
+        var dense = new Bf16Matrix((ushort*)buf.Pointer, rows, cols, buf);
+        // quantized halves: the absorbed decode multiplies them as stored (SplitKvBMatrix), the rest uses the bf16 copy
+        return kt.Type == GgmlType.BF16 || vt.Type == GgmlType.BF16 ? dense : new SplitKvBMatrix(dense, k, v, Nh);
     }
 }

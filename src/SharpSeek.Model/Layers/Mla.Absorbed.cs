@@ -86,8 +86,16 @@ public sealed partial class Mla
         {
             int slot = _absorbed[u].Slot, at = (u * Nh + h) * (R + Dr);
             Span<float> qt = _qtAll.AsSpan(at, R);
-            qt.Clear();
-            _w!.WkvB.MatVecTransposedAdd(_q.AsSpan((slot * Nh + h) * (Dn + Dr), Dn), qt, h * (Dn + Dv), Dn);
+            ReadOnlySpan<float> qNope = _q.AsSpan((slot * Nh + h) * (Dn + Dr), Dn);
+            if (_w!.WkvB is IAbsorbedKvB split)
+            {
+                split.AbsorbQuery(h, qNope, qt);
+            }
+            else
+            {
+                qt.Clear();
+                _w.WkvB.MatVecTransposedAdd(qNope, qt, h * (Dn + Dv), Dn);
+            }
             _q.AsSpan((slot * Nh + h) * (Dn + Dr) + Dn, Dr).CopyTo(_qtAll.AsSpan(at + R, Dr));
         }
     }
@@ -269,7 +277,11 @@ public sealed partial class Mla
                 TensorPrimitives.MultiplyAdd(_partO.AsSpan(((c0 + k) * Nh + h) * R, R), f, ob, ob);
             }
             TensorPrimitives.Multiply(ob, 1f / L, ob);
-            _w!.WkvB.MatVec(ob, _o.AsSpan((a.Slot * Nh + h) * Dv, Dv), h * (Dn + Dv) + Dn, Dv);
+            Span<float> o = _o.AsSpan((a.Slot * Nh + h) * Dv, Dv);
+            if (_w!.WkvB is IAbsorbedKvB split)
+                split.ApplyValue(h, ob, o);
+            else
+                _w.WkvB.MatVec(ob, o, h * (Dn + Dv) + Dn, Dv);
         }
     }
 }
