@@ -185,7 +185,9 @@ public sealed unsafe class Q6KInterleavedMatrix
         }
     }
 
-    /// <summary><see cref="Expand"/> in 256-bit halves (the same bytes).</summary>
+    /// <summary><see cref="Expand"/> in 256-bit halves (the same x bytes), except that the 32·(x + x') pair sums are
+    /// stored added over the two code vectors of each group (cv, cv + 1: at cv's slot), as <see cref="Block256"/>
+    /// subtracts them once per group.</summary>
     private static void Expand256(sbyte* xq, int blocks, sbyte* dst)
     {
         Vector256<byte> c32 = Vector256.Create((byte)32);
@@ -199,8 +201,15 @@ public sealed unsafe class Q6KInterleavedMatrix
                 Vector256<sbyte> lo = Vector256.Create(*(int*)(xb + s0)).AsSByte(), hi = Vector256.Create(*(int*)(xb + s0 + 4)).AsSByte();
                 lo.Store(d + 64 * cv);
                 hi.Store(d + 64 * cv + 32);
-                Avx2.MultiplyAddAdjacent(c32, lo).Store((short*)(d + 2048 + 64 * cv));
-                Avx2.MultiplyAddAdjacent(c32, hi).Store((short*)(d + 2048 + 64 * cv + 32));
+            }
+            for (int cv = 0; cv < 32; cv += 2)
+            {
+                // |32·(x + x')| ≤ 8192, two of them ≤ 16384: int16
+                for (int h = 0; h < 64; h += 32)
+                {
+                    (Avx2.MultiplyAddAdjacent(c32, Vector256.Load(d + 64 * cv + h)) + Avx2.MultiplyAddAdjacent(c32, Vector256.Load(d + 64 * (cv + 1) + h)))
+                        .Store((short*)(d + 2048 + 64 * cv + h));
+                }
             }
         }
     }
@@ -226,7 +235,7 @@ public sealed unsafe class Q6KInterleavedMatrix
     private static Vector256<int> Block256(byte* o, sbyte* x)
     {
         StreamPrefetch.Lines(o + StreamPrefetch.Distance, GroupBlockBytes);
-        Vector256<byte> m4 = Vector256.Create((byte)0x0F), m6 = Vector256.Create((byte)0x3F);
+        Vector256<byte> m4 = Vector256.Create((byte)0x0F), m30 = Vector256.Create((byte)0x30);
         Vector256<short> ones = Vector256.Create((short)1);
         Vector256<int> acc = Vector256<int>.Zero;
         short* e = (short*)(x + 2048);
@@ -240,15 +249,17 @@ public sealed unsafe class Q6KInterleavedMatrix
                 int h = 32 * s;
                 Vector256<ushort> qh = Vector256.Load(o + QhOffset + 64 * n + h).AsUInt16();
                 Vector256<byte> l0 = Vector256.Load(o + QlOffset + 128 * n + h), l1 = Vector256.Load(o + QlOffset + 128 * n + 64 + h);
-                Vector256<byte> c0 = Vector256.ConditionalSelect(m4, l0, Vector256.ShiftLeft(qh, 4).AsByte()) & m6;
-                Vector256<byte> c1 = Vector256.ConditionalSelect(m4, l1, Vector256.ShiftLeft(qh, 2).AsByte()) & m6;
-                Vector256<byte> c2 = Vector256.ConditionalSelect(m4, Vector256.ShiftRightLogical(l0.AsUInt16(), 4).AsByte(), qh.AsByte()) & m6;
-                Vector256<byte> c3 = Vector256.ConditionalSelect(m4, Vector256.ShiftRightLogical(l1.AsUInt16(), 4).AsByte(), Vector256.ShiftRightLogical(qh, 2).AsByte()) & m6;
+                // code = low nibble | the field's two bits at bits 4-5
+                Vector256<byte> c0 = (l0 & m4) | (Vector256.ShiftLeft(qh, 4).AsByte() & m30);
+                Vector256<byte> c1 = (l1 & m4) | (Vector256.ShiftLeft(qh, 2).AsByte() & m30);
+                Vector256<byte> c2 = (Vector256.ShiftRightLogical(l0.AsUInt16(), 4).AsByte() & m4) | (qh.AsByte() & m30);
+                Vector256<byte> c3 = (Vector256.ShiftRightLogical(l1.AsUInt16(), 4).AsByte() & m4) | (Vector256.ShiftRightLogical(qh, 2).AsByte() & m30);
                 short* es = e + h / 2;
-                Vector256<short> p0 = Avx2.MultiplyAddAdjacent(c0, Vector256.Load(xv + h)) - Vector256.Load(es + 32 * cv)
-                                    + Avx2.MultiplyAddAdjacent(c1, Vector256.Load(xv + 64 + h)) - Vector256.Load(es + 32 * (cv + 1));
-                Vector256<short> p1 = Avx2.MultiplyAddAdjacent(c2, Vector256.Load(xv + 128 + h)) - Vector256.Load(es + 32 * (cv + 2))
-                                    + Avx2.MultiplyAddAdjacent(c3, Vector256.Load(xv + 192 + h)) - Vector256.Load(es + 32 * (cv + 3));
+                // Σ code·x of two code vectors (|.| ≤ 4·63·128 = 32256) minus their 32·Σx (|Σ (code − 32)·x| ≤ 16384): int16
+                Vector256<short> p0 = Avx2.MultiplyAddAdjacent(c0, Vector256.Load(xv + h)) + Avx2.MultiplyAddAdjacent(c1, Vector256.Load(xv + 64 + h))
+                                    - Vector256.Load(es + 32 * cv);
+                Vector256<short> p1 = Avx2.MultiplyAddAdjacent(c2, Vector256.Load(xv + 128 + h)) + Avx2.MultiplyAddAdjacent(c3, Vector256.Load(xv + 192 + h))
+                                    - Vector256.Load(es + 32 * (cv + 2));
                 g0 += Avx2.MultiplyAddAdjacent(p0, ones);
                 g1 += Avx2.MultiplyAddAdjacent(p1, ones);
             }
