@@ -105,9 +105,10 @@ public sealed class GgufModelTests(ConvertedFixtures files, ITestOutputHelper lo
         {
             // attn_k_b / attn_v_b are quantized: the absorbed products read them as stored
             var split = Assert.IsType<SplitKvBMatrix>(layer.Attn.WkvB);
-            Assert.True(split.ByteSize < split.Dense.ByteSize, $"layer {layer.Index}: the halves ({split.ByteSize} B) should be smaller than the bf16 kv_b ({split.Dense.ByteSize} B)");
+            Assert.IsType<F32Matrix>(split.Dense); // prefill's copy holds the halves' exact values
+            Assert.True(split.ByteSize < split.Dense.ByteSize / 2, $"layer {layer.Index}: the halves ({split.ByteSize} B) should be smaller than a bf16 kv_b ({split.Dense.ByteSize / 2} B)");
             // per head against fp32 products of the halves' exact values: the halves' own products (quantized activations:
-            // int16 against Q8_0 / Q4_0 rows, int8 against Q4_K / Q6_K) and, for scale, the bf16 copy prefill uses
+            // int16 against Q8_0 / Q4_0 rows, int8 against Q4_K / Q6_K) and the fp32 copy prefill uses
             var kRow = new float[Dn];
             var vRow = new float[R];
             for (int h = 0; h < Nh; h++)
@@ -138,22 +139,22 @@ public sealed class GgufModelTests(ConvertedFixtures files, ITestOutputHelper lo
         // the decode path (absorbed, one token at a time over the cache) against one uncached pass of the same file
         float[] full = new Transformer(w).Logits(ids), decode = FixtureModels.SharpSeekDecodeLogits(w, ids);
         Report($"{fixture} {type} decode vs one pass", full, decode, V);
-        // the one pass decompresses the latents through the bf16 copy of kv_b (0.4% rounding of the halves' values), the
-        // decode reads the halves themselves: measured mean KL <= 6.1e-3 (Q4_K_M), 1.9e-3 (Q4_0), 6.6e-4 (Q8_0)
-        double kl = Logits.MeanKl(full, decode, V), tol = type == GgufFileType.Q4_0 ? 0.05 : 0.01;
+        // the one pass decompresses the latents through the exact fp32 copy; the decode's products of Q8_0 / Q4_0 halves
+        // take int16 activations (measured mean KL <= 1.8e-6), of a Q4_K half (Q4_K_M's attn_v_b) int8 ones, as every
+        // Q4_K product of such a file (6.1e-4 and 1.1e-2 on these random models, whose attention is sharp)
+        double kl = Logits.MeanKl(full, decode, V), tol = type == GgufFileType.Q4_K_M ? 0.02 : 1e-5;
         Assert.True(kl <= tol, $"{fixture} {type}: decode vs one pass: mean KL {kl:G3} ({Logits.Describe(full, decode, V)})");
     }
 
     // int16 activations (Q8: one scale per token) are nearly exact; int8 ones (Q8K) round each value to 1/127 of its
     // block's largest: bounds relative to the output's rms
-    private void AssertNear(double[] exact, float[] got, ActivationFormat input, string what, float[] bf16Copy)
+    private static void AssertNear(double[] exact, float[] got, ActivationFormat input, string what, float[] copy)
     {
         double rms = Math.Sqrt(exact.Sum(v => v * v) / exact.Length);
-        double max = exact.Zip(got, (a, b) => Math.Abs(a - b)).Max(), copy = exact.Zip(bf16Copy, (a, b) => Math.Abs(a - b)).Max();
+        double max = exact.Zip(got, (a, b) => Math.Abs(a - b)).Max(), copyMax = exact.Zip(copy, (a, b) => Math.Abs(a - b)).Max();
         double bound = (input == ActivationFormat.Q8K ? 0.03 : 1e-4) * rms;
-        Assert.True(max <= bound, $"{what}: max abs diff {max:G3} from the exact product > {bound:G3} (rms {rms:G3}; the bf16 copy's {copy:G3})");
-        if (input != ActivationFormat.Q8K)
-            Assert.True(max <= copy, $"{what}: max abs diff {max:G3} from the exact product, more than the bf16 copy's {copy:G3}");
+        Assert.True(max <= bound, $"{what}: max abs diff {max:G3} from the exact product > {bound:G3} (rms {rms:G3})");
+        Assert.True(copyMax <= 1e-5 * rms, $"{what}: prefill's copy of kv_b: max abs diff {copyMax:G3} from the exact product (rms {rms:G3})");
     }
 
     [Theory]

@@ -1,9 +1,9 @@
 // Loading a GGUF deepseek2 file (as llama.cpp's converter writes it, docs/deepseek-architecture.md §9) as a SharpSeek model: metadata ->
 // ModelConfig, tensors -> an IWeightSource keyed by Hugging Face checkpoint names. Tensors are used in place from
 // the memory map (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K); stacked experts are sliced as views; kv_b_proj is
-// rebuilt from the split attn_k_b / attn_v_b (a small [Nh·(Dn+Dv), R] matrix, materialized in fp32 when a half is
-// F32 or F16, else in bf16: exact for bf16 halves) or taken from a legacy attn_kv_b. Quantized halves also serve the
-// absorbed decode as stored (SplitKvBMatrix): fewer bytes a token than the bf16 copy, and nearer the file's exact values.
+// rebuilt from the split attn_k_b / attn_v_b (a small [Nh·(Dn+Dv), R] matrix, materialized exactly: in bf16 when a
+// half is BF16 and the other not F32 / F16, else in fp32) or taken from a legacy attn_kv_b. Quantized halves also serve
+// the absorbed decode as stored (SplitKvBMatrix: fewer bytes a token than a copy, and their exact values).
 // Tensor names and storage kinds come from the config's architecture descriptor; GgufModel.Open (GgufModelFile)
 // parses a file once for its configuration, tokenizer and weights.
 using SharpSeek.Formats.Gguf;
@@ -357,9 +357,11 @@ public sealed unsafe class GgufWeightSource : IWeightSource
         CheckDims(kt, hfName, Dn, R, Nh);
         CheckDims(vt, hfName, R, Dv, Nh);
         WeightMatrix k = View(kt, hfName, 0, Nh * R, Dn), v = View(vt, hfName, 0, Nh * Dv, R);
-        // bf16 halves stay exact in bf16; f32/f16 ones are kept exactly in fp32; quantized ones (already rounded to a
-        // few bits) are held in bf16, half the bytes the absorbed decode reads per token
-        bool bf16 = kt.Type is not (GgmlType.F32 or GgmlType.F16) && vt.Type is not (GgmlType.F32 or GgmlType.F16);
+        // f32/f16 halves are kept exactly in fp32, and so are two quantized ones (whose absorbed decode reads them as
+        // stored, SplitKvBMatrix: prefill's copy then holds their exact values, as the decode multiplies them); with a
+        // bf16 half the copy is bf16 (exact for that half)
+        bool quantized = !IsFloat(kt.Type) && !IsFloat(vt.Type);
+        bool bf16 = !quantized && kt.Type is not (GgmlType.F32 or GgmlType.F16) && vt.Type is not (GgmlType.F32 or GgmlType.F16);
         var all = new float[(long)rows * cols];
         var kRow = new float[Dn];
         for (int h = 0; h < Nh; h++)
@@ -374,13 +376,15 @@ public sealed unsafe class GgufWeightSource : IWeightSource
             for (int j = 0; j < Dv; j++)
                 v.ReadRow(h * Dv + j, all.AsSpan((int)(head + (long)(Dn + j) * R), R));
         }
+        if (quantized)
+            return new SplitKvBMatrix(new F32Matrix(rows, cols, all), k, v, Nh);
         if (!bf16)
             return new F32Matrix(rows, cols, all);
         var buf = new NativeBuffer((long)rows * cols * 2);
         _owners.Add(buf);
         Bf16.FromFloat(all, new Span<ushort>(buf.Pointer, rows * cols));
-        var dense = new Bf16Matrix((ushort*)buf.Pointer, rows, cols, buf);
-        // quantized halves: the absorbed decode multiplies them as stored (SplitKvBMatrix), the rest uses the bf16 copy
-        return kt.Type == GgmlType.BF16 || vt.Type == GgmlType.BF16 ? dense : new SplitKvBMatrix(dense, k, v, Nh);
+        return new Bf16Matrix((ushort*)buf.Pointer, rows, cols, buf);
     }
+
+    private static bool IsFloat(GgmlType t) => t is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16;
 }
