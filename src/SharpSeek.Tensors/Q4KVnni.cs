@@ -65,7 +65,7 @@ internal static unsafe class Q4KVnni
 
     /// <summary>Σ_s sc_s·Σ q·x over one super-block for one token (activations x in the Q8K permuted order).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Block(Vector256<byte> lo0, Vector256<byte> hi0, Vector256<byte> lo1, Vector256<byte> hi1,
+    internal static Vector256<int> Block(Vector256<byte> lo0, Vector256<byte> hi0, Vector256<byte> lo1, Vector256<byte> hi1,
                                         Vector256<byte> lo2, Vector256<byte> hi2, Vector256<byte> lo3, Vector256<byte> hi3,
                                         Vector256<short> s0, Vector256<short> s1, Vector256<short> s2, Vector256<short> s3, sbyte* x)
     {
@@ -84,7 +84,7 @@ internal static unsafe class Q4KVnni
 
     /// <summary>The 4 pair-scale vectors and the 8 mins (int16) of a block.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Scales(byte* blk, out Vector256<short> s0, out Vector256<short> s1, out Vector256<short> s2, out Vector256<short> s3, out Vector128<short> mins)
+    internal static void Scales(byte* blk, out Vector256<short> s0, out Vector256<short> s1, out Vector256<short> s2, out Vector256<short> s3, out Vector128<short> mins)
     {
         Vector128<byte> r = ScaleBytes(blk);
         Vector256<byte> both = Vector256.Create(r, r);

@@ -29,6 +29,18 @@ public enum WeightFormat
     Q4_0,
     /// <summary>MXFP4: blocks of 32 E2M1 values with one E8M0 scale (DeepSeek-V4's routed experts).</summary>
     Mxfp4,
+    /// <summary>llama.cpp Q4_1: blocks of 32 4-bit values with an fp16 scale and an fp16 offset.</summary>
+    Q4_1,
+    /// <summary>llama.cpp Q5_0: blocks of 32 5-bit values with one fp16 scale.</summary>
+    Q5_0,
+    /// <summary>llama.cpp Q5_1: blocks of 32 5-bit values with an fp16 scale and an fp16 offset.</summary>
+    Q5_1,
+    /// <summary>llama.cpp Q5_K: super-blocks of 256 5-bit values with 6-bit sub-block scales and mins.</summary>
+    Q5_K,
+    /// <summary>llama.cpp Q2_K: super-blocks of 256 2-bit values with 4-bit group scales and mins.</summary>
+    Q2_K,
+    /// <summary>llama.cpp Q3_K: super-blocks of 256 3-bit values with 6-bit group scales.</summary>
+    Q3_K,
 }
 
 /// <summary>

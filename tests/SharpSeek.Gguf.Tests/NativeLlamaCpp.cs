@@ -54,6 +54,29 @@ internal static class NativeLlamaCpp
         }
     }
 
+    /// <summary>llama-quantize beside llama-logits, or in the build tree the build script leaves
+    /// (`cmake --build $HOME/.cache/llama-cpp-3.22.1/build --target llama-quantize`), or null.</summary>
+    public static string? QuantizeExe { get; } = FindQuantize();
+
+    public static string QuantizeSkipReason =>
+        BinDir is null ? SkipReason : "llama-quantize not built: cmake --build $HOME/.cache/llama-cpp-3.22.1/build --target llama-quantize";
+
+    private static string? FindQuantize()
+    {
+        if (BinDir is null)
+            return null;
+        foreach (string exe in new[] { Path.Combine(BinDir, "llama-quantize"), Path.Combine(BinDir, "..", "build", "bin", "llama-quantize") })
+        {
+            if (File.Exists(exe))
+                return Path.GetFullPath(exe);
+        }
+        return null;
+    }
+
+    /// <summary>llama.cpp's own quantization of a GGUF file (`llama-quantize IN OUT TYPE`).</summary>
+    public static void Quantize(string input, string output, string type) =>
+        Run(QuantizeExe ?? throw new InvalidOperationException(QuantizeSkipReason), [input, output, type, "2"], input);
+
     private static void Run(string exe, string[] args, string gguf)
     {
         var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -64,7 +87,7 @@ internal static class NativeLlamaCpp
         if (!p.WaitForExit(TimeSpan.FromMinutes(5)))
         {
             p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"llama-logits on {gguf} ran past 5 minutes");
+            throw new TimeoutException($"{Path.GetFileName(exe)} on {gguf} ran past 5 minutes");
         }
         p.WaitForExit();
         if (p.ExitCode != 0)
@@ -92,5 +115,15 @@ public sealed class LlamaCppTheoryAttribute : TheoryAttribute
     {
         if (NativeLlamaCpp.BinDir is null)
             Skip = NativeLlamaCpp.SkipReason;
+    }
+}
+
+/// <summary>A theory skipped when native llama.cpp's llama-quantize is absent.</summary>
+public sealed class LlamaQuantizeTheoryAttribute : TheoryAttribute
+{
+    public LlamaQuantizeTheoryAttribute()
+    {
+        if (NativeLlamaCpp.QuantizeExe is null)
+            Skip = NativeLlamaCpp.QuantizeSkipReason;
     }
 }

@@ -91,6 +91,38 @@ public sealed class NativeLlamaCppTests(ConvertedFixtures files, ITestOutputHelp
         Assert.True(decodeKl <= tol, $"{shape} {type}: SharpSeek's decode vs native llama.cpp: mean KL {decodeKl:G3} > {tol:G3} ({Logits.Describe(native, decode, c.VocabSize)})");
     }
 
+    public static IEnumerable<object[]> LlamaQuantizeTypes() =>
+        from s in new[] { "v3-mtp-256", "v2-lite-tied-256" }
+        from t in new[] { "Q4_K_M", "Q5_K_M", "Q3_K_M", "Q2_K", "Q5_0", "Q4_1", "Q5_1" }
+        select new object[] { s, t };
+
+    [LlamaQuantizeTheory]
+    [MemberData(nameof(LlamaQuantizeTypes))]
+    public void Files_quantized_by_llama_cpp_itself_load_and_agree(string shape, string type)
+    {
+        // llama-quantize's own choices (a Q4_K_M file holds attn_k_b, 32-value rows, as Q5_0), not our converter's
+        using var dir = new TempDir();
+        ModelConfig c = Synthetic(shape);
+        string model = Path.Combine(dir.Path, shape), bf16 = dir.File($"{shape}-bf16.gguf"), gguf = dir.File($"{shape}-{type}.gguf");
+        SyntheticModel.Write(c, model, seed: 11);
+        File.WriteAllText(Path.Combine(model, "tokenizer.json"), FixtureModels.ByteLevelTokenizerJson());
+        using (ModelWeights w = WeightLoader.Load(model))
+            GgufExport.Write(w, bf16, GgufFileType.BF16, Path.Combine(model, "tokenizer.json"));
+        NativeLlamaCpp.Quantize(bf16, gguf, type);
+        using (var f = SharpSeek.Formats.Gguf.GgufFile.Open(gguf))
+            log.WriteLine($"{shape} {type} (llama-quantize): {string.Join(", ", f.Tensors.GroupBy(t => t.Type).Select(g => $"{g.Key} x{g.Count()}"))}");
+        int[] ids = Enumerable.Range(0, 24).Select(i => (i * 97 + 11) % c.VocabSize).ToArray();
+        // near-ties flip under either engine's activation rounding: the top token is compared where llama.cpp's top two
+        // logits differ by 0.1 or more (these random models' logits are nearly flat; Q2_K's weights are the coarsest)
+        AssertAgree($"{shape} {type} (llama-quantize)", gguf, ids, c.VocabSize, GgufFileType.Q8_0, minMargin: 0.1f);
+        float[] native = NativeLlamaCpp.Logits(gguf, ids, c.VocabSize), decode;
+        using (ModelWeights g = WeightLoader.Load(gguf))
+            decode = FixtureModels.SharpSeekDecodeLogits(g, ids);
+        double kl = Logits.MeanKl(native, decode, c.VocabSize);
+        log.WriteLine($"{shape} {type} (llama-quantize) decode: llama.cpp vs SharpSeek: {Logits.Describe(native, decode, c.VocabSize)}");
+        Assert.True(kl <= 0.02, $"{shape} {type}: SharpSeek's decode vs native llama.cpp: mean KL {kl:G3} ({Logits.Describe(native, decode, c.VocabSize)})");
+    }
+
     [LlamaCppTheory]
     [InlineData(GgufFileType.BF16)]
     [InlineData(GgufFileType.Q8_0)]

@@ -1,0 +1,162 @@
+// Q5_K, a llama.cpp block format used in place from GGUF files (Q5_K_M and Q5_K_S files; ggml-common.h block_q5_K,
+// ggml-quants.c dequantize_row_q5_K):
+//   176 bytes / 256 values: fp16 d, fp16 dmin, 12 bytes of 6-bit sub-block scales and mins (packed as Q4_K's),
+//   qh[32] (the fifth bits), qs[128] (for each 64 values: low nibbles = first 32, high nibbles = next 32);
+//   value = d·sc_j·q − dmin·m_j, q = nibble | bit (2c for the low nibbles of chunk c, 2c + 1 for the high) of qh[l] << 4.
+// Products take Q8K activations like Q4_K's and reuse its integer steps (Q4KVnni.Block: the codes ≤ 31 keep every
+// int16 intermediate exact); the kernel has a scalar reference.
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace SharpSeek.Tensors;
+
+/// <summary>Q5_K weights: super-blocks of 256 5-bit values with 6-bit sub-block scales and mins (llama.cpp block_q5_K).</summary>
+public sealed unsafe class Q5KMatrix : BlockQuantMatrix
+{
+    public const int BlockValues = 256, BlockBytes = 176;
+    private const int QhOffset = 16, QsOffset = 48, PrefetchDistance = 4096;
+
+    public Q5KMatrix(byte* data, int rows, int cols, object? owner)
+        : base(data, rows, cols, BlockValues, BlockBytes, "Q5_K", owner)
+    {
+    }
+
+    public override WeightFormat Format => WeightFormat.Q5_K;
+    public override ActivationFormat InputFormat => ActivationFormat.Q8K;
+
+    /// <summary>Code l of sub-block j (0..7) of a block: 0..31.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Code(byte* blk, int j, int l)
+    {
+        int c = j / 2, nibble = (blk[QsOffset + 32 * c + l] >> (4 * (j & 1))) & 0xF;
+        return nibble | ((blk[QhOffset + l] >> j) & 1) << 4;
+    }
+
+    public override void ReadRow(int row, Span<float> dst)
+    {
+        if ((uint)row >= (uint)Rows)
+            throw new ArgumentOutOfRangeException(nameof(row), $"row {row} of {Rows}");
+        if (dst.Length < Cols)
+            throw new ArgumentException($"ReadRow: destination has {dst.Length} values, the row {Cols}", nameof(dst));
+        byte* p = RowPointer(row);
+        fixed (float* o = dst)
+        {
+            for (int b = 0; b < Cols / BlockValues; b++)
+            {
+                byte* blk = p + (long)b * BlockBytes;
+                float d = Half16.ToFloat(*(ushort*)blk), dmin = Half16.ToFloat(*(ushort*)(blk + 2));
+                for (int j = 0; j < 8; j++)
+                {
+                    (int sc, int m) = Q4KMatrix.ScaleMin(j, blk + 4);
+                    float dj = d * sc, mj = dmin * m;
+                    float* y = o + b * 256 + j * 32;
+                    if (Vector256.IsHardwareAccelerated)
+                    {
+                        // dj·q − mj, as the scalar definition rounds
+                        Q4KMatrix.Dequant32(Codes32(blk, j), dj, mj, y);
+                        continue;
+                    }
+                    for (int l = 0; l < 32; l++)
+                        y[l] = dj * Code(blk, j, l) - mj;
+                }
+            }
+        }
+    }
+
+    /// <summary>The 32 codes of sub-block j: its nibbles with bit j of qh[l] as the fifth bit.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> Codes32(byte* blk, int j)
+    {
+        Vector256<byte> q = Vector256.Load(blk + QsOffset + 32 * (j / 2));
+        Vector256<byte> nibbles = (j & 1) == 0 ? q & Vector256.Create((byte)0xF) : Vector256.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & Vector256.Create((byte)0xF);
+        Vector256<ushort> h = Vector256.Load(blk + QhOffset).AsUInt16();
+        Vector256<ushort> at4 = j <= 4 ? Vector256.ShiftLeft(h, 4 - j) : Vector256.ShiftRightLogical(h, j - 4);
+        return nibbles | (at4.AsByte() & Vector256.Create((byte)0x10));
+    }
+
+    public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount)
+    {
+        CheckRows(rowStart, rowCount);
+        if (x.Format != ActivationFormat.Q8K || x.Cols != Cols)
+            throw new ArgumentException("Q5_K product needs Q8K activations of the same width");
+        int blocks = Cols / BlockValues, T = x.Tokens;
+        if (T > 0 && y.Length < (long)(T - 1) * ldy + rowCount)
+            throw new ArgumentException("MatMulQuantized: y too small");
+        fixed (sbyte* xq = x.Q8Array)
+        fixed (float* xd = x.ScaleArray)
+        fixed (int* xsum = x.SumArray)
+        fixed (short* xsum16 = x.Sum16Array)
+        fixed (float* yp = y)
+        {
+            for (int i = 0; i < rowCount; i++)
+            {
+                byte* w = RowPointer(rowStart + i);
+                for (int t = 0; t < T; t++)
+                {
+                    yp[(long)t * ldy + i] = Avx2.IsSupported
+                        ? Dot(w, xq + (long)t * Cols, xd + (long)t * blocks, xsum16 + (long)t * blocks * 8, blocks)
+                        : DotScalar(w, xq + (long)t * Cols, xd + (long)t * blocks, xsum + (long)t * blocks * 8, blocks);
+                }
+            }
+        }
+    }
+
+    /// <summary>Σ over super-blocks of d_x·(d·Σ_s sc_s·Σ q·x − dmin·Σ_s m_s·sum_s(x)) for one row and one token (AVX2).</summary>
+    internal static float Dot(byte* w, sbyte* xq, float* xd, short* xsum, int blocks)
+    {
+        Vector256<byte> mask = Vector256.Create((byte)0xF), bit4 = Vector256.Create((byte)0x10);
+        Vector256<float> acc = Vector256<float>.Zero;
+        Vector128<float> macc = Vector128<float>.Zero;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* blk = w + (long)b * BlockBytes;
+            Sse.Prefetch0(blk + PrefetchDistance);
+            Sse.Prefetch0(blk + PrefetchDistance + 64);
+            Sse.Prefetch0(blk + PrefetchDistance + 128);
+            Q4KVnni.Scales(blk, out var s0, out var s1, out var s2, out var s3, out var mins);
+            // the fifth bit of sub-block j is bit j of qh[l], moved to bit 4 (16-bit shifts: the mask keeps each byte's own)
+            Vector256<ushort> h = Vector256.Load(blk + QhOffset).AsUInt16();
+            Vector256<byte> q0 = Vector256.Load(blk + QsOffset), q1 = Vector256.Load(blk + QsOffset + 32);
+            Vector256<byte> q2 = Vector256.Load(blk + QsOffset + 64), q3 = Vector256.Load(blk + QsOffset + 96);
+            Vector256<int> isum = Q4KVnni.Block(
+                (q0 & mask) | (Vector256.ShiftLeft(h, 4).AsByte() & bit4),
+                (Vector256.ShiftRightLogical(q0.AsUInt16(), 4).AsByte() & mask) | (Vector256.ShiftLeft(h, 3).AsByte() & bit4),
+                (q1 & mask) | (Vector256.ShiftLeft(h, 2).AsByte() & bit4),
+                (Vector256.ShiftRightLogical(q1.AsUInt16(), 4).AsByte() & mask) | (Vector256.ShiftLeft(h, 1).AsByte() & bit4),
+                (q2 & mask) | (h.AsByte() & bit4),
+                (Vector256.ShiftRightLogical(q2.AsUInt16(), 4).AsByte() & mask) | (Vector256.ShiftRightLogical(h, 1).AsByte() & bit4),
+                (q3 & mask) | (Vector256.ShiftRightLogical(h, 2).AsByte() & bit4),
+                (Vector256.ShiftRightLogical(q3.AsUInt16(), 4).AsByte() & mask) | (Vector256.ShiftRightLogical(h, 3).AsByte() & bit4),
+                s0, s1, s2, s3, xq + (long)b * 256);
+            Vector256<float> dx = Vector256.Create(xd[b]);
+            acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(isum) * Vector256.Create(Half16.ToFloat(*(ushort*)blk)), dx, acc);
+            Vector128<int> m = Sse2.MultiplyAddAdjacent(mins, Vector128.Load(xsum + (long)b * 8));
+            macc = Vector128.FusedMultiplyAdd(Vector128.ConvertToSingle(m) * Vector128.Create(Half16.ToFloat(*(ushort*)(blk + 2))), dx.GetLower(), macc);
+        }
+        return Vector256.Sum(acc) - Vector128.Sum(macc);
+    }
+
+    /// <summary>The scalar definition of <see cref="Dot"/> (xsum: the int32 sub-block sums).</summary>
+    internal static float DotScalar(byte* w, sbyte* xq, float* xd, int* xsum, int blocks)
+    {
+        float total = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* blk = w + (long)b * BlockBytes;
+            long isum = 0, minSum = 0;
+            for (int j = 0; j < 8; j++)
+            {
+                (int s, int m) = Q4KMatrix.ScaleMin(j, blk + 4);
+                int slot = QuantizedInput.PermutedSubBlock(j), dot = 0;
+                for (int l = 0; l < 32; l++)
+                    dot += Code(blk, j, l) * xq[b * 256 + slot * 32 + l];
+                isum += (long)s * dot;
+                minSum += (long)m * xsum[b * 8 + j];
+            }
+            float d = Half16.ToFloat(*(ushort*)blk), dmin = Half16.ToFloat(*(ushort*)(blk + 2));
+            total += xd[b] * (d * isum - dmin * minSum);
+        }
+        return total;
+    }
+}
