@@ -4,6 +4,8 @@
 //   Q4_1 (20 bytes): fp16 d, fp16 m, uint8 qs[16];                 value j = d·q_j + m, q_j = qs[j] & 0xF, q_16+j = qs[j] >> 4
 //   Q5_0 (22 bytes): fp16 d, uint32 qh, uint8 qs[16];              value j = d·(q_j − 16), q_j = nibble | bit j of qh << 4
 //   Q5_1 (24 bytes): fp16 d, fp16 m, uint32 qh, uint8 qs[16];      value j = d·q_j + m, q_j as Q5_0's
+//   IQ4_NL (18 bytes): fp16 d, uint8 qs[16];                       value j = d·kvalues_iq4nl[q_j], the 4-bit codes as Q4_1's
+//                      (a non-linear table of 16 int8 levels; llama-quantize's fallback for IQ4_XS rows)
 // Products take Q8 activations (int16 values, one scale per token) as Q4_0's do: per block the integer sums Σ q·x
 // (and Σ x for the offset formats), then acc += d·d_x·Σ q·x (+ m·d_x·Σ x). Each kernel has a scalar reference.
 using System.Runtime.CompilerServices;
@@ -12,8 +14,8 @@ using System.Runtime.Intrinsics.X86;
 
 namespace SharpSeek.Tensors;
 
-/// <summary>Q4_1, Q5_0 or Q5_1 weights: blocks of 32 values with an fp16 scale, 4 or 5 bits a value, and an fp16
-/// offset (Q4_1, Q5_1) or a fixed one (Q5_0: −16).</summary>
+/// <summary>Q4_1, Q5_0, Q5_1 or IQ4_NL weights: blocks of 32 values with an fp16 scale, 4 or 5 bits a value, and an
+/// fp16 offset (Q4_1, Q5_1), a fixed one (Q5_0: −16) or a table of levels (IQ4_NL).</summary>
 public sealed unsafe class SmallBlockMatrix : BlockQuantMatrix
 {
     public const int BlockValues = 32;
@@ -21,6 +23,12 @@ public sealed unsafe class SmallBlockMatrix : BlockQuantMatrix
     private readonly int _qs;        // offset of qs[16] in a block
     private readonly bool _highBit;  // a fifth bit per value in qh
     private readonly bool _offset;   // an fp16 m after d
+    private readonly bool _levels;   // codes index kvalues_iq4nl (IQ4_NL)
+
+    /// <summary>ggml's kvalues_iq4nl: the 16 levels of IQ4_NL and IQ4_XS codes.</summary>
+    internal static ReadOnlySpan<sbyte> Levels => [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+
+    private static readonly Vector256<sbyte> s_levels = Vector256.Create(Vector128.Create(Levels), Vector128.Create(Levels));
 
     public SmallBlockMatrix(WeightFormat format, byte* data, int rows, int cols, object? owner)
         : base(data, rows, cols, BlockValues, BlockBytes(format), format.ToString(), owner)
@@ -28,6 +36,7 @@ public sealed unsafe class SmallBlockMatrix : BlockQuantMatrix
         Format = format;
         _offset = format is WeightFormat.Q4_1 or WeightFormat.Q5_1;
         _highBit = format is WeightFormat.Q5_0 or WeightFormat.Q5_1;
+        _levels = format == WeightFormat.IQ4_NL;
         _qs = (_offset ? 4 : 2) + (_highBit ? 4 : 0);
     }
 
@@ -37,6 +46,7 @@ public sealed unsafe class SmallBlockMatrix : BlockQuantMatrix
         WeightFormat.Q4_1 => 20,
         WeightFormat.Q5_0 => 22,
         WeightFormat.Q5_1 => 24,
+        WeightFormat.IQ4_NL => 18,
         _ => throw new ArgumentException($"{format} is not a 32-value block format of SmallBlockMatrix", nameof(format)),
     };
 
@@ -70,14 +80,13 @@ public sealed unsafe class SmallBlockMatrix : BlockQuantMatrix
                 float* y = o + b * BlockValues;
                 if (Avx2.IsSupported)
                 {
-                    Vector256<byte> codes = Codes(blk);
                     if (_offset)
                     {
-                        Q4KMatrix.Dequant32(codes, d, -m, y); // q·d − (−m): the same bits as q·d + m
+                        Q4KMatrix.Dequant32(Codes(blk), d, -m, y); // q·d − (−m): the same bits as q·d + m
                         continue;
                     }
-                    // (q − 16)·d: the difference is exact in int8, one rounding in the product
-                    Vector256<sbyte> c = codes.AsSByte() - Vector256.Create((sbyte)16);
+                    // (q − 16)·d or level·d: the integer is exact in int8, one rounding in the product
+                    Vector256<sbyte> c = SignedLevels(blk);
                     (Vector256<short> a, Vector256<short> b2) = Vector256.Widen(c);
                     Vector256<float> dv = Vector256.Create(d);
                     (Vector256<int> a0, Vector256<int> a1) = Vector256.Widen(a);
@@ -89,7 +98,7 @@ public sealed unsafe class SmallBlockMatrix : BlockQuantMatrix
                     continue;
                 }
                 for (int j = 0; j < BlockValues; j++)
-                    y[j] = _offset ? d * Code(blk, j) + m : d * (Code(blk, j) - 16);
+                    y[j] = _offset ? d * Code(blk, j) + m : d * Level(blk, j);
             }
         }
     }
@@ -97,6 +106,15 @@ public sealed unsafe class SmallBlockMatrix : BlockQuantMatrix
     // byte j of the 32 takes byte j / 8 of qh, then its bit j % 8
     private static readonly Vector256<byte> s_spread = Vector256.Create((byte)0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
     private static readonly Vector256<byte> s_bits = Vector256.Create((byte)1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+
+    /// <summary>Value j's integer: the code (Q4_1, Q5_1), the code − 16 (Q5_0) or its level (IQ4_NL).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int Level(byte* blk, int j) => _offset ? Code(blk, j) : _levels ? Levels[Code(blk, j)] : Code(blk, j) - 16;
+
+    /// <summary>The 32 signed integers of a block without an offset (Q5_0: code − 16, IQ4_NL: its level; needs AVX2).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private Vector256<sbyte> SignedLevels(byte* blk) =>
+        _levels ? Avx2.Shuffle(s_levels, Codes(blk).AsSByte()) : Codes(blk).AsSByte() - Vector256.Create((sbyte)16);
 
     /// <summary>The 32 codes of a block in value order (needs AVX2).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -183,12 +201,18 @@ public sealed unsafe class SmallBlockMatrix : BlockQuantMatrix
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void BlockStep(byte* blk, short* x, float dx, ref Vector256<float> acc, ref Vector256<float> macc)
     {
-        Vector256<byte> codes = Codes(blk);
-        Vector256<short> lo = Avx2.ConvertToVector256Int16(codes.GetLower()), hi = Avx2.ConvertToVector256Int16(codes.GetUpper());
-        if (!_offset)
+        Vector256<short> lo, hi;
+        if (_offset)
         {
-            lo -= Vector256.Create((short)16);
-            hi -= Vector256.Create((short)16);
+            Vector256<byte> codes = Codes(blk);
+            lo = Avx2.ConvertToVector256Int16(codes.GetLower());
+            hi = Avx2.ConvertToVector256Int16(codes.GetUpper());
+        }
+        else
+        {
+            Vector256<sbyte> v = SignedLevels(blk);
+            lo = Avx2.ConvertToVector256Int16(v.GetLower());
+            hi = Avx2.ConvertToVector256Int16(v.GetUpper());
         }
         Vector256<short> x0 = Vector256.Load(x), x1 = Vector256.Load(x + 16);
         Vector256<int> p = Avx2.MultiplyAddAdjacent(lo, x0) + Avx2.MultiplyAddAdjacent(hi, x1);
@@ -212,7 +236,7 @@ public sealed unsafe class SmallBlockMatrix : BlockQuantMatrix
             int isum = 0, xsum = 0;
             for (int j = 0; j < BlockValues; j++)
             {
-                int q = Code(blk, j) - (_offset ? 0 : 16);
+                int q = Level(blk, j);
                 isum += q * xq[b * 32 + j];
                 xsum += xq[b * 32 + j];
             }

@@ -41,6 +41,10 @@ public enum WeightFormat
     Q2_K,
     /// <summary>llama.cpp Q3_K: super-blocks of 256 3-bit values with 6-bit group scales.</summary>
     Q3_K,
+    /// <summary>llama.cpp IQ4_NL: blocks of 32 4-bit indices into 16 non-linear levels, one fp16 scale.</summary>
+    IQ4_NL,
+    /// <summary>llama.cpp IQ4_XS: super-blocks of 256 IQ4_NL-level indices with 6-bit scales per 32.</summary>
+    IQ4_XS,
 }
 
 /// <summary>

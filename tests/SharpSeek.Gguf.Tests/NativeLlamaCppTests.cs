@@ -93,7 +93,7 @@ public sealed class NativeLlamaCppTests(ConvertedFixtures files, ITestOutputHelp
 
     public static IEnumerable<object[]> LlamaQuantizeTypes() =>
         from s in new[] { "v3-mtp-256", "v2-lite-tied-256" }
-        from t in new[] { "Q4_K_M", "Q5_K_M", "Q3_K_M", "Q2_K", "Q5_0", "Q4_1", "Q5_1" }
+        from t in new[] { "Q4_K_M", "Q5_K_M", "Q3_K_M", "Q2_K", "IQ4_XS", "IQ4_NL", "Q5_0", "Q4_1", "Q5_1" }
         select new object[] { s, t };
 
     [LlamaQuantizeTheory]

@@ -122,10 +122,11 @@ public sealed class WriterGoldenTests
         foreach ((string name, WeightMatrix? m, float[]? v) in w.Enumerate())
         {
             names.Append(name).Append(m is null ? $" [{v!.Length}]" : $" [{m.Rows}, {m.Cols}]");
-            // the load-time conversion targets (MXFP4, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K and Q5_K are formats GGUF files are read
-            // in, not a --dtype)
+            // the load-time conversion targets (MXFP4, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q5_K, IQ4_NL and IQ4_XS are formats GGUF
+            // files are read in, not a --dtype)
             foreach (WeightFormat f in Enum.GetValues<WeightFormat>().Where(f => f is not (WeightFormat.Mxfp4 or WeightFormat.Q4_1 or WeightFormat.Q5_0
-                                                                                         or WeightFormat.Q5_1 or WeightFormat.Q2_K or WeightFormat.Q3_K or WeightFormat.Q5_K)))
+                                                                                         or WeightFormat.Q5_1 or WeightFormat.Q2_K or WeightFormat.Q3_K or WeightFormat.Q5_K
+                                                                                         or WeightFormat.IQ4_NL or WeightFormat.IQ4_XS)))
                 names.Append(' ').Append(WeightLoader.ConvertingSource.TargetFor(name, f));
             names.Append('\n');
         }

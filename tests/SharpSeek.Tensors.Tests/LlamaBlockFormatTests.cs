@@ -8,9 +8,21 @@ namespace SharpSeek.Tensors.Tests;
 public sealed unsafe class LlamaBlockFormatTests
 {
     // ggml-quants.c dequantize_row_*: byte layout of one block → its 32 values
+    private static readonly sbyte[] s_kvaluesIq4nl = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+
     private static float[] Definition(WeightFormat f, byte[] blk)
     {
         float d = (float)BitConverter.UInt16BitsToHalf(BitConverter.ToUInt16(blk, 0));
+        if (f == WeightFormat.IQ4_NL) // dequantize_row_iq4_nl
+        {
+            var v = new float[32];
+            for (int j = 0; j < 16; j++)
+            {
+                v[j] = d * s_kvaluesIq4nl[blk[2 + j] & 0xf];
+                v[j + 16] = d * s_kvaluesIq4nl[blk[2 + j] >> 4];
+            }
+            return v;
+        }
         bool offset = f != WeightFormat.Q5_0, five = f != WeightFormat.Q4_1;
         float m = offset ? (float)BitConverter.UInt16BitsToHalf(BitConverter.ToUInt16(blk, 2)) : 0;
         int qhAt = offset ? 4 : 2, qsAt = qhAt + (five ? 4 : 0);
@@ -34,6 +46,7 @@ public sealed unsafe class LlamaBlockFormatTests
     [InlineData(WeightFormat.Q4_1)]
     [InlineData(WeightFormat.Q5_0)]
     [InlineData(WeightFormat.Q5_1)]
+    [InlineData(WeightFormat.IQ4_NL)]
     public void Blocks_read_as_ggml_defines_them_and_products_match_the_references(WeightFormat f)
     {
         int rows = 7, cols = 96, bytes = SmallBlockMatrix.BlockBytes(f), blocks = cols / 32;
@@ -44,10 +57,11 @@ public sealed unsafe class LlamaBlockFormatTests
         for (int i = 0; i < rows * blocks; i++)
         {
             BitConverter.TryWriteBytes(data.AsSpan(i * bytes), halves[i % halves.Length]);
-            if (f != WeightFormat.Q5_0)
+            bool offset = f is WeightFormat.Q4_1 or WeightFormat.Q5_1;
+            if (offset)
                 BitConverter.TryWriteBytes(data.AsSpan(i * bytes + 2), halves[(i + 2) % halves.Length]);
             if (i % 5 == 0) // extreme codes: every bit set
-                data.AsSpan(i * bytes + (f == WeightFormat.Q5_0 ? 2 : 4), bytes - (f == WeightFormat.Q5_0 ? 2 : 4)).Fill(0xFF);
+                data.AsSpan(i * bytes + (offset ? 4 : 2), bytes - (offset ? 4 : 2)).Fill(0xFF);
         }
         fixed (byte* p = data)
         {
@@ -299,6 +313,84 @@ public sealed unsafe class LlamaBlockFormatTests
                             // the same integers per block, summed in another order
                             float scalar = m.DotScalar(m.RowPointer(r), xq + t * cols, xd + t * blocks, gs + t * blocks * 16, blocks);
                             Assert.True(Math.Abs(y[t * rows + r] - scalar) <= 1e-5 * scale, $"{f} token {t} row {r}: kernel {y[t * rows + r]} vs its scalar definition {scalar}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // dequantize_row_iq4_xs
+    private static float[] Iq4XsDefinition(byte[] blk)
+    {
+        float d = (float)BitConverter.UInt16BitsToHalf(BitConverter.ToUInt16(blk, 0));
+        int scalesH = BitConverter.ToUInt16(blk, 2);
+        var y = new float[256];
+        for (int ib = 0; ib < 8; ib++)
+        {
+            int ls = ((blk[4 + ib / 2] >> 4 * (ib % 2)) & 0xf) | (((scalesH >> 2 * ib) & 3) << 4);
+            float dl = d * (ls - 32);
+            for (int j = 0; j < 16; j++)
+            {
+                y[32 * ib + j] = dl * s_kvaluesIq4nl[blk[8 + 16 * ib + j] & 0xf];
+                y[32 * ib + j + 16] = dl * s_kvaluesIq4nl[blk[8 + 16 * ib + j] >> 4];
+            }
+        }
+        return y;
+    }
+
+    [Fact]
+    public void IQ4_XS_blocks_read_as_ggml_defines_them_and_products_match_the_references()
+    {
+        int rows = 5, cols = 512, blocks = cols / 256, bytes = Iq4XsMatrix.BlockBytes;
+        var rng = new Random(44);
+        var data = new byte[rows * blocks * bytes];
+        rng.NextBytes(data);
+        ushort[] halves = [0x3C00, 0x2E66, 0x1C00, 0x0001, 0xAE66];
+        for (int i = 0; i < rows * blocks; i++)
+        {
+            if (i % 4 == 0)
+                data.AsSpan(i * bytes, bytes).Fill(0xFF);
+            BitConverter.TryWriteBytes(data.AsSpan(i * bytes), halves[i % halves.Length]);
+        }
+        fixed (byte* p = data)
+        {
+            var m = new Iq4XsMatrix(p, rows, cols, null);
+            var row = new float[cols];
+            for (int r = 0; r < rows; r++)
+            {
+                m.ReadRow(r, row);
+                for (int b = 0; b < blocks; b++)
+                {
+                    float[] want = Iq4XsDefinition(data.AsSpan((r * blocks + b) * bytes, bytes).ToArray());
+                    for (int j = 0; j < 256; j++)
+                        Assert.True(want[j] == row[b * 256 + j], $"IQ4_XS row {r} block {b} value {j}: {row[b * 256 + j]} vs ggml's {want[j]}");
+                }
+            }
+            foreach (int tokens in new[] { 1, 3 })
+            {
+                float[] x = Enumerable.Range(0, tokens * cols).Select(i => i % 7 == 0 ? -1f : (float)(rng.NextDouble() * 2 - 1)).ToArray();
+                var input = new QuantizedInput();
+                input.Quantize(ActivationFormat.Q8, x, tokens, cols);
+                float[] y = new float[tokens * rows];
+                m.MatMulQuantized(input, y, rows, 0, rows);
+                for (int t = 0; t < tokens; t++)
+                {
+                    for (int r = 0; r < rows; r++)
+                    {
+                        m.ReadRow(r, row);
+                        double exact = 0, scale = 0;
+                        for (int i = 0; i < cols; i++)
+                        {
+                            exact += (double)row[i] * x[t * cols + i];
+                            scale += Math.Abs((double)row[i] * x[t * cols + i]);
+                        }
+                        Assert.True(Math.Abs(y[t * rows + r] - exact) <= 1e-4 * scale + 1e-6, $"IQ4_XS token {t} row {r}: {y[t * rows + r]} vs fp32 {exact} (scale {scale})");
+                        fixed (short* xq = input.Q16)
+                        fixed (float* xs = input.Scales)
+                        {
+                            float scalar = Iq4XsMatrix.DotScalar(m.RowPointer(r), xq + t * cols, xs + t * cols / 32, blocks);
+                            Assert.True(Math.Abs(y[t * rows + r] - scalar) <= 1e-5 * scale + 1e-6, $"IQ4_XS token {t} row {r}: kernel {y[t * rows + r]} vs its scalar definition {scalar}");
                         }
                     }
                 }

@@ -1,6 +1,6 @@
 // Loading a GGUF deepseek2 file (as llama.cpp's converter writes it, docs/deepseek-architecture.md §9) as a SharpSeek model: metadata ->
 // ModelConfig, tensors -> an IWeightSource keyed by Hugging Face checkpoint names. Tensors are used in place from
-// the memory map (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K); stacked experts are sliced as views; kv_b_proj is
+// the memory map (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS); stacked experts are sliced as views; kv_b_proj is
 // rebuilt from the split attn_k_b / attn_v_b (a small [Nh·(Dn+Dv), R] matrix, materialized exactly: in bf16 when a
 // half is BF16 and the other not F32 / F16, else in fp32) or taken from a legacy attn_kv_b. Quantized halves also serve
 // the absorbed decode as stored (SplitKvBMatrix: fewer bytes a token than a copy, and their exact values).
@@ -340,11 +340,13 @@ public sealed unsafe class GgufWeightSource : IWeightSource
             GgmlType.Q5_K => new Q5KMatrix(p, rows, cols, _f),
             GgmlType.Q2_K => new LowBitKMatrix(WeightFormat.Q2_K, p, rows, cols, _f),
             GgmlType.Q3_K => new LowBitKMatrix(WeightFormat.Q3_K, p, rows, cols, _f),
+            GgmlType.IQ4_NL => new SmallBlockMatrix(WeightFormat.IQ4_NL, p, rows, cols, _f),
+            GgmlType.IQ4_XS => new Iq4XsMatrix(p, rows, cols, _f),
             // one-token products on an interleaved copy made on first use where its kernel runs (Q6KInterleavedMatrix: 512 or 256 bits)
             GgmlType.Q6_K when rows >= Q6KInterleavedMatrix.GroupRows => new Q6KRepackingMatrix(new Q6KMatrix(p, rows, cols, _f)),
             GgmlType.Q6_K => new Q6KMatrix(p, rows, cols, _f),
             _ => throw new NotSupportedException(
-                $"{_f.FilePath}: tensor '{t.Name}' ({hfName}) has type {GgmlTypes.Name(t.Type)}; SharpSeek multiplies F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and MXFP4"),
+                $"{_f.FilePath}: tensor '{t.Name}' ({hfName}) has type {GgmlTypes.Name(t.Type)}; SharpSeek multiplies F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS and MXFP4"),
         };
     }
 

@@ -1,0 +1,117 @@
+// IQ4_XS, llama.cpp's 4.25-bit format (ggml-common.h block_iq4_xs, ggml-quants.c dequantize_row_iq4_xs), used in place
+// from GGUF files:
+//   136 bytes / 256 values: fp16 d, uint16 scales_h, uint8 scales_l[4], qs[128];
+//   sub-block ib (32 values): ls = (scales_l[ib/2] >> 4·(ib%2) & 0xF) | (scales_h >> 2·ib & 3) << 4, dl = d·(ls − 32),
+//   value j = dl·kvalues_iq4nl[qs[16·ib + j] & 0xF], value 16 + j = dl·kvalues_iq4nl[qs[16·ib + j] >> 4] (j < 16).
+// Products take Q8 activations (int16, one scale per token): per sub-block the levels (one pshufb from the codes) widened
+// against the activations, scaled by dl·d_x. The kernel has a scalar reference.
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace SharpSeek.Tensors;
+
+/// <summary>IQ4_XS weights: super-blocks of 256 indices into IQ4_NL's 16 levels, a 6-bit scale per 32 values.</summary>
+public sealed unsafe class Iq4XsMatrix : BlockQuantMatrix
+{
+    public const int BlockValues = 256, BlockBytes = 136;
+    private static readonly Vector256<sbyte> s_levels = Vector256.Create(Vector128.Create(SmallBlockMatrix.Levels), Vector128.Create(SmallBlockMatrix.Levels));
+
+    public Iq4XsMatrix(byte* data, int rows, int cols, object? owner)
+        : base(data, rows, cols, BlockValues, BlockBytes, "IQ4_XS", owner)
+    {
+    }
+
+    public override WeightFormat Format => WeightFormat.IQ4_XS;
+    public override ActivationFormat InputFormat => ActivationFormat.Q8;
+
+    /// <summary>ls − 32 of sub-block ib.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Scale(byte* blk, int ib) =>
+        (((blk[4 + ib / 2] >> (4 * (ib % 2))) & 0xF) | (((*(ushort*)(blk + 2) >> (2 * ib)) & 3) << 4)) - 32;
+
+    public override void ReadRow(int row, Span<float> dst)
+    {
+        if ((uint)row >= (uint)Rows)
+            throw new ArgumentOutOfRangeException(nameof(row), $"row {row} of {Rows}");
+        if (dst.Length < Cols)
+            throw new ArgumentException($"ReadRow: destination has {dst.Length} values, the row {Cols}", nameof(dst));
+        byte* p = RowPointer(row);
+        for (int b = 0; b < Cols / BlockValues; b++)
+        {
+            byte* blk = p + (long)b * BlockBytes;
+            float d = Half16.ToFloat(*(ushort*)blk);
+            for (int ib = 0; ib < 8; ib++)
+            {
+                float dl = d * Scale(blk, ib);
+                byte* qs = blk + 8 + 16 * ib;
+                for (int j = 0; j < 16; j++)
+                {
+                    dst[b * 256 + 32 * ib + j] = dl * SmallBlockMatrix.Levels[qs[j] & 0xF];
+                    dst[b * 256 + 32 * ib + 16 + j] = dl * SmallBlockMatrix.Levels[qs[j] >> 4];
+                }
+            }
+        }
+    }
+
+    public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount) =>
+        MatMulQ8<RowDot>(x, y, ldy, rowStart, rowCount, "IQ4_XS");
+
+    private readonly struct RowDot : IQ8RowDot
+    {
+        public static float Dot(QuantizedProductMatrix m, int row, short* xq, float* xs, int blocks32) =>
+            Avx2.IsSupported ? DotAvx2(Unsafe.As<Iq4XsMatrix>(m).RowPointer(row), xq, xs, blocks32 / 8)
+                             : DotScalar(Unsafe.As<Iq4XsMatrix>(m).RowPointer(row), xq, xs, blocks32 / 8);
+    }
+
+    /// <summary>Σ_b Σ_ib d·(ls − 32)·d_x·Σ level·x for one row (xs: the Q8 scales per 32 values).</summary>
+    internal static float DotAvx2(byte* w, short* xq, float* xs, int blocks)
+    {
+        Vector128<byte> m4 = Vector128.Create((byte)0xF);
+        Vector256<float> acc = Vector256<float>.Zero, acc2 = acc;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* blk = w + (long)b * BlockBytes;
+            Sse.Prefetch0(blk + StreamPrefetch.Distance);
+            Sse.Prefetch0(blk + StreamPrefetch.Distance + 64);
+            float d = Half16.ToFloat(*(ushort*)blk);
+            for (int ib = 0; ib < 8; ib++)
+            {
+                Vector128<byte> q = Vector128.Load(blk + 8 + 16 * ib);
+                Vector256<sbyte> v = Avx2.Shuffle(s_levels, Vector256.Create(q & m4, Vector128.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & m4).AsSByte());
+                short* x = xq + b * 256 + 32 * ib;
+                Vector256<int> p = Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(v.GetLower()), Vector256.Load(x))
+                                 + Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(v.GetUpper()), Vector256.Load(x + 16));
+                Vector256<float> f = Vector256.Create(d * Scale(blk, ib) * xs[b * 8 + ib]);
+                if ((ib & 1) == 0)
+                    acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p), f, acc);
+                else
+                    acc2 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p), f, acc2);
+            }
+        }
+        return Vector256.Sum(acc + acc2);
+    }
+
+    /// <summary>The scalar definition of <see cref="DotAvx2"/>.</summary>
+    internal static float DotScalar(byte* w, short* xq, float* xs, int blocks)
+    {
+        float total = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* blk = w + (long)b * BlockBytes;
+            float d = Half16.ToFloat(*(ushort*)blk);
+            for (int ib = 0; ib < 8; ib++)
+            {
+                byte* qs = blk + 8 + 16 * ib;
+                int isum = 0;
+                for (int j = 0; j < 16; j++)
+                {
+                    isum += SmallBlockMatrix.Levels[qs[j] & 0xF] * xq[b * 256 + 32 * ib + j];
+                    isum += SmallBlockMatrix.Levels[qs[j] >> 4] * xq[b * 256 + 32 * ib + 16 + j];
+                }
+                total += isum * (d * Scale(blk, ib) * xs[b * 8 + ib]);
+            }
+        }
+        return total;
+    }
+}
