@@ -37,18 +37,36 @@ public sealed unsafe class Iq4XsMatrix : BlockQuantMatrix
         if (dst.Length < Cols)
             throw new ArgumentException($"ReadRow: destination has {dst.Length} values, the row {Cols}", nameof(dst));
         byte* p = RowPointer(row);
-        for (int b = 0; b < Cols / BlockValues; b++)
+        fixed (float* o = dst)
         {
-            byte* blk = p + (long)b * BlockBytes;
-            float d = Half16.ToFloat(*(ushort*)blk);
-            for (int ib = 0; ib < 8; ib++)
+            for (int b = 0; b < Cols / BlockValues; b++)
             {
-                float dl = d * Scale(blk, ib);
-                byte* qs = blk + 8 + 16 * ib;
-                for (int j = 0; j < 16; j++)
+                byte* blk = p + (long)b * BlockBytes;
+                float d = Half16.ToFloat(*(ushort*)blk);
+                for (int ib = 0; ib < 8; ib++)
                 {
-                    dst[b * 256 + 32 * ib + j] = dl * SmallBlockMatrix.Levels[qs[j] & 0xF];
-                    dst[b * 256 + 32 * ib + 16 + j] = dl * SmallBlockMatrix.Levels[qs[j] >> 4];
+                    float dl = d * Scale(blk, ib);
+                    float* y = o + b * 256 + 32 * ib;
+                    if (Avx2.IsSupported)
+                    {
+                        // dl·level, one rounding as the scalar definition
+                        Vector256<sbyte> v = SubBlockLevels(blk, ib);
+                        (Vector256<short> a, Vector256<short> c) = Vector256.Widen(v);
+                        (Vector256<int> a0, Vector256<int> a1) = Vector256.Widen(a);
+                        (Vector256<int> c0, Vector256<int> c1) = Vector256.Widen(c);
+                        Vector256<float> dv = Vector256.Create(dl);
+                        (Vector256.ConvertToSingle(a0) * dv).Store(y);
+                        (Vector256.ConvertToSingle(a1) * dv).Store(y + 8);
+                        (Vector256.ConvertToSingle(c0) * dv).Store(y + 16);
+                        (Vector256.ConvertToSingle(c1) * dv).Store(y + 24);
+                        continue;
+                    }
+                    byte* qs = blk + 8 + 16 * ib;
+                    for (int j = 0; j < 16; j++)
+                    {
+                        y[j] = dl * SmallBlockMatrix.Levels[qs[j] & 0xF];
+                        y[16 + j] = dl * SmallBlockMatrix.Levels[qs[j] >> 4];
+                    }
                 }
             }
         }
@@ -64,32 +82,47 @@ public sealed unsafe class Iq4XsMatrix : BlockQuantMatrix
                              : DotScalar(Unsafe.As<Iq4XsMatrix>(m).RowPointer(row), xq, xs, blocks32 / 8);
     }
 
-    /// <summary>Σ_b Σ_ib d·(ls − 32)·d_x·Σ level·x for one row (xs: the Q8 scales per 32 values).</summary>
+    /// <summary>d·(ls − 32) of the 8 sub-blocks of a block, from vector registers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> SubBlockScales(byte* blk)
+    {
+        Vector256<uint> lo = Avx2.ShiftRightLogicalVariable(Vector256.Create(*(uint*)(blk + 4)), Vector256.Create(0u, 4, 8, 12, 16, 20, 24, 28)) & Vector256.Create(0xFu);
+        Vector256<uint> hi = Avx2.ShiftRightLogicalVariable(Vector256.Create((uint)*(ushort*)(blk + 2)), Vector256.Create(0u, 2, 4, 6, 8, 10, 12, 14)) & Vector256.Create(3u);
+        return Vector256.ConvertToSingle((lo | (hi << 4)).AsInt32() - Vector256.Create(32)) * Vector256.Create(Half16.ToFloat(*(ushort*)blk));
+    }
+
+    /// <summary>The 32 levels of sub-block ib as signed bytes (one pshufb).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<sbyte> SubBlockLevels(byte* blk, int ib)
+    {
+        Vector128<byte> m4 = Vector128.Create((byte)0xF), q = Vector128.Load(blk + 8 + 16 * ib);
+        return Avx2.Shuffle(s_levels, Vector256.Create(q & m4, Vector128.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & m4).AsSByte());
+    }
+
+    /// <summary>Σ_b Σ_ib d·(ls − 32)·d_x·Σ level·x for one row (xs: the Q8 scales per 32 values, one value per token).</summary>
     internal static float DotAvx2(byte* w, short* xq, float* xs, int blocks)
     {
-        Vector128<byte> m4 = Vector128.Create((byte)0xF);
+        float* f = stackalloc float[8];
         Vector256<float> acc = Vector256<float>.Zero, acc2 = acc;
         for (int b = 0; b < blocks; b++)
         {
             byte* blk = w + (long)b * BlockBytes;
             Sse.Prefetch0(blk + StreamPrefetch.Distance);
             Sse.Prefetch0(blk + StreamPrefetch.Distance + 64);
-            float d = Half16.ToFloat(*(ushort*)blk);
+            SubBlockScales(blk).Store(f);
             for (int ib = 0; ib < 8; ib++)
             {
-                Vector128<byte> q = Vector128.Load(blk + 8 + 16 * ib);
-                Vector256<sbyte> v = Avx2.Shuffle(s_levels, Vector256.Create(q & m4, Vector128.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & m4).AsSByte());
+                Vector256<sbyte> v = SubBlockLevels(blk, ib);
                 short* x = xq + b * 256 + 32 * ib;
                 Vector256<int> p = Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(v.GetLower()), Vector256.Load(x))
                                  + Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(v.GetUpper()), Vector256.Load(x + 16));
-                Vector256<float> f = Vector256.Create(d * Scale(blk, ib) * xs[b * 8 + ib]);
                 if ((ib & 1) == 0)
-                    acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p), f, acc);
+                    acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p), Vector256.Create(f[ib]), acc);
                 else
-                    acc2 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p), f, acc2);
+                    acc2 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p), Vector256.Create(f[ib]), acc2);
             }
         }
-        return Vector256.Sum(acc + acc2);
+        return Vector256.Sum(acc + acc2) * xs[0];
     }
 
     /// <summary>The scalar definition of <see cref="DotAvx2"/>.</summary>
