@@ -32,10 +32,7 @@ public sealed unsafe class Iq4XsMatrix : BlockQuantMatrix
 
     public override void ReadRow(int row, Span<float> dst)
     {
-        if ((uint)row >= (uint)Rows)
-            throw new ArgumentOutOfRangeException(nameof(row), $"row {row} of {Rows}");
-        if (dst.Length < Cols)
-            throw new ArgumentException($"ReadRow: destination has {dst.Length} values, the row {Cols}", nameof(dst));
+        CheckReadRow(row, dst);
         byte* p = RowPointer(row);
         fixed (float* o = dst)
         {

@@ -79,10 +79,7 @@ public sealed unsafe class LowBitKMatrix : BlockQuantMatrix
 
     public override void ReadRow(int row, Span<float> dst)
     {
-        if ((uint)row >= (uint)Rows)
-            throw new ArgumentOutOfRangeException(nameof(row), $"row {row} of {Rows}");
-        if (dst.Length < Cols)
-            throw new ArgumentException($"ReadRow: destination has {dst.Length} values, the row {Cols}", nameof(dst));
+        CheckReadRow(row, dst);
         byte* p = RowPointer(row);
         int bytes = BlockBytes(Format), qsAt = _q3 ? 32 : 16;
         short* sc = stackalloc short[16], mn = stackalloc short[16];

@@ -165,10 +165,7 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
 
     public override void ReadRow(int row, Span<float> dst)
     {
-        if (dst.Length < Cols)
-            throw new ArgumentException($"ReadRow: destination has {dst.Length} values, the row {Cols}", nameof(dst));
-        if ((uint)row >= (uint)Rows)
-            throw new ArgumentOutOfRangeException(nameof(row), $"row {row} of {Rows}");
+        CheckReadRow(row, dst);
         if (row >= Groups * GroupRows)
         {
             _tail!.ReadRow(row - Groups * GroupRows, dst);

@@ -95,26 +95,50 @@ internal static unsafe class Q4KVnni
         mins = Ssse3.Shuffle(r, s_mins).AsInt16();
     }
 
-    /// <summary>Σ over super-blocks of d_x·(d·Σ_s sc_s·Σ q·x − dmin·Σ_s m_s·sum_s(x)) for one row and one token.</summary>
-    public static float Dot(byte* w, sbyte* xq, float* xd, short* xsum, int blocks)
+    /// <summary>A block format with Q4_K's scales, mins and d / dmin (Q4_K, Q5_K): its byte size and its integer sum
+    /// Σ_s sc_s·Σ q·x over one block (codes ≤ 31, through <see cref="Block"/>).</summary>
+    internal interface IBlockCodes
     {
-        Vector256<byte> mask = Vector256.Create((byte)0xF);
+        static abstract int BlockBytes { get; }
+
+        static abstract Vector256<int> Sum(byte* blk, Vector256<short> s0, Vector256<short> s1, Vector256<short> s2, Vector256<short> s3, sbyte* x);
+    }
+
+    /// <summary>Q4_K's codes: the nibbles of its four 32-byte chunks.</summary>
+    internal readonly struct Nibbles : IBlockCodes
+    {
+        public static int BlockBytes => Q4KMatrix.BlockBytes;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<int> Sum(byte* blk, Vector256<short> s0, Vector256<short> s1, Vector256<short> s2, Vector256<short> s3, sbyte* x)
+        {
+            Vector256<byte> mask = Vector256.Create((byte)0xF);
+            Vector256<byte> q0 = Vector256.Load(blk + 16), q1 = Vector256.Load(blk + 48), q2 = Vector256.Load(blk + 80), q3 = Vector256.Load(blk + 112);
+            return Block(q0 & mask, Vector256.ShiftRightLogical(q0.AsUInt16(), 4).AsByte() & mask,
+                         q1 & mask, Vector256.ShiftRightLogical(q1.AsUInt16(), 4).AsByte() & mask,
+                         q2 & mask, Vector256.ShiftRightLogical(q2.AsUInt16(), 4).AsByte() & mask,
+                         q3 & mask, Vector256.ShiftRightLogical(q3.AsUInt16(), 4).AsByte() & mask,
+                         s0, s1, s2, s3, x);
+        }
+    }
+
+    /// <summary>Σ over super-blocks of d_x·(d·Σ_s sc_s·Σ q·x − dmin·Σ_s m_s·sum_s(x)) for one row and one token.</summary>
+    public static float Dot(byte* w, sbyte* xq, float* xd, short* xsum, int blocks) => Dot<Nibbles>(w, xq, xd, xsum, blocks);
+
+    /// <summary><see cref="Dot(byte*, sbyte*, float*, short*, int)"/> for any format with Q4_K's scales (<typeparamref name="TCodes"/>).</summary>
+    internal static float Dot<TCodes>(byte* w, sbyte* xq, float* xd, short* xsum, int blocks) where TCodes : IBlockCodes
+    {
         Vector256<float> acc = Vector256<float>.Zero;
         Vector128<float> macc = Vector128<float>.Zero;
         for (int b = 0; b < blocks; b++)
         {
-            byte* blk = w + (long)b * BlockBytes;
+            byte* blk = w + (long)b * TCodes.BlockBytes;
             // decode streams the weights once: keep DRAM requests in flight ahead of the arithmetic
             Sse.Prefetch0(blk + PrefetchDistance);
             Sse.Prefetch0(blk + PrefetchDistance + 64);
             Sse.Prefetch0(blk + PrefetchDistance + 128);
             Scales(blk, out var s0, out var s1, out var s2, out var s3, out var mins);
-            Vector256<byte> q0 = Vector256.Load(blk + 16), q1 = Vector256.Load(blk + 48), q2 = Vector256.Load(blk + 80), q3 = Vector256.Load(blk + 112);
-            Vector256<int> isum = Block(q0 & mask, Vector256.ShiftRightLogical(q0.AsUInt16(), 4).AsByte() & mask,
-                                        q1 & mask, Vector256.ShiftRightLogical(q1.AsUInt16(), 4).AsByte() & mask,
-                                        q2 & mask, Vector256.ShiftRightLogical(q2.AsUInt16(), 4).AsByte() & mask,
-                                        q3 & mask, Vector256.ShiftRightLogical(q3.AsUInt16(), 4).AsByte() & mask,
-                                        s0, s1, s2, s3, xq + (long)b * 256);
+            Vector256<int> isum = TCodes.Sum(blk, s0, s1, s2, s3, xq + (long)b * 256);
             // d and dmin by table lookup, broadcast straight from memory; x's scale in a second multiply
             Vector256<float> dx = Vector256.Create(xd[b]);
             acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(isum) * Vector256.Create(Half16.ToFloat(*(ushort*)blk)), dx, acc);

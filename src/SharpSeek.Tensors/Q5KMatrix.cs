@@ -15,7 +15,7 @@ namespace SharpSeek.Tensors;
 public sealed unsafe class Q5KMatrix : BlockQuantMatrix
 {
     public const int BlockValues = 256, BlockBytes = 176;
-    private const int QhOffset = 16, QsOffset = 48, PrefetchDistance = 4096;
+    private const int QhOffset = 16, QsOffset = 48;
 
     public Q5KMatrix(byte* data, int rows, int cols, object? owner)
         : base(data, rows, cols, BlockValues, BlockBytes, "Q5_K", owner)
@@ -35,10 +35,7 @@ public sealed unsafe class Q5KMatrix : BlockQuantMatrix
 
     public override void ReadRow(int row, Span<float> dst)
     {
-        if ((uint)row >= (uint)Rows)
-            throw new ArgumentOutOfRangeException(nameof(row), $"row {row} of {Rows}");
-        if (dst.Length < Cols)
-            throw new ArgumentException($"ReadRow: destination has {dst.Length} values, the row {Cols}", nameof(dst));
+        CheckReadRow(row, dst);
         byte* p = RowPointer(row);
         fixed (float* o = dst)
         {
@@ -103,23 +100,22 @@ public sealed unsafe class Q5KMatrix : BlockQuantMatrix
     }
 
     /// <summary>Σ over super-blocks of d_x·(d·Σ_s sc_s·Σ q·x − dmin·Σ_s m_s·sum_s(x)) for one row and one token (AVX2).</summary>
-    internal static float Dot(byte* w, sbyte* xq, float* xd, short* xsum, int blocks)
+    internal static float Dot(byte* w, sbyte* xq, float* xd, short* xsum, int blocks) => Q4KVnni.Dot<FiveBitCodes>(w, xq, xd, xsum, blocks);
+
+    /// <summary>Q5_K's codes: Q4_K's nibbles (at <see cref="QsOffset"/>) with the fifth bits of qh.</summary>
+    private readonly struct FiveBitCodes : Q4KVnni.IBlockCodes
     {
-        Vector256<byte> mask = Vector256.Create((byte)0xF), bit4 = Vector256.Create((byte)0x10);
-        Vector256<float> acc = Vector256<float>.Zero;
-        Vector128<float> macc = Vector128<float>.Zero;
-        for (int b = 0; b < blocks; b++)
+        public static int BlockBytes => Q5KMatrix.BlockBytes;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<int> Sum(byte* blk, Vector256<short> s0, Vector256<short> s1, Vector256<short> s2, Vector256<short> s3, sbyte* x)
         {
-            byte* blk = w + (long)b * BlockBytes;
-            Sse.Prefetch0(blk + PrefetchDistance);
-            Sse.Prefetch0(blk + PrefetchDistance + 64);
-            Sse.Prefetch0(blk + PrefetchDistance + 128);
-            Q4KVnni.Scales(blk, out var s0, out var s1, out var s2, out var s3, out var mins);
+            Vector256<byte> mask = Vector256.Create((byte)0xF), bit4 = Vector256.Create((byte)0x10);
             // the fifth bit of sub-block j is bit j of qh[l], moved to bit 4 (16-bit shifts: the mask keeps each byte's own)
             Vector256<ushort> h = Vector256.Load(blk + QhOffset).AsUInt16();
             Vector256<byte> q0 = Vector256.Load(blk + QsOffset), q1 = Vector256.Load(blk + QsOffset + 32);
             Vector256<byte> q2 = Vector256.Load(blk + QsOffset + 64), q3 = Vector256.Load(blk + QsOffset + 96);
-            Vector256<int> isum = Q4KVnni.Block(
+            return Q4KVnni.Block(
                 (q0 & mask) | (Vector256.ShiftLeft(h, 4).AsByte() & bit4),
                 (Vector256.ShiftRightLogical(q0.AsUInt16(), 4).AsByte() & mask) | (Vector256.ShiftLeft(h, 3).AsByte() & bit4),
                 (q1 & mask) | (Vector256.ShiftLeft(h, 2).AsByte() & bit4),
@@ -128,13 +124,8 @@ public sealed unsafe class Q5KMatrix : BlockQuantMatrix
                 (Vector256.ShiftRightLogical(q2.AsUInt16(), 4).AsByte() & mask) | (Vector256.ShiftRightLogical(h, 1).AsByte() & bit4),
                 (q3 & mask) | (Vector256.ShiftRightLogical(h, 2).AsByte() & bit4),
                 (Vector256.ShiftRightLogical(q3.AsUInt16(), 4).AsByte() & mask) | (Vector256.ShiftRightLogical(h, 3).AsByte() & bit4),
-                s0, s1, s2, s3, xq + (long)b * 256);
-            Vector256<float> dx = Vector256.Create(xd[b]);
-            acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(isum) * Vector256.Create(Half16.ToFloat(*(ushort*)blk)), dx, acc);
-            Vector128<int> m = Sse2.MultiplyAddAdjacent(mins, Vector128.Load(xsum + (long)b * 8));
-            macc = Vector128.FusedMultiplyAdd(Vector128.ConvertToSingle(m) * Vector128.Create(Half16.ToFloat(*(ushort*)(blk + 2))), dx.GetLower(), macc);
+                s0, s1, s2, s3, x);
         }
-        return Vector256.Sum(acc) - Vector128.Sum(macc);
     }
 
     /// <summary>The scalar definition of <see cref="Dot"/> (xsum: the int32 sub-block sums).</summary>

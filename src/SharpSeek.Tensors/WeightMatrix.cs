@@ -277,6 +277,15 @@ public abstract class WeightMatrix
             throw new ArgumentException($"MatVec: x has {x.Length} (need {Cols}), y has {y.Length} (need {rowCount})");
     }
 
+    /// <summary>Throws unless <paramref name="row"/> is a row and <paramref name="dst"/> holds one (ReadRow's arguments).</summary>
+    protected void CheckReadRow(int row, Span<float> dst)
+    {
+        if ((uint)row >= (uint)Rows)
+            throw new ArgumentOutOfRangeException(nameof(row), $"row {row} of {Rows}");
+        if (dst.Length < Cols)
+            throw new ArgumentException($"ReadRow: destination has {dst.Length} values, the row {Cols}", nameof(dst));
+    }
+
     protected void CheckRows(int rowStart, int rowCount)
     {
         if ((uint)rowStart > (uint)Rows || (uint)rowCount > (uint)(Rows - rowStart))

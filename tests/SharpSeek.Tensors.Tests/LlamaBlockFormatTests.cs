@@ -42,6 +42,47 @@ public sealed unsafe class LlamaBlockFormatTests
         return y;
     }
 
+    /// <summary>
+    /// The products of <paramref name="m"/> at 1 and 3 tokens: against fp32 products of its dequantized rows (within
+    /// <paramref name="activationError"/> of Σ|w·x|: the activations' rounding, int16 or int8), against the scalar
+    /// definition (<paramref name="scalar"/>(input, token, row), within 1e-5 of Σ|w·x|: the same integers, summed in
+    /// another order), and the last token of a batch against the same token alone, bit for bit.
+    /// </summary>
+    private static void AssertProducts(WeightMatrix m, ActivationFormat format, double activationError, Random rng, Func<QuantizedInput, int, int, float> scalar)
+    {
+        int rows = m.Rows, cols = m.Cols;
+        var row = new float[cols];
+        foreach (int tokens in new[] { 1, 3 })
+        {
+            float[] x = Enumerable.Range(0, tokens * cols).Select(i => i % 7 == 0 ? -1f : (float)(rng.NextDouble() * 2 - 1)).ToArray();
+            var input = new QuantizedInput();
+            input.Quantize(format, x, tokens, cols);
+            float[] y = new float[tokens * rows];
+            m.MatMulQuantized(input, y, rows, 0, rows);
+            for (int t = 0; t < tokens; t++)
+            {
+                for (int r = 0; r < rows; r++)
+                {
+                    m.ReadRow(r, row);
+                    double exact = 0, scale = 0;
+                    for (int i = 0; i < cols; i++)
+                    {
+                        exact += (double)row[i] * x[t * cols + i];
+                        scale += Math.Abs((double)row[i] * x[t * cols + i]);
+                    }
+                    float got = y[t * rows + r], want = scalar(input, t, r);
+                    Assert.True(Math.Abs(got - exact) <= activationError * scale + 1e-6, $"{m.Format} token {t} row {r}: {got} vs fp32 {exact} (scale {scale})");
+                    Assert.True(Math.Abs(got - want) <= 1e-5 * scale + 1e-6, $"{m.Format} token {t} row {r}: kernel {got} vs its scalar definition {want}");
+                }
+            }
+            var last = new QuantizedInput();
+            last.Quantize(format, x.AsSpan((tokens - 1) * cols, cols), 1, cols);
+            float[] alone = new float[rows];
+            m.MatMulQuantized(last, alone, rows, 0, rows);
+            Assert.Equal(alone, y.AsSpan((tokens - 1) * rows, rows).ToArray());
+        }
+    }
+
     [Theory]
     [InlineData(WeightFormat.Q4_1)]
     [InlineData(WeightFormat.Q5_0)]
@@ -79,41 +120,12 @@ public sealed unsafe class LlamaBlockFormatTests
                         Assert.True(want[j] == row[b * 32 + j], $"{f} row {r} block {b} value {j}: {row[b * 32 + j]} vs ggml's {want[j]}");
                 }
             }
-            foreach (int tokens in new[] { 1, 3 })
+            AssertProducts(m, ActivationFormat.Q8, 1e-4, rng, (input, t, r) =>
             {
-                float[] x = Enumerable.Range(0, tokens * cols).Select(i => i % 7 == 0 ? 1f : (float)(rng.NextDouble() * 2 - 1)).ToArray();
-                var input = new QuantizedInput();
-                input.Quantize(ActivationFormat.Q8, x, tokens, cols);
-                float[] y = new float[tokens * rows];
-                m.MatMulQuantized(input, y, rows, 0, rows);
-                for (int t = 0; t < tokens; t++)
-                {
-                    for (int r = 0; r < rows; r++)
-                    {
-                        m.ReadRow(r, row);
-                        double exact = 0, scale = 0;
-                        for (int i = 0; i < cols; i++)
-                        {
-                            exact += (double)row[i] * x[t * cols + i];
-                            scale += Math.Abs((double)row[i] * x[t * cols + i]);
-                        }
-                        // int16 activations: each value within 1/65534 of the token's largest
-                        Assert.True(Math.Abs(y[t * rows + r] - exact) <= 1e-4 * scale + 1e-6, $"{f} token {t} row {r}: {y[t * rows + r]} vs fp32 {exact} (scale {scale})");
-                        fixed (short* xq = input.Q16)
-                        fixed (float* xs = input.Scales)
-                        {
-                            float scalar = m.DotScalar(m.RowPointer(r), xq + t * cols, xs + t * blocks, blocks);
-                            Assert.True(Math.Abs(y[t * rows + r] - scalar) <= 1e-5 * scale + 1e-6, $"{f} token {t} row {r}: kernel {y[t * rows + r]} vs its scalar definition {scalar}");
-                        }
-                    }
-                }
-                // a token of a batch gets the bits it gets alone
-                var last = new QuantizedInput();
-                last.Quantize(ActivationFormat.Q8, x.AsSpan((tokens - 1) * cols, cols), 1, cols);
-                float[] alone = new float[rows];
-                m.MatMulQuantized(last, alone, rows, 0, rows);
-                Assert.Equal(alone, y.AsSpan((tokens - 1) * rows, rows).ToArray());
-            }
+                fixed (short* xq = input.Q16)
+                fixed (float* xs = input.Scales)
+                    return m.DotScalar(m.RowPointer(r), xq + t * cols, xs + t * blocks, blocks);
+            });
         }
         Assert.Throws<ArgumentException>(() => SmallBlockMatrix.BlockBytes(WeightFormat.Q8_0));
     }
@@ -172,36 +184,13 @@ public sealed unsafe class LlamaBlockFormatTests
                         Assert.True(want[j] == row[b * 256 + j], $"Q5_K row {r} block {b} value {j}: {row[b * 256 + j]} vs ggml's {want[j]}");
                 }
             }
-            foreach (int tokens in new[] { 1, 2 })
+            AssertProducts(m, ActivationFormat.Q8K, 0.01, rng, (input, t, r) =>
             {
-                float[] x = Enumerable.Range(0, tokens * cols).Select(i => i % 9 == 0 ? -1f : (float)(rng.NextDouble() * 2 - 1)).ToArray();
-                var input = new QuantizedInput();
-                input.Quantize(ActivationFormat.Q8K, x, tokens, cols);
-                float[] y = new float[tokens * rows];
-                m.MatMulQuantized(input, y, rows, 0, rows);
-                for (int t = 0; t < tokens; t++)
-                {
-                    for (int r = 0; r < rows; r++)
-                    {
-                        m.ReadRow(r, row);
-                        double exact = 0, scale = 0;
-                        for (int i = 0; i < cols; i++)
-                        {
-                            exact += (double)row[i] * x[t * cols + i];
-                            scale += Math.Abs((double)row[i] * x[t * cols + i]);
-                        }
-                        // int8 activations: each value within 1/254 of its block's largest
-                        Assert.True(Math.Abs(y[t * rows + r] - exact) <= 0.01 * scale, $"Q5_K token {t} row {r}: {y[t * rows + r]} vs fp32 {exact} (scale {scale})");
-                        fixed (sbyte* xq = input.Q8)
-                        fixed (float* xd = input.Scales)
-                        fixed (int* xs = input.Sums)
-                        {
-                            float scalar = Q5KMatrix.DotScalar(m.RowPointer(r), xq + t * cols, xd + t * blocks, xs + t * blocks * 8, blocks);
-                            Assert.True(Math.Abs(y[t * rows + r] - scalar) <= 1e-5 * scale, $"Q5_K token {t} row {r}: kernel {y[t * rows + r]} vs its scalar definition {scalar}");
-                        }
-                    }
-                }
-            }
+                fixed (sbyte* xq = input.Q8)
+                fixed (float* xd = input.Scales)
+                fixed (int* xs = input.Sums)
+                    return Q5KMatrix.DotScalar(m.RowPointer(r), xq + t * cols, xd + t * blocks, xs + t * blocks * 8, blocks);
+            });
         }
     }
 
@@ -287,36 +276,13 @@ public sealed unsafe class LlamaBlockFormatTests
                         Assert.True(want[j] == row[b * 256 + j], $"{f} row {r} block {b} value {j}: {row[b * 256 + j]} vs ggml's {want[j]}");
                 }
             }
-            foreach (int tokens in new[] { 1, 2 })
+            AssertProducts(m, ActivationFormat.Q8K, 0.01, rng, (input, t, r) =>
             {
-                float[] x = Enumerable.Range(0, tokens * cols).Select(i => i % 11 == 0 ? 1f : (float)(rng.NextDouble() * 2 - 1)).ToArray();
-                var input = new QuantizedInput();
-                input.Quantize(ActivationFormat.Q8K, x, tokens, cols);
-                float[] y = new float[tokens * rows];
-                m.MatMulQuantized(input, y, rows, 0, rows);
-                for (int t = 0; t < tokens; t++)
-                {
-                    for (int r = 0; r < rows; r++)
-                    {
-                        m.ReadRow(r, row);
-                        double exact = 0, scale = 0;
-                        for (int i = 0; i < cols; i++)
-                        {
-                            exact += (double)row[i] * x[t * cols + i];
-                            scale += Math.Abs((double)row[i] * x[t * cols + i]);
-                        }
-                        Assert.True(Math.Abs(y[t * rows + r] - exact) <= 0.01 * scale, $"{f} token {t} row {r}: {y[t * rows + r]} vs fp32 {exact} (scale {scale})");
-                        fixed (sbyte* xq = input.Q8)
-                        fixed (float* xd = input.Scales)
-                        fixed (short* gs = input.GroupSumArray)
-                        {
-                            // the same integers per block, summed in another order
-                            float scalar = m.DotScalar(m.RowPointer(r), xq + t * cols, xd + t * blocks, gs + t * blocks * 16, blocks);
-                            Assert.True(Math.Abs(y[t * rows + r] - scalar) <= 1e-5 * scale, $"{f} token {t} row {r}: kernel {y[t * rows + r]} vs its scalar definition {scalar}");
-                        }
-                    }
-                }
-            }
+                fixed (sbyte* xq = input.Q8)
+                fixed (float* xd = input.Scales)
+                fixed (short* gs = input.GroupSumArray)
+                    return m.DotScalar(m.RowPointer(r), xq + t * cols, xd + t * blocks, gs + t * blocks * 16, blocks);
+            });
         }
     }
 
@@ -367,34 +333,12 @@ public sealed unsafe class LlamaBlockFormatTests
                         Assert.True(want[j] == row[b * 256 + j], $"IQ4_XS row {r} block {b} value {j}: {row[b * 256 + j]} vs ggml's {want[j]}");
                 }
             }
-            foreach (int tokens in new[] { 1, 3 })
+            AssertProducts(m, ActivationFormat.Q8, 1e-4, rng, (input, t, r) =>
             {
-                float[] x = Enumerable.Range(0, tokens * cols).Select(i => i % 7 == 0 ? -1f : (float)(rng.NextDouble() * 2 - 1)).ToArray();
-                var input = new QuantizedInput();
-                input.Quantize(ActivationFormat.Q8, x, tokens, cols);
-                float[] y = new float[tokens * rows];
-                m.MatMulQuantized(input, y, rows, 0, rows);
-                for (int t = 0; t < tokens; t++)
-                {
-                    for (int r = 0; r < rows; r++)
-                    {
-                        m.ReadRow(r, row);
-                        double exact = 0, scale = 0;
-                        for (int i = 0; i < cols; i++)
-                        {
-                            exact += (double)row[i] * x[t * cols + i];
-                            scale += Math.Abs((double)row[i] * x[t * cols + i]);
-                        }
-                        Assert.True(Math.Abs(y[t * rows + r] - exact) <= 1e-4 * scale + 1e-6, $"IQ4_XS token {t} row {r}: {y[t * rows + r]} vs fp32 {exact} (scale {scale})");
-                        fixed (short* xq = input.Q16)
-                        fixed (float* xs = input.Scales)
-                        {
-                            float scalar = Iq4XsMatrix.DotScalar(m.RowPointer(r), xq + t * cols, xs + t * cols / 32, blocks);
-                            Assert.True(Math.Abs(y[t * rows + r] - scalar) <= 1e-5 * scale + 1e-6, $"IQ4_XS token {t} row {r}: kernel {y[t * rows + r]} vs its scalar definition {scalar}");
-                        }
-                    }
-                }
-            }
+                fixed (short* xq = input.Q16)
+                fixed (float* xs = input.Scales)
+                    return Iq4XsMatrix.DotScalar(m.RowPointer(r), xq + t * cols, xs + t * cols / 32, blocks);
+            });
         }
     }
 }
