@@ -54,6 +54,40 @@ public abstract class QuantizedProductMatrix : WeightMatrix
         }
     }
 
+    /// <summary>The dot product of row <c>row</c> of matrix <c>m</c> with one token's Q8K activations (Q5_K, Q2_K, Q3_K).</summary>
+    internal unsafe interface IQ8KRowDot
+    {
+        static abstract float Dot(QuantizedProductMatrix m, int row, in Q8KToken x, int blocks);
+    }
+
+    /// <summary>Y[t, i] = row (rowStart + i) · token t for Q8K activations (blocks of 256), through <typeparamref name="TDot"/>.</summary>
+    private protected unsafe void MatMulQ8K<TDot>(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount, string format)
+        where TDot : IQ8KRowDot
+    {
+        CheckRows(rowStart, rowCount);
+        if (x.Format != ActivationFormat.Q8K || x.Cols != Cols)
+            throw new ArgumentException($"{format} product needs Q8K activations of the same width");
+        int blocks = Cols / 256, T = x.Tokens;
+        if (T > 0 && y.Length < (long)(T - 1) * ldy + rowCount)
+            throw new ArgumentException("MatMulQuantized: y too small");
+        fixed (sbyte* xq = x.Q8Array)
+        fixed (float* xd = x.ScaleArray)
+        fixed (int* sums = x.SumArray)
+        fixed (short* sums16 = x.Sum16Array)
+        fixed (short* groups = x.GroupSumArray)
+        fixed (float* yp = y)
+        {
+            for (int i = 0; i < rowCount; i++)
+            {
+                for (int t = 0; t < T; t++)
+                {
+                    var token = new Q8KToken(xq + (long)t * Cols, xd + (long)t * blocks, sums + (long)t * blocks * 8, sums16 + (long)t * blocks * 8, groups + (long)t * blocks * 16);
+                    yp[(long)t * ldy + i] = TDot.Dot(this, rowStart + i, in token, blocks);
+                }
+            }
+        }
+    }
+
 
     /// <summary>Quantizes the input into a per-thread buffer, then runs the integer product.</summary>
     protected override void MatMulUnpacked(ReadOnlySpan<float> x, int tokens, Span<float> y, int ldy, int rowStart, int rowCount)
@@ -109,6 +143,17 @@ public abstract unsafe class BlockQuantMatrix : QuantizedProductMatrix
         }
         return buf;
     }
+}
+
+/// <summary>One token's Q8K activations as the k-quant kernels read them: values, block scales, 32-value sums (int32 and
+/// int16) and 16-value sums.</summary>
+internal readonly unsafe struct Q8KToken(sbyte* q, float* scales, int* sums, short* sums16, short* groupSums)
+{
+    public readonly sbyte* Q = q;
+    public readonly float* Scales = scales;
+    public readonly int* Sums = sums;
+    public readonly short* Sums16 = sums16;
+    public readonly short* GroupSums = groupSums;
 }
 
 /// <summary>Per-thread scratch for kernels that quantize their input themselves.</summary>

@@ -20,12 +20,14 @@ public sealed unsafe class LowBitKMatrix : BlockQuantMatrix
 {
     public const int BlockValues = 256;
     private readonly bool _q3;
+    private readonly int _blockBytes;
 
     public LowBitKMatrix(WeightFormat format, byte* data, int rows, int cols, object? owner)
         : base(data, rows, cols, BlockValues, BlockBytes(format), format.ToString(), owner)
     {
         Format = format;
         _q3 = format == WeightFormat.Q3_K;
+        _blockBytes = BlockBytes(format);
     }
 
     /// <summary>Bytes of one block of 256 values.</summary>
@@ -81,7 +83,7 @@ public sealed unsafe class LowBitKMatrix : BlockQuantMatrix
     {
         CheckReadRow(row, dst);
         byte* p = RowPointer(row);
-        int bytes = BlockBytes(Format), qsAt = _q3 ? 32 : 16;
+        int bytes = _blockBytes, qsAt = _q3 ? 32 : 16;
         short* sc = stackalloc short[16], mn = stackalloc short[16];
         fixed (float* o = dst)
         {
@@ -135,30 +137,16 @@ public sealed unsafe class LowBitKMatrix : BlockQuantMatrix
         }
     }
 
-    public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount)
+    public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount) =>
+        MatMulQ8K<RowDot>(x, y, ldy, rowStart, rowCount, Format.ToString());
+
+    private readonly struct RowDot : IQ8KRowDot
     {
-        CheckRows(rowStart, rowCount);
-        if (x.Format != ActivationFormat.Q8K || x.Cols != Cols)
-            throw new ArgumentException($"{Format} product needs Q8K activations of the same width");
-        int blocks = Cols / BlockValues, T = x.Tokens;
-        if (T > 0 && y.Length < (long)(T - 1) * ldy + rowCount)
-            throw new ArgumentException("MatMulQuantized: y too small");
-        fixed (sbyte* xq = x.Q8Array)
-        fixed (float* xd = x.ScaleArray)
-        fixed (short* gs = x.GroupSumArray)
-        fixed (float* yp = y)
+        public static float Dot(QuantizedProductMatrix m, int row, in Q8KToken x, int blocks)
         {
-            for (int i = 0; i < rowCount; i++)
-            {
-                byte* w = RowPointer(rowStart + i);
-                for (int t = 0; t < T; t++)
-                {
-                    sbyte* xt = xq + (long)t * Cols;
-                    float* dt = xd + (long)t * blocks;
-                    short* gt = gs + (long)t * blocks * 16;
-                    yp[(long)t * ldy + i] = Avx2.IsSupported ? DotAvx2(w, xt, dt, gt, blocks) : DotScalar(w, xt, dt, gt, blocks);
-                }
-            }
+            var k = Unsafe.As<LowBitKMatrix>(m);
+            byte* w = k.RowPointer(row);
+            return Avx2.IsSupported ? k.DotAvx2(w, x.Q, x.Scales, x.GroupSums, blocks) : k.DotScalar(w, x.Q, x.Scales, x.GroupSums, blocks);
         }
     }
 
@@ -186,7 +174,7 @@ public sealed unsafe class LowBitKMatrix : BlockQuantMatrix
     /// <summary>Σ_b d_x·(d·Σ_g sc_g·Σ q·x − (Q2_K: dmin·Σ_g m_g·Σx_g; Q3_K: 4·d·Σ_g sc_g·Σx_g)) for one row, one token.</summary>
     internal float DotAvx2(byte* w, sbyte* xq, float* xd, short* gsum, int blocks)
     {
-        int bytes = BlockBytes(Format), qsAt = _q3 ? 32 : 16;
+        int bytes = _blockBytes, qsAt = _q3 ? 32 : 16;
         Vector256<byte> three = Vector256.Create((byte)3), four = Vector256.Create((byte)4);
         // pshufb indices: every byte of the low 128 bits picks scale 2s, of the high 128 bits scale 2s + 1; as int16
         // that is (b << 8 | b), which an arithmetic shift by 8 turns into b sign-extended
@@ -239,7 +227,7 @@ public sealed unsafe class LowBitKMatrix : BlockQuantMatrix
     /// <summary>The scalar definition of <see cref="DotAvx2"/>.</summary>
     internal float DotScalar(byte* w, sbyte* xq, float* xd, short* gsum, int blocks)
     {
-        int bytes = BlockBytes(Format);
+        int bytes = _blockBytes;
         short* sc = stackalloc short[16], mn = stackalloc short[16];
         float total = 0;
         for (int b = 0; b < blocks; b++)

@@ -72,30 +72,15 @@ public sealed unsafe class Q5KMatrix : BlockQuantMatrix
         return nibbles | (at4.AsByte() & Vector256.Create((byte)0x10));
     }
 
-    public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount)
+    public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount) =>
+        MatMulQ8K<RowDot>(x, y, ldy, rowStart, rowCount, "Q5_K");
+
+    private readonly struct RowDot : IQ8KRowDot
     {
-        CheckRows(rowStart, rowCount);
-        if (x.Format != ActivationFormat.Q8K || x.Cols != Cols)
-            throw new ArgumentException("Q5_K product needs Q8K activations of the same width");
-        int blocks = Cols / BlockValues, T = x.Tokens;
-        if (T > 0 && y.Length < (long)(T - 1) * ldy + rowCount)
-            throw new ArgumentException("MatMulQuantized: y too small");
-        fixed (sbyte* xq = x.Q8Array)
-        fixed (float* xd = x.ScaleArray)
-        fixed (int* xsum = x.SumArray)
-        fixed (short* xsum16 = x.Sum16Array)
-        fixed (float* yp = y)
+        public static float Dot(QuantizedProductMatrix m, int row, in Q8KToken x, int blocks)
         {
-            for (int i = 0; i < rowCount; i++)
-            {
-                byte* w = RowPointer(rowStart + i);
-                for (int t = 0; t < T; t++)
-                {
-                    yp[(long)t * ldy + i] = Avx2.IsSupported
-                        ? Dot(w, xq + (long)t * Cols, xd + (long)t * blocks, xsum16 + (long)t * blocks * 8, blocks)
-                        : DotScalar(w, xq + (long)t * Cols, xd + (long)t * blocks, xsum + (long)t * blocks * 8, blocks);
-                }
-            }
+            byte* w = Unsafe.As<Q5KMatrix>(m).RowPointer(row);
+            return Avx2.IsSupported ? Q5KMatrix.Dot(w, x.Q, x.Scales, x.Sums16, blocks) : DotScalar(w, x.Q, x.Scales, x.Sums, blocks);
         }
     }
 

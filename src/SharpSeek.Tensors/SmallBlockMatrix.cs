@@ -24,6 +24,7 @@ public sealed unsafe class SmallBlockMatrix : BlockQuantMatrix
     private readonly bool _highBit;  // a fifth bit per value in qh
     private readonly bool _offset;   // an fp16 m after d
     private readonly bool _levels;   // codes index kvalues_iq4nl (IQ4_NL)
+    private readonly int _blockBytes;
 
     /// <summary>ggml's kvalues_iq4nl: the 16 levels of IQ4_NL and IQ4_XS codes.</summary>
     internal static ReadOnlySpan<sbyte> Levels => [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
@@ -37,6 +38,7 @@ public sealed unsafe class SmallBlockMatrix : BlockQuantMatrix
         _offset = format is WeightFormat.Q4_1 or WeightFormat.Q5_1;
         _highBit = format is WeightFormat.Q5_0 or WeightFormat.Q5_1;
         _levels = format == WeightFormat.IQ4_NL;
+        _blockBytes = BlockBytes(format);
         _qs = (_offset ? 4 : 2) + (_highBit ? 4 : 0);
     }
 
@@ -67,7 +69,7 @@ public sealed unsafe class SmallBlockMatrix : BlockQuantMatrix
     {
         CheckReadRow(row, dst);
         byte* p = RowPointer(row);
-        int bytes = BlockBytes(Format);
+        int bytes = _blockBytes;
         fixed (float* o = dst)
         {
             for (int b = 0; b < Cols / BlockValues; b++)
@@ -167,7 +169,7 @@ public sealed unsafe class SmallBlockMatrix : BlockQuantMatrix
     /// <summary>One row against one token's Q8 activations: Σ_b d_x[b]·(d·Σ q·x + m·Σ x) (Q5_0: d·Σ (q − 16)·x).</summary>
     internal float DotAvx2(byte* w, short* xq, float* xs, int blocks)
     {
-        int bytes = BlockBytes(Format);
+        int bytes = _blockBytes;
         Vector256<float> acc = Vector256<float>.Zero, macc = acc;
         for (int b = 0; b < blocks; b++)
             BlockStep(w + (long)b * bytes, xq + b * 32, xs[b], ref acc, ref macc);
@@ -177,7 +179,7 @@ public sealed unsafe class SmallBlockMatrix : BlockQuantMatrix
     /// <summary><see cref="DotAvx2"/> of two rows, block by block in turn (each row's sums formed as DotAvx2 forms them).</summary>
     private void DotPairAvx2(byte* w0, byte* w1, short* xq, float* xs, int blocks, float* y0, float* y1)
     {
-        int bytes = BlockBytes(Format);
+        int bytes = _blockBytes;
         Vector256<float> a0 = Vector256<float>.Zero, m0 = a0, a1 = a0, m1 = a0;
         for (int b = 0; b < blocks; b++)
         {
@@ -225,7 +227,7 @@ public sealed unsafe class SmallBlockMatrix : BlockQuantMatrix
     /// <summary>The scalar definition of the product of one row with one token's Q8 activations.</summary>
     internal float DotScalar(byte* w, short* xq, float* xs, int blocks)
     {
-        int bytes = BlockBytes(Format);
+        int bytes = _blockBytes;
         float sum = 0;
         for (int b = 0; b < blocks; b++)
         {
