@@ -155,7 +155,7 @@ public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
                         byte* w0 = RowPointer(rowStart + i), w1 = RowPointer(rowStart + i + 1);
                         int t = 0;
                         for (; t + 2 <= T; t += 2)
-                            Tile2x2Avx2(w0, w1, xq + (long)t * Cols, Cols, xs + (long)t * blocks, blocks, blocks, yp + (long)t * ldy + i, ldy);
+                            Tile2x2Avx2(w0, w1, xq + (long)t * Cols, Cols, xs + (long)t * blocks, blocks, blocks, yp + (long)t * ldy + i, ldy, t == 0);
                         if (t < T)
                             DotPairAvx2(w0, w1, xq + (long)t * Cols, xs + (long)t * blocks, blocks, yp + (long)t * ldy + i, yp + (long)t * ldy + i + 1);
                     }
@@ -288,13 +288,18 @@ public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
     /// <summary>Two rows against two tokens on AVX2 (x1 = x0 + xStride, s1 = s0 + sStride): each row's blocks widened
     /// once for both tokens, each activation block loaded once for both rows; every (row, token) sum formed as
     /// <see cref="Dot"/> forms it. y[t·ldy + r].</summary>
-    private static void Tile2x2Avx2(byte* w0, byte* w1, short* x0, int xStride, float* s0, int sStride, int blocks, float* y, int ldy)
+    private static void Tile2x2Avx2(byte* w0, byte* w1, short* x0, int xStride, float* s0, int sStride, int blocks, float* y, int ldy, bool prefetch)
     {
         Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default;
         short* x1 = x0 + xStride;
         for (int k = 0; k < blocks; k++)
         {
             long o = (long)k * BlockBytes;
+            if (prefetch)
+            {
+                Sse.Prefetch0(w0 + o + PrefetchDistance);
+                Sse.Prefetch0(w1 + o + PrefetchDistance);
+            }
             short* xa = x0 + k * BlockValues, xb = x1 + k * BlockValues;
             Vector256<short> xa0 = Vector256.Load(xa), xa1 = Vector256.Load(xa + 16), xb0 = Vector256.Load(xb), xb1 = Vector256.Load(xb + 16);
             byte* blk = w0 + o;
