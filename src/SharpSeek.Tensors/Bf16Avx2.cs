@@ -96,13 +96,13 @@ internal static unsafe class Bf16Avx2
             int t = 0;
             if (tokens >= 3 && tokens % 2 == 1)
             {
-                Rows4<Three>(r0, cols, xe, y + i, ldy, true);
+                Rows4<Tokens3>(r0, cols, xe, y + i, ldy, true);
                 t = 3;
             }
             for (; t + 2 <= tokens; t += 2)
-                Rows4<Two>(r0, cols, xe + (long)t * cols, y + (long)t * ldy + i, ldy, t == 0);
+                Rows4<Tokens2>(r0, cols, xe + (long)t * cols, y + (long)t * ldy + i, ldy, t == 0);
             if (t < tokens)
-                Rows4<One>(r0, cols, xe + (long)t * cols, y + (long)t * ldy + i, ldy, t == 0);
+                Rows4<Tokens1>(r0, cols, xe + (long)t * cols, y + (long)t * ldy + i, ldy, t == 0);
             i += 4;
         }
         for (; i < rowCount; i++)
@@ -112,17 +112,6 @@ internal static unsafe class Bf16Avx2
                 y[(long)t * ldy + i] = Dot(r, cols, xe + (long)t * cols);
         }
     }
-
-    private interface ITokenCount
-    {
-        static abstract int N { get; }
-    }
-
-    private struct One : ITokenCount { public static int N => 1; }
-
-    private struct Two : ITokenCount { public static int N => 2; }
-
-    private struct Three : ITokenCount { public static int N => 3; }
 
     /// <summary>acc + even lanes · xe + odd lanes · xo, the step every (row, token) sum takes per 16 columns.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -225,26 +225,39 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
             int gEnd = Math.Min(end, grouped);
             int g0 = rowStart / GroupRows, g1 = (gEnd + GroupRows - 1) / GroupRows;   // groups touched
             int w0 = (rowStart + GroupRows - 1) / GroupRows, w1 = gEnd / GroupRows;     // whole groups inside the range
-            int T4 = Avx2.IsSupported ? T / 4 * 4 : 0;
-            for (int g = g0; g < g1; g++)
+            // two or more tokens (a batched decode step, a routed expert's tokens, a speculative verification): tiles of
+            // up to four tokens, a group at a time, so that its nibbles are unpacked once per tile and read from memory once
+            int Tt = Avx2.IsSupported && T >= 2 ? T : 0;
+            for (int g = g0; g < g1 && Tt > 0; g++)
             {
-                // four tokens per pass: the nibbles are unpacked once for all four
                 int r0 = g * GroupRows, lo = Math.Max(r0, rowStart), hi = Math.Min(r0 + GroupRows, end);
                 bool whole = lo == r0 && hi == r0 + GroupRows;
-                for (int t = 0; t < T4; t += 4)
+                for (int t = 0; t < Tt; t += 4)
                 {
-                    float* y4 = whole ? yp + (long)t * ldy + (r0 - rowStart) : y32;
-                    Group4(GroupBlock(g, 0), Blocks, xq + (long)t * Cols, Cols, xd + (long)t * Blocks, xsum + (long)t * Blocks * 8, y4, whole ? ldy : GroupRows);
+                    int n = Math.Min(4, Tt - t);
+                    float* yt = whole ? yp + (long)t * ldy + (r0 - rowStart) : y32;
+                    int ldt = whole ? ldy : GroupRows;
+                    byte* wg = GroupBlock(g, 0);
+                    sbyte* xt = xq + (long)t * Cols;
+                    float* dt = xd + (long)t * Blocks;
+                    short* st = xsum + (long)t * Blocks * 8;
+                    switch (n)
+                    {
+                        case 4: GroupTokens<Tokens4>(wg, Blocks, xt, Cols, dt, st, yt, ldt, t == 0); break;
+                        case 3: GroupTokens<Tokens3>(wg, Blocks, xt, Cols, dt, st, yt, ldt, t == 0); break;
+                        case 2: GroupTokens<Tokens2>(wg, Blocks, xt, Cols, dt, st, yt, ldt, t == 0); break;
+                        default: GroupTokens<Tokens1>(wg, Blocks, xt, Cols, dt, st, yt, ldt, t == 0); break;
+                    }
                     if (whole)
                         continue;
-                    for (int u = 0; u < 4; u++)
+                    for (int u = 0; u < n; u++)
                     {
                         for (int r = lo; r < hi; r++)
                             yp[(long)(t + u) * ldy + (r - rowStart)] = y32[u * GroupRows + r - r0];
                     }
                 }
             }
-            for (int t = T4; t < T; t++)
+            for (int t = Tt; t < T; t++)
             {
                 sbyte* xt = xq + (long)t * Cols;
                 float* dt = xd + (long)t * Blocks;
@@ -518,9 +531,14 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
         BlockFinish(o, xs, sum, d, dmin, ref acc, ref macc);
     }
 
-    /// <summary>As <see cref="Group"/> for four tokens (activations xStride values apart, scales and sums per token
-    /// after each other); y[u·ldy + r] for token u. Needs AVX2.</summary>
-    private static void Group4(byte* w, int blocks, sbyte* xq, int xStride, float* xd, short* xsum, float* y, int ldy)
+    /// <summary>As <see cref="Group"/> for N ≤ 4 tokens (activations xStride values apart, scales and sums per token
+    /// after each other); y[u·ldy + r] for token u: the nibbles are unpacked once for all of them. Each token's sums are
+    /// formed as <see cref="BlockStep"/> forms them (the integer sums in another order, the float steps the same), so
+    /// they equal its one-token product bit for bit. The first pass over a group (<paramref name="prefetch"/>) requests
+    /// the weights <see cref="StreamPrefetch.Distance"/> ahead, as the one-token kernels do. Needs AVX2.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void GroupTokens<TN>(byte* w, int blocks, sbyte* xq, int xStride, float* xd, short* xsum, float* y, int ldy, bool prefetch)
+        where TN : struct, ITokenCount
     {
         Vector256<byte> mask = Vector256.Create((byte)0xF);
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
@@ -529,6 +547,8 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
         for (int b = 0; b < blocks; b++)
         {
             byte* o = w + (long)b * GroupBlockBytes;
+            if (prefetch)
+                StreamPrefetch.Lines(o + StreamPrefetch.Distance, GroupBlockBytes);
             Vector256<float> d = Half16.ToFloat8((ushort*)o);
             Vector256<float> dmin = Half16.ToFloat8((ushort*)(o + 16));
             Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
@@ -544,35 +564,59 @@ public sealed unsafe class Q4KInterleavedMatrix : QuantizedProductMatrix
                     sbyte* pl = xq + xl + 4 * k, ph = xq + xh + 4 * k;
                     l0.Add(vl, Vector256.Create(*(int*)pl).AsSByte());
                     h0.Add(vh, Vector256.Create(*(int*)ph).AsSByte());
-                    l1.Add(vl, Vector256.Create(*(int*)(pl + xStride)).AsSByte());
-                    h1.Add(vh, Vector256.Create(*(int*)(ph + xStride)).AsSByte());
-                    l2.Add(vl, Vector256.Create(*(int*)(pl + 2L * xStride)).AsSByte());
-                    h2.Add(vh, Vector256.Create(*(int*)(ph + 2L * xStride)).AsSByte());
-                    l3.Add(vl, Vector256.Create(*(int*)(pl + 3L * xStride)).AsSByte());
-                    h3.Add(vh, Vector256.Create(*(int*)(ph + 3L * xStride)).AsSByte());
+                    if (TN.N > 1)
+                    {
+                        l1.Add(vl, Vector256.Create(*(int*)(pl + xStride)).AsSByte());
+                        h1.Add(vh, Vector256.Create(*(int*)(ph + xStride)).AsSByte());
+                    }
+                    if (TN.N > 2)
+                    {
+                        l2.Add(vl, Vector256.Create(*(int*)(pl + 2L * xStride)).AsSByte());
+                        h2.Add(vh, Vector256.Create(*(int*)(ph + 2L * xStride)).AsSByte());
+                    }
+                    if (TN.N > 3)
+                    {
+                        l3.Add(vl, Vector256.Create(*(int*)(pl + 3L * xStride)).AsSByte());
+                        h3.Add(vh, Vector256.Create(*(int*)(ph + 3L * xStride)).AsSByte());
+                    }
                 }
                 Vector256<float> sLo = Vector256.ConvertToSingle(Avx2.ConvertToVector256Int32(o + ScaleOffset + 16 * c));
                 Vector256<float> sHi = Vector256.ConvertToSingle(Avx2.ConvertToVector256Int32(o + ScaleOffset + 16 * c + 8));
                 s0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(h0.Sum), sHi, Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(l0.Sum), sLo, s0));
-                s1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(h1.Sum), sHi, Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(l1.Sum), sLo, s1));
-                s2 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(h2.Sum), sHi, Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(l2.Sum), sLo, s2));
-                s3 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(h3.Sum), sHi, Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(l3.Sum), sLo, s3));
+                if (TN.N > 1)
+                    s1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(h1.Sum), sHi, Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(l1.Sum), sLo, s1));
+                if (TN.N > 2)
+                    s2 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(h2.Sum), sHi, Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(l2.Sum), sLo, s2));
+                if (TN.N > 3)
+                    s3 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(h3.Sum), sHi, Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(l3.Sum), sLo, s3));
             }
             Vector256<short> p0 = Avx2.ConvertToVector256Int16(o + MinOffset), p1 = Avx2.ConvertToVector256Int16(o + MinOffset + 16);
             Vector256<short> p2 = Avx2.ConvertToVector256Int16(o + MinOffset + 32), p3 = Avx2.ConvertToVector256Int16(o + MinOffset + 48);
             a0 = Vector256.FusedMultiplyAdd(s0, d * Vector256.Create(xd[b]), a0);
             m0 = Vector256.FusedMultiplyAdd(Mins(p0, p1, p2, p3, xsum + (long)b * 8), dmin * Vector256.Create(xd[b]), m0);
-            a1 = Vector256.FusedMultiplyAdd(s1, d * Vector256.Create(xd[blocks + b]), a1);
-            m1 = Vector256.FusedMultiplyAdd(Mins(p0, p1, p2, p3, xsum + sumStride + (long)b * 8), dmin * Vector256.Create(xd[blocks + b]), m1);
-            a2 = Vector256.FusedMultiplyAdd(s2, d * Vector256.Create(xd[2 * blocks + b]), a2);
-            m2 = Vector256.FusedMultiplyAdd(Mins(p0, p1, p2, p3, xsum + 2L * sumStride + (long)b * 8), dmin * Vector256.Create(xd[2 * blocks + b]), m2);
-            a3 = Vector256.FusedMultiplyAdd(s3, d * Vector256.Create(xd[3 * blocks + b]), a3);
-            m3 = Vector256.FusedMultiplyAdd(Mins(p0, p1, p2, p3, xsum + 3L * sumStride + (long)b * 8), dmin * Vector256.Create(xd[3 * blocks + b]), m3);
+            if (TN.N > 1)
+            {
+                a1 = Vector256.FusedMultiplyAdd(s1, d * Vector256.Create(xd[blocks + b]), a1);
+                m1 = Vector256.FusedMultiplyAdd(Mins(p0, p1, p2, p3, xsum + sumStride + (long)b * 8), dmin * Vector256.Create(xd[blocks + b]), m1);
+            }
+            if (TN.N > 2)
+            {
+                a2 = Vector256.FusedMultiplyAdd(s2, d * Vector256.Create(xd[2 * blocks + b]), a2);
+                m2 = Vector256.FusedMultiplyAdd(Mins(p0, p1, p2, p3, xsum + 2L * sumStride + (long)b * 8), dmin * Vector256.Create(xd[2 * blocks + b]), m2);
+            }
+            if (TN.N > 3)
+            {
+                a3 = Vector256.FusedMultiplyAdd(s3, d * Vector256.Create(xd[3 * blocks + b]), a3);
+                m3 = Vector256.FusedMultiplyAdd(Mins(p0, p1, p2, p3, xsum + 3L * sumStride + (long)b * 8), dmin * Vector256.Create(xd[3 * blocks + b]), m3);
+            }
         }
         (a0 - m0).Store(y);
-        (a1 - m1).Store(y + ldy);
-        (a2 - m2).Store(y + 2L * ldy);
-        (a3 - m3).Store(y + 3L * ldy);
+        if (TN.N > 1)
+            (a1 - m1).Store(y + ldy);
+        if (TN.N > 2)
+            (a2 - m2).Store(y + 2L * ldy);
+        if (TN.N > 3)
+            (a3 - m3).Store(y + 3L * ldy);
     }
 
     /// <summary>Σ_s m_s·Σx_s for eight rows as fp32: the min pairs (m_2c, m_2c+1) of each row against one token's sum

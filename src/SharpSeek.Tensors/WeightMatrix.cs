@@ -486,21 +486,6 @@ public sealed unsafe class Bf16Matrix : WeightMatrix
         }
     }
 
-    /// <summary>Token counts of <see cref="Rows4"/>'s tiles: the JIT compiles one kernel per count, keeping only the
-    /// accumulators it uses.</summary>
-    private interface ITokenCount
-    {
-        static abstract int N { get; }
-    }
-
-    private struct Tokens1 : ITokenCount { public static int N => 1; }
-
-    private struct Tokens2 : ITokenCount { public static int N => 2; }
-
-    private struct Tokens3 : ITokenCount { public static int N => 3; }
-
-    private struct Tokens4 : ITokenCount { public static int N => 4; }
-
     /// <summary>
     /// y[t·ldy + r] = row r · x_t for the 4 rows from r0 (stride <paramref name="cols"/>) and the N tokens of xp (each
     /// permuted by <see cref="Bf16.EvenOdd"/>, stride cols): per 32 columns the rows are split into even and odd lanes
