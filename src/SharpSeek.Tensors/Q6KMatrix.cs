@@ -240,12 +240,21 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
                 }
                 for (; i < rowCount; i++)
                 {
+                    // a row at a time against tiles of up to four tokens (codes and scales unpacked once per tile)
                     byte* w = RowPointer(rowStart + i);
-                    int t = 0;
-                    for (; t + 4 <= T; t += 4)
-                        Q6KVnni.Dot4(w, xq + (long)t * Cols, Cols, xd + (long)t * blocks, gs + (long)t * blocks * 16, blocks, yp + (long)t * ldy + i, ldy);
-                    for (; t < T; t++)
-                        yp[(long)t * ldy + i] = Q6KVnni.Dot(w, xq + (long)t * Cols, xd + (long)t * blocks, gs + (long)t * blocks * 16, blocks);
+                    for (int t = 0; t < T; t += 4)
+                    {
+                        sbyte* xt = xq + (long)t * Cols;
+                        float* dt = xd + (long)t * blocks, yt = yp + (long)t * ldy + i;
+                        short* gt = gs + (long)t * blocks * 16;
+                        switch (Math.Min(4, T - t))
+                        {
+                            case 4: Q6KVnni.DotTokens<Tokens4>(w, xt, Cols, dt, gt, blocks, yt, ldy); break;
+                            case 3: Q6KVnni.DotTokens<Tokens3>(w, xt, Cols, dt, gt, blocks, yt, ldy); break;
+                            case 2: Q6KVnni.DotTokens<Tokens2>(w, xt, Cols, dt, gt, blocks, yt, ldy); break;
+                            default: *yt = Q6KVnni.Dot(w, xt, dt, gt, blocks); break;
+                        }
+                    }
                 }
                 return;
             }

@@ -120,35 +120,124 @@ internal static unsafe class Q6KVnni
         Sse.Prefetch0(blk + 4096 + 64);
         Sse.Prefetch0(blk + 4096 + 128);
         Sse.Prefetch0(blk + 4096 + 192);
-        Scales(blk, out var s0A, out var s0B, out var s1A, out var s1B, out var sc);
-        Codes(blk, 0, out var c00, out var c01, out var c02, out var c03);
-        Codes(blk, 1, out var c10, out var c11, out var c12, out var c13);
-        Vector256<int> isum = Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, x, g);
-        return MathF.FusedMultiplyAdd(Vector256.Sum(isum), Half16.ToFloat(*(ushort*)(blk + DOffset)) * dx, acc);
+        int sum;
+        if (AvxVnni.IsSupported)
+        {
+            Scales(blk, out var s0A, out var s0B, out var s1A, out var s1B, out var sc);
+            Codes(blk, 0, out var c00, out var c01, out var c02, out var c03);
+            Codes(blk, 1, out var c10, out var c11, out var c12, out var c13);
+            sum = Vector256.Sum(Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, x, g));
+        }
+        else
+        {
+            BlockSumsAvx2<Tokens1>(blk, x, 0, g, 0, out sum, out _, out _, out _);
+        }
+        return MathF.FusedMultiplyAdd(sum, Half16.ToFloat(*(ushort*)(blk + DOffset)) * dx, acc);
     }
 
-    /// <summary>One row against 4 tokens: codes and scales unpacked once per super-block for all four.</summary>
-    public static void Dot4(byte* w, sbyte* xq, int xStride, float* xd, short* groupSums, int blocks, float* y, int ldy)
+    // ---- AVX2 without VNNI ----
+    // vpmaddubsw(code, x) leaves int16 pair sums (|.| ≤ 2·63·127) whose first eight lanes are the sub-block's first 16
+    // values (group 2k) and the last eight its last 16 (group 2k + 1), so one vpmaddwd against those two groups' scales
+    // (each repeated eight times) gives int32 sums ready to add: two multiplies per 32 values, no packing (Block above
+    // takes vpmaddubsw + vpmaddwd against ones per sub-block, then packs pairs of them for the scales). The block's
+    // integer total is the same number, so the results are the same bits.
+
+    /// <summary>Byte shuffle putting int16 scale 2k of a 128-bit lane's eight in the low lane's eight words and scale
+    /// 2k + 1 in the high lane's (the source holds the same eight scales in both lanes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> ScalePair(int k)
+    {
+        byte a = (byte)(4 * k), b = (byte)(4 * k + 2);
+        return Vector256.Create(a, (byte)(a + 1), a, (byte)(a + 1), a, (byte)(a + 1), a, (byte)(a + 1), a, (byte)(a + 1), a, (byte)(a + 1), a, (byte)(a + 1), a, (byte)(a + 1),
+                                b, (byte)(b + 1), b, (byte)(b + 1), b, (byte)(b + 1), b, (byte)(b + 1), b, (byte)(b + 1), b, (byte)(b + 1), b, (byte)(b + 1), b, (byte)(b + 1));
+    }
+
+    /// <summary>isum + Σ over sub-block k's 32 values of sc·code·x (x: the sub-block's activations).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> SubBlockAvx2(Vector256<int> isum, Vector256<byte> code, Vector256<short> scales, sbyte* x) =>
+        isum + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(code, Vector256.Load(x)), scales);
+
+    /// <summary>One block's integer total Σ_j sc_j·Σ (code − 32)·x for N ≤ 4 tokens (activations xStride bytes apart,
+    /// 16-value sums gStride apart): the codes and the scale vectors made once for all of them. Needs AVX2.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void BlockSumsAvx2<TN>(byte* blk, sbyte* x, long xStride, short* g, long gStride, out int t0, out int t1, out int t2, out int t3)
+        where TN : struct, ITokenCount
+    {
+        Vector256<short> sc = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(blk + ScalesOffset)));
+        Vector256<int> i0 = default, i1 = default, i2 = default, i3 = default;
+        for (int h = 0; h < 2; h++)
+        {
+            // the half's eight scales in both 128-bit lanes, then per sub-block its two groups' scales
+            Vector256<byte> half = (h == 0 ? Avx2.Permute4x64(sc.AsInt64(), 0b01_00_01_00) : Avx2.Permute4x64(sc.AsInt64(), 0b11_10_11_10)).AsByte();
+            Codes(blk, h, out var c0, out var c1, out var c2, out var c3);
+            sbyte* xh = x + 128 * h;
+            // natural sub-blocks k = 0, 1, 2, 3 of the half sit at slots 0, 2, 1, 3
+            Vector256<short> s = Avx2.Shuffle(half, ScalePair(0)).AsInt16();
+            i0 = SubBlockAvx2(i0, c0, s, xh);
+            if (TN.N > 1) i1 = SubBlockAvx2(i1, c0, s, xh + xStride);
+            if (TN.N > 2) i2 = SubBlockAvx2(i2, c0, s, xh + 2 * xStride);
+            if (TN.N > 3) i3 = SubBlockAvx2(i3, c0, s, xh + 3 * xStride);
+            s = Avx2.Shuffle(half, ScalePair(1)).AsInt16();
+            i0 = SubBlockAvx2(i0, c1, s, xh + 64);
+            if (TN.N > 1) i1 = SubBlockAvx2(i1, c1, s, xh + xStride + 64);
+            if (TN.N > 2) i2 = SubBlockAvx2(i2, c1, s, xh + 2 * xStride + 64);
+            if (TN.N > 3) i3 = SubBlockAvx2(i3, c1, s, xh + 3 * xStride + 64);
+            s = Avx2.Shuffle(half, ScalePair(2)).AsInt16();
+            i0 = SubBlockAvx2(i0, c2, s, xh + 32);
+            if (TN.N > 1) i1 = SubBlockAvx2(i1, c2, s, xh + xStride + 32);
+            if (TN.N > 2) i2 = SubBlockAvx2(i2, c2, s, xh + 2 * xStride + 32);
+            if (TN.N > 3) i3 = SubBlockAvx2(i3, c2, s, xh + 3 * xStride + 32);
+            s = Avx2.Shuffle(half, ScalePair(3)).AsInt16();
+            i0 = SubBlockAvx2(i0, c3, s, xh + 96);
+            if (TN.N > 1) i1 = SubBlockAvx2(i1, c3, s, xh + xStride + 96);
+            if (TN.N > 2) i2 = SubBlockAvx2(i2, c3, s, xh + 2 * xStride + 96);
+            if (TN.N > 3) i3 = SubBlockAvx2(i3, c3, s, xh + 3 * xStride + 96);
+        }
+        // the −32 offset: −32·Σ_j sc_j·(Σx over group j)
+        t0 = Vector256.Sum(i0 - Vector256.ShiftLeft(Avx2.MultiplyAddAdjacent(sc, Vector256.Load(g)), 5));
+        t1 = TN.N > 1 ? Vector256.Sum(i1 - Vector256.ShiftLeft(Avx2.MultiplyAddAdjacent(sc, Vector256.Load(g + gStride)), 5)) : 0;
+        t2 = TN.N > 2 ? Vector256.Sum(i2 - Vector256.ShiftLeft(Avx2.MultiplyAddAdjacent(sc, Vector256.Load(g + 2 * gStride)), 5)) : 0;
+        t3 = TN.N > 3 ? Vector256.Sum(i3 - Vector256.ShiftLeft(Avx2.MultiplyAddAdjacent(sc, Vector256.Load(g + 3 * gStride)), 5)) : 0;
+    }
+
+    /// <summary>One row against N ≤ 4 tokens (activations xStride apart, scales and 16-value sums per token after each
+    /// other); y[u·ldy] for token u: codes and scales unpacked once per block for all of them, each token's sum formed
+    /// as <see cref="Dot"/> forms it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DotTokens<TN>(byte* w, sbyte* xq, int xStride, float* xd, short* groupSums, int blocks, float* y, int ldy)
+        where TN : struct, ITokenCount
     {
         float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
         int gStride = blocks * 16;
         for (int b = 0; b < blocks; b++)
         {
             byte* blk = w + (long)b * BlockBytes;
-            Scales(blk, out var s0A, out var s0B, out var s1A, out var s1B, out var sc);
-            Codes(blk, 0, out var c00, out var c01, out var c02, out var c03);
-            Codes(blk, 1, out var c10, out var c11, out var c12, out var c13);
-            float d = Half16.ToFloat(*(ushort*)(blk + DOffset));
             sbyte* x = xq + (long)b * 256;
             short* g = groupSums + (long)b * 16;
-            a0 = MathF.FusedMultiplyAdd(Vector256.Sum(Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, x, g)), d * xd[b], a0);
-            a1 = MathF.FusedMultiplyAdd(Vector256.Sum(Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, x + xStride, g + gStride)), d * xd[blocks + b], a1);
-            a2 = MathF.FusedMultiplyAdd(Vector256.Sum(Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, x + 2L * xStride, g + 2 * gStride)), d * xd[2 * blocks + b], a2);
-            a3 = MathF.FusedMultiplyAdd(Vector256.Sum(Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, x + 3L * xStride, g + 3 * gStride)), d * xd[3 * blocks + b], a3);
+            int t0, t1 = 0, t2 = 0, t3 = 0;
+            if (AvxVnni.IsSupported)
+            {
+                Scales(blk, out var s0A, out var s0B, out var s1A, out var s1B, out var sc);
+                Codes(blk, 0, out var c00, out var c01, out var c02, out var c03);
+                Codes(blk, 1, out var c10, out var c11, out var c12, out var c13);
+                t0 = Vector256.Sum(Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, x, g));
+                if (TN.N > 1) t1 = Vector256.Sum(Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, x + xStride, g + gStride));
+                if (TN.N > 2) t2 = Vector256.Sum(Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, x + 2L * xStride, g + 2 * gStride));
+                if (TN.N > 3) t3 = Vector256.Sum(Block(c00, c01, c02, c03, c10, c11, c12, c13, s0A, s0B, s1A, s1B, sc, x + 3L * xStride, g + 3 * gStride));
+            }
+            else
+            {
+                BlockSumsAvx2<TN>(blk, x, xStride, g, gStride, out t0, out t1, out t2, out t3);
+            }
+            float d = Half16.ToFloat(*(ushort*)(blk + DOffset));
+            a0 = MathF.FusedMultiplyAdd(t0, d * xd[b], a0);
+            if (TN.N > 1) a1 = MathF.FusedMultiplyAdd(t1, d * xd[blocks + b], a1);
+            if (TN.N > 2) a2 = MathF.FusedMultiplyAdd(t2, d * xd[2 * blocks + b], a2);
+            if (TN.N > 3) a3 = MathF.FusedMultiplyAdd(t3, d * xd[3 * blocks + b], a3);
         }
         y[0] = a0;
-        y[ldy] = a1;
-        y[2 * ldy] = a2;
-        y[3 * ldy] = a3;
+        if (TN.N > 1) y[ldy] = a1;
+        if (TN.N > 2) y[2 * ldy] = a2;
+        if (TN.N > 3) y[3 * ldy] = a3;
     }
 }

@@ -734,11 +734,13 @@ public sealed unsafe class KernelTests
     [InlineData(WeightFormat.Q8_0, 1, 9, 96)]
     [InlineData(WeightFormat.Q4_K, 0, 16, 256)] // whole groups of eight interleaved rows
     [InlineData(WeightFormat.Q4_K, 3, 37, 512)] // groups cut by the band's ends, rows past the last group
+    [InlineData(WeightFormat.Q6_K, 1, 9, 512)]
     public void Small_batch_products_equal_the_matvec_of_each_token(WeightFormat format, int rowStart, int rowCount, int cols)
     {
         int rows = rowStart + rowCount + 2;
         var owners = new List<IDisposable>();
-        WeightMatrix m = WeightConversion.Convert(F32(Random(rows * cols, rows * 3 + cols), rows, cols), format, owners);
+        WeightMatrix f32 = F32(Random(rows * cols, rows * 3 + cols), rows, cols);
+        WeightMatrix m = format == WeightFormat.Q6_K ? Q6KMatrix.Quantize(f32, owners) : WeightConversion.Convert(f32, format, owners);
         float[] w = m.ToFloatArray();
         using var be = new ThreadedBackend(2);
         bool avx2 = System.Runtime.Intrinsics.X86.Avx2.IsSupported && System.Runtime.Intrinsics.X86.Fma.IsSupported;
@@ -770,8 +772,8 @@ public sealed unsafe class KernelTests
                     maxDiff = Math.Max(maxDiff, Math.Abs(want - y[t * ldy + r]));
                 }
             }
-            // the integer formats quantize the activations: int16 for Q8_0, int8 for Q4_K
-            double bound = format switch { WeightFormat.Q4_K => 1e-2, WeightFormat.Q8_0 => 1e-3, _ => 1e-5 } * Math.Sqrt(cols);
+            // the integer formats quantize the activations: int16 for Q8_0, int8 for Q4_K and Q6_K
+            double bound = format switch { WeightFormat.Q4_K or WeightFormat.Q6_K => 1e-2, WeightFormat.Q8_0 => 1e-3, _ => 1e-5 } * Math.Sqrt(cols);
             Assert.True(maxDiff <= bound, $"{tokens} tokens, rows [{rowStart}, +{rowCount}) x {cols}: max |diff| {maxDiff}");
         }
         owners.ForEach(o => o.Dispose());
