@@ -176,14 +176,7 @@ public sealed unsafe class Q4KMatrix : BlockQuantMatrix
             if (Q4KVnni.IsSupported)
             {
                 for (int i = 0; i < rowCount; i++)
-                {
-                    byte* w = RowPointer(rowStart + i);
-                    int t = 0;
-                    for (; t + 4 <= T; t += 4)
-                        Q4KVnni.Dot4(w, xq + (long)t * Cols, Cols, xd + (long)t * blocks, xsum16 + (long)t * blocks * 8, blocks, yp + (long)t * ldy + i, ldy);
-                    for (; t < T; t++)
-                        yp[(long)t * ldy + i] = Q4KVnni.Dot(w, xq + (long)t * Cols, xd + (long)t * blocks, xsum16 + (long)t * blocks * 8, blocks);
-                }
+                    Q4KVnni.RowTokens<Q4KVnni.Nibbles>(RowPointer(rowStart + i), xq, Cols, xd, xsum16, blocks, T, yp + i, ldy);
                 return;
             }
             for (int i = 0; i < rowCount; i++)

@@ -101,7 +101,18 @@ internal static unsafe class Q4KVnni
     {
         static abstract int BlockBytes { get; }
 
-        static abstract Vector256<int> Sum(byte* blk, Vector256<short> s0, Vector256<short> s1, Vector256<short> s2, Vector256<short> s3, sbyte* x);
+        /// <summary>The codes of sub-blocks 0-7 (c0 = sub-block 0, c1 = 1, ...).</summary>
+        static abstract void Codes(byte* blk, out Vector256<byte> c0, out Vector256<byte> c1, out Vector256<byte> c2, out Vector256<byte> c3,
+                                   out Vector256<byte> c4, out Vector256<byte> c5, out Vector256<byte> c6, out Vector256<byte> c7);
+    }
+
+    /// <summary>Σ_s sc_s·Σ q·x over one block of <typeparamref name="TCodes"/> for one token.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Sum<TCodes>(byte* blk, Vector256<short> s0, Vector256<short> s1, Vector256<short> s2, Vector256<short> s3, sbyte* x)
+        where TCodes : IBlockCodes
+    {
+        TCodes.Codes(blk, out var c0, out var c1, out var c2, out var c3, out var c4, out var c5, out var c6, out var c7);
+        return Block(c0, c1, c2, c3, c4, c5, c6, c7, s0, s1, s2, s3, x);
     }
 
     /// <summary>Q4_K's codes: the nibbles of its four 32-byte chunks.</summary>
@@ -110,15 +121,19 @@ internal static unsafe class Q4KVnni
         public static int BlockBytes => Q4KMatrix.BlockBytes;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<int> Sum(byte* blk, Vector256<short> s0, Vector256<short> s1, Vector256<short> s2, Vector256<short> s3, sbyte* x)
+        public static void Codes(byte* blk, out Vector256<byte> c0, out Vector256<byte> c1, out Vector256<byte> c2, out Vector256<byte> c3,
+                                 out Vector256<byte> c4, out Vector256<byte> c5, out Vector256<byte> c6, out Vector256<byte> c7)
         {
             Vector256<byte> mask = Vector256.Create((byte)0xF);
             Vector256<byte> q0 = Vector256.Load(blk + 16), q1 = Vector256.Load(blk + 48), q2 = Vector256.Load(blk + 80), q3 = Vector256.Load(blk + 112);
-            return Block(q0 & mask, Vector256.ShiftRightLogical(q0.AsUInt16(), 4).AsByte() & mask,
-                         q1 & mask, Vector256.ShiftRightLogical(q1.AsUInt16(), 4).AsByte() & mask,
-                         q2 & mask, Vector256.ShiftRightLogical(q2.AsUInt16(), 4).AsByte() & mask,
-                         q3 & mask, Vector256.ShiftRightLogical(q3.AsUInt16(), 4).AsByte() & mask,
-                         s0, s1, s2, s3, x);
+            c0 = q0 & mask;
+            c1 = Vector256.ShiftRightLogical(q0.AsUInt16(), 4).AsByte() & mask;
+            c2 = q1 & mask;
+            c3 = Vector256.ShiftRightLogical(q1.AsUInt16(), 4).AsByte() & mask;
+            c4 = q2 & mask;
+            c5 = Vector256.ShiftRightLogical(q2.AsUInt16(), 4).AsByte() & mask;
+            c6 = q3 & mask;
+            c7 = Vector256.ShiftRightLogical(q3.AsUInt16(), 4).AsByte() & mask;
         }
     }
 
@@ -138,7 +153,7 @@ internal static unsafe class Q4KVnni
             Sse.Prefetch0(blk + PrefetchDistance + 64);
             Sse.Prefetch0(blk + PrefetchDistance + 128);
             Scales(blk, out var s0, out var s1, out var s2, out var s3, out var mins);
-            Vector256<int> isum = TCodes.Sum(blk, s0, s1, s2, s3, xq + (long)b * 256);
+            Vector256<int> isum = Sum<TCodes>(blk, s0, s1, s2, s3, xq + (long)b * 256);
             // d and dmin by table lookup, broadcast straight from memory; x's scale in a second multiply
             Vector256<float> dx = Vector256.Create(xd[b]);
             acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(isum) * Vector256.Create(Half16.ToFloat(*(ushort*)blk)), dx, acc);
@@ -148,47 +163,66 @@ internal static unsafe class Q4KVnni
         return Vector256.Sum(acc) - Vector128.Sum(macc);
     }
 
-    /// <summary>One row against 4 tokens (activation stride xStride values, blocks scales/sums per token): the nibbles
-    /// and scales are unpacked once per super-block for all four.</summary>
-    public static void Dot4(byte* w, sbyte* xq, int xStride, float* xd, short* xsum, int blocks, float* y, int ldy)
+    /// <summary>One row against T tokens (activations <paramref name="cols"/> apart; y[t·ldy]) in tiles of up to four
+    /// (<see cref="DotTokens{TN, TCodes}"/>), a single token through <see cref="Dot{TCodes}"/>.</summary>
+    internal static void RowTokens<TCodes>(byte* w, sbyte* xq, int cols, float* xd, short* xsum, int blocks, int T, float* y, int ldy)
+        where TCodes : IBlockCodes
     {
-        Vector256<byte> mask = Vector256.Create((byte)0xF);
+        for (int t = 0; t < T; t += 4)
+        {
+            sbyte* xt = xq + (long)t * cols;
+            float* dt = xd + (long)t * blocks, yt = y + (long)t * ldy;
+            short* st = xsum + (long)t * blocks * 8;
+            switch (Math.Min(4, T - t))
+            {
+                case 4: DotTokens<Tokens4, TCodes>(w, xt, cols, dt, st, blocks, yt, ldy); break;
+                case 3: DotTokens<Tokens3, TCodes>(w, xt, cols, dt, st, blocks, yt, ldy); break;
+                case 2: DotTokens<Tokens2, TCodes>(w, xt, cols, dt, st, blocks, yt, ldy); break;
+                default: *yt = Dot<TCodes>(w, xt, dt, st, blocks); break;
+            }
+        }
+    }
+
+    /// <summary>One row against N ≤ 4 tokens (activation stride xStride values, blocks scales/sums per token after each
+    /// other); y[u·ldy] for token u: codes and scales unpacked once per super-block for all of them, each token's sum
+    /// formed as <see cref="Dot{TCodes}"/> forms it (so a batch gives each token's one-token result, bit for bit).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void DotTokens<TN, TCodes>(byte* w, sbyte* xq, int xStride, float* xd, short* xsum, int blocks, float* y, int ldy)
+        where TN : struct, ITokenCount where TCodes : IBlockCodes
+    {
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
         Vector128<float> m0 = default, m1 = default, m2 = default, m3 = default;
-        sbyte* x0 = xq, x1 = xq + xStride, x2 = xq + 2L * xStride, x3 = xq + 3L * xStride;
         int sumStride = blocks * 8;
         for (int b = 0; b < blocks; b++)
         {
-            byte* blk = w + (long)b * BlockBytes;
+            byte* blk = w + (long)b * TCodes.BlockBytes;
             Scales(blk, out var s0, out var s1, out var s2, out var s3, out var mins);
-            Vector256<byte> q0 = Vector256.Load(blk + 16), q1 = Vector256.Load(blk + 48), q2 = Vector256.Load(blk + 80), q3 = Vector256.Load(blk + 112);
-            Vector256<byte> lo0 = q0 & mask, hi0 = Vector256.ShiftRightLogical(q0.AsUInt16(), 4).AsByte() & mask;
-            Vector256<byte> lo1 = q1 & mask, hi1 = Vector256.ShiftRightLogical(q1.AsUInt16(), 4).AsByte() & mask;
-            Vector256<byte> lo2 = q2 & mask, hi2 = Vector256.ShiftRightLogical(q2.AsUInt16(), 4).AsByte() & mask;
-            Vector256<byte> lo3 = q3 & mask, hi3 = Vector256.ShiftRightLogical(q3.AsUInt16(), 4).AsByte() & mask;
-            Vector128<float> dm = Vector128.Create(Half16.ToFloat(*(ushort*)blk), Half16.ToFloat(*(ushort*)(blk + 2)), 0f, 0f);
-            long o = (long)b * 256;
+            TCodes.Codes(blk, out var c0, out var c1, out var c2, out var c3, out var c4, out var c5, out var c6, out var c7);
+            Vector256<float> d = Vector256.Create(Half16.ToFloat(*(ushort*)blk));
+            Vector128<float> dmin = Vector128.Create(Half16.ToFloat(*(ushort*)(blk + 2)));
+            sbyte* x = xq + (long)b * 256;
             short* xs = xsum + (long)b * 8;
-
-            Vector128<float> dd = dm * Vector128.Create(xd[b]);
-            a0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Block(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, s0, s1, s2, s3, x0 + o)), Avx2.BroadcastScalarToVector256(dd), a0);
-            m0 = Vector128.FusedMultiplyAdd(Vector128.ConvertToSingle(Sse2.MultiplyAddAdjacent(mins, Vector128.Load(xs))), Avx.Permute(dd, 0b01_01_01_01), m0);
-
-            dd = dm * Vector128.Create(xd[blocks + b]);
-            a1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Block(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, s0, s1, s2, s3, x1 + o)), Avx2.BroadcastScalarToVector256(dd), a1);
-            m1 = Vector128.FusedMultiplyAdd(Vector128.ConvertToSingle(Sse2.MultiplyAddAdjacent(mins, Vector128.Load(xs + sumStride))), Avx.Permute(dd, 0b01_01_01_01), m1);
-
-            dd = dm * Vector128.Create(xd[2 * blocks + b]);
-            a2 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Block(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, s0, s1, s2, s3, x2 + o)), Avx2.BroadcastScalarToVector256(dd), a2);
-            m2 = Vector128.FusedMultiplyAdd(Vector128.ConvertToSingle(Sse2.MultiplyAddAdjacent(mins, Vector128.Load(xs + 2 * sumStride))), Avx.Permute(dd, 0b01_01_01_01), m2);
-
-            dd = dm * Vector128.Create(xd[3 * blocks + b]);
-            a3 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Block(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, s0, s1, s2, s3, x3 + o)), Avx2.BroadcastScalarToVector256(dd), a3);
-            m3 = Vector128.FusedMultiplyAdd(Vector128.ConvertToSingle(Sse2.MultiplyAddAdjacent(mins, Vector128.Load(xs + 3 * sumStride))), Avx.Permute(dd, 0b01_01_01_01), m3);
+            Step(ref a0, ref m0, Block(c0, c1, c2, c3, c4, c5, c6, c7, s0, s1, s2, s3, x), mins, xs, d, dmin, xd[b]);
+            if (TN.N > 1)
+                Step(ref a1, ref m1, Block(c0, c1, c2, c3, c4, c5, c6, c7, s0, s1, s2, s3, x + xStride), mins, xs + sumStride, d, dmin, xd[blocks + b]);
+            if (TN.N > 2)
+                Step(ref a2, ref m2, Block(c0, c1, c2, c3, c4, c5, c6, c7, s0, s1, s2, s3, x + 2L * xStride), mins, xs + 2 * sumStride, d, dmin, xd[2 * blocks + b]);
+            if (TN.N > 3)
+                Step(ref a3, ref m3, Block(c0, c1, c2, c3, c4, c5, c6, c7, s0, s1, s2, s3, x + 3L * xStride), mins, xs + 3 * sumStride, d, dmin, xd[3 * blocks + b]);
         }
         y[0] = Vector256.Sum(a0) - Vector128.Sum(m0);
-        y[ldy] = Vector256.Sum(a1) - Vector128.Sum(m1);
-        y[2 * ldy] = Vector256.Sum(a2) - Vector128.Sum(m2);
-        y[3 * ldy] = Vector256.Sum(a3) - Vector128.Sum(m3);
+        if (TN.N > 1) y[ldy] = Vector256.Sum(a1) - Vector128.Sum(m1);
+        if (TN.N > 2) y[2 * ldy] = Vector256.Sum(a2) - Vector128.Sum(m2);
+        if (TN.N > 3) y[3 * ldy] = Vector256.Sum(a3) - Vector128.Sum(m3);
+    }
+
+    /// <summary>One block of one token, the float steps of <see cref="Dot{TCodes}"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Step(ref Vector256<float> acc, ref Vector128<float> macc, Vector256<int> isum, Vector128<short> mins, short* xs,
+                             Vector256<float> d, Vector128<float> dmin, float xd)
+    {
+        Vector256<float> dx = Vector256.Create(xd);
+        acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(isum) * d, dx, acc);
+        macc = Vector128.FusedMultiplyAdd(Vector128.ConvertToSingle(Sse2.MultiplyAddAdjacent(mins, Vector128.Load(xs))) * dmin, dx.GetLower(), macc);
     }
 }

@@ -72,8 +72,29 @@ public sealed unsafe class Q5KMatrix : BlockQuantMatrix
         return nibbles | (at4.AsByte() & Vector256.Create((byte)0x10));
     }
 
-    public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount) =>
-        MatMulQ8K<RowDot>(x, y, ldy, rowStart, rowCount, "Q5_K");
+    public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount)
+    {
+        if (!Avx2.IsSupported)
+        {
+            MatMulQ8K<RowDot>(x, y, ldy, rowStart, rowCount, "Q5_K");
+            return;
+        }
+        CheckRows(rowStart, rowCount);
+        if (x.Format != ActivationFormat.Q8K || x.Cols != Cols)
+            throw new ArgumentException("Q5_K product needs Q8K activations of the same width");
+        int blocks = Cols / BlockValues, T = x.Tokens;
+        if (T > 0 && y.Length < (long)(T - 1) * ldy + rowCount)
+            throw new ArgumentException("MatMulQuantized: y too small");
+        // a row at a time against tiles of up to four tokens: its codes and scales unpacked once per tile
+        fixed (sbyte* xq = x.Q8Array)
+        fixed (float* xd = x.ScaleArray)
+        fixed (short* xsum = x.Sum16Array)
+        fixed (float* yp = y)
+        {
+            for (int i = 0; i < rowCount; i++)
+                Q4KVnni.RowTokens<FiveBitCodes>(RowPointer(rowStart + i), xq, Cols, xd, xsum, blocks, T, yp + i, ldy);
+        }
+    }
 
     private readonly struct RowDot : IQ8KRowDot
     {
@@ -93,23 +114,22 @@ public sealed unsafe class Q5KMatrix : BlockQuantMatrix
         public static int BlockBytes => Q5KMatrix.BlockBytes;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<int> Sum(byte* blk, Vector256<short> s0, Vector256<short> s1, Vector256<short> s2, Vector256<short> s3, sbyte* x)
+        public static void Codes(byte* blk, out Vector256<byte> c0, out Vector256<byte> c1, out Vector256<byte> c2, out Vector256<byte> c3,
+                                 out Vector256<byte> c4, out Vector256<byte> c5, out Vector256<byte> c6, out Vector256<byte> c7)
         {
             Vector256<byte> mask = Vector256.Create((byte)0xF), bit4 = Vector256.Create((byte)0x10);
             // the fifth bit of sub-block j is bit j of qh[l], moved to bit 4 (16-bit shifts: the mask keeps each byte's own)
             Vector256<ushort> h = Vector256.Load(blk + QhOffset).AsUInt16();
             Vector256<byte> q0 = Vector256.Load(blk + QsOffset), q1 = Vector256.Load(blk + QsOffset + 32);
             Vector256<byte> q2 = Vector256.Load(blk + QsOffset + 64), q3 = Vector256.Load(blk + QsOffset + 96);
-            return Q4KVnni.Block(
-                (q0 & mask) | (Vector256.ShiftLeft(h, 4).AsByte() & bit4),
-                (Vector256.ShiftRightLogical(q0.AsUInt16(), 4).AsByte() & mask) | (Vector256.ShiftLeft(h, 3).AsByte() & bit4),
-                (q1 & mask) | (Vector256.ShiftLeft(h, 2).AsByte() & bit4),
-                (Vector256.ShiftRightLogical(q1.AsUInt16(), 4).AsByte() & mask) | (Vector256.ShiftLeft(h, 1).AsByte() & bit4),
-                (q2 & mask) | (h.AsByte() & bit4),
-                (Vector256.ShiftRightLogical(q2.AsUInt16(), 4).AsByte() & mask) | (Vector256.ShiftRightLogical(h, 1).AsByte() & bit4),
-                (q3 & mask) | (Vector256.ShiftRightLogical(h, 2).AsByte() & bit4),
-                (Vector256.ShiftRightLogical(q3.AsUInt16(), 4).AsByte() & mask) | (Vector256.ShiftRightLogical(h, 3).AsByte() & bit4),
-                s0, s1, s2, s3, x);
+            c0 = (q0 & mask) | (Vector256.ShiftLeft(h, 4).AsByte() & bit4);
+            c1 = (Vector256.ShiftRightLogical(q0.AsUInt16(), 4).AsByte() & mask) | (Vector256.ShiftLeft(h, 3).AsByte() & bit4);
+            c2 = (q1 & mask) | (Vector256.ShiftLeft(h, 2).AsByte() & bit4);
+            c3 = (Vector256.ShiftRightLogical(q1.AsUInt16(), 4).AsByte() & mask) | (Vector256.ShiftLeft(h, 1).AsByte() & bit4);
+            c4 = (q2 & mask) | (h.AsByte() & bit4);
+            c5 = (Vector256.ShiftRightLogical(q2.AsUInt16(), 4).AsByte() & mask) | (Vector256.ShiftRightLogical(h, 1).AsByte() & bit4);
+            c6 = (q3 & mask) | (Vector256.ShiftRightLogical(h, 2).AsByte() & bit4);
+            c7 = (Vector256.ShiftRightLogical(q3.AsUInt16(), 4).AsByte() & mask) | (Vector256.ShiftRightLogical(h, 3).AsByte() & bit4);
         }
     }
 

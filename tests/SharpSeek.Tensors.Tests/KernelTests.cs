@@ -733,7 +733,8 @@ public sealed unsafe class KernelTests
     [InlineData(WeightFormat.F32, 2, 37, 70)]
     [InlineData(WeightFormat.Q8_0, 1, 9, 96)]
     [InlineData(WeightFormat.Q4_K, 0, 16, 256)] // whole groups of eight interleaved rows
-    [InlineData(WeightFormat.Q4_K, 3, 37, 512)] // groups cut by the band's ends, rows past the last group
+    [InlineData(WeightFormat.Q4_K, 3, 37, 512)] // groups cut by the band's ends
+    [InlineData(WeightFormat.Q4_K, 5, 40, 256)] // and rows past the last whole group (the row layout)
     [InlineData(WeightFormat.Q6_K, 1, 9, 512)]
     public void Small_batch_products_equal_the_matvec_of_each_token(WeightFormat format, int rowStart, int rowCount, int cols)
     {

@@ -43,16 +43,16 @@ public sealed unsafe class LlamaBlockFormatTests
     }
 
     /// <summary>
-    /// The products of <paramref name="m"/> at 1 and 3 tokens: against fp32 products of its dequantized rows (within
+    /// The products of <paramref name="m"/> at 1, 3 and 6 tokens: against fp32 products of its dequantized rows (within
     /// <paramref name="activationError"/> of Σ|w·x|: the activations' rounding, int16 or int8), against the scalar
     /// definition (<paramref name="scalar"/>(input, token, row), within 1e-5 of Σ|w·x|: the same integers, summed in
-    /// another order), and the last token of a batch against the same token alone, bit for bit.
+    /// another order), and every token of a batch against the same token alone, bit for bit.
     /// </summary>
     private static void AssertProducts(WeightMatrix m, ActivationFormat format, double activationError, Random rng, Func<QuantizedInput, int, int, float> scalar)
     {
         int rows = m.Rows, cols = m.Cols;
         var row = new float[cols];
-        foreach (int tokens in new[] { 1, 3 })
+        foreach (int tokens in new[] { 1, 3, 6 })
         {
             float[] x = Enumerable.Range(0, tokens * cols).Select(i => i % 7 == 0 ? -1f : (float)(rng.NextDouble() * 2 - 1)).ToArray();
             var input = new QuantizedInput();
@@ -75,11 +75,14 @@ public sealed unsafe class LlamaBlockFormatTests
                     Assert.True(Math.Abs(got - want) <= 1e-5 * scale + 1e-6, $"{m.Format} token {t} row {r}: kernel {got} vs its scalar definition {want}");
                 }
             }
-            var last = new QuantizedInput();
-            last.Quantize(format, x.AsSpan((tokens - 1) * cols, cols), 1, cols);
-            float[] alone = new float[rows];
-            m.MatMulQuantized(last, alone, rows, 0, rows);
-            Assert.Equal(alone, y.AsSpan((tokens - 1) * rows, rows).ToArray());
+            for (int t = 0; t < tokens; t++)
+            {
+                var one = new QuantizedInput();
+                one.Quantize(format, x.AsSpan(t * cols, cols), 1, cols);
+                float[] alone = new float[rows];
+                m.MatMulQuantized(one, alone, rows, 0, rows);
+                Assert.Equal(alone, y.AsSpan(t * rows, rows).ToArray());
+            }
         }
     }
 
