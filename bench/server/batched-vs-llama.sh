@@ -21,7 +21,8 @@ echo "| round | time (UTC) | file | engine | 1 sequence tok/s | 16 sequences tok
 echo "|---:|---|---|---|---:|---:|---:|"
 for r in $(seq "$rounds"); do
   for f in "${files[@]}"; do
-    name="$(basename "$(dirname "$(dirname "$f")")")/$(basename "$f")"
+    dir=$(dirname "$f"); [ "$(basename "$dir")" = gguf ] && dir=$(dirname "$dir")
+    name="$(basename "$dir")/$(basename "$f")"
     out=$("$bin/llama-batched-bench" -m "$f" -c 2048 -b 2048 -ub 512 -npp 40 -ntg 32 -npl 1,16 -t "$threads" 2>/dev/null | grep -E '^\| +40 ')
     /usr/bin/python3 - "$r" "$name" "$out" <<'PY'
 import sys, time
