@@ -26,6 +26,18 @@ public abstract class QuantizedProductMatrix : WeightMatrix
 
     public override void MatVec(ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowCount) => MatMul(x, 1, y, rowCount, rowStart, rowCount);
 
+    /// <summary>Throws unless the rows are this matrix's, <paramref name="x"/> holds <paramref name="format"/>
+    /// activations of its width and <paramref name="yLength"/> values hold x.Tokens outputs at stride <paramref name="ldy"/>
+    /// (<see cref="WeightMatrix.MatMulQuantized"/>'s arguments).</summary>
+    protected void CheckQuantizedProduct(QuantizedInput x, ActivationFormat format, int yLength, int ldy, int rowStart, int rowCount, string name)
+    {
+        CheckRows(rowStart, rowCount);
+        if (x.Format != format || x.Cols != Cols)
+            throw new ArgumentException($"{name} product needs {format} activations of the same width");
+        if (x.Tokens > 0 && yLength < (long)(x.Tokens - 1) * ldy + rowCount)
+            throw new ArgumentException("MatMulQuantized: y too small");
+    }
+
     /// <summary>The dot product of row <c>row</c> of matrix <c>m</c> with one token's Q8 activations (int16 values, a scale per 32).</summary>
     public unsafe interface IQ8RowDot
     {
@@ -36,12 +48,8 @@ public abstract class QuantizedProductMatrix : WeightMatrix
     protected unsafe void MatMulQ8<TDot>(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount, string format)
         where TDot : IQ8RowDot
     {
-        CheckRows(rowStart, rowCount);
-        if (x.Format != ActivationFormat.Q8 || x.Cols != Cols)
-            throw new ArgumentException($"{format} product needs Q8 activations of the same width");
+        CheckQuantizedProduct(x, ActivationFormat.Q8, y.Length, ldy, rowStart, rowCount, format);
         int blocks = Cols / 32, T = x.Tokens;
-        if (T > 0 && y.Length < (long)(T - 1) * ldy + rowCount)
-            throw new ArgumentException("MatMulQuantized: y too small");
         fixed (short* xq = x.Q16Array)
         fixed (float* xs = x.ScaleArray)
         fixed (float* yp = y)
@@ -64,12 +72,8 @@ public abstract class QuantizedProductMatrix : WeightMatrix
     private protected unsafe void MatMulQ8K<TDot>(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount, string format)
         where TDot : IQ8KRowDot
     {
-        CheckRows(rowStart, rowCount);
-        if (x.Format != ActivationFormat.Q8K || x.Cols != Cols)
-            throw new ArgumentException($"{format} product needs Q8K activations of the same width");
+        CheckQuantizedProduct(x, ActivationFormat.Q8K, y.Length, ldy, rowStart, rowCount, format);
         int blocks = Cols / 256, T = x.Tokens;
-        if (T > 0 && y.Length < (long)(T - 1) * ldy + rowCount)
-            throw new ArgumentException("MatMulQuantized: y too small");
         fixed (sbyte* xq = x.Q8Array)
         fixed (float* xd = x.ScaleArray)
         fixed (int* sums = x.SumArray)

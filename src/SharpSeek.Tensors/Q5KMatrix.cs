@@ -79,12 +79,8 @@ public sealed unsafe class Q5KMatrix : BlockQuantMatrix
             MatMulQ8K<RowDot>(x, y, ldy, rowStart, rowCount, "Q5_K");
             return;
         }
-        CheckRows(rowStart, rowCount);
-        if (x.Format != ActivationFormat.Q8K || x.Cols != Cols)
-            throw new ArgumentException("Q5_K product needs Q8K activations of the same width");
+        CheckQuantizedProduct(x, ActivationFormat.Q8K, y.Length, ldy, rowStart, rowCount, "Q5_K");
         int blocks = Cols / BlockValues, T = x.Tokens;
-        if (T > 0 && y.Length < (long)(T - 1) * ldy + rowCount)
-            throw new ArgumentException("MatMulQuantized: y too small");
         // a row at a time against tiles of up to four tokens: its codes and scales unpacked once per tile
         fixed (sbyte* xq = x.Q8Array)
         fixed (float* xd = x.ScaleArray)

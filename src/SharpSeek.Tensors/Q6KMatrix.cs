@@ -214,12 +214,8 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
 
     public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount)
     {
-        CheckRows(rowStart, rowCount);
-        if (x.Format != ActivationFormat.Q8K || x.Cols != Cols)
-            throw new ArgumentException("Q6_K product needs Q8K activations of the same width");
+        CheckQuantizedProduct(x, ActivationFormat.Q8K, y.Length, ldy, rowStart, rowCount, "Q6_K");
         int blocks = Cols / BlockValues, T = x.Tokens;
-        if (T > 0 && y.Length < (long)(T - 1) * ldy + rowCount)
-            throw new ArgumentException("MatMulQuantized: y too small");
         fixed (sbyte* xq = x.Q8Array)
         fixed (float* xd = x.ScaleArray)
         fixed (short* gs = x.GroupSumArray)
