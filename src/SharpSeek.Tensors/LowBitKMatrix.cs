@@ -137,25 +137,75 @@ public sealed unsafe class LowBitKMatrix : BlockQuantMatrix
         }
     }
 
-    public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount) =>
-        MatMulQ8K<RowDot>(x, y, ldy, rowStart, rowCount, Format.ToString());
+    public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount)
+    {
+        if (!Avx2.IsSupported)
+        {
+            MatMulQ8K<RowDot>(x, y, ldy, rowStart, rowCount, Format.ToString());
+            return;
+        }
+        CheckQuantizedProduct(x, ActivationFormat.Q8K, y.Length, ldy, rowStart, rowCount, Format.ToString());
+        int blocks = Cols / BlockValues, T = x.Tokens;
+        // a row at a time against tiles of up to four tokens: codes and group scales made once per tile
+        fixed (sbyte* xq = x.Q8Array)
+        fixed (float* xd = x.ScaleArray)
+        fixed (short* gs = x.GroupSumArray)
+        fixed (float* yp = y)
+        {
+            for (int i = 0; i < rowCount; i++)
+            {
+                byte* w = RowPointer(rowStart + i);
+                for (int t = 0; t < T; t += 4)
+                {
+                    sbyte* xt = xq + (long)t * Cols;
+                    float* dt = xd + (long)t * blocks, yt = yp + (long)t * ldy + i;
+                    short* gt = gs + (long)t * blocks * 16;
+                    int n = Math.Min(4, T - t);
+                    if (_q3)
+                        Tile<Q3Codes>(n, w, xt, Cols, dt, gt, blocks, yt, ldy);
+                    else
+                        Tile<Q2Codes>(n, w, xt, Cols, dt, gt, blocks, yt, ldy);
+                }
+            }
+        }
+    }
+
+    private static void Tile<TF>(int n, byte* w, sbyte* xq, int xStride, float* xd, short* gsum, int blocks, float* y, int ldy) where TF : ILowBitCodes
+    {
+        switch (n)
+        {
+            case 4: DotTokens<Tokens4, TF>(w, xq, xStride, xd, gsum, blocks, y, ldy); break;
+            case 3: DotTokens<Tokens3, TF>(w, xq, xStride, xd, gsum, blocks, y, ldy); break;
+            case 2: DotTokens<Tokens2, TF>(w, xq, xStride, xd, gsum, blocks, y, ldy); break;
+            default: DotTokens<Tokens1, TF>(w, xq, xStride, xd, gsum, blocks, y, ldy); break;
+        }
+    }
 
     private readonly struct RowDot : IQ8KRowDot
     {
         public static float Dot(QuantizedProductMatrix m, int row, in Q8KToken x, int blocks)
         {
             var k = Unsafe.As<LowBitKMatrix>(m);
-            byte* w = k.RowPointer(row);
-            return Avx2.IsSupported ? k.DotAvx2(w, x.Q, x.Scales, x.GroupSums, blocks) : k.DotScalar(w, x.Q, x.Scales, x.GroupSums, blocks);
+            return k.DotScalar(k.RowPointer(row), x.Q, x.Scales, x.GroupSums, blocks);
         }
     }
+
+    /// <summary>Q2_K or Q3_K as a type, so that the kernel is compiled once per format.</summary>
+    private interface ILowBitCodes
+    {
+        static abstract bool Q3 { get; }
+    }
+
+    private readonly struct Q2Codes : ILowBitCodes { public static bool Q3 => false; }
+
+    private readonly struct Q3Codes : ILowBitCodes { public static bool Q3 => true; }
 
     /// <summary>The 16 group scales as signed bytes (Q3_K: sc − 32) and the 16 mins (Q2_K; Q3_K: the scales again, its
     /// offset term being 4·Σ_g sc_g·Σx_g) as int16, from vector registers.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private Vector128<sbyte> ScaleBytes(byte* blk, out Vector256<short> offsets)
+    private static Vector128<sbyte> ScaleBytes<TF>(byte* blk, out Vector256<short> offsets) where TF : ILowBitCodes
     {
-        if (!_q3)
+        if (!TF.Q3)
         {
             Vector128<byte> raw = Vector128.Load(blk);
             offsets = Avx2.ConvertToVector256Int16(Vector128.ShiftRightLogical(raw.AsUInt16(), 4).AsByte() & Vector128.Create((byte)0xF));
@@ -171,60 +221,91 @@ public sealed unsafe class LowBitKMatrix : BlockQuantMatrix
         return sc;
     }
 
-    /// <summary>Σ_b d_x·(d·Σ_g sc_g·Σ q·x − (Q2_K: dmin·Σ_g m_g·Σx_g; Q3_K: 4·d·Σ_g sc_g·Σx_g)) for one row, one token.</summary>
-    internal float DotAvx2(byte* w, sbyte* xq, float* xd, short* gsum, int blocks)
+    /// <summary>Σ_b d_x·(d·Σ_g sc_g·Σ q·x − (Q2_K: dmin·Σ_g m_g·Σx_g; Q3_K: 4·d·Σ_g sc_g·Σx_g)) for one row and N ≤ 4
+    /// tokens (activations xStride apart, scales and 16-value sums per token after each other), y[u·ldy] for token u:
+    /// the codes and group scales made once per block for all of them; each token's sums formed alike whatever N.
+    /// Needs AVX2.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DotTokens<TN, TF>(byte* w, sbyte* xq, int xStride, float* xd, short* gsum, int blocks, float* y, int ldy)
+        where TN : struct, ITokenCount where TF : ILowBitCodes
     {
-        int bytes = _blockBytes, qsAt = _q3 ? 32 : 16;
-        Vector256<byte> three = Vector256.Create((byte)3), four = Vector256.Create((byte)4);
-        // pshufb indices: every byte of the low 128 bits picks scale 2s, of the high 128 bits scale 2s + 1; as int16
-        // that is (b << 8 | b), which an arithmetic shift by 8 turns into b sign-extended
-        Vector256<byte> pick0 = Vector256.Create(Vector128.Create((byte)0), Vector128.Create((byte)1)), step = Vector256.Create((byte)2);
-        Vector256<float> acc = Vector256<float>.Zero, macc = acc;
+        int bytes = TF.Q3 ? 110 : 84, gStride = blocks * 16;
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, m0 = default, m1 = default, m2 = default, m3 = default;
         for (int b = 0; b < blocks; b++)
         {
             byte* blk = w + (long)b * bytes;
             Sse.Prefetch0(blk + StreamPrefetch.Distance);
             Sse.Prefetch0(blk + StreamPrefetch.Distance + 64);
-            Vector128<sbyte> sc = ScaleBytes(blk, out Vector256<short> offsets);
-            Vector256<byte> scales = Vector256.Create(sc, sc).AsByte(), pick = pick0;
-            sbyte* xb = xq + (long)b * 256;
-            Vector256<ushort> hm = _q3 ? Vector256.Load(blk).AsUInt16() : default;
-            Vector256<int> isum = Vector256<int>.Zero;
-            for (int h = 0; h < 2; h++)
-            {
-                Vector256<ushort> q = Vector256.Load(blk + qsAt + 32 * h).AsUInt16();
-                for (int j = 0; j < 4; j++)
-                {
-                    int s = 4 * h + j;
-                    Vector256<byte> codes = Vector256.ShiftRightLogical(q, 2 * j).AsByte() & three;
-                    if (_q3)
-                    {
-                        Vector256<ushort> at2 = s <= 2 ? Vector256.ShiftLeft(hm, 2 - s) : Vector256.ShiftRightLogical(hm, s - 2);
-                        codes |= at2.AsByte() & four;
-                    }
-                    Vector256<short> pairs = Avx2.MultiplyAddAdjacent(codes, Vector256.Load(xb + QuantizedInput.PermutedSubBlock(s) * 32));
-                    Vector256<short> groupScales = Vector256.ShiftRightArithmetic(Avx2.Shuffle(scales, pick).AsInt16(), 8);
-                    isum += Avx2.MultiplyAddAdjacent(pairs, groupScales);
-                    pick += step;
-                }
-            }
-            // the offsets: Q2_K Σ_g m_g·Σx_g, Q3_K Σ_g sc_g·Σx_g (int32: |Σx_g| ≤ 16·128)
-            Vector256<int> off = Avx2.MultiplyAddAdjacent(offsets, Vector256.Load(gsum + (long)b * 16));
-            float dx = xd[b], d = Half16.ToFloat(*(ushort*)(blk + (_q3 ? 108 : 80)));
-            if (_q3)
-            {
-                acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(isum - Vector256.ShiftLeft(off, 2)), Vector256.Create(d * dx), acc);
-            }
-            else
-            {
-                acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(isum), Vector256.Create(d * dx), acc);
-                macc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(off), Vector256.Create(Half16.ToFloat(*(ushort*)(blk + 82)) * dx), macc);
-            }
+            Vector128<sbyte> sc = ScaleBytes<TF>(blk, out Vector256<short> offsets);
+            Vector256<byte> scales = Vector256.Create(sc, sc).AsByte();
+            Vector256<ushort> hm = TF.Q3 ? Vector256.Load(blk).AsUInt16() : default;
+            Vector256<ushort> q0 = Vector256.Load(blk + (TF.Q3 ? 32 : 16)).AsUInt16(), q1 = Vector256.Load(blk + (TF.Q3 ? 64 : 48)).AsUInt16();
+            sbyte* x = xq + (long)b * 256;
+            Vector256<int> i0 = default, i1 = default, i2 = default, i3 = default;
+            SubBlock<TN, TF>(q0, hm, scales, 0, x, xStride, ref i0, ref i1, ref i2, ref i3);
+            SubBlock<TN, TF>(q0, hm, scales, 1, x, xStride, ref i0, ref i1, ref i2, ref i3);
+            SubBlock<TN, TF>(q0, hm, scales, 2, x, xStride, ref i0, ref i1, ref i2, ref i3);
+            SubBlock<TN, TF>(q0, hm, scales, 3, x, xStride, ref i0, ref i1, ref i2, ref i3);
+            SubBlock<TN, TF>(q1, hm, scales, 4, x, xStride, ref i0, ref i1, ref i2, ref i3);
+            SubBlock<TN, TF>(q1, hm, scales, 5, x, xStride, ref i0, ref i1, ref i2, ref i3);
+            SubBlock<TN, TF>(q1, hm, scales, 6, x, xStride, ref i0, ref i1, ref i2, ref i3);
+            SubBlock<TN, TF>(q1, hm, scales, 7, x, xStride, ref i0, ref i1, ref i2, ref i3);
+            float d = Half16.ToFloat(*(ushort*)(blk + (TF.Q3 ? 108 : 80))), dmin = TF.Q3 ? 0 : Half16.ToFloat(*(ushort*)(blk + 82));
+            short* g = gsum + (long)b * 16;
+            Finish<TF>(ref a0, ref m0, i0, offsets, g, d, dmin, xd[b]);
+            if (TN.N > 1) Finish<TF>(ref a1, ref m1, i1, offsets, g + gStride, d, dmin, xd[blocks + b]);
+            if (TN.N > 2) Finish<TF>(ref a2, ref m2, i2, offsets, g + 2 * gStride, d, dmin, xd[2 * blocks + b]);
+            if (TN.N > 3) Finish<TF>(ref a3, ref m3, i3, offsets, g + 3 * gStride, d, dmin, xd[3 * blocks + b]);
         }
-        return Vector256.Sum(acc) - Vector256.Sum(macc);
+        y[0] = Vector256.Sum(a0) - Vector256.Sum(m0);
+        if (TN.N > 1) y[ldy] = Vector256.Sum(a1) - Vector256.Sum(m1);
+        if (TN.N > 2) y[2 * ldy] = Vector256.Sum(a2) - Vector256.Sum(m2);
+        if (TN.N > 3) y[3 * ldy] = Vector256.Sum(a3) - Vector256.Sum(m3);
     }
 
-    /// <summary>The scalar definition of <see cref="DotAvx2"/>.</summary>
+    /// <summary>Sub-block s (= 4h + j, the 2-bit field j of q): its codes (Q3_K: with the third bits of hm) against each
+    /// token's activations by vpmaddubsw (|pair| ≤ 2·7·128), then vpmaddwd against its two groups' scales.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SubBlock<TN, TF>(Vector256<ushort> q, Vector256<ushort> hm, Vector256<byte> scales, int s, sbyte* x, long xStride,
+                                         ref Vector256<int> i0, ref Vector256<int> i1, ref Vector256<int> i2, ref Vector256<int> i3)
+        where TN : struct, ITokenCount where TF : ILowBitCodes
+    {
+        Vector256<byte> codes = Vector256.ShiftRightLogical(q, 2 * (s & 3)).AsByte() & Vector256.Create((byte)3);
+        if (TF.Q3)
+        {
+            Vector256<ushort> at2 = s <= 2 ? Vector256.ShiftLeft(hm, 2 - s) : Vector256.ShiftRightLogical(hm, s - 2);
+            codes |= at2.AsByte() & Vector256.Create((byte)4);
+        }
+        // pshufb: every byte of the low 128 bits picks scale 2s, of the high 128 bits scale 2s + 1; as int16 that is
+        // (b << 8 | b), which an arithmetic shift by 8 turns into b sign-extended
+        Vector256<byte> pick = Vector256.Create(Vector128.Create((byte)(2 * s)), Vector128.Create((byte)(2 * s + 1)));
+        Vector256<short> groupScales = Vector256.ShiftRightArithmetic(Avx2.Shuffle(scales, pick).AsInt16(), 8);
+        sbyte* xs = x + QuantizedInput.PermutedSubBlock(s) * 32;
+        i0 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(codes, Vector256.Load(xs)), groupScales);
+        if (TN.N > 1) i1 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(codes, Vector256.Load(xs + xStride)), groupScales);
+        if (TN.N > 2) i2 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(codes, Vector256.Load(xs + 2 * xStride)), groupScales);
+        if (TN.N > 3) i3 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(codes, Vector256.Load(xs + 3 * xStride)), groupScales);
+    }
+
+    /// <summary>One block of one token: the offsets (Q2_K Σ_g m_g·Σx_g, Q3_K Σ_g sc_g·Σx_g; int32, |Σx_g| ≤ 16·128) and
+    /// the float steps.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Finish<TF>(ref Vector256<float> acc, ref Vector256<float> macc, Vector256<int> isum, Vector256<short> offsets, short* g,
+                                   float d, float dmin, float dx) where TF : ILowBitCodes
+    {
+        Vector256<int> off = Avx2.MultiplyAddAdjacent(offsets, Vector256.Load(g));
+        if (TF.Q3)
+        {
+            acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(isum - Vector256.ShiftLeft(off, 2)), Vector256.Create(d * dx), acc);
+        }
+        else
+        {
+            acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(isum), Vector256.Create(d * dx), acc);
+            macc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(off), Vector256.Create(dmin * dx), macc);
+        }
+    }
+
+    /// <summary>The scalar definition of <see cref="DotTokens{TN, TF}"/>.</summary>
     internal float DotScalar(byte* w, sbyte* xq, float* xd, short* gsum, int blocks)
     {
         int bytes = _blockBytes;
