@@ -111,19 +111,58 @@ public sealed unsafe class SmallBlockMatrix : BlockQuantMatrix
     private int Level(byte* blk, int j) => _offset ? Code(blk, j) : _levels ? Levels[Code(blk, j)] : Code(blk, j) - 16;
 
     /// <summary>The 32 signed integers of a block without an offset (Q5_0: code − 16, IQ4_NL: its level; needs AVX2).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private Vector256<sbyte> SignedLevels(byte* blk) =>
-        _levels ? Avx2.Shuffle(s_levels, Codes(blk).AsSByte()) : Codes(blk).AsSByte() - Vector256.Create((sbyte)16);
-
-    /// <summary>The 32 codes of a block in value order (needs AVX2).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private Vector256<byte> Codes(byte* blk)
+    private Vector256<sbyte> SignedLevels(byte* blk) => Format switch
     {
-        Vector128<byte> m4 = Vector128.Create((byte)0xF), qs = Vector128.Load(blk + _qs);
+        WeightFormat.IQ4_NL => SignedLevels<Iq4Nl>(blk),
+        _ => SignedLevels<Q5_0>(blk), // ReadRow asks only the formats without an offset: IQ4_NL and Q5_0
+    };
+
+    private Vector256<byte> Codes(byte* blk) => Format switch
+    {
+        WeightFormat.Q4_1 => Codes<Q4_1>(blk),
+        WeightFormat.Q5_0 => Codes<Q5_0>(blk),
+        WeightFormat.Q5_1 => Codes<Q5_1>(blk),
+        _ => Codes<Iq4Nl>(blk),
+    };
+
+    /// <summary>A block layout as a type, so that each kernel is compiled once per format: an fp16 m after d (Q4_1,
+    /// Q5_1), a fifth bit per value in qh (Q5_0, Q5_1), codes indexing kvalues_iq4nl (IQ4_NL).</summary>
+    private interface ILayout
+    {
+        static abstract bool Offset { get; }
+        static abstract bool HighBit { get; }
+        static abstract bool Levels { get; }
+    }
+
+    private readonly struct Q4_1 : ILayout { public static bool Offset => true; public static bool HighBit => false; public static bool Levels => false; }
+
+    private readonly struct Q5_0 : ILayout { public static bool Offset => false; public static bool HighBit => true; public static bool Levels => false; }
+
+    private readonly struct Q5_1 : ILayout { public static bool Offset => true; public static bool HighBit => true; public static bool Levels => false; }
+
+    private readonly struct Iq4Nl : ILayout { public static bool Offset => false; public static bool HighBit => false; public static bool Levels => true; }
+
+    /// <summary>Bytes of a block of <typeparamref name="TL"/> and the offset of its qs[16].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Bytes<TL>() where TL : ILayout => 18 + (TL.Offset ? 2 : 0) + (TL.HighBit ? 4 : 0);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int QsAt<TL>() where TL : ILayout => (TL.Offset ? 4 : 2) + (TL.HighBit ? 4 : 0);
+
+    /// <summary>The signed values of a block without an offset: IQ4_NL's levels or Q5_0's code − 16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<sbyte> SignedLevels<TL>(byte* blk) where TL : ILayout =>
+        TL.Levels ? Avx2.Shuffle(s_levels, Codes<TL>(blk).AsSByte()) : Codes<TL>(blk).AsSByte() - Vector256.Create((sbyte)16);
+
+    /// <summary>The 32 codes of a block in value order (qs low nibbles, then high nibbles; the fifth bits from qh).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> Codes<TL>(byte* blk) where TL : ILayout
+    {
+        Vector128<byte> m4 = Vector128.Create((byte)0xF), qs = Vector128.Load(blk + QsAt<TL>());
         Vector256<byte> codes = Vector256.Create(qs & m4, Vector128.ShiftRightLogical(qs.AsUInt16(), 4).AsByte() & m4);
-        if (_highBit)
+        if (TL.HighBit)
         {
-            Vector256<byte> h = Avx2.Shuffle(Vector256.Create(*(uint*)(blk + (_offset ? 4 : 2))).AsByte(), s_spread);
+            Vector256<byte> h = Avx2.Shuffle(Vector256.Create(*(uint*)(blk + (TL.Offset ? 4 : 2))).AsByte(), s_spread);
             codes |= Vector256.Equals(h & s_bits, s_bits) & Vector256.Create((byte)16);
         }
         return codes;
@@ -131,55 +170,101 @@ public sealed unsafe class SmallBlockMatrix : BlockQuantMatrix
 
     public override void MatMulQuantized(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount)
     {
-        if (x.Tokens != 1 || !Avx2.IsSupported || rowCount < 2)
+        if (!Avx2.IsSupported)
         {
             MatMulQ8<RowDot>(x, y, ldy, rowStart, rowCount, Format.ToString());
             return;
         }
-        CheckRows(rowStart, rowCount);
-        if (x.Format != ActivationFormat.Q8 || x.Cols != Cols)
-            throw new ArgumentException($"{Format} product needs Q8 activations of the same width");
-        if (y.Length < rowCount)
-            throw new ArgumentException("MatMulQuantized: y too small");
-        // one token (decode): rows from the two halves of the range in turn, two memory streams and two independent sums
-        int blocks = Cols / BlockValues, half = rowCount / 2;
+        CheckQuantizedProduct(x, ActivationFormat.Q8, y.Length, ldy, rowStart, rowCount, Format.ToString());
+        switch (Format)
+        {
+            case WeightFormat.Q4_1: Product<Q4_1>(x, y, ldy, rowStart, rowCount); break;
+            case WeightFormat.Q5_0: Product<Q5_0>(x, y, ldy, rowStart, rowCount); break;
+            case WeightFormat.Q5_1: Product<Q5_1>(x, y, ldy, rowStart, rowCount); break;
+            default: Product<Iq4Nl>(x, y, ldy, rowStart, rowCount); break;
+        }
+    }
+
+    private void Product<TL>(QuantizedInput x, Span<float> y, int ldy, int rowStart, int rowCount) where TL : ILayout
+    {
+        int blocks = Cols / BlockValues, T = x.Tokens;
         fixed (short* xq = x.Q16Array)
         fixed (float* xs = x.ScaleArray)
         fixed (float* yp = y)
         {
-            StreamPrefetch.Start(RowPointer(rowStart), (long)half * BytesPerRow);
-            StreamPrefetch.Start(RowPointer(rowStart + half), (long)half * BytesPerRow);
-            for (int i = 0; i < half; i++)
-                DotPairAvx2(RowPointer(rowStart + i), RowPointer(rowStart + half + i), xq, xs, blocks, yp + i, yp + half + i);
-            if (2 * half < rowCount)
-                yp[rowCount - 1] = DotAvx2(RowPointer(rowStart + rowCount - 1), xq, xs, blocks);
+            int i = 0;
+            if (T == 1)
+            {
+                // one token (decode): rows from the two halves of the range in turn, two memory streams and two independent sums
+                int half = rowCount / 2;
+                StreamPrefetch.Start(RowPointer(rowStart), (long)half * BytesPerRow);
+                StreamPrefetch.Start(RowPointer(rowStart + half), (long)half * BytesPerRow);
+                for (int k = 0; k < half; k++)
+                    DotPair<TL>(RowPointer(rowStart + k), RowPointer(rowStart + half + k), xq, xs, blocks, yp + k, yp + half + k);
+                i = 2 * half;
+            }
+            // a row at a time against tiles of up to four tokens: the row's values widened once per tile
+            for (; i < rowCount; i++)
+            {
+                byte* w = RowPointer(rowStart + i);
+                for (int t = 0; t < T; t += 4)
+                {
+                    short* xt = xq + (long)t * Cols;
+                    float* st = xs + (long)t * blocks, yt = yp + (long)t * ldy + i;
+                    switch (Math.Min(4, T - t))
+                    {
+                        case 4: DotTokens<Tokens4, TL>(w, xt, Cols, st, blocks, yt, ldy); break;
+                        case 3: DotTokens<Tokens3, TL>(w, xt, Cols, st, blocks, yt, ldy); break;
+                        case 2: DotTokens<Tokens2, TL>(w, xt, Cols, st, blocks, yt, ldy); break;
+                        default: DotTokens<Tokens1, TL>(w, xt, Cols, st, blocks, yt, ldy); break;
+                    }
+                }
+            }
         }
     }
 
-    // a struct, so the shared product loop is compiled for this kernel
+    // a struct, so the shared product loop is compiled for this kernel (without AVX2)
     private readonly struct RowDot : IQ8RowDot
     {
         public static float Dot(QuantizedProductMatrix m, int row, short* xq, float* xs, int blocks)
         {
             var s = Unsafe.As<SmallBlockMatrix>(m);
-            return Avx2.IsSupported ? s.DotAvx2(s.RowPointer(row), xq, xs, blocks) : s.DotScalar(s.RowPointer(row), xq, xs, blocks);
+            return s.DotScalar(s.RowPointer(row), xq, xs, blocks);
         }
     }
 
-    /// <summary>One row against one token's Q8 activations: Σ_b d_x[b]·(d·Σ q·x + m·Σ x) (Q5_0: d·Σ (q − 16)·x).</summary>
-    internal float DotAvx2(byte* w, short* xq, float* xs, int blocks)
+    /// <summary>One row against N ≤ 4 tokens' Q8 activations (xStride values apart, scales blocks apart), y[u·ldy] for
+    /// token u: Σ_b d_x[b]·(d·Σ q·x + m·Σ x) (Q5_0, IQ4_NL: d·Σ v·x), the block's values widened once for all tokens,
+    /// each token's sums formed alike whatever N (and as <see cref="DotPair{TL}"/> forms them).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DotTokens<TN, TL>(byte* w, short* xq, int xStride, float* xs, int blocks, float* y, int ldy)
+        where TN : struct, ITokenCount where TL : ILayout
     {
-        int bytes = _blockBytes;
-        Vector256<float> acc = Vector256<float>.Zero, macc = acc;
+        int bytes = Bytes<TL>();
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, m0 = default, m1 = default, m2 = default, m3 = default;
         for (int b = 0; b < blocks; b++)
-            BlockStep(w + (long)b * bytes, xq + b * 32, xs[b], ref acc, ref macc);
-        return Vector256.Sum(acc + macc);
+        {
+            byte* blk = w + (long)b * bytes;
+            Widen<TL>(blk, out Vector256<short> lo, out Vector256<short> hi);
+            float d = Half16.ToFloat(*(ushort*)blk), m = TL.Offset ? Half16.ToFloat(*(ushort*)(blk + 2)) : 0;
+            short* x = xq + b * 32;
+            Step<TL>(lo, hi, x, d, m, xs[b], ref a0, ref m0);
+            if (TN.N > 1) Step<TL>(lo, hi, x + xStride, d, m, xs[blocks + b], ref a1, ref m1);
+            if (TN.N > 2) Step<TL>(lo, hi, x + 2L * xStride, d, m, xs[2 * blocks + b], ref a2, ref m2);
+            if (TN.N > 3) Step<TL>(lo, hi, x + 3L * xStride, d, m, xs[3 * blocks + b], ref a3, ref m3);
+        }
+        y[0] = Vector256.Sum(a0 + m0);
+        if (TN.N > 1) y[ldy] = Vector256.Sum(a1 + m1);
+        if (TN.N > 2) y[2 * ldy] = Vector256.Sum(a2 + m2);
+        if (TN.N > 3) y[3 * ldy] = Vector256.Sum(a3 + m3);
     }
 
-    /// <summary><see cref="DotAvx2"/> of two rows, block by block in turn (each row's sums formed as DotAvx2 forms them).</summary>
-    private void DotPairAvx2(byte* w0, byte* w1, short* xq, float* xs, int blocks, float* y0, float* y1)
+    /// <summary>Two rows against one token, block by block in turn (decode: two memory streams), each row's sums formed as
+    /// <see cref="DotTokens{TN, TL}"/> forms them.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DotPair<TL>(byte* w0, byte* w1, short* xq, float* xs, int blocks, float* y0, float* y1) where TL : ILayout
     {
-        int bytes = _blockBytes;
+        int bytes = Bytes<TL>();
         Vector256<float> a0 = Vector256<float>.Zero, m0 = a0, a1 = a0, m1 = a0;
         for (int b = 0; b < blocks; b++)
         {
@@ -189,38 +274,46 @@ public sealed unsafe class SmallBlockMatrix : BlockQuantMatrix
                 Sse.Prefetch0(w0 + o + StreamPrefetch.Distance);
                 Sse.Prefetch0(w1 + o + StreamPrefetch.Distance);
             }
-            BlockStep(w0 + o, xq + b * 32, xs[b], ref a0, ref m0);
-            BlockStep(w1 + o, xq + b * 32, xs[b], ref a1, ref m1);
+            Widen<TL>(w0 + o, out Vector256<short> lo, out Vector256<short> hi);
+            Step<TL>(lo, hi, xq + b * 32, Half16.ToFloat(*(ushort*)(w0 + o)), TL.Offset ? Half16.ToFloat(*(ushort*)(w0 + o + 2)) : 0, xs[b], ref a0, ref m0);
+            Widen<TL>(w1 + o, out lo, out hi);
+            Step<TL>(lo, hi, xq + b * 32, Half16.ToFloat(*(ushort*)(w1 + o)), TL.Offset ? Half16.ToFloat(*(ushort*)(w1 + o + 2)) : 0, xs[b], ref a1, ref m1);
         }
         *y0 = Vector256.Sum(a0 + m0);
         *y1 = Vector256.Sum(a1 + m1);
     }
 
-    /// <summary>One block of a row against 32 int16 activations with scale dx: acc += d·dx·Σ q·x, macc += m·dx·Σ x.</summary>
+    /// <summary>A block's 32 values as int16 (codes for the offset formats, signed values otherwise), in two halves.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void BlockStep(byte* blk, short* x, float dx, ref Vector256<float> acc, ref Vector256<float> macc)
+    private static void Widen<TL>(byte* blk, out Vector256<short> lo, out Vector256<short> hi) where TL : ILayout
     {
-        Vector256<short> lo, hi;
-        if (_offset)
+        if (TL.Offset)
         {
-            Vector256<byte> codes = Codes(blk);
+            Vector256<byte> codes = Codes<TL>(blk);
             lo = Avx2.ConvertToVector256Int16(codes.GetLower());
             hi = Avx2.ConvertToVector256Int16(codes.GetUpper());
         }
         else
         {
-            Vector256<sbyte> v = SignedLevels(blk);
+            Vector256<sbyte> v = SignedLevels<TL>(blk);
             lo = Avx2.ConvertToVector256Int16(v.GetLower());
             hi = Avx2.ConvertToVector256Int16(v.GetUpper());
         }
+    }
+
+    /// <summary>One block against 32 int16 activations with scale dx: acc += d·dx·Σ q·x, macc += m·dx·Σ x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Step<TL>(Vector256<short> lo, Vector256<short> hi, short* x, float d, float m, float dx, ref Vector256<float> acc, ref Vector256<float> macc)
+        where TL : ILayout
+    {
         Vector256<short> x0 = Vector256.Load(x), x1 = Vector256.Load(x + 16);
         Vector256<int> p = Avx2.MultiplyAddAdjacent(lo, x0) + Avx2.MultiplyAddAdjacent(hi, x1);
-        acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p), Vector256.Create(Half16.ToFloat(*(ushort*)blk) * dx), acc);
-        if (_offset)
+        acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p), Vector256.Create(d * dx), acc);
+        if (TL.Offset)
         {
             Vector256<short> ones = Vector256.Create((short)1);
             Vector256<int> sx = Avx2.MultiplyAddAdjacent(x0, ones) + Avx2.MultiplyAddAdjacent(x1, ones);
-            macc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(sx), Vector256.Create(Half16.ToFloat(*(ushort*)(blk + 2)) * dx), macc);
+            macc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(sx), Vector256.Create(m * dx), macc);
         }
     }
 
