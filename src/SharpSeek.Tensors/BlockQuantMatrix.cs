@@ -131,6 +131,26 @@ public abstract unsafe class BlockQuantMatrix : QuantizedProductMatrix
     /// <summary>Pointer to row r's blocks.</summary>
     public byte* RowPointer(int r) => _data + r * BytesPerRow;
 
+    /// <summary>Rows [first, rowCount) of a product's range (from rowStart), each against the T tokens in tiles of up
+    /// to four: <paramref name="kernel"/> is compiled once per tile size.</summary>
+    private protected void RowTiles<TK>(in TK kernel, int rowStart, int first, int rowCount, int T) where TK : struct, IRowTile
+    {
+        for (int i = first; i < rowCount; i++)
+        {
+            byte* w = RowPointer(rowStart + i);
+            for (int t = 0; t < T; t += 4)
+            {
+                switch (Math.Min(4, T - t))
+                {
+                    case 4: kernel.Run<Tokens4>(w, t, i); break;
+                    case 3: kernel.Run<Tokens3>(w, t, i); break;
+                    case 2: kernel.Run<Tokens2>(w, t, i); break;
+                    default: kernel.Run<Tokens1>(w, t, i); break;
+                }
+            }
+        }
+    }
+
     /// <summary>Writes one row of blocks from fp32 values.</summary>
     public delegate void RowQuantizer(ReadOnlySpan<float> values, byte* destination);
 
@@ -147,6 +167,73 @@ public abstract unsafe class BlockQuantMatrix : QuantizedProductMatrix
         }
         return buf;
     }
+}
+
+/// <summary>A row kernel against a tile of N ≤ 4 tokens (<see cref="BlockQuantMatrix.RowTiles"/>): row blocks
+/// <c>w</c>, the tile's first token <c>t</c>, the row's place <c>i</c> in the output.</summary>
+internal unsafe interface IRowTile
+{
+    void Run<TN>(byte* w, int t, int i) where TN : struct, ITokenCount;
+}
+
+/// <summary>A kernel of rows against a tile of N ≤ 4 tokens' Q8K activations (<see cref="Q8KTiles{TK}"/>): values xq
+/// (cols apart per token), block scales xd and per-block sums (<see cref="SumsPerBlock"/> of them: Sum16Array's 8 or
+/// GroupSumArray's 16), y[u·ldy] for token u.</summary>
+internal unsafe interface IQ8KTileKernel
+{
+    static abstract int SumsPerBlock { get; }
+
+    static abstract void Run<TN>(byte* w, sbyte* xq, int cols, float* xd, short* sums, int blocks, float* y, int ldy) where TN : struct, ITokenCount;
+}
+
+/// <summary>A Q8K product's operands for <see cref="BlockQuantMatrix.RowTiles"/>: tile t of row i through <typeparamref name="TK"/>.</summary>
+internal readonly unsafe struct Q8KTiles<TK> : IRowTile where TK : IQ8KTileKernel
+{
+    private readonly sbyte* _xq;
+    private readonly float* _xd, _y;
+    private readonly short* _sums;
+    private readonly int _cols, _blocks, _ldy;
+
+    public Q8KTiles(sbyte* xq, float* xd, short* sums, int cols, float* y, int ldy)
+    {
+        _xq = xq;
+        _xd = xd;
+        _sums = sums;
+        _cols = cols;
+        _blocks = cols / 256;
+        _y = y;
+        _ldy = ldy;
+    }
+
+    public void Run<TN>(byte* w, int t, int i) where TN : struct, ITokenCount =>
+        TK.Run<TN>(w, _xq + (long)t * _cols, _cols, _xd + (long)t * _blocks, _sums + (long)t * _blocks * TK.SumsPerBlock, _blocks, _y + (long)t * _ldy + i, _ldy);
+}
+
+/// <summary>A kernel of rows against a tile of N ≤ 4 tokens' Q8 activations (<see cref="Q8Tiles{TK}"/>): int16 values
+/// (cols apart per token), scales per 32 values (cols / 32 apart), y[u·ldy] for token u.</summary>
+internal unsafe interface IQ8TileKernel
+{
+    static abstract void Run<TN>(byte* w, short* xq, int cols, float* xs, float* y, int ldy) where TN : struct, ITokenCount;
+}
+
+/// <summary>A Q8 product's operands for <see cref="BlockQuantMatrix.RowTiles"/>: tile t of row i through <typeparamref name="TK"/>.</summary>
+internal readonly unsafe struct Q8Tiles<TK> : IRowTile where TK : IQ8TileKernel
+{
+    private readonly short* _xq;
+    private readonly float* _xs, _y;
+    private readonly int _cols, _ldy;
+
+    public Q8Tiles(short* xq, float* xs, int cols, float* y, int ldy)
+    {
+        _xq = xq;
+        _xs = xs;
+        _cols = cols;
+        _y = y;
+        _ldy = ldy;
+    }
+
+    public void Run<TN>(byte* w, int t, int i) where TN : struct, ITokenCount =>
+        TK.Run<TN>(w, _xq + (long)t * _cols, _cols, _xs + (long)t * (_cols / 32), _y + (long)t * _ldy + i, _ldy);
 }
 
 /// <summary>One token's Q8K activations as the k-quant kernels read them: values, block scales, 32-value sums (int32 and

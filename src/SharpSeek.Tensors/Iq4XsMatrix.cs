@@ -77,28 +77,21 @@ public sealed unsafe class Iq4XsMatrix : BlockQuantMatrix
             return;
         }
         CheckQuantizedProduct(x, ActivationFormat.Q8, y.Length, ldy, rowStart, rowCount, "IQ4_XS");
-        int blocks = Cols / 256, T = x.Tokens;
         // a row at a time against tiles of up to four tokens: its levels and scales made once per tile
         fixed (short* xq = x.Q16Array)
         fixed (float* xs = x.ScaleArray)
         fixed (float* yp = y)
+            RowTiles(new Q8Tiles<Tile>(xq, xs, Cols, yp, ldy), rowStart, 0, rowCount, x.Tokens);
+    }
+
+    private readonly struct Tile : IQ8TileKernel
+    {
+        public static void Run<TN>(byte* w, short* xq, int cols, float* xs, float* y, int ldy) where TN : struct, ITokenCount
         {
-            for (int i = 0; i < rowCount; i++)
-            {
-                byte* w = RowPointer(rowStart + i);
-                for (int t = 0; t < T; t += 4)
-                {
-                    short* xt = xq + (long)t * Cols;
-                    float* st = xs + (long)t * (Cols / 32), yt = yp + (long)t * ldy + i;
-                    switch (Math.Min(4, T - t))
-                    {
-                        case 4: DotTokens<Tokens4>(w, xt, Cols, st, Cols / 32, blocks, yt, ldy); break;
-                        case 3: DotTokens<Tokens3>(w, xt, Cols, st, Cols / 32, blocks, yt, ldy); break;
-                        case 2: DotTokens<Tokens2>(w, xt, Cols, st, Cols / 32, blocks, yt, ldy); break;
-                        default: *yt = DotAvx2(w, xt, st, blocks); break;
-                    }
-                }
-            }
+            if (TN.N == 1)
+                *y = DotAvx2(w, xq, xs, cols / 256);
+            else
+                DotTokens<TN>(w, xq, cols, xs, cols / 32, cols / 256, y, ldy);
         }
     }
 

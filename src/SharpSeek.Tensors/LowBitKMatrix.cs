@@ -145,40 +145,25 @@ public sealed unsafe class LowBitKMatrix : BlockQuantMatrix
             return;
         }
         CheckQuantizedProduct(x, ActivationFormat.Q8K, y.Length, ldy, rowStart, rowCount, Format.ToString());
-        int blocks = Cols / BlockValues, T = x.Tokens;
         // a row at a time against tiles of up to four tokens: codes and group scales made once per tile
         fixed (sbyte* xq = x.Q8Array)
         fixed (float* xd = x.ScaleArray)
         fixed (short* gs = x.GroupSumArray)
         fixed (float* yp = y)
         {
-            for (int i = 0; i < rowCount; i++)
-            {
-                byte* w = RowPointer(rowStart + i);
-                for (int t = 0; t < T; t += 4)
-                {
-                    sbyte* xt = xq + (long)t * Cols;
-                    float* dt = xd + (long)t * blocks, yt = yp + (long)t * ldy + i;
-                    short* gt = gs + (long)t * blocks * 16;
-                    int n = Math.Min(4, T - t);
-                    if (_q3)
-                        Tile<Q3Codes>(n, w, xt, Cols, dt, gt, blocks, yt, ldy);
-                    else
-                        Tile<Q2Codes>(n, w, xt, Cols, dt, gt, blocks, yt, ldy);
-                }
-            }
+            if (_q3)
+                RowTiles(new Q8KTiles<Tile<Q3Codes>>(xq, xd, gs, Cols, yp, ldy), rowStart, 0, rowCount, x.Tokens);
+            else
+                RowTiles(new Q8KTiles<Tile<Q2Codes>>(xq, xd, gs, Cols, yp, ldy), rowStart, 0, rowCount, x.Tokens);
         }
     }
 
-    private static void Tile<TF>(int n, byte* w, sbyte* xq, int xStride, float* xd, short* gsum, int blocks, float* y, int ldy) where TF : ILowBitCodes
+    private readonly struct Tile<TF> : IQ8KTileKernel where TF : ILowBitCodes
     {
-        switch (n)
-        {
-            case 4: DotTokens<Tokens4, TF>(w, xq, xStride, xd, gsum, blocks, y, ldy); break;
-            case 3: DotTokens<Tokens3, TF>(w, xq, xStride, xd, gsum, blocks, y, ldy); break;
-            case 2: DotTokens<Tokens2, TF>(w, xq, xStride, xd, gsum, blocks, y, ldy); break;
-            default: DotTokens<Tokens1, TF>(w, xq, xStride, xd, gsum, blocks, y, ldy); break;
-        }
+        public static int SumsPerBlock => 16;
+
+        public static void Run<TN>(byte* w, sbyte* xq, int cols, float* xd, short* sums, int blocks, float* y, int ldy) where TN : struct, ITokenCount =>
+            DotTokens<TN, TF>(w, xq, cols, xd, sums, blocks, y, ldy);
     }
 
     private readonly struct RowDot : IQ8KRowDot

@@ -175,8 +175,7 @@ public sealed unsafe class Q4KMatrix : BlockQuantMatrix
         {
             if (Q4KVnni.IsSupported)
             {
-                for (int i = 0; i < rowCount; i++)
-                    Q4KVnni.RowTokens<Q4KVnni.Nibbles>(RowPointer(rowStart + i), xq, Cols, xd, xsum16, blocks, T, yp + i, ldy);
+                RowTiles(new Q8KTiles<Q4KVnni.Tile<Q4KVnni.Nibbles>>(xq, xd, xsum16, Cols, yp, ldy), rowStart, 0, rowCount, T);
                 return;
             }
             for (int i = 0; i < rowCount; i++)

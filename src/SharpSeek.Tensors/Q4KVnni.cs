@@ -163,23 +163,18 @@ internal static unsafe class Q4KVnni
         return Vector256.Sum(acc) - Vector128.Sum(macc);
     }
 
-    /// <summary>One row against T tokens (activations <paramref name="cols"/> apart; y[t·ldy]) in tiles of up to four
-    /// (<see cref="DotTokens{TN, TCodes}"/>), a single token through <see cref="Dot{TCodes}"/>.</summary>
-    internal static void RowTokens<TCodes>(byte* w, sbyte* xq, int cols, float* xd, short* xsum, int blocks, int T, float* y, int ldy)
-        where TCodes : IBlockCodes
+    /// <summary>Q4_K-scaled rows (<typeparamref name="TCodes"/>) against a tile of tokens: <see cref="DotTokens{TN, TCodes}"/>,
+    /// a single token through <see cref="Dot{TCodes}"/>.</summary>
+    internal readonly struct Tile<TCodes> : IQ8KTileKernel where TCodes : IBlockCodes
     {
-        for (int t = 0; t < T; t += 4)
+        public static int SumsPerBlock => 8;
+
+        public static void Run<TN>(byte* w, sbyte* xq, int cols, float* xd, short* sums, int blocks, float* y, int ldy) where TN : struct, ITokenCount
         {
-            sbyte* xt = xq + (long)t * cols;
-            float* dt = xd + (long)t * blocks, yt = y + (long)t * ldy;
-            short* st = xsum + (long)t * blocks * 8;
-            switch (Math.Min(4, T - t))
-            {
-                case 4: DotTokens<Tokens4, TCodes>(w, xt, cols, dt, st, blocks, yt, ldy); break;
-                case 3: DotTokens<Tokens3, TCodes>(w, xt, cols, dt, st, blocks, yt, ldy); break;
-                case 2: DotTokens<Tokens2, TCodes>(w, xt, cols, dt, st, blocks, yt, ldy); break;
-                default: *yt = Dot<TCodes>(w, xt, dt, st, blocks); break;
-            }
+            if (TN.N == 1)
+                *y = Dot<TCodes>(w, xq, xd, sums, blocks);
+            else
+                DotTokens<TN, TCodes>(w, xq, cols, xd, sums, blocks, y, ldy);
         }
     }
 

@@ -80,16 +80,12 @@ public sealed unsafe class Q5KMatrix : BlockQuantMatrix
             return;
         }
         CheckQuantizedProduct(x, ActivationFormat.Q8K, y.Length, ldy, rowStart, rowCount, "Q5_K");
-        int blocks = Cols / BlockValues, T = x.Tokens;
         // a row at a time against tiles of up to four tokens: its codes and scales unpacked once per tile
         fixed (sbyte* xq = x.Q8Array)
         fixed (float* xd = x.ScaleArray)
         fixed (short* xsum = x.Sum16Array)
         fixed (float* yp = y)
-        {
-            for (int i = 0; i < rowCount; i++)
-                Q4KVnni.RowTokens<FiveBitCodes>(RowPointer(rowStart + i), xq, Cols, xd, xsum, blocks, T, yp + i, ldy);
-        }
+            RowTiles(new Q8KTiles<Q4KVnni.Tile<FiveBitCodes>>(xq, xd, xsum, Cols, yp, ldy), rowStart, 0, rowCount, x.Tokens);
     }
 
     private readonly struct RowDot : IQ8KRowDot

@@ -234,24 +234,8 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
                         Q6KVnni.DotPair(RowPointer(rowStart + k), RowPointer(rowStart + half + k), xq, xd, gs, blocks, yp + k, yp + half + k);
                     i = 2 * half;
                 }
-                for (; i < rowCount; i++)
-                {
-                    // a row at a time against tiles of up to four tokens (codes and scales unpacked once per tile)
-                    byte* w = RowPointer(rowStart + i);
-                    for (int t = 0; t < T; t += 4)
-                    {
-                        sbyte* xt = xq + (long)t * Cols;
-                        float* dt = xd + (long)t * blocks, yt = yp + (long)t * ldy + i;
-                        short* gt = gs + (long)t * blocks * 16;
-                        switch (Math.Min(4, T - t))
-                        {
-                            case 4: Q6KVnni.DotTokens<Tokens4>(w, xt, Cols, dt, gt, blocks, yt, ldy); break;
-                            case 3: Q6KVnni.DotTokens<Tokens3>(w, xt, Cols, dt, gt, blocks, yt, ldy); break;
-                            case 2: Q6KVnni.DotTokens<Tokens2>(w, xt, Cols, dt, gt, blocks, yt, ldy); break;
-                            default: *yt = Q6KVnni.Dot(w, xt, dt, gt, blocks); break;
-                        }
-                    }
-                }
+                // a row at a time against tiles of up to four tokens (codes and scales unpacked once per tile)
+                RowTiles(new Q8KTiles<Q6KVnni.Tile>(xq, xd, gs, Cols, yp, ldy), rowStart, i, rowCount, T);
                 return;
             }
             for (int i = 0; i < rowCount; i++)

@@ -200,6 +200,20 @@ internal static unsafe class Q6KVnni
         t3 = TN.N > 3 ? Vector256.Sum(i3 - Vector256.ShiftLeft(Avx2.MultiplyAddAdjacent(sc, Vector256.Load(g + 3 * gStride)), 5)) : 0;
     }
 
+    /// <summary>Q6_K rows against a tile of tokens: <see cref="DotTokens{TN}"/>, a single token through <see cref="Dot"/>.</summary>
+    internal readonly struct Tile : IQ8KTileKernel
+    {
+        public static int SumsPerBlock => 16;
+
+        public static void Run<TN>(byte* w, sbyte* xq, int cols, float* xd, short* sums, int blocks, float* y, int ldy) where TN : struct, ITokenCount
+        {
+            if (TN.N == 1)
+                *y = Dot(w, xq, xd, sums, blocks);
+            else
+                DotTokens<TN>(w, xq, cols, xd, sums, blocks, y, ldy);
+        }
+    }
+
     /// <summary>One row against N ≤ 4 tokens (activations xStride apart, scales and 16-value sums per token after each
     /// other); y[u·ldy] for token u: codes and scales unpacked once per block for all of them, each token's sum formed
     /// as <see cref="Dot"/> forms it.</summary>

@@ -204,23 +204,14 @@ public sealed unsafe class SmallBlockMatrix : BlockQuantMatrix
                 i = 2 * half;
             }
             // a row at a time against tiles of up to four tokens: the row's values widened once per tile
-            for (; i < rowCount; i++)
-            {
-                byte* w = RowPointer(rowStart + i);
-                for (int t = 0; t < T; t += 4)
-                {
-                    short* xt = xq + (long)t * Cols;
-                    float* st = xs + (long)t * blocks, yt = yp + (long)t * ldy + i;
-                    switch (Math.Min(4, T - t))
-                    {
-                        case 4: DotTokens<Tokens4, TL>(w, xt, Cols, st, blocks, yt, ldy); break;
-                        case 3: DotTokens<Tokens3, TL>(w, xt, Cols, st, blocks, yt, ldy); break;
-                        case 2: DotTokens<Tokens2, TL>(w, xt, Cols, st, blocks, yt, ldy); break;
-                        default: DotTokens<Tokens1, TL>(w, xt, Cols, st, blocks, yt, ldy); break;
-                    }
-                }
-            }
+            RowTiles(new Q8Tiles<Tile<TL>>(xq, xs, Cols, yp, ldy), rowStart, i, rowCount, T);
         }
+    }
+
+    private readonly struct Tile<TL> : IQ8TileKernel where TL : ILayout
+    {
+        public static void Run<TN>(byte* w, short* xq, int cols, float* xs, float* y, int ldy) where TN : struct, ITokenCount =>
+            DotTokens<TN, TL>(w, xq, cols, xs, cols / BlockValues, y, ldy);
     }
 
     // a struct, so the shared product loop is compiled for this kernel (without AVX2)
