@@ -238,25 +238,90 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
                 RowTiles(new Q8KTiles<Q6KVnni.Tile>(xq, xd, gs, Cols, yp, ldy), rowStart, i, rowCount, T);
                 return;
             }
+            if (Avx512BW.IsSupported)
+            {
+                // each token's activations laid out once per product for the 512-bit kernels (Prepare512)
+                int perToken = blocks * PreparedBlockBytes;
+                byte[] prepared = PreparedScratch((long)T * perToken);
+                fixed (byte* xe = prepared)
+                {
+                    for (int t = 0; t < T; t++)
+                        Prepare512(xq + (long)t * Cols, blocks, xe + (long)t * perToken);
+                    for (int i = 0; i < rowCount; i++)
+                    {
+                        byte* w = RowPointer(rowStart + i);
+                        int t = 0;
+                        for (; t + 4 <= T; t += 4)
+                            Dot512x4(w, xe + (long)t * perToken, perToken, xd + (long)t * blocks, blocks, yp + (long)t * ldy + i, ldy);
+                        for (; t < T; t++)
+                            yp[(long)t * ldy + i] = Dot512(w, xe + (long)t * perToken, xd + (long)t * blocks, blocks);
+                    }
+                }
+                return;
+            }
             for (int i = 0; i < rowCount; i++)
             {
                 byte* w = RowPointer(rowStart + i);
-                int t = 0;
-                if (Avx512BW.IsSupported)
-                {
-                    for (; t + 4 <= T; t += 4)
-                        Dot512x4(w, xq + (long)t * Cols, Cols, xd + (long)t * blocks, blocks, yp + (long)t * ldy + i, ldy);
-                }
-                for (; t < T; t++)
+                for (int t = 0; t < T; t++)
                     yp[(long)t * ldy + i] = Dot(w, xq + (long)t * Cols, xd + (long)t * blocks, blocks);
             }
         }
     }
 
-    /// <summary>One row against 4 tokens: codes and scales are unpacked once per super-block for all four.</summary>
-    private static void Dot512x4(byte* w, sbyte* xq, int xStride, float* xd, int blocks, float* y, int ldy)
+    // Prepared activations of one super-block for the 512-bit kernels, per 128-value half h: the half's values 0..63
+    // and 64..127 in natural order (x01, x23: one load each, where Q8K's slot order [0, 2, 1, 3] needs two), then
+    // vpmaddubsw(32, x01) and vpmaddubsw(32, x23) (the codes' −32 offset, the same int16 pair sums the kernels
+    // subtracted before, now formed once per token instead of once per row)
+    private const int PreparedBlockBytes = 512;
+
+    [ThreadStatic] private static byte[]? t_prepared;
+
+    private static byte[] PreparedScratch(long bytes)
     {
-        Vector512<byte> m4 = Vector512.Create((byte)0xF), m2 = Vector512.Create((byte)3), one32 = Vector512.Create((byte)32);
+        byte[]? b = t_prepared;
+        if (b == null || b.Length < bytes)
+            t_prepared = b = new byte[Math.Max(bytes, 4096)];
+        return b;
+    }
+
+    /// <summary>Lays out one token's Q8K activations (blocks super-blocks) for <see cref="Dot512"/> / <see cref="Dot512x4"/>.</summary>
+    private static void Prepare512(sbyte* xq, int blocks, byte* xe)
+    {
+        Vector512<byte> one32 = Vector512.Create((byte)32);
+        for (int b = 0; b < blocks; b++)
+        {
+            for (int h = 0; h < 2; h++)
+            {
+                sbyte* x = xq + b * 256 + 128 * h;
+                byte* o = xe + (long)b * PreparedBlockBytes + 256 * h;
+                Vector512<sbyte> x01 = Vector512.Create(Vector256.Load(x), Vector256.Load(x + 64));
+                Vector512<sbyte> x23 = Vector512.Create(Vector256.Load(x + 32), Vector256.Load(x + 96));
+                x01.Store((sbyte*)o);
+                x23.Store((sbyte*)(o + 64));
+                Avx512BW.MultiplyAddAdjacent(one32, x01).Store((short*)(o + 128));
+                Avx512BW.MultiplyAddAdjacent(one32, x23).Store((short*)(o + 192));
+            }
+        }
+    }
+
+    /// <summary>The 6-bit codes of half h of a block: values 0..63 (q01) and 64..127 (q23) of the half, as bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Codes512(byte* blk, int h, out Vector512<byte> q01, out Vector512<byte> q23)
+    {
+        Vector512<byte> m4 = Vector512.Create((byte)0xF), m6 = Vector512.Create((byte)0x3F);
+        Vector512<byte> ql = Vector512.Load(blk + 64 * h);
+        Vector256<byte> qh256 = Vector256.Load(blk + QhOffset + 32 * h);
+        // values 32..63 (and 96..127) take the next pair of qh bits
+        Vector512<ushort> qh = Vector512.Create(qh256, Vector256.ShiftRightLogical(qh256.AsUInt16(), 2).AsByte()).AsUInt16();
+        // low nibble from ql, bits 4-5 from qh (16-bit shifts: what crosses a byte is masked off)
+        q01 = Vector512.ConditionalSelect(m4, ql, Vector512.ShiftLeft(qh, 4).AsByte()) & m6;
+        q23 = Vector512.ConditionalSelect(m4, Vector512.ShiftRightLogical(ql.AsUInt16(), 4).AsByte(), qh.AsByte()) & m6;
+    }
+
+    /// <summary>One row against 4 tokens (prepared activations, stride xStride bytes): codes and scales are unpacked
+    /// once per super-block for all four.</summary>
+    private static void Dot512x4(byte* w, byte* xe, int xStride, float* xd, int blocks, float* y, int ldy)
+    {
         // the static index vectors read once, before the loop (a static read inside it carries a class-initialization
         // helper call without tiered compilation, around which the JIT spills the accumulators)
         Vector512<short> idx0 = s_index0, idx1 = s_index1, idx2 = s_index2, idx3 = s_index3;
@@ -268,19 +333,14 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
             Vector512<int> i0 = default, i1 = default, i2 = default, i3 = default;
             for (int h = 0; h < 2; h++)
             {
-                Vector512<byte> ql = Vector512.Load(blk + 64 * h);
-                Vector256<byte> qh256 = Vector256.Load(blk + QhOffset + 32 * h);
-                Vector512<byte> qh = Vector512.Create(qh256, Vector256.ShiftRightLogical(qh256.AsUInt16(), 2).AsByte());
-                Vector512<byte> q01 = (ql & m4) | Vector512.ShiftLeft((qh & m2).AsUInt16(), 4).AsByte();
-                Vector512<byte> q23 = (Vector512.ShiftRightLogical(ql.AsUInt16(), 4).AsByte() & m4)
-                                    | Vector512.ShiftLeft((Vector512.ShiftRightLogical(qh.AsUInt16(), 4).AsByte() & m2).AsUInt16(), 4).AsByte();
+                Codes512(blk, h, out Vector512<byte> q01, out Vector512<byte> q23);
                 Vector512<short> s01 = Avx512BW.PermuteVar32x16(sc, h == 0 ? idx0 : idx2);
                 Vector512<short> s23 = Avx512BW.PermuteVar32x16(sc, h == 0 ? idx1 : idx3);
-                sbyte* x = xq + b * 256 + 128 * h;
-                i0 += Half6(q01, q23, s01, s23, one32, x);
-                i1 += Half6(q01, q23, s01, s23, one32, x + xStride);
-                i2 += Half6(q01, q23, s01, s23, one32, x + 2 * xStride);
-                i3 += Half6(q01, q23, s01, s23, one32, x + 3 * xStride);
+                byte* x = xe + (long)b * PreparedBlockBytes + 256 * h;
+                i0 += Half6(q01, q23, s01, s23, x);
+                i1 += Half6(q01, q23, s01, s23, x + xStride);
+                i2 += Half6(q01, q23, s01, s23, x + 2L * xStride);
+                i3 += Half6(q01, q23, s01, s23, x + 3L * xStride);
             }
             float d = Half16.ToFloat(*(ushort*)(blk + DOffset));
             acc0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(i0), Vector512.Create(d * xd[b]), acc0);
@@ -294,14 +354,12 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
         y[3 * ldy] = Vector512.Sum(acc3);
     }
 
-    // Σ (q − 32)·x·scale over one 128-value half for one token, as 16 int32 lanes
+    // Σ (q − 32)·x·scale over one 128-value half for one token (x: the half's prepared activations), as 16 int32 lanes
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> Half6(Vector512<byte> q01, Vector512<byte> q23, Vector512<short> s01, Vector512<short> s23, Vector512<byte> one32, sbyte* x)
+    private static Vector512<int> Half6(Vector512<byte> q01, Vector512<byte> q23, Vector512<short> s01, Vector512<short> s23, byte* x)
     {
-        Vector512<sbyte> x01 = Vector512.Create(Vector256.Load(x), Vector256.Load(x + 64));
-        Vector512<sbyte> x23 = Vector512.Create(Vector256.Load(x + 32), Vector256.Load(x + 96));
-        Vector512<short> p01 = Avx512BW.MultiplyAddAdjacent(q01, x01) - Avx512BW.MultiplyAddAdjacent(one32, x01);
-        Vector512<short> p23 = Avx512BW.MultiplyAddAdjacent(q23, x23) - Avx512BW.MultiplyAddAdjacent(one32, x23);
+        Vector512<short> p01 = Avx512BW.MultiplyAddAdjacent(q01, Vector512.Load((sbyte*)x)) - Vector512.Load((short*)(x + 128));
+        Vector512<short> p23 = Avx512BW.MultiplyAddAdjacent(q23, Vector512.Load((sbyte*)(x + 64))) - Vector512.Load((short*)(x + 192));
         return Avx512BW.MultiplyAddAdjacent(p01, s01) + Avx512BW.MultiplyAddAdjacent(p23, s23);
     }
 
@@ -309,16 +367,21 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
     public static float Dot(byte* w, sbyte* xq, float* xd, int blocks)
     {
         if (Avx512BW.IsSupported)
-            return Dot512(w, xq, xd, blocks);
+        {
+            byte[] prepared = PreparedScratch((long)blocks * PreparedBlockBytes);
+            fixed (byte* xe = prepared)
+            {
+                Prepare512(xq, blocks, xe);
+                return Dot512(w, xe, xd, blocks);
+            }
+        }
         if (Avx2.IsSupported)
             return Dot256(w, xq, xd, blocks);
         return DotScalar(w, xq, xd, blocks);
     }
 
-    private static float Dot512(byte* w, sbyte* xq, float* xd, int blocks)
+    private static float Dot512(byte* w, byte* xe, float* xd, int blocks)
     {
-        Vector512<byte> m4 = Vector512.Create((byte)0xF), m2 = Vector512.Create((byte)3);
-        Vector512<byte> one32 = Vector512.Create((byte)32);
         Vector512<short> idx0 = s_index0, idx1 = s_index1, idx2 = s_index2, idx3 = s_index3;
         Vector512<float> acc = Vector512<float>.Zero;
         for (int b = 0; b < blocks; b++)
@@ -333,25 +396,11 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
                 Sse.Prefetch0(blk + 4096 + 192);
             }
             Vector512<short> sc = Avx512BW.ConvertToVector512Int16(Vector256.Create(Vector128.Load((sbyte*)(blk + ScalesOffset)), Vector128<sbyte>.Zero));
-            Vector512<int> isum = Vector512<int>.Zero;
-            for (int h = 0; h < 2; h++)
-            {
-                Vector512<byte> ql = Vector512.Load(blk + 64 * h);
-                Vector256<byte> qh256 = Vector256.Load(blk + QhOffset + 32 * h);
-                Vector512<byte> qh = Vector512.Create(qh256, Vector256.ShiftRightLogical(qh256.AsUInt16(), 2).AsByte());
-                // values 0..63 of the half (k = 0, 1) and 64..127 (k = 2, 3)
-                Vector512<byte> q01 = (ql & m4) | Vector512.ShiftLeft((qh & m2).AsUInt16(), 4).AsByte();
-                Vector512<byte> q23 = (Vector512.ShiftRightLogical(ql.AsUInt16(), 4).AsByte() & m4)
-                                    | Vector512.ShiftLeft((Vector512.ShiftRightLogical(qh.AsUInt16(), 4).AsByte() & m2).AsUInt16(), 4).AsByte();
-                // Q8K keeps natural sub-blocks [0, 1, 2, 3] of this half at slots [0, 2, 1, 3]
-                sbyte* x = xq + b * 256 + 128 * h;
-                Vector512<sbyte> x01 = Vector512.Create(Vector256.Load(x), Vector256.Load(x + 64));
-                Vector512<sbyte> x23 = Vector512.Create(Vector256.Load(x + 32), Vector256.Load(x + 96));
-                Vector512<short> p01 = Avx512BW.MultiplyAddAdjacent(q01, x01) - Avx512BW.MultiplyAddAdjacent(one32, x01);
-                Vector512<short> p23 = Avx512BW.MultiplyAddAdjacent(q23, x23) - Avx512BW.MultiplyAddAdjacent(one32, x23);
-                isum += Avx512BW.MultiplyAddAdjacent(p01, Avx512BW.PermuteVar32x16(sc, h == 0 ? idx0 : idx2))
-                      + Avx512BW.MultiplyAddAdjacent(p23, Avx512BW.PermuteVar32x16(sc, h == 0 ? idx1 : idx3));
-            }
+            Codes512(blk, 0, out Vector512<byte> a01, out Vector512<byte> a23);
+            Codes512(blk, 1, out Vector512<byte> b01, out Vector512<byte> b23);
+            byte* x = xe + (long)b * PreparedBlockBytes;
+            Vector512<int> isum = Half6(a01, a23, Avx512BW.PermuteVar32x16(sc, idx0), Avx512BW.PermuteVar32x16(sc, idx1), x)
+                                + Half6(b01, b23, Avx512BW.PermuteVar32x16(sc, idx2), Avx512BW.PermuteVar32x16(sc, idx3), x + 256);
             float d = Half16.ToFloat(*(ushort*)(blk + DOffset)) * xd[b];
             acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(isum), Vector512.Create(d), acc);
         }
