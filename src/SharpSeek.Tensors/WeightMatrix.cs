@@ -566,37 +566,27 @@ public sealed unsafe class Bf16Matrix : WeightMatrix
                 a33 = Vector512.FusedMultiplyAdd(o3, xo, Vector512.FusedMultiplyAdd(e3, xe, a33));
             }
         }
-        y[0] = Vector512.Sum(a00);
-        y[1] = Vector512.Sum(a10);
-        y[2] = Vector512.Sum(a20);
-        y[3] = Vector512.Sum(a30);
-        if (TN.N > 1)
+        // the lane sums reduced together, each in Vector512.Sum's order (Row1 and TwoStreams give the same bits)
+        if (TN.N == 1)
         {
-            float* y1 = y + ldy;
-            y1[0] = Vector512.Sum(a01);
-            y1[1] = Vector512.Sum(a11);
-            y1[2] = Vector512.Sum(a21);
-            y1[3] = Vector512.Sum(a31);
+            HorizontalSums.Sum4(a00, a10, a20, a30).Store(y);
         }
-        if (TN.N > 2)
+        else if (TN.N == 2)
         {
-            float* y2 = y + 2 * ldy;
-            y2[0] = Vector512.Sum(a02);
-            y2[1] = Vector512.Sum(a12);
-            y2[2] = Vector512.Sum(a22);
-            y2[3] = Vector512.Sum(a32);
+            HorizontalSums.Sum4(a00, a10, a20, a30).Store(y);
+            HorizontalSums.Sum4(a01, a11, a21, a31).Store(y + ldy);
         }
-        if (TN.N > 3)
+        else
         {
-            float* y3 = y + 3 * ldy;
-            y3[0] = Vector512.Sum(a03);
-            y3[1] = Vector512.Sum(a13);
-            y3[2] = Vector512.Sum(a23);
-            y3[3] = Vector512.Sum(a33);
+            Vector512<float> s = HorizontalSums.Sum16(a00, a10, a20, a30, a01, a11, a21, a31, a02, a12, a22, a32, a03, a13, a23, a33);
+            s.GetLower().GetLower().Store(y);
+            s.GetLower().GetUpper().Store(y + ldy);
+            s.GetUpper().GetLower().Store(y + 2 * ldy);
+            if (TN.N > 3)
+                s.GetUpper().GetUpper().Store(y + 3 * ldy);
         }
     }
 
-    /// <summary>One row against one permuted token, in <see cref="Rows4"/>'s order.</summary>
     /// <summary>
     /// ya[0..2) and yb[0..2) for two rows from a and two from b (stride cols) against one token (xp as Rows4 takes it),
     /// each row's sum formed as <see cref="Row1"/> and <see cref="Rows4"/> form it; the next pair of each stream is
@@ -625,12 +615,14 @@ public sealed unsafe class Bf16Matrix : WeightMatrix
             w = Vector512.Load((uint*)(b1 + c));
             s3 = Vector512.FusedMultiplyAdd(Bf16.Odd(w), xo, Vector512.FusedMultiplyAdd(Bf16.Even(w), xe, s3));
         }
-        ya[0] = Vector512.Sum(s0);
-        ya[1] = Vector512.Sum(s1);
-        yb[0] = Vector512.Sum(s2);
-        yb[1] = Vector512.Sum(s3);
+        Vector128<float> sums = HorizontalSums.Sum4(s0, s1, s2, s3);
+        ya[0] = sums.GetElement(0);
+        ya[1] = sums.GetElement(1);
+        yb[0] = sums.GetElement(2);
+        yb[1] = sums.GetElement(3);
     }
 
+    /// <summary>One row against one permuted token, in <see cref="Rows4"/>'s order.</summary>
     private static float Row1(ushort* r, int cols, float* xp)
     {
         Vector512<float> a = default;

@@ -1,0 +1,44 @@
+// HorizontalSums.Sum16 / Sum4 (512-bit): every lane is the bits Vector512.Sum gives for its accumulator alone, so the
+// bf16 kernels that reduce their accumulators together (Rows4, TwoStreams) agree with the one that sums each alone (Row1).
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using SharpSeek.Tensors;
+using Xunit;
+
+namespace SharpSeek.Tensors.Tests;
+
+public class HorizontalSumsTests
+{
+    [Fact]
+    public void Sum16_and_Sum4_give_each_lane_the_bits_of_Vector512_Sum()
+    {
+        if (!Avx512F.IsSupported)
+            return; // the network is AVX-512 only; the kernels that use it run only there
+        var rng = new Random(7);
+        for (int trial = 0; trial < 2000; trial++)
+        {
+            var a = new Vector512<float>[16];
+            for (int j = 0; j < 16; j++)
+            {
+                var v = new float[16];
+                for (int l = 0; l < 16; l++)
+                {
+                    // magnitudes 2^-20 .. 2^20 and both signs: any other addition order rounds differently
+                    v[l] = (float)((rng.NextDouble() * 2 - 1) * Math.Pow(2, rng.Next(-20, 21)));
+                }
+                a[j] = Vector512.Create(v);
+            }
+            Vector512<float> s = HorizontalSums.Sum16(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]);
+            Vector128<float> s4 = HorizontalSums.Sum4(a[0], a[1], a[2], a[3]);
+            for (int j = 0; j < 16; j++)
+            {
+                float want = Vector512.Sum(a[j]);
+                Assert.True(BitConverter.SingleToInt32Bits(want) == BitConverter.SingleToInt32Bits(s.GetElement(j)),
+                    $"trial {trial}, accumulator {j}: Sum16 {s.GetElement(j)} vs Vector512.Sum {want}");
+                if (j < 4)
+                    Assert.True(BitConverter.SingleToInt32Bits(want) == BitConverter.SingleToInt32Bits(s4.GetElement(j)),
+                        $"trial {trial}, accumulator {j}: Sum4 {s4.GetElement(j)} vs Vector512.Sum {want}");
+            }
+        }
+    }
+}
