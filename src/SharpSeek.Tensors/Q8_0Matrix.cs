@@ -207,14 +207,14 @@ public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
             a32 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q3, x2)), d3, a32);
             a33 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(q3, x3)), d3, a33);
         }
-        float s0 = xs[0], s1 = xs[sStride], s2 = xs[2 * sStride], s3 = xs[3 * sStride];
-        y[0] = Vector512.Sum(a00) * s0; y[1] = Vector512.Sum(a10) * s0; y[2] = Vector512.Sum(a20) * s0; y[3] = Vector512.Sum(a30) * s0;
-        y += ldy;
-        y[0] = Vector512.Sum(a01) * s1; y[1] = Vector512.Sum(a11) * s1; y[2] = Vector512.Sum(a21) * s1; y[3] = Vector512.Sum(a31) * s1;
-        y += ldy;
-        y[0] = Vector512.Sum(a02) * s2; y[1] = Vector512.Sum(a12) * s2; y[2] = Vector512.Sum(a22) * s2; y[3] = Vector512.Sum(a32) * s2;
-        y += ldy;
-        y[0] = Vector512.Sum(a03) * s3; y[1] = Vector512.Sum(a13) * s3; y[2] = Vector512.Sum(a23) * s3; y[3] = Vector512.Sum(a33) * s3;
+        // the sixteen lane sums reduced together in Vector512.Sum's order (HorizontalSums.Sum16), each times its token's scale
+        Vector512<float> sums = HorizontalSums.Sum16(a00, a10, a20, a30, a01, a11, a21, a31, a02, a12, a22, a32, a03, a13, a23, a33)
+            * Vector512.Create(Vector256.Create(Vector128.Create(xs[0]), Vector128.Create(xs[sStride])),
+                               Vector256.Create(Vector128.Create(xs[2 * sStride]), Vector128.Create(xs[3 * sStride])));
+        sums.GetLower().GetLower().Store(y);
+        sums.GetLower().GetUpper().Store(y + ldy);
+        sums.GetUpper().GetLower().Store(y + 2 * ldy);
+        sums.GetUpper().GetUpper().Store(y + 3 * ldy);
     }
 
     /// <summary>Σ_b d_w[b]·d_x[b]·Σ_i q_w[b,i]·q_x[b,i] over one row (Q8 inputs: d_x equal for every block).</summary>
