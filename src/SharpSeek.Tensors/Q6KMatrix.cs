@@ -250,11 +250,22 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
                     for (int i = 0; i < rowCount; i++)
                     {
                         byte* w = RowPointer(rowStart + i);
+                        if (T == 1)
+                        {
+                            yp[i] = Dot512(w, xe, xd, blocks); // requests the weights ahead (decode)
+                            continue;
+                        }
                         int t = 0;
                         for (; t + 4 <= T; t += 4)
-                            Dot512x4(w, xe + (long)t * perToken, perToken, xd + (long)t * blocks, blocks, yp + (long)t * ldy + i, ldy);
-                        for (; t < T; t++)
-                            yp[(long)t * ldy + i] = Dot512(w, xe + (long)t * perToken, xd + (long)t * blocks, blocks);
+                            Dot512Tile<Tokens4>(w, xe + (long)t * perToken, perToken, xd + (long)t * blocks, blocks, yp + (long)t * ldy + i, ldy);
+                        byte* xt = xe + (long)t * perToken;
+                        float* dt = xd + (long)t * blocks, yt = yp + (long)t * ldy + i;
+                        switch (T - t)
+                        {
+                            case 3: Dot512Tile<Tokens3>(w, xt, perToken, dt, blocks, yt, ldy); break;
+                            case 2: Dot512Tile<Tokens2>(w, xt, perToken, dt, blocks, yt, ldy); break;
+                            case 1: Dot512Tile<Tokens1>(w, xt, perToken, dt, blocks, yt, ldy); break;
+                        }
                     }
                 }
                 return;
@@ -284,7 +295,7 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
         return b;
     }
 
-    /// <summary>Lays out one token's Q8K activations (blocks super-blocks) for <see cref="Dot512"/> / <see cref="Dot512x4"/>.</summary>
+    /// <summary>Lays out one token's Q8K activations (blocks super-blocks) for <see cref="Dot512"/> / <see cref="Dot512Tile"/>.</summary>
     private static void Prepare512(sbyte* xq, int blocks, byte* xe)
     {
         Vector512<byte> one32 = Vector512.Create((byte)32);
@@ -318,9 +329,9 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
         q23 = Vector512.ConditionalSelect(m4, Vector512.ShiftRightLogical(ql.AsUInt16(), 4).AsByte(), qh.AsByte()) & m6;
     }
 
-    /// <summary>One row against 4 tokens (prepared activations, stride xStride bytes): codes and scales are unpacked
-    /// once per super-block for all four.</summary>
-    private static void Dot512x4(byte* w, byte* xe, int xStride, float* xd, int blocks, float* y, int ldy)
+    /// <summary>One row against 1-4 tokens (prepared activations, stride xStride bytes): codes and scales are unpacked
+    /// once per super-block for all of them.</summary>
+    private static void Dot512Tile<TN>(byte* w, byte* xe, int xStride, float* xd, int blocks, float* y, int ldy) where TN : struct, ITokenCount
     {
         // the static index vectors read once, before the loop (a static read inside it carries a class-initialization
         // helper call without tiered compilation, around which the JIT spills the accumulators)
@@ -338,20 +349,31 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
                 Vector512<short> s23 = Avx512BW.PermuteVar32x16(sc, h == 0 ? idx1 : idx3);
                 byte* x = xe + (long)b * PreparedBlockBytes + 256 * h;
                 i0 += Half6(q01, q23, s01, s23, x);
-                i1 += Half6(q01, q23, s01, s23, x + xStride);
-                i2 += Half6(q01, q23, s01, s23, x + 2L * xStride);
-                i3 += Half6(q01, q23, s01, s23, x + 3L * xStride);
+                if (TN.N > 1)
+                    i1 += Half6(q01, q23, s01, s23, x + xStride);
+                if (TN.N > 2)
+                    i2 += Half6(q01, q23, s01, s23, x + 2L * xStride);
+                if (TN.N > 3)
+                    i3 += Half6(q01, q23, s01, s23, x + 3L * xStride);
             }
             float d = Half16.ToFloat(*(ushort*)(blk + DOffset));
             acc0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(i0), Vector512.Create(d * xd[b]), acc0);
-            acc1 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(i1), Vector512.Create(d * xd[blocks + b]), acc1);
-            acc2 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(i2), Vector512.Create(d * xd[2 * blocks + b]), acc2);
-            acc3 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(i3), Vector512.Create(d * xd[3 * blocks + b]), acc3);
+            if (TN.N > 1)
+                acc1 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(i1), Vector512.Create(d * xd[blocks + b]), acc1);
+            if (TN.N > 2)
+                acc2 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(i2), Vector512.Create(d * xd[2 * blocks + b]), acc2);
+            if (TN.N > 3)
+                acc3 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(i3), Vector512.Create(d * xd[3 * blocks + b]), acc3);
         }
-        y[0] = Vector512.Sum(acc0);
-        y[ldy] = Vector512.Sum(acc1);
-        y[2 * ldy] = Vector512.Sum(acc2);
-        y[3 * ldy] = Vector512.Sum(acc3);
+        // lane sums in Vector512.Sum's order (HorizontalSums.Sum4), as Dot512 forms them
+        Vector128<float> sums = HorizontalSums.Sum4(acc0, acc1, acc2, acc3);
+        y[0] = sums.GetElement(0);
+        if (TN.N > 1)
+            y[ldy] = sums.GetElement(1);
+        if (TN.N > 2)
+            y[2 * ldy] = sums.GetElement(2);
+        if (TN.N > 3)
+            y[3 * ldy] = sums.GetElement(3);
     }
 
     // Σ (q − 32)·x·scale over one 128-value half for one token (x: the half's prepared activations), as 16 int32 lanes
