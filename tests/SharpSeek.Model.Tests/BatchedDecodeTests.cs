@@ -48,11 +48,14 @@ public sealed class BatchedDecodeTests : IDisposable
     };
 
     [Theory]
-    [InlineData(CacheType.F32)]
-    [InlineData(CacheType.BF16)]
-    public void Batched_decode_gives_each_sequence_the_logits_it_has_alone(CacheType cacheType)
+    [InlineData(CacheType.F32, 3)]
+    [InlineData(CacheType.BF16, 3)]
+    // four experts a token: a token alone also runs its routed experts in parallel, one expert a worker (Moe: at least two
+    // experts a worker), each expert's products inline on its worker
+    [InlineData(CacheType.BF16, 4)]
+    public void Batched_decode_gives_each_sequence_the_logits_it_has_alone(CacheType cacheType, int expertsPerToken)
     {
-        ModelConfig c = Small();
+        ModelConfig c = Small() with { NumExpertsPerTok = expertsPerToken };
         SyntheticModel.Write(c, _dir, seed: 3);
         using ModelWeights w = WeightLoader.Load(_dir, c);
         Assert.Equal(WeightFormat.BF16, w.LmHead.Format);
