@@ -50,8 +50,8 @@ public sealed class BatchedDecodeTests : IDisposable
     [Theory]
     [InlineData(CacheType.F32, 3)]
     [InlineData(CacheType.BF16, 3)]
-    // four experts a token: a token alone also runs its routed experts in parallel, one expert a worker (Moe: at least two
-    // experts a worker), each expert's products inline on its worker
+    // four experts a token: a token alone also runs its routed experts in parallel (Moe does so from two experts a
+    // worker), each expert's products inline on the worker that takes it
     [InlineData(CacheType.BF16, 4)]
     public void Batched_decode_gives_each_sequence_the_logits_it_has_alone(CacheType cacheType, int expertsPerToken)
     {
