@@ -151,6 +151,20 @@ public abstract unsafe class BlockQuantMatrix : QuantizedProductMatrix
         }
     }
 
+    /// <summary>One token (decode): rows [first, first + 2·half) of a product's range (from rowStart), half = (rowCount −
+    /// first) / 2, taken from the two halves in turn, so that a kernel of two rows reads two memory streams, the start of
+    /// each requested before the loop. Returns the first row left (at most one).</summary>
+    private protected int RowPairs<TP>(in TP kernel, int rowStart, int first, int rowCount) where TP : struct, IRowPair
+    {
+        int half = (rowCount - first) / 2;
+        int a = rowStart + first, b = a + half;
+        StreamPrefetch.Start(RowPointer(a), half * BytesPerRow);
+        StreamPrefetch.Start(RowPointer(b), half * BytesPerRow);
+        for (int k = 0; k < half; k++)
+            kernel.Run(RowPointer(a + k), RowPointer(b + k), first + k, first + half + k);
+        return first + 2 * half;
+    }
+
     /// <summary>Writes one row of blocks from fp32 values.</summary>
     public delegate void RowQuantizer(ReadOnlySpan<float> values, byte* destination);
 
@@ -174,6 +188,13 @@ public abstract unsafe class BlockQuantMatrix : QuantizedProductMatrix
 internal unsafe interface IRowTile
 {
     void Run<TN>(byte* w, int t, int i) where TN : struct, ITokenCount;
+}
+
+/// <summary>A kernel of two rows against one token (<see cref="BlockQuantMatrix.RowPairs"/>): row blocks <c>w0</c>,
+/// <c>w1</c>, their places <c>i0</c>, <c>i1</c> in the output.</summary>
+internal unsafe interface IRowPair
+{
+    void Run(byte* w0, byte* w1, int i0, int i1);
 }
 
 /// <summary>A kernel of rows against a tile of N ≤ 4 tokens' Q8K activations (<see cref="Q8KTiles{TK}"/>): values xq

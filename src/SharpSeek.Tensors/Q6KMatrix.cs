@@ -223,17 +223,8 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
         {
             if (Q6KVnni.IsSupported)
             {
-                int i = 0;
-                if (T == 1)
-                {
-                    // one token (decode): rows from the two halves of the range in turn, two memory streams
-                    int half = rowCount / 2;
-                    StreamPrefetch.Start(RowPointer(rowStart), (long)half * BytesPerRow);
-                    StreamPrefetch.Start(RowPointer(rowStart + half), (long)half * BytesPerRow);
-                    for (int k = 0; k < half; k++)
-                        Q6KVnni.DotPair(RowPointer(rowStart + k), RowPointer(rowStart + half + k), xq, xd, gs, blocks, yp + k, yp + half + k);
-                    i = 2 * half;
-                }
+                // one token (decode): two rows at a time from two memory streams
+                int i = T == 1 ? RowPairs(new VnniPair(xq, xd, gs, blocks, yp), rowStart, 0, rowCount) : 0;
                 // a row at a time against tiles of up to four tokens (codes and scales unpacked once per tile)
                 RowTiles(new Q8KTiles<Q6KVnni.Tile>(xq, xd, gs, Cols, yp, ldy), rowStart, i, rowCount, T);
                 return;
@@ -327,6 +318,11 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
         // low nibble from ql, bits 4-5 from qh (16-bit shifts: what crosses a byte is masked off)
         q01 = Vector512.ConditionalSelect(m4, ql, Vector512.ShiftLeft(qh, 4).AsByte()) & m6;
         q23 = Vector512.ConditionalSelect(m4, Vector512.ShiftRightLogical(ql.AsUInt16(), 4).AsByte(), qh.AsByte()) & m6;
+    }
+
+    private readonly struct VnniPair(sbyte* xq, float* xd, short* gs, int blocks, float* y) : IRowPair
+    {
+        public void Run(byte* w0, byte* w1, int i0, int i1) => Q6KVnni.DotPair(w0, w1, xq, xd, gs, blocks, y + i0, y + i1);
     }
 
     /// <summary>One row against 1-4 tokens (prepared activations, stride xStride bytes): codes and scales are unpacked

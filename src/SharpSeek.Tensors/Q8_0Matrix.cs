@@ -129,14 +129,8 @@ public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
             }
             if (T == 1 && Avx512BW.IsSupported)
             {
-                // one token (decode): rows from the two halves of the range in turn, two memory streams (as the
-                // interleaved Q4_K product)
-                int half = (rowCount - i) / 2;
-                StreamPrefetch.Start(RowPointer(rowStart + i), (long)half * BytesPerRow);
-                StreamPrefetch.Start(RowPointer(rowStart + i + half), (long)half * BytesPerRow);
-                for (int k = 0; k < half; k++)
-                    DotPair(RowPointer(rowStart + i + k), RowPointer(rowStart + i + half + k), xq, xs, blocks, yp + i + k, yp + i + half + k);
-                i += 2 * half;
+                // one token (decode): two rows at a time from two memory streams (as the interleaved Q4_K product)
+                i = RowPairs(new Pair(xq, xs, blocks, yp), rowStart, i, rowCount);
             }
             if (!Avx512BW.IsSupported && Avx2.IsSupported && Fma.IsSupported)
             {
@@ -168,6 +162,11 @@ public sealed unsafe class Q8_0Matrix : BlockQuantMatrix
                     yp[(long)t * ldy + i] = Dot(w, xq + (long)t * Cols, xs + (long)t * blocks, blocks);
             }
         }
+    }
+
+    private readonly struct Pair(short* xq, float* xs, int blocks, float* y) : IRowPair
+    {
+        public void Run(byte* w0, byte* w1, int i0, int i1) => DotPair(w0, w1, xq, xs, blocks, y + i0, y + i1);
     }
 
     /// <summary>y[t, r] for 4 rows (stride rowBytes, block scales ds [4, sStride] as fp32) and 4 tokens (stride xStride values, sStride scales).</summary>

@@ -192,20 +192,16 @@ public sealed unsafe class SmallBlockMatrix : BlockQuantMatrix
         fixed (float* xs = x.ScaleArray)
         fixed (float* yp = y)
         {
-            int i = 0;
-            if (T == 1)
-            {
-                // one token (decode): rows from the two halves of the range in turn, two memory streams and two independent sums
-                int half = rowCount / 2;
-                StreamPrefetch.Start(RowPointer(rowStart), (long)half * BytesPerRow);
-                StreamPrefetch.Start(RowPointer(rowStart + half), (long)half * BytesPerRow);
-                for (int k = 0; k < half; k++)
-                    DotPair<TL>(RowPointer(rowStart + k), RowPointer(rowStart + half + k), xq, xs, blocks, yp + k, yp + half + k);
-                i = 2 * half;
-            }
+            // one token (decode): two rows at a time from two memory streams, two independent sums
+            int i = T == 1 ? RowPairs(new Pair<TL>(xq, xs, blocks, yp), rowStart, 0, rowCount) : 0;
             // a row at a time against tiles of up to four tokens: the row's values widened once per tile
             RowTiles(new Q8Tiles<Tile<TL>>(xq, xs, Cols, yp, ldy), rowStart, i, rowCount, T);
         }
+    }
+
+    private readonly struct Pair<TL>(short* xq, float* xs, int blocks, float* y) : IRowPair where TL : ILayout
+    {
+        public void Run(byte* w0, byte* w1, int i0, int i1) => DotPair<TL>(w0, w1, xq, xs, blocks, y + i0, y + i1);
     }
 
     private readonly struct Tile<TL> : IQ8TileKernel where TL : ILayout
