@@ -243,7 +243,7 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
                         byte* w = RowPointer(rowStart + i);
                         if (T == 1)
                         {
-                            yp[i] = Dot512(w, xe, xd, blocks); // requests the weights ahead (decode)
+                            Dot512Tile<Tokens1>(w, xe, perToken, xd, blocks, yp + i, ldy, prefetch: true); // decode
                             continue;
                         }
                         int t = 0;
@@ -286,7 +286,7 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
         return b;
     }
 
-    /// <summary>Lays out one token's Q8K activations (blocks super-blocks) for <see cref="Dot512"/> / <see cref="Dot512Tile"/>.</summary>
+    /// <summary>Lays out one token's Q8K activations (blocks super-blocks) for <see cref="Dot512Tile"/>.</summary>
     private static void Prepare512(sbyte* xq, int blocks, byte* xe)
     {
         Vector512<byte> one32 = Vector512.Create((byte)32);
@@ -327,7 +327,7 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
 
     /// <summary>One row against 1-4 tokens (prepared activations, stride xStride bytes): codes and scales are unpacked
     /// once per super-block for all of them.</summary>
-    private static void Dot512Tile<TN>(byte* w, byte* xe, int xStride, float* xd, int blocks, float* y, int ldy) where TN : struct, ITokenCount
+    private static void Dot512Tile<TN>(byte* w, byte* xe, int xStride, float* xd, int blocks, float* y, int ldy, bool prefetch = false) where TN : struct, ITokenCount
     {
         // the static index vectors read once, before the loop (a static read inside it carries a class-initialization
         // helper call without tiered compilation, around which the JIT spills the accumulators)
@@ -336,6 +336,14 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
         for (int b = 0; b < blocks; b++)
         {
             byte* blk = w + (long)b * BlockBytes;
+            if (prefetch)
+            {
+                // decode streams the weights once: keep DRAM requests in flight 4 KB ahead (210-byte blocks)
+                Sse.Prefetch0(blk + 4096);
+                Sse.Prefetch0(blk + 4096 + 64);
+                Sse.Prefetch0(blk + 4096 + 128);
+                Sse.Prefetch0(blk + 4096 + 192);
+            }
             Vector512<short> sc = Avx512BW.ConvertToVector512Int16(Vector256.Create(Vector128.Load((sbyte*)(blk + ScalesOffset)), Vector128<sbyte>.Zero));
             Vector512<int> i0 = default, i1 = default, i2 = default, i3 = default;
             for (int h = 0; h < 2; h++)
@@ -361,7 +369,7 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
             if (TN.N > 3)
                 acc3 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(i3), Vector512.Create(d * xd[3 * blocks + b]), acc3);
         }
-        // lane sums in Vector512.Sum's order (HorizontalSums.Sum4), as Dot512 forms them
+        // lane sums in Vector512.Sum's order (HorizontalSums.Sum4)
         Vector128<float> sums = HorizontalSums.Sum4(acc0, acc1, acc2, acc3);
         y[0] = sums.GetElement(0);
         if (TN.N > 1)
@@ -390,39 +398,14 @@ public sealed unsafe class Q6KMatrix : BlockQuantMatrix
             fixed (byte* xe = prepared)
             {
                 Prepare512(xq, blocks, xe);
-                return Dot512(w, xe, xd, blocks);
+                float y;
+                Dot512Tile<Tokens1>(w, xe, 0, xd, blocks, &y, 0, prefetch: false);
+                return y;
             }
         }
         if (Avx2.IsSupported)
             return Dot256(w, xq, xd, blocks);
         return DotScalar(w, xq, xd, blocks);
-    }
-
-    private static float Dot512(byte* w, byte* xe, float* xd, int blocks)
-    {
-        Vector512<short> idx0 = s_index0, idx1 = s_index1, idx2 = s_index2, idx3 = s_index3;
-        Vector512<float> acc = Vector512<float>.Zero;
-        for (int b = 0; b < blocks; b++)
-        {
-            byte* blk = w + (long)b * BlockBytes;
-            if (Sse.IsSupported)
-            {
-                // decode streams the weights once: keep DRAM requests in flight 4 KB ahead (210-byte blocks)
-                Sse.Prefetch0(blk + 4096);
-                Sse.Prefetch0(blk + 4096 + 64);
-                Sse.Prefetch0(blk + 4096 + 128);
-                Sse.Prefetch0(blk + 4096 + 192);
-            }
-            Vector512<short> sc = Avx512BW.ConvertToVector512Int16(Vector256.Create(Vector128.Load((sbyte*)(blk + ScalesOffset)), Vector128<sbyte>.Zero));
-            Codes512(blk, 0, out Vector512<byte> a01, out Vector512<byte> a23);
-            Codes512(blk, 1, out Vector512<byte> b01, out Vector512<byte> b23);
-            byte* x = xe + (long)b * PreparedBlockBytes;
-            Vector512<int> isum = Half6(a01, a23, Avx512BW.PermuteVar32x16(sc, idx0), Avx512BW.PermuteVar32x16(sc, idx1), x)
-                                + Half6(b01, b23, Avx512BW.PermuteVar32x16(sc, idx2), Avx512BW.PermuteVar32x16(sc, idx3), x + 256);
-            float d = Half16.ToFloat(*(ushort*)(blk + DOffset)) * xd[b];
-            acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(isum), Vector512.Create(d), acc);
-        }
-        return Vector512.Sum(acc);
     }
 
     // int16 lane i of a 64-value product covers values 2i and 2i + 1, so it takes scale index base + i / 8
