@@ -108,11 +108,13 @@ public sealed record GrpoOptions
     public int ValidationLimit { get; init; }
     /// <summary>Rounds of sampling a step may take; above 1, groups of equal rewards are dropped (dynamic sampling).</summary>
     public int SamplingRounds { get; init; } = 1;
+    /// <summary>Branch groups a step may sample (0: no branch sampling; see GrpoTrainer).</summary>
+    public int BranchGroups { get; init; }
 
     private static readonly string[] Extra =
     [
         "data", "prompts_per_step", "group_size", "max_completion_tokens", "temperature", "top_p", "clip_eps", "beta",
-        "ppo_epochs", "micro_batch", "reward", "log_jsonl", "validation", "dynamic_sampling",
+        "ppo_epochs", "micro_batch", "reward", "log_jsonl", "validation", "dynamic_sampling", "branch_sampling",
     ];
 
     /// <summary>Reads grpo.json; errors name the file and the field.</summary>
@@ -191,9 +193,13 @@ public sealed record GrpoOptions
         int rounds = 1;
         if (Section("dynamic_sampling", "{\"max_rounds\": 4}", "max_rounds") is JsonObject ds)
             rounds = Int("max_rounds", 4, 2, 1024, ds, "dynamic_sampling.");
+        int branches = 0;
+        if (Section("branch_sampling", "{\"max_groups\": 16}", "max_groups") is JsonObject bs)
+            branches = Int("max_groups", 16, 1, 65536, bs, "branch_sampling.");
         return new GrpoOptions
         {
             SamplingRounds = rounds,
+            BranchGroups = branches,
             ValidationFile = validation,
             ValidationEvery = every,
             ValidationLimit = limit,

@@ -11,6 +11,12 @@
 //   With dynamic sampling (DAPO, Yu et al. 2025 §3.2), steps 1-3 repeat over further prompts until prompts_per_step
 //   groups whose rewards differ are found (at most max_rounds rounds), and only those groups are trained on: a group
 //   of equal rewards has zero advantage, so at high accuracy most of a plain batch carries no policy gradient;
+//   With branch sampling, every group whose rewards differ also gives branches: for a completion below the group's
+//   best reward, the longest token prefix it shares with a best completion ends where it went its own way (at this
+//   accuracy, the slip); a new group of group_size completions is sampled from prompt + that prefix, judged on prefix +
+//   continuation, and trained on (continuation tokens only) when its rewards differ. Where a slip is likely but not
+//   certain, such a group contrasts continuations from the state that decides, instead of whole replies that share
+//   ~all of their tokens (cf. VinePPO, Kazemnejad et al. 2024: Monte Carlo rollouts from intermediate states);
 //   5. the step's log row (reward, accuracy, format rate, completion length, KL, clip fraction, tokens/s).
 // Checkpoints hold weights, AdamW moments, the step, the task position and the log, so a resumed run continues
 // exactly like an uninterrupted one (same thread count).
@@ -54,6 +60,12 @@ public sealed record GrpoStep
     public int TrainedGroups { get; init; }
     /// <summary>Greedy accuracy on the validation tasks after this step (null where not evaluated; step 0: before training).</summary>
     public double? ValidationAccuracy { get; init; }
+    /// <summary>Branch groups sampled (branch sampling; 0 without).</summary>
+    public int BranchGroups { get; init; }
+    /// <summary>Branch groups trained on (those whose rewards differ).</summary>
+    public int BranchTrained { get; init; }
+    /// <summary>Accuracy of the branch groups' completions (null where none was sampled).</summary>
+    public double? BranchAccuracy { get; init; }
 }
 
 /// <summary>Runs GRPO as configured by <see cref="GrpoOptions"/>.</summary>
@@ -232,11 +244,14 @@ public sealed class GrpoTrainer : IDisposable
         return TrainCheckpoint.Save(root, Parameters, Optimizer, state, _checkpointTokenizer, t.KeepCheckpoints, Inference.ModelSession.ReadTrainedLength(t.InitFrom!));
     }
 
-    // one sampled completion: its task, tokens (with EOS), text (without), verdict and reward
-    private sealed record Scored(int Task, IReadOnlyList<int> Tokens, string Text, Verdict Verdict, double Reward);
+    // one sampled completion: its task, the completion tokens it was sampled after (a branch's prefix; none for a
+    // reply sampled from the prompt), its sampled tokens (with EOS), the text of prefix + tokens (without EOS),
+    // verdict and reward
+    private sealed record Scored(int Task, int[] Prefix, IReadOnlyList<int> Tokens, string Text, Verdict Verdict, double Reward);
 
-    /// <summary>One completion of a step, for inspection.</summary>
-    public sealed record Sample(int Task, string Text, int Tokens, bool Correct, bool FormatOk, double Reward, double Advantage);
+    /// <summary>One completion of a step, for inspection: <paramref name="PrefixTokens"/> reply tokens were given (a
+    /// branch's prefix, context only), <paramref name="Tokens"/> were sampled after them and trained on.</summary>
+    public sealed record Sample(int Task, string Text, int Tokens, bool Correct, bool FormatOk, double Reward, double Advantage, int PrefixTokens = 0);
 
     /// <summary>The completions of the last step.</summary>
     public IReadOnlyList<Sample> LastSamples { get; private set; } = [];
@@ -275,16 +290,13 @@ public sealed class GrpoTrainer : IDisposable
             {
                 for (int g = 0; g < G; g++)
                 {
-                    int task = roundTask[p * G + g];
-                    GenerationResult r = round[p * G + g];
-                    bool eos = r.FinishReason == FinishReason.Stop;
-                    string text = Tokenizer.Decode(r.Tokens.Take(r.Tokens.Count - (eos ? 1 : 0)).ToArray());
-                    Verdict v = Answers.Judge(text, _tasks[task].Answer, eos);
-                    double reward = _reward is null ? o.Reward.Of(v) : _reward(_tasks[task], r.Tokens);
-                    group[g] = new Scored(task, r.Tokens, text, v, reward);
+                    Scored x = Score(roundTask[p * G + g], [], round[p * G + g]);
+                    group[g] = x;
+                    Verdict v = x.Verdict;
+                    double reward = x.Reward;
                     correct += v.Correct ? 1 : 0;
                     formatted += v.FormatOk ? 1 : 0;
-                    completionTokens += r.Tokens.Count;
+                    completionTokens += x.Tokens.Count;
                     rewardSum += reward;
                     rewardSquares += reward * reward;
                     sampled++;
@@ -296,21 +308,22 @@ public sealed class GrpoTrainer : IDisposable
                 kept.AddRange(group);
             }
         }
+        (int branchGroups, int branchTrained, int branchCorrect) = o.BranchGroups > 0 ? Branch(kept, cancel) : (0, 0, 0);
         double sampleSeconds = clock.Elapsed.TotalSeconds;
         int N = kept.Count;
         var adv = new double[N];
         GrpoMath.Advantages(kept.Select(x => x.Reward).ToArray(), G, adv);
         LastSamples = Enumerable.Range(0, N).Select(i => new Sample(kept[i].Task, kept[i].Text, kept[i].Tokens.Count, kept[i].Verdict.Correct,
-                                                                      kept[i].Verdict.FormatOk, kept[i].Reward, adv[i])).ToArray();
+                                                                      kept[i].Verdict.FormatOk, kept[i].Reward, adv[i], kept[i].Prefix.Length)).ToArray();
 
-        // 4. sequences, micro-batches by length
+        // 4. sequences (a branch's prefix is context, like the prompt), micro-batches by length
         var seqs = new int[N][];
         var promptLen = new int[N];
         for (int i = 0; i < N; i++)
         {
             int[] prompt = _promptIds[kept[i].Task];
-            promptLen[i] = prompt.Length;
-            seqs[i] = [.. prompt, .. kept[i].Tokens];
+            promptLen[i] = prompt.Length + kept[i].Prefix.Length;
+            seqs[i] = [.. prompt, .. kept[i].Prefix, .. kept[i].Tokens];
         }
         int[] byLength = Enumerable.Range(0, N).OrderBy(i => seqs[i].Length).ThenBy(i => i).ToArray();
         int M = o.MicroBatch;
@@ -411,9 +424,94 @@ public sealed class GrpoTrainer : IDisposable
             TrainingTokensPerSecond = trainTokens / Math.Max(trainSeconds, 1e-9),
             SamplingSeconds = sampleSeconds,
             TrainingSeconds = trainSeconds,
+            BranchGroups = branchGroups,
+            BranchTrained = branchTrained,
+            BranchAccuracy = branchGroups > 0 ? (double)branchCorrect / (branchGroups * G) : null,
         };
         _history.Add(row);
         return row;
+    }
+
+    // A completion sampled after the prompt and prefix: judged (and rewarded) as the whole reply prefix + tokens, cut
+    // at max_completion_tokens of reply as a reply sampled from the prompt would be.
+    private Scored Score(int task, int[] prefix, GenerationResult r)
+    {
+        IReadOnlyList<int> tokens = r.Tokens;
+        bool eos = r.FinishReason == FinishReason.Stop;
+        int room = Options.MaxCompletionTokens - prefix.Length;
+        if (tokens.Count > room)
+        {
+            tokens = tokens.Take(room).ToArray();
+            eos = false;
+        }
+        int[] reply = [.. prefix, .. tokens];
+        string text = Tokenizer.Decode(reply.AsSpan(0, reply.Length - (eos ? 1 : 0)).ToArray());
+        Verdict v = Answers.Judge(text, _tasks[task].Answer, eos);
+        double reward = _reward is null ? Options.Reward.Of(v) : _reward(_tasks[task], reply);
+        return new Scored(task, prefix, tokens, text, v, reward);
+    }
+
+    // Branch sampling (see the top of the file): from the groups in kept (consecutive, group_size each), at most
+    // branch_groups branch points, a group sampled from each, those whose rewards differ appended to kept.
+    private (int Sampled, int Trained, int Correct) Branch(List<Scored> kept, CancellationToken cancel)
+    {
+        int G = Options.GroupSize;
+        var points = new List<(int Task, int[] Prefix)>();
+        for (int g0 = 0; g0 + G <= kept.Count && points.Count < Options.BranchGroups; g0 += G)
+        {
+            List<Scored> group = kept.GetRange(g0, G);
+            double best = group.Max(x => x.Reward);
+            if (group.All(x => x.Reward == best))
+                continue;
+            foreach (Scored w in group.Where(x => x.Reward < best))
+            {
+                int shared = 0;
+                foreach (Scored b in group.Where(x => x.Reward == best))
+                {
+                    int n = 0;
+                    while (n < w.Tokens.Count && n < b.Tokens.Count && w.Tokens[n] == b.Tokens[n])
+                        n++;
+                    shared = Math.Max(shared, n);
+                }
+                // a branch point past the first token (before it, a branch is another group from the prompt) with
+                // a reply token left to sample within the budget
+                if (shared > 0 && shared < w.Tokens.Count && w.Prefix.Length + shared < Options.MaxCompletionTokens && points.Count < Options.BranchGroups)
+                    points.Add((w.Task, [.. w.Prefix, .. w.Tokens.Take(shared)]));
+            }
+        }
+        if (points.Count == 0)
+            return (0, 0, 0);
+        var prompts = new IReadOnlyList<int>[points.Count * G];
+        for (int p = 0; p < points.Count; p++)
+        {
+            int[] ids = [.. _promptIds[points[p].Task], .. points[p].Prefix];
+            for (int g = 0; g < G; g++)
+                prompts[p * G + g] = ids;
+        }
+        ulong seed = Rng.Mix(Options.Train.Seed ^ Rng.Mix((ulong)Step + 1) ^ 0x4252414E4348UL);
+        var gen = new GenerationOptions
+        {
+            MaxTokens = Options.MaxCompletionTokens - points.Min(x => x.Prefix.Length),
+            SkipSpecialTokens = false,
+            Sampling = new SamplingOptions { Temperature = Options.Temperature, TopP = Options.TopP, Seed = (long)(seed >> 2) },
+        };
+        IReadOnlyList<GenerationResult> results = _generator.GenerateBatch(prompts, gen, cancel);
+        int trained = 0, correct = 0;
+        var scored = new Scored[G];
+        for (int p = 0; p < points.Count; p++)
+        {
+            for (int g = 0; g < G; g++)
+            {
+                scored[g] = Score(points[p].Task, points[p].Prefix, results[p * G + g]);
+                correct += scored[g].Verdict.Correct ? 1 : 0;
+            }
+            if (scored.Any(x => x.Reward != scored[0].Reward))
+            {
+                kept.AddRange(scored);
+                trained++;
+            }
+        }
+        return (points.Count, trained, correct);
     }
 
     private TrainingModel ModelFor(Dictionary<int, TrainingModel> cache, ModelParameters p, int rows, int T)
@@ -540,6 +638,7 @@ public sealed class GrpoTrainer : IDisposable
             return $"before training: validation accuracy {r.ValidationAccuracy?.ToString("F3", inv)}";
         return $"step {r.Step}/{total} reward {r.Reward.ToString("F3", inv)} acc {r.Accuracy.ToString("F3", inv)} fmt {r.FormatRate.ToString("F2", inv)} " +
                (r.SampledGroups != r.TrainedGroups ? $"groups {r.TrainedGroups}/{r.SampledGroups} " : "") +
+               (r.BranchGroups > 0 ? $"branches {r.BranchTrained}/{r.BranchGroups} (acc {r.BranchAccuracy?.ToString("F3", inv)}) " : "") +
                $"len {r.CompletionLength.ToString("F1", inv)} kl {r.Kl.ToString("G3", inv)} clip {r.ClipFraction.ToString("F3", inv)} " +
                $"sample {r.SamplingTokensPerSecond.ToString("F0", inv)} tok/s train {r.TrainingTokensPerSecond.ToString("F0", inv)} tok/s" +
                (r.ValidationAccuracy is double v ? $" validation accuracy {v.ToString("F3", inv)}" : "");

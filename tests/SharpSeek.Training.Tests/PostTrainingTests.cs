@@ -437,14 +437,14 @@ public sealed class PostTrainingTests(ITestOutputHelper output) : IDisposable
 
     // ---- GRPO runs ----
 
-    private GrpoOptions GrpoConfig(string run, string model, string tasks, int steps, string extra = "", string? validation = null)
+    private GrpoOptions GrpoConfig(string run, string model, string tasks, int steps, string extra = "", string? validation = null, double temperature = 1)
     {
         string data = validation is null ? "" : ", \"validation\": " + JsonSerializer.Serialize(validation);
         string json = $$"""
             {
               "model": { "init_from": {{JsonSerializer.Serialize(model)}} },
               "data": { "train": {{JsonSerializer.Serialize(tasks)}}{{data}} },
-              "prompts_per_step": 2, "group_size": 8, "max_completion_tokens": 6, "temperature": 1.0,
+              "prompts_per_step": 2, "group_size": 8, "max_completion_tokens": 6, "temperature": {{temperature.ToString(System.Globalization.CultureInfo.InvariantCulture)}},
               "steps": {{steps}}, "lr": 1e-2, "schedule": "constant", "weight_decay": 0, "clip": 1.0,
               "threads": 2, "seed": 5, "micro_batch": 8, {{extra}}
               "checkpoint_dir": {{JsonSerializer.Serialize(Path.Combine(_dir, run))}}, "keep_checkpoints": 0
@@ -552,6 +552,52 @@ public sealed class PostTrainingTests(ITestOutputHelper output) : IDisposable
         }
         var e = Assert.Throws<InvalidDataException>(() => GrpoConfig("bad", model, tasks, 4, "\"dynamic_sampling\": { \"max_rounds\": 1 },"));
         Assert.Contains("'dynamic_sampling.max_rounds'", e.Message, StringComparison.Ordinal);
+    }
+
+    // branch sampling: every group whose rewards differ gives branch points (where a lower-reward completion leaves the
+    // longest prefix it shares with a best one); a group sampled from each is judged on prefix + continuation, kept
+    // when its rewards differ, and trained on its continuation only; a resumed run reproduces the uninterrupted one
+    [Fact]
+    public void BranchSamplingTrainsOnGroupsFromWhereCompletionsDiverged()
+    {
+        Directory.CreateDirectory(_dir);
+        string model = ModelDir("grpo-branch", evenOdd: true), tasks = TaskFile(5);
+        const string extra = "\"branch_sampling\": { \"max_groups\": 3 }, \"checkpoint_interval\": 2,";
+        const double T = 0.1; // a random model's replies share prefixes only when sampled near its argmax (none at T = 0.3)
+        GrpoStep[] full;
+        using (GrpoTrainer g = GrpoTrainer.Create(GrpoConfig("branch", model, tasks, 4, extra, temperature: T), EvenTokens))
+        {
+            g.Run(r =>
+            {
+                Assert.InRange(r.BranchGroups, 0, 3);
+                Assert.InRange(r.BranchTrained, 0, r.BranchGroups);
+                Assert.Equal((2 + r.BranchTrained) * 8, g.LastSamples.Count);
+                GrpoTrainer.Sample[] roots = g.LastSamples.Take(16).ToArray(), branches = g.LastSamples.Skip(16).ToArray();
+                Assert.All(roots, s => Assert.Equal(0, s.PrefixTokens));
+                Assert.All(branches, s => Assert.InRange(s.PrefixTokens, 1, 5)); // at least one shared token, one left to sample
+                Assert.All(branches, s => Assert.InRange(s.PrefixTokens + s.Tokens, 2, 6)); // the reply's budget holds
+                Assert.All(branches.Chunk(8), group =>
+                {
+                    Assert.Single(group.Select(s => (s.Task, s.PrefixTokens)).Distinct()); // one branch point a group
+                    Assert.Contains(group, s => s.Advantage != 0);
+                });
+                Assert.Equal(r.BranchGroups > 0, r.BranchAccuracy is not null);
+            });
+            full = g.History.ToArray();
+        }
+        Assert.Contains(full, r => r.BranchTrained > 0);
+        Assert.Contains("branches ", GrpoTrainer.Describe(full.First(r => r.BranchGroups > 0), 4), StringComparison.Ordinal);
+        using (GrpoTrainer g = GrpoTrainer.Create(GrpoConfig("branch-split", model, tasks, 4, extra, temperature: T), EvenTokens))
+            g.Run(maxSteps: 3);
+        using (GrpoTrainer g = GrpoTrainer.Create(GrpoConfig("branch-split", model, tasks, 4, extra, temperature: T), EvenTokens))
+        {
+            Assert.Equal(2, g.Step);
+            g.Run();
+            Assert.Equal(full.Select(r => (r.Reward, r.Loss, r.GradNorm, r.BranchGroups, r.BranchTrained, r.BranchAccuracy)),
+                         g.History.Select(r => (r.Reward, r.Loss, r.GradNorm, r.BranchGroups, r.BranchTrained, r.BranchAccuracy)));
+        }
+        var e = Assert.Throws<InvalidDataException>(() => GrpoConfig("bad", model, tasks, 4, "\"branch_sampling\": { \"groups\": 2 },"));
+        Assert.Contains("'branch_sampling.groups'", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
