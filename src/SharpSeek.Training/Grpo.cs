@@ -110,11 +110,15 @@ public sealed record GrpoOptions
     public int SamplingRounds { get; init; } = 1;
     /// <summary>Branch groups a step may sample (0: no branch sampling; see GrpoTrainer).</summary>
     public int BranchGroups { get; init; }
+    /// <summary>Whether the groups sampled from the prompts are trained on (false: they only give branch points).</summary>
+    public bool TrainRoots { get; init; } = true;
+    /// <summary>Greedy mining: candidates decoded greedily a round, whose wrongly answered prompts are sampled (0: off).</summary>
+    public int MiningCandidates { get; init; }
 
     private static readonly string[] Extra =
     [
         "data", "prompts_per_step", "group_size", "max_completion_tokens", "temperature", "top_p", "clip_eps", "beta",
-        "ppo_epochs", "micro_batch", "reward", "log_jsonl", "validation", "dynamic_sampling", "branch_sampling",
+        "ppo_epochs", "micro_batch", "reward", "log_jsonl", "validation", "dynamic_sampling", "branch_sampling", "greedy_mining",
     ];
 
     /// <summary>Reads grpo.json; errors name the file and the field.</summary>
@@ -193,13 +197,22 @@ public sealed record GrpoOptions
         int rounds = 1;
         if (Section("dynamic_sampling", "{\"max_rounds\": 4}", "max_rounds") is JsonObject ds)
             rounds = Int("max_rounds", 4, 2, 1024, ds, "dynamic_sampling.");
-        int branches = 0;
-        if (Section("branch_sampling", "{\"max_groups\": 16}", "max_groups") is JsonObject bs)
+        int branches = 0, mining = 0;
+        bool trainRoots = true;
+        if (Section("branch_sampling", "{\"max_groups\": 16, \"train_roots\": true}", "max_groups", "train_roots") is JsonObject bs)
+        {
             branches = Int("max_groups", 16, 1, 65536, bs, "branch_sampling.");
+            if (bs["train_roots"] is JsonNode tr)
+                trainRoots = tr.GetValueKind() is JsonValueKind.True or JsonValueKind.False ? tr.GetValue<bool>() : throw Err("branch_sampling.train_roots", $"must be true or false, got {tr.ToJsonString()}");
+        }
+        if (Section("greedy_mining", "{\"candidates\": 256}", "candidates") is JsonObject gm)
+            mining = Int("candidates", 256, 1, 1 << 20, gm, "greedy_mining.");
         return new GrpoOptions
         {
             SamplingRounds = rounds,
             BranchGroups = branches,
+            TrainRoots = trainRoots,
+            MiningCandidates = mining,
             ValidationFile = validation,
             ValidationEvery = every,
             ValidationLimit = limit,

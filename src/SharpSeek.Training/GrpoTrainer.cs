@@ -17,6 +17,10 @@
 //   continuation, and trained on (continuation tokens only) when its rewards differ. Where a slip is likely but not
 //   certain, such a group contrasts continuations from the state that decides, instead of whole replies that share
 //   ~all of their tokens (cf. VinePPO, Kazemnejad et al. 2024: Monte Carlo rollouts from intermediate states);
+//   With greedy mining, a round's prompts are those of the next mining candidates that the policy answers wrong
+//   greedily (greedy accuracy moves only where the most likely token is wrong; at ~99% accuracy the slips sampled at
+//   T = 1 are mostly elsewhere), and with train_roots false only the branch groups are trained on: a wrong reply's
+//   tokens before its slip are the policy's usual, right steps and get no negative advantage;
 //   5. the step's log row (reward, accuracy, format rate, completion length, KL, clip fraction, tokens/s).
 // Checkpoints hold weights, AdamW moments, the step, the task position and the log, so a resumed run continues
 // exactly like an uninterrupted one (same thread count).
@@ -66,6 +70,10 @@ public sealed record GrpoStep
     public int BranchTrained { get; init; }
     /// <summary>Accuracy of the branch groups' completions (null where none was sampled).</summary>
     public double? BranchAccuracy { get; init; }
+    /// <summary>Greedy mining: candidate tasks decoded greedily this step (0 without mining).</summary>
+    public int MinedTasks { get; init; }
+    /// <summary>Greedy mining: candidates the greedy policy answered wrong (the step's prompts come from these).</summary>
+    public int MinedWrong { get; init; }
 }
 
 /// <summary>Runs GRPO as configured by <see cref="GrpoOptions"/>.</summary>
@@ -269,11 +277,35 @@ public sealed class GrpoTrainer : IDisposable
         int correct = 0, formatted = 0, sampled = 0, groups = 0, rounds = 0;
         long completionTokens = 0;
         double rewardSum = 0, rewardSquares = 0;
+        int mined = 0, minedWrong = 0;
         while (groups < P && rounds < o.SamplingRounds)
         {
-            var roundTask = new int[P * G];
-            for (int p = 0; p < P; p++)
-                Array.Fill(roundTask, NextTask(), p * G, G);
+            int[] prompts;
+            if (o.MiningCandidates > 0)
+            {
+                // greedy mining: the round's prompts are those of the next candidates the greedy policy answers wrong
+                int[] candidates = Enumerable.Range(0, o.MiningCandidates).Select(_ => NextTask()).ToArray();
+                var greedy = new GenerationOptions { MaxTokens = o.MaxCompletionTokens, SkipSpecialTokens = false, Sampling = SamplingOptions.Greedy };
+                IReadOnlyList<GenerationResult> replies = _generator.GenerateBatch(candidates.Select(t => (IReadOnlyList<int>)_promptIds[t]).ToArray(), greedy, cancel);
+                prompts = candidates.Where((t, i) => !Score(t, [], replies[i]).Verdict.Correct).ToArray();
+                mined += candidates.Length;
+                minedWrong += prompts.Length;
+                if (prompts.Length > P - groups)
+                    prompts = prompts[..(P - groups)];
+            }
+            else
+            {
+                prompts = Enumerable.Range(0, P).Select(_ => NextTask()).ToArray();
+            }
+            int R = prompts.Length;
+            var roundTask = new int[R * G];
+            for (int p = 0; p < R; p++)
+                Array.Fill(roundTask, prompts[p], p * G, G);
+            if (R == 0)
+            {
+                rounds++;
+                continue;
+            }
             ulong seed = Rng.Mix(o.Train.Seed ^ Rng.Mix((ulong)Step + 1));
             if (rounds > 0)
                 seed = Rng.Mix(seed ^ (ulong)rounds);
@@ -286,7 +318,7 @@ public sealed class GrpoTrainer : IDisposable
             IReadOnlyList<GenerationResult> round = _generator.GenerateBatch(roundTask.Select(t => (IReadOnlyList<int>)_promptIds[t]).ToArray(), gen, cancel);
             rounds++;
             var group = new Scored[G];
-            for (int p = 0; p < P; p++)
+            for (int p = 0; p < R; p++)
             {
                 for (int g = 0; g < G; g++)
                 {
@@ -309,6 +341,8 @@ public sealed class GrpoTrainer : IDisposable
             }
         }
         (int branchGroups, int branchTrained, int branchCorrect) = o.BranchGroups > 0 ? Branch(kept, cancel) : (0, 0, 0);
+        if (!o.TrainRoots)
+            kept.RemoveAll(x => x.Prefix.Length == 0); // the groups sampled from the prompts only found the branch points
         double sampleSeconds = clock.Elapsed.TotalSeconds;
         int N = kept.Count;
         var adv = new double[N];
@@ -414,7 +448,7 @@ public sealed class GrpoTrainer : IDisposable
             FormatRate = (double)formatted / sampled,
             CompletionLength = (double)completionTokens / sampled,
             SampledGroups = sampled / G,
-            TrainedGroups = groups,
+            TrainedGroups = o.TrainRoots ? groups : 0,
             Kl = klSum / Math.Max(1, oldLp.Sum(x => (long)x.Length)),
             ClipFraction = (double)clippedTokens / Math.Max(1, lossTokens),
             Loss = loss,
@@ -427,6 +461,8 @@ public sealed class GrpoTrainer : IDisposable
             BranchGroups = branchGroups,
             BranchTrained = branchTrained,
             BranchAccuracy = branchGroups > 0 ? (double)branchCorrect / (branchGroups * G) : null,
+            MinedTasks = mined,
+            MinedWrong = minedWrong,
         };
         _history.Add(row);
         return row;
@@ -638,6 +674,7 @@ public sealed class GrpoTrainer : IDisposable
             return $"before training: validation accuracy {r.ValidationAccuracy?.ToString("F3", inv)}";
         return $"step {r.Step}/{total} reward {r.Reward.ToString("F3", inv)} acc {r.Accuracy.ToString("F3", inv)} fmt {r.FormatRate.ToString("F2", inv)} " +
                (r.SampledGroups != r.TrainedGroups ? $"groups {r.TrainedGroups}/{r.SampledGroups} " : "") +
+               (r.MinedTasks > 0 ? $"greedy wrong {r.MinedWrong}/{r.MinedTasks} " : "") +
                (r.BranchGroups > 0 ? $"branches {r.BranchTrained}/{r.BranchGroups} (acc {r.BranchAccuracy?.ToString("F3", inv)}) " : "") +
                $"len {r.CompletionLength.ToString("F1", inv)} kl {r.Kl.ToString("G3", inv)} clip {r.ClipFraction.ToString("F3", inv)} " +
                $"sample {r.SamplingTokensPerSecond.ToString("F0", inv)} tok/s train {r.TrainingTokensPerSecond.ToString("F0", inv)} tok/s" +

@@ -600,6 +600,44 @@ public sealed class PostTrainingTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("'branch_sampling.groups'", e.Message, StringComparison.Ordinal);
     }
 
+    // greedy mining: a round's prompts are the candidates the greedy policy answers wrong (a random model: all of them,
+    // so each round takes prompts_per_step of its candidates); with train_roots false only branch groups are trained
+    // on; a resumed run reproduces the uninterrupted one
+    [Fact]
+    public void GreedyMiningSamplesWhatGreedyGetsWrongAndTrainsOnBranchesOnly()
+    {
+        Directory.CreateDirectory(_dir);
+        string model = ModelDir("grpo-mine", evenOdd: true), tasks = TaskFile(9);
+        const string extra = "\"greedy_mining\": { \"candidates\": 3 }, \"branch_sampling\": { \"max_groups\": 4, \"train_roots\": false }, \"checkpoint_interval\": 2,";
+        GrpoStep[] full;
+        using (GrpoTrainer g = GrpoTrainer.Create(GrpoConfig("mine", model, tasks, 4, extra, temperature: 0.1), EvenTokens))
+        {
+            g.Run(r =>
+            {
+                Assert.Equal(3, r.MinedTasks); // one round: its three wrong candidates give the two prompts
+                Assert.Equal(3, r.MinedWrong);
+                Assert.Equal(2, r.SampledGroups);
+                Assert.Equal(0, r.TrainedGroups);
+                Assert.Equal(r.BranchTrained * 8, g.LastSamples.Count);
+                Assert.All(g.LastSamples, s => Assert.True(s.PrefixTokens > 0));
+            });
+            full = g.History.ToArray();
+        }
+        Assert.Contains(full, r => r.BranchTrained > 0);
+        Assert.Contains("greedy wrong 3/3 ", GrpoTrainer.Describe(full[0], 4), StringComparison.Ordinal);
+        using (GrpoTrainer g = GrpoTrainer.Create(GrpoConfig("mine-split", model, tasks, 4, extra, temperature: 0.1), EvenTokens))
+            g.Run(maxSteps: 3);
+        using (GrpoTrainer g = GrpoTrainer.Create(GrpoConfig("mine-split", model, tasks, 4, extra, temperature: 0.1), EvenTokens))
+        {
+            Assert.Equal(2, g.Step);
+            g.Run();
+            Assert.Equal(full.Select(r => (r.Reward, r.Loss, r.GradNorm, r.BranchTrained, r.MinedWrong)),
+                         g.History.Select(r => (r.Reward, r.Loss, r.GradNorm, r.BranchTrained, r.MinedWrong)));
+        }
+        var e = Assert.Throws<InvalidDataException>(() => GrpoConfig("bad", model, tasks, 4, "\"branch_sampling\": { \"train_roots\": 0 },"));
+        Assert.Contains("'branch_sampling.train_roots'", e.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void ResumedGrpoRunReproducesTheUninterruptedOne()
     {
