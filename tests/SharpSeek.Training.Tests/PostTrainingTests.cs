@@ -453,6 +453,19 @@ public sealed class PostTrainingTests(ITestOutputHelper output) : IDisposable
         return GrpoOptions.Parse(json, _dir);
     }
 
+    // a run of o stopped after 3 steps (its checkpoint: step 2) and resumed logs what the uninterrupted run logged
+    private static void AssertResumedRunReproduces<T>(GrpoOptions o, Func<TaskExample, IReadOnlyList<int>, double> reward, GrpoStep[] full, Func<GrpoStep, T> key)
+    {
+        using (GrpoTrainer g = GrpoTrainer.Create(o, reward))
+            g.Run(maxSteps: 3);
+        using (GrpoTrainer g = GrpoTrainer.Create(o, reward))
+        {
+            Assert.Equal(2, g.Step);
+            g.Run();
+            Assert.Equal(full.Select(key), g.History.Select(key));
+        }
+    }
+
     // the trivially learnable task: the fraction of sampled tokens with an even id
     private static double EvenTokens(TaskExample t, IReadOnlyList<int> tokens) => tokens.Count(x => x % 2 == 0) / (double)tokens.Count;
 
@@ -542,14 +555,7 @@ public sealed class PostTrainingTests(ITestOutputHelper output) : IDisposable
         }
         Assert.Contains(full, r => r.SampledGroups > r.TrainedGroups); // some rounds met constant groups
         Assert.Contains("groups 2/", GrpoTrainer.Describe(full.First(r => r.SampledGroups > r.TrainedGroups), 4), StringComparison.Ordinal);
-        using (GrpoTrainer g = GrpoTrainer.Create(GrpoConfig("dynamic-split", model, tasks, 4, extra), Reward))
-            g.Run(maxSteps: 3);
-        using (GrpoTrainer g = GrpoTrainer.Create(GrpoConfig("dynamic-split", model, tasks, 4, extra), Reward))
-        {
-            Assert.Equal(2, g.Step);
-            g.Run();
-            Assert.Equal(full.Select(r => (r.Reward, r.Loss, r.GradNorm, r.SampledGroups)), g.History.Select(r => (r.Reward, r.Loss, r.GradNorm, r.SampledGroups)));
-        }
+        AssertResumedRunReproduces(GrpoConfig("dynamic-split", model, tasks, 4, extra), Reward, full, r => (r.Reward, r.Loss, r.GradNorm, r.SampledGroups));
         var e = Assert.Throws<InvalidDataException>(() => GrpoConfig("bad", model, tasks, 4, "\"dynamic_sampling\": { \"max_rounds\": 1 },"));
         Assert.Contains("'dynamic_sampling.max_rounds'", e.Message, StringComparison.Ordinal);
     }
@@ -587,15 +593,8 @@ public sealed class PostTrainingTests(ITestOutputHelper output) : IDisposable
         }
         Assert.Contains(full, r => r.BranchTrained > 0);
         Assert.Contains("branches ", GrpoTrainer.Describe(full.First(r => r.BranchGroups > 0), 4), StringComparison.Ordinal);
-        using (GrpoTrainer g = GrpoTrainer.Create(GrpoConfig("branch-split", model, tasks, 4, extra, temperature: T), EvenTokens))
-            g.Run(maxSteps: 3);
-        using (GrpoTrainer g = GrpoTrainer.Create(GrpoConfig("branch-split", model, tasks, 4, extra, temperature: T), EvenTokens))
-        {
-            Assert.Equal(2, g.Step);
-            g.Run();
-            Assert.Equal(full.Select(r => (r.Reward, r.Loss, r.GradNorm, r.BranchGroups, r.BranchTrained, r.BranchAccuracy)),
-                         g.History.Select(r => (r.Reward, r.Loss, r.GradNorm, r.BranchGroups, r.BranchTrained, r.BranchAccuracy)));
-        }
+        AssertResumedRunReproduces(GrpoConfig("branch-split", model, tasks, 4, extra, temperature: T), EvenTokens, full,
+                                   r => (r.Reward, r.Loss, r.GradNorm, r.BranchGroups, r.BranchTrained, r.BranchAccuracy));
         var e = Assert.Throws<InvalidDataException>(() => GrpoConfig("bad", model, tasks, 4, "\"branch_sampling\": { \"groups\": 2 },"));
         Assert.Contains("'branch_sampling.groups'", e.Message, StringComparison.Ordinal);
     }
@@ -625,15 +624,8 @@ public sealed class PostTrainingTests(ITestOutputHelper output) : IDisposable
         }
         Assert.Contains(full, r => r.BranchTrained > 0);
         Assert.Contains("greedy wrong 3/3 ", GrpoTrainer.Describe(full[0], 4), StringComparison.Ordinal);
-        using (GrpoTrainer g = GrpoTrainer.Create(GrpoConfig("mine-split", model, tasks, 4, extra, temperature: 0.1), EvenTokens))
-            g.Run(maxSteps: 3);
-        using (GrpoTrainer g = GrpoTrainer.Create(GrpoConfig("mine-split", model, tasks, 4, extra, temperature: 0.1), EvenTokens))
-        {
-            Assert.Equal(2, g.Step);
-            g.Run();
-            Assert.Equal(full.Select(r => (r.Reward, r.Loss, r.GradNorm, r.BranchTrained, r.MinedWrong)),
-                         g.History.Select(r => (r.Reward, r.Loss, r.GradNorm, r.BranchTrained, r.MinedWrong)));
-        }
+        AssertResumedRunReproduces(GrpoConfig("mine-split", model, tasks, 4, extra, temperature: 0.1), EvenTokens, full,
+                                   r => (r.Reward, r.Loss, r.GradNorm, r.BranchTrained, r.MinedWrong));
         var e = Assert.Throws<InvalidDataException>(() => GrpoConfig("bad", model, tasks, 4, "\"branch_sampling\": { \"train_roots\": 0 },"));
         Assert.Contains("'branch_sampling.train_roots'", e.Message, StringComparison.Ordinal);
     }
