@@ -298,24 +298,19 @@ public sealed class GrpoTrainer : IDisposable
                 prompts = Enumerable.Range(0, P).Select(_ => NextTask()).ToArray();
             }
             int R = prompts.Length;
-            var roundTask = new int[R * G];
-            for (int p = 0; p < R; p++)
-                Array.Fill(roundTask, prompts[p], p * G, G);
             if (R == 0)
             {
                 rounds++;
                 continue;
             }
+            var roundTask = new int[R * G];
+            for (int p = 0; p < R; p++)
+                Array.Fill(roundTask, prompts[p], p * G, G);
             ulong seed = Rng.Mix(o.Train.Seed ^ Rng.Mix((ulong)Step + 1));
             if (rounds > 0)
                 seed = Rng.Mix(seed ^ (ulong)rounds);
-            var gen = new GenerationOptions
-            {
-                MaxTokens = o.MaxCompletionTokens,
-                SkipSpecialTokens = false,
-                Sampling = new SamplingOptions { Temperature = o.Temperature, TopP = o.TopP, Seed = (long)(seed >> 2) },
-            };
-            IReadOnlyList<GenerationResult> round = _generator.GenerateBatch(roundTask.Select(t => (IReadOnlyList<int>)_promptIds[t]).ToArray(), gen, cancel);
+            IReadOnlyList<GenerationResult> round = _generator.GenerateBatch(roundTask.Select(t => (IReadOnlyList<int>)_promptIds[t]).ToArray(),
+                                                                             SampledReplies(o.MaxCompletionTokens, seed), cancel);
             rounds++;
             var group = new Scored[G];
             for (int p = 0; p < R; p++)
@@ -468,6 +463,14 @@ public sealed class GrpoTrainer : IDisposable
         return row;
     }
 
+    // How the policy's replies are sampled (special tokens kept: EOS ends a reply), seeded by seed.
+    private GenerationOptions SampledReplies(int maxTokens, ulong seed) => new()
+    {
+        MaxTokens = maxTokens,
+        SkipSpecialTokens = false,
+        Sampling = new SamplingOptions { Temperature = Options.Temperature, TopP = Options.TopP, Seed = (long)(seed >> 2) },
+    };
+
     // A completion sampled after the prompt and prefix: judged (and rewarded) as the whole reply prefix + tokens, cut
     // at max_completion_tokens of reply as a reply sampled from the prompt would be.
     private Scored Score(int task, int[] prefix, GenerationResult r)
@@ -525,13 +528,7 @@ public sealed class GrpoTrainer : IDisposable
                 prompts[p * G + g] = ids;
         }
         ulong seed = Rng.Mix(Options.Train.Seed ^ Rng.Mix((ulong)Step + 1) ^ 0x4252414E4348UL);
-        var gen = new GenerationOptions
-        {
-            MaxTokens = Options.MaxCompletionTokens - points.Min(x => x.Prefix.Length),
-            SkipSpecialTokens = false,
-            Sampling = new SamplingOptions { Temperature = Options.Temperature, TopP = Options.TopP, Seed = (long)(seed >> 2) },
-        };
-        IReadOnlyList<GenerationResult> results = _generator.GenerateBatch(prompts, gen, cancel);
+        IReadOnlyList<GenerationResult> results = _generator.GenerateBatch(prompts, SampledReplies(Options.MaxCompletionTokens - points.Min(x => x.Prefix.Length), seed), cancel);
         int trained = 0, correct = 0;
         var scored = new Scored[G];
         for (int p = 0; p < points.Count; p++)
