@@ -114,6 +114,9 @@ public sealed record GrpoOptions
     public bool TrainRoots { get; init; } = true;
     /// <summary>Greedy mining: candidates decoded greedily a round, whose wrongly answered prompts are sampled (0: off).</summary>
     public int MiningCandidates { get; init; }
+    /// <summary>Greedy mining: a mined prompt's greedy (wrong) reply is a branch source too, cut where it leaves a best
+    /// sampled reply, ahead of the sampled replies' branch points (needs branch sampling).</summary>
+    public bool BranchFromGreedy { get; init; }
 
     private static readonly string[] Extra =
     [
@@ -198,21 +201,30 @@ public sealed record GrpoOptions
         if (Section("dynamic_sampling", "{\"max_rounds\": 4}", "max_rounds") is JsonObject ds)
             rounds = Int("max_rounds", 4, 2, 1024, ds, "dynamic_sampling.");
         int branches = 0, mining = 0;
-        bool trainRoots = true;
+        bool trainRoots = true, fromGreedy = false;
         if (Section("branch_sampling", "{\"max_groups\": 16, \"train_roots\": true}", "max_groups", "train_roots") is JsonObject bs)
         {
             branches = Int("max_groups", 16, 1, 65536, bs, "branch_sampling.");
             if (bs["train_roots"] is JsonNode tr)
                 trainRoots = tr.GetValueKind() is JsonValueKind.True or JsonValueKind.False ? tr.GetValue<bool>() : throw Err("branch_sampling.train_roots", $"must be true or false, got {tr.ToJsonString()}");
         }
-        if (Section("greedy_mining", "{\"candidates\": 256}", "candidates") is JsonObject gm)
+        if (Section("greedy_mining", "{\"candidates\": 256, \"branch_from_greedy\": false}", "candidates", "branch_from_greedy") is JsonObject gm)
+        {
             mining = Int("candidates", 256, 1, 1 << 20, gm, "greedy_mining.");
+            if (gm["branch_from_greedy"] is JsonNode bg)
+            {
+                fromGreedy = bg.GetValueKind() is JsonValueKind.True or JsonValueKind.False ? bg.GetValue<bool>() : throw Err("greedy_mining.branch_from_greedy", $"must be true or false, got {bg.ToJsonString()}");
+                if (fromGreedy && branches == 0)
+                    throw Err("greedy_mining.branch_from_greedy", "needs branch_sampling (the greedy replies are branch sources)");
+            }
+        }
         return new GrpoOptions
         {
             SamplingRounds = rounds,
             BranchGroups = branches,
             TrainRoots = trainRoots,
             MiningCandidates = mining,
+            BranchFromGreedy = fromGreedy,
             ValidationFile = validation,
             ValidationEvery = every,
             ValidationLimit = limit,

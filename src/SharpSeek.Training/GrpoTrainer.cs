@@ -20,7 +20,9 @@
 //   With greedy mining, a round's prompts are those of the next mining candidates that the policy answers wrong
 //   greedily (greedy accuracy moves only where the most likely token is wrong; at ~99% accuracy the slips sampled at
 //   T = 1 are mostly elsewhere), and with train_roots false only the branch groups are trained on: a wrong reply's
-//   tokens before its slip are the policy's usual, right steps and get no negative advantage;
+//   tokens before its slip are the policy's usual, right steps and get no negative advantage; with branch_from_greedy
+//   the greedy (wrong) reply of each mined prompt is a branch source too, first in line: the state where it leaves
+//   its group's best replies is where the argmax went wrong, which a reply sampled at T = 1 seldom passes through;
 //   5. the step's log row (reward, accuracy, format rate, completion length, KL, clip fraction, tokens/s).
 // Checkpoints hold weights, AdamW moments, the step, the task position and the log, so a resumed run continues
 // exactly like an uninterrupted one (same thread count).
@@ -74,6 +76,10 @@ public sealed record GrpoStep
     public int MinedTasks { get; init; }
     /// <summary>Greedy mining: candidates the greedy policy answered wrong (the step's prompts come from these).</summary>
     public int MinedWrong { get; init; }
+    /// <summary>Branch groups sampled from where a mined greedy reply went wrong (branch_from_greedy; part of BranchGroups).</summary>
+    public int GreedyBranchGroups { get; init; }
+    /// <summary>Of those, the groups trained on (rewards differ).</summary>
+    public int GreedyBranchTrained { get; init; }
 }
 
 /// <summary>Runs GRPO as configured by <see cref="GrpoOptions"/>.</summary>
@@ -278,6 +284,8 @@ public sealed class GrpoTrainer : IDisposable
         long completionTokens = 0;
         double rewardSum = 0, rewardSquares = 0;
         int mined = 0, minedWrong = 0;
+        var greedyWrong = new Dictionary<int, Scored>(); // mined prompt -> its greedy reply (branch_from_greedy)
+        var roots = new List<Scored[]>();                 // with it, every group sampled from a prompt, trained or not
         while (groups < P && rounds < o.SamplingRounds)
         {
             int[] prompts;
@@ -287,7 +295,17 @@ public sealed class GrpoTrainer : IDisposable
                 int[] candidates = Enumerable.Range(0, o.MiningCandidates).Select(_ => NextTask()).ToArray();
                 var greedy = new GenerationOptions { MaxTokens = o.MaxCompletionTokens, SkipSpecialTokens = false, Sampling = SamplingOptions.Greedy };
                 IReadOnlyList<GenerationResult> replies = _generator.GenerateBatch(candidates.Select(t => (IReadOnlyList<int>)_promptIds[t]).ToArray(), greedy, cancel);
-                prompts = candidates.Where((t, i) => !Score(t, [], replies[i]).Verdict.Correct).ToArray();
+                var wrong = new List<int>();
+                for (int i = 0; i < candidates.Length; i++)
+                {
+                    Scored g = Score(candidates[i], [], replies[i]);
+                    if (g.Verdict.Correct)
+                        continue;
+                    wrong.Add(candidates[i]);
+                    if (o.BranchFromGreedy)
+                        greedyWrong[candidates[i]] = g;
+                }
+                prompts = [.. wrong];
                 mined += candidates.Length;
                 minedWrong += prompts.Length;
                 if (prompts.Length > P - groups)
@@ -328,6 +346,8 @@ public sealed class GrpoTrainer : IDisposable
                     rewardSquares += reward * reward;
                     sampled++;
                 }
+                if (o.BranchFromGreedy)
+                    roots.Add([.. group]);
                 bool informative = group.Any(x => x.Reward != group[0].Reward);
                 if ((o.SamplingRounds > 1 && !informative) || groups == P)
                     continue;
@@ -335,7 +355,7 @@ public sealed class GrpoTrainer : IDisposable
                 kept.AddRange(group);
             }
         }
-        (int branchGroups, int branchTrained, int branchCorrect) = o.BranchGroups > 0 ? Branch(kept, cancel) : (0, 0, 0);
+        (int branchGroups, int branchTrained, int branchCorrect, int greedyBranches, int greedyTrained) = o.BranchGroups > 0 ? Branch(kept, roots, greedyWrong, cancel) : (0, 0, 0, 0, 0);
         if (!o.TrainRoots)
             kept.RemoveAll(x => x.Prefix.Length == 0); // the groups sampled from the prompts only found the branch points
         double sampleSeconds = clock.Elapsed.TotalSeconds;
@@ -458,6 +478,8 @@ public sealed class GrpoTrainer : IDisposable
             BranchAccuracy = branchGroups > 0 ? (double)branchCorrect / (branchGroups * G) : null,
             MinedTasks = mined,
             MinedWrong = minedWrong,
+            GreedyBranchGroups = greedyBranches,
+            GreedyBranchTrained = greedyTrained,
         };
         _history.Add(row);
         return row;
@@ -491,11 +513,36 @@ public sealed class GrpoTrainer : IDisposable
     }
 
     // Branch sampling (see the top of the file): from the groups in kept (consecutive, group_size each), at most
-    // branch_groups branch points, a group sampled from each, those whose rewards differ appended to kept.
-    private (int Sampled, int Trained, int Correct) Branch(List<Scored> kept, CancellationToken cancel)
+    // branch_groups branch points, a group sampled from each, those whose rewards differ appended to kept. The greedy
+    // replies of mined prompts (branch_from_greedy) give their points first, against the best replies of their
+    // prompt's group (roots: trained or not; all right is the clearest case): the state where the most likely reply
+    // goes wrong is the one greedy accuracy depends on.
+    private (int Sampled, int Trained, int Correct, int FromGreedy, int FromGreedyTrained) Branch(List<Scored> kept, List<Scored[]> roots, IReadOnlyDictionary<int, Scored> greedy, CancellationToken cancel)
     {
-        int G = Options.GroupSize;
+        int G = Options.GroupSize, fromGreedy = 0;
         var points = new List<(int Task, int[] Prefix)>();
+        void Add(Scored w, IEnumerable<Scored> best)
+        {
+            int shared = 0;
+            foreach (Scored b in best)
+            {
+                int n = 0;
+                while (n < w.Tokens.Count && n < b.Tokens.Count && w.Tokens[n] == b.Tokens[n])
+                    n++;
+                shared = Math.Max(shared, n);
+            }
+            // a branch point past the first token (before it, a branch is another group from the prompt) with a reply
+            // token left to sample within the budget
+            if (shared > 0 && shared < w.Tokens.Count && w.Prefix.Length + shared < Options.MaxCompletionTokens && points.Count < Options.BranchGroups)
+                points.Add((w.Task, [.. w.Prefix, .. w.Tokens.Take(shared)]));
+        }
+        foreach (Scored[] group in roots)
+        {
+            double best = group.Max(x => x.Reward);
+            if (greedy.TryGetValue(group[0].Task, out Scored? w) && w.Reward < best)
+                Add(w, group.Where(x => x.Reward == best));
+        }
+        fromGreedy = points.Count;
         for (int g0 = 0; g0 + G <= kept.Count && points.Count < Options.BranchGroups; g0 += G)
         {
             List<Scored> group = kept.GetRange(g0, G);
@@ -503,23 +550,10 @@ public sealed class GrpoTrainer : IDisposable
             if (group.All(x => x.Reward == best))
                 continue;
             foreach (Scored w in group.Where(x => x.Reward < best))
-            {
-                int shared = 0;
-                foreach (Scored b in group.Where(x => x.Reward == best))
-                {
-                    int n = 0;
-                    while (n < w.Tokens.Count && n < b.Tokens.Count && w.Tokens[n] == b.Tokens[n])
-                        n++;
-                    shared = Math.Max(shared, n);
-                }
-                // a branch point past the first token (before it, a branch is another group from the prompt) with
-                // a reply token left to sample within the budget
-                if (shared > 0 && shared < w.Tokens.Count && w.Prefix.Length + shared < Options.MaxCompletionTokens && points.Count < Options.BranchGroups)
-                    points.Add((w.Task, [.. w.Prefix, .. w.Tokens.Take(shared)]));
-            }
+                Add(w, group.Where(x => x.Reward == best));
         }
         if (points.Count == 0)
-            return (0, 0, 0);
+            return (0, 0, 0, 0, 0);
         var prompts = new IReadOnlyList<int>[points.Count * G];
         for (int p = 0; p < points.Count; p++)
         {
@@ -529,7 +563,7 @@ public sealed class GrpoTrainer : IDisposable
         }
         ulong seed = Rng.Mix(Options.Train.Seed ^ Rng.Mix((ulong)Step + 1) ^ 0x4252414E4348UL);
         IReadOnlyList<GenerationResult> results = _generator.GenerateBatch(prompts, SampledReplies(Options.MaxCompletionTokens - points.Min(x => x.Prefix.Length), seed), cancel);
-        int trained = 0, correct = 0;
+        int trained = 0, correct = 0, greedyTrained = 0;
         var scored = new Scored[G];
         for (int p = 0; p < points.Count; p++)
         {
@@ -542,9 +576,10 @@ public sealed class GrpoTrainer : IDisposable
             {
                 kept.AddRange(scored);
                 trained++;
+                greedyTrained += p < fromGreedy ? 1 : 0;
             }
         }
-        return (points.Count, trained, correct);
+        return (points.Count, trained, correct, fromGreedy, greedyTrained);
     }
 
     private TrainingModel ModelFor(Dictionary<int, TrainingModel> cache, ModelParameters p, int rows, int T)
@@ -673,6 +708,7 @@ public sealed class GrpoTrainer : IDisposable
                (r.SampledGroups != r.TrainedGroups ? $"groups {r.TrainedGroups}/{r.SampledGroups} " : "") +
                (r.MinedTasks > 0 ? $"greedy wrong {r.MinedWrong}/{r.MinedTasks} " : "") +
                (r.BranchGroups > 0 ? $"branches {r.BranchTrained}/{r.BranchGroups} (acc {r.BranchAccuracy?.ToString("F3", inv)}) " : "") +
+               (r.GreedyBranchGroups > 0 ? $"from greedy {r.GreedyBranchTrained}/{r.GreedyBranchGroups} " : "") +
                $"len {r.CompletionLength.ToString("F1", inv)} kl {r.Kl.ToString("G3", inv)} clip {r.ClipFraction.ToString("F3", inv)} " +
                $"sample {r.SamplingTokensPerSecond.ToString("F0", inv)} tok/s train {r.TrainingTokensPerSecond.ToString("F0", inv)} tok/s" +
                (r.ValidationAccuracy is double v ? $" validation accuracy {v.ToString("F3", inv)}" : "");

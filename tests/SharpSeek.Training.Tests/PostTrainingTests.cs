@@ -468,6 +468,7 @@ public sealed class PostTrainingTests(ITestOutputHelper output) : IDisposable
 
     // the trivially learnable task: the fraction of sampled tokens with an even id
     private static double EvenTokens(TaskExample t, IReadOnlyList<int> tokens) => tokens.Count(x => x % 2 == 0) / (double)tokens.Count;
+    private static double OddTokens(TaskExample t, IReadOnlyList<int> tokens) => 1 - EvenTokens(t, tokens);
 
     [Fact]
     public void GrpoRaisesTheRewardOnALearnableTask()
@@ -628,6 +629,38 @@ public sealed class PostTrainingTests(ITestOutputHelper output) : IDisposable
                                    r => (r.Reward, r.Loss, r.GradNorm, r.BranchTrained, r.MinedWrong));
         var e = Assert.Throws<InvalidDataException>(() => GrpoConfig("bad", model, tasks, 4, "\"branch_sampling\": { \"train_roots\": 0 },"));
         Assert.Contains("'branch_sampling.train_roots'", e.Message, StringComparison.Ordinal);
+    }
+
+    // branch_from_greedy: a mined prompt's greedy reply is cut where it leaves its group's best replies and a branch
+    // group is sampled from there, ahead of the sampled replies' branch points (they fill max_groups first); the
+    // option needs branch sampling; a resumed run reproduces the uninterrupted one
+    [Fact]
+    public void GreedyRepliesOfMinedPromptsAreBranchSources()
+    {
+        Directory.CreateDirectory(_dir);
+        string model = ModelDir("grpo-mine-greedy", evenOdd: true), tasks = TaskFile(9);
+        const string extra = "\"greedy_mining\": { \"candidates\": 3, \"branch_from_greedy\": true }, \"branch_sampling\": { \"max_groups\": 2, \"train_roots\": false }, \"checkpoint_interval\": 2,";
+        GrpoStep[] full;
+        // odd tokens rewarded: the even-leaning model's greedy replies are its worst, its samples at T = 0.1 mostly
+        // follow them and leave them now and then
+        using (GrpoTrainer g = GrpoTrainer.Create(GrpoConfig("mine-greedy", model, tasks, 4, extra, temperature: 0.1), OddTokens))
+        {
+            g.Run(r =>
+            {
+                Assert.InRange(r.GreedyBranchGroups, 0, Math.Min(2, r.BranchGroups)); // at most one a mined prompt, two sampled
+                Assert.InRange(r.GreedyBranchTrained, 0, Math.Min(r.GreedyBranchGroups, r.BranchTrained));
+                Assert.Equal(r.BranchTrained * 8, g.LastSamples.Count);
+                Assert.All(g.LastSamples, s => Assert.InRange(s.PrefixTokens, 1, 5));
+            });
+            full = g.History.ToArray();
+        }
+        Assert.Contains(full, r => r.GreedyBranchTrained > 0);
+        Assert.Contains(full, r => r.GreedyBranchGroups == 2 && r.BranchGroups == 2); // greedy points fill max_groups first
+        AssertResumedRunReproduces(GrpoConfig("mine-greedy-split", model, tasks, 4, extra, temperature: 0.1), OddTokens, full,
+                                   r => (r.Reward, r.Loss, r.GradNorm, r.BranchTrained, r.GreedyBranchGroups, r.GreedyBranchTrained));
+        var e = Assert.Throws<InvalidDataException>(() => GrpoConfig("bad", model, tasks, 4, "\"greedy_mining\": { \"candidates\": 3, \"branch_from_greedy\": true },"));
+        Assert.Contains("'greedy_mining.branch_from_greedy'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("branch_sampling", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
