@@ -137,6 +137,62 @@ public sealed class ModelParameters
     }
 
     /// <summary>
+    /// The element-wise mean of the weights of <paramref name="directories"/> (checkpoint averaging: points of one
+    /// training run, or fine-tunes of one model), router biases included; every checkpoint must have the first one's
+    /// tensors and shapes (the error names the directory and the tensor). Loads one checkpoint at a time beside the sum.
+    /// </summary>
+    public static ModelParameters Average(IReadOnlyList<string> directories)
+    {
+        if (directories.Count == 0)
+            throw new ArgumentException("no checkpoint to average", nameof(directories));
+        ModelParameters sum = Load(directories[0]);
+        var tensors = Unique(sum.Weights);
+        for (int k = 1; k < directories.Count; k++)
+        {
+            ModelParameters next = Load(directories[k]);
+            var other = Unique(next.Weights);
+            if (other.Count != tensors.Count)
+                throw new InvalidDataException($"{directories[k]}: {other.Count} distinct tensors, {directories[0]} has {tensors.Count}: not the same architecture");
+            for (int i = 0; i < tensors.Count; i++)
+            {
+                (string name, object into, long[] shape) = tensors[i];
+                (string otherName, object add, long[] otherShape) = other[i];
+                if (otherName != name || !shape.AsSpan().SequenceEqual(otherShape))
+                    throw new InvalidDataException($"{directories[k]}: tensor '{otherName}' [{string.Join(", ", otherShape)}] where {directories[0]} has '{name}' [{string.Join(", ", shape)}]: not the same architecture");
+                System.Numerics.Tensors.TensorPrimitives.Add(ValuesOf(into), ValuesOf(add), ValuesOf(into));
+            }
+        }
+        float scale = 1f / directories.Count;
+        foreach ((_, object t, _) in tensors)
+            System.Numerics.Tensors.TensorPrimitives.Multiply(ValuesOf(t), scale, ValuesOf(t));
+        return sum;
+    }
+
+    // every distinct tensor of w (an MTP copy tied to a main tensor once: an F32Matrix or a float[]) with its shape
+    private static List<(string Name, object Tensor, long[] Shape)> Unique(ModelWeights w)
+    {
+        var seen = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        var list = new List<(string, object, long[])>();
+        foreach ((string name, WeightMatrix? m, float[]? v) in w.Enumerate())
+        {
+            if (!seen.Add((object?)m ?? v!))
+                continue;
+            if (m is not null)
+            {
+                F32Matrix f = Params.F32(m);
+                list.Add((name, f, [f.Rows, f.Cols]));
+            }
+            else
+            {
+                list.Add((name, v!, [v!.Length]));
+            }
+        }
+        return list;
+    }
+
+    private static Span<float> ValuesOf(object tensor) => tensor is F32Matrix f ? f.Data : (float[])tensor;
+
+    /// <summary>
     /// Random init: matrices ~ N(0, std²) (each from a stream seeded by seed and the tensor's name), norm weights 1,
     /// router biases 0; the MTP embedding and head are the main model's.
     /// </summary>

@@ -108,6 +108,30 @@ public sealed class SuccessTests : IClassFixture<ScratchDirectory>
         Assert.True(File.Exists(Path.Combine(dir, "config.json")));
     }
 
+    // export --average writes the element-wise mean of the checkpoints' weights (checked on every tensor)
+    [Fact]
+    public void ExportAveragesCheckpoints()
+    {
+        string a = Path.Combine(_scratch.Path, "avg-a"), b = Path.Combine(_scratch.Path, "avg-b"), dir = Path.Combine(_scratch.Path, "avg");
+        Ok(Cli.Run("synth", "--config", Path.Combine(Cli.Tiny, "config.json"), "--out", a, "--seed", "3"));
+        Ok(Cli.Run("synth", "--config", Path.Combine(Cli.Tiny, "config.json"), "--out", b, "--seed", "4"));
+        CliResult r = Ok(Cli.Run("export", "--model", a, "--average", b, "--out", dir, "--type", "f32"));
+        Assert.Contains("averaged 2 checkpoints", r.Err, StringComparison.Ordinal);
+        SharpSeek.Training.ModelParameters pa = SharpSeek.Training.ModelParameters.Load(a), pb = SharpSeek.Training.ModelParameters.Load(b),
+                                            mean = SharpSeek.Training.ModelParameters.Load(dir);
+        double maxDiff = 0;
+        for (int i = 0; i < mean.Trainable.Count; i++)
+        {
+            for (int j = 0; j < mean.Trainable[i].Length; j++)
+                maxDiff = Math.Max(maxDiff, Math.Abs(mean.Trainable[i].Values[j] - (pa.Trainable[i].Values[j] + pb.Trainable[i].Values[j]) / 2));
+        }
+        Assert.True(maxDiff < 1e-6, $"max abs diff {maxDiff}");
+        Assert.NotEqual(pa.Trainable[0].Values[0], mean.Trainable[0].Values[0]);
+        CliResult bad = Cli.Run("export", "--model", a, "--average", Path.Combine(_scratch.Path, "nowhere"), "--out", Path.Combine(_scratch.Path, "x"));
+        Assert.NotEqual(0, bad.Code);
+        Assert.Contains("nowhere", bad.Err, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void SynthWritesARandomCheckpoint()
     {

@@ -59,6 +59,41 @@ public sealed class PostTrainingTests(ITestOutputHelper output) : IDisposable
         return dir;
     }
 
+    // checkpoint averaging: every tensor (router biases included) is the element-wise mean; another architecture is
+    // refused naming its directory
+    [Fact]
+    public void AverageIsTheElementWiseMeanOfCheckpoints()
+    {
+        Directory.CreateDirectory(_dir);
+        string[] dirs = [Path.Combine(_dir, "avg-a"), Path.Combine(_dir, "avg-b"), Path.Combine(_dir, "avg-c")];
+        var models = new ModelParameters[3];
+        for (int k = 0; k < 3; k++)
+        {
+            models[k] = ModelParameters.Random(Tiny(layers: 3, firstDense: 1), (ulong)(11 + k), 0.1);
+            foreach (float[] b in models[k].RouterBiases)
+                b.AsSpan().Fill(0.01f * (k + 1)); // routers' selection biases move in training too
+            TrainCheckpoint.WriteModel(dirs[k], models[k], MiniModel);
+        }
+        ModelParameters mean = ModelParameters.Average(dirs);
+        double maxDiff = 0;
+        for (int i = 0; i < mean.Trainable.Count; i++)
+        {
+            Span<float> m = mean.Trainable[i].Values;
+            for (int j = 0; j < m.Length; j++)
+            {
+                double want = ((double)models[0].Trainable[i].Values[j] + models[1].Trainable[i].Values[j] + models[2].Trainable[i].Values[j]) / 3;
+                maxDiff = Math.Max(maxDiff, Math.Abs(m[j] - want));
+            }
+        }
+        Assert.True(maxDiff < 1e-7, $"max abs diff {maxDiff}");
+        Assert.NotEmpty(mean.RouterBiases);
+        Assert.All(mean.RouterBiases, b => Assert.All(b, x => Assert.Equal(0.02f, x, 1e-7f)));
+        string other = Path.Combine(_dir, "avg-other");
+        TrainCheckpoint.WriteModel(other, ModelParameters.Random(Tiny(vocab: 2048, layers: 3, firstDense: 1), 1, 0.1), MiniModel);
+        var e = Assert.Throws<InvalidDataException>(() => ModelParameters.Average([dirs[0], other]));
+        Assert.Contains(other, e.Message, StringComparison.Ordinal);
+    }
+
     private string TaskFile(int count)
     {
         string path = Path.Combine(_dir, $"tasks-{count}.jsonl");
