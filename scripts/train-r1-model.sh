@@ -17,9 +17,12 @@ cd "$root"
 recipe=models/recipes/sharpseek-r1
 run=runs/sharpseek-r1
 train=10000; validation=100; test=1000; limit=3000; max_tokens=1024; fresh1=100000; fresh2=200000
+# GRPO over the shipped columns model: its grpo-columns step, the checkpoints of the mining runs averaged (3d)
+gc_step=50; mine_avg="20 30 40 50 60 70"; greedy_avg="10 20 30 40 50 60 70 80"
 if [ "${1:-}" = --dry-run ]; then
   recipe=$recipe/dry; run=runs/sharpseek-r1-dry
   train=40; validation=4; test=4; limit=12; max_tokens=64; fresh1=60; fresh2=60
+  gc_step=2; mine_avg="1 2"; greedy_avg="1 2"
 else
   [ -f data/shards/kjv.tokens ] || { [ -f data/corpus/persuasion.txt ] || scripts/build-corpus.sh; scripts/build-shards.sh; }
 fi
@@ -74,7 +77,22 @@ step ./sharpseek sft --config $recipe/sft-columns.json
 step ./sharpseek export --model "$(latest $run/sft-columns)" --out $run/sft-columns-model
 evaluate sft-columns $run/sft-columns-model
 step ./sharpseek grpo --config $recipe/grpo-columns.json
-step ./sharpseek export --model "$(latest $run/grpo-columns)" --out $run/r1-model
+step ./sharpseek export --model "$run/grpo-columns/$(printf step-%08d $gc_step)" --out $run/r1-grpo50-model
+evaluate r1-grpo50 $run/r1-grpo50-model
+# 3d. GRPO on the greedy policy's own slips (eleventh and twelfth sessions; bench/results/r1-pipeline.md): each step
+#     decodes 1,024 fresh problems greedily, samples groups for the ones answered wrong and trains only on groups
+#     resampled from where a wrong reply left a right one (greedy_mining, branch_sampling); lr 1e-5 for 20 steps, then
+#     3e-5 to step 70; from its step 60, the greedy replies themselves as branch sources (branch_from_greedy) for 80
+#     steps; the model is the mean of the checkpoints of both runs from step 20 on (export --average)
+step ./sharpseek tasks --out "$run/data-val23" --train 0 --validation $((4 * validation)) --test 0 --seed 23 --trace columns \
+  --exclude "$run/data/arith-test.jsonl" --exclude "$run/data-columns/arith-train.jsonl"
+step ./sharpseek grpo --config $recipe/grpo-mine.json
+step ./sharpseek grpo --config $recipe/grpo-mine-b.json
+step ./sharpseek grpo --config $recipe/grpo-greedy.json
+checkpoints=()
+for s in $mine_avg; do checkpoints+=("$run/grpo-mine/$(printf step-%08d "$s")"); done
+for s in $greedy_avg; do checkpoints+=("$run/grpo-greedy/$(printf step-%08d "$s")"); done
+step ./sharpseek export --model "${checkpoints[0]}" --average "${checkpoints[@]:1}" --out $run/r1-model
 evaluate r1 $run/r1-model
 
 # 4. R1-Zero: GRPO straight from the base model, no SFT
