@@ -488,6 +488,15 @@ public sealed class PostTrainingTests(ITestOutputHelper output) : IDisposable
         return GrpoOptions.Parse(json, _dir);
     }
 
+    // a 4-step run of the GRPO config (run, model, tasks, extra, temperature), check called after every step; its log
+    private GrpoStep[] RunChecked(string run, string model, string tasks, string extra, double temperature,
+                                  Func<TaskExample, IReadOnlyList<int>, double> reward, Action<GrpoTrainer, GrpoStep> check)
+    {
+        using GrpoTrainer g = GrpoTrainer.Create(GrpoConfig(run, model, tasks, 4, extra, temperature: temperature), reward);
+        g.Run(r => check(g, r));
+        return g.History.ToArray();
+    }
+
     // a run of o stopped after 3 steps (its checkpoint: step 2) and resumed logs what the uninterrupted run logged
     private static void AssertResumedRunReproduces<T>(GrpoOptions o, Func<TaskExample, IReadOnlyList<int>, double> reward, GrpoStep[] full, Func<GrpoStep, T> key)
     {
@@ -644,20 +653,15 @@ public sealed class PostTrainingTests(ITestOutputHelper output) : IDisposable
         Directory.CreateDirectory(_dir);
         string model = ModelDir("grpo-mine", evenOdd: true), tasks = TaskFile(9);
         const string extra = "\"greedy_mining\": { \"candidates\": 3 }, \"branch_sampling\": { \"max_groups\": 4, \"train_roots\": false }, \"checkpoint_interval\": 2,";
-        GrpoStep[] full;
-        using (GrpoTrainer g = GrpoTrainer.Create(GrpoConfig("mine", model, tasks, 4, extra, temperature: 0.1), EvenTokens))
+        GrpoStep[] full = RunChecked("mine", model, tasks, extra, 0.1, EvenTokens, (g, r) =>
         {
-            g.Run(r =>
-            {
-                Assert.Equal(3, r.MinedTasks); // one round: its three wrong candidates give the two prompts
-                Assert.Equal(3, r.MinedWrong);
-                Assert.Equal(2, r.SampledGroups);
-                Assert.Equal(0, r.TrainedGroups);
-                Assert.Equal(r.BranchTrained * 8, g.LastSamples.Count);
-                Assert.All(g.LastSamples, s => Assert.True(s.PrefixTokens > 0));
-            });
-            full = g.History.ToArray();
-        }
+            Assert.Equal(3, r.MinedTasks); // one round: its three wrong candidates give the two prompts
+            Assert.Equal(3, r.MinedWrong);
+            Assert.Equal(2, r.SampledGroups);
+            Assert.Equal(0, r.TrainedGroups);
+            Assert.Equal(r.BranchTrained * 8, g.LastSamples.Count);
+            Assert.All(g.LastSamples, s => Assert.True(s.PrefixTokens > 0));
+        });
         Assert.Contains(full, r => r.BranchTrained > 0);
         Assert.Contains("greedy wrong 3/3 ", GrpoTrainer.Describe(full[0], 4), StringComparison.Ordinal);
         AssertResumedRunReproduces(GrpoConfig("mine-split", model, tasks, 4, extra, temperature: 0.1), EvenTokens, full,
@@ -675,20 +679,15 @@ public sealed class PostTrainingTests(ITestOutputHelper output) : IDisposable
         Directory.CreateDirectory(_dir);
         string model = ModelDir("grpo-mine-greedy", evenOdd: true), tasks = TaskFile(9);
         const string extra = "\"greedy_mining\": { \"candidates\": 3, \"branch_from_greedy\": true }, \"branch_sampling\": { \"max_groups\": 2, \"train_roots\": false }, \"checkpoint_interval\": 2,";
-        GrpoStep[] full;
         // odd tokens rewarded: the even-leaning model's greedy replies are its worst, its samples at T = 0.1 mostly
         // follow them and leave them now and then
-        using (GrpoTrainer g = GrpoTrainer.Create(GrpoConfig("mine-greedy", model, tasks, 4, extra, temperature: 0.1), OddTokens))
+        GrpoStep[] full = RunChecked("mine-greedy", model, tasks, extra, 0.1, OddTokens, (g, r) =>
         {
-            g.Run(r =>
-            {
-                Assert.InRange(r.GreedyBranchGroups, 0, Math.Min(2, r.BranchGroups)); // at most one a mined prompt, two sampled
-                Assert.InRange(r.GreedyBranchTrained, 0, Math.Min(r.GreedyBranchGroups, r.BranchTrained));
-                Assert.Equal(r.BranchTrained * 8, g.LastSamples.Count);
-                Assert.All(g.LastSamples, s => Assert.InRange(s.PrefixTokens, 1, 5));
-            });
-            full = g.History.ToArray();
-        }
+            Assert.InRange(r.GreedyBranchGroups, 0, Math.Min(2, r.BranchGroups)); // at most one a mined prompt, two sampled
+            Assert.InRange(r.GreedyBranchTrained, 0, Math.Min(r.GreedyBranchGroups, r.BranchTrained));
+            Assert.Equal(r.BranchTrained * 8, g.LastSamples.Count);
+            Assert.All(g.LastSamples, s => Assert.InRange(s.PrefixTokens, 1, 5));
+        });
         Assert.Contains(full, r => r.GreedyBranchTrained > 0);
         Assert.Contains(full, r => r.GreedyBranchGroups == 2 && r.BranchGroups == 2); // greedy points fill max_groups first
         AssertResumedRunReproduces(GrpoConfig("mine-greedy-split", model, tasks, 4, extra, temperature: 0.1), OddTokens, full,
