@@ -519,7 +519,7 @@ public sealed class GrpoTrainer : IDisposable
     // goes wrong is the one greedy accuracy depends on.
     private (int Sampled, int Trained, int Correct, int FromGreedy, int FromGreedyTrained) Branch(List<Scored> kept, List<Scored[]> roots, IReadOnlyDictionary<int, Scored> greedy, CancellationToken cancel)
     {
-        int G = Options.GroupSize, fromGreedy = 0;
+        int G = Options.GroupSize;
         var points = new List<(int Task, int[] Prefix)>();
         void Add(Scored w, IEnumerable<Scored> best)
         {
@@ -542,7 +542,7 @@ public sealed class GrpoTrainer : IDisposable
             if (greedy.TryGetValue(group[0].Task, out Scored? w) && w.Reward < best)
                 Add(w, group.Where(x => x.Reward == best));
         }
-        fromGreedy = points.Count;
+        int fromGreedy = points.Count;
         for (int g0 = 0; g0 + G <= kept.Count && points.Count < Options.BranchGroups; g0 += G)
         {
             List<Scored> group = kept.GetRange(g0, G);

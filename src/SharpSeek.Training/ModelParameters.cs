@@ -3,6 +3,7 @@
 // clipping and checkpoints walk. Loaded from any checkpoint (bf16 and fp8 weights are widened to fp32) or drawn
 // at random. The MTP module's embedding and output head are shared with the main model when the checkpoint's
 // copies are identical to them (DeepSeek-V3's design, docs/deepseek-architecture.md §5), and saved back as copies.
+using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using SharpSeek.Formats;
 using SharpSeek.Formats.Safetensors;
@@ -146,51 +147,28 @@ public sealed class ModelParameters
         if (directories.Count == 0)
             throw new ArgumentException("no checkpoint to average", nameof(directories));
         ModelParameters sum = Load(directories[0]);
-        var tensors = Unique(sum.Weights);
         for (int k = 1; k < directories.Count; k++)
         {
             ModelParameters next = Load(directories[k]);
-            var other = Unique(next.Weights);
-            if (other.Count != tensors.Count)
-                throw new InvalidDataException($"{directories[k]}: {other.Count} distinct tensors, {directories[0]} has {tensors.Count}: not the same architecture");
-            for (int i = 0; i < tensors.Count; i++)
+            if (next.Trainable.Count != sum.Trainable.Count || next.RouterBiases.Count != sum.RouterBiases.Count)
+                throw new InvalidDataException($"{directories[k]}: {next.Trainable.Count} tensors and {next.RouterBiases.Count} router biases, {directories[0]} has {sum.Trainable.Count} and {sum.RouterBiases.Count}: not the same architecture");
+            for (int i = 0; i < sum.Trainable.Count; i++)
             {
-                (string name, object into, long[] shape) = tensors[i];
-                (string otherName, object add, long[] otherShape) = other[i];
-                if (otherName != name || !shape.AsSpan().SequenceEqual(otherShape))
-                    throw new InvalidDataException($"{directories[k]}: tensor '{otherName}' [{string.Join(", ", otherShape)}] where {directories[0]} has '{name}' [{string.Join(", ", shape)}]: not the same architecture");
-                System.Numerics.Tensors.TensorPrimitives.Add(ValuesOf(into), ValuesOf(add), ValuesOf(into));
+                Parameter into = sum.Trainable[i], add = next.Trainable[i];
+                if (add.Name != into.Name || !add.Shape.AsSpan().SequenceEqual(into.Shape))
+                    throw new InvalidDataException($"{directories[k]}: tensor '{add.Name}' [{string.Join(", ", add.Shape)}] where {directories[0]} has '{into.Name}' [{string.Join(", ", into.Shape)}]: not the same architecture");
+                TensorPrimitives.Add(into.Values, add.Values, into.Values);
             }
+            for (int i = 0; i < sum.RouterBiases.Count; i++)
+                TensorPrimitives.Add(sum.RouterBiases[i], next.RouterBiases[i], sum.RouterBiases[i]); // lengths: the routers' tensors above
         }
         float scale = 1f / directories.Count;
-        foreach ((_, object t, _) in tensors)
-            System.Numerics.Tensors.TensorPrimitives.Multiply(ValuesOf(t), scale, ValuesOf(t));
+        foreach (Parameter p in sum.Trainable)
+            TensorPrimitives.Multiply(p.Values, scale, p.Values);
+        foreach (float[] b in sum.RouterBiases)
+            TensorPrimitives.Multiply(b, scale, b);
         return sum;
     }
-
-    // every distinct tensor of w (an MTP copy tied to a main tensor once: an F32Matrix or a float[]) with its shape
-    private static List<(string Name, object Tensor, long[] Shape)> Unique(ModelWeights w)
-    {
-        var seen = new HashSet<object>(ReferenceEqualityComparer.Instance);
-        var list = new List<(string, object, long[])>();
-        foreach ((string name, WeightMatrix? m, float[]? v) in w.Enumerate())
-        {
-            if (!seen.Add((object?)m ?? v!))
-                continue;
-            if (m is not null)
-            {
-                F32Matrix f = Params.F32(m);
-                list.Add((name, f, [f.Rows, f.Cols]));
-            }
-            else
-            {
-                list.Add((name, v!, [v!.Length]));
-            }
-        }
-        return list;
-    }
-
-    private static Span<float> ValuesOf(object tensor) => tensor is F32Matrix f ? f.Data : (float[])tensor;
 
     /// <summary>
     /// Random init: matrices ~ N(0, std²) (each from a stream seeded by seed and the tensor's name), norm weights 1,

@@ -615,27 +615,22 @@ public sealed class PostTrainingTests(ITestOutputHelper output) : IDisposable
         string model = ModelDir("grpo-branch", evenOdd: true), tasks = TaskFile(5);
         const string extra = "\"branch_sampling\": { \"max_groups\": 3 }, \"checkpoint_interval\": 2,";
         const double T = 0.1; // a random model's replies share prefixes only when sampled near its argmax (none at T = 0.3)
-        GrpoStep[] full;
-        using (GrpoTrainer g = GrpoTrainer.Create(GrpoConfig("branch", model, tasks, 4, extra, temperature: T), EvenTokens))
+        GrpoStep[] full = RunChecked("branch", model, tasks, extra, T, EvenTokens, (g, r) =>
         {
-            g.Run(r =>
+            Assert.InRange(r.BranchGroups, 0, 3);
+            Assert.InRange(r.BranchTrained, 0, r.BranchGroups);
+            Assert.Equal((2 + r.BranchTrained) * 8, g.LastSamples.Count);
+            GrpoTrainer.Sample[] roots = g.LastSamples.Take(16).ToArray(), branches = g.LastSamples.Skip(16).ToArray();
+            Assert.All(roots, s => Assert.Equal(0, s.PrefixTokens));
+            Assert.All(branches, s => Assert.InRange(s.PrefixTokens, 1, 5)); // at least one shared token, one left to sample
+            Assert.All(branches, s => Assert.InRange(s.PrefixTokens + s.Tokens, 2, 6)); // the reply's budget holds
+            Assert.All(branches.Chunk(8), group =>
             {
-                Assert.InRange(r.BranchGroups, 0, 3);
-                Assert.InRange(r.BranchTrained, 0, r.BranchGroups);
-                Assert.Equal((2 + r.BranchTrained) * 8, g.LastSamples.Count);
-                GrpoTrainer.Sample[] roots = g.LastSamples.Take(16).ToArray(), branches = g.LastSamples.Skip(16).ToArray();
-                Assert.All(roots, s => Assert.Equal(0, s.PrefixTokens));
-                Assert.All(branches, s => Assert.InRange(s.PrefixTokens, 1, 5)); // at least one shared token, one left to sample
-                Assert.All(branches, s => Assert.InRange(s.PrefixTokens + s.Tokens, 2, 6)); // the reply's budget holds
-                Assert.All(branches.Chunk(8), group =>
-                {
-                    Assert.Single(group.Select(s => (s.Task, s.PrefixTokens)).Distinct()); // one branch point a group
-                    Assert.Contains(group, s => s.Advantage != 0);
-                });
-                Assert.Equal(r.BranchGroups > 0, r.BranchAccuracy is not null);
+                Assert.Single(group.Select(s => (s.Task, s.PrefixTokens)).Distinct()); // one branch point a group
+                Assert.Contains(group, s => s.Advantage != 0);
             });
-            full = g.History.ToArray();
-        }
+            Assert.Equal(r.BranchGroups > 0, r.BranchAccuracy is not null);
+        });
         Assert.Contains(full, r => r.BranchTrained > 0);
         Assert.Contains("branches ", GrpoTrainer.Describe(full.First(r => r.BranchGroups > 0), 4), StringComparison.Ordinal);
         AssertResumedRunReproduces(GrpoConfig("branch-split", model, tasks, 4, extra, temperature: T), EvenTokens, full,

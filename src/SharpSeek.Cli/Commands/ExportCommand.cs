@@ -31,14 +31,15 @@ internal static class ExportCommand
             WeightFormat dtype = CliErrors.UserValue(() => WeightConversion.ParseName(typeName));
             if (dtype is not (WeightFormat.BF16 or WeightFormat.F32))
                 throw new UserInputException($"--type must be bf16 or f32, got '{typeName}'");
-            if (Path.GetFullPath(src).TrimEnd('/') == Path.GetFullPath(dst).TrimEnd('/'))
+            static bool Same(string a, string b) => Path.GetFullPath(a).TrimEnd('/') == Path.GetFullPath(b).TrimEnd('/');
+            if (Same(src, dst))
                 throw new UserInputException("--out must differ from --model");
             string[] others = pr.GetValue(average) ?? [];
             foreach (string o in others)
             {
                 if (!Directory.Exists(o))
                     throw new UserInputException($"--average: no checkpoint directory {o}");
-                if (Path.GetFullPath(o).TrimEnd('/') == Path.GetFullPath(dst).TrimEnd('/'))
+                if (Same(o, dst))
                     throw new UserInputException("--out must differ from every --average directory");
             }
             int n;
