@@ -149,7 +149,7 @@ public sealed class ModelParameters
         ModelParameters sum = Load(directories[0]);
         for (int k = 1; k < directories.Count; k++)
         {
-            ModelParameters next = Load(directories[k]);
+            ModelParameters next = LoadReadOnly(directories[k]);
             if (next.Trainable.Count != sum.Trainable.Count || next.RouterBiases.Count != sum.RouterBiases.Count)
                 throw new InvalidDataException($"{directories[k]}: {next.Trainable.Count} tensors and {next.RouterBiases.Count} router biases, {directories[0]} has {sum.Trainable.Count} and {sum.RouterBiases.Count}: not the same architecture");
             for (int i = 0; i < sum.Trainable.Count; i++)
@@ -168,6 +168,15 @@ public sealed class ModelParameters
         foreach (float[] b in sum.RouterBiases)
             TensorPrimitives.Multiply(b, scale, b);
         return sum;
+    }
+
+    // A checkpoint only read (an addend of Average): its "gradients" are its own values, so it holds the fp32 weights
+    // once instead of beside a zeroed gradient of the same size. Never trained.
+    private static ModelParameters LoadReadOnly(string directory)
+    {
+        using ModelWeights src = WeightLoader.Load(directory);
+        ModelWeights w = WeightLoader.Build(src.Config, new CopySource(src), owner: null);
+        return new ModelParameters(w, w);
     }
 
     /// <summary>
