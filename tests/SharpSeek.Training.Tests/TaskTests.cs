@@ -168,14 +168,60 @@ public sealed class TaskTests : IDisposable
         Assert.Equal("-7 * 8 = -(7 * 8); 7 * 8 = 56; so -56", ArithTask.ColumnStepText(-7, '*', 8, -56));
     }
 
+    [Fact]
+    public void OrderedColumnsTraceSaysTheSwapOfAOneDigitFirstFactor()
+    {
+        Assert.Equal("7 * 26 = 26 * 7; 26 * 7: 6*7=42, 2*7+4=18 gives 182", ArithTask.ColumnStepText(7, '*', 26, 182, ordered: true));
+        Assert.Equal("26 * 7: 6*7=42, 2*7+4=18 gives 182", ArithTask.ColumnStepText(26, '*', 7, 182, ordered: true));
+        Assert.Equal("-7 * 26 = -(7 * 26); 7 * 26 = 26 * 7; 26 * 7: 6*7=42, 2*7+4=18 gives 182; so -182", ArithTask.ColumnStepText(-7, '*', 26, -182, ordered: true));
+        Assert.Equal("-7 * -26 = 7 * 26; 7 * 26 = 26 * 7; 26 * 7: 6*7=42, 2*7+4=18 gives 182", ArithTask.ColumnStepText(-7, '*', -26, 182, ordered: true));
+        Assert.Equal("7 * 8 = 56", ArithTask.ColumnStepText(7, '*', 8, 56, ordered: true));
+        Assert.Equal("1 * 24 = 24", ArithTask.ColumnStepText(1, '*', 24, 24, ordered: true));
+        Assert.Equal("26 * 47 = 47 * 20 + 47 * 6; 47 * 2: 7*2=14, 4*2+1=9 gives 94; 47 * 6: 7*6=42, 4*6+4=28 gives 282; "
+                     + "940 + 282: 0+2=2, 4+8=12, 9+2+1=12 gives 1222", ArithTask.ColumnStepText(26, '*', 47, 1222, ordered: true));
+        // whole solutions: the columns trace with those swaps said, nothing else changed; every step's line starts
+        // with the step's operands in the order the expression has them
+        var columns = TaskSet.Generate("arith", "train", 300, seed: 31, trace: ArithTrace.Columns);
+        var ordered = TaskSet.Generate("arith", "train", 300, seed: 31, trace: ArithTrace.ColumnsOrdered);
+        var said = new System.Text.RegularExpressions.Regex(@"\b(\d) \* (\d{2,}) = \2 \* \1; ");
+        int swaps = 0, columnsOutOfOrder = 0;
+        for (int i = 0; i < columns.Count; i++)
+        {
+            Assert.Equal((columns[i].Prompt, columns[i].Answer), (ordered[i].Prompt, ordered[i].Answer));
+            swaps += said.Matches(ordered[i].Response!).Count;
+            Assert.Equal(columns[i].Response, said.Replace(ordered[i].Response!, ""));
+            Assert.Equal(0, OutOfOrder(ordered[i]));
+            columnsOutOfOrder += OutOfOrder(columns[i]);
+        }
+        Assert.True(swaps > 40, $"only {swaps} swaps said");
+        Assert.True(columnsOutOfOrder > 40, $"the columns trace starts only {columnsOutOfOrder} lines with a swapped product");
+
+        // lines whose leading product "a * b" is not in the prompt or the lines before it, as written there
+        static int OutOfOrder(TaskExample t)
+        {
+            string[] lines = t.Response!.Split('\n');
+            int count = 0;
+            for (int l = 1; l < lines.Length && lines[l] != "</think>"; l++)
+            {
+                var first = System.Text.RegularExpressions.Regex.Match(lines[l], @"^(-?\d+) \* (-?\d+)[:; =]");
+                string before = t.Prompt + "\n" + string.Join("\n", lines[..l]);
+                if (first.Success && !System.Text.RegularExpressions.Regex.IsMatch(before, $@"(?<![\d-]){first.Groups[1].Value} \* {first.Groups[2].Value}(?!\d)"))
+                    count++;
+            }
+            return count;
+        }
+    }
+
     // Every "P op Q: columns gives R" of a columns solution is arithmetic that checks: each column's sum or difference,
     // the carries and borrows between them, R = P op Q, and R read back from the columns; the problems and answers are
     // those of the compact trace.
-    [Fact]
-    public void ColumnsTraceIsSelfConsistentOnManyProblems()
+    [Theory]
+    [InlineData(ArithTrace.Columns)]
+    [InlineData(ArithTrace.ColumnsOrdered)]
+    public void ColumnsTraceIsSelfConsistentOnManyProblems(ArithTrace trace)
     {
         var compact = TaskSet.Generate("arith", "train", 700, seed: 23);
-        var columns = TaskSet.Generate("arith", "train", 700, seed: 23, trace: ArithTrace.Columns);
+        var columns = TaskSet.Generate("arith", "train", 700, seed: 23, trace: trace);
         Assert.Equal(compact.Select(t => (t.Prompt, t.Answer)), columns.Select(t => (t.Prompt, t.Answer)));
         var segment = new System.Text.RegularExpressions.Regex(@"(\d+) ([+-]) (\d+): ([0-9+=, -]+?) gives (\d+)");
         int checkedSegments = 0;

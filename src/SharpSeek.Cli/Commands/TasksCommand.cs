@@ -19,7 +19,7 @@ internal static class TasksCommand
         var shard = new Option<string>("--shard") { Description = "Also tokenize that text into this token shard for pre-training (needs --text and --tokenizer)" };
         var tokenizer = new Option<string>("--tokenizer") { Description = "Tokenizer directory or tokenizer.json for --shard" };
         var exclude = new Option<string[]>("--exclude") { Description = "Task files (JSON lines with \"prompt\") whose problems no split may contain, e.g. another seed's test split (repeatable)", AllowMultipleArgumentsPerToken = true };
-        var trace = new Option<string>("--trace") { Description = "How arith solutions spell out sums and differences: compact (one step a line) or columns (digit by digit with carries and borrows)", DefaultValueFactory = _ => "compact" };
+        var trace = new Option<string>("--trace") { Description = "How arith solutions spell out sums and differences: compact (one step a line), columns (digit by digit with carries and borrows) or columns-ordered (as columns, every step starting from its operands in the expression's order)", DefaultValueFactory = _ => "compact" };
         var cmd = new Command("tasks", "Write verifiable task files (arith, word) with worked R1-format solutions") { family, outDir, train, validation, test, seed, exclude, trace, text, shard, tokenizer };
         cmd.SetAction(pr =>
         {
@@ -40,7 +40,8 @@ internal static class TasksCommand
             {
                 "compact" => ArithTrace.Compact,
                 "columns" => ArithTrace.Columns,
-                var other => throw new UserInputException($"--trace must be compact or columns, got '{other}'"),
+                "columns-ordered" => ArithTrace.ColumnsOrdered,
+                var other => throw new UserInputException($"--trace must be compact, columns or columns-ordered, got '{other}'"),
             };
             var splits = TaskSet.GenerateSplits(f, tr, va, te, pr.GetValue(seed), excluded, arithTrace);
             foreach ((string name, List<TaskExample> list) in new[] { ("train", splits.Train), ("validation", splits.Validation), ("test", splits.Test) })

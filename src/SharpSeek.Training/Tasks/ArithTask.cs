@@ -18,6 +18,13 @@ public enum ArithTrace
 
     /// <summary>Sums and differences digit by digit from the units, with carries and borrows ("82 - 59: 12-9=3, 8-5-1=2 gives 23").</summary>
     Columns,
+
+    /// <summary>
+    /// As <see cref="Columns"/>, but every step starts from its operands in the expression's order: a product whose
+    /// one-digit factor comes first says the swap ("9 * 96 = 96 * 9; 96 * 9: 6*9=54, 9*9+5=86 gives 864") where
+    /// <see cref="Columns"/> starts at "96 * 9" (which taught the model to write a step's second factor first).
+    /// </summary>
+    ColumnsOrdered,
 }
 
 /// <summary>Generator, evaluator and solver of <c>arith</c> problems.</summary>
@@ -202,7 +209,8 @@ public static class ArithTask
         long value = 0;
         foreach (Step s in Steps(e))
         {
-            sb.Append(trace == ArithTrace.Columns ? ColumnStepText(s.Left, s.Op, s.Right, s.Result) : StepText(s.Left, s.Op, s.Right, s.Result));
+            sb.Append(trace == ArithTrace.Compact ? StepText(s.Left, s.Op, s.Right, s.Result)
+                : ColumnStepText(s.Left, s.Op, s.Right, s.Result, ordered: trace == ArithTrace.ColumnsOrdered));
             if (s.Rest.Contains(' ', StringComparison.Ordinal))
                 sb.Append(", so ").Append(s.Rest);
             sb.Append('\n');
@@ -235,15 +243,15 @@ public static class ArithTask
     // The columns trace: every sum or difference with a number of two or more digits is worked digit by digit from the
     // units, with its carries and borrows ("2592 + 89: 2+9=11, 9+8+1=18, 5+1=6, 2 gives 2681"; "82 - 59: 12-9=3,
     // 8-5-1=2 gives 23"), signs first reduced to magnitudes ("14 - 35 = -(35 - 14); 35 - 14: 5-4=1, 3-1=2 gives 21;
-    // so -21"); products through one-digit partial products in columns (ColumnProduct).
-    internal static string ColumnStepText(long a, char op, long b, long r)
+    // so -21"); products through one-digit partial products in columns (ColumnProduct; ordered: see ArithTrace).
+    internal static string ColumnStepText(long a, char op, long b, long r, bool ordered = false)
     {
         var inv = CultureInfo.InvariantCulture;
         string head = $"{a.ToString(inv)} {op} {b.ToString(inv)} = ";
         if (op == '*')
         {
             long x = Math.Abs(a), y = Math.Abs(b);
-            string magnitude = ColumnProduct(x, y);
+            string magnitude = ColumnProduct(x, y, ordered);
             if ((a < 0) == (b < 0))
                 return a < 0 ? $"{head}{x.ToString(inv)} * {y.ToString(inv)}; {magnitude}" : magnitude;
             return $"{head}-({x.ToString(inv)} * {y.ToString(inv)}); {magnitude}; so {r.ToString(inv)}";
@@ -276,8 +284,8 @@ public static class ArithTask
     // number in columns from the units, with carries ("86 * 7: 6*7=42, 8*7+4=60 gives 602"); otherwise one partial
     // product per nonzero digit of the smaller factor, each in columns, then their sum in columns ("86 * 27 = 86 * 20 +
     // 86 * 7; 86 * 2: 6*2=12, 8*2+1=17 gives 172; 86 * 7: ... gives 602; 1720 + 602: ... gives 2322"). Ends with the
-    // product's value.
-    internal static string ColumnProduct(long x, long y)
+    // product's value. Ordered: a one-digit x times a longer y first says the swap ("9 * 96 = 96 * 9; 96 * 9: ...").
+    internal static string ColumnProduct(long x, long y, bool ordered = false)
     {
         var inv = CultureInfo.InvariantCulture;
         long big = Math.Max(x, y), small = Math.Min(x, y);
@@ -285,7 +293,7 @@ public static class ArithTask
         if (big < 10 || small <= 1)
             return $"{head} = {(x * y).ToString(inv)}";
         if (small < 10)
-            return DigitProduct(big, (int)small);
+            return ordered && x < y ? $"{head} = {big.ToString(inv)} * {small.ToString(inv)}; {DigitProduct(big, (int)small)}" : DigitProduct(big, (int)small);
         List<(int Digit, long Place)> parts = PartialFactors(small);
         var sb = new StringBuilder(head);
         if (parts.Count == 1)
