@@ -19,10 +19,12 @@ run=runs/sharpseek-r1
 train=10000; validation=100; test=1000; limit=3000; max_tokens=1024; fresh1=100000; fresh2=200000
 # GRPO over the shipped columns model: its grpo-columns step, the checkpoints of the mining runs averaged (3d)
 gc_step=50; mine_avg="20 30 40 50 60 70"; greedy_avg="10 20 30 40 50 60 70 80"
+# the same SFT and GRPO on the trace in the operands' order (3e): the checkpoints averaged into the default model
+ordered_avg="5 10 15 20 25"
 if [ "${1:-}" = --dry-run ]; then
   recipe=$recipe/dry; run=runs/sharpseek-r1-dry
   train=40; validation=4; test=4; limit=12; max_tokens=64; fresh1=60; fresh2=60
-  gc_step=2; mine_avg="1 2"; greedy_avg="1 2"
+  gc_step=2; mine_avg="1 2"; greedy_avg="1 2"; ordered_avg="1 2"
 else
   [ -f data/shards/kjv.tokens ] || { [ -f data/corpus/persuasion.txt ] || scripts/build-corpus.sh; scripts/build-shards.sh; }
 fi
@@ -92,6 +94,20 @@ step ./sharpseek grpo --config $recipe/grpo-greedy.json
 checkpoints=()
 for s in $mine_avg; do checkpoints+=("$run/grpo-mine/$(printf step-%08d "$s")"); done
 for s in $greedy_avg; do checkpoints+=("$run/grpo-greedy/$(printf step-%08d "$s")"); done
+step ./sharpseek export --model "${checkpoints[0]}" --average "${checkpoints[@]:1}" --out $run/r1-columns-model
+evaluate r1-columns $run/r1-columns-model
+# 3e. the columns trace in the operands' order (tasks --trace columns-ordered: a one-digit first factor's swap said,
+#     "9 * 96 = 96 * 9; 96 * 9: ..."; a third of 3d's failures copied such a factor wrong): the same problems and the
+#     same SFT from columns-init, then 3d's greedy-branch GRPO from that SFT for 25 steps; the model is the mean of its
+#     checkpoints every 5 steps (thirteenth session)
+step ./sharpseek tasks --out "$run/data-ordered" --train $fresh2 --validation $validation --test $validation --seed 19 \
+  --trace columns-ordered --exclude "$run/data/arith-test.jsonl" --exclude "$run/data/arith-validation.jsonl"
+step ./sharpseek sft --config $recipe/sft-ordered.json
+step ./sharpseek export --model "$(latest $run/sft-ordered)" --out $run/sft-ordered-model
+evaluate sft-ordered $run/sft-ordered-model
+step ./sharpseek grpo --config $recipe/grpo-ordered.json
+checkpoints=()
+for s in $ordered_avg; do checkpoints+=("$run/grpo-ordered/$(printf step-%08d "$s")"); done
 step ./sharpseek export --model "${checkpoints[0]}" --average "${checkpoints[@]:1}" --out $run/r1-model
 evaluate r1 $run/r1-model
 
