@@ -125,10 +125,10 @@ public sealed class ModelParameters
     /// <summary>fp32 copies of <paramref name="source"/>'s weights (any storage format).</summary>
     public static ModelParameters FromWeights(ModelWeights source)
     {
-        var src = new CopySource(source);
-        ModelWeights w = WeightLoader.Build(source.Config, src, owner: null);
-        return WithGrads(w);
+        return WithGrads(Fp32Copy(source));
     }
+
+    private static ModelWeights Fp32Copy(ModelWeights source) => WeightLoader.Build(source.Config, new CopySource(source), owner: null);
 
     /// <summary>Loads a Hugging Face checkpoint directory into fp32 masters.</summary>
     public static ModelParameters Load(string directory)
@@ -175,7 +175,7 @@ public sealed class ModelParameters
     private static ModelParameters LoadReadOnly(string directory)
     {
         using ModelWeights src = WeightLoader.Load(directory);
-        ModelWeights w = WeightLoader.Build(src.Config, new CopySource(src), owner: null);
+        ModelWeights w = Fp32Copy(src);
         return new ModelParameters(w, w);
     }
 

@@ -204,8 +204,10 @@ public sealed class TaskTests : IDisposable
             for (int l = 1; l < lines.Length && lines[l] != "</think>"; l++)
             {
                 var first = System.Text.RegularExpressions.Regex.Match(lines[l], @"^(-?\d+) \* (-?\d+)[:; =]");
+                if (!first.Success)
+                    continue;
                 string before = t.Prompt + "\n" + string.Join("\n", lines[..l]);
-                if (first.Success && !System.Text.RegularExpressions.Regex.IsMatch(before, $@"(?<![\d-]){first.Groups[1].Value} \* {first.Groups[2].Value}(?!\d)"))
+                if (!System.Text.RegularExpressions.Regex.IsMatch(before, $@"(?<![\d-]){first.Groups[1].Value} \* {first.Groups[2].Value}(?!\d)"))
                     count++;
             }
             return count;

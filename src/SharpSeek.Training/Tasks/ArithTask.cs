@@ -293,7 +293,10 @@ public static class ArithTask
         if (big < 10 || small <= 1)
             return $"{head} = {(x * y).ToString(inv)}";
         if (small < 10)
-            return ordered && x < y ? $"{head} = {big.ToString(inv)} * {small.ToString(inv)}; {DigitProduct(big, (int)small)}" : DigitProduct(big, (int)small);
+        {
+            string columns = DigitProduct(big, (int)small);
+            return ordered && x < y ? $"{head} = {big.ToString(inv)} * {small.ToString(inv)}; {columns}" : columns;
+        }
         List<(int Digit, long Place)> parts = PartialFactors(small);
         var sb = new StringBuilder(head);
         if (parts.Count == 1)
