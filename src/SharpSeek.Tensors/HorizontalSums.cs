@@ -1,7 +1,8 @@
 // Lane sums of 256-bit accumulators by one horizontal-add network, shared by the 256-bit kernels (Bf16Avx2, the AVX2
-// attention blocks): four accumulators reduced together cost three vhaddps and one add instead of four separate
-// reductions, and a single accumulator goes through the same operations so that its sum has the same bits.
-// For 512-bit accumulators, Sum16 / Sum4 reduce sixteen or four together by a shuffle network that adds the same pairs
+// attention blocks, the AVX2 fp32 tiles): four accumulators reduced together cost three vhaddps and one add instead of
+// four separate reductions, each in Vector256.Sum's order (tested), and a single accumulator goes through the same
+// operations so that its sum has the same bits.
+// For 512-bit accumulators, Sum16 / Sum8 / Sum4 reduce sixteen, eight or four together by a shuffle network that adds the same pairs
 // in the same tree as Vector512.Sum does for each alone, [((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))] + [the same
 // over l8..l15], so a kernel that reduces its accumulators together gives the bits a kernel summing each one alone
 // gives (tested against Vector512.Sum): 45 operations for sixteen sums instead of ~150.
@@ -54,6 +55,16 @@ internal static class HorizontalSums
         Vector512<float> g3 = Pairs(Pairs(a12, a13), Pairs(a14, a15));
         // blocks (0 + 1), (2 + 3), then their sum: [a0..a3 | a4..a7 | a8..a11 | a12..a15]
         return BlockPairs(BlockPairs(g0, g1), BlockPairs(g2, g3));
+    }
+
+    /// <summary>Lanes 0..7 = Vector512.Sum(a0..a7), bit for bit (AVX-512F).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Sum8(
+        Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3,
+        Vector512<float> a4, Vector512<float> a5, Vector512<float> a6, Vector512<float> a7)
+    {
+        Vector512<float> h = BlockPairs(Pairs(Pairs(a0, a1), Pairs(a2, a3)), Pairs(Pairs(a4, a5), Pairs(a6, a7)));
+        return BlockPairs(h, h).GetLower(); // [a0..a3 | a4..a7]
     }
 
     /// <summary>Lanes 0..3 = Vector512.Sum(a0..a3), bit for bit (AVX-512F).</summary>
