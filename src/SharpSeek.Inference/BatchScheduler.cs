@@ -77,7 +77,7 @@ public sealed record BatchSchedulerOptions
 /// <param name="DecodeSlots">Slots that decoded one token each.</param>
 /// <param name="PrefillSlots">Prompt slots computed.</param>
 /// <param name="Seconds">Wall time of the step (forward and sampling).</param>
-/// <param name="ForwardSeconds">Wall time of the forward pass alone.</param>
+/// <param name="ForwardSeconds">Wall time of the forward pass (with lanes, each lane's forward and the sampling of its rows).</param>
 public readonly record struct BatchStep(int Sequences, int DecodeSlots, int PrefillSlots, double Seconds, double ForwardSeconds);
 
 /// <summary>Counters of a <see cref="BatchScheduler"/> (a snapshot).</summary>
@@ -458,33 +458,22 @@ public sealed class BatchScheduler : IDisposable
             _rows.Add(_slots.Count - 1); // Forward wants at least one logits row; unused
         long forwardStart = Stopwatch.GetTimestamp();
         int lanes = noRows ? 1 : SharpSeek.Inference.Lanes.For(_model, _caches.Count, _options.Lanes);
+        bool ended = false;
+        double forwardSeconds;
         if (lanes == 1)
         {
             _model.Forward(CollectionsMarshal.AsSpan(_slots), _caches, CollectionsMarshal.AsSpan(_rows), _logits);
+            forwardSeconds = Stopwatch.GetElapsedTime(forwardStart).TotalSeconds;
             for (int r = 0; r < _rowSeq.Count; r++)
+            {
                 _rowLogits[r] = (_logits, r * V);
+                ended |= SampleRow(r);
+            }
         }
         else
         {
-            ForwardInLanes(lanes);
-        }
-        double forwardSeconds = Stopwatch.GetElapsedTime(forwardStart).TotalSeconds;
-
-        bool ended = false;
-        for (int r = 0; r < _rowSeq.Count; r++)
-        {
-            Sequence s = _rowSeq[r];
-            (float[] lg, int at) = _rowLogits[r];
-            GenerationUpdate u = s.State.SampleAndTake(lg.AsSpan(at, V), s.Cache!.Length >= ContextLength);
-            s.Next = u.Token;
-            if (!s.Decoding)
-            {
-                s.Decoding = true;
-                s.Handle.FirstToken();
-            }
-            s.Handle.Writer.TryWrite(u);
-            if (u.FinishReason is not null)
-                ended = true;
+            ended = ForwardInLanes(lanes); // each lane samples its own rows after its forward (counted in the forward's time)
+            forwardSeconds = Stopwatch.GetElapsedTime(forwardStart).TotalSeconds;
         }
         if (ended)
         {
@@ -507,6 +496,23 @@ public sealed class BatchScheduler : IDisposable
                                                      Stopwatch.GetElapsedTime(start).TotalSeconds, forwardSeconds));
     }
 
+    // Samples row r's next token from its logits and hands it to the request; true when that ended the sequence. Rows of
+    // different sequences may be sampled on different threads (lanes): each touches only its own sequence.
+    private bool SampleRow(int r)
+    {
+        Sequence s = _rowSeq[r];
+        (float[] lg, int at) = _rowLogits[r];
+        GenerationUpdate u = s.State.SampleAndTake(lg.AsSpan(at, Config.VocabSize), s.Cache!.Length >= ContextLength);
+        s.Next = u.Token;
+        if (!s.Decoding)
+        {
+            s.Decoding = true;
+            s.Handle.FirstToken();
+        }
+        s.Handle.Writer.TryWrite(u);
+        return u.FinishReason is not null;
+    }
+
     private (float[] Logits, int At)[] _rowLogits = [];
     private readonly List<StepLane> _lanes = [];
 
@@ -517,13 +523,17 @@ public sealed class BatchScheduler : IDisposable
         public List<TokenSlot> Slots { get; } = [];
         public List<KvCache> Caches { get; } = [];
         public List<int> Rows { get; } = [];
+        public List<int> StepRows { get; } = []; // the step's row index (into _rowSeq) of each of Rows
         public float[] Logits = [];
         public int Load;
+        public bool Ended;
     }
 
     // The step's slots split by sequence between lanes (each sequence to the lane with the fewest slots so far, in the
-    // step's order), each lane's forward on its own thread; _rowLogits[r] then points into the lane that computed row r.
-    private void ForwardInLanes(int lanes)
+    // step's order), each lane's forward and then the sampling of its rows on its own thread (a sequence's sampling
+    // state is its own, so no lane waits for the others' rows to be sampled one after another); _rowLogits[r] points
+    // into the lane that computed row r. True when a sampled token ended a sequence.
+    private bool ForwardInLanes(int lanes)
     {
         int V = Config.VocabSize, S = _caches.Count;
         while (_lanes.Count < lanes)
@@ -534,7 +544,9 @@ public sealed class BatchScheduler : IDisposable
             l.Slots.Clear();
             l.Caches.Clear();
             l.Rows.Clear();
+            l.StepRows.Clear();
             l.Load = 0;
+            l.Ended = false;
         }
         Span<int> slotsOf = S <= 1024 ? stackalloc int[S] : new int[S];
         slotsOf.Clear();
@@ -565,6 +577,7 @@ public sealed class BatchScheduler : IDisposable
             {
                 _rowLogits[row] = (l.Logits, l.Rows.Count); // the array is set below, once its size is known
                 l.Rows.Add(l.Slots.Count);
+                l.StepRows.Add(row);
                 row++;
             }
             l.Slots.Add(new TokenSlot(local[g.Sequence], g.Position, g.Token));
@@ -582,6 +595,10 @@ public sealed class BatchScheduler : IDisposable
         }
         _runLane ??= RunLane;
         _model.Backend.For(lanes, _runLane);
+        bool ended = false;
+        for (int k = 0; k < lanes; k++)
+            ended |= _lanes[k].Ended;
+        return ended;
     }
 
     private Action<int>? _runLane;
@@ -594,6 +611,8 @@ public sealed class BatchScheduler : IDisposable
         if (l.Rows.Count == 0)
             l.Rows.Add(l.Slots.Count - 1); // prompt chunks only: Forward wants a row; unused
         l.Model.Forward(CollectionsMarshal.AsSpan(l.Slots), l.Caches, CollectionsMarshal.AsSpan(l.Rows), l.Logits);
+        foreach (int r in l.StepRows)
+            l.Ended |= SampleRow(r);
     }
 
     // Ends a sequence: a finished one's cache (prompt + output but the last token, which was never fed) goes to the
