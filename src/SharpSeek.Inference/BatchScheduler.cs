@@ -616,10 +616,12 @@ public sealed class BatchScheduler : IDisposable
     }
 
     // Ends a sequence: a finished one's cache (prompt + output but the last token, which was never fed) goes to the
-    // prefix cache; a cancelled or failed one's cache is emptied for reuse.
+    // prefix cache; a cancelled or failed one's cache is emptied for reuse. The token's callback is unregistered without
+    // waiting for a run of it in progress (Dispose would wait): End runs under the scheduler's lock for queued
+    // sequences, and that callback takes the lock to wake the scheduler, so waiting for it deadlocked both threads.
     private void End(Sequence s, Exception? error, bool fromQueue = false)
     {
-        s.Registration.Dispose();
+        s.Registration.Unregister();
         if (s.Cache is KvCache cache)
         {
             if (error is null)

@@ -225,6 +225,47 @@ public class BatchSchedulerTests
         AssertNothingLeaked(s);
     }
 
+    // A token cancelled while the scheduler drops the cancelled request from its queue: the token's callback (flag the
+    // request, wake the scheduler under its lock) must not wait for the scheduler, nor the scheduler, ending the request
+    // under that lock, for the callback (a deadlock that stopped the scheduler for good, seen about once in six runs of
+    // FullQueueAndBadInputAreRefused).
+    [Fact]
+    public async Task CancellingQueuedRequestsWhileTheSchedulerDropsThemDoesNotDeadlock()
+    {
+        using ModelWeights w = WeightLoader.Load(Fixtures.Hf("v3-tiny"));
+        // not disposed when deadlocked (its Dispose would wait for the stuck scheduler thread)
+        var s = new BatchScheduler(new Transformer(w), null, new BatchSchedulerOptions { MaxParallel = 1, MaxQueue = 8 });
+        var longRun = Greedy with { MaxTokens = 400 };
+        for (int i = 0; i < 3000; i++)
+        {
+            using var cts = new CancellationTokenSource();
+            ScheduledGeneration a = s.Submit([5, 6], longRun, cts.Token);
+            await a.Updates.WaitToReadAsync(); // a is running, the others wait in the queue
+            var queued = new List<ScheduledGeneration>();
+            for (int q = 0; q < 4; q++)
+                queued.Add(s.Submit([5, 7 + q], longRun, cts.Token));
+            Task cancel = Task.Run(cts.Cancel); // the callbacks run on the cancelling thread: a deadlock holds it, not the test
+            Assert.True(await Task.WhenAny(cancel, Task.Delay(TimeSpan.FromSeconds(20))) == cancel,
+                        $"iteration {i}: cancelling did not return within 20 s (the token's callback and the scheduler deadlocked)");
+            foreach (ScheduledGeneration g in queued.Prepend(a))
+            {
+                Task drain = Task.Run(async () => { await foreach (GenerationUpdate _ in g.ReadAllAsync()) { } });
+                Task first = await Task.WhenAny(drain, Task.Delay(TimeSpan.FromSeconds(20)));
+                Assert.True(first == drain, $"iteration {i}: a cancelled request did not end within 20 s (scheduler deadlocked)");
+                try
+                {
+                    await drain; // a request the scheduler finished before the cancel reached it ends normally
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            }
+        }
+        Assert.Equal(3, (await s.GenerateAsync([5, 9], Greedy with { MaxTokens = 3 })).Tokens.Count);
+        AssertNothingLeaked(s);
+        s.Dispose();
+    }
+
     [Fact]
     public async Task ContextEndStopsWithLengthAndDisposeEndsWaitingRequests()
     {
