@@ -34,7 +34,11 @@ internal static class Program
             return 2;
         }
         var o = Options.Parse(args[1..]);
-        using var http = new HttpClient { BaseAddress = new Uri(o.Url.TrimEnd('/') + "/"), Timeout = TimeSpan.FromMinutes(30) };
+        // MaxResponseDrainSize 0: a response disposed before its end closes the connection (a hang-up the server sees)
+        // instead of being read to its end in the background so that the connection can be reused (the handler drains up
+        // to 1 MB for 2 s by default: a cancelled stream of a few hundred tokens then ran to its end on the server)
+        using var handler = new SocketsHttpHandler { MaxResponseDrainSize = 0 };
+        using var http = new HttpClient(handler) { BaseAddress = new Uri(o.Url.TrimEnd('/') + "/"), Timeout = TimeSpan.FromMinutes(30) };
         return args[0] switch
         {
             "throughput" => await Throughput(http, o),
@@ -217,7 +221,9 @@ internal static class Program
             ("every request ended as a sequence (finished + cancelled + failed = requests)",
                 Delta("sharpseek_sequences_finished_total") + Delta("sharpseek_sequences_cancelled_total") + Delta("sharpseek_sequences_failed_total") == plan.Length),
             ("no failed sequence", Delta("sharpseek_sequences_failed_total") == 0),
-            ("the server saw the hang-ups (cancelled sequences > 0 when the client cancelled)", cancelled == 0 || Delta("sharpseek_sequences_cancelled_total") > 0),
+            // a hung-up sequence can still end on its own (EOS) before the server's next step sees the hang-up: most, not all
+            ("the server saw the hang-ups (cancelled sequences >= 90% of the client's hang-ups)",
+                Delta("sharpseek_sequences_cancelled_total") >= 0.9 * cancelled),
             ("no failed request", failed == 0),
             ("threads at end <= threads at middle + 8", after["process_threads"] <= middle!["process_threads"] + 8),
         };
