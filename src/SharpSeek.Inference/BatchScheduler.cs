@@ -231,19 +231,29 @@ public sealed class BatchScheduler : IDisposable
         }
         var state = new SequenceState(V, ids, o, o.Sampling, _tokenizer, _eosIds, collectText: false);
         var seq = new Sequence(ids, state);
-        lock (_lock)
-        {
-            ObjectDisposedException.ThrowIf(_stopping, this);
-            int free = Math.Max(0, _options.MaxParallel - _activeCount); // places the next step fills from the queue
-            if (_queue.Count - free >= _options.MaxQueue)
-                throw new SchedulerFullException($"the server is busy: {_queue.Count} requests are waiting (max queue {_options.MaxQueue})");
-            _queue.AddLast(seq);
-            _submitted++;
-            Monitor.Pulse(_lock);
-        }
+        // the handle knows its scheduler and the token its callback before the sequence is queued: the loop may end it
+        // (and unregister the callback) as soon as it is in the queue, and a cancel must be able to wake the loop
+        seq.Handle.Scheduler = this;
         if (cancellationToken.CanBeCanceled)
             seq.Registration = cancellationToken.Register(static s => ((Sequence)s!).Handle.Cancel(), seq);
-        seq.Handle.Scheduler = this;
+        try
+        {
+            lock (_lock)
+            {
+                ObjectDisposedException.ThrowIf(_stopping, this);
+                int free = Math.Max(0, _options.MaxParallel - _activeCount); // places the next step fills from the queue
+                if (_queue.Count - free >= _options.MaxQueue)
+                    throw new SchedulerFullException($"the server is busy: {_queue.Count} requests are waiting (max queue {_options.MaxQueue})");
+                _queue.AddLast(seq);
+                _submitted++;
+                Monitor.Pulse(_lock);
+            }
+        }
+        catch
+        {
+            seq.Registration.Unregister();
+            throw;
+        }
         return seq.Handle;
     }
 

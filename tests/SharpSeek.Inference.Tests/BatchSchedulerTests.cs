@@ -266,6 +266,22 @@ public class BatchSchedulerTests
         s.Dispose();
     }
 
+    // a token cancelled before Submit: its callback runs inside Submit, before the request is queued; the request ends
+    // cancelled (counted once) and the scheduler goes on serving
+    [Fact]
+    public async Task ARequestWhoseTokenIsAlreadyCancelledEndsCancelled()
+    {
+        using ModelWeights w = WeightLoader.Load(Fixtures.Hf("v3-tiny"));
+        using var s = new BatchScheduler(new Transformer(w), null, new BatchSchedulerOptions { MaxParallel = 2 });
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        ScheduledGeneration g = s.Submit([5, 6], Greedy with { MaxTokens = 50 }, cts.Token);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => { await foreach (GenerationUpdate _ in g.ReadAllAsync()) { } });
+        Assert.Equal(3, (await s.GenerateAsync([5, 9], Greedy with { MaxTokens = 3 })).Tokens.Count);
+        AssertNothingLeaked(s);
+        Assert.Equal(1, s.Stats.Cancelled);
+    }
+
     [Fact]
     public async Task ContextEndStopsWithLengthAndDisposeEndsWaitingRequests()
     {
