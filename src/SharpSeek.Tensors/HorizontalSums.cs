@@ -67,6 +67,39 @@ internal static class HorizontalSums
         return BlockPairs(h, h).GetLower(); // [a0..a3 | a4..a7]
     }
 
+    /// <summary>
+    /// The lane sums of a 4-row x <paramref name="tokens"/>-token tile (tokens 1..4; accumulator a{row}{token}, those of
+    /// tokens past the count unused) stored as y[t·ldy + r], four rows of a token at once, each in Vector512.Sum's order.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void StoreRows4(float* y, int ldy, int tokens,
+        Vector512<float> a00, Vector512<float> a10, Vector512<float> a20, Vector512<float> a30,
+        Vector512<float> a01, Vector512<float> a11, Vector512<float> a21, Vector512<float> a31,
+        Vector512<float> a02, Vector512<float> a12, Vector512<float> a22, Vector512<float> a32,
+        Vector512<float> a03, Vector512<float> a13, Vector512<float> a23, Vector512<float> a33)
+    {
+        if (tokens == 1)
+        {
+            Sum4(a00, a10, a20, a30).Store(y);
+        }
+        else if (tokens == 2)
+        {
+            Vector256<float> s = Sum8(a00, a10, a20, a30, a01, a11, a21, a31);
+            s.GetLower().Store(y);
+            s.GetUpper().Store(y + ldy);
+        }
+        else
+        {
+            // three tokens: the fourth token's accumulators are zeros, its sums not stored
+            Vector512<float> s = Sum16(a00, a10, a20, a30, a01, a11, a21, a31, a02, a12, a22, a32, a03, a13, a23, a33);
+            s.GetLower().GetLower().Store(y);
+            s.GetLower().GetUpper().Store(y + ldy);
+            s.GetUpper().GetLower().Store(y + 2 * ldy);
+            if (tokens > 3)
+                s.GetUpper().GetUpper().Store(y + 3 * ldy);
+        }
+    }
+
     /// <summary>Lanes 0..3 = Vector512.Sum(a0..a3), bit for bit (AVX-512F).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> Sum4(Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3)

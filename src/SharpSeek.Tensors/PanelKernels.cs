@@ -118,35 +118,16 @@ public static unsafe class PanelKernels
                 a25 = Vector512.FusedMultiplyAdd(k2, v, a25); a35 = Vector512.FusedMultiplyAdd(k3, v, a35);
             }
         }
-        if (TN.N == 1)
+        HorizontalSums.StoreRows4(y, ldy, Math.Min(TN.N, 4), a00, a10, a20, a30, a01, a11, a21, a31, a02, a12, a22, a32, a03, a13, a23, a33);
+        if (TN.N == 5)
         {
-            HorizontalSums.Sum4(a00, a10, a20, a30).Store(y);
+            HorizontalSums.Sum4(a04, a14, a24, a34).Store(y + 4 * ldy);
         }
-        else if (TN.N == 2)
+        else if (TN.N == 6)
         {
-            Vector256<float> s = HorizontalSums.Sum8(a00, a10, a20, a30, a01, a11, a21, a31);
-            s.GetLower().Store(y);
-            s.GetUpper().Store(y + ldy);
-        }
-        else
-        {
-            // tokens 0-3 (a fourth of zeros for three tokens), then 4-5
-            Vector512<float> s = HorizontalSums.Sum16(a00, a10, a20, a30, a01, a11, a21, a31, a02, a12, a22, a32, a03, a13, a23, a33);
-            s.GetLower().GetLower().Store(y);
-            s.GetLower().GetUpper().Store(y + ldy);
-            s.GetUpper().GetLower().Store(y + 2 * ldy);
-            if (TN.N > 3)
-                s.GetUpper().GetUpper().Store(y + 3 * ldy);
-            if (TN.N == 5)
-            {
-                HorizontalSums.Sum4(a04, a14, a24, a34).Store(y + 4 * ldy);
-            }
-            else if (TN.N == 6)
-            {
-                Vector256<float> s2 = HorizontalSums.Sum8(a04, a14, a24, a34, a05, a15, a25, a35);
-                s2.GetLower().Store(y + 4 * ldy);
-                s2.GetUpper().Store(y + 5 * ldy);
-            }
+            Vector256<float> s = HorizontalSums.Sum8(a04, a14, a24, a34, a05, a15, a25, a35);
+            s.GetLower().Store(y + 4 * ldy);
+            s.GetUpper().Store(y + 5 * ldy);
         }
         AddRemainder(w, ws, x, n, i, y, ldy, TN.N);
     }

@@ -567,24 +567,7 @@ public sealed unsafe class Bf16Matrix : WeightMatrix
             }
         }
         // the lane sums reduced together, each in Vector512.Sum's order (Row1 and TwoStreams give the same bits)
-        if (TN.N == 1)
-        {
-            HorizontalSums.Sum4(a00, a10, a20, a30).Store(y);
-        }
-        else if (TN.N == 2)
-        {
-            HorizontalSums.Sum4(a00, a10, a20, a30).Store(y);
-            HorizontalSums.Sum4(a01, a11, a21, a31).Store(y + ldy);
-        }
-        else
-        {
-            Vector512<float> s = HorizontalSums.Sum16(a00, a10, a20, a30, a01, a11, a21, a31, a02, a12, a22, a32, a03, a13, a23, a33);
-            s.GetLower().GetLower().Store(y);
-            s.GetLower().GetUpper().Store(y + ldy);
-            s.GetUpper().GetLower().Store(y + 2 * ldy);
-            if (TN.N > 3)
-                s.GetUpper().GetUpper().Store(y + 3 * ldy);
-        }
+        HorizontalSums.StoreRows4(y, ldy, TN.N, a00, a10, a20, a30, a01, a11, a21, a31, a02, a12, a22, a32, a03, a13, a23, a33);
     }
 
     /// <summary>
