@@ -84,39 +84,17 @@ public static unsafe class PanelKernels
         for (; i + 16 <= n; i += 16)
         {
             Vector512<float> k0 = Vector512.Load(w0 + i), k1 = Vector512.Load(w1 + i), k2 = Vector512.Load(w2 + i), k3 = Vector512.Load(w3 + i);
-            Vector512<float> v = Vector512.Load(x0 + i);
-            a00 = Vector512.FusedMultiplyAdd(k0, v, a00); a10 = Vector512.FusedMultiplyAdd(k1, v, a10);
-            a20 = Vector512.FusedMultiplyAdd(k2, v, a20); a30 = Vector512.FusedMultiplyAdd(k3, v, a30);
+            Fma4(k0, k1, k2, k3, Vector512.Load(x0 + i), ref a00, ref a10, ref a20, ref a30);
             if (TN.N > 1)
-            {
-                v = Vector512.Load(x1 + i);
-                a01 = Vector512.FusedMultiplyAdd(k0, v, a01); a11 = Vector512.FusedMultiplyAdd(k1, v, a11);
-                a21 = Vector512.FusedMultiplyAdd(k2, v, a21); a31 = Vector512.FusedMultiplyAdd(k3, v, a31);
-            }
+                Fma4(k0, k1, k2, k3, Vector512.Load(x1 + i), ref a01, ref a11, ref a21, ref a31);
             if (TN.N > 2)
-            {
-                v = Vector512.Load(x2 + i);
-                a02 = Vector512.FusedMultiplyAdd(k0, v, a02); a12 = Vector512.FusedMultiplyAdd(k1, v, a12);
-                a22 = Vector512.FusedMultiplyAdd(k2, v, a22); a32 = Vector512.FusedMultiplyAdd(k3, v, a32);
-            }
+                Fma4(k0, k1, k2, k3, Vector512.Load(x2 + i), ref a02, ref a12, ref a22, ref a32);
             if (TN.N > 3)
-            {
-                v = Vector512.Load(x3 + i);
-                a03 = Vector512.FusedMultiplyAdd(k0, v, a03); a13 = Vector512.FusedMultiplyAdd(k1, v, a13);
-                a23 = Vector512.FusedMultiplyAdd(k2, v, a23); a33 = Vector512.FusedMultiplyAdd(k3, v, a33);
-            }
+                Fma4(k0, k1, k2, k3, Vector512.Load(x3 + i), ref a03, ref a13, ref a23, ref a33);
             if (TN.N > 4)
-            {
-                v = Vector512.Load(x4 + i);
-                a04 = Vector512.FusedMultiplyAdd(k0, v, a04); a14 = Vector512.FusedMultiplyAdd(k1, v, a14);
-                a24 = Vector512.FusedMultiplyAdd(k2, v, a24); a34 = Vector512.FusedMultiplyAdd(k3, v, a34);
-            }
+                Fma4(k0, k1, k2, k3, Vector512.Load(x4 + i), ref a04, ref a14, ref a24, ref a34);
             if (TN.N > 5)
-            {
-                v = Vector512.Load(x5 + i);
-                a05 = Vector512.FusedMultiplyAdd(k0, v, a05); a15 = Vector512.FusedMultiplyAdd(k1, v, a15);
-                a25 = Vector512.FusedMultiplyAdd(k2, v, a25); a35 = Vector512.FusedMultiplyAdd(k3, v, a35);
-            }
+                Fma4(k0, k1, k2, k3, Vector512.Load(x5 + i), ref a05, ref a15, ref a25, ref a35);
         }
         HorizontalSums.StoreRows4(y, ldy, Math.Min(TN.N, 4), a00, a10, a20, a30, a01, a11, a21, a31, a02, a12, a22, a32, a03, a13, a23, a33);
         if (TN.N == 5)
@@ -132,6 +110,17 @@ public static unsafe class PanelKernels
         AddRemainder(w, ws, x, n, i, y, ldy, TN.N);
     }
 
+    // one token's column vector v against the four rows' vectors: a_r += k_r · v
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Fma4(Vector512<float> k0, Vector512<float> k1, Vector512<float> k2, Vector512<float> k3, Vector512<float> v,
+                             ref Vector512<float> a0, ref Vector512<float> a1, ref Vector512<float> a2, ref Vector512<float> a3)
+    {
+        a0 = Vector512.FusedMultiplyAdd(k0, v, a0);
+        a1 = Vector512.FusedMultiplyAdd(k1, v, a1);
+        a2 = Vector512.FusedMultiplyAdd(k2, v, a2);
+        a3 = Vector512.FusedMultiplyAdd(k3, v, a3);
+    }
+
     /// <summary>
     /// <see cref="Rows4"/> on AVX2 + FMA (n &gt;= 8): 4 x 3 tiles (12 accumulators of the 16 ymm registers), then 4 x 2 or
     /// 4 x 1; one 8-lane accumulator per (row, token) over the columns in steps of 8, its lanes summed, then the remainder
@@ -141,15 +130,17 @@ public static unsafe class PanelKernels
     {
         int t = 0;
         for (; t + 3 <= tokens; t += 3)
-            Tile4x3Avx2(w, wStride, x + (long)t * n, n, y + (long)t * ldy, ldy);
+            TileAvx2<Tokens3>(w, wStride, x + (long)t * n, n, y + (long)t * ldy, ldy);
         if (tokens - t == 2)
-            Tile4x2Avx2(w, wStride, x + (long)t * n, n, y + (long)t * ldy, ldy);
+            TileAvx2<Tokens2>(w, wStride, x + (long)t * n, n, y + (long)t * ldy, ldy);
         else if (tokens - t == 1)
-            Tile4x1Avx2(w, wStride, x + (long)t * n, n, y + (long)t * ldy);
+            TileAvx2<Tokens1>(w, wStride, x + (long)t * n, n, y + (long)t * ldy, ldy);
     }
 
+    // 4 rows x N tokens in 256 bits (N <= 3: 12 accumulators, the N token vectors and one row vector: the 16 ymm
+    // registers), the tokens' vectors loaded once per 8 columns, then each row's
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile4x3Avx2(float* w, long ws, float* x, int n, float* y, int ldy)
+    private static void TileAvx2<TN>(float* w, long ws, float* x, int n, float* y, int ldy) where TN : struct, ITokenCount
     {
         Vector256<float> a00 = default, a01 = default, a02 = default, a10 = default, a11 = default, a12 = default;
         Vector256<float> a20 = default, a21 = default, a22 = default, a30 = default, a31 = default, a32 = default;
@@ -157,60 +148,30 @@ public static unsafe class PanelKernels
         int i = 0;
         for (; i + 8 <= n; i += 8)
         {
-            Vector256<float> v0 = Vector256.Load(x0 + i), v1 = Vector256.Load(x1 + i), v2 = Vector256.Load(x2 + i);
-            Vector256<float> k = Vector256.Load(w0 + i);
-            a00 = Vector256.FusedMultiplyAdd(k, v0, a00); a01 = Vector256.FusedMultiplyAdd(k, v1, a01); a02 = Vector256.FusedMultiplyAdd(k, v2, a02);
-            k = Vector256.Load(w1 + i);
-            a10 = Vector256.FusedMultiplyAdd(k, v0, a10); a11 = Vector256.FusedMultiplyAdd(k, v1, a11); a12 = Vector256.FusedMultiplyAdd(k, v2, a12);
-            k = Vector256.Load(w2 + i);
-            a20 = Vector256.FusedMultiplyAdd(k, v0, a20); a21 = Vector256.FusedMultiplyAdd(k, v1, a21); a22 = Vector256.FusedMultiplyAdd(k, v2, a22);
-            k = Vector256.Load(w3 + i);
-            a30 = Vector256.FusedMultiplyAdd(k, v0, a30); a31 = Vector256.FusedMultiplyAdd(k, v1, a31); a32 = Vector256.FusedMultiplyAdd(k, v2, a32);
+            Vector256<float> v0 = Vector256.Load(x0 + i);
+            Vector256<float> v1 = TN.N > 1 ? Vector256.Load(x1 + i) : default, v2 = TN.N > 2 ? Vector256.Load(x2 + i) : default;
+            FmaRow<TN>(Vector256.Load(w0 + i), v0, v1, v2, ref a00, ref a01, ref a02);
+            FmaRow<TN>(Vector256.Load(w1 + i), v0, v1, v2, ref a10, ref a11, ref a12);
+            FmaRow<TN>(Vector256.Load(w2 + i), v0, v1, v2, ref a20, ref a21, ref a22);
+            FmaRow<TN>(Vector256.Load(w3 + i), v0, v1, v2, ref a30, ref a31, ref a32);
         }
         HorizontalSums.Sum4(a00, a10, a20, a30).Store(y);
-        HorizontalSums.Sum4(a01, a11, a21, a31).Store(y + ldy);
-        HorizontalSums.Sum4(a02, a12, a22, a32).Store(y + 2 * ldy);
-        AddRemainder(w, ws, x, n, i, y, ldy, 3);
+        if (TN.N > 1)
+            HorizontalSums.Sum4(a01, a11, a21, a31).Store(y + ldy);
+        if (TN.N > 2)
+            HorizontalSums.Sum4(a02, a12, a22, a32).Store(y + 2 * ldy);
+        AddRemainder(w, ws, x, n, i, y, ldy, TN.N);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile4x2Avx2(float* w, long ws, float* x, int n, float* y, int ldy)
+    // one row's vector k against the N tokens' vectors: a_t += k · v_t
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void FmaRow<TN>(Vector256<float> k, Vector256<float> v0, Vector256<float> v1, Vector256<float> v2,
+                                   ref Vector256<float> a0, ref Vector256<float> a1, ref Vector256<float> a2) where TN : struct, ITokenCount
     {
-        Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default;
-        Vector256<float> a20 = default, a21 = default, a30 = default, a31 = default;
-        float* w0 = w, w1 = w + ws, w2 = w + 2 * ws, w3 = w + 3 * ws, x0 = x, x1 = x + n;
-        int i = 0;
-        for (; i + 8 <= n; i += 8)
-        {
-            Vector256<float> v0 = Vector256.Load(x0 + i), v1 = Vector256.Load(x1 + i);
-            Vector256<float> k = Vector256.Load(w0 + i);
-            a00 = Vector256.FusedMultiplyAdd(k, v0, a00); a01 = Vector256.FusedMultiplyAdd(k, v1, a01);
-            k = Vector256.Load(w1 + i);
-            a10 = Vector256.FusedMultiplyAdd(k, v0, a10); a11 = Vector256.FusedMultiplyAdd(k, v1, a11);
-            k = Vector256.Load(w2 + i);
-            a20 = Vector256.FusedMultiplyAdd(k, v0, a20); a21 = Vector256.FusedMultiplyAdd(k, v1, a21);
-            k = Vector256.Load(w3 + i);
-            a30 = Vector256.FusedMultiplyAdd(k, v0, a30); a31 = Vector256.FusedMultiplyAdd(k, v1, a31);
-        }
-        HorizontalSums.Sum4(a00, a10, a20, a30).Store(y);
-        HorizontalSums.Sum4(a01, a11, a21, a31).Store(y + ldy);
-        AddRemainder(w, ws, x, n, i, y, ldy, 2);
-    }
-
-    private static void Tile4x1Avx2(float* w, long ws, float* x, int n, float* y)
-    {
-        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        float* w0 = w, w1 = w + ws, w2 = w + 2 * ws, w3 = w + 3 * ws;
-        int i = 0;
-        for (; i + 8 <= n; i += 8)
-        {
-            Vector256<float> v = Vector256.Load(x + i);
-            a0 = Vector256.FusedMultiplyAdd(Vector256.Load(w0 + i), v, a0);
-            a1 = Vector256.FusedMultiplyAdd(Vector256.Load(w1 + i), v, a1);
-            a2 = Vector256.FusedMultiplyAdd(Vector256.Load(w2 + i), v, a2);
-            a3 = Vector256.FusedMultiplyAdd(Vector256.Load(w3 + i), v, a3);
-        }
-        HorizontalSums.Sum4(a0, a1, a2, a3).Store(y);
-        AddRemainder(w, ws, x, n, i, y, 0, 1);
+        a0 = Vector256.FusedMultiplyAdd(k, v0, a0);
+        if (TN.N > 1)
+            a1 = Vector256.FusedMultiplyAdd(k, v1, a1);
+        if (TN.N > 2)
+            a2 = Vector256.FusedMultiplyAdd(k, v2, a2);
     }
 }
