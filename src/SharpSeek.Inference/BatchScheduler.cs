@@ -468,7 +468,6 @@ public sealed class BatchScheduler : IDisposable
             _rows.Add(_slots.Count - 1); // Forward wants at least one logits row; unused
         long forwardStart = Stopwatch.GetTimestamp();
         int lanes = noRows ? 1 : SharpSeek.Inference.Lanes.For(_model, _caches.Count, _options.Lanes);
-        bool ended = false;
         double forwardSeconds;
         if (lanes == 1)
         {
@@ -477,14 +476,17 @@ public sealed class BatchScheduler : IDisposable
             for (int r = 0; r < _rowSeq.Count; r++)
             {
                 _rowLogits[r] = (_logits, r * V);
-                ended |= SampleRow(r);
+                SampleRow(r);
             }
         }
         else
         {
-            ended = ForwardInLanes(lanes); // each lane samples its own rows after its forward (counted in the forward's time)
+            ForwardInLanes(lanes); // each lane samples its own rows after its forward (counted in the forward's time)
             forwardSeconds = Stopwatch.GetElapsedTime(forwardStart).TotalSeconds;
         }
+        bool ended = false;
+        foreach (Sequence s in _rowSeq)
+            ended |= s.State.Finish is not null;
         if (ended)
         {
             _active.RemoveAll(s =>
@@ -506,9 +508,10 @@ public sealed class BatchScheduler : IDisposable
                                                      Stopwatch.GetElapsedTime(start).TotalSeconds, forwardSeconds));
     }
 
-    // Samples row r's next token from its logits and hands it to the request; true when that ended the sequence. Rows of
-    // different sequences may be sampled on different threads (lanes): each touches only its own sequence.
-    private bool SampleRow(int r)
+    // Samples row r's next token from its logits and hands it to the request (the last one ends the sequence: its
+    // State.Finish is set). Rows of different sequences may be sampled on different threads (lanes): each touches only
+    // its own sequence.
+    private void SampleRow(int r)
     {
         Sequence s = _rowSeq[r];
         (float[] lg, int at) = _rowLogits[r];
@@ -520,7 +523,6 @@ public sealed class BatchScheduler : IDisposable
             s.Handle.FirstToken();
         }
         s.Handle.Writer.TryWrite(u);
-        return u.FinishReason is not null;
     }
 
     private (float[] Logits, int At)[] _rowLogits = [];
@@ -536,14 +538,13 @@ public sealed class BatchScheduler : IDisposable
         public List<int> StepRows { get; } = []; // the step's row index (into _rowSeq) of each of Rows
         public float[] Logits = [];
         public int Load;
-        public bool Ended;
     }
 
     // The step's slots split by sequence between lanes (each sequence to the lane with the fewest slots so far, in the
     // step's order), each lane's forward and then the sampling of its rows on its own thread (a sequence's sampling
     // state is its own, so no lane waits for the others' rows to be sampled one after another); _rowLogits[r] points
-    // into the lane that computed row r. True when a sampled token ended a sequence.
-    private bool ForwardInLanes(int lanes)
+    // into the lane that computed row r.
+    private void ForwardInLanes(int lanes)
     {
         int V = Config.VocabSize, S = _caches.Count;
         while (_lanes.Count < lanes)
@@ -556,7 +557,6 @@ public sealed class BatchScheduler : IDisposable
             l.Rows.Clear();
             l.StepRows.Clear();
             l.Load = 0;
-            l.Ended = false;
         }
         Span<int> slotsOf = S <= 1024 ? stackalloc int[S] : new int[S];
         slotsOf.Clear();
@@ -605,10 +605,6 @@ public sealed class BatchScheduler : IDisposable
         }
         _runLane ??= RunLane;
         _model.Backend.For(lanes, _runLane);
-        bool ended = false;
-        for (int k = 0; k < lanes; k++)
-            ended |= _lanes[k].Ended;
-        return ended;
     }
 
     private Action<int>? _runLane;
@@ -622,7 +618,7 @@ public sealed class BatchScheduler : IDisposable
             l.Rows.Add(l.Slots.Count - 1); // prompt chunks only: Forward wants a row; unused
         l.Model.Forward(CollectionsMarshal.AsSpan(l.Slots), l.Caches, CollectionsMarshal.AsSpan(l.Rows), l.Logits);
         foreach (int r in l.StepRows)
-            l.Ended |= SampleRow(r);
+            SampleRow(r);
     }
 
     // Ends a sequence: a finished one's cache (prompt + output but the last token, which was never fed) goes to the
