@@ -32,6 +32,12 @@ mkdir -p "$run/data" "$run/eval"
 dotnet build src/SharpSeek.Cli -c Release -v q -nologo >/dev/null
 step() { echo "+ $*" >&2; local t0=$SECONDS; "$@"; echo "  ($((SECONDS - t0)) s)" >&2; }
 latest() { echo "$1/$(cat "$1/latest")"; }
+checkpoint() { echo "$1/$(printf step-%08d "$2")"; } # RUN_DIR STEP
+average() { # OUT RUN_DIR "STEPS" [RUN_DIR "STEPS" ...]: the mean of those checkpoints (export --average)
+  local out=$1 models=() s; shift
+  while [ $# -gt 0 ]; do for s in $2; do models+=("$(checkpoint "$1" "$s")"); done; shift 2; done
+  step ./sharpseek export --model "${models[0]}" --average "${models[@]:1}" --out "$out"
+}
 
 # 1. tasks: train / validation / test splits (deduplicated), and the train splits as pre-training text
 for family in arith word; do
@@ -79,7 +85,7 @@ step ./sharpseek sft --config $recipe/sft-columns.json
 step ./sharpseek export --model "$(latest $run/sft-columns)" --out $run/sft-columns-model
 evaluate sft-columns $run/sft-columns-model
 step ./sharpseek grpo --config $recipe/grpo-columns.json
-step ./sharpseek export --model "$run/grpo-columns/$(printf step-%08d $gc_step)" --out $run/r1-grpo50-model
+step ./sharpseek export --model "$(checkpoint $run/grpo-columns $gc_step)" --out $run/r1-grpo50-model
 evaluate r1-grpo50 $run/r1-grpo50-model
 # 3d. GRPO on the greedy policy's own slips (eleventh and twelfth sessions; bench/results/r1-pipeline.md): each step
 #     decodes 1,024 fresh problems greedily, samples groups for the ones answered wrong and trains only on groups
@@ -91,10 +97,7 @@ step ./sharpseek tasks --out "$run/data-val23" --train 0 --validation $((4 * val
 step ./sharpseek grpo --config $recipe/grpo-mine.json
 step ./sharpseek grpo --config $recipe/grpo-mine-b.json
 step ./sharpseek grpo --config $recipe/grpo-greedy.json
-checkpoints=()
-for s in $mine_avg; do checkpoints+=("$run/grpo-mine/$(printf step-%08d "$s")"); done
-for s in $greedy_avg; do checkpoints+=("$run/grpo-greedy/$(printf step-%08d "$s")"); done
-step ./sharpseek export --model "${checkpoints[0]}" --average "${checkpoints[@]:1}" --out $run/r1-columns-model
+average $run/r1-columns-model $run/grpo-mine "$mine_avg" $run/grpo-greedy "$greedy_avg"
 evaluate r1-columns $run/r1-columns-model
 # 3e. the columns trace in the operands' order (tasks --trace columns-ordered: a one-digit first factor's swap said,
 #     "9 * 96 = 96 * 9; 96 * 9: ..."; a third of 3d's failures copied such a factor wrong): the same problems and the
@@ -106,9 +109,7 @@ step ./sharpseek sft --config $recipe/sft-ordered.json
 step ./sharpseek export --model "$(latest $run/sft-ordered)" --out $run/sft-ordered-model
 evaluate sft-ordered $run/sft-ordered-model
 step ./sharpseek grpo --config $recipe/grpo-ordered.json
-checkpoints=()
-for s in $ordered_avg; do checkpoints+=("$run/grpo-ordered/$(printf step-%08d "$s")"); done
-step ./sharpseek export --model "${checkpoints[0]}" --average "${checkpoints[@]:1}" --out $run/r1-model
+average $run/r1-model $run/grpo-ordered "$ordered_avg"
 evaluate r1 $run/r1-model
 
 # 4. R1-Zero: GRPO straight from the base model, no SFT
