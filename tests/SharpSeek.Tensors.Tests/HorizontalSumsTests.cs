@@ -10,6 +10,15 @@ namespace SharpSeek.Tensors.Tests;
 
 public class HorizontalSumsTests
 {
+    // magnitudes 2^-20 .. 2^20 and both signs: any other addition order rounds differently
+    private static float[] Lanes(Random rng, int n)
+    {
+        var v = new float[n];
+        for (int l = 0; l < n; l++)
+            v[l] = (float)((rng.NextDouble() * 2 - 1) * Math.Pow(2, rng.Next(-20, 21)));
+        return v;
+    }
+
     [Fact]
     public void Sum16_Sum8_and_Sum4_give_each_lane_the_bits_of_Vector512_Sum()
     {
@@ -20,15 +29,7 @@ public class HorizontalSumsTests
         {
             var a = new Vector512<float>[16];
             for (int j = 0; j < 16; j++)
-            {
-                var v = new float[16];
-                for (int l = 0; l < 16; l++)
-                {
-                    // magnitudes 2^-20 .. 2^20 and both signs: any other addition order rounds differently
-                    v[l] = (float)((rng.NextDouble() * 2 - 1) * Math.Pow(2, rng.Next(-20, 21)));
-                }
-                a[j] = Vector512.Create(v);
-            }
+                a[j] = Vector512.Create(Lanes(rng, 16));
             Vector512<float> s = HorizontalSums.Sum16(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]);
             Vector128<float> s4 = HorizontalSums.Sum4(a[0], a[1], a[2], a[3]);
             Vector256<float> s8 = HorizontalSums.Sum8(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]);
@@ -57,12 +58,7 @@ public class HorizontalSumsTests
         {
             var a = new Vector256<float>[4];
             for (int j = 0; j < 4; j++)
-            {
-                var v = new float[8];
-                for (int l = 0; l < 8; l++)
-                    v[l] = (float)((rng.NextDouble() * 2 - 1) * Math.Pow(2, rng.Next(-20, 21)));
-                a[j] = Vector256.Create(v);
-            }
+                a[j] = Vector256.Create(Lanes(rng, 8));
             Vector128<float> s = HorizontalSums.Sum4(a[0], a[1], a[2], a[3]);
             for (int j = 0; j < 4; j++)
             {
