@@ -2,7 +2,7 @@
 // Quantize), for token counts 1, 4, ...: one thread on one matrix over and over (in cache), one thread over MATRICES
 // of them in turn (from memory once their bytes pass the caches), and two threads each over its own half of them.
 // Prints GB/s of weights and GMAC/s. `read` prints a plain one-thread read loop's bandwidth, for scale.
-//   dotnet run -c Release --project bench/KernelRates -- 256 1024 BF16|Q8_0|Q4_K|Q4_K_INTERLEAVED|Q6_K [192] [1,4,16]
+//   dotnet run -c Release --project bench/KernelRates -- 256 1024 F32|BF16|Q8_0|Q4_K|Q4_K_INTERLEAVED|Q6_K [192] [1,4,16]
 //   dotnet run -c Release --project bench/KernelRates -- read
 using System.Diagnostics;
 using System.Runtime.Intrinsics;
@@ -15,11 +15,11 @@ if (args.Length == 1 && args[0] == "read")
 }
 if (args.Length < 3 || !int.TryParse(args[0], out int rows) || !int.TryParse(args[1], out int cols) || rows < 1 || cols < 1)
 {
-    Console.Error.WriteLine("usage: SharpSeek.KernelRates ROWS COLS BF16|Q8_0|Q4_K|Q4_K_INTERLEAVED|Q6_K [MATRICES, default 192] [TOKENS, default 1,4,16] | read");
+    Console.Error.WriteLine("usage: SharpSeek.KernelRates ROWS COLS F32|BF16|Q8_0|Q4_K|Q4_K_INTERLEAVED|Q6_K [MATRICES, default 192] [TOKENS, default 1,4,16] | read");
     return 2;
 }
 string format = args[2].ToUpperInvariant();
-string[] formats = ["BF16", "Q8_0", "Q4_K", "Q4_K_INTERLEAVED", "Q6_K"];
+string[] formats = ["F32", "BF16", "Q8_0", "Q4_K", "Q4_K_INTERLEAVED", "Q6_K"];
 if (!formats.Contains(format))
 {
     Console.Error.WriteLine($"format {args[2]}: one of {string.Join(", ", formats)}");
@@ -99,11 +99,12 @@ static unsafe WeightMatrix Make(string format, int rows, int cols, Random rng, L
             for (long i = 0; i < v.Length; i++)
                 d[i] = (ushort)(BitConverter.SingleToUInt32Bits(v[i]) >> 16);
             return new Bf16Matrix(d, rows, cols, buf);
+        case "F32": return src;
         case "Q8_0": return Q8_0Matrix.Quantize(src, owners);
         case "Q4_K": return Q4KMatrix.Quantize(src, owners);
         case "Q4_K_INTERLEAVED": return Q4KInterleavedMatrix.Quantize(src, owners);
         case "Q6_K": return Q6KMatrix.Quantize(src, owners);
-        default: throw new ArgumentException($"format {format}: one of BF16, Q8_0, Q4_K, Q4_K_INTERLEAVED, Q6_K");
+        default: throw new ArgumentException($"format {format}: one of F32, BF16, Q8_0, Q4_K, Q4_K_INTERLEAVED, Q6_K");
     }
 }
 

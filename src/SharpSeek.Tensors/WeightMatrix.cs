@@ -361,7 +361,7 @@ public sealed unsafe class F32Matrix : WeightMatrix
         fixed (float* yp = y)
         {
             for (; i + 4 <= rowCount; i += 4)
-                PanelKernels.Rows4(_data + (long)(rowStart + i) * Cols, Cols, xp, Cols, tokens, yp + i, ldy);
+                PanelKernels.Rows4(_data + (long)(rowStart + i) * Cols, Cols, xp, Cols, tokens, yp + i, ldy, streamed: true);
         }
         for (; i < rowCount; i++)
         {
