@@ -475,49 +475,32 @@ public sealed unsafe class Bf16Matrix : WeightMatrix
                     TwoStreams(a + (long)k * Cols, b + (long)k * Cols, Cols, pp, yp + k, yp + half + k);
                 i = 2 * half;
             }
-            if (tokens >= BlockMinTokens)
+            // groups of four rows, in blocks of one group or, from BlockMinTokens tokens, of BlockRows rows: each pass of
+            // up to 4 tokens runs over the block's groups before the next pass. The first pass over a group reads it
+            // from memory and requests the rows two groups ahead; the ones after it read it from L1 (or L2)
+            int whole = rowCount / 4 * 4, block = tokens >= BlockMinTokens ? BlockRows : 4;
+            for (int b0 = i; b0 < whole; b0 += block)
             {
-                // blocks of rows, the token passes outside the groups (BlockMinTokens); the first pass requests the
-                // rows two groups ahead as it reads a group, as below
-                int whole = rowCount / 4 * 4;
-                for (; i < whole; i += BlockRows)
+                int end = Math.Min(b0 + block, whole);
+                for (int t = 0; t < tokens; t += 4)
                 {
-                    int end = Math.Min(i + BlockRows, whole);
-                    for (int t = 0; t < tokens; t += 4)
+                    float* xt = pp + (long)t * Cols;
+                    bool first = t == 0;
+                    for (int g = b0; g < end; g += 4)
                     {
-                        float* xt = pp + (long)t * Cols;
-                        bool first = t == 0;
-                        for (int g = i; g < end; g += 4)
+                        ushort* r0 = _data + (long)(rowStart + g) * Cols;
+                        float* yt = yp + (long)t * ldy + g;
+                        switch (Math.Min(tokens - t, 4))
                         {
-                            ushort* r0 = _data + (long)(rowStart + g) * Cols;
-                            float* yt = yp + (long)t * ldy + g;
-                            switch (Math.Min(tokens - t, 4))
-                            {
-                                case 4: Rows4<Tokens4>(r0, Cols, xt, yt, ldy, first); break;
-                                case 3: Rows4<Tokens3>(r0, Cols, xt, yt, ldy, first); break;
-                                case 2: Rows4<Tokens2>(r0, Cols, xt, yt, ldy, first); break;
-                                default: Rows4<Tokens1>(r0, Cols, xt, yt, ldy, first); break;
-                            }
+                            case 4: Rows4<Tokens4>(r0, Cols, xt, yt, ldy, first); break;
+                            case 3: Rows4<Tokens3>(r0, Cols, xt, yt, ldy, first); break;
+                            case 2: Rows4<Tokens2>(r0, Cols, xt, yt, ldy, first); break;
+                            default: Rows4<Tokens1>(r0, Cols, xt, yt, ldy, first); break;
                         }
                     }
                 }
-                i = whole;
             }
-            for (; i + 4 <= rowCount; i += 4)
-            {
-                ushort* r0 = _data + (long)(rowStart + i) * Cols;
-                int t = 0;
-                // the first pass over a group of rows reads them from memory; the ones after it, from L1
-                for (; t + 4 <= tokens; t += 4)
-                    Rows4<Tokens4>(r0, Cols, pp + (long)t * Cols, yp + (long)t * ldy + i, ldy, t == 0);
-                switch (tokens - t)
-                {
-                    case 3: Rows4<Tokens3>(r0, Cols, pp + (long)t * Cols, yp + (long)t * ldy + i, ldy, t == 0); break;
-                    case 2: Rows4<Tokens2>(r0, Cols, pp + (long)t * Cols, yp + (long)t * ldy + i, ldy, t == 0); break;
-                    case 1: Rows4<Tokens1>(r0, Cols, pp + (long)t * Cols, yp + (long)t * ldy + i, ldy, t == 0); break;
-                }
-            }
-            for (; i < rowCount; i++)
+            for (i = whole; i < rowCount; i++)
             {
                 ushort* r = _data + (long)(rowStart + i) * Cols;
                 for (int t = 0; t < tokens; t++)
